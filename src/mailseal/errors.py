@@ -1,0 +1,143 @@
+"""One exception tree for mailseal: every error carries a stable machine-readable code and a human sentence."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable codes printed as ``error[CODE]`` by the CLI and used in JSON reports."""
+
+    USAGE = "usage"
+    MALFORMED_INPUT = "malformed-input"
+    MALFORMED_MIME = "malformed-mime"
+    MALFORMED_CMS = "malformed-cms"
+    MALFORMED_CERTIFICATE = "malformed-certificate"
+    MALFORMED_KEY = "malformed-key"
+    WRONG_PASSWORD = "wrong-password"
+    KEY_CERT_MISMATCH = "key-certificate-mismatch"
+    UNSUPPORTED_ALGORITHM = "unsupported-algorithm"
+    NOT_ENCRYPTED = "not-encrypted"
+    NOT_SIGNED = "not-signed"
+    NO_MATCHING_RECIPIENT = "no-matching-recipient"
+    DECRYPTION_FAILED = "decryption-failed"
+    RECIPIENT_UNSUITABLE = "recipient-unsuitable"
+    SIGNER_UNSUITABLE = "signer-unsuitable"
+    LIMIT_EXCEEDED = "limit-exceeded"
+    VERIFICATION_FAILED = "verification-failed"
+    IO = "io"
+
+
+class MailsealError(Exception):
+    """Root of every error mailseal raises on purpose."""
+
+    code: ErrorCode = ErrorCode.MALFORMED_INPUT
+
+    def __init__(self, message: str, *, code: ErrorCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(MailsealError):
+    """The caller asked for something contradictory or incomplete."""
+
+    code = ErrorCode.USAGE
+
+
+class MalformedInputError(MailsealError):
+    """Input that cannot be parsed: not MIME, not CMS, truncated, garbage."""
+
+    code = ErrorCode.MALFORMED_INPUT
+
+
+class MalformedCMSError(MalformedInputError):
+    """A CMS (PKCS#7) structure that is not valid BER/DER or breaks RFC 5652."""
+
+    code = ErrorCode.MALFORMED_CMS
+
+
+class MalformedMIMEError(MalformedInputError):
+    """A MIME entity that breaks RFC 2045/2046/8551 in a way that stops processing."""
+
+    code = ErrorCode.MALFORMED_MIME
+
+
+class CertificateError(MailsealError):
+    """A certificate could not be read."""
+
+    code = ErrorCode.MALFORMED_CERTIFICATE
+
+
+class KeyError_(MailsealError):
+    """A private key could not be read, or does not belong to the certificate."""
+
+    code = ErrorCode.MALFORMED_KEY
+
+
+class UnsupportedAlgorithmError(MailsealError):
+    """An algorithm that mailseal does not implement or refuses (MD5, RC2, an unknown OID)."""
+
+    code = ErrorCode.UNSUPPORTED_ALGORITHM
+
+
+class NotEncryptedError(MailsealError):
+    """Decryption was asked for a message that carries no enveloped layer."""
+
+    code = ErrorCode.NOT_ENCRYPTED
+
+
+class NoMatchingRecipientError(MailsealError):
+    """None of the message's RecipientInfos names one of the identities given."""
+
+    code = ErrorCode.NO_MATCHING_RECIPIENT
+
+
+class DecryptionError(MailsealError):
+    """Decryption failed. Deliberately opaque: wrong key, bad padding and a bad tag look the same (no oracle)."""
+
+    code = ErrorCode.DECRYPTION_FAILED
+
+    def __init__(self, message: str = "the message could not be decrypted with the key given") -> None:
+        super().__init__(message)
+
+
+class RecipientError(MailsealError):
+    """A recipient certificate that may not be used for encryption."""
+
+    code = ErrorCode.RECIPIENT_UNSUITABLE
+
+
+class SignerError(MailsealError):
+    """A signing identity that may not be used for signing."""
+
+    code = ErrorCode.SIGNER_UNSUITABLE
+
+
+class LimitExceededError(MalformedInputError):
+    """Input exceeds a safety limit (nesting depth, signers, recipients, certificates, size)."""
+
+    code = ErrorCode.LIMIT_EXCEEDED
+
+
+__all__ = [
+    "CertificateError",
+    "DecryptionError",
+    "ErrorCode",
+    "KeyError_",
+    "LimitExceededError",
+    "MailsealError",
+    "MalformedCMSError",
+    "MalformedInputError",
+    "MalformedMIMEError",
+    "NoMatchingRecipientError",
+    "NotEncryptedError",
+    "RecipientError",
+    "SignerError",
+    "UnsupportedAlgorithmError",
+    "UsageError",
+]
