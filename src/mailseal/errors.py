@@ -73,7 +73,7 @@ class CertificateError(MailsealError):
     code = ErrorCode.MALFORMED_CERTIFICATE
 
 
-class KeyError_(MailsealError):
+class PrivateKeyError(MailsealError):
     """A private key could not be read, or does not belong to the certificate."""
 
     code = ErrorCode.MALFORMED_KEY
@@ -128,7 +128,7 @@ __all__ = [
     "CertificateError",
     "DecryptionError",
     "ErrorCode",
-    "KeyError_",
+    "PrivateKeyError",
     "LimitExceededError",
     "MailsealError",
     "MalformedCMSError",
