@@ -79,6 +79,18 @@ class PrivateKeyError(MailsealError):
     code = ErrorCode.MALFORMED_KEY
 
 
+class WrongPasswordError(PrivateKeyError):
+    """The password for a private key or PKCS#12 file is missing or wrong."""
+
+    code = ErrorCode.WRONG_PASSWORD
+
+
+class KeyCertificateMismatchError(PrivateKeyError):
+    """The private key does not belong to the certificate given with it."""
+
+    code = ErrorCode.KEY_CERT_MISMATCH
+
+
 class UnsupportedAlgorithmError(MailsealError):
     """An algorithm that mailseal does not implement or refuses (MD5, RC2, an unknown OID)."""
 
@@ -140,4 +152,6 @@ __all__ = [
     "SignerError",
     "UnsupportedAlgorithmError",
     "UsageError",
+    "WrongPasswordError",
+    "KeyCertificateMismatchError",
 ]

@@ -1,0 +1,175 @@
+"""Build EnvelopedData (RFC 5652 §6) and AuthEnvelopedData (RFC 5083) for many recipients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any, BinaryIO, Literal
+
+from asn1crypto import algos, cms
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x448, x25519
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+
+from ..errors import LimitExceededError, RecipientError, UsageError
+from .algorithms import DEFAULT_CIPHER, KDF_FOR_CURVE, WRAP_FOR_KEY_SIZE, content_cipher
+from .content import encrypt_content
+from .keyagreement import curve_name, derive_kek, ephemeral_for, exchange, public_key_info
+from .signing import to_asn1_cert
+
+KeyTransport = Literal["pkcs1v15", "oaep"]
+RecipientId = Literal["issuer-serial", "ski"]
+MAX_RECIPIENTS = 500
+ALLOWED_CURVES = ("secp256r1", "secp384r1", "secp521r1")
+
+
+def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def check_recipient(cert: x509.Certificate) -> None:
+    """Refuse certificates whose key cannot, or may not, receive encrypted mail (RFC 8550 §4.4.2)."""
+    key = cert.public_key()
+    ku = _key_usage(cert)
+    who = cert.subject.rfc4514_string()
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise RecipientError(f"recipient {who}: RSA keys shorter than 2048 bits are refused ({key.key_size})")
+        if ku is not None and not ku.key_encipherment:
+            raise RecipientError(f"recipient {who}: the certificate's key usage does not allow keyEncipherment")
+    elif isinstance(key, ec.EllipticCurvePublicKey | x25519.X25519PublicKey | x448.X448PublicKey):
+        if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in ALLOWED_CURVES:
+            raise RecipientError(f"recipient {who}: curve {key.curve.name} is not allowed for S/MIME")
+        if ku is not None and not ku.key_agreement:
+            raise RecipientError(f"recipient {who}: the certificate's key usage does not allow keyAgreement")
+    else:
+        raise RecipientError(f"recipient {who}: a {type(key).__name__} cannot receive encrypted mail")
+
+
+def _ski(cert: x509.Certificate) -> bytes:
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        raise UsageError(
+            f"recipient {cert.subject.rfc4514_string()} has no subjectKeyIdentifier to name it by"
+        ) from None
+
+
+def _issuer_serial(cert: x509.Certificate) -> cms.IssuerAndSerialNumber:
+    a = to_asn1_cert(cert)
+    return cms.IssuerAndSerialNumber({"issuer": a.issuer, "serial_number": a.serial_number})
+
+
+OAEP_SHA256 = algos.RSAESOAEPParams(
+    {
+        "hash_algorithm": {"algorithm": "sha256"},
+        "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
+    }
+)
+
+
+def _ktri(cert: x509.Certificate, cek: bytes, transport: KeyTransport, rid: RecipientId) -> cms.RecipientInfo:
+    key = cert.public_key()
+    assert isinstance(key, rsa.RSAPublicKey)
+    if transport == "oaep":
+        # RFC 8551 §2.3 / RFC 4055 §4: RSAES-OAEP with SHA-256 and MGF1-SHA-256.
+        enc = key.encrypt(cek, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
+        alg = cms.KeyEncryptionAlgorithm({"algorithm": "rsaes_oaep", "parameters": OAEP_SHA256})
+    else:
+        enc = key.encrypt(cek, padding.PKCS1v15())
+        alg = cms.KeyEncryptionAlgorithm({"algorithm": "rsaes_pkcs1v15"})
+    if rid == "ski":
+        ident = cms.RecipientIdentifier(name="subject_key_identifier", value=_ski(cert))
+        version = "v2"
+    else:
+        ident = cms.RecipientIdentifier(name="issuer_and_serial_number", value=_issuer_serial(cert))
+        version = "v0"
+    ktri = cms.KeyTransRecipientInfo(
+        {"version": version, "rid": ident, "key_encryption_algorithm": alg, "encrypted_key": enc}
+    )
+    return cms.RecipientInfo(name="ktri", value=ktri)
+
+
+def _kari(cert: x509.Certificate, cek: bytes, rid: RecipientId) -> cms.RecipientInfo:
+    public = cert.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey | x25519.X25519PublicKey | x448.X448PublicKey)
+    eph = ephemeral_for(public)
+    shared = exchange(eph, public)
+    kdf = KDF_FOR_CURVE[curve_name(public)]
+    wrap_name = WRAP_FOR_KEY_SIZE[len(cek)]
+    wrap = cms.KeyEncryptionAlgorithm({"algorithm": wrap_name})
+    kek = derive_kek(shared, kdf, wrap, None)
+    wrapped = aes_key_wrap(kek, cek)
+    if rid == "ski":
+        key_rid = cms.KeyAgreementRecipientIdentifier(
+            name="r_key_id", value=cms.RecipientKeyIdentifier({"subject_key_identifier": _ski(cert)})
+        )
+    else:
+        key_rid = cms.KeyAgreementRecipientIdentifier(name="issuer_and_serial_number", value=_issuer_serial(cert))
+    kari = cms.KeyAgreeRecipientInfo(
+        {
+            "version": "v3",
+            "originator": cms.OriginatorIdentifierOrKey(
+                name="originator_key", value=public_key_info(eph.public_key())
+            ),
+            "key_encryption_algorithm": cms.KeyEncryptionAlgorithm({"algorithm": kdf, "parameters": wrap}),
+            "recipient_encrypted_keys": [{"rid": key_rid, "encrypted_key": wrapped}],
+        }
+    )
+    return cms.RecipientInfo(name="kari", value=kari)
+
+
+def recipient_info(
+    cert: x509.Certificate, cek: bytes, transport: KeyTransport = "pkcs1v15", rid: RecipientId = "issuer-serial"
+) -> cms.RecipientInfo:
+    if isinstance(cert.public_key(), rsa.RSAPublicKey):
+        return _ktri(cert, cek, transport, rid)
+    return _kari(cert, cek, rid)
+
+
+def envelope_data(
+    content: bytes | BinaryIO,
+    recipients: Sequence[x509.Certificate],
+    *,
+    cipher: str = DEFAULT_CIPHER,
+    key_transport: KeyTransport = "pkcs1v15",
+    recipient_id: RecipientId = "issuer-serial",
+) -> bytes:
+    """Encrypt content for every recipient; returns DER ContentInfo. Low level: prefer ``mailseal.encrypt``."""
+    if not recipients:
+        raise UsageError("encryption needs at least one recipient certificate")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise LimitExceededError(f"{len(recipients)} recipients exceed the limit of {MAX_RECIPIENTS}")
+    if key_transport not in ("pkcs1v15", "oaep"):
+        raise UsageError(f"unknown key transport {key_transport!r}")
+    spec = content_cipher(cipher)
+    for cert in recipients:
+        check_recipient(cert)
+    body = content if isinstance(content, bytes) else content.read()
+    cek = os.urandom(spec.key_size)
+    infos = [recipient_info(c, cek, key_transport, recipient_id) for c in recipients]
+    alg, ciphertext, tag = encrypt_content(spec, cek, body)
+    eci = cms.EncryptedContentInfo(
+        {"content_type": "data", "content_encryption_algorithm": alg, "encrypted_content": ciphertext}
+    )
+    if spec.aead:
+        assert tag is not None
+        auth = cms.AuthEnvelopedData(
+            {"version": "v0", "recipient_infos": infos, "auth_encrypted_content_info": eci, "mac": tag}
+        )
+        return cms.ContentInfo({"content_type": "authenticated_enveloped_data", "content": auth}).dump()
+    # RFC 5652 §6.1: version 0 only when every RecipientInfo is version 0, else 2.
+    all_v0 = all(ri.name == "ktri" and ri.chosen["version"].native == "v0" for ri in infos)
+    env: dict[str, Any] = {
+        "version": "v0" if all_v0 else "v2",
+        "recipient_infos": infos,
+        "encrypted_content_info": eci,
+    }
+    return cms.ContentInfo({"content_type": "enveloped_data", "content": cms.EnvelopedData(env)}).dump()
+
+
+__all__ = ["KeyTransport", "RecipientId", "check_recipient", "envelope_data", "recipient_info"]

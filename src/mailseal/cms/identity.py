@@ -1,0 +1,250 @@
+"""Signing/decryption identities and certificate loading: PEM, DER, PKCS#7 certs-only (RFC 5652 §5) and PKCS#12."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asn1crypto import cms as a_cms
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from ..errors import (
+    CertificateError,
+    KeyCertificateMismatchError,
+    PrivateKeyError,
+    UsageError,
+    WrongPasswordError,
+)
+
+PrivateKey = (
+    rsa.RSAPrivateKey
+    | ec.EllipticCurvePrivateKey
+    | ed25519.Ed25519PrivateKey
+    | ed448.Ed448PrivateKey
+    | x25519.X25519PrivateKey
+    | x448.X448PrivateKey
+)
+PublicKey = (
+    rsa.RSAPublicKey
+    | ec.EllipticCurvePublicKey
+    | ed25519.Ed25519PublicKey
+    | ed448.Ed448PublicKey
+    | x25519.X25519PublicKey
+    | x448.X448PublicKey
+)
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 #]+)-----\s*(.*?)-----END \1-----", re.S)
+_KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY")
+
+
+def _public_bytes(key: PublicKey) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A private key with its certificate and the chain above it (intermediates, optionally the root)."""
+
+    private_key: PrivateKey
+    certificate: x509.Certificate
+    chain: tuple[x509.Certificate, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if _public_bytes(self.private_key.public_key()) != _public_bytes(self.certificate.public_key()):  # type: ignore[arg-type]
+            raise KeyCertificateMismatchError("the private key does not belong to the certificate given")
+
+    @classmethod
+    def from_pkcs12(cls, data: bytes, password: bytes | None = None) -> Identity:
+        """Load key, certificate and chain from a PKCS#12 (.p12/.pfx) file's bytes."""
+        key, cert, extra = load_pkcs12(data, password)
+        if cert is None:
+            raise CertificateError("the PKCS#12 file holds no certificate for its key")
+        return cls(key, cert, tuple(c for c in extra if c != cert))
+
+    @classmethod
+    def from_pem(
+        cls,
+        key: bytes,
+        certificate: bytes | None = None,
+        chain: bytes | None = None,
+        password: bytes | None = None,
+    ) -> Identity:
+        """Load a PEM/DER private key plus a certificate (in the key file or separate) and an optional chain."""
+        private_key = load_private_key(key, password)
+        certs = [] if certificate is None else load_certificates(certificate)
+        if certificate is None and b"-----BEGIN CERTIFICATE" in key:
+            certs = load_certificates(key)
+        if not certs:
+            raise UsageError("no certificate given for the private key (use --cert or a PKCS#12 file)")
+        own = _public_bytes(private_key.public_key())
+        mine = [c for c in certs if _public_bytes(c.public_key()) == own]  # type: ignore[arg-type]
+        if not mine:
+            raise KeyCertificateMismatchError("the private key does not belong to the certificate given")
+        rest = [c for c in certs if c is not mine[0]]
+        if chain is not None:
+            rest.extend(load_certificates(chain))
+        return cls(private_key, mine[0], tuple(rest))
+
+    @classmethod
+    def load(
+        cls,
+        key_path: str | Path,
+        cert_path: str | Path | None = None,
+        chain_path: str | Path | None = None,
+        password: bytes | None = None,
+    ) -> Identity:
+        """Load from files: a PKCS#12 file, or a PEM/DER key with certificate and chain files."""
+        data = Path(key_path).read_bytes()
+        if looks_like_pkcs12(data):
+            ident = cls.from_pkcs12(data, password)
+            if cert_path is not None or chain_path is not None:
+                extra: list[x509.Certificate] = list(ident.chain)
+                for p in (cert_path, chain_path):
+                    if p is not None:
+                        extra.extend(load_certificates(Path(p).read_bytes()))
+                ident = cls(ident.private_key, ident.certificate, tuple(extra))
+            return ident
+        cert = Path(cert_path).read_bytes() if cert_path is not None else None
+        chain = Path(chain_path).read_bytes() if chain_path is not None else None
+        return cls.from_pem(data, cert, chain, password)
+
+
+def looks_like_pkcs12(data: bytes) -> bool:
+    """PKCS#12 is a DER SEQUENCE whose first element is INTEGER 3 (RFC 7292 §4)."""
+    if not data.startswith(b"\x30"):
+        return False
+    try:
+        from asn1crypto import pkcs12 as a_p12
+
+        return int(a_p12.Pfx.load(data)["version"].native) == 3
+    except Exception:
+        return False
+
+
+def load_pkcs12(
+    data: bytes, password: bytes | None
+) -> tuple[PrivateKey, x509.Certificate | None, list[x509.Certificate]]:
+    try:
+        key, cert, extra = pkcs12.load_key_and_certificates(data, password)
+    except ValueError as exc:
+        text = str(exc).lower()
+        if "password" in text or "mac" in text or "decrypt" in text:
+            raise WrongPasswordError("the PKCS#12 password is wrong") from None
+        raise PrivateKeyError(f"the PKCS#12 file cannot be read: {exc}") from None
+    except Exception as exc:
+        raise PrivateKeyError(f"the PKCS#12 file cannot be read: {exc}") from None
+    if key is None:
+        raise PrivateKeyError("the PKCS#12 file holds no private key")
+    if not isinstance(key, PrivateKey):
+        raise PrivateKeyError(f"unsupported private key type {type(key).__name__}")
+    return key, cert, list(extra)
+
+
+def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
+    """Load a private key from PEM (PKCS#8, PKCS#1, SEC1; encrypted or not) or DER."""
+    if looks_like_pkcs12(data):
+        return load_pkcs12(data, password)[0]
+    blocks = [m for m in _PEM_BLOCK.finditer(data) if m.group(1) in _KEY_LABELS]
+    try:
+        if blocks:
+            key = serialization.load_pem_private_key(blocks[0].group(0), password)
+        elif b"-----BEGIN" in data:
+            raise PrivateKeyError("the file holds no private key (found only other PEM blocks, e.g. a certificate)")
+        else:
+            key = serialization.load_der_private_key(data, password)
+    except TypeError as exc:
+        if password is None:
+            raise WrongPasswordError("the private key is encrypted: give its password with --pass") from exc
+        raise PrivateKeyError("the private key is not encrypted but a password was given") from exc
+    except ValueError as exc:
+        if password is not None and blocks and b"ENCRYPTED" in blocks[0].group(1):
+            raise WrongPasswordError("the private key password is wrong") from exc
+        raise PrivateKeyError("the data is not a private key (PEM or DER PKCS#8/PKCS#1/SEC1)") from exc
+    except Exception as exc:
+        raise PrivateKeyError(f"the private key cannot be read: {exc}") from exc
+    if not isinstance(key, PrivateKey):
+        raise PrivateKeyError(f"unsupported private key type {type(key).__name__}")
+    return key
+
+
+def load_certificates(data: bytes) -> list[x509.Certificate]:
+    """Load every certificate from PEM (certificates or PKCS7 blocks), DER, or a PKCS#7 certs-only bundle."""
+    out: list[x509.Certificate] = []
+    if b"-----BEGIN" in data:
+        for m in _PEM_BLOCK.finditer(data):
+            label = m.group(1)
+            if label in (b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"):
+                try:
+                    out.append(x509.load_pem_x509_certificate(m.group(0).replace(b"TRUSTED ", b"")))
+                except ValueError as exc:
+                    raise CertificateError(f"a PEM certificate cannot be read: {exc}") from None
+            elif label in (b"PKCS7", b"CMS"):
+                import base64
+
+                out.extend(_certs_from_pkcs7(base64.b64decode(b"".join(m.group(2).split()))))
+        if not out:
+            raise CertificateError("no certificate found in the PEM data")
+        return out
+    if not data:
+        raise CertificateError("the certificate file is empty")
+    try:
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        pass
+    certs = _certs_from_pkcs7(data)
+    if not certs:
+        raise CertificateError("the data is neither a certificate nor a PKCS#7 certificate bundle")
+    return certs
+
+
+def _certs_from_pkcs7(data: bytes) -> list[x509.Certificate]:
+    try:
+        info = a_cms.ContentInfo.load(data)
+        if info["content_type"].native != "signed_data":
+            raise CertificateError("the PKCS#7 data is not a SignedData certificate bundle")
+        certs = info["content"]["certificates"]
+        out = []
+        for choice in certs if certs.native is not None else []:
+            if choice.name == "certificate":
+                out.append(x509.load_der_x509_certificate(choice.chosen.dump()))
+        return out
+    except CertificateError:
+        raise
+    except Exception as exc:
+        raise CertificateError(f"the PKCS#7 certificate bundle cannot be read: {exc}") from None
+
+
+def certificates_from_paths(paths: Iterable[str | Path]) -> list[x509.Certificate]:
+    out: list[x509.Certificate] = []
+    for p in paths:
+        out.extend(load_certificates(Path(p).read_bytes()))
+    return out
+
+
+def dedupe(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    seen: set[bytes] = set()
+    out = []
+    for c in certs:
+        fp = c.fingerprint(hashes.SHA256())
+        if fp not in seen:
+            seen.add(fp)
+            out.append(c)
+    return out
+
+
+__all__ = [
+    "Identity",
+    "PrivateKey",
+    "PublicKey",
+    "certificates_from_paths",
+    "dedupe",
+    "load_certificates",
+    "load_pkcs12",
+    "load_private_key",
+    "looks_like_pkcs12",
+]

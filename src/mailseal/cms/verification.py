@@ -1,0 +1,274 @@
+"""Check the signatures of a CMS SignedData over the received bytes (RFC 5652 §5.6, RFC 8551 §2.5, RFC 8419)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, BinaryIO
+
+from asn1crypto import cms, core
+from asn1crypto import x509 as a_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+
+from ..errors import LimitExceededError, MalformedCMSError, UnsupportedAlgorithmError
+from .algorithms import REFUSED_DIGESTS, hash_algorithm
+from .parsing import parse_content_info
+from .signing import digest_stream
+
+MAX_SIGNERS = 16
+MAX_CERTIFICATES = 64
+
+
+@dataclass(frozen=True)
+class SignerCheck:
+    """Raw facts about one SignerInfo: what was signed, by which certificate, and whether the maths holds."""
+
+    index: int
+    certificate: x509.Certificate | None
+    intact: bool
+    failure: str | None
+    digest_algorithm: str
+    signature_algorithm: str
+    signing_time: datetime | None
+    key_size: int | None
+    has_signed_attrs: bool
+    capabilities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignedDataCheck:
+    """The result of checking a whole SignedData: its content, certificates and one check per signer."""
+
+    content: bytes | None
+    content_type: str
+    detached: bool
+    certificates: tuple[x509.Certificate, ...]
+    signers: tuple[SignerCheck, ...] = field(default_factory=tuple)
+
+
+def _cert_matches(sid: cms.SignerIdentifier, cert: a_x509.Certificate) -> bool:
+    if sid.name == "issuer_and_serial_number":
+        ias = sid.chosen
+        return bool(ias["serial_number"].native == cert.serial_number and ias["issuer"] == cert.issuer)
+    ski = cert.key_identifier
+    return ski is not None and ski == sid.chosen.native
+
+
+def _signed_attrs_bytes(signed_attrs: cms.CMSAttributes) -> bytes:
+    """The exact received attribute bytes, re-tagged as SET OF: never re-encode what is verified."""
+    contents = signed_attrs.contents
+    n = len(contents)
+    if n < 0x80:
+        length = bytes([n])
+    else:
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        length = bytes([0x80 | len(raw)]) + raw
+    return b"\x31" + length + contents
+
+
+def _verify_raw(
+    public_key: Any, sig_alg: cms.SignedDigestAlgorithm, digest_name: str, data: bytes, signature: bytes
+) -> None:
+    algo = sig_alg["algorithm"].native
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if algo == "rsassa_pss":
+            params = sig_alg["parameters"]
+            h = hash_algorithm(params["hash_algorithm"]["algorithm"].native)
+            mgf_hash = hash_algorithm(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)
+            salt = int(params["salt_length"].native)
+            public_key.verify(signature, data, padding.PSS(padding.MGF1(mgf_hash), salt), h)
+        else:
+            h = hash_algorithm(digest_name)
+            if algo not in ("rsassa_pkcs1v15",) and not algo.endswith("_rsa"):
+                raise UnsupportedAlgorithmError(f"signature algorithm {algo} does not fit an RSA key")
+            public_key.verify(signature, data, padding.PKCS1v15(), h)
+    elif isinstance(public_key, ec.EllipticCurvePublicKey):
+        public_key.verify(signature, data, ec.ECDSA(hash_algorithm(digest_name)))
+    elif isinstance(public_key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        public_key.verify(signature, data)
+    elif isinstance(public_key, dsa.DSAPublicKey):
+        public_key.verify(signature, data, hash_algorithm(digest_name))
+    else:
+        raise UnsupportedAlgorithmError(f"signature algorithm {algo} is not supported")
+
+
+def _attr_values(signed_attrs: cms.CMSAttributes, name: str) -> list[Any]:
+    values: list[Any] = []
+    count = 0
+    for attr in signed_attrs:
+        if attr["type"].native == name:
+            count += 1
+            values.extend(attr["values"])
+    if count > 1:
+        return [None, None]  # the attribute type appears twice: RFC 5652 §5.3 forbids it
+    return values
+
+
+def check_signer(
+    index: int,
+    signer: cms.SignerInfo,
+    certs: list[tuple[a_x509.Certificate, x509.Certificate]],
+    content: bytes | BinaryIO | None,
+    e_content_type: str,
+    content_digests: dict[str, bytes],
+) -> SignerCheck:
+    sid = signer["sid"]
+    cert_pair = next((c for c in certs if _cert_matches(sid, c[0])), None)
+    digest_name = signer["digest_algorithm"]["algorithm"].native
+    sig_alg = signer["signature_algorithm"]
+    sig_name = str(sig_alg["algorithm"].native)
+    signed_attrs = signer["signed_attrs"]
+    has_attrs = bool(signed_attrs.contents)
+    signing_time: datetime | None = None
+    caps: tuple[str, ...] = ()
+    pub_cert = cert_pair[1] if cert_pair else None
+    key_size = getattr(pub_cert.public_key(), "key_size", None) if pub_cert else None
+
+    def result(intact: bool, failure: str | None) -> SignerCheck:
+        return SignerCheck(
+            index, pub_cert, intact, failure, digest_name, sig_name, signing_time, key_size, has_attrs, caps
+        )
+
+    if cert_pair is None:
+        return result(False, "the signer's certificate is neither in the message nor given")
+    if digest_name in REFUSED_DIGESTS:
+        return result(False, f"the digest algorithm {digest_name.upper()} is refused as broken")
+    try:
+        hash_algorithm(digest_name)
+    except UnsupportedAlgorithmError as exc:
+        return result(False, str(exc))
+    if content is None:
+        return result(False, "the signed content is missing (detached signature without its content)")
+    if digest_name not in content_digests:
+        if not isinstance(content, bytes | bytearray | memoryview):
+            content.seek(0)
+        content_digests[digest_name] = digest_stream(digest_name, content)
+    actual = content_digests[digest_name]
+    if has_attrs:
+        try:
+            types = _attr_values(signed_attrs, "content_type")
+            digests = _attr_values(signed_attrs, "message_digest")
+            times = _attr_values(signed_attrs, "signing_time")
+            cap_values = _attr_values(signed_attrs, "smime_capabilities")
+        except Exception:
+            return result(False, "the signed attributes cannot be parsed")
+        if len(types) != 1 or types[0] is None:
+            return result(False, "the signed attributes must contain exactly one content-type (RFC 5652 §11.1)")
+        if types[0].native != e_content_type:
+            return result(False, "the content-type attribute does not match the signed content's type")
+        if len(digests) != 1 or digests[0] is None:
+            return result(False, "the signed attributes must contain exactly one message-digest (RFC 5652 §11.2)")
+        if len(times) > 1 or (times and times[0] is None):
+            return result(False, "the signed attributes contain more than one signing-time (RFC 5652 §11.3)")
+        try:
+            if times:
+                signing_time = times[0].native
+            if cap_values and cap_values[0] is not None:
+                caps = tuple(str(c["capability_id"].dotted) for c in cap_values[0])
+        except Exception:
+            return result(False, "the signing-time attribute is malformed")
+        if not hashlib_compare(digests[0].native, actual):
+            return result(False, "the message digest does not match the content: the message was altered")
+        data = _signed_attrs_bytes(signed_attrs)
+    else:
+        data = content if isinstance(content, bytes) else _read_all(content)
+    try:
+        _verify_raw(cert_pair[1].public_key(), sig_alg, digest_name, data, signer["signature"].native)
+    except InvalidSignature:
+        return result(False, "the signature does not match the signer's key: the message or signature was altered")
+    except (UnsupportedAlgorithmError, UnsupportedAlgorithm) as exc:
+        return result(False, f"the signature algorithm cannot be checked: {exc}")
+    except Exception as exc:
+        return result(False, f"the signature cannot be checked: {exc}")
+    return result(True, None)
+
+
+def hashlib_compare(a: Any, b: bytes) -> bool:
+    import hmac
+
+    return isinstance(a, bytes) and hmac.compare_digest(a, b)
+
+
+def _read_all(stream: BinaryIO) -> bytes:
+    stream.seek(0)
+    return stream.read()
+
+
+def check_signed_data(
+    data: bytes,
+    detached_content: bytes | BinaryIO | None = None,
+    extra_certificates: list[x509.Certificate] | None = None,
+) -> SignedDataCheck:
+    """Check every signer of a SignedData. Raises only for structures that are not SignedData at all."""
+    info = parse_content_info(data)
+    if info["content_type"].native != "signed_data":
+        raise MalformedCMSError(f"expected SignedData, found {info['content_type'].native}")
+    try:
+        signed = info["content"]
+        encap = signed["encap_content_info"]
+        e_type = str(encap["content_type"].native)
+        e_content = encap["content"]
+        embedded: bytes | None = None
+        if e_content.native is not None:
+            if not isinstance(e_content, core.OctetString | core.ParsableOctetString):
+                raise MalformedCMSError("the encapsulated content is not an OCTET STRING")
+            native = e_content.native
+            embedded = native if isinstance(native, bytes) else bytes(e_content)
+        cert_set = signed["certificates"]
+        a_certs = [c.chosen for c in cert_set if c.name == "certificate"] if cert_set.native is not None else []
+        signer_infos = list(signed["signer_infos"])
+    except MalformedCMSError:
+        raise
+    except Exception as exc:
+        raise MalformedCMSError(f"the SignedData structure is malformed: {exc}") from None
+    if len(signer_infos) > MAX_SIGNERS:
+        raise LimitExceededError(f"the message has {len(signer_infos)} signers; the limit is {MAX_SIGNERS}")
+    if len(a_certs) > MAX_CERTIFICATES:
+        raise LimitExceededError(f"the message carries {len(a_certs)} certificates; the limit is {MAX_CERTIFICATES}")
+    pairs: list[tuple[a_x509.Certificate, x509.Certificate]] = []
+    for c in a_certs:
+        try:
+            pairs.append((c, x509.load_der_x509_certificate(c.dump())))
+        except Exception:
+            continue
+    for extra in extra_certificates or []:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        pairs.append((a_x509.Certificate.load(extra.public_bytes(Encoding.DER)), extra))
+    if embedded is not None and detached_content is not None:
+        # RFC 5652 §5.2: eContent present means the signature is not detached; refuse the ambiguity.
+        content: bytes | BinaryIO | None = None
+        checks = tuple(
+            SignerCheck(
+                i, None, False, "the signature carries its own content and detached content was also given",
+                si["digest_algorithm"]["algorithm"].native, str(si["signature_algorithm"]["algorithm"].native),
+                None, None, bool(si["signed_attrs"].contents),
+            )
+            for i, si in enumerate(signer_infos)
+        )
+        return SignedDataCheck(embedded, e_type, False, tuple(p[1] for p in pairs), checks)
+    content = embedded if embedded is not None else detached_content
+    digests: dict[str, bytes] = {}
+    checks_list = []
+    for i, si in enumerate(signer_infos):
+        try:
+            checks_list.append(check_signer(i, si, pairs, content, e_type, digests))
+        except Exception as exc:
+            checks_list.append(
+                SignerCheck(i, None, False, f"the SignerInfo is malformed: {exc}", "unknown", "unknown",
+                            None, None, False)
+            )
+    return SignedDataCheck(
+        embedded, e_type, embedded is None, tuple(p[1] for p in pairs), tuple(checks_list)
+    )
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+__all__ = ["SignedDataCheck", "SignerCheck", "check_signed_data", "fingerprint"]
