@@ -1,0 +1,115 @@
+"""The high-level API on e-mail messages: sign, encrypt, decrypt, verify and open (RFC 8551)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import BinaryIO
+
+from cryptography import x509
+
+from .cms.algorithms import DEFAULT_CIPHER
+from .cms.enveloping import KeyTransport, RecipientId
+from .cms.identity import Identity, dedupe
+from .mime.entity import MessageInput
+from .mime.enveloped import EncryptOptions, encrypt_message
+from .mime.opening import Opened, decrypt_message, open_message
+from .mime.report import Report
+from .mime.signed import SignOptions, sign_message
+from .pki.truststore import TrustStore
+from .pki.validation import ValidationContext
+
+
+def _emit(data: bytes, out: BinaryIO | None) -> bytes:
+    if out is not None:
+        out.write(data)
+    return data
+
+
+def sign(
+    message: MessageInput,
+    identity: Identity,
+    *,
+    opaque: bool = False,
+    digest: str = "sha256",
+    pss: bool = False,
+    include_certs: bool = True,
+    include_chain: bool = True,
+    out: BinaryIO | None = None,
+) -> bytes:
+    """Sign a message: detached ``multipart/signed`` by default, opaque ``application/pkcs7-mime`` on request."""
+    options = SignOptions(opaque, digest, pss, include_certs, include_chain)
+    return _emit(sign_message(message, identity, options), out)
+
+
+def encrypt(
+    message: MessageInput,
+    recipients: Sequence[x509.Certificate],
+    *,
+    cipher: str = DEFAULT_CIPHER,
+    key_transport: KeyTransport = "pkcs1v15",
+    recipient_id: RecipientId = "issuer-serial",
+    sender: Identity | x509.Certificate | None = None,
+    out: BinaryIO | None = None,
+) -> bytes:
+    """Encrypt a message for the recipients (and the sender, when given, so the sent copy stays readable)."""
+    certs = list(recipients)
+    if sender is not None:
+        certs.append(sender.certificate if isinstance(sender, Identity) else sender)
+    options = EncryptOptions(cipher, key_transport, recipient_id)
+    return _emit(encrypt_message(message, dedupe(certs), options), out)
+
+
+def decrypt(message: MessageInput, identity: Identity, *, out: BinaryIO | None = None) -> bytes:
+    """Decrypt the message's root encryption layer; raises one opaque ``DecryptionError`` on any key failure."""
+    return _emit(decrypt_message(message, identity), out)
+
+
+def _context(
+    context: ValidationContext | None, trust: TrustStore | None, at: datetime | None
+) -> ValidationContext:
+    if context is not None:
+        if trust is not None or at is not None:
+            raise ValueError("pass either a ValidationContext or trust/at, not both")
+        return context
+    return ValidationContext(trust=trust or TrustStore(), moment=at)
+
+
+def verify(
+    message: MessageInput,
+    context: ValidationContext | None = None,
+    *,
+    trust: TrustStore | None = None,
+    at: datetime | None = None,
+    extra_certificates: Sequence[x509.Certificate] = (),
+    detached_content: bytes | None = None,
+) -> Report:
+    """Verify the signatures at the message's root. Without trust anchors no signer is ever ``valid``."""
+    opened = open_message(
+        message,
+        context=_context(context, trust, at),
+        extra_certificates=extra_certificates,
+        detached_content=detached_content,
+    )
+    return opened.report
+
+
+def open(  # noqa: A001  (the verb of the API, as in the CLI)
+    message: MessageInput,
+    identities: Sequence[Identity] = (),
+    context: ValidationContext | None = None,
+    *,
+    trust: TrustStore | None = None,
+    at: datetime | None = None,
+    extra_certificates: Sequence[x509.Certificate] = (),
+) -> Opened:
+    """Unwrap every layer (decrypt, verify, nested) and return the report and the innermost content."""
+    return open_message(
+        message,
+        identities=identities,
+        context=_context(context, trust, at),
+        extra_certificates=extra_certificates,
+    )
+
+
+__all__ = ["decrypt", "encrypt", "open", "sign", "verify"]

@@ -1,0 +1,29 @@
+"""RFC 8551 S/MIME messages: canonical form, multipart/signed, application/pkcs7-mime, and opening them."""
+
+from .canonical import canonical_entity, to_crlf
+from .entity import Entity, MessageInput, read_input
+from .enveloped import EncryptOptions, encrypt_message
+from .opening import Opened, classify, decrypt_message, from_addresses, open_message
+from .report import STATUS_ORDER, Layer, Report, SignerResult
+from .signed import SignOptions, sign_message
+
+__all__ = [
+    "STATUS_ORDER",
+    "EncryptOptions",
+    "Entity",
+    "Layer",
+    "MessageInput",
+    "Opened",
+    "Report",
+    "SignOptions",
+    "SignerResult",
+    "canonical_entity",
+    "classify",
+    "decrypt_message",
+    "encrypt_message",
+    "from_addresses",
+    "open_message",
+    "read_input",
+    "sign_message",
+    "to_crlf",
+]

@@ -1,0 +1,79 @@
+"""Turn raw signature checks and path validation into signer statuses (the one boundary, RFC 8550/8551 rules)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..cms.algorithms import WEAK_DIGESTS
+from ..cms.verification import SignedDataCheck, SignerCheck
+from ..pki.profile import email_matches, signing_usage_problems, weak_key_reason
+from ..pki.validation import ValidationContext, validate_path
+from .report import SignerResult
+
+
+def judge_signer(
+    check: SignerCheck,
+    certificates: Sequence[object],
+    context: ValidationContext,
+    from_addresses: Sequence[str],
+) -> SignerResult:
+    cert = check.certificate
+    reasons: list[str] = []
+
+    def result(status: str, trusted: bool = False, chain: tuple[object, ...] = ()) -> SignerResult:
+        return SignerResult(
+            status,
+            check.intact,
+            trusted,
+            cert,
+            tuple(chain) if chain else ((cert,) if cert else ()),  # type: ignore[arg-type]
+            check.digest_algorithm,
+            check.signature_algorithm,
+            check.signing_time,
+            tuple(reasons),
+            check.capabilities,
+        )
+
+    if cert is None:
+        reasons.append(check.failure or "the signer's certificate is missing")
+        return result("unknown-signer")
+    if not check.intact:
+        reasons.append(check.failure or "the signature does not verify")
+        return result("invalid-signature")
+    reasons.append("the signature is intact: the signed content has not been changed")
+    usage = signing_usage_problems(cert)
+    others = [c for c in certificates if c is not cert]
+    path = validate_path(cert, others, context)  # type: ignore[arg-type]
+    reasons.extend(path.reasons)
+    if usage:
+        reasons.extend(usage)
+        return result("usage-not-allowed", path.trusted, path.chain)
+    if path.status not in ("valid", "weak-algorithm"):
+        return result(path.status, False, path.chain)
+    if len(from_addresses) != 1:
+        reasons.append(
+            "the message has no From address" if not from_addresses
+            else "the message has more than one From address, so the signer cannot be matched to one"
+        )
+        return result("address-mismatch", path.trusted, path.chain)
+    if not email_matches(from_addresses[0], cert):
+        reasons.append(f"the From address {from_addresses[0]} is not an address of the signer's certificate")
+        return result("address-mismatch", path.trusted, path.chain)
+    reasons.append(f"the signer's certificate belongs to the From address {from_addresses[0]}")
+    weak = []
+    if check.digest_algorithm in WEAK_DIGESTS:
+        weak.append(f"the message digest uses the weak algorithm {check.digest_algorithm.upper()}")
+    key_reason = weak_key_reason(cert)
+    if key_reason:
+        weak.append(key_reason)
+    if weak or path.status == "weak-algorithm":
+        reasons.extend(weak)
+        return result("weak-algorithm", path.trusted, path.chain)
+    return result("valid", True, path.chain)
+
+
+def judge(check: SignedDataCheck, context: ValidationContext, from_addresses: Sequence[str]) -> tuple[SignerResult, ...]:
+    return tuple(judge_signer(s, check.certificates, context, from_addresses) for s in check.signers)
+
+
+__all__ = ["judge", "judge_signer"]

@@ -1,0 +1,180 @@
+"""The Report: what opening a message found, layer by layer, outermost first (ARCHITECTURE "central values")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from ..pki.profile import certificate_emails
+
+# Worst first: the message's status is the worst of its signers'.
+STATUS_ORDER = (
+    "invalid-signature",
+    "unknown-signer",
+    "revoked",
+    "usage-not-allowed",
+    "expired",
+    "not-yet-valid",
+    "untrusted",
+    "address-mismatch",
+    "weak-algorithm",
+    "valid",
+)
+
+
+@dataclass(frozen=True)
+class SignerResult:
+    """One signer: raw facts (intact, certificate, chain) kept apart from the judgement (trusted, status)."""
+
+    status: str
+    intact: bool
+    trusted: bool
+    certificate: x509.Certificate | None
+    chain: tuple[x509.Certificate, ...]
+    digest_algorithm: str
+    signature_algorithm: str
+    signing_time: datetime | None
+    reasons: tuple[str, ...]
+    capabilities: tuple[str, ...] = ()
+
+    @property
+    def emails(self) -> list[str]:
+        return certificate_emails(self.certificate) if self.certificate is not None else []
+
+    def to_dict(self) -> dict[str, Any]:
+        cert = self.certificate
+        return {
+            "status": self.status,
+            "intact": self.intact,
+            "trusted": self.trusted,
+            "subject": cert.subject.rfc4514_string() if cert else None,
+            "issuer": cert.issuer.rfc4514_string() if cert else None,
+            "serial": format(cert.serial_number, "x") if cert else None,
+            "fingerprint_sha256": cert.fingerprint(hashes.SHA256()).hex() if cert else None,
+            "emails": self.emails,
+            "digest_algorithm": self.digest_algorithm,
+            "signature_algorithm": self.signature_algorithm,
+            "signing_time": _iso(self.signing_time),
+            "chain": [c.subject.rfc4514_string() for c in self.chain],
+            "reasons": list(self.reasons),
+        }
+
+
+def _iso(when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    return when.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One protection layer: signed (detached or opaque), enveloped or auth-enveloped."""
+
+    kind: str  # "signed" | "enveloped" | "auth-enveloped"
+    form: str = ""  # "multipart/signed" | "application/pkcs7-mime"
+    signers: tuple[SignerResult, ...] = ()
+    covers: str | None = None  # content type of the entity the signature covers
+    content_algorithm: str | None = None
+    key_algorithm: str | None = None
+    recipient_index: int | None = None
+    recipient_count: int | None = None
+    integrity_protected: bool | None = None
+
+    @property
+    def status(self) -> str:
+        if self.kind != "signed":
+            return "decrypted"
+        if not self.signers:
+            return "not-signed"
+        return min((s.status for s in self.signers), key=STATUS_ORDER.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "form": self.form}
+        if self.kind == "signed":
+            out.update(status=self.status, covers=self.covers, signers=[s.to_dict() for s in self.signers])
+        else:
+            out.update(
+                content_algorithm=self.content_algorithm,
+                key_algorithm=self.key_algorithm,
+                recipient_index=self.recipient_index,
+                recipient_count=self.recipient_count,
+                integrity_protected=self.integrity_protected,
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything ``open``/``verify`` found. Renderers (CLI, gateway stamps, web) read it; none recompute it."""
+
+    layers: tuple[Layer, ...] = ()
+    content_type: str = "text/plain"
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+    nested_parts: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def signature_layer(self) -> Layer | None:
+        """The signature that counts for the message: at the root, or directly inside the root's encryption."""
+        for i, layer in enumerate(self.layers):
+            if layer.kind == "signed":
+                return layer if all(lay.kind != "signed" for lay in self.layers[:i]) and i <= 1 else None
+            if i >= 1:
+                return None
+        return None
+
+    @property
+    def signed(self) -> bool:
+        return self.signature_layer is not None
+
+    @property
+    def encrypted(self) -> bool:
+        return bool(self.layers) and self.layers[0].kind in ("enveloped", "auth-enveloped")
+
+    @property
+    def signers(self) -> tuple[SignerResult, ...]:
+        layer = self.signature_layer
+        return layer.signers if layer else ()
+
+    @property
+    def status(self) -> str:
+        layer = self.signature_layer
+        return layer.status if layer else "not-signed"
+
+    @property
+    def valid(self) -> bool:
+        return self.status == "valid"
+
+    @property
+    def integrity_protected(self) -> bool:
+        """AEAD encryption or a valid signature inside the encryption protects integrity (RFC 8551 §2.7)."""
+        if not self.encrypted:
+            return self.signed and all(s.intact for s in self.signers)
+        if self.layers[0].integrity_protected:
+            return True
+        inner = self.signature_layer
+        return inner is not None and bool(inner.signers) and all(s.intact for s in inner.signers)
+
+    def to_dict(self) -> dict[str, Any]:
+        layer = self.signature_layer
+        warnings = list(self.warnings)
+        if self.encrypted and not self.integrity_protected:
+            warnings.append("integrity not protected: CBC encryption without a valid signature inside")
+        return {
+            "signed": self.signed,
+            "encrypted": self.encrypted,
+            "status": self.status,
+            "signers": [s.to_dict() for s in self.signers],
+            "covers": layer.covers if layer else None,
+            "integrity_protected": self.integrity_protected,
+            "content_type": self.content_type,
+            "layers": [lay.to_dict() for lay in self.layers],
+            "nested_parts": list(self.nested_parts),
+            "warnings": warnings,
+        }
+
+
+__all__ = ["STATUS_ORDER", "Layer", "Report", "SignerResult"]
