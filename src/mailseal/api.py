@@ -94,7 +94,7 @@ def verify(
     return opened.report
 
 
-def open(  # noqa: A001  (the verb of the API, as in the CLI)
+def open(
     message: MessageInput,
     identities: Sequence[Identity] = (),
     context: ValidationContext | None = None,

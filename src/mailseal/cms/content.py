@@ -6,7 +6,7 @@ import os
 
 from asn1crypto import algos
 from cryptography.hazmat.primitives import padding as sym_padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from ..errors import DecryptionError, UnsupportedAlgorithmError
@@ -79,7 +79,7 @@ def decrypt_content(
             return ChaCha20Poly1305(key).decrypt(nonce, ciphertext + tag, aad)
         iv = bytes(alg["parameters"].native)
         if name.startswith("aes"):
-            block: algorithms.BlockCipherAlgorithm = algorithms.AES(key)
+            block: BlockCipherAlgorithm = algorithms.AES(key)
             size = 128
         elif name == "tripledes_3key":
             from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES

@@ -161,7 +161,7 @@ def envelope_data(
         auth = cms.AuthEnvelopedData(
             {"version": "v0", "recipient_infos": infos, "auth_encrypted_content_info": eci, "mac": tag}
         )
-        return cms.ContentInfo({"content_type": "authenticated_enveloped_data", "content": auth}).dump()
+        return bytes(cms.ContentInfo({"content_type": "authenticated_enveloped_data", "content": auth}).dump())
     # RFC 5652 §6.1: version 0 only when every RecipientInfo is version 0, else 2.
     all_v0 = all(ri.name == "ktri" and ri.chosen["version"].native == "v0" for ri in infos)
     env: dict[str, Any] = {
@@ -169,7 +169,7 @@ def envelope_data(
         "recipient_infos": infos,
         "encrypted_content_info": eci,
     }
-    return cms.ContentInfo({"content_type": "enveloped_data", "content": cms.EnvelopedData(env)}).dump()
+    return bytes(cms.ContentInfo({"content_type": "enveloped_data", "content": cms.EnvelopedData(env)}).dump())
 
 
 __all__ = ["KeyTransport", "RecipientId", "check_recipient", "envelope_data", "recipient_info"]

@@ -121,7 +121,7 @@ def looks_like_pkcs12(data: bytes) -> bool:
     try:
         from asn1crypto import pkcs12 as a_p12
 
-        return int(a_p12.Pfx.load(data)["version"].native) == 3
+        return a_p12.Pfx.load(data)["version"].native in (3, "v3")
     except Exception:
         return False
 
@@ -165,6 +165,8 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
         if password is not None and blocks and b"ENCRYPTED" in blocks[0].group(1):
             raise WrongPasswordError("the private key password is wrong") from exc
         raise PrivateKeyError("the data is not a private key (PEM or DER PKCS#8/PKCS#1/SEC1)") from exc
+    except PrivateKeyError:
+        raise
     except Exception as exc:
         raise PrivateKeyError(f"the private key cannot be read: {exc}") from exc
     if not isinstance(key, PrivateKey):

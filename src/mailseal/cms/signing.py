@@ -10,7 +10,7 @@ from typing import BinaryIO
 from asn1crypto import algos, cms, tsp
 from asn1crypto import x509 as a_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 
 from ..errors import SignerError, UnsupportedAlgorithmError, UsageError
@@ -123,10 +123,7 @@ def sign_data(
         raise UsageError(f"digest {digest!r} is not offered for signing; choose one of {', '.join(SIGNING_DIGESTS)}")
     _check_signer(identity.certificate)
     digest, sig_alg = _signature_algorithm(identity, digest, pss)
-    if isinstance(content, bytes | bytearray | memoryview):
-        body = bytes(content)
-    else:
-        body = content.read()
+    body = bytes(content) if isinstance(content, bytes | bytearray | memoryview) else content.read()
     message_digest = digest_stream(digest, body)
     cert = to_asn1_cert(identity.certificate)
     when = signing_time or datetime.now(UTC)
@@ -180,7 +177,7 @@ def sign_data(
             "signer_infos": [signer_info],
         }
     )
-    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
 
 
 __all__ = ["digest_stream", "sign_data", "signing_certificate_v2", "smime_capabilities", "to_asn1_cert"]

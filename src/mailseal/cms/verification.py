@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -60,7 +59,7 @@ def _cert_matches(sid: cms.SignerIdentifier, cert: a_x509.Certificate) -> bool:
 
 def _signed_attrs_bytes(signed_attrs: cms.CMSAttributes) -> bytes:
     """The exact received attribute bytes, re-tagged as SET OF: never re-encode what is verified."""
-    contents = signed_attrs.contents
+    contents = bytes(signed_attrs.contents)
     n = len(contents)
     if n < 0x80:
         length = bytes([n])

@@ -71,7 +71,7 @@ def sign_message(message: MessageInput, identity: Identity, options: SignOptions
         )
     from ..cms.parsing import parse_content_info
 
-    digest_used = parse_content_info(der)["content"]["digest_algorithms"][0]["algorithm"].native
+    digest_used = str(parse_content_info(der)["content"]["digest_algorithms"][0]["algorithm"].native)
     boundary = new_boundary(inner).encode()
     micalg = MICALG.get(digest_used, digest_used).encode()
     return (
@@ -121,7 +121,7 @@ SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature
 
 
 def parse_multipart_signed(entity: Entity) -> DetachedSigned:
-    ctype, params = entity.content_type()
+    _ctype, params = entity.content_type()
     boundary = params.get("boundary")
     if not boundary:
         raise MalformedMIMEError("multipart/signed without a boundary parameter")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
@@ -26,10 +28,8 @@ def certificate_emails(cert: x509.Certificate) -> list[str]:
     except (x509.ExtensionNotFound, ValueError):
         pass
     if not out:
-        try:
+        with contextlib.suppress(ValueError):
             out.extend(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS))
-        except ValueError:
-            pass
     return out
 
 
@@ -38,10 +38,8 @@ def normalize_address(addr: str) -> str:
     local, _, domain = addr.strip().rpartition("@")
     if not local:
         return addr.strip()
-    try:
+    with contextlib.suppress(UnicodeError):
         domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        pass
     return f"{local}@{domain.lower()}"
 
 

@@ -1,0 +1,1 @@
+"""The ``mailseal`` command line: one module per command group, all calling the library's service functions."""

@@ -1,0 +1,169 @@
+"""Shared CLI plumbing: input/output, --pass specs, loading keys and trust, and error reporting."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, ParamSpec, TypeVar
+
+import click
+
+from ..cms.identity import Identity, certificates_from_paths
+from ..errors import ErrorCode, MailsealError, UsageError
+from ..pki.truststore import TrustStore
+from ..pki.validation import ValidationContext
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Exit codes (docs/cli.md): 0 success or valid, 1 not valid or cannot decrypt, 2 usage error or malformed input.
+EXIT_NOT_VALID = 1
+EXIT_USAGE = 2
+NOT_VALID_CODES = {
+    ErrorCode.DECRYPTION_FAILED,
+    ErrorCode.NO_MATCHING_RECIPIENT,
+    ErrorCode.VERIFICATION_FAILED,
+    ErrorCode.NOT_SIGNED,
+}
+
+
+def fail(code: str, message: str, exit_code: int) -> None:
+    click.echo(f"mailseal: error[{code}]: {message}", err=True)
+    sys.exit(exit_code)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn every failure into one line with a code; a traceback only with --debug."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        debug = bool(click.get_current_context().find_root().params.get("debug"))
+        try:
+            return func(*args, **kwargs)
+        except MailsealError as exc:
+            if debug:
+                traceback.print_exc()
+            fail(str(exc.code), exc.message, EXIT_NOT_VALID if exc.code in NOT_VALID_CODES else EXIT_USAGE)
+        except OSError as exc:
+            if debug:
+                traceback.print_exc()
+            where = f" {exc.filename}" if exc.filename else ""
+            fail(str(ErrorCode.IO), f"cannot access{where}: {exc.strerror or exc}", EXIT_USAGE)
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # A bug: still one line, never a traceback unless asked.
+            if debug:
+                traceback.print_exc()
+            fail("internal", f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)", EXIT_USAGE)
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def read_in(path: str | None) -> bytes:
+    if path is None or path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def write_out(path: str | None, data: bytes) -> None:
+    if path is None or path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    target = Path(path)
+    tmp = target.with_name(target.name + ".tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+    os.replace(tmp, target)
+
+
+def open_out(path: str | None) -> BinaryIO:
+    return sys.stdout.buffer if path is None or path == "-" else Path(path).open("wb")
+
+
+def password(spec: str | None) -> bytes | None:
+    """OpenSSL-style pass phrase arguments: pass:TEXT, env:VAR, file:PATH (first line)."""
+    if spec is None:
+        return None
+    kind, sep, value = spec.partition(":")
+    if not sep:
+        raise UsageError("--pass must be pass:TEXT, env:VAR or file:PATH")
+    if kind == "pass":
+        return value.encode()
+    if kind == "env":
+        if value not in os.environ:
+            raise UsageError(f"--pass env:{value}: the environment variable is not set")
+        return os.environ[value].encode()
+    if kind == "file":
+        lines = Path(value).read_bytes().splitlines()
+        return lines[0] if lines else b""
+    raise UsageError(f"--pass: unknown kind {kind!r} (use pass:, env: or file:)")
+
+
+def load_identity(key: str, cert: str | None, chain: str | None, pass_spec: str | None) -> Identity:
+    return Identity.load(key, cert, chain, password(pass_spec))
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--at {value!r} is not an ISO-8601 date/time") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def validation_context(trust: Sequence[str], system_trust: bool, at: str | None) -> ValidationContext:
+    store = TrustStore.from_files(trust) if trust else TrustStore()
+    if system_trust:
+        store = store.merged(TrustStore.system())
+    return ValidationContext(trust=store, moment=parse_time(at))
+
+
+def extra_certs(paths: Sequence[str]) -> list[Any]:
+    return certificates_from_paths(paths)
+
+
+def print_json(data: dict[str, Any]) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+trust_options = [
+    click.option("--trust", "trust", multiple=True, type=click.Path(dir_okay=False),
+                 help="Trusted root certificates: PEM bundle, DER or PKCS#7 certs-only (repeatable)."),
+    click.option("--system-trust", is_flag=True, help="Also trust the operating system's root certificates."),
+    click.option("--at", "at", metavar="ISO-8601", help="Validate certificates at this time instead of now."),
+    click.option("--certs", "certs", multiple=True, type=click.Path(dir_okay=False),
+                 help="Extra certificates, e.g. signer certificates not carried in the message (repeatable)."),
+    click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON."),
+]
+
+
+def apply(options: list[Callable[[Any], Any]]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def decorator(func: Callable[P, R]) -> Callable[P, R]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorator
+
+
+io_options = [
+    click.option("-i", "--in", "infile", metavar="FILE", help="Read the message from FILE (default: stdin)."),
+    click.option("-o", "--out", "outfile", metavar="FILE", help="Write the result to FILE (default: stdout)."),
+]
+
+key_options = [
+    click.option("--key", required=True, type=click.Path(dir_okay=False),
+                 help="Private key: PEM/DER (PKCS#8, PKCS#1, SEC1) or a PKCS#12 file."),
+    click.option("--cert", type=click.Path(dir_okay=False), help="The key's certificate (if not in --key)."),
+    click.option("--pass", "pass_spec", metavar="SPEC", help="Password: pass:TEXT, env:VAR or file:PATH."),
+]

@@ -1,0 +1,65 @@
+"""The commands that write protection: ``sign``, ``encrypt`` and ``decrypt``."""
+
+from __future__ import annotations
+
+import click
+
+from .. import api
+from ..cms.algorithms import CONTENT_CIPHERS, DEFAULT_CIPHER, SIGNING_DIGESTS
+from ..cms.identity import certificates_from_paths
+from .common import apply, handle_errors, io_options, key_options, load_identity, read_in, write_out
+
+
+@click.command("sign")
+@apply(io_options + key_options)
+@click.option("--chain", type=click.Path(dir_okay=False), help="Intermediate certificates to include.")
+@click.option("--opaque", is_flag=True, help="Write application/pkcs7-mime signed-data instead of multipart/signed.")
+@click.option("--digest", type=click.Choice(SIGNING_DIGESTS), default="sha256", show_default=True)
+@click.option("--pss", is_flag=True, help="Use RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys).")
+@click.option("--no-certs", is_flag=True, help="Do not include any certificate.")
+@click.option("--no-chain", is_flag=True, help="Include the signer's certificate but not the chain.")
+@handle_errors
+def sign_cmd(
+    infile: str | None, outfile: str | None, key: str, cert: str | None, pass_spec: str | None,
+    chain: str | None, opaque: bool, digest: str, pss: bool, no_certs: bool, no_chain: bool,
+) -> None:
+    """Sign a message (RFC 5322 in, signed message out)."""
+    identity = load_identity(key, cert, chain, pass_spec)
+    message = read_in(infile)
+    signed = api.sign(
+        message, identity, opaque=opaque, digest=digest, pss=pss,
+        include_certs=not no_certs, include_chain=not no_chain,
+    )
+    write_out(outfile, signed)
+
+
+@click.command("encrypt")
+@apply(io_options)
+@click.option("--to", "recipients", multiple=True, required=True, type=click.Path(dir_okay=False),
+              help="Recipient certificate (PEM, DER or PKCS#7); repeatable.")
+@click.option("--cipher", type=click.Choice(list(CONTENT_CIPHERS)), default=DEFAULT_CIPHER, show_default=True)
+@click.option("--oaep/--pkcs1v15", default=False, help="RSA key transport: RSAES-OAEP (SHA-256) or PKCS#1 v1.5.")
+@click.option("--ski", is_flag=True, help="Name recipients by subjectKeyIdentifier instead of issuer and serial.")
+@click.option("--sender-cert", type=click.Path(dir_okay=False), help="Also encrypt to this (the sender's) certificate.")
+@handle_errors
+def encrypt_cmd(
+    infile: str | None, outfile: str | None, recipients: tuple[str, ...], cipher: str, oaep: bool, ski: bool,
+    sender_cert: str | None,
+) -> None:
+    """Encrypt a message for one or more recipients."""
+    certs = certificates_from_paths(recipients)
+    sender = certificates_from_paths([sender_cert])[0] if sender_cert else None
+    out = api.encrypt(
+        read_in(infile), certs, cipher=cipher, key_transport="oaep" if oaep else "pkcs1v15",
+        recipient_id="ski" if ski else "issuer-serial", sender=sender,
+    )
+    write_out(outfile, out)
+
+
+@click.command("decrypt")
+@apply(io_options + key_options)
+@handle_errors
+def decrypt_cmd(infile: str | None, outfile: str | None, key: str, cert: str | None, pass_spec: str | None) -> None:
+    """Decrypt a message (or a bare CMS object) with the recipient's key."""
+    identity = load_identity(key, cert, None, pass_spec)
+    write_out(outfile, api.decrypt(read_in(infile), identity))

@@ -1,0 +1,99 @@
+"""The commands that read protection: ``verify``, ``open`` and ``inspect``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..mime.inspection import inspect_message
+from ..mime.opening import Opened, open_message
+from .common import (
+    EXIT_NOT_VALID,
+    apply,
+    extra_certs,
+    handle_errors,
+    io_options,
+    load_identity,
+    print_json,
+    read_in,
+    trust_options,
+    validation_context,
+    write_out,
+)
+from .render import render
+
+
+def _finish(opened: Opened, as_json: bool, outfile: str | None, require_signed: bool) -> None:
+    report = opened.report
+    if outfile is not None:
+        write_out(outfile, opened.message)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        click.echo(render(report), err=outfile in (None, "-") and False)
+    if require_signed and not report.valid:
+        sys.exit(EXIT_NOT_VALID)
+    if not require_signed and report.signed and not report.valid:
+        sys.exit(EXIT_NOT_VALID)
+
+
+@click.command("verify")
+@apply(io_options + trust_options)
+@click.option("--content", "content", type=click.Path(dir_okay=False),
+              help="The signed content, for a bare detached CMS signature.")
+@handle_errors
+def verify_cmd(
+    infile: str | None, outfile: str | None, trust: tuple[str, ...], system_trust: bool, at: str | None,
+    certs: tuple[str, ...], as_json: bool, content: str | None,
+) -> None:
+    """Verify a signed message; exit 0 only when every signer is valid."""
+    opened = open_message(
+        read_in(infile),
+        context=validation_context(trust, system_trust, at),
+        extra_certificates=extra_certs(certs),
+        detached_content=Path(content).read_bytes() if content else None,
+    )
+    _finish(opened, as_json, outfile, require_signed=True)
+
+
+@click.command("open")
+@apply(io_options + trust_options)
+@click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False),
+              help="Private key or PKCS#12 file to decrypt with (repeatable).")
+@click.option("--cert", type=click.Path(dir_okay=False), help="Certificate of a PEM --key.")
+@click.option("--pass", "pass_spec", metavar="SPEC", help="Password: pass:TEXT, env:VAR or file:PATH.")
+@handle_errors
+def open_cmd(
+    infile: str | None, outfile: str | None, trust: tuple[str, ...], system_trust: bool, at: str | None,
+    certs: tuple[str, ...], as_json: bool, keys: tuple[str, ...], cert: str | None, pass_spec: str | None,
+) -> None:
+    """Unwrap every layer (decrypt, verify), print the report; -o writes the innermost content."""
+    identities = [load_identity(k, cert, None, pass_spec) for k in keys]
+    opened = open_message(
+        read_in(infile),
+        identities=identities,
+        context=validation_context(trust, system_trust, at),
+        extra_certificates=extra_certs(certs),
+    )
+    _finish(opened, as_json, outfile, require_signed=False)
+
+
+@click.command("inspect")
+@apply(io_options[:1])
+@click.option("--json", "as_json", is_flag=True, help="Print the structure as JSON.")
+@handle_errors
+def inspect_cmd(infile: str | None, as_json: bool) -> None:
+    """Show the S/MIME/CMS structure: layers, algorithms, recipients, signers."""
+    layers = inspect_message(read_in(infile))
+    if as_json:
+        print_json({"layers": layers})
+        return
+    for depth, layer in enumerate(layers, 1):
+        click.echo(f"layer {depth}:")
+        for key, value in layer.items():
+            if isinstance(value, list | dict):
+                value = json.dumps(value)
+            click.echo(f"  {key}: {value}")
