@@ -106,7 +106,7 @@ def _kari(cert: x509.Certificate, cek: bytes, rid: RecipientId) -> cms.Recipient
     wrapped = aes_key_wrap(kek, cek)
     if rid == "ski":
         key_rid = cms.KeyAgreementRecipientIdentifier(
-            name="r_key_id", value=cms.RecipientKeyIdentifier({"subject_key_identifier": _ski(cert)})
+            name="r_key_id", value={"subject_key_identifier": _ski(cert)}
         )
     else:
         key_rid = cms.KeyAgreementRecipientIdentifier(name="issuer_and_serial_number", value=_issuer_serial(cert))
