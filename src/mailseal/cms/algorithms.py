@@ -21,7 +21,9 @@ DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
 }
 DEFAULT_DIGEST = "sha256"
 SIGNING_DIGESTS = ("sha256", "sha384", "sha512")
-WEAK_DIGESTS = frozenset({"sha1", "sha224"})
+WEAK_DIGESTS = frozenset({"sha1"})
+# Content ciphers that still decrypt but are reported as weak (RFC 8551 §2.7: 3DES is historic).
+WEAK_CIPHERS = frozenset({"tripledes_3key", "des", "rc2"})
 REFUSED_DIGESTS = frozenset({"md2", "md4", "md5"})
 
 # micalg parameter values of multipart/signed, RFC 8551 §3.5.3.2.
@@ -98,6 +100,11 @@ KDF_HASH = {
     "dh_single_pass_stddh_sha256kdf": ("x963", "sha256"),
     "dh_single_pass_stddh_sha384kdf": ("x963", "sha384"),
     "dh_single_pass_stddh_sha512kdf": ("x963", "sha512"),
+    "dh_single_pass_cofactordh_sha1kdf": ("x963", "sha1"),
+    "dh_single_pass_cofactordh_sha224kdf": ("x963", "sha224"),
+    "dh_single_pass_cofactordh_sha256kdf": ("x963", "sha256"),
+    "dh_single_pass_cofactordh_sha384kdf": ("x963", "sha384"),
+    "dh_single_pass_cofactordh_sha512kdf": ("x963", "sha512"),
     "dh_single_pass_stddh_hkdf_sha256": ("hkdf", "sha256"),
     "dh_single_pass_stddh_hkdf_sha384": ("hkdf", "sha384"),
     "dh_single_pass_stddh_hkdf_sha512": ("hkdf", "sha512"),
@@ -129,6 +136,7 @@ __all__ = [
     "MICALG",
     "REFUSED_DIGESTS",
     "SIGNING_DIGESTS",
+    "WEAK_CIPHERS",
     "WEAK_DIGESTS",
     "WRAP_FOR_KEY_SIZE",
     "WRAP_KEY_SIZE",

@@ -43,6 +43,12 @@ KEY_AGREEMENT_OIDS = {
     "1.3.132.1.11.1": "dh_single_pass_stddh_sha256kdf",
     "1.3.132.1.11.2": "dh_single_pass_stddh_sha384kdf",
     "1.3.132.1.11.3": "dh_single_pass_stddh_sha512kdf",
+    # RFC 5753 §7.1.4 cofactor ECDH: identical to standard ECDH on the prime curves (cofactor 1) S/MIME allows.
+    "1.3.133.16.840.63.0.3": "dh_single_pass_cofactordh_sha1kdf",
+    "1.3.132.1.14.0": "dh_single_pass_cofactordh_sha224kdf",
+    "1.3.132.1.14.1": "dh_single_pass_cofactordh_sha256kdf",
+    "1.3.132.1.14.2": "dh_single_pass_cofactordh_sha384kdf",
+    "1.3.132.1.14.3": "dh_single_pass_cofactordh_sha512kdf",
     # RFC 8418 §2.2 / RFC 9629 ecdhHKDF: HKDF in place of the X9.63 KDF.
     "1.2.840.113549.1.9.16.3.19": "dh_single_pass_stddh_hkdf_sha256",
     "1.2.840.113549.1.9.16.3.20": "dh_single_pass_stddh_hkdf_sha384",

@@ -9,6 +9,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from ..cms.algorithms import WEAK_CIPHERS
 from ..pki.profile import certificate_emails
 
 # Worst first: the message's status is the worst of its signers'.
@@ -161,6 +162,9 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         layer = self.signature_layer
         warnings = list(self.warnings)
+        for lay in self.layers:
+            if lay.content_algorithm in WEAK_CIPHERS:
+                warnings.append(f"weak cipher: the message was encrypted with {lay.content_algorithm}")
         if self.encrypted and not self.integrity_protected:
             warnings.append("integrity not protected: CBC encryption without a valid signature inside")
         return {
