@@ -460,6 +460,7 @@ KDF256 = ["ecdh_kdf_md:sha256"]
         pytest.param("ec-p384", KDF256, "aes-256-gcm", id="ecdh-p384-sha256kdf-aes256-gcm"),
         pytest.param("ec-p384", KDF256, "aes-128-gcm", id="ecdh-p384-sha256kdf-aes128-gcm"),
         pytest.param("ec-p521", ["ecdh_kdf_md:sha512"], "aes-256-cbc", id="ecdh-p521-sha512kdf-aes256-cbc"),
+        pytest.param("ec-p256", ["ecdh_cofactor_mode:1", *KDF256], "aes-256-gcm", id="ecdh-cofactor-p256-sha256kdf-aes256-gcm"),
         pytest.param("rsa2048", ["rsa_padding_mode:oaep"], "aes-256-gcm", id="rsa-oaep-sha1-aes256-gcm"),
     ],
 )

@@ -34,7 +34,9 @@ NOT_VALID_CODES = {
 
 
 def fail(code: str, message: str, exit_code: int) -> None:
-    click.echo(f"mailseal: error[{code}]: {message}", err=True)
+    # One line, always: messages that quote a library's multi-line text keep only its first line.
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    click.echo(f"mailseal: error[{code}]: {lines[0] if lines else 'failed'}", err=True)
     sys.exit(exit_code)
 
 

@@ -84,7 +84,7 @@ def content_cipher(name: str) -> ContentCipher:
 
 # Key wrap for key agreement (RFC 5753 §7.1.3, RFC 8418 §2.2): match the content key's strength.
 WRAP_FOR_KEY_SIZE = {16: "aes128_wrap", 24: "aes192_wrap", 32: "aes256_wrap"}
-WRAP_KEY_SIZE = {"aes128_wrap": 16, "aes192_wrap": 24, "aes256_wrap": 32}
+WRAP_KEY_SIZE = {"aes128_wrap": 16, "aes192_wrap": 24, "aes256_wrap": 32, "tripledes_wrap": 24}
 
 # ECDH KDF per curve (RFC 5753 §8 and RFC 8418 §2.2 guidance: hash matches the curve's strength).
 KDF_FOR_CURVE = {

@@ -57,6 +57,10 @@ KEY_AGREEMENT_OIDS = {
 
 _register(cms.KeyEncryptionAlgorithmId, KEY_AGREEMENT_OIDS)
 _register(algos.EncryptionAlgorithmId, {"1.2.840.113549.1.9.16.3.18": "chacha20_poly1305"})
+# RFC 3217 Triple-DES key wrap: read only, for mail written by older OpenSSL versions.
+_register(cms.KeyEncryptionAlgorithmId, {"1.2.840.113549.1.9.16.3.6": "tripledes_wrap"})
+# MD4 gets a name so that it is refused as broken rather than reported as unknown.
+_register(algos.DigestAlgorithmId, {"1.2.840.113549.2.4": "md4"})
 
 for _name in KEY_AGREEMENT_OIDS.values():
     # The parameters of a key agreement algorithm are the key wrap AlgorithmIdentifier (RFC 5753 §7.1.3).

@@ -9,7 +9,6 @@ from typing import Any
 from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x448, x25519
-from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
 
 from ..errors import (
     DecryptionError,
@@ -23,6 +22,7 @@ from .algorithms import hash_algorithm
 from .content import content_key_size, decrypt_content, is_aead
 from .identity import PrivateKey
 from .keyagreement import derive_kek, exchange, originator_public_key
+from .keywrap import key_unwrap
 from .parsing import parse_content_info
 from .signing import to_asn1_cert
 from .verification import _signed_attrs_bytes
@@ -109,7 +109,7 @@ def _kari_key(kari: cms.KeyAgreeRecipientInfo, rek: Any, key: PrivateKey, size: 
         return os.urandom(size)
     kek = derive_kek(shared, str(kdf), wrap, ukm)
     try:
-        cek = aes_key_unwrap(kek, rek["encrypted_key"].native)
+        cek = key_unwrap(str(wrap["algorithm"].native), kek, rek["encrypted_key"].native)
     except Exception:
         return os.urandom(size)
     return cek if len(cek) == size else os.urandom(size)

@@ -99,7 +99,7 @@ class Identity:
         password: bytes | None = None,
     ) -> Identity:
         """Load from files: a PKCS#12 file, or a PEM/DER key with certificate and chain files."""
-        data = Path(key_path).read_bytes()
+        data = pkcs12_from_pem(Path(key_path).read_bytes())
         if looks_like_pkcs12(data):
             ident = cls.from_pkcs12(data, password)
             if cert_path is not None or chain_path is not None:
@@ -112,6 +112,16 @@ class Identity:
         cert = Path(cert_path).read_bytes() if cert_path is not None else None
         chain = Path(chain_path).read_bytes() if chain_path is not None else None
         return cls.from_pem(data, cert, chain, password)
+
+
+def pkcs12_from_pem(data: bytes) -> bytes:
+    """Some tools armour PKCS#12 as ``-----BEGIN PKCS12-----``; return the DER inside, else the data as is."""
+    m = _PEM_BLOCK.search(data)
+    if m and m.group(1) in (b"PKCS12", b"PKCS #12"):
+        import base64
+
+        return base64.b64decode(b"".join(m.group(2).split()))
+    return data
 
 
 def looks_like_pkcs12(data: bytes) -> bool:
@@ -146,7 +156,8 @@ def load_pkcs12(
 
 
 def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
-    """Load a private key from PEM (PKCS#8, PKCS#1, SEC1; encrypted or not) or DER."""
+    """Load a private key from PEM (PKCS#8, PKCS#1, SEC1; encrypted or not), DER, or PKCS#12."""
+    data = pkcs12_from_pem(data)
     if looks_like_pkcs12(data):
         return load_pkcs12(data, password)[0]
     blocks = [m for m in _PEM_BLOCK.finditer(data) if m.group(1) in _KEY_LABELS]
@@ -217,8 +228,8 @@ def _certs_from_pkcs7(data: bytes) -> list[x509.Certificate]:
         return out
     except CertificateError:
         raise
-    except Exception as exc:
-        raise CertificateError(f"the PKCS#7 certificate bundle cannot be read: {exc}") from None
+    except Exception:
+        raise CertificateError("the data is neither a certificate nor a PKCS#7 certificate bundle") from None
 
 
 def certificates_from_paths(paths: Iterable[str | Path]) -> list[x509.Certificate]:

@@ -77,8 +77,9 @@ def derive_kek(shared: bytes, kdf: str, wrap: cms.KeyEncryptionAlgorithm, ukm: b
     if wrap_name not in WRAP_KEY_SIZE:
         raise UnsupportedAlgorithmError(f"key wrap algorithm {wrap_name} is not supported")
     size = WRAP_KEY_SIZE[wrap_name]
+    # The received AlgorithmIdentifier is used as it is, so its parameters (e.g. NULL) match the sender's bytes.
     shared_info: dict[str, Any] = {
-        "key_info": {"algorithm": wrap_name},
+        "key_info": wrap,
         "supp_pub_info": (size * 8).to_bytes(4, "big"),
     }
     if ukm is not None:

@@ -134,6 +134,16 @@ def check_signer(
 
     if cert_pair is None:
         return result(False, "the signer's certificate is neither in the message nor given")
+    unsigned = signer["unsigned_attrs"]
+    if unsigned.contents:
+        try:
+            names = {a["type"].native for a in unsigned}
+        except Exception:
+            return result(False, "the unsigned attributes cannot be parsed")
+        misplaced = names & {"content_type", "message_digest", "signing_time"}
+        if misplaced:
+            # RFC 5652 §11.1-11.3: these attributes MUST be signed attributes, never unsigned ones.
+            return result(False, f"{', '.join(sorted(misplaced))} must not be an unsigned attribute (RFC 5652 §11)")
     if digest_name in REFUSED_DIGESTS:
         return result(False, f"the digest algorithm {digest_name.upper()} is refused as broken")
     try:
@@ -161,6 +171,8 @@ def check_signer(
             return result(False, "the content-type attribute does not match the signed content's type")
         if len(digests) != 1 or digests[0] is None:
             return result(False, "the signed attributes must contain exactly one message-digest (RFC 5652 §11.2)")
+        if _attr_values(signed_attrs, "counter_signature"):
+            return result(False, "a countersignature must not be a signed attribute (RFC 5652 §11.4)")
         if len(times) > 1 or (times and times[0] is None):
             return result(False, "the signed attributes contain more than one signing-time (RFC 5652 §11.3)")
         try:
@@ -184,6 +196,13 @@ def check_signer(
     except Exception as exc:
         return result(False, f"the signature cannot be checked: {exc}")
     return result(True, None)
+
+
+def _safe_match(sid: cms.SignerIdentifier, cert: a_x509.Certificate) -> bool:
+    try:
+        return _cert_matches(sid, cert)
+    except Exception:
+        return False
 
 
 def hashlib_compare(a: Any, b: bytes) -> bool:
@@ -229,11 +248,12 @@ def check_signed_data(
     if len(a_certs) > MAX_CERTIFICATES:
         raise LimitExceededError(f"the message carries {len(a_certs)} certificates; the limit is {MAX_CERTIFICATES}")
     pairs: list[tuple[a_x509.Certificate, x509.Certificate]] = []
+    unreadable: list[a_x509.Certificate] = []
     for c in a_certs:
         try:
             pairs.append((c, x509.load_der_x509_certificate(c.dump())))
         except Exception:
-            continue
+            unreadable.append(c)
     for extra in extra_certificates or []:
         from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -255,7 +275,14 @@ def check_signed_data(
     checks_list = []
     for i, si in enumerate(signer_infos):
         try:
-            checks_list.append(check_signer(i, si, pairs, content, e_type, digests))
+            one = check_signer(i, si, pairs, content, e_type, digests)
+            if one.certificate is None and any(_safe_match(si["sid"], c) for c in unreadable):
+                one = SignerCheck(
+                    i, None, False, "the signer's certificate is in the message but cannot be read "
+                    "(e.g. a DSA key that inherits its parameters from the issuer)",
+                    one.digest_algorithm, one.signature_algorithm, None, None, one.has_signed_attrs,
+                )
+            checks_list.append(one)
         except Exception as exc:
             checks_list.append(
                 SignerCheck(i, None, False, f"the SignerInfo is malformed: {exc}", "unknown", "unknown",

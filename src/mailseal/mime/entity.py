@@ -72,6 +72,15 @@ class Entity:
                 raise MalformedMIMEError("the message header is malformed (a line is not a header field)")
         return cls(tuple(lines), body, newline)
 
+    @classmethod
+    def parse_content(cls, data: bytes) -> Entity:
+        """An unwrapped layer's content. RFC 2045 allows an entity without header fields (RFC 4134 §5.3 has
+        one): content whose first line is not a header field is a body with the default type."""
+        first = data.split(b"\n", 1)[0].rstrip(b"\r")
+        if not data.strip() or not (_FIELD.match(first) or first == b""):
+            return cls((), data, b"\r\n")
+        return cls.parse(data)
+
     def fields(self, name: str) -> list[str]:
         """Values of every field with this name, unfolded, decoded as text."""
         wanted = name.lower().encode()

@@ -24,7 +24,7 @@ def inspect_message(raw: bytes) -> list[dict[str, Any]]:
             detached = parse_multipart_signed(entity)
             layer = {"form": "multipart/signed", "micalg": params.get("micalg"), **inspect_cms(detached.signature)}
             layers.append(layer)
-            entity = Entity.parse(detached.content)
+            entity = Entity.parse_content(detached.content)
             continue
         if kind == "pkcs7":
             der = entity.decoded_body()
@@ -32,7 +32,7 @@ def inspect_message(raw: bytes) -> list[dict[str, Any]]:
             info = parse_content_info(der)
             if info["content_type"].native == "signed_data" and info["content"]["encap_content_info"]["content"].native:
                 inner = info["content"]["encap_content_info"]["content"]
-                entity = Entity.parse(inner.native if isinstance(inner.native, bytes) else bytes(inner))
+                entity = Entity.parse_content(inner.native if isinstance(inner.native, bytes) else bytes(inner))
                 continue
             break
         layers.append({"form": "entity", "content_type": ctype})

@@ -15,8 +15,9 @@ def judge_signer(
     check: SignerCheck,
     certificates: Sequence[object],
     context: ValidationContext,
-    from_addresses: Sequence[str],
+    from_addresses: Sequence[str] | None,
 ) -> SignerResult:
+    """Judge one signer; ``from_addresses`` None means there is no From to check (a bare CMS object)."""
     cert = check.certificate
     reasons: list[str] = []
 
@@ -50,16 +51,19 @@ def judge_signer(
         return result("usage-not-allowed", path.trusted, path.chain)
     if path.status not in ("valid", "weak-algorithm"):
         return result(path.status, False, path.chain)
-    if len(from_addresses) != 1:
+    if from_addresses is None:
+        reasons.append("no From address to compare with the signer's certificate (bare CMS object)")
+    elif len(from_addresses) != 1:
         reasons.append(
             "the message has no From address" if not from_addresses
             else "the message has more than one From address, so the signer cannot be matched to one"
         )
         return result("address-mismatch", path.trusted, path.chain)
-    if not email_matches(from_addresses[0], cert):
+    elif not email_matches(from_addresses[0], cert):
         reasons.append(f"the From address {from_addresses[0]} is not an address of the signer's certificate")
         return result("address-mismatch", path.trusted, path.chain)
-    reasons.append(f"the signer's certificate belongs to the From address {from_addresses[0]}")
+    else:
+        reasons.append(f"the signer's certificate belongs to the From address {from_addresses[0]}")
     weak = []
     if check.digest_algorithm in WEAK_DIGESTS:
         weak.append(f"the message digest uses the weak algorithm {check.digest_algorithm.upper()}")
@@ -72,7 +76,9 @@ def judge_signer(
     return result("valid", True, path.chain)
 
 
-def judge(check: SignedDataCheck, context: ValidationContext, from_addresses: Sequence[str]) -> tuple[SignerResult, ...]:
+def judge(
+    check: SignedDataCheck, context: ValidationContext, from_addresses: Sequence[str] | None
+) -> tuple[SignerResult, ...]:
     return tuple(judge_signer(s, check.certificates, context, from_addresses) for s in check.signers)
 
 

@@ -140,7 +140,7 @@ def open_message(
         if kind == "signed":
             detached = parse_multipart_signed(current)
             check, signed_bytes = _check_detached(detached.signature, detached.content, extra_certificates)
-            inner = Entity.parse(signed_bytes)
+            inner = Entity.parse_content(signed_bytes)
             signer_froms = from_addresses(inner) or froms
             layers.append(
                 Layer("signed", "multipart/signed", judge(check, ctx, signer_froms), covers=inner.content_type()[0])
@@ -154,7 +154,7 @@ def open_message(
         if layer is None:
             warnings.append("the message carries only certificates (certs-only), no content")
             break
-        current = Entity.parse(content)
+        current = Entity.parse_content(content)
         if layer.kind == "signed":
             # RFC 9788: From inside the signed entity (protected headers) is authoritative when present.
             check = check_signed_data(der, None, list(extra_certificates))
@@ -206,6 +206,7 @@ def _open_bare(
 ) -> Opened:
     """A bare CMS object (DER, BER or PEM) rather than a message: unwrap CMS layers only."""
     layers: list[Layer] = []
+    warnings = ["a bare CMS object has no From address: signer addresses were not checked"]
     content = raw
     for _ in range(max_depth):
         info = parse_content_info(content)
@@ -213,7 +214,12 @@ def _open_bare(
         if ctype == "signed_data":
             check = check_signed_data(content, detached_content, list(extra))
             detached_content = None
-            layers.append(Layer("signed", "cms", judge(check, ctx, _signer_addresses(check))))
+            if not check.signers and check.content is None:
+                warnings.append("the CMS object carries only certificates (certs-only), no content")
+                content = b""
+                break
+            # A bare CMS object has no From: there is no address to hold the signers to.
+            layers.append(Layer("signed", "cms", judge(check, ctx, None)))
             if check.content is None:
                 content = b""
                 break
@@ -230,20 +236,8 @@ def _open_bare(
             parse_content_info(content)
         except Exception:
             break
-    report = Report(tuple(layers), "application/octet-stream", ("a bare CMS object has no From address",))
+    report = Report(tuple(layers), "application/octet-stream", tuple(warnings))
     return Opened(report, content, content)
-
-
-def _signer_addresses(check: SignedDataCheck) -> list[str]:
-    """A bare CMS signature has no From: judge each signer against its own certificate's first address."""
-    from ..pki.profile import certificate_emails
-
-    for s in check.signers:
-        if s.certificate is not None:
-            emails = certificate_emails(s.certificate)
-            if emails:
-                return emails[:1]
-    return []
 
 
 def decrypt_message(message: MessageInput, identity: Identity) -> bytes:
@@ -259,7 +253,7 @@ def decrypt_message(message: MessageInput, identity: Identity) -> bytes:
     if info["content_type"].native not in ("enveloped_data", "authenticated_enveloped_data"):
         raise NotEncryptedError(f"the S/MIME body is {info['content_type'].native}, not encrypted data")
     content = _decrypt(der, [identity]).content
-    return merge_headers(root, Entity.parse(content))
+    return merge_headers(root, Entity.parse_content(content))
 
 
 __all__ = ["Opened", "classify", "decrypt_message", "from_addresses", "open_message"]

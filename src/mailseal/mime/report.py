@@ -129,7 +129,9 @@ class Report:
 
     @property
     def signed(self) -> bool:
-        return self.signature_layer is not None
+        """Zero signers is not signed (RFC 5652 §5.1 permits the structure, but nobody vouches for it)."""
+        layer = self.signature_layer
+        return layer is not None and bool(layer.signers)
 
     @property
     def encrypted(self) -> bool:
@@ -153,7 +155,7 @@ class Report:
     def integrity_protected(self) -> bool:
         """AEAD encryption or a valid signature inside the encryption protects integrity (RFC 8551 §2.7)."""
         if not self.encrypted:
-            return self.signed and all(s.intact for s in self.signers)
+            return self.signed and bool(self.signers) and all(s.intact for s in self.signers)
         if self.layers[0].integrity_protected:
             return True
         inner = self.signature_layer

@@ -10,7 +10,6 @@ from pathlib import Path
 from cryptography import x509
 
 from ..cms.identity import dedupe, load_certificates
-from ..errors import CertificateError
 
 SYSTEM_BUNDLES = (
     "/etc/ssl/certs/ca-certificates.crt",
@@ -30,11 +29,7 @@ class TrustStore:
     def from_files(cls, paths: Iterable[str | Path], intermediates: Iterable[str | Path] = ()) -> TrustStore:
         anchors: list[x509.Certificate] = []
         for p in paths:
-            try:
-                data = Path(p).read_bytes()
-            except OSError as exc:
-                raise CertificateError(f"cannot read trust file {p}: {exc.strerror}") from None
-            anchors.extend(load_certificates(data))
+            anchors.extend(load_certificates(Path(p).read_bytes()))
         inter: list[x509.Certificate] = []
         for p in intermediates:
             inter.extend(load_certificates(Path(p).read_bytes()))

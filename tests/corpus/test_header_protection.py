@@ -1,0 +1,124 @@
+"""Header protection samples: the autocrypt draft set (draft-LAMPS keys) and the RFC 9788 one-part sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import mailseal
+from mailseal.errors import KeyCertificateMismatchError, WrongPasswordError
+from tests.corpus._support import identity, lf, trust, utc
+
+# The draft-LAMPS certificates are valid 2019-11-20..2052-09-27; the samples were made in November 2019.
+AT = utc(2020)
+ALICE = "alice@smime.example"
+# (sample, layers outermost first, published inner layer holding the innermost content or None)
+SAMPLES = [
+    ("smime-enc+legacy-disp", ["enveloped"], "smime-enc+legacy-disp.inner"),
+    ("smime-multipart-signed", ["signed"], None),
+    ("smime-onepart-signed", ["signed"], "smime-onepart-signed.inner"),
+    ("smime-sign+enc+legacy-disp", ["enveloped", "signed"], "smime-sign+enc+legacy-disp.inner.inner"),
+    ("smime-sign+enc", ["enveloped", "signed"], "smime-sign+enc.inner.inner"),
+]
+IDS = [s[0] for s in SAMPLES]
+ENCRYPTED = [s[0] for s in SAMPLES if s[1][0] == "enveloped"]
+
+
+@pytest.fixture(scope="module")
+def autocrypt(corpus: Path) -> Path:
+    return corpus / "autocrypt_protected_headers"
+
+
+@pytest.fixture(scope="module")
+def bob(autocrypt: Path) -> mailseal.Identity:
+    return mailseal.Identity.load(autocrypt / "bob.p12.der", password=b"bob")
+
+
+def test_bob_p12_der_opens_with_password_bob(autocrypt: Path, bob: mailseal.Identity) -> None:
+    cert = mailseal.load_certificates((autocrypt / "bob.cert.pem").read_bytes())[0]
+    assert bob.certificate == cert
+    with pytest.raises(WrongPasswordError):
+        mailseal.Identity.load(autocrypt / "bob.p12.der", password=b"alice")
+
+
+def test_bob_p12_pem_armored_opens_with_password_bob(autocrypt: Path, bob: mailseal.Identity) -> None:
+    """bob.p12 is the same PKCS#12 in a `-----BEGIN PKCS12-----` armour, as published."""
+    assert mailseal.Identity.load(autocrypt / "bob.p12", password=b"bob").certificate == bob.certificate
+
+
+def test_draft_lamps_keys_match_their_certificates(autocrypt: Path, bob: mailseal.Identity) -> None:
+    alice = identity(autocrypt / "alice.key.pem", autocrypt / "alice.cert.pem")
+    assert alice.certificate.subject.rfc4514_string() == "CN=Alice Lovelace"
+    assert identity(autocrypt / "bob.key.pem", autocrypt / "bob.cert.pem").certificate == bob.certificate
+    with pytest.raises(KeyCertificateMismatchError):
+        identity(autocrypt / "alice.key.pem", autocrypt / "bob.cert.pem")
+
+
+@pytest.mark.parametrize(("sample", "layers", "inner"), SAMPLES, ids=IDS)
+def test_sample_opens(
+    autocrypt: Path, bob: mailseal.Identity, sample: str, layers: list[str], inner: str | None
+) -> None:
+    opened = mailseal.open(
+        (autocrypt / f"{sample}.eml").read_bytes(), [bob], trust=trust(autocrypt / "sample-ca.pem"), at=AT
+    )
+    report = opened.report
+    assert [layer.kind for layer in report.layers] == layers
+    assert report.encrypted is (layers[0] == "enveloped")
+    if "signed" in layers:
+        assert [(s.status, s.intact, s.trusted, s.emails) for s in report.signers] == [("valid", True, True, [ALICE])]
+        assert report.status == "valid"
+    else:
+        assert report.status == "not-signed"
+    if inner is not None:
+        assert lf(opened.entity) == lf((autocrypt / inner).read_bytes())
+
+
+@pytest.mark.parametrize("sample", ENCRYPTED)
+def test_decrypt_yields_published_inner_layer(autocrypt: Path, bob: mailseal.Identity, sample: str) -> None:
+    """`decrypt` keeps the outer fields and appends the decrypted entity: the published *.inner file."""
+    decrypted = mailseal.decrypt((autocrypt / f"{sample}.eml").read_bytes(), bob)
+    assert lf(decrypted).endswith(lf((autocrypt / f"{sample}.inner").read_bytes()))
+
+
+def test_multipart_signed_untrusted_without_the_sample_ca(autocrypt: Path, corpus: Path) -> None:
+    """The anchor matters: the RFC 9216 RSA CA has the same name family but did not issue the draft certificates."""
+    other = corpus / "rfc9216" / "from_wbond_certvalidator" / "Sample_LAMPS_RSA_Certification_Authority.selfsigned.pem"
+    report = mailseal.verify((autocrypt / "smime-multipart-signed.eml").read_bytes(), trust=trust(other), at=AT)
+    assert [(s.status, s.intact) for s in report.signers] == [("untrusted", True)]
+
+
+@pytest.fixture(scope="module")
+def rfc9788(corpus: Path) -> bytes:
+    return (corpus / "rfc9788_header_protection" / "smime-one-part.eml").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def rsa_ca(corpus: Path) -> mailseal.TrustStore:
+    return trust(
+        corpus / "rfc9216" / "from_wbond_certvalidator" / "Sample_LAMPS_RSA_Certification_Authority.selfsigned.pem"
+    )
+
+
+def test_rfc9788_one_part_valid_at_signing_time(rfc9788: bytes, rsa_ca: mailseal.TrustStore) -> None:
+    signed_at = utc(2021, 2, 20, 15, 1, 2)
+    report = mailseal.verify(rfc9788, trust=rsa_ca, at=signed_at)
+    assert [(s.status, s.intact, s.trusted, s.emails) for s in report.signers] == [("valid", True, True, [ALICE])]
+    assert report.signers[0].signing_time == signed_at
+    assert report.to_dict()["signers"][0]["signing_time"] == "2021-02-20T15:01:02Z"
+
+
+def test_rfc9788_one_part_content(rfc9788: bytes, rsa_ca: mailseal.TrustStore) -> None:
+    opened = mailseal.open(rfc9788, trust=rsa_ca, at=utc(2021, 2, 20, 15, 1, 2))
+    assert opened.report.content_type == "text/plain"
+    assert b"This is the smime-one-part message." in opened.entity
+
+
+def test_rfc9788_one_part_tampered_is_invalid(rfc9788: bytes, rsa_ca: mailseal.TrustStore) -> None:
+    """Flip one base64 character inside the signed content: the same verification must now fail."""
+    body_start = rfc9788.index(b"\n\n") + 2
+    target = rfc9788.index(b"IHRleHQvcGxhaW47", body_start)  # base64 of " text/plain;" in the eContent
+    tampered = rfc9788[:target] + b"J" + rfc9788[target + 1 :]
+    report = mailseal.verify(tampered, trust=rsa_ca, at=utc(2021, 2, 20, 15, 1, 2))
+    assert [s.intact for s in report.signers] == [False]
+    assert report.status != "valid"
