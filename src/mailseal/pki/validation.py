@@ -12,9 +12,6 @@ from typing import Any, Literal, TypeVar
 from asn1crypto import x509 as a_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from pyhanko_certvalidator import CertificateValidator
-from pyhanko_certvalidator import ValidationContext as _PHContext
-from pyhanko_certvalidator import errors as ph_errors
 
 from .truststore import TrustStore
 
@@ -76,6 +73,11 @@ def validate_path(
     """Validate cert to one of the context's anchors at the context's moment. Never raises for a bad path."""
     if not context.has_anchors:
         return PathResult(False, "untrusted", (cert,), ("no trust anchors were given, so no chain can be trusted",))
+    # Imported here: pyhanko-certvalidator is heavy, and signing or encrypting never needs it.
+    from pyhanko_certvalidator import CertificateValidator
+    from pyhanko_certvalidator import ValidationContext as _PHContext
+    from pyhanko_certvalidator import errors as ph_errors
+
     others = [_a(c) for c in (*context.trust.intermediates, *extra)]
     ph = _PHContext(
         trust_roots=[_a(c) for c in context.trust.anchors],

@@ -1,0 +1,305 @@
+"""Benchmark mailseal against ``openssl cms``: sign, verify, encrypt and decrypt the same generated messages."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cryptography
+from cryptography import x509
+from cryptography.hazmat.backends.openssl import backend
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+import mailseal
+
+HERE = Path(__file__).resolve().parent
+UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+DEFAULT_SIZES, BIG_SIZES = ["1K", "1M", "16M"], ["100M", "1G"]
+OPS = ("sign", "verify", "encrypt", "decrypt")
+TIME = Path("/usr/bin/time")  # GNU time: a ~1 MiB parent, so the child's ru_maxrss is the command's own
+RSS_VIA_TIME = TIME.exists() and subprocess.run([TIME, "-f", "%M", "true"], capture_output=True).returncode == 0
+RSS_METHOD = (
+    "peak RSS = `/usr/bin/time -f %M` around each command (ru_maxrss of that one process)" if RSS_VIA_TIME else
+    "peak RSS = ru_maxrss from os.wait4() on each child; without GNU time it includes this script's RSS at fork"
+)
+Key = rsa.RSAPrivateKey
+
+
+def issue(key: Key, ca_key: Key, issuer: x509.Name | None, cn: str, email: str | None) -> x509.Certificate:
+    now, pub = datetime.now(UTC), key.public_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    b = x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name).public_key(pub)
+    b = b.serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+    b = b.not_valid_after(now + timedelta(days=2)).add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), False)
+    if email is None:
+        b = b.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+    else:
+        b = b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        b = b.add_extension(x509.KeyUsage(True, True, True, False, False, False, False, False, False), critical=True)
+        b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        b = b.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email)]), critical=False)
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+    return b.sign(ca_key, hashes.SHA256())
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: x509.Certificate
+    alice: mailseal.Identity
+    bob: mailseal.Identity
+
+
+def make_pki(d: Path) -> Pki:
+    """A CA, alice (signer) and bob (recipient), all RSA-2048, written as PEM files for both tools."""
+    ca_key = rsa.generate_private_key(65537, 2048)
+    ca = issue(ca_key, ca_key, None, "bench CA", None)
+    (d / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    ids = []
+    for who in ("alice", "bob"):
+        key = rsa.generate_private_key(65537, 2048)
+        cert = issue(key, ca_key, ca.subject, who, f"{who}@bench.example")
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        (d / f"{who}.key").write_bytes(pem)
+        (d / f"{who}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (d / f"{who}.pem").write_bytes(pem + cert.public_bytes(serialization.Encoding.PEM))
+        ids.append(mailseal.Identity(key, cert, (ca,)))
+    return Pki(ca, ids[0], ids[1])
+
+
+def parse_size(label: str) -> int:
+    return int(label[:-1]) * UNITS[label[-1].upper()] if label[-1].upper() in UNITS else int(label)
+
+
+def write_message(path: Path, size: int) -> int:
+    """A CRLF message from alice to bob: a short text part and a base64 attachment filling it to about ``size``."""
+    head = (
+        b"From: Alice <alice@bench.example>\r\nTo: Bob <bob@bench.example>\r\nSubject: bench\r\n"
+        b"Date: Sat, 28 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\n'
+        b"The figures are attached.\r\n--b1\r\nContent-Type: application/octet-stream\r\n"
+        b'Content-Disposition: attachment; filename="data.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+    )
+    tail = b"--b1--\r\n"
+    lines = max(1, (size - len(head) - len(tail)) // 78)  # 76 base64 characters + CRLF per line
+    with path.open("wb") as fh:
+        fh.write(head)
+        while lines:
+            n = min(lines, 16384)
+            fh.write(base64.encodebytes(os.urandom(57 * n)).replace(b"\n", b"\r\n"))
+            lines -= n
+        fh.write(tail)
+    return path.stat().st_size
+
+
+def body_digest(path: Path) -> str:
+    """SHA-256 of everything after the first blank line, line ends ignored (each tool rewrites the top header)."""
+    h, started = hashlib.sha256(), False
+    with path.open("rb") as fh:
+        while chunk := fh.read(8 << 20):
+            chunk = chunk.replace(b"\r", b"")
+            if not started:
+                chunk, started = chunk[chunk.index(b"\n\n") + 2 :], True
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def commands(tool: str, op: str, d: Path, msg: Path) -> list[str]:
+    out = d / f"{tool}.{op}"
+    if tool == "mailseal":
+        base = [sys.executable, "-m", "mailseal.cli.main", op]
+        src = {"sign": msg, "verify": d / "mailseal.sign", "encrypt": msg, "decrypt": d / "mailseal.encrypt"}[op]
+        extra = {"sign": ["--key", d / "alice.pem"], "verify": ["--trust", d / "ca.pem"],
+                 "encrypt": ["--to", d / "bob.crt"], "decrypt": ["--key", d / "bob.pem"]}[op]
+        return [str(a) for a in [*base, *extra, "-i", src, "-o", out]]
+    ssl = {
+        "sign": ["-sign", "-stream", "-md", "sha256", "-in", msg, "-signer", d / "alice.crt", "-inkey", d / "alice.key"],
+        "verify": ["-verify", "-in", d / "openssl.sign", "-CAfile", d / "ca.pem", "-purpose", "smimesign"],
+        "encrypt": ["-encrypt", "-stream", "-aes-256-gcm", "-in", msg, "-recip", d / "bob.crt"],
+        "decrypt": ["-decrypt", "-in", d / "openssl.encrypt", "-recip", d / "bob.crt", "-inkey", d / "bob.key"],
+    }[op]
+    return [str(a) for a in ["openssl", "cms", *ssl, "-out", out]]
+
+
+@dataclass
+class Run:
+    seconds: float = float("inf")
+    rss_kib: int = 0
+    error: str = ""
+
+
+def run_once(cmd: list[str]) -> tuple[float, int, int, bytes]:
+    """Wall time, peak RSS (KiB) of this child alone, exit code and stdout+stderr."""
+    # A child forked straight from this process would report this process's RSS at fork as its ru_maxrss.
+    with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile() as rss:
+        wrapper = [str(TIME), "-f", "%M", "-o", rss.name] if RSS_VIA_TIME else []
+        start = time.perf_counter()
+        proc = subprocess.Popen([*wrapper, *cmd], stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        log.seek(0)
+        peak = int(Path(rss.name).read_text().split()[-1]) if RSS_VIA_TIME else usage.ru_maxrss
+        return elapsed, peak, proc.returncode, log.read()
+
+
+def measure(tool: str, op: str, d: Path, msg: Path, reps: int) -> Run:
+    result = Run()
+    for _ in range(reps):
+        seconds, rss, code, output = run_once(commands(tool, op, d, msg))
+        if code != 0:
+            last = output.decode(errors="replace").strip().splitlines() or [""]
+            return Run(error=f"exit {code}: {last[-1]}")
+        result.seconds, result.rss_kib = min(result.seconds, seconds), max(result.rss_kib, rss)
+    out = d / f"{tool}.{op}"
+    if op == "verify" and tool == "mailseal":
+        assert b"status: valid" in output, output
+    if op in ("verify", "decrypt"):
+        assert body_digest(out) == body_digest(msg), f"{tool} {op}: output differs from the message"
+    return result
+
+
+def fmt_run(r: Run, size: int) -> list[str]:
+    if r.error:
+        return [f"failed ({r.error})", "", ""]
+    return [f"{r.seconds:.3f}", f"{size / r.seconds / 1e6:.3g}", f"{r.rss_kib / 1024:.0f}"]
+
+
+def rate(fn: Callable[[], object], seconds: float) -> float:
+    """Calls per second of ``fn`` over about ``seconds`` (after one warm-up call)."""
+    fn()
+    n, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or n < 3:
+        fn()
+        n += 1
+    return n / elapsed
+
+
+def small_rates(pki: Pki, msg: bytes, seconds: float) -> dict[str, tuple[float, float]]:
+    """Messages/s in-process with the library API next to the raw primitives each operation needs at least."""
+    trust = mailseal.TrustStore((pki.ca,))
+    signed, sealed = mailseal.sign(msg, pki.alice), mailseal.encrypt(msg, [pki.bob.certificate])
+    assert mailseal.verify(signed, trust=trust).status == "valid"
+    assert body_digest_bytes(mailseal.decrypt(sealed, pki.bob)) == body_digest_bytes(msg)
+    a_key, b_key = pki.alice.private_key, pki.bob.private_key
+    assert isinstance(a_key, rsa.RSAPrivateKey) and isinstance(b_key, rsa.RSAPrivateKey)
+    pad, cert, ca_pub = padding.PKCS1v15(), pki.alice.certificate, pki.ca.public_key()
+    assert isinstance(ca_pub, rsa.RSAPublicKey)
+    sig, cek, nonce = a_key.sign(msg, pad, hashes.SHA256()), os.urandom(32), os.urandom(12)
+    wrapped, ct = b_key.public_key().encrypt(cek, pad), AESGCM(cek).encrypt(nonce, msg, None)
+
+    def p_verify() -> None:  # the signature and the one certificate in the chain
+        a_key.public_key().verify(sig, msg, pad, hashes.SHA256())
+        ca_pub.verify(cert.signature, cert.tbs_certificate_bytes, pad, hashes.SHA256())
+
+    def p_encrypt() -> None:
+        b_key.public_key().encrypt(cek, pad)
+        AESGCM(cek).encrypt(nonce, msg, None)
+
+    def p_decrypt() -> None:
+        AESGCM(b_key.decrypt(wrapped, pad)).decrypt(nonce, ct, None)
+
+    pairs: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+        "sign": (lambda: mailseal.sign(msg, pki.alice), lambda: a_key.sign(msg, pad, hashes.SHA256())),
+        "verify": (lambda: mailseal.verify(signed, trust=trust), p_verify),
+        "encrypt": (lambda: mailseal.encrypt(msg, [pki.bob.certificate]), p_encrypt),
+        "decrypt": (lambda: mailseal.decrypt(sealed, pki.bob), p_decrypt),
+    }
+    return {op: (rate(lib, seconds), rate(prim, seconds)) for op, (lib, prim) in pairs.items()}
+
+
+def body_digest_bytes(data: bytes) -> str:
+    data = data.replace(b"\r", b"")
+    return hashlib.sha256(data[data.index(b"\n\n") + 2 :]).hexdigest()
+
+
+def machine() -> str:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor() or "unknown")
+    mem = next((int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines()
+                if ln.startswith("MemTotal")), 0)
+    ssl = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()
+    return "\n".join([
+        f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"- CPU: {cpu}, {os.cpu_count()} logical cores; memory {mem / 1024 / 1024:.1f} GiB; {platform.platform()}",
+        f"- Python {platform.python_version()}; cryptography {cryptography.__version__} "
+        f"({backend.openssl_version_text()}); openssl CLI: {ssl}",
+    ])
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", help="comma-separated sizes, e.g. 1K,1M,16M (default 1K,1M,16M)")
+    parser.add_argument("--big", action="store_true", help="also 100M and 1G (one run each)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1K and 1M, one repetition, short loops")
+    parser.add_argument("--results", type=Path, default=HERE / "results.md", help="where to write the Markdown")
+    args = parser.parse_args(argv)
+    labels = args.sizes.split(",") if args.sizes else ["1K", "1M"] if args.quick else DEFAULT_SIZES
+    labels += BIG_SIZES if args.big else []
+    rows: list[list[str]] = []
+    per_msg: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="mailseal-bench-") as tmp:
+        d = Path(tmp)
+        pki = make_pki(d)
+        for label in labels:
+            size = parse_size(label)
+            msg = d / "message.eml"
+            actual = write_message(msg, size)
+            reps = 1 if args.quick or size >= 100 << 20 else 3
+            for op in OPS:
+                ms, ossl = (measure(tool, op, d, msg, reps) for tool in ("mailseal", "openssl"))
+                ratio = "" if ms.error or ossl.error else f"{ossl.seconds / ms.seconds:.2f}"
+                rows.append([op, label, *fmt_run(ms, actual), *fmt_run(ossl, actual), ratio])
+                print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
+                if size == 1 << 10 and not (ms.error or ossl.error):
+                    per_msg[op] = (1 / ms.seconds, 1 / ossl.seconds)
+            for p in d.glob("*.eml"):
+                p.unlink()
+            for p in [*d.glob("mailseal.*"), *d.glob("openssl.*")]:
+                p.unlink()
+        small_msg = d / "small.eml"
+        write_message(small_msg, 1 << 10)
+        rates = small_rates(pki, small_msg.read_bytes(), 0.3 if args.quick else 1.5)
+    big = table(["operation", "size", "mailseal s", "mailseal MB/s", "mailseal peak RSS MiB", "openssl s",
+                 "openssl MB/s", "openssl peak RSS MiB", "ratio (mailseal/openssl throughput)"], rows)
+    small_rows = [[op, f"{lib:.0f}", f"{prim:.0f}", f"{lib / prim:.2f}",
+                   *((f"{r:.1f}" for r in per_msg[op]) if op in per_msg else ("n/a (no 1K run)",) * 2)]
+                  for op, (lib, prim) in rates.items()]
+    small = table(["operation (1 KiB)", "mailseal in-process msg/s", "primitive ops/s", "mailseal/primitive",
+                   "mailseal CLI msg/s", "openssl CLI msg/s"], small_rows)
+    notes = (
+        f"Times are wall clock (time.perf_counter) of one subprocess per command, best of {1 if args.quick else 3} "
+        "(one run at >= 100 MiB); both tools start a process, so start-up is included. MB = 10^6 bytes of input "
+        f"message. {RSS_METHOD}. All keys RSA-2048; openssl uses `cms -sign -stream -md sha256` (canonical text, no "
+        "-binary), `-verify -CAfile -purpose smimesign`, `-encrypt -stream -aes-256-gcm`, `-decrypt`. Primitive = "
+        "pyca in this process: sign = RSA PKCS#1 v1.5 sign; verify = 2 RSA verifies (signature + certificate); "
+        "encrypt = RSA encrypt + AES-256-GCM of 1 KiB; decrypt = RSA decrypt + AES-256-GCM open. CLI msg/s = "
+        "1 / best subprocess time for the 1 KiB message."
+    )
+    report = f"{big}\n\n{small}\n\n{notes}\n"
+    print(report)
+    args.results.write_text(f"# mailseal vs openssl cms\n\n{machine()}\n\n{report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

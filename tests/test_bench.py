@@ -1,0 +1,25 @@
+"""`make bench` stays runnable: a smoke run on the smallest sizes, checking the table it writes (no timings asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.peers import require_peer
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "run.py"
+
+
+def test_bench_quick_run_writes_a_table(tmp_path: Path) -> None:
+    require_peer("openssl")
+    out = tmp_path / "results.md"
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--results", str(out)],
+        capture_output=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    text = out.read_text()
+    for operation in ("sign", "verify", "encrypt", "decrypt"):
+        assert f"| {operation} | 1K |" in text
+    assert "ratio" in text and "openssl" in text.lower()
