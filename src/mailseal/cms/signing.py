@@ -139,7 +139,7 @@ def sign_data(
         ]
     )
     # The signature covers the DER encoding of the attributes with a SET OF tag (RFC 5652 §5.4).
-    to_be_signed = signed_attrs.dump(force=True)
+    to_be_signed = signed_attrs.dump()
     to_be_signed = b"\x31" + to_be_signed[1:]
     signature = _raw_sign(identity, to_be_signed, digest, pss)
     signer_info = cms.SignerInfo(
