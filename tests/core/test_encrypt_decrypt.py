@@ -175,3 +175,22 @@ def test_bare_cms_input_is_accepted(pki: TestPKI) -> None:
     assert mailseal.decrypt(der, ident(bob)) == b"raw content"
     pem = b"-----BEGIN CMS-----\n" + base64.encodebytes(der) + b"-----END CMS-----\n"
     assert mailseal.decrypt(pem, ident(bob)) == b"raw content"
+
+
+def test_implicit_rejection_is_deterministic(pki: TestPKI) -> None:
+    """The substitute key depends on the private key and the ciphertext only: asking twice tells nothing."""
+    from mailseal.cms.decryption import substitute_key
+
+    bob, eve = pki.user("bob"), pki.user("eve")
+    first = substitute_key(eve.key, b"\x01" * 256, 32)  # type: ignore[arg-type]
+    assert first == substitute_key(eve.key, b"\x01" * 256, 32)  # type: ignore[arg-type]
+    assert first != substitute_key(eve.key, b"\x02" * 256, 32)  # type: ignore[arg-type]
+    assert first != substitute_key(bob.key, b"\x01" * 256, 32)  # type: ignore[arg-type]
+    der = envelope_data(b"Content-Type: text/plain\r\n\r\nx\r\n", [bob.cert], cipher="aes256-cbc")
+    outcomes = set()
+    for _ in range(3):
+        try:
+            outcomes.add(decrypt_data(der, eve.key, bob.cert).content)  # type: ignore[arg-type]
+        except DecryptionError:
+            outcomes.add(b"error")
+    assert len(outcomes) == 1

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
 from asn1crypto import cms
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x448, x25519
 
 from ..errors import (
@@ -64,13 +66,38 @@ def _rid_matches(rid: Any, cert: x509.Certificate | None) -> bool:
     return False
 
 
+def substitute_key(key: PrivateKey, encrypted_key: bytes, size: int) -> bytes:
+    """The key used when unwrapping fails (RFC 3218 §2.3 implicit rejection). It is derived from the private key
+    and the encrypted key, like OpenSSL's implicit rejection, so the same message always fails the same way: a
+    random substitute would let an attacker tell a bad padding from a good one by asking twice."""
+    secret = _rejection_secret(key)
+    return hmac.new(secret, b"mailseal implicit rejection" + size.to_bytes(2, "big") + encrypted_key,
+                    hashlib.sha256).digest()[:size]
+
+
+def _rejection_secret(key: PrivateKey) -> bytes:
+    cached = _REJECTION_SECRETS.get(id(key))
+    if cached is not None and cached[0] is key:
+        return cached[1]
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    secret = hashlib.sha256(b"mailseal rejection secret" + der).digest()
+    if len(_REJECTION_SECRETS) > 64:
+        _REJECTION_SECRETS.clear()
+    _REJECTION_SECRETS[id(key)] = (key, secret)
+    return secret
+
+
+_REJECTION_SECRETS: dict[int, tuple[PrivateKey, bytes]] = {}
+
+
 def _ktri_key(ktri: cms.KeyTransRecipientInfo, key: PrivateKey, size: int) -> bytes:
-    """RSA key transport with implicit rejection (RFC 3218 §2.3): failures yield a random key, not an error."""
+    """RSA key transport with implicit rejection (RFC 3218 §2.3): failures yield a substitute key, not an error."""
+    enc = ktri["encrypted_key"].native
     if not isinstance(key, rsa.RSAPrivateKey):
-        return os.urandom(size)
+        return substitute_key(key, enc, size)
     alg = ktri["key_encryption_algorithm"]
     name = alg["algorithm"].native
-    enc = ktri["encrypted_key"].native
     try:
         if name == "rsaes_oaep":
             params = alg["parameters"]
@@ -85,15 +112,16 @@ def _ktri_key(ktri: cms.KeyTransRecipientInfo, key: PrivateKey, size: int) -> by
     except UnsupportedAlgorithmError:
         raise
     except Exception:
-        cek = os.urandom(size)
+        cek = substitute_key(key, enc, size)
     if len(cek) != size:
-        cek = os.urandom(size)
+        cek = substitute_key(key, enc, size)
     return cek
 
 
 def _kari_key(kari: cms.KeyAgreeRecipientInfo, rek: Any, key: PrivateKey, size: int) -> bytes:
+    wrapped = rek["encrypted_key"].native
     if not isinstance(key, ec.EllipticCurvePrivateKey | x25519.X25519PrivateKey | x448.X448PrivateKey):
-        return os.urandom(size)
+        return substitute_key(key, wrapped, size)
     originator = kari["originator"]
     if originator.name != "originator_key":
         raise UnsupportedAlgorithmError("key agreement with a static originator key is not supported")
@@ -106,13 +134,13 @@ def _kari_key(kari: cms.KeyAgreeRecipientInfo, rek: Any, key: PrivateKey, size: 
         peer = originator_public_key(originator.chosen, key)
         shared = exchange(key, peer)
     except (ValueError, TypeError):
-        return os.urandom(size)
+        return substitute_key(key, wrapped, size)
     kek = derive_kek(shared, str(kdf), wrap, ukm)
     try:
-        cek = key_unwrap(str(wrap["algorithm"].native), kek, rek["encrypted_key"].native)
+        cek = key_unwrap(str(wrap["algorithm"].native), kek, wrapped)
     except Exception:
-        return os.urandom(size)
-    return cek if len(cek) == size else os.urandom(size)
+        return substitute_key(key, wrapped, size)
+    return cek if len(cek) == size else substitute_key(key, wrapped, size)
 
 
 def decrypt_data(
