@@ -4,7 +4,7 @@ The issue asks: "Bad input — empty, truncated base64, garbage DER, a certifica
 password, wrong key, a tampered body, an untrusted or self-signed signer, a From that does not match the signer —
 each gets its exit code and a one-line error with a code; no traceback, no hang."
 
-docs/cli-contract.md: exit 0 success/valid, 1 not valid or cannot decrypt, 2 usage error or malformed input; errors
+docs/cli.md: exit 0 success/valid, 1 not valid or cannot decrypt, 2 usage error or malformed input; errors
 are one line, ``mailseal: error[CODE]: sentence``.
 
 Inputs are made with the CLI itself (``sign``, ``encrypt``) from the session test PKI and then damaged. Each

@@ -1,4 +1,4 @@
-"""A few corpus checks through the command line (docs/cli-contract.md): exit codes, JSON reports, one-line errors."""
+"""A few corpus checks through the command line (docs/cli.md): exit codes, JSON reports, one-line errors."""
 
 from __future__ import annotations
 

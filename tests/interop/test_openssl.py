@@ -1,6 +1,6 @@
 """Interop with OpenSSL 3.0 `openssl cms`, both directions: signing, verification, encryption, decryption.
 
-mailseal is driven through its command line (docs/cli-contract.md); the keys come from the generated test PKI.
+mailseal is driven through its command line (docs/cli.md); the keys come from the generated test PKI.
 """
 
 from __future__ import annotations
