@@ -14,9 +14,12 @@ from typing import Any, BinaryIO, ParamSpec, TypeVar
 
 import click
 
-from ..cms.identity import Identity, certificates_from_paths
+from ..cms.identity import Identity
+from ..config import data_dir
 from ..errors import ErrorCode, MailsealError, UsageError
-from ..pki.truststore import TrustStore
+from ..pki.fetching import FetchPolicy
+from ..pki.revocation import load_crls
+from ..pki.truststore import TrustStore, read_certificate_file
 from ..pki.validation import ValidationContext
 
 P = ParamSpec("P")
@@ -123,15 +126,58 @@ def parse_time(value: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def validation_context(trust: Sequence[str], system_trust: bool, at: str | None) -> ValidationContext:
+REVOCATION_CHOICES = {"off": "off", "soft": "soft-fail", "hard": "hard-fail"}
+
+
+def validation_context(
+    trust: Sequence[str],
+    system_trust: bool,
+    at: str | None,
+    *,
+    revocation: str = "soft",
+    crls: Sequence[str] = (),
+    intermediates: Sequence[str] = (),
+    policies: Sequence[str] = (),
+    explicit_policy: bool = False,
+    inhibit_policy_mapping: bool = False,
+    inhibit_any_policy: bool = False,
+    no_address_check: bool = False,
+    allow_fetch: bool = False,
+    allow_private_fetch: bool = False,
+) -> ValidationContext:
+    """The ValidationContext the verify/open options describe (RFC 5280 §6.1.1 inputs, revocation, fetching)."""
     store = TrustStore.from_files(trust) if trust else TrustStore()
     if system_trust:
         store = store.merged(TrustStore.system())
-    return ValidationContext(trust=store, moment=parse_time(at))
+    if revocation not in REVOCATION_CHOICES:
+        raise UsageError(f"--revocation must be one of {', '.join(REVOCATION_CHOICES)}")
+    if allow_private_fetch and not allow_fetch:
+        raise UsageError("--allow-private-fetch needs --allow-fetch")
+    crl_ders: list[bytes] = []
+    for path in crls:
+        crl_ders.extend(load_crls(Path(path).read_bytes()))
+    try:
+        return ValidationContext(
+            trust=store,
+            moment=parse_time(at),
+            revocation_mode=REVOCATION_CHOICES[revocation],  # type: ignore[arg-type]
+            crls=tuple(crl_ders),
+            intermediates=tuple(c for p in intermediates for c in read_certificate_file(p)) if intermediates else (),
+            allow_fetching=allow_fetch,
+            fetch_policy=FetchPolicy(allow_private=allow_private_fetch),
+            cache_dir=data_dir() / "cache" / "revocation" if allow_fetch else None,
+            policies=tuple(policies) or ("anyPolicy",),
+            explicit_policy=explicit_policy,
+            inhibit_policy_mapping=inhibit_policy_mapping,
+            inhibit_any_policy=inhibit_any_policy,
+            check_address=not no_address_check,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def extra_certs(paths: Sequence[str]) -> list[Any]:
-    return certificates_from_paths(paths)
+    return [c for p in paths for c in read_certificate_file(p)]
 
 
 def print_json(data: dict[str, Any]) -> None:
@@ -140,13 +186,40 @@ def print_json(data: dict[str, Any]) -> None:
 
 trust_options = [
     click.option("--trust", "trust", multiple=True, type=click.Path(dir_okay=False),
-                 help="Trusted root certificates: PEM bundle, DER or PKCS#7 certs-only (repeatable)."),
+                 help="Trusted roots: PEM bundle, DER, PKCS#7 certs-only, PKCS#12 or Microsoft SST (repeatable)."),
     click.option("--system-trust", is_flag=True, help="Also trust the operating system's root certificates."),
     click.option("--at", "at", metavar="ISO-8601", help="Validate certificates at this time instead of now."),
     click.option("--certs", "certs", multiple=True, type=click.Path(dir_okay=False),
                  help="Extra certificates, e.g. signer certificates not carried in the message (repeatable)."),
     click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON."),
 ]
+
+
+validation_options = [
+    click.option("--revocation", type=click.Choice(list(REVOCATION_CHOICES)), default="soft", show_default=True,
+                 help="off: no check; soft: revoked fails, unknown is reported; hard: unknown fails too."),
+    click.option("--crl", "crls", multiple=True, type=click.Path(dir_okay=False),
+                 help="A CRL to check certificates against: DER or PEM (repeatable)."),
+    click.option("--intermediate", "intermediates", multiple=True, type=click.Path(dir_okay=False),
+                 help="Intermediate CA certificates that help build the chain, not trusted (repeatable)."),
+    click.option("--policy", "policies", multiple=True, metavar="OID",
+                 help="Acceptable certificate policy (RFC 5280 user-initial-policy-set; default anyPolicy)."),
+    click.option("--explicit-policy", is_flag=True, help="Require a valid policy for the whole path."),
+    click.option("--inhibit-policy-mapping", is_flag=True, help="Forbid policy mapping along the path."),
+    click.option("--inhibit-any-policy", is_flag=True, help="Do not let anyPolicy in a certificate match."),
+    click.option("--no-address-check", is_flag=True,
+                 help="Do not compare From with the signer's certificate (path and signature only)."),
+    click.option("--allow-fetch", is_flag=True,
+                 help="Fetch CRLs, OCSP answers and missing intermediates named in certificates."),
+    click.option("--allow-private-fetch", is_flag=True,
+                 help="With --allow-fetch: also fetch from loopback and private addresses."),
+]
+
+
+def validation_from_options(trust: Sequence[str], system_trust: bool, at: str | None,
+                            options: dict[str, Any]) -> ValidationContext:
+    """validation_context() from the keyword arguments click passes for validation_options."""
+    return validation_context(trust, system_trust, at, **options)
 
 
 def apply(options: list[Callable[[Any], Any]]) -> Callable[[Callable[P, R]], Callable[P, R]]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .ca import ca_group
+from .certs import certs_group
 from .crypto import decrypt_cmd, encrypt_cmd, sign_cmd
 from .reading import inspect_cmd, open_cmd, verify_cmd
+from .trust import trust_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,7 +19,8 @@ def cli(debug: bool) -> None:
     """mailseal: S/MIME signing, encryption, verification and decryption of e-mail (RFC 8551)."""
 
 
-for command in (sign_cmd, encrypt_cmd, decrypt_cmd, verify_cmd, open_cmd, inspect_cmd):
+for command in (sign_cmd, encrypt_cmd, decrypt_cmd, verify_cmd, open_cmd, inspect_cmd, certs_group, trust_group,
+                ca_group):
     cli.add_command(command)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,16 +21,18 @@ from .common import (
     print_json,
     read_in,
     trust_options,
-    validation_context,
-    write_out,
+    validation_from_options,
+    validation_options,
 )
 from .render import render
+from .streams import input_stream, output_stream
 
 
 def _finish(opened: Opened, as_json: bool, outfile: str | None, require_signed: bool) -> None:
     report = opened.report
     if outfile is not None:
-        write_out(outfile, opened.message)
+        with output_stream(outfile) as sink:
+            opened.write_message(sink)
     if as_json:
         print_json(report.to_dict())
     else:
@@ -41,26 +44,28 @@ def _finish(opened: Opened, as_json: bool, outfile: str | None, require_signed: 
 
 
 @click.command("verify")
-@apply(io_options + trust_options)
+@apply(io_options + trust_options + validation_options)
 @click.option("--content", "content", type=click.Path(dir_okay=False),
               help="The signed content, for a bare detached CMS signature.")
 @handle_errors
 def verify_cmd(
     infile: str | None, outfile: str | None, trust: tuple[str, ...], system_trust: bool, at: str | None,
-    certs: tuple[str, ...], as_json: bool, content: str | None,
+    certs: tuple[str, ...], as_json: bool, content: str | None, **validation: Any,
 ) -> None:
     """Verify a signed message; exit 0 only when every signer is valid."""
-    opened = open_message(
-        read_in(infile),
-        context=validation_context(trust, system_trust, at),
-        extra_certificates=extra_certs(certs),
-        detached_content=Path(content).read_bytes() if content else None,
-    )
-    _finish(opened, as_json, outfile, require_signed=True)
+    context = validation_from_options(trust, system_trust, at, validation)
+    with input_stream(infile) as source:
+        opened = open_message(
+            source,
+            context=context,
+            extra_certificates=extra_certs(certs),
+            detached_content=Path(content).read_bytes() if content else None,
+        )
+        _finish(opened, as_json, outfile, require_signed=True)
 
 
 @click.command("open")
-@apply(io_options + trust_options)
+@apply(io_options + trust_options + validation_options)
 @click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False),
               help="Private key or PKCS#12 file to decrypt with (repeatable).")
 @click.option("--cert", type=click.Path(dir_okay=False), help="Certificate of a PEM --key.")
@@ -69,16 +74,14 @@ def verify_cmd(
 def open_cmd(
     infile: str | None, outfile: str | None, trust: tuple[str, ...], system_trust: bool, at: str | None,
     certs: tuple[str, ...], as_json: bool, keys: tuple[str, ...], cert: str | None, pass_spec: str | None,
+    **validation: Any,
 ) -> None:
     """Unwrap every layer (decrypt, verify), print the report; -o writes the innermost content."""
     identities = [load_identity(k, cert, None, pass_spec) for k in keys]
-    opened = open_message(
-        read_in(infile),
-        identities=identities,
-        context=validation_context(trust, system_trust, at),
-        extra_certificates=extra_certs(certs),
-    )
-    _finish(opened, as_json, outfile, require_signed=False)
+    context = validation_from_options(trust, system_trust, at, validation)
+    with input_stream(infile) as source:
+        opened = open_message(source, identities=identities, context=context, extra_certificates=extra_certs(certs))
+        _finish(opened, as_json, outfile, require_signed=False)
 
 
 @click.command("inspect")

@@ -14,6 +14,7 @@ STATUS_WORDS = {
     "revoked": "NOT VALID: a certificate is revoked",
     "address-mismatch": "NOT VALID: the signer is not the sender (From)",
     "weak-algorithm": "WEAK: a weak algorithm or key protects the signature",
+    "revocation-unknown": "NOT VALID: the revocation status could not be established (hard-fail)",
     "usage-not-allowed": "NOT VALID: the certificate may not sign e-mail",
     "not-signed": "the message is not signed",
 }
@@ -21,7 +22,10 @@ STATUS_WORDS = {
 
 def _signer(index: int, s: SignerResult) -> list[str]:
     who = ", ".join(s.emails) or (s.certificate.subject.rfc4514_string() if s.certificate else "unknown")
-    lines = [f"  signer {index}: {who}: {STATUS_WORDS.get(s.status, s.status)}"]
+    verdict = STATUS_WORDS.get(s.status, s.status)
+    if s.status == "valid" and s.revocation == "unknown":
+        verdict = "VALID, revocation unknown"
+    lines = [f"  signer {index}: {who}: {verdict}"]
     if s.certificate is not None:
         lines.append(f"    subject:   {s.certificate.subject.rfc4514_string()}")
         lines.append(f"    issuer:    {s.certificate.issuer.rfc4514_string()}")

@@ -1,4 +1,10 @@
-"""Turn raw signature checks and path validation into signer statuses (the one boundary, RFC 8550/8551 rules)."""
+"""Turn raw signature checks and path validation into signer statuses (the one boundary, RFC 8550/8551 rules).
+
+RFC 8550 §3: the signer's certificate must carry the From address (skipped when the context's ``check_address``
+is off); RFC 5280 §6 path validation and revocation (pki.validation): ``revoked``, and in hard-fail mode
+``revocation-unknown``; in soft-fail mode an unknown revocation status keeps ``valid`` only with a reason
+"revocation unknown: ..." so it is never silently valid.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ def judge_signer(
     cert = check.certificate
     reasons: list[str] = []
 
+    revocation = "not-checked"
+
     def result(status: str, trusted: bool = False, chain: tuple[object, ...] = ()) -> SignerResult:
         return SignerResult(
             status,
@@ -33,6 +41,7 @@ def judge_signer(
             check.signing_time,
             tuple(reasons),
             check.capabilities,
+            revocation=revocation,
         )
 
     if cert is None:
@@ -45,13 +54,16 @@ def judge_signer(
     usage = signing_usage_problems(cert)
     others = [c for c in certificates if c is not cert]
     path = validate_path(cert, others, context)  # type: ignore[arg-type]
+    revocation = path.revocation
     reasons.extend(path.reasons)
     if usage:
         reasons.extend(usage)
         return result("usage-not-allowed", path.trusted, path.chain)
     if path.status not in ("valid", "weak-algorithm"):
         return result(path.status, False, path.chain)
-    if from_addresses is None:
+    if not context.check_address:
+        reasons.append("the From address was not compared with the signer's certificate (address check off)")
+    elif from_addresses is None:
         reasons.append("no From address to compare with the signer's certificate (bare CMS object)")
     elif len(from_addresses) != 1:
         reasons.append(

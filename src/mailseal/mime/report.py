@@ -21,6 +21,7 @@ STATUS_ORDER = (
     "expired",
     "not-yet-valid",
     "untrusted",
+    "revocation-unknown",
     "address-mismatch",
     "weak-algorithm",
     "valid",
@@ -41,6 +42,7 @@ class SignerResult:
     signing_time: datetime | None
     reasons: tuple[str, ...]
     capabilities: tuple[str, ...] = ()
+    revocation: str = "not-checked"  # good | revoked | unknown | not-checked
 
     @property
     def emails(self) -> list[str]:
@@ -61,6 +63,7 @@ class SignerResult:
             "signature_algorithm": self.signature_algorithm,
             "signing_time": _iso(self.signing_time),
             "chain": [c.subject.rfc4514_string() for c in self.chain],
+            "revocation": self.revocation,
             "reasons": list(self.reasons),
         }
 

@@ -1,33 +1,89 @@
-"""RFC 5280 path validation through pyhanko-certvalidator, with results as statuses rather than exceptions."""
+"""RFC 5280 §6 path validation through pyhanko-certvalidator, with results as statuses rather than exceptions.
+
+Covers signatures, validity, basic constraints, name constraints (rfc822Name included), certificate policies with
+the four initial inputs of RFC 5280 §6.1.1 (c, e, f, g), key usage of CA certificates, and revocation from CRLs
+(full, delta, indirect; §6.3) and OCSP (RFC 6960).
+
+Revocation modes:
+
+* ``off``: no revocation check (``revocation`` is ``not-checked``).
+* ``soft-fail``: every certificate below the anchor is checked against the CRLs and OCSP responses given,
+  cached or fetched; a revoked certificate makes the path ``revoked``; a certificate whose status cannot be
+  established leaves the path valid but with ``revocation`` ``unknown`` and a reason "revocation unknown: ...".
+* ``hard-fail``: the status of every certificate below the anchor must be established; otherwise the status is
+  ``revocation-unknown`` (not valid).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from asn1crypto import x509 as a_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from .fetching import FetchEvent, FetchPolicy, GuardedFetcherBackend
+from .revocation import RevocationCache, RevocationState
 from .truststore import TrustStore
 
 RevocationMode = Literal["off", "soft-fail", "hard-fail"]
+REVOCATION_MODES: tuple[RevocationMode, ...] = ("off", "soft-fail", "hard-fail")
+ANY_POLICY = "2.5.29.32.0"
 T = TypeVar("T")
+
+
+def _policy_id(value: str) -> str:
+    """An OID of user-initial-policy-set in pyhanko's spelling ("any_policy" for anyPolicy)."""
+    text = value.strip()
+    if text in ("anyPolicy", "any_policy", ANY_POLICY):
+        return "any_policy"
+    parts = text.split(".")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"{value!r} is not a certificate policy OID (dotted numbers, or anyPolicy)")
+    return text
 
 
 @dataclass(frozen=True)
 class ValidationContext:
-    """Everything a trust decision depends on, passed explicitly: anchors, intermediates, time, revocation."""
+    """Everything a trust decision depends on, passed explicitly: anchors, intermediates, time, revocation.
+
+    ``policies`` is RFC 5280's user-initial-policy-set (dotted OIDs; ``anyPolicy`` by default) and
+    ``explicit_policy``, ``inhibit_policy_mapping``, ``inhibit_any_policy`` are the other initial inputs.
+    ``check_address`` False skips the From/certificate address check (RFC 8550 §3) for test suites whose
+    certificates carry no address.
+    """
 
     trust: TrustStore = field(default_factory=TrustStore)
     moment: datetime | None = None
     revocation_mode: RevocationMode = "soft-fail"
     crls: tuple[bytes, ...] = ()
     allow_fetching: bool = False
+    ocsps: tuple[bytes, ...] = ()
+    intermediates: tuple[x509.Certificate, ...] = ()
+    fetch_policy: FetchPolicy = field(default_factory=FetchPolicy)
+    cache_dir: Path | None = None
+    policies: tuple[str, ...] = ("anyPolicy",)
+    explicit_policy: bool = False
+    inhibit_policy_mapping: bool = False
+    inhibit_any_policy: bool = False
+    check_address: bool = True
+
+    def __post_init__(self) -> None:
+        if self.revocation_mode not in REVOCATION_MODES:
+            raise ValueError(f"revocation_mode must be one of {', '.join(REVOCATION_MODES)}")
+        if not self.policies:
+            raise ValueError("the user-initial-policy-set is empty: give anyPolicy or at least one OID")
+        for oid in self.policies:
+            _policy_id(oid)
+        if self.moment is not None and self.moment.utcoffset() is None:
+            raise ValueError("moment must be timezone-aware")
 
     @property
     def has_anchors(self) -> bool:
@@ -36,15 +92,30 @@ class ValidationContext:
     def at(self) -> datetime:
         return self.moment or datetime.now(UTC)
 
+    def pkix_params(self) -> Any:
+        """The four RFC 5280 §6.1.1 initial inputs as pyhanko ``PKIXValidationParams``."""
+        from pyhanko_certvalidator.policy_decl import PKIXValidationParams
+
+        return PKIXValidationParams(
+            user_initial_policy_set=frozenset(_policy_id(p) for p in self.policies),
+            initial_explicit_policy=self.explicit_policy,
+            initial_policy_mapping_inhibit=self.inhibit_policy_mapping,
+            initial_any_policy_inhibit=self.inhibit_any_policy,
+        )
+
 
 @dataclass(frozen=True)
 class PathResult:
-    """The outcome of validating one certificate's path: status, the chain found and the reasons."""
+    """The outcome of validating one certificate's path: status, the chain found, the reasons, revocation."""
 
     trusted: bool
-    status: str  # valid | untrusted | expired | not-yet-valid | revoked | weak-algorithm | invalid-chain
+    # valid | untrusted | expired | not-yet-valid | revoked | revocation-unknown | weak-algorithm
+    status: str
     chain: tuple[x509.Certificate, ...]
     reasons: tuple[str, ...]
+    revocation: RevocationState = "not-checked"
+    revocation_reason: str = ""
+    fetches: tuple[FetchEvent, ...] = ()
 
 
 def _a(cert: x509.Certificate) -> a_x509.Certificate:
@@ -67,56 +138,208 @@ def _subject(cert: a_x509.Certificate | x509.Certificate) -> str:
     return str(cert.subject.human_friendly)
 
 
+@functools.lru_cache(maxsize=8)
+def _parsed_crls(crls: tuple[bytes, ...]) -> tuple[Any, ...]:
+    # Parsed once per set of CRLs: a PKITS run validates hundreds of paths against the same 170 CRLs.
+    from asn1crypto import crl as a_crl
+    from pyhanko_certvalidator.revinfo.archival import CRLContainer
+
+    out = []
+    for der in crls:
+        try:
+            out.append(CRLContainer(a_crl.CertificateList.load(der)))
+        except ValueError:
+            continue
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_ocsps(ocsps: tuple[bytes, ...]) -> tuple[Any, ...]:
+    from asn1crypto import ocsp as a_ocsp
+    from pyhanko_certvalidator.revinfo.archival import OCSPContainer
+
+    out: list[Any] = []
+    for der in ocsps:
+        try:
+            out.extend(OCSPContainer.load_multi(a_ocsp.OCSPResponse.load(der)))
+        except ValueError:
+            continue
+    return tuple(out)
+
+
+class _Attempt:
+    """One pyhanko validation run with a given revocation policy and non-revocation assertions."""
+
+    def __init__(self, cert: x509.Certificate, others: Sequence[x509.Certificate], context: ValidationContext,
+                 fetchers: Any) -> None:
+        self.cert = cert
+        self.others = others
+        self.context = context
+        self.fetchers = fetchers
+        self.ph: Any = None
+        self.originals: dict[int, x509.Certificate] = {}
+
+    def _fresh(self, cert: x509.Certificate) -> a_x509.Certificate:
+        # Fresh asn1crypto objects for every run: asn1crypto may re-encode a parsed certificate (a BIT STRING's
+        # unused bits), so an object one run has read must not be signature-checked by the next.
+        obj = _a(cert)
+        self.originals[id(obj)] = cert
+        return obj
+
+    def chain(self, path: Any) -> tuple[x509.Certificate, ...]:
+        """The path leaf first, as the certificates received (never re-encoded); fetched ones from their DER."""
+        return tuple(self.originals.get(id(c)) or x509.load_der_x509_certificate(c.dump())
+                     for c in reversed(list(path)))
+
+    def run(self, check_revocation: bool, assertions: Sequence[Any]) -> Any:
+        from pyhanko_certvalidator import CertificateValidator
+        from pyhanko_certvalidator import ValidationContext as _PHContext
+        from pyhanko_certvalidator.context import bootstrap_validation_data_handlers
+        from pyhanko_certvalidator.policy_decl import (
+            NO_REVOCATION,
+            REQUIRE_REVINFO,
+            CertRevTrustPolicy,
+        )
+
+        ctx = self.context
+        self.originals = {}
+        handlers = bootstrap_validation_data_handlers(
+            fetchers=self.fetchers if check_revocation else None,
+            crls=_parsed_crls(ctx.crls) if check_revocation else (),
+            ocsps=_parsed_ocsps(ctx.ocsps) if check_revocation else (),
+            certs=[self._fresh(c) for c in self.others],
+            nonrevoked_assertions=assertions,
+        )
+        self.ph = _PHContext(
+            trust_roots=[self._fresh(c) for c in ctx.trust.anchors],
+            moment=ctx.at(),
+            revinfo_policy=CertRevTrustPolicy(REQUIRE_REVINFO if check_revocation else NO_REVOCATION),
+            weak_hash_algos={"md2", "md5"},
+            certificate_registry=handlers.cert_registry,
+            revinfo_manager=handlers.revinfo_manager,
+        )
+        validator = CertificateValidator(self._fresh(self.cert), validation_context=self.ph, pkix_params=ctx.pkix_params())
+        return _run(validator.async_validate_path())
+
+    def failing_cert(self, exc: Any) -> a_x509.Certificate | None:
+        """The certificate of the main path whose revocation check failed: the first one not yet validated."""
+        path = getattr(exc, "original_path", None)
+        if path is None or self.ph is None:
+            return None
+        for cert in path.iter_certs(include_root=False):
+            if self.ph.check_validation(cert) is None:
+                return cert
+        return None
+
+
+def _failure(status: str, cert: x509.Certificate, reason: str, revocation: RevocationState = "not-checked",
+             revocation_reason: str = "", fetches: tuple[FetchEvent, ...] = ()) -> PathResult:
+    return PathResult(False, status, (cert,), (reason,), revocation, revocation_reason, fetches)
+
+
+def _classify(exc: Exception, cert: x509.Certificate) -> PathResult:
+    """The one place that turns pyhanko-certvalidator exceptions into statuses."""
+    from pyhanko_certvalidator import errors as ph_errors
+
+    if isinstance(exc, ph_errors.RevokedError):
+        return _failure("revoked", cert, f"a certificate in the chain is revoked: {exc}", "revoked", str(exc))
+    if isinstance(exc, ph_errors.ExpiredError):
+        return _failure("expired", cert, f"a certificate in the chain has expired: {exc}")
+    if isinstance(exc, ph_errors.NotYetValidError):
+        return _failure("not-yet-valid", cert, f"a certificate in the chain is not yet valid: {exc}")
+    if isinstance(exc, ph_errors.DisallowedAlgorithmError):
+        return _failure("weak-algorithm", cert, f"the chain uses a refused algorithm: {exc}")
+    if isinstance(exc, ph_errors.PathBuildingError):
+        return _failure("untrusted", cert, "no chain leads from the certificate to a trusted anchor")
+    if isinstance(exc, ph_errors.PathValidationError | ph_errors.ValidationError):
+        return _failure("untrusted", cert, f"the chain does not validate: {exc}")
+    # A malformed certificate in the chain must not crash verification.
+    return _failure("untrusted", cert, f"the chain could not be validated: {exc}")
+
+
+def _fetcher_setup(context: ValidationContext) -> tuple[Any, GuardedFetcherBackend | None]:
+    if not context.allow_fetching:
+        return None, None
+    cache = RevocationCache(context.cache_dir) if context.cache_dir is not None else None
+    backend = GuardedFetcherBackend(context.fetch_policy, cache, context.at())
+    return backend.get_fetchers(), backend
+
+
 def validate_path(
     cert: x509.Certificate, extra: Sequence[x509.Certificate], context: ValidationContext
 ) -> PathResult:
     """Validate cert to one of the context's anchors at the context's moment. Never raises for a bad path."""
     if not context.has_anchors:
         return PathResult(False, "untrusted", (cert,), ("no trust anchors were given, so no chain can be trusted",))
-    # Imported here: pyhanko-certvalidator is heavy, and signing or encrypting never needs it.
-    from pyhanko_certvalidator import CertificateValidator
-    from pyhanko_certvalidator import ValidationContext as _PHContext
     from pyhanko_certvalidator import errors as ph_errors
+    from pyhanko_certvalidator.policy_decl import NonRevokedStatusAssertion
 
-    others = [_a(c) for c in (*context.trust.intermediates, *extra)]
-    ph = _PHContext(
-        trust_roots=[_a(c) for c in context.trust.anchors],
-        other_certs=others,
-        moment=context.at(),
-        allow_fetching=context.allow_fetching,
-        crls=list(context.crls),
-        revocation_mode="soft-fail" if context.revocation_mode == "off" else context.revocation_mode,
-        weak_hash_algos={"md2", "md5"},
-    )
-    validator = CertificateValidator(_a(cert), validation_context=ph)
-    try:
-        path = _run(validator.async_validate_path())
-    except ph_errors.RevokedError as exc:
-        return PathResult(False, "revoked", (cert,), (f"a certificate in the chain is revoked: {exc}",))
-    except ph_errors.ExpiredError as exc:
-        return PathResult(False, "expired", (cert,), (f"a certificate in the chain has expired: {exc}",))
-    except ph_errors.NotYetValidError as exc:
-        return PathResult(False, "not-yet-valid", (cert,), (f"a certificate in the chain is not yet valid: {exc}",))
-    except ph_errors.DisallowedAlgorithmError as exc:
-        return PathResult(False, "weak-algorithm", (cert,), (f"the chain uses a refused algorithm: {exc}",))
-    except ph_errors.PathBuildingError:
-        return PathResult(
-            False, "untrusted", (cert,), ("no chain leads from the certificate to a trusted anchor",)
-        )
-    except (ph_errors.PathValidationError, ph_errors.InsufficientRevinfoError) as exc:
-        text = str(exc)
-        status = "revoked" if "revoked" in text.lower() else "untrusted"
-        return PathResult(False, status, (cert,), (f"the chain does not validate: {text}",))
-    except Exception as exc:  # A malformed certificate in the chain must not crash verification.
-        return PathResult(False, "untrusted", (cert,), (f"the chain could not be validated: {exc}",))
-    chain = tuple(x509.load_der_x509_certificate(c.dump()) for c in reversed(list(path)))
+    others = [*context.trust.intermediates, *context.intermediates, *extra]
+    fetchers, backend = _fetcher_setup(context)
+    attempt = _Attempt(cert, others, context, fetchers)
+
+    def events() -> tuple[FetchEvent, ...]:
+        return tuple(backend.events) if backend is not None else ()
+
+    mode = context.revocation_mode
+    nothing_to_check = not context.crls and not context.ocsps and fetchers is None
+    unknown: list[str] = []
+    revocation: RevocationState
+    if mode == "off" or (mode == "soft-fail" and nothing_to_check):
+        try:
+            path = attempt.run(False, ())
+        except Exception as exc:
+            return _classify(exc, cert)
+        if mode == "off":
+            revocation, why = "not-checked", "revocation checking is off"
+        else:
+            revocation, why = "unknown", "no CRL or OCSP response was given and fetching is off"
+            unknown.append(why)
+    else:
+        assertions: list[Any] = []
+        while True:
+            try:
+                path = attempt.run(True, assertions)
+                break
+            except ph_errors.InsufficientRevinfoError as exc:
+                failing = attempt.failing_cert(exc)
+                text = str(exc)
+                if mode == "hard-fail" or failing is None or len(assertions) > 16:
+                    problems = "; ".join(f"{e.url}: {e.detail}" for e in events() if e.outcome in ("refused", "failed"))
+                    reason = text + (f" ({problems})" if problems else "")
+                    if mode == "hard-fail":
+                        return _failure("revocation-unknown", cert,
+                                        f"revocation unknown (hard-fail): {reason}", "unknown", reason, events())
+                    # Soft-fail but the failing certificate cannot be singled out: judge the path without
+                    # revocation and say the revocation status is unknown.
+                    try:
+                        path = attempt.run(False, ())
+                    except Exception as inner:
+                        return _classify(inner, cert)
+                    unknown.append(reason)
+                    break
+                # Soft-fail: take this certificate's status as unknown and go on checking the others.
+                unknown.append(f"{_subject(failing)}: {text}")
+                assertions.append(NonRevokedStatusAssertion(failing.sha256, context.at()))
+            except Exception as exc:
+                result = _classify(exc, cert)
+                return PathResult(result.trusted, result.status, result.chain, result.reasons,
+                                  result.revocation, result.revocation_reason, events())
+        revocation, why = ("unknown", "; ".join(unknown)) if unknown else ("good", "")
+    chain = attempt.chain(path)
     reasons = [f"chain: {' <- '.join(_subject(c) for c in chain)}"]
+    fetched = [f"{e.outcome} {e.url}: {e.detail}" for e in events() if e.outcome in ("refused", "failed")]
+    if revocation == "good":
+        reasons.append("revocation: every certificate in the chain is known not to be revoked")
+    elif revocation == "unknown":
+        reasons.append(f"revocation unknown: {why}" + (f" ({'; '.join(fetched)})" if fetched else ""))
     weak = [c for c in chain[:-1] if c.signature_hash_algorithm is not None
             and c.signature_hash_algorithm.name in ("sha1", "md5")]
     if weak:
         return PathResult(True, "weak-algorithm", chain,
-                          (*reasons, f"{_subject(weak[0])} is signed with {weak[0].signature_hash_algorithm.name}"))  # type: ignore[union-attr]
-    return PathResult(True, "valid", chain, tuple(reasons))
+                          (*reasons, f"{_subject(weak[0])} is signed with {weak[0].signature_hash_algorithm.name}"),  # type: ignore[union-attr]
+                          revocation, why, events())
+    return PathResult(True, "valid", chain, tuple(reasons), revocation, why, events())
 
 
-__all__ = ["PathResult", "RevocationMode", "ValidationContext", "validate_path"]
+__all__ = ["ANY_POLICY", "REVOCATION_MODES", "PathResult", "RevocationMode", "ValidationContext", "validate_path"]

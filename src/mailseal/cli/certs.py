@@ -1,0 +1,211 @@
+"""The `mailseal certs` command group: S/MIME profile check (RFC 8550, S/MIME BR) and a readable certificate view."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from ..cms.identity import load_certificates
+from ..errors import CertificateError
+from ..pki.profile import ProfileVerdict, certificate_emails, check_certificate, describe_key
+from .common import EXIT_NOT_VALID, handle_errors, parse_time, print_json
+
+_KU_NAMES = (
+    ("digital_signature", "digitalSignature"),
+    ("content_commitment", "nonRepudiation"),
+    ("key_encipherment", "keyEncipherment"),
+    ("data_encipherment", "dataEncipherment"),
+    ("key_agreement", "keyAgreement"),
+    ("key_cert_sign", "keyCertSign"),
+    ("crl_sign", "cRLSign"),
+)
+_EKU_NAMES = {
+    ExtendedKeyUsageOID.EMAIL_PROTECTION: "emailProtection",
+    ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE: "anyExtendedKeyUsage",
+    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
+    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+    ExtendedKeyUsageOID.CODE_SIGNING: "codeSigning",
+    ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
+    ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
+}
+_POLICY_NAMES = {
+    "2.23.140.1.5.1.1": "S/MIME BR mailbox-validated legacy",
+    "2.23.140.1.5.1.2": "S/MIME BR mailbox-validated multipurpose",
+    "2.23.140.1.5.1.3": "S/MIME BR mailbox-validated strict",
+    "2.5.29.32.0": "anyPolicy",
+}
+
+
+def _name(name: x509.Name) -> str:
+    return name.rfc4514_string({NameOID.EMAIL_ADDRESS: "emailAddress"})
+
+
+def _load(path: str) -> list[x509.Certificate]:
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        return load_certificates(data)
+    except CertificateError:
+        raise
+    except ValueError as exc:
+        raise CertificateError(f"{path}: not a certificate: {exc}") from None
+
+
+def _ext(cert: x509.Certificate, kind: type[Any]) -> Any:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _key_usage(cert: x509.Certificate) -> list[str] | None:
+    ku = _ext(cert, x509.KeyUsage)
+    if ku is None:
+        return None
+    names = [name for attr, name in _KU_NAMES if getattr(ku, attr)]
+    if ku.key_agreement:
+        names += [n for attr, n in (("encipher_only", "encipherOnly"), ("decipher_only", "decipherOnly"))
+                  if getattr(ku, attr)]
+    return names
+
+
+def describe(cert: x509.Certificate, at: datetime | None = None) -> dict[str, Any]:
+    """The facts `certs inspect` shows, as a JSON-ready dict."""
+    moment = at or datetime.now(UTC)
+    eku = _ext(cert, x509.ExtendedKeyUsage)
+    policies = _ext(cert, x509.CertificatePolicies)
+    basic = _ext(cert, x509.BasicConstraints)
+    ski = _ext(cert, x509.SubjectKeyIdentifier)
+    aki = _ext(cert, x509.AuthorityKeyIdentifier)
+    cdp = _ext(cert, x509.CRLDistributionPoints)
+    aia = _ext(cert, x509.AuthorityInformationAccess)
+    if moment > cert.not_valid_after_utc:
+        validity = "expired"
+    elif moment < cert.not_valid_before_utc:
+        validity = "not-yet-valid"
+    else:
+        validity = "current"
+    verdict = check_certificate(cert, at=moment)
+    return {
+        "subject": _name(cert.subject),
+        "issuer": _name(cert.issuer),
+        "serial": format(cert.serial_number, "x"),
+        "addresses": certificate_emails(cert),
+        "key": describe_key(cert),
+        "signature_algorithm": cert.signature_algorithm_oid._name,
+        "not_before": cert.not_valid_before_utc.isoformat(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "validity": validity,
+        "ca": bool(basic and basic.ca),
+        "key_usage": _key_usage(cert),
+        "extended_key_usage": None if eku is None else [_EKU_NAMES.get(o, o.dotted_string) for o in eku],
+        "policies": [] if policies is None else [
+            {"oid": p.policy_identifier.dotted_string, "name": _POLICY_NAMES.get(p.policy_identifier.dotted_string)}
+            for p in policies
+        ],
+        "subject_key_identifier": ski.digest.hex() if ski else None,
+        "authority_key_identifier": aki.key_identifier.hex() if aki and aki.key_identifier else None,
+        "crl_urls": [] if cdp is None else [n.value for dp in cdp for n in (dp.full_name or [])
+                                            if isinstance(n, x509.UniformResourceIdentifier)],
+        "ocsp_urls": [] if aia is None else [d.access_location.value for d in aia
+                                             if d.access_method == AuthorityInformationAccessOID.OCSP],
+        "fingerprint_sha256": cert.fingerprint(hashes.SHA256()).hex(),
+        "fingerprint_sha1": cert.fingerprint(hashes.SHA1()).hex(),
+        "smime": {"can_sign": verdict.can_sign, "can_encrypt": verdict.can_encrypt},
+    }
+
+
+@click.group("certs")
+def certs_group() -> None:
+    """Look at certificates: S/MIME suitability (`check`) and a readable view (`inspect`)."""
+
+
+def _yes_no(can: bool, reasons: list[str]) -> str:
+    return "yes" if can else "no: " + "; ".join(reasons)
+
+
+@certs_group.command("check")
+@click.argument("file", metavar="FILE")
+@click.option("--email", metavar="ADDR", help="The address the certificate should serve.")
+@click.option("--at", "at", metavar="ISO-8601", help="Judge the validity period at this time instead of now.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@handle_errors
+def check_cmd(file: str, email: str | None, at: str | None, as_json: bool) -> None:
+    """Can the certificate in FILE sign, and receive encrypted mail, for ADDR? Exit 0 if either, 1 if neither.
+
+    Checks the S/MIME profile (RFC 8550, S/MIME BR): address, EKU, key usage, key size and curve, validity.
+    The chain and revocation are not checked here (`mailseal verify` does that).
+    """
+    cert = _load(file)[0]
+    verdict: ProfileVerdict = check_certificate(cert, email, parse_time(at))
+    if as_json:
+        print_json({"subject": _name(cert.subject), "serial": format(cert.serial_number, "x"),
+                    "email": email, **verdict.to_dict()})
+    else:
+        click.echo(f"certificate: {_name(cert.subject) or '(empty subject)'} "
+                   f"(serial {cert.serial_number:x})")
+        click.echo(f"addresses: {', '.join(verdict.addresses) or '(none)'}")
+        if email is not None:
+            click.echo(f"address {email}: {'matches' if verdict.address_matches else 'does not match'}")
+        click.echo(f"sign: {_yes_no(verdict.can_sign, verdict.reasons_sign)}")
+        click.echo(f"encrypt: {_yes_no(verdict.can_encrypt, verdict.reasons_encrypt)}")
+    if not (verdict.can_sign or verdict.can_encrypt):
+        sys.exit(EXIT_NOT_VALID)
+
+
+@certs_group.command("inspect")
+@click.argument("file", metavar="FILE")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def inspect_cmd(file: str, as_json: bool) -> None:
+    """Show every certificate in FILE (PEM, DER or PKCS#7): subject, addresses, key, usages, validity, policies.
+
+    Revocation is not looked up here; `mailseal verify --revocation` checks it for a signer.
+    """
+    views = [describe(c) for c in _load(file)]
+    if as_json:
+        print_json({"certificates": views})
+        return
+    for n, view in enumerate(views):
+        if n:
+            click.echo("")
+        _print_view(view)
+
+
+def _print_view(v: dict[str, Any]) -> None:
+    def line(label: str, value: object) -> None:
+        click.echo(f"{label + ':':<22} {value}")
+
+    line("subject", v["subject"] or "(empty)")
+    line("addresses", ", ".join(v["addresses"]) or "(none)")
+    line("issuer", v["issuer"])
+    line("serial", v["serial"])
+    line("key", v["key"])
+    line("signature algorithm", v["signature_algorithm"])
+    line("validity", f"{v['not_before']} .. {v['not_after']} ({v['validity']})")
+    line("CA", "yes" if v["ca"] else "no")
+    line("key usage", "(no extension)" if v["key_usage"] is None else ", ".join(v["key_usage"]) or "(none)")
+    eku = v["extended_key_usage"]
+    line("extended key usage", "(no extension: any)" if eku is None else ", ".join(eku))
+    pols = [f"{p['oid']} ({p['name']})" if p["name"] else p["oid"] for p in v["policies"]]
+    line("policies", ", ".join(pols) or "(none)")
+    if v["crl_urls"]:
+        line("CRL", ", ".join(v["crl_urls"]))
+    if v["ocsp_urls"]:
+        line("OCSP", ", ".join(v["ocsp_urls"]))
+    line("subject key id", v["subject_key_identifier"] or "(none)")
+    line("authority key id", v["authority_key_identifier"] or "(none)")
+    line("SHA-256 fingerprint", v["fingerprint_sha256"])
+    line("SHA-1 fingerprint", v["fingerprint_sha1"])
+    line("S/MIME", f"sign: {'yes' if v['smime']['can_sign'] else 'no'}; "
+                   f"encrypt: {'yes' if v['smime']['can_encrypt'] else 'no'} (details: mailseal certs check)")
+    line("revocation", "not checked here")
+
+
+__all__ = ["certs_group", "describe"]

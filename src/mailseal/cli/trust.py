@@ -1,0 +1,112 @@
+"""The `mailseal trust` command group: the persistent trust list (list, add/import, remove, export as PEM or SST)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from ..config import data_dir
+from ..errors import UsageError
+from ..pki import trustlist
+from ..pki.trustlist import ExportFormat, TrustEntry
+from .common import apply, handle_errors, password, print_json, write_out
+
+
+def _line(verb: str, entry: TrustEntry) -> str:
+    return f"{verb} {entry.kind}: {entry.subject} (sha256 {entry.fingerprint[:16]}...)"
+
+
+@click.group("trust")
+def trust_group() -> None:
+    """The trust list in the data directory ($MAILSEAL_HOME/trust): anchors and intermediates.
+
+    Files are read in any format, told by content: PEM, DER, PKCS#7 certs-only (.p7b/.p7c), PKCS#12 and
+    Microsoft serialized certificate stores (.sst, from Export-Certificate -Type SST).
+    """
+
+
+@trust_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the certificates as JSON.")
+@handle_errors
+def list_cmd(as_json: bool) -> None:
+    """List the anchors, then the intermediates."""
+    current = trustlist.entries()
+    if as_json:
+        print_json({"certificates": [e.to_dict() for e in current]})
+        return
+    if not current:
+        click.echo(f"the trust list in {trustlist.trust_dir()} is empty")
+        return
+    for e in current:
+        d = e.to_dict()
+        click.echo(f"{e.kind:<12} {e.fingerprint[:16]}  {e.subject}  (until {d['not_after']})")
+    anchors = sum(1 for e in current if e.kind == "anchor")
+    click.echo(f"{anchors} anchor(s), {len(current) - anchors} intermediate(s)")
+
+
+def _add(files: Sequence[str], intermediate: bool, allow_leaf: bool, pass_spec: str | None) -> None:
+    result = trustlist.add_files(
+        list(files), intermediate=intermediate, allow_leaf=allow_leaf, password=password(pass_spec)
+    )
+    for e in result.added:
+        click.echo(_line("added", e))
+    for e in result.moved:
+        click.echo(_line("moved to", e))
+    for e in result.unchanged:
+        click.echo(_line("already present as", e))
+    click.echo(f"{len(result.added)} added, {len(result.moved)} moved, {len(result.unchanged)} already present")
+
+
+_add_options = [
+    click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False)),
+    click.option("--intermediate", is_flag=True, help="Add as intermediates (path building only), not anchors."),
+    click.option("--allow-leaf", is_flag=True, help="Accept certificates that are not CA certificates."),
+    click.option("--pass", "pass_spec", metavar="SPEC", help="PKCS#12 password: pass:TEXT, env:VAR or file:PATH."),
+]
+
+
+@trust_group.command("add")
+@apply(_add_options)
+@handle_errors
+def add_cmd(files: tuple[str, ...], intermediate: bool, allow_leaf: bool, pass_spec: str | None) -> None:
+    """Add the certificates of FILE... as anchors (or --intermediate); all or nothing."""
+    _add(files, intermediate, allow_leaf, pass_spec)
+
+
+@trust_group.command("import")
+@apply(_add_options)
+@handle_errors
+def import_cmd(files: tuple[str, ...], intermediate: bool, allow_leaf: bool, pass_spec: str | None) -> None:
+    """Same as `trust add`."""
+    _add(files, intermediate, allow_leaf, pass_spec)
+
+
+@trust_group.command("remove")
+@click.argument("selector")
+@click.option("--all", "all_matches", is_flag=True, help="Remove every certificate the selector matches.")
+@handle_errors
+def remove_cmd(selector: str, all_matches: bool) -> None:
+    """Remove by SHA-256 fingerprint prefix, part of the subject, or the certificates of a file."""
+    for e in trustlist.remove(selector, all_matches=all_matches):
+        click.echo(_line("removed", e))
+
+
+@trust_group.command("export")
+@click.option("-o", "--out", "outfile", metavar="FILE", help="Write to FILE (default: stdout).")
+@click.option("--format", "fmt", type=click.Choice(["pem", "sst"]),
+              help="pem (a bundle) or sst (for Exchange: Set-SmimeConfig -SMIMECertificateIssuingCA); "
+                   "default: sst when FILE ends in .sst, else pem.")
+@click.option("--anchors-only", is_flag=True, help="Leave the intermediates out.")
+@handle_errors
+def export_cmd(outfile: str | None, fmt: str | None, anchors_only: bool) -> None:
+    """Export the trust list: anchors, then intermediates."""
+    chosen: ExportFormat = "sst" if fmt == "sst" or (fmt is None and (outfile or "").lower().endswith(".sst")) \
+        else "pem"
+    if not trustlist.entries():
+        raise UsageError(f"the trust list in {trustlist.trust_dir()} is empty: nothing to export"
+                         f" (data directory: {data_dir()})")
+    write_out(outfile, trustlist.export(chosen, anchors_only=anchors_only))
+
+
+__all__ = ["trust_group"]

@@ -1,0 +1,170 @@
+"""Revocation information: CRLs (RFC 5280 §5, §6.3) and OCSP responses (RFC 6960), loaded and cached on disk.
+
+Low level: ``ValidationContext`` and ``validate_path`` use this; callers rarely need it directly.
+
+The disk cache keeps each fetched CRL under its URL and each OCSP response under (URL, CertID) together with its
+validity: an entry is served only while the validation time lies before its nextUpdate (RFC 5280 §5.1.2.5,
+RFC 6960 §4.2.2.1), so a stale CRL is fetched again. When a newer piece of information arrives, it replaces the
+older one (the newest thisUpdate wins); an older CRL never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from asn1crypto import crl as a_crl
+from asn1crypto import ocsp as a_ocsp
+from asn1crypto import pem
+
+from ..errors import MalformedInputError
+
+RevocationState = Literal["good", "revoked", "unknown", "not-checked"]
+REVOCATION_STATES: tuple[RevocationState, ...] = ("good", "revoked", "unknown", "not-checked")
+
+
+@dataclass(frozen=True)
+class RevocationResult:
+    """What is known about the revocation of a path: one state and a sentence saying why."""
+
+    state: RevocationState
+    reason: str = ""
+
+
+def load_crls(data: bytes) -> list[bytes]:
+    """The DER CRLs in a file: one DER CRL, or any number of PEM ``X509 CRL`` blocks. Raises on garbage."""
+    out: list[bytes] = []
+    if pem.detect(data):
+        for kind, _headers, der in pem.unarmor(data, multiple=True):
+            if kind != "X509 CRL":
+                continue
+            out.append(_checked_crl(der))
+        if not out:
+            raise MalformedInputError("the PEM file holds no X509 CRL block")
+        return out
+    return [_checked_crl(data)]
+
+
+def _checked_crl(der: bytes) -> bytes:
+    try:
+        # Parsed only to refuse garbage early; the received bytes are kept, never a re-encoding (asn1crypto
+        # may normalise a BIT STRING once parsed, which would break the CRL's signature).
+        a_crl.CertificateList.load(der)["tbs_cert_list"]["this_update"].native  # noqa: B018
+    except (ValueError, TypeError, KeyError) as exc:
+        raise MalformedInputError(f"not a CRL (RFC 5280 §5): {exc}") from None
+    return bytes(der)
+
+
+def crl_validity(der: bytes) -> tuple[datetime | None, datetime | None]:
+    """(thisUpdate, nextUpdate) of a DER CRL."""
+    tbs = a_crl.CertificateList.load(der)["tbs_cert_list"]
+    next_update = tbs["next_update"].native
+    return tbs["this_update"].native, next_update
+
+
+def ocsp_validity(der: bytes) -> tuple[datetime | None, datetime | None]:
+    """(earliest thisUpdate, earliest nextUpdate) over the single responses of a DER OCSP response."""
+    response = a_ocsp.OCSPResponse.load(der)
+    basic = response.basic_ocsp_response
+    if basic is None:
+        return None, None
+    singles = basic["tbs_response_data"]["responses"]
+    this_updates = [s["this_update"].native for s in singles]
+    next_updates = [s["next_update"].native for s in singles]
+    if not singles:
+        return None, None
+    this = min(this_updates)
+    nxt = None if any(n is None for n in next_updates) else min(next_updates)
+    return this, nxt
+
+
+class RevocationCache:
+    """Fetched CRLs and OCSP responses on disk, served while the moment lies inside their validity."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def _path(self, kind: str, *parts: bytes) -> Path:
+        digest = hashlib.sha256(b"\x00".join(parts)).hexdigest()
+        return self.directory / f"{digest}.{kind}"
+
+    @staticmethod
+    def _fresh(validity: tuple[datetime | None, datetime | None], moment: datetime) -> bool:
+        this_update, next_update = validity
+        # Without a nextUpdate the issuer promises nothing about freshness: never serve it from the cache.
+        if this_update is None or next_update is None:
+            return False
+        return this_update <= moment < next_update
+
+    def _read(self, path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+
+    def _write(self, path: Path, data: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get_crl(self, url: str, moment: datetime) -> bytes | None:
+        """The cached CRL for url when it is fresh at moment; None when absent, stale or unreadable."""
+        data = self._read(self._path("crl", url.encode()))
+        if data is None:
+            return None
+        try:
+            return data if self._fresh(crl_validity(data), moment) else None
+        except ValueError:
+            return None
+
+    def put_crl(self, url: str, der: bytes) -> None:
+        """Keep der for url unless the cache already holds a newer CRL (the newest thisUpdate wins)."""
+        path = self._path("crl", url.encode())
+        old = self._read(path)
+        try:
+            if old is not None and (crl_validity(old)[0] or datetime.min) > (crl_validity(der)[0] or datetime.min):
+                return
+        except (ValueError, TypeError):
+            pass
+        self._write(path, der)
+
+    def get_ocsp(self, url: str, cert_id: bytes, moment: datetime) -> bytes | None:
+        data = self._read(self._path("ocsp", url.encode(), cert_id))
+        if data is None:
+            return None
+        try:
+            return data if self._fresh(ocsp_validity(data), moment) else None
+        except ValueError:
+            return None
+
+    def put_ocsp(self, url: str, cert_id: bytes, der: bytes) -> None:
+        path = self._path("ocsp", url.encode(), cert_id)
+        old = self._read(path)
+        try:
+            if old is not None and (ocsp_validity(old)[0] or datetime.min) > (ocsp_validity(der)[0] or datetime.min):
+                return
+        except (ValueError, TypeError):
+            pass
+        self._write(path, der)
+
+
+__all__ = [
+    "REVOCATION_STATES",
+    "RevocationCache",
+    "RevocationResult",
+    "RevocationState",
+    "crl_validity",
+    "load_crls",
+    "ocsp_validity",
+]

@@ -1,0 +1,312 @@
+"""The persistent trust list: anchors and intermediates kept in the data directory ($MAILSEAL_HOME/trust/).
+
+Two PEM files, ``anchors.pem`` and ``intermediates.pem``, each rewritten atomically (temporary file, fsync,
+rename) so a crash never leaves half a list. Certificates are identified by their SHA-256 fingerprint; adding one
+twice changes nothing, adding an anchor as an intermediate (or the reverse) moves it. Anchors must be CA
+certificates (basicConstraints cA, or a version 1 self-issued root, RFC 5280 §6.1.1 (d)) unless the caller
+allows leaves, e.g. to pin one partner's certificate.
+
+The interface is deliberately small (`load_trust_list`, `entries`, `add`, `remove`, `export`): the certificate
+store will move the list into its database behind the same functions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from ..cms.identity import load_certificates
+from ..config import data_dir
+from ..errors import CertificateError, UsageError
+from .sst import write_sst
+from .truststore import TrustStore, read_certificate_file
+
+Kind = Literal["anchor", "intermediate"]
+ExportFormat = Literal["pem", "sst"]
+
+TRUST_DIR = "trust"
+FILES: dict[Kind, str] = {"anchor": "anchors.pem", "intermediate": "intermediates.pem"}
+_HEADERS: dict[Kind, str] = {
+    "anchor": "# mailseal trust anchors: certificates trusted as roots. Managed by `mailseal trust`.\n",
+    "intermediate": "# mailseal intermediates: help build paths, trusted only through an anchor. "
+    "Managed by `mailseal trust`.\n",
+}
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 fingerprint in lowercase hex without separators (as in the JSON reports)."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    """A CA certificate: basicConstraints cA=TRUE, or a version 1 certificate that issued itself (old roots)."""
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return cert.version == x509.Version.v1 and cert.subject == cert.issuer
+    except ValueError:  # an extension cryptography cannot parse: not something to trust as a CA
+        return False
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class TrustEntry:
+    """One certificate in the trust list and whether it is an anchor or an intermediate."""
+
+    certificate: x509.Certificate
+    kind: Kind
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.certificate)
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.rfc4514_string()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Stable field names (docs/trust.md): new fields may be added, none renamed."""
+        cert = self.certificate
+        return {
+            "subject": self.subject,
+            "issuer": cert.issuer.rfc4514_string(),
+            "serial": format(cert.serial_number, "x"),
+            "fingerprint_sha256": self.fingerprint,
+            "not_before": _iso(cert.not_valid_before_utc),
+            "not_after": _iso(cert.not_valid_after_utc),
+            "is_ca": is_ca(cert),
+            "kind": self.kind,
+        }
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What `add` did with each certificate given."""
+
+    added: tuple[TrustEntry, ...] = ()
+    moved: tuple[TrustEntry, ...] = ()  # were in the list as the other kind
+    unchanged: tuple[TrustEntry, ...] = ()  # were already there as this kind
+
+
+def trust_dir(home: Path | None = None) -> Path:
+    """The folder holding the trust list: ``<data directory>/trust``."""
+    return (home if home is not None else data_dir()) / TRUST_DIR
+
+
+def _read(path: Path) -> list[x509.Certificate]:
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    if b"-----BEGIN" not in data:  # an emptied list keeps only its header comment
+        return []
+    try:
+        return load_certificates(data)
+    except CertificateError as exc:
+        raise CertificateError(f"the trust list file {path} is damaged: {exc.message}") from None
+
+
+def _load(home: Path | None) -> dict[Kind, list[x509.Certificate]]:
+    folder = trust_dir(home)
+    return {kind: _read(folder / name) for kind, name in FILES.items()}
+
+
+def _one_line(text: str) -> str:
+    return _CONTROL.sub("?", text)
+
+
+def _pem(kind: Kind, certs: Sequence[x509.Certificate]) -> bytes:
+    parts = [_HEADERS[kind].encode()]
+    for cert in certs:
+        parts.append(f"\n# subject: {_one_line(cert.subject.rfc4514_string())}\n".encode())
+        parts.append(f"# sha256:  {fingerprint(cert)}\n".encode())
+        parts.append(cert.public_bytes(serialization.Encoding.PEM))
+    return b"".join(parts)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save(lists: dict[Kind, list[x509.Certificate]], kinds: Sequence[Kind], home: Path | None) -> None:
+    if home is None:
+        data_dir(create=True)
+    folder = trust_dir(home)
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind in kinds:
+        _write_atomic(folder / FILES[kind], _pem(kind, lists[kind]))
+
+
+def entries(home: Path | None = None) -> list[TrustEntry]:
+    """Every certificate in the trust list: anchors first, then intermediates, each in the order added."""
+    lists = _load(home)
+    return [TrustEntry(cert, kind) for kind in FILES for cert in lists[kind]]
+
+
+def load_trust_list(home: Path | None = None) -> TrustStore:
+    """The trust list as a TrustStore (empty when nothing was ever added)."""
+    lists = _load(home)
+    return TrustStore(tuple(lists["anchor"]), tuple(lists["intermediate"]))
+
+
+def add(
+    certificates: Sequence[x509.Certificate],
+    *,
+    intermediate: bool = False,
+    allow_leaf: bool = False,
+    home: Path | None = None,
+) -> AddResult:
+    """Add certificates as anchors (or intermediates); all or nothing.
+
+    Refuses certificates that are not CA certificates unless `allow_leaf`. A certificate already present as
+    the same kind is left alone; one present as the other kind is moved.
+    """
+    if not certificates:
+        raise UsageError("no certificates to add")
+    kind: Kind = "intermediate" if intermediate else "anchor"
+    other: Kind = "anchor" if intermediate else "intermediate"
+    if not allow_leaf:
+        leaves = [c for c in certificates if not is_ca(c)]
+        if leaves:
+            raise UsageError(
+                f"{leaves[0].subject.rfc4514_string()} is not a CA certificate"
+                f"{f' (and {len(leaves) - 1} more)' if len(leaves) > 1 else ''}; nothing was added"
+                " (use --allow-leaf to trust an end-entity certificate directly)"
+            )
+    lists = _load(home)
+    present = {fingerprint(c): k for k in FILES for c in lists[k]}
+    added: list[TrustEntry] = []
+    moved: list[TrustEntry] = []
+    unchanged: list[TrustEntry] = []
+    seen: set[str] = set()
+    for cert in certificates:
+        fp = fingerprint(cert)
+        if fp in seen:
+            continue
+        seen.add(fp)
+        entry = TrustEntry(cert, kind)
+        if present.get(fp) == kind:
+            unchanged.append(entry)
+            continue
+        if present.get(fp) == other:
+            lists[other] = [c for c in lists[other] if fingerprint(c) != fp]
+            moved.append(entry)
+        else:
+            added.append(entry)
+        lists[kind].append(cert)
+    if added or moved:
+        # The target list first: a crash between the two writes leaves a moved certificate in both lists,
+        # which is harmless, never in neither.
+        _save(lists, [kind, other] if moved else [kind], home)
+    return AddResult(tuple(added), tuple(moved), tuple(unchanged))
+
+
+def add_files(
+    paths: Sequence[str | Path],
+    *,
+    intermediate: bool = False,
+    allow_leaf: bool = False,
+    password: bytes | None = None,
+    home: Path | None = None,
+) -> AddResult:
+    """`add` for the certificates of files in any format `read_certificates` knows (SST, PEM, PKCS#7, ...)."""
+    certs: list[x509.Certificate] = []
+    for path in paths:
+        certs.extend(read_certificate_file(path, password=password))
+    return add(certs, intermediate=intermediate, allow_leaf=allow_leaf, home=home)
+
+
+def select(selector: str, home: Path | None = None) -> list[TrustEntry]:
+    """The entries a selector names: a certificate file (its certificates), a fingerprint prefix (hex, colons
+    allowed, at least 4 digits) or else a case-insensitive substring of the subject."""
+    current = entries(home)
+    path = Path(selector)
+    if path.is_file():
+        wanted = {fingerprint(c) for c in read_certificate_file(path)}
+        return [e for e in current if e.fingerprint in wanted]
+    hex_form = selector.replace(":", "").strip().lower()
+    if _HEX.fullmatch(hex_form):
+        by_fp = [e for e in current if e.fingerprint.startswith(hex_form)]
+        if by_fp:
+            return by_fp
+    needle = selector.casefold()
+    return [e for e in current if needle in e.subject.casefold()]
+
+
+def remove(selector: str, *, all_matches: bool = False, home: Path | None = None) -> list[TrustEntry]:
+    """Remove what `selector` names (see `select`) and return it.
+
+    A fingerprint prefix or subject text that names several certificates is refused unless `all_matches`;
+    a file removes every certificate it holds. Naming nothing is an error.
+    """
+    if not selector.strip():
+        raise UsageError("give a fingerprint prefix, part of a subject, or a certificate file")
+    matched = select(selector, home)
+    if not matched:
+        raise UsageError(f"no certificate in the trust list matches {selector!r}")
+    if len(matched) > 1 and not all_matches and not Path(selector).is_file():
+        raise UsageError(
+            f"{len(matched)} certificates match {selector!r}; give a longer fingerprint prefix, or --all to remove"
+            " them all"
+        )
+    gone = {e.fingerprint for e in matched}
+    lists = _load(home)
+    touched: list[Kind] = [k for k in FILES if any(fingerprint(c) in gone for c in lists[k])]
+    for kind in touched:
+        lists[kind] = [c for c in lists[kind] if fingerprint(c) not in gone]
+    _save(lists, touched, home)
+    return matched
+
+
+def export(fmt: ExportFormat = "pem", *, anchors_only: bool = False, home: Path | None = None) -> bytes:
+    """The trust list as one PEM bundle or one serialized certificate store: anchors, then intermediates."""
+    chosen = [e.certificate for e in entries(home) if e.kind == "anchor" or not anchors_only]
+    if fmt == "sst":
+        return write_sst(chosen, friendly_names=True)
+    if fmt == "pem":
+        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chosen)
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+__all__ = [
+    "FILES",
+    "TRUST_DIR",
+    "AddResult",
+    "ExportFormat",
+    "Kind",
+    "TrustEntry",
+    "add",
+    "add_files",
+    "entries",
+    "export",
+    "fingerprint",
+    "is_ca",
+    "load_trust_list",
+    "remove",
+    "select",
+    "trust_dir",
+]
