@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import BinaryIO
+from typing import BinaryIO, overload
 
 from cryptography import x509
 
@@ -20,12 +20,16 @@ from .pki.truststore import TrustStore
 from .pki.validation import ValidationContext
 
 
-def _emit(data: bytes, out: BinaryIO | None) -> bytes:
-    if out is not None:
-        out.write(data)
-    return data
-
-
+@overload
+def sign(
+    message: MessageInput, identity: Identity, *, opaque: bool = ..., digest: str = ..., pss: bool = ...,
+    include_certs: bool = ..., include_chain: bool = ..., out: None = ...,
+) -> bytes: ...
+@overload
+def sign(
+    message: MessageInput, identity: Identity, *, opaque: bool = ..., digest: str = ..., pss: bool = ...,
+    include_certs: bool = ..., include_chain: bool = ..., out: BinaryIO,
+) -> None: ...
 def sign(
     message: MessageInput,
     identity: Identity,
@@ -36,12 +40,27 @@ def sign(
     include_certs: bool = True,
     include_chain: bool = True,
     out: BinaryIO | None = None,
-) -> bytes:
-    """Sign a message: detached ``multipart/signed`` by default, opaque ``application/pkcs7-mime`` on request."""
+) -> bytes | None:
+    """Sign a message: detached ``multipart/signed`` by default, opaque ``application/pkcs7-mime`` on request.
+
+    With ``out`` the signed message is streamed there (bounded memory) and None is returned.
+    """
     options = SignOptions(opaque, digest, pss, include_certs, include_chain)
-    return _emit(sign_message(message, identity, options), out)
+    return sign_message(message, identity, options, out)
 
 
+@overload
+def encrypt(
+    message: MessageInput, recipients: Sequence[x509.Certificate], *, cipher: str = ...,
+    key_transport: KeyTransport = ..., recipient_id: RecipientId = ...,
+    sender: Identity | x509.Certificate | None = ..., out: None = ...,
+) -> bytes: ...
+@overload
+def encrypt(
+    message: MessageInput, recipients: Sequence[x509.Certificate], *, cipher: str = ...,
+    key_transport: KeyTransport = ..., recipient_id: RecipientId = ...,
+    sender: Identity | x509.Certificate | None = ..., out: BinaryIO,
+) -> None: ...
 def encrypt(
     message: MessageInput,
     recipients: Sequence[x509.Certificate],
@@ -51,18 +70,25 @@ def encrypt(
     recipient_id: RecipientId = "issuer-serial",
     sender: Identity | x509.Certificate | None = None,
     out: BinaryIO | None = None,
-) -> bytes:
+) -> bytes | None:
     """Encrypt a message for the recipients (and the sender, when given, so the sent copy stays readable)."""
     certs = list(recipients)
     if sender is not None:
         certs.append(sender.certificate if isinstance(sender, Identity) else sender)
     options = EncryptOptions(cipher, key_transport, recipient_id)
-    return _emit(encrypt_message(message, dedupe(certs), options), out)
+    return encrypt_message(message, dedupe(certs), options, out)
 
 
-def decrypt(message: MessageInput, identity: Identity, *, out: BinaryIO | None = None) -> bytes:
-    """Decrypt the message's root encryption layer; raises one opaque ``DecryptionError`` on any key failure."""
-    return _emit(decrypt_message(message, identity), out)
+@overload
+def decrypt(message: MessageInput, identity: Identity, *, out: None = ...) -> bytes: ...
+@overload
+def decrypt(message: MessageInput, identity: Identity, *, out: BinaryIO) -> None: ...
+def decrypt(message: MessageInput, identity: Identity, *, out: BinaryIO | None = None) -> bytes | None:
+    """Decrypt the message's root encryption layer; raises one opaque ``DecryptionError`` on any key failure.
+
+    The plaintext is released (returned or written to ``out``) only after the tag or padding has been checked.
+    """
+    return decrypt_message(message, identity, out)
 
 
 def _context(

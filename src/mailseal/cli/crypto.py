@@ -7,7 +7,8 @@ import click
 from .. import api
 from ..cms.algorithms import CONTENT_CIPHERS, DEFAULT_CIPHER, SIGNING_DIGESTS
 from ..cms.identity import certificates_from_paths
-from .common import apply, handle_errors, io_options, key_options, load_identity, read_in, write_out
+from .common import apply, handle_errors, io_options, key_options, load_identity
+from .streams import input_stream, output_stream
 
 
 @click.command("sign")
@@ -25,12 +26,11 @@ def sign_cmd(
 ) -> None:
     """Sign a message (RFC 5322 in, signed message out)."""
     identity = load_identity(key, cert, chain, pass_spec)
-    message = read_in(infile)
-    signed = api.sign(
-        message, identity, opaque=opaque, digest=digest, pss=pss,
-        include_certs=not no_certs, include_chain=not no_chain,
-    )
-    write_out(outfile, signed)
+    with input_stream(infile) as source, output_stream(outfile) as sink:
+        api.sign(
+            source, identity, opaque=opaque, digest=digest, pss=pss,
+            include_certs=not no_certs, include_chain=not no_chain, out=sink,
+        )
 
 
 @click.command("encrypt")
@@ -49,11 +49,11 @@ def encrypt_cmd(
     """Encrypt a message for one or more recipients."""
     certs = certificates_from_paths(recipients)
     sender = certificates_from_paths([sender_cert])[0] if sender_cert else None
-    out = api.encrypt(
-        read_in(infile), certs, cipher=cipher, key_transport="oaep" if oaep else "pkcs1v15",
-        recipient_id="ski" if ski else "issuer-serial", sender=sender,
-    )
-    write_out(outfile, out)
+    with input_stream(infile) as source, output_stream(outfile) as sink:
+        api.encrypt(
+            source, certs, cipher=cipher, key_transport="oaep" if oaep else "pkcs1v15",
+            recipient_id="ski" if ski else "issuer-serial", sender=sender, out=sink,
+        )
 
 
 @click.command("decrypt")
@@ -62,4 +62,5 @@ def encrypt_cmd(
 def decrypt_cmd(infile: str | None, outfile: str | None, key: str, cert: str | None, pass_spec: str | None) -> None:
     """Decrypt a message (or a bare CMS object) with the recipient's key."""
     identity = load_identity(key, cert, None, pass_spec)
-    write_out(outfile, api.decrypt(read_in(infile), identity))
+    with input_stream(infile) as source, output_stream(outfile) as sink:
+        api.decrypt(source, identity, out=sink)

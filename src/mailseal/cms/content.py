@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 
 from asn1crypto import algos
 from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from ..errors import DecryptionError, UnsupportedAlgorithmError
+from ..errors import DecryptionError, LimitExceededError, UnsupportedAlgorithmError
 from .algorithms import CIPHER_BY_OID, LEGACY_DECRYPT, ContentCipher
 from .asn1 import GCMParameters
 
@@ -37,6 +39,154 @@ def encrypt_content(
     enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
     alg = algos.EncryptionAlgorithm({"algorithm": cipher.oid_name, "parameters": iv})
     return alg, enc.update(padded) + enc.finalize(), None
+
+
+OIDS = {
+    "aes128_gcm": "2.16.840.1.101.3.4.1.6",
+    "aes256_gcm": "2.16.840.1.101.3.4.1.46",
+    "aes128_cbc": "2.16.840.1.101.3.4.1.2",
+    "aes256_cbc": "2.16.840.1.101.3.4.1.42",
+    "chacha20_poly1305": "1.2.840.113549.1.9.16.3.18",
+}
+MAX_ONE_SHOT = 256 << 20  # ChaCha20-Poly1305 has no streaming interface in pyca: it is encrypted whole
+
+
+class ContentEncryptor:
+    """Streaming content encryption; ``algorithm`` is the DER AlgorithmIdentifier to put in the message."""
+
+    def __init__(self, cipher: ContentCipher, key: bytes, random: Callable[[int], bytes] = os.urandom) -> None:
+        from . import der
+
+        self.cipher = cipher
+        self._key = key
+        self._buffer: list[bytes] = []
+        self._size = 0
+        self._enc: Any = None
+        name = cipher.oid_name
+        if name.endswith("_gcm"):
+            nonce = random(12)  # RFC 5084 §3.2: a 12-octet nonce is RECOMMENDED.
+            self._enc = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
+            params = der.seq(der.octet_string(nonce), der.integer(TAG_LENGTH))
+        elif name == "chacha20_poly1305":
+            self._nonce = random(12)
+            params = der.octet_string(self._nonce)
+        else:
+            iv = random(16)
+            self._enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+            self._padder = sym_padding.PKCS7(128).padder()
+            params = der.octet_string(iv)
+        self.algorithm = der.seq(der.oid(OIDS[name]), params)
+
+    def update(self, data: bytes) -> bytes:
+        name = self.cipher.oid_name
+        if name == "chacha20_poly1305":
+            self._size += len(data)
+            if self._size > MAX_ONE_SHOT:
+                raise LimitExceededError("ChaCha20-Poly1305 content is limited to 256 MiB; use AES-GCM for more")
+            self._buffer.append(data)
+            return b""
+        if name.endswith("_gcm"):
+            return bytes(self._enc.update(data))
+        return bytes(self._enc.update(self._padder.update(data)))
+
+    def finalize(self) -> tuple[bytes, bytes | None]:
+        """The last ciphertext bytes and the tag (None for CBC)."""
+        name = self.cipher.oid_name
+        if name == "chacha20_poly1305":
+            out = ChaCha20Poly1305(self._key).encrypt(self._nonce, b"".join(self._buffer), None)
+            self._buffer.clear()
+            return out[:-TAG_LENGTH], out[-TAG_LENGTH:]
+        if name.endswith("_gcm"):
+            last = self._enc.finalize()
+            return last, bytes(self._enc.tag)
+        return self._enc.update(self._padder.finalize()) + self._enc.finalize(), None
+
+
+class ContentDecryptor:
+    """Streaming content decryption. Plaintext from ``update`` must be held back by the caller until
+    ``finalize`` succeeds: only then is the tag (or the CBC padding) known to be right."""
+
+    def __init__(self, alg: algos.EncryptionAlgorithm, key: bytes) -> None:
+        name = alg["algorithm"].native
+        self._name = name
+        self._buffer: list[bytes] = []
+        self._size = 0
+        self._enc: Any = None
+        self._unpadder: Any = None
+        self._key = key
+        if len(key) != content_key_size(alg):
+            raise DecryptionError()
+        try:
+            if name.endswith("_gcm"):
+                params = alg["parameters"]
+                if not isinstance(params, GCMParameters):
+                    params = GCMParameters.load(params.dump())
+                self.tag_length = int(params["aes_icvlen"].native)
+                if not 12 <= self.tag_length <= 16:
+                    raise DecryptionError()
+                self._enc = Cipher(
+                    algorithms.AES(key), modes.GCM(params["aes_nonce"].native, min_tag_length=self.tag_length)
+                ).decryptor()
+            elif name == "chacha20_poly1305":
+                self._nonce = bytes(alg["parameters"].native)
+                self.tag_length = TAG_LENGTH
+                if len(self._nonce) != 12:
+                    raise DecryptionError()
+            else:
+                iv = bytes(alg["parameters"].native)
+                if name.startswith("aes"):
+                    block: BlockCipherAlgorithm = algorithms.AES(key)
+                    size = 128
+                elif name == "tripledes_3key":
+                    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+
+                    block = TripleDES(key)
+                    size = 64
+                else:
+                    raise UnsupportedAlgorithmError(f"content encryption algorithm {name} is not supported")
+                self._enc = Cipher(block, modes.CBC(iv)).decryptor()
+                self._unpadder = sym_padding.PKCS7(size).unpadder()
+                self.tag_length = 0
+        except (DecryptionError, UnsupportedAlgorithmError):
+            raise
+        except Exception:
+            raise DecryptionError() from None
+
+    def authenticate(self, aad: bytes) -> None:
+        if self._name.endswith("_gcm"):
+            self._enc.authenticate_additional_data(aad)
+        else:
+            self._aad = aad
+
+    def update(self, data: bytes) -> bytes:
+        if self._name == "chacha20_poly1305":
+            self._size += len(data)
+            if self._size > MAX_ONE_SHOT:
+                raise LimitExceededError("ChaCha20-Poly1305 content is limited to 256 MiB")
+            self._buffer.append(data)
+            return b""
+        if self._unpadder is not None:
+            return bytes(self._unpadder.update(self._enc.update(data)))
+        return bytes(self._enc.update(data))
+
+    def finalize(self, tag: bytes | None) -> bytes:
+        """Check the tag or padding; every failure is the same DecryptionError."""
+        try:
+            if self._name == "chacha20_poly1305":
+                if tag is None or len(tag) != TAG_LENGTH:
+                    raise DecryptionError()
+                data = b"".join(self._buffer)
+                self._buffer.clear()
+                return ChaCha20Poly1305(self._key).decrypt(self._nonce, data + tag, getattr(self, "_aad", None))
+            if self._name.endswith("_gcm"):
+                if tag is None or len(tag) != self.tag_length:
+                    raise DecryptionError()
+                return bytes(self._enc.finalize_with_tag(tag))
+            return bytes(self._unpadder.update(self._enc.finalize()) + self._unpadder.finalize())
+        except DecryptionError:
+            raise
+        except Exception:
+            raise DecryptionError() from None
 
 
 def content_key_size(alg: algos.EncryptionAlgorithm) -> int:
@@ -98,4 +248,4 @@ def decrypt_content(
         raise DecryptionError() from None
 
 
-__all__ = ["content_key_size", "decrypt_content", "encrypt_content", "is_aead"]
+__all__ = ["ContentDecryptor", "ContentEncryptor", "content_key_size", "decrypt_content", "encrypt_content", "is_aead"]

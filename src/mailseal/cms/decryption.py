@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from asn1crypto import cms
+from asn1crypto import algos, cms, core
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x448, x25519
@@ -20,25 +22,40 @@ from ..errors import (
     NotEncryptedError,
     UnsupportedAlgorithmError,
 )
+from ..streamio import Region, region_of_file, spool
+from . import der
 from .algorithms import hash_algorithm
-from .content import content_key_size, decrypt_content, is_aead
+from .content import ContentDecryptor, content_key_size, is_aead
+from .der import BerReader, Readable
 from .identity import PrivateKey
 from .keyagreement import derive_kek, exchange, originator_public_key
 from .keywrap import key_unwrap
-from .parsing import parse_content_info
+from .parsing import cms_bytes
 from .signing import to_asn1_cert
-from .verification import _signed_attrs_bytes
 
 MAX_RECIPIENT_INFOS = 1000
 
 
 @dataclass(frozen=True)
+class DecryptionInfo:
+    """The facts a report needs: which structure, which algorithm, which recipient matched."""
+
+    content_type: str
+    kind: str  # "enveloped" or "auth-enveloped"
+    content_algorithm: str
+    key_algorithm: str
+    recipient_index: int
+    integrity_protected: bool
+    recipient_count: int
+
+
+@dataclass(frozen=True)
 class DecryptedContent:
-    """Plaintext with the facts a report needs: which structure, which algorithm, which recipient matched."""
+    """Plaintext in memory with the facts about it (``decrypt_data``)."""
 
     content: bytes
     content_type: str
-    kind: str  # "enveloped" or "auth-enveloped"
+    kind: str
     content_algorithm: str
     key_algorithm: str
     recipient_index: int
@@ -143,40 +160,99 @@ def _kari_key(kari: cms.KeyAgreeRecipientInfo, rek: Any, key: PrivateKey, size: 
     return cek if len(cek) == size else substitute_key(key, wrapped, size)
 
 
-def decrypt_data(
-    data: bytes, private_key: PrivateKey, certificate: x509.Certificate | None = None
-) -> DecryptedContent:
-    """Decrypt a CMS EnvelopedData or AuthEnvelopedData. Low level: prefer ``mailseal.decrypt``."""
-    info = parse_content_info(data)
-    ctype = info["content_type"].native
-    if ctype not in ("enveloped_data", "authenticated_enveloped_data"):
-        raise NotEncryptedError(f"the CMS object is {ctype}, not EnvelopedData or AuthEnvelopedData")
-    auth = ctype == "authenticated_enveloped_data"
+OID_ENVELOPED = der.oid("1.2.840.113549.1.7.3")
+OID_AUTH_ENVELOPED = der.oid("1.2.840.113549.1.9.16.1.23")
+
+
+@dataclass
+class _Prefix:
+    auth: bool
+    recipient_infos: list[Any]
+    algorithm: algos.EncryptionAlgorithm
+    inner_type: str
+    eci_indefinite: bool
+    outer_indefinite: bool
+
+
+def _content_type_name(element: bytes) -> str:
     try:
-        env = info["content"]
-        eci = env["auth_encrypted_content_info" if auth else "encrypted_content_info"]
-        alg = eci["content_encryption_algorithm"]
-        alg_name = str(alg["algorithm"].native)
-        ciphertext = eci["encrypted_content"].native
-        inner_type = str(eci["content_type"].native)
-        ris = list(env["recipient_infos"])
-        tag = env["mac"].native if auth else None
-        aad = _signed_attrs_bytes(env["auth_attrs"]) if auth and env["auth_attrs"].contents else None
-    except Exception as exc:
-        raise MalformedCMSError(f"the enveloped structure is malformed: {exc}") from None
-    if ciphertext is None:
-        raise MalformedCMSError("the enveloped message carries no encrypted content")
+        return str(core.ObjectIdentifier.load(element).native)
+    except Exception:
+        raise MalformedCMSError("the CMS content type is not an object identifier") from None
+
+
+def _read_prefix(r: BerReader) -> _Prefix:
+    """Everything before the encrypted content: recipients and the content encryption algorithm."""
+    outer = r.header()
+    if outer.tag != 0x30:
+        raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
+    ctype = r.element()
+    if ctype not in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
+        name = cms.ContentType.load(ctype).native if ctype[:1] == b"\x06" else "not CMS"
+        raise NotEncryptedError(f"the CMS object is {name}, not EnvelopedData or AuthEnvelopedData")
+    auth = ctype == OID_AUTH_ENVELOPED
+    if r.header().tag != 0xA0 or r.header().tag != 0x30:
+        raise MalformedCMSError("the enveloped structure is malformed")
+    r.element()  # version
+    if r.peek_tag() == 0xA0:
+        r.element()  # originatorInfo: certificates and CRLs of the originator, not needed to decrypt
+    ris_der = r.element()
+    try:
+        ris = list(cms.RecipientInfos.load(ris_der))
+    except Exception:
+        raise MalformedCMSError("the recipient infos are malformed") from None
     if len(ris) > MAX_RECIPIENT_INFOS:
         raise LimitExceededError(f"{len(ris)} recipients exceed the limit of {MAX_RECIPIENT_INFOS}")
+    eci = r.header()
+    if eci.tag != 0x30:
+        raise MalformedCMSError("the encrypted content info is malformed")
+    inner_type = _content_type_name(r.element())
+    try:
+        alg = algos.EncryptionAlgorithm.load(r.element())
+        alg_name = str(alg["algorithm"].native)
+    except MalformedCMSError:
+        raise
+    except Exception:
+        raise MalformedCMSError("the content encryption algorithm is malformed") from None
     if auth and not is_aead(alg):
         raise UnsupportedAlgorithmError(
             f"AuthEnvelopedData with the non-authenticated cipher {alg_name} is refused (RFC 5083 §2.1)"
         )
     if not auth and is_aead(alg):
         raise UnsupportedAlgorithmError(f"EnvelopedData must not use the AEAD cipher {alg_name}")
-    size = content_key_size(alg)
+    return _Prefix(auth, ris, alg, inner_type, eci.length is None, outer.length is None)
+
+
+def _ciphertext(r: BerReader, prefix: _Prefix) -> Iterator[bytes]:
+    tag = r.peek_tag()
+    if tag not in (0x80, 0xA0):
+        raise MalformedCMSError("the enveloped message carries no encrypted content")
+    yield from r.octets(r.header())
+    if prefix.eci_indefinite:
+        r.expect_eoc()
+
+
+def _read_suffix(r: BerReader, prefix: _Prefix) -> tuple[bytes | None, bytes | None]:
+    """authAttrs (as the DER SET OF that is the AAD, RFC 5083 §2.2) and the mac, after the content."""
+    aad = None
+    tag = None
+    if prefix.auth:
+        if r.peek_tag() == 0xA1:
+            attrs = r.element()
+            header, pos = der.parse_header(attrs)
+            aad = b"\x31" + der.length_bytes(len(attrs) - pos) + attrs[pos:]
+        mac = r.element()
+        header, pos = der.parse_header(mac)
+        if header.tag != 0x04:
+            raise MalformedCMSError("the AuthEnvelopedData mac is not an OCTET STRING")
+        tag = mac[pos:]
+    return aad, tag
+
+
+def _candidates(prefix: _Prefix, private_key: PrivateKey, certificate: x509.Certificate | None) -> list[tuple[int, str, bytes]]:
+    size = content_key_size(prefix.algorithm)
     candidates: list[tuple[int, str, bytes]] = []
-    for index, ri in enumerate(ris):
+    for index, ri in enumerate(prefix.recipient_infos):
         try:
             if ri.name == "ktri" and _rid_matches(ri.chosen["rid"], certificate):
                 if isinstance(private_key, rsa.RSAPrivateKey):
@@ -192,18 +268,99 @@ def decrypt_data(
         except Exception as exc:
             raise MalformedCMSError(f"recipient info {index + 1} is malformed: {exc}") from None
     if not candidates:
-        raise NoMatchingRecipientError(
-            "the message is not encrypted for this key/certificate (no matching recipient)"
-        )
-    for index, key_alg, cek in candidates:
-        try:
-            plain = decrypt_content(alg, cek, ciphertext, tag, aad)
-        except DecryptionError:
-            continue
-        return DecryptedContent(
-            plain, inner_type, "auth-enveloped" if auth else "enveloped", alg_name, key_alg, index, auth, len(ris)
-        )
-    raise DecryptionError()
+        raise NoMatchingRecipientError("the message is not encrypted for this key/certificate (no matching recipient)")
+    return candidates
 
 
-__all__ = ["DecryptedContent", "decrypt_data"]
+def decrypt_stream(
+    open_source: Callable[[], Readable],
+    private_key: PrivateKey,
+    certificate: x509.Certificate | None = None,
+) -> tuple[DecryptionInfo, Region]:
+    """Decrypt a CMS EnvelopedData/AuthEnvelopedData read from a stream, in bounded memory.
+
+    ``open_source`` returns the CMS bytes from the start; it is called a second time only for the rare message
+    with authenticated attributes (their AAD comes after the content). The plaintext goes to a temporary file
+    and the Region over it is returned only after the tag or padding has been checked.
+    """
+    r = BerReader(open_source())
+    prefix = _read_prefix(r)
+    candidates = _candidates(prefix, private_key, certificate)
+    if len(candidates) > 1:
+        # Several recipient infos fit (no certificate given): keep the ciphertext and try each key on it.
+        cipher_spool = spool()
+        for chunk in _ciphertext(r, prefix):
+            cipher_spool.write(chunk)
+        aad, tag = _read_suffix(r, prefix)
+        for index, key_alg, cek in candidates:
+            try:
+                region = _decrypt_chunks(prefix, cek, region_of_file(cipher_spool).chunks(), aad, tag)
+            except DecryptionError:
+                continue
+            return _info(prefix, key_alg, index), region
+        raise DecryptionError()
+    index, key_alg, cek = candidates[0]
+    sink = spool()
+    decryptor = ContentDecryptor(prefix.algorithm, cek)
+    try:
+        for chunk in _ciphertext(r, prefix):
+            sink.write(decryptor.update(chunk))
+        aad, tag = _read_suffix(r, prefix)
+        if aad is not None:
+            sink.close()
+            again = BerReader(open_source())
+            _read_prefix(again)
+            return _info(prefix, key_alg, index), _decrypt_chunks(prefix, cek, _ciphertext(again, prefix), aad, tag)
+        sink.write(decryptor.finalize(tag))
+    except BaseException:
+        sink.close()
+        raise
+    return _info(prefix, key_alg, index), region_of_file(sink)
+
+
+def _decrypt_chunks(
+    prefix: _Prefix, cek: bytes, chunks: Iterable[bytes], aad: bytes | None, tag: bytes | None
+) -> Region:
+    sink = spool()
+    try:
+        decryptor = ContentDecryptor(prefix.algorithm, cek)
+        if aad is not None:
+            decryptor.authenticate(aad)
+        for chunk in chunks:
+            sink.write(decryptor.update(chunk))
+        sink.write(decryptor.finalize(tag))
+    except BaseException:
+        sink.close()
+        raise
+    return region_of_file(sink)
+
+
+def _info(prefix: _Prefix, key_alg: str, index: int) -> DecryptionInfo:
+    return DecryptionInfo(
+        prefix.inner_type,
+        "auth-enveloped" if prefix.auth else "enveloped",
+        str(prefix.algorithm["algorithm"].native),
+        key_alg,
+        index,
+        prefix.auth,
+        len(prefix.recipient_infos),
+    )
+
+
+def decrypt_data(
+    data: bytes, private_key: PrivateKey, certificate: x509.Certificate | None = None
+) -> DecryptedContent:
+    """Decrypt a CMS EnvelopedData or AuthEnvelopedData held in memory. Low level: prefer ``mailseal.decrypt``."""
+    raw = cms_bytes(data)
+    if not raw or raw[0] != 0x30:
+        raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
+    info, region = decrypt_stream(lambda: io.BytesIO(raw), private_key, certificate)
+    content = region.read()
+    region.file.close()
+    return DecryptedContent(
+        content, info.content_type, info.kind, info.content_algorithm, info.key_algorithm, info.recipient_index,
+        info.integrity_protected, info.recipient_count,
+    )
+
+
+__all__ = ["DecryptedContent", "DecryptionInfo", "decrypt_data", "decrypt_stream", "substitute_key"]

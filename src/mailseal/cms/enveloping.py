@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Any, BinaryIO, Literal
+from collections.abc import Callable, Iterable, Sequence
+from typing import BinaryIO, Literal
 
 from asn1crypto import algos, cms
 from cryptography import x509
@@ -13,14 +13,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x448, x2
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 from ..errors import LimitExceededError, RecipientError, UsageError
-from .algorithms import DEFAULT_CIPHER, KDF_FOR_CURVE, WRAP_FOR_KEY_SIZE, content_cipher
-from .content import encrypt_content
+from . import der
+from .algorithms import DEFAULT_CIPHER, KDF_FOR_CURVE, WRAP_FOR_KEY_SIZE, ContentCipher, content_cipher
+from .content import ContentEncryptor
 from .keyagreement import curve_name, derive_kek, ephemeral_for, exchange, public_key_info
 from .signing import to_asn1_cert
 
 KeyTransport = Literal["pkcs1v15", "oaep"]
 RecipientId = Literal["issuer-serial", "ski"]
 MAX_RECIPIENTS = 500
+SEGMENT = 1 << 20
 ALLOWED_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 
 
@@ -131,15 +133,32 @@ def recipient_info(
     return _kari(cert, cek, rid)
 
 
-def envelope_data(
-    content: bytes | BinaryIO,
-    recipients: Sequence[x509.Certificate],
-    *,
-    cipher: str = DEFAULT_CIPHER,
-    key_transport: KeyTransport = "pkcs1v15",
-    recipient_id: RecipientId = "issuer-serial",
+RSA_ENCRYPTION = der.seq(der.oid("1.2.840.113549.1.1.1"), b"\x05\x00")
+
+
+def recipient_info_der(
+    cert: x509.Certificate, cek: bytes, transport: KeyTransport, rid: RecipientId
 ) -> bytes:
-    """Encrypt content for every recipient; returns DER ContentInfo. Low level: prefer ``mailseal.encrypt``."""
+    """One RecipientInfo in DER. The common case (RSA PKCS#1 v1.5, issuer and serial) is built by hand."""
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and transport == "pkcs1v15" and rid == "issuer-serial":
+        sid = signer_template_sid(cert)
+        return der.seq(der.integer(0), sid, RSA_ENCRYPTION, der.octet_string(key.encrypt(cek, padding.PKCS1v15())))
+    return bytes(recipient_info(cert, cek, transport, rid).dump())
+
+
+def signer_template_sid(cert: x509.Certificate) -> bytes:
+    return der.seq(cert.issuer.public_bytes(), der.integer(cert.serial_number))
+
+
+OID_DATA = "1.2.840.113549.1.7.1"
+OID_ENVELOPED = "1.2.840.113549.1.7.3"
+OID_AUTH_ENVELOPED = "1.2.840.113549.1.9.16.1.23"
+
+
+def _prepare(
+    recipients: Sequence[x509.Certificate], cipher: str, key_transport: KeyTransport
+) -> ContentCipher:
     if not recipients:
         raise UsageError("encryption needs at least one recipient certificate")
     if len(recipients) > MAX_RECIPIENTS:
@@ -149,27 +168,84 @@ def envelope_data(
     spec = content_cipher(cipher)
     for cert in recipients:
         check_recipient(cert)
-    body = content if isinstance(content, bytes) else content.read()
-    cek = os.urandom(spec.key_size)
-    infos = [recipient_info(c, cek, key_transport, recipient_id) for c in recipients]
-    alg, ciphertext, tag = encrypt_content(spec, cek, body)
-    eci = cms.EncryptedContentInfo(
-        {"content_type": "data", "content_encryption_algorithm": alg, "encrypted_content": ciphertext}
-    )
+    return spec
+
+
+def stream_enveloped_data(
+    chunks: Iterable[bytes],
+    recipients: Sequence[x509.Certificate],
+    write: Callable[[bytes], object],
+    *,
+    cipher: str = DEFAULT_CIPHER,
+    key_transport: KeyTransport = "pkcs1v15",
+    recipient_id: RecipientId = "issuer-serial",
+    random: Callable[[int], bytes] = os.urandom,
+) -> None:
+    """Write EnvelopedData / AuthEnvelopedData in indefinite-length BER, encrypting the content as it passes."""
+    spec = _prepare(recipients, cipher, key_transport)
+    cek = random(spec.key_size)
+    infos = [recipient_info_der(c, cek, key_transport, recipient_id) for c in recipients]
+    encryptor = ContentEncryptor(spec, cek, random)
     if spec.aead:
-        assert tag is not None
-        auth = cms.AuthEnvelopedData(
-            {"version": "v0", "recipient_infos": infos, "auth_encrypted_content_info": eci, "mac": tag}
-        )
-        return bytes(cms.ContentInfo({"content_type": "authenticated_enveloped_data", "content": auth}).dump())
-    # RFC 5652 §6.1: version 0 only when every RecipientInfo is version 0, else 2.
-    all_v0 = all(ri.name == "ktri" and ri.chosen["version"].native == "v0" for ri in infos)
-    env: dict[str, Any] = {
-        "version": "v0" if all_v0 else "v2",
-        "recipient_infos": infos,
-        "encrypted_content_info": eci,
-    }
-    return bytes(cms.ContentInfo({"content_type": "enveloped_data", "content": cms.EnvelopedData(env)}).dump())
+        outer_oid, version = OID_AUTH_ENVELOPED, 0  # RFC 5083 §2.1: version is always 0
+    else:
+        outer_oid = OID_ENVELOPED
+        # RFC 5652 §6.1: version 0 only when every RecipientInfo is a version 0 KeyTransRecipientInfo.
+        version = 0 if all(_is_v0_ktri(i) for i in infos) else 2
+    write(
+        der.indefinite(0x30) + der.oid(outer_oid) + der.indefinite(0xA0) + der.indefinite(0x30)
+        + der.integer(version) + der.set_of(*infos)
+        + der.indefinite(0x30) + der.oid(OID_DATA) + encryptor.algorithm + der.indefinite(0xA0)
+    )
+    pending = bytearray()  # ciphertext goes out in segments of about 1 MiB: few headers, bounded memory
+    for chunk in chunks:
+        if chunk:
+            pending += encryptor.update(chunk)
+            if len(pending) >= SEGMENT:
+                write(der.octet_string(bytes(pending)))
+                pending.clear()
+    last, tag = encryptor.finalize()
+    pending += last
+    if pending:
+        write(der.octet_string(bytes(pending)))
+    write(der.EOC + der.EOC)  # encryptedContent, EncryptedContentInfo
+    if tag is not None:
+        write(der.octet_string(tag))  # mac
+    write(der.EOC + der.EOC + der.EOC)
 
 
-__all__ = ["KeyTransport", "RecipientId", "check_recipient", "envelope_data", "recipient_info"]
+def _is_v0_ktri(info: bytes) -> bool:
+    header, pos = der.parse_header(info)
+    return header.tag == 0x30 and info[pos : pos + 3] == b"\x02\x01\x00"
+
+
+def envelope_data(
+    content: bytes | BinaryIO,
+    recipients: Sequence[x509.Certificate],
+    *,
+    cipher: str = DEFAULT_CIPHER,
+    key_transport: KeyTransport = "pkcs1v15",
+    recipient_id: RecipientId = "issuer-serial",
+) -> bytes:
+    """Encrypt content for every recipient; returns a BER ContentInfo. Low level: prefer ``mailseal.encrypt``."""
+    chunks: Iterable[bytes]
+    if isinstance(content, bytes | bytearray | memoryview):
+        chunks = [bytes(content)]
+    else:
+        chunks = iter(lambda: content.read(1 << 20), b"")
+    out: list[bytes] = []
+    stream_enveloped_data(
+        chunks, recipients, out.append, cipher=cipher, key_transport=key_transport, recipient_id=recipient_id
+    )
+    return b"".join(out)
+
+
+__all__ = [
+    "KeyTransport",
+    "RecipientId",
+    "check_recipient",
+    "envelope_data",
+    "recipient_info",
+    "recipient_info_der",
+    "stream_enveloped_data",
+]

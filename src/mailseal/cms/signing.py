@@ -1,13 +1,20 @@
-"""Build CMS SignedData (RFC 5652 §5) with the signed attributes RFC 8551 §2.5 asks for."""
+"""Build CMS SignedData (RFC 5652 §5) with the signed attributes RFC 8551 §2.5 asks for, detached or streamed.
+
+The structures are assembled from DER pieces by hand: on a 1 KiB message, building them with a generic ASN.1
+library costs many times the RSA signature itself. Everything that depends only on the signer is computed once
+per certificate and cached.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import BinaryIO
 
-from asn1crypto import algos, cms, tsp
+from asn1crypto import algos
 from asn1crypto import x509 as a_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -15,19 +22,48 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 
 from ..errors import SignerError, UnsupportedAlgorithmError, UsageError
 from . import asn1 as _asn1  # noqa: F401  (registers OIDs)
+from . import der
 from .algorithms import CAPABILITY_OIDS, SIGNING_DIGESTS, hash_algorithm
 from .identity import Identity
 
 CHUNK = 1 << 20
 
+OID_DATA = "1.2.840.113549.1.7.1"
+OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
+OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
+OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
+OID_SMIME_CAPABILITIES = "1.2.840.113549.1.9.15"
+OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
+DIGEST_OIDS = {
+    "sha256": "2.16.840.1.101.3.4.2.1",
+    "sha384": "2.16.840.1.101.3.4.2.2",
+    "sha512": "2.16.840.1.101.3.4.2.3",
+}
+ECDSA_OIDS = {
+    "sha256": "1.2.840.10045.4.3.2",
+    "sha384": "1.2.840.10045.4.3.3",
+    "sha512": "1.2.840.10045.4.3.4",
+}
+OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
+OID_ED25519 = "1.3.101.112"
+
 
 def to_asn1_cert(cert: x509.Certificate) -> a_x509.Certificate:
-    return a_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    return a_x509.Certificate.load(cert_der(cert))
+
+
+def cert_der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def new_hash(name: str) -> hashlib._Hash:
+    return hashlib.new(name.replace("_", "-") if name.startswith("sha3") else name)
 
 
 def digest_stream(name: str, data: bytes | BinaryIO) -> bytes:
     """Hash bytes or a binary stream in chunks (hashlib releases the GIL on large updates)."""
-    h = hashlib.new(name.replace("_", "-") if name.startswith("sha3") else name)
+    h = new_hash(name)
     if isinstance(data, bytes | bytearray | memoryview):
         h.update(data)
     else:
@@ -36,47 +72,81 @@ def digest_stream(name: str, data: bytes | BinaryIO) -> bytes:
     return h.digest()
 
 
-def smime_capabilities() -> cms.CMSAttribute:
-    """RFC 8551 §2.5.2: our preferences, strongest first."""
-    caps = [{"capability_id": oid} for oid in CAPABILITY_OIDS]
-    return cms.CMSAttribute({"type": "smime_capabilities", "values": [caps]})
+def _attribute(oid: str, value: bytes) -> bytes:
+    return der.seq(der.oid(oid), der.set_of(value))
 
 
-def signing_certificate_v2(cert: a_x509.Certificate) -> cms.CMSAttribute:
-    """RFC 5035 §3: ESSCertIDv2 binds the signer certificate (SHA-256, the DEFAULT hash, so it is omitted)."""
-    issuer_serial = {
-        "issuer": [a_x509.GeneralName(name="directory_name", value=cert.issuer)],
-        "serial_number": cert.serial_number,
-    }
-    cert_id = tsp.ESSCertIDv2(
-        {"cert_hash": hashlib.sha256(cert.dump()).digest(), "issuer_serial": issuer_serial}
+@lru_cache(maxsize=1)
+def smime_capabilities_attr() -> bytes:
+    """RFC 8551 §2.5.2: our preferences, strongest first (a SEQUENCE OF, so the order is kept)."""
+    caps = b"".join(der.seq(der.oid(o)) for o in CAPABILITY_OIDS)
+    return _attribute(OID_SMIME_CAPABILITIES, der.seq(caps))
+
+
+def _signing_time(when: datetime) -> bytes:
+    # RFC 5652 §11.3: UTCTime for 1950-2049, GeneralizedTime otherwise.
+    when = when.astimezone(UTC)
+    if 1950 <= when.year < 2050:
+        return der.tlv(0x17, when.strftime("%y%m%d%H%M%SZ").encode())
+    return der.tlv(0x18, when.strftime("%Y%m%d%H%M%SZ").encode())
+
+
+@dataclass(frozen=True)
+class SignerTemplate:
+    """Everything about a signer that does not change from message to message, in DER."""
+
+    sid: bytes  # IssuerAndSerialNumber
+    signing_certificate_v2: bytes  # the attribute (RFC 5035 §3)
+    certificate: bytes
+    chain: tuple[bytes, ...]
+
+
+@lru_cache(maxsize=256)
+def _template(certificate: bytes, chain: tuple[bytes, ...]) -> SignerTemplate:
+    cert = x509.load_der_x509_certificate(certificate)
+    issuer = cert.issuer.public_bytes()
+    serial = der.integer(cert.serial_number)
+    sid = der.seq(issuer, serial)
+    # ESSCertIDv2 with SHA-256, the DEFAULT hash algorithm, which DER therefore omits.
+    general_names = der.seq(der.tlv(0xA4, issuer))
+    ess_cert_id = der.seq(der.octet_string(hashlib.sha256(certificate).digest()), der.seq(general_names, serial))
+    attr = _attribute(OID_SIGNING_CERTIFICATE_V2, der.seq(der.seq(ess_cert_id)))
+    return SignerTemplate(sid, attr, certificate, chain)
+
+
+def signer_template(identity: Identity) -> SignerTemplate:
+    return _template(cert_der(identity.certificate), tuple(cert_der(c) for c in identity.chain))
+
+
+@lru_cache(maxsize=16)
+def _pss_algorithm(digest: str) -> bytes:
+    params = algos.RSASSAPSSParams(
+        {
+            "hash_algorithm": {"algorithm": digest},
+            "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": digest}},
+            "salt_length": hash_algorithm(digest).digest_size,
+        }
     )
-    return cms.CMSAttribute({"type": "signing_certificate_v2", "values": [{"certs": [cert_id]}]})
+    return bytes(algos.SignedDigestAlgorithm({"algorithm": "rsassa_pss", "parameters": params}).dump())
 
 
-def _signature_algorithm(identity: Identity, digest: str, pss: bool) -> tuple[str, cms.SignedDigestAlgorithm]:
+def _signature_algorithm(identity: Identity, digest: str, pss: bool) -> tuple[str, bytes]:
+    """The digest actually used and the DER signatureAlgorithm for this key."""
     key = identity.private_key
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size < 2048:
             raise SignerError(f"RSA keys shorter than 2048 bits are not used for signing (this one: {key.key_size})")
         if pss:
-            params = algos.RSASSAPSSParams(
-                {
-                    "hash_algorithm": {"algorithm": digest},
-                    "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": digest}},
-                    "salt_length": hash_algorithm(digest).digest_size,
-                }
-            )
-            return digest, cms.SignedDigestAlgorithm({"algorithm": "rsassa_pss", "parameters": params})
+            return digest, _pss_algorithm(digest)
         # rsaEncryption as signatureAlgorithm is what OpenSSL, NSS and gpgsm send (RFC 3370 §3.2).
-        return digest, cms.SignedDigestAlgorithm({"algorithm": "rsassa_pkcs1v15"})
+        return digest, der.seq(der.oid(OID_RSA_ENCRYPTION), b"\x05\x00")
     if pss:
         raise UsageError("--pss applies to RSA keys only")
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        return digest, cms.SignedDigestAlgorithm({"algorithm": f"{digest}_ecdsa"})
+        return digest, der.seq(der.oid(ECDSA_OIDS[digest]))
     if isinstance(key, ed25519.Ed25519PrivateKey):
         # RFC 8419 §3.1: with signed attributes, the message digest for Ed25519 MUST be SHA-512.
-        return "sha512", cms.SignedDigestAlgorithm({"algorithm": "ed25519"})
+        return "sha512", der.seq(der.oid(OID_ED25519))
     if isinstance(key, ed448.Ed448PrivateKey):
         raise UnsupportedAlgorithmError("Ed448 signing needs SHAKE256, which is not supported yet")
     raise SignerError(f"a {type(key).__name__} cannot sign (key agreement keys only decrypt)")
@@ -106,6 +176,108 @@ def _check_signer(cert: x509.Certificate) -> None:
         raise SignerError("the signer certificate's key usage allows neither digitalSignature nor nonRepudiation")
 
 
+@dataclass(frozen=True)
+class SignPlan:
+    """What a signature needs before the content is seen: the digest to compute and how to finish."""
+
+    identity: Identity
+    digest: str
+    pss: bool
+    signature_algorithm: bytes
+    template: SignerTemplate
+    certificates: tuple[bytes, ...]
+    signing_time: datetime | None
+
+    def new_hash(self) -> hashlib._Hash:
+        return new_hash(self.digest)
+
+    @property
+    def digest_algorithm(self) -> bytes:
+        return der.seq(der.oid(DIGEST_OIDS[self.digest]))
+
+    def signer_info(self, message_digest: bytes) -> bytes:
+        """SignerInfo (RFC 5652 §5.3) over the content's digest."""
+        attrs = [
+            _attribute(OID_CONTENT_TYPE, der.oid(OID_DATA)),
+            _attribute(OID_SIGNING_TIME, _signing_time(self.signing_time or datetime.now(UTC))),
+            _attribute(OID_MESSAGE_DIGEST, der.octet_string(message_digest)),
+            smime_capabilities_attr(),
+            self.template.signing_certificate_v2,
+        ]
+        # The signature covers the DER SET OF (sorted) attributes (RFC 5652 §5.4); the field is [0] IMPLICIT.
+        to_be_signed = der.set_of(*attrs)
+        signature = _raw_sign(self.identity, to_be_signed, self.digest, self.pss)
+        return der.seq(
+            der.integer(1),
+            self.template.sid,
+            self.digest_algorithm,
+            b"\xa0" + to_be_signed[1:],
+            self.signature_algorithm,
+            der.octet_string(signature),
+        )
+
+    def certificates_field(self) -> bytes:
+        return der.tlv(0xA0, b"".join(sorted(self.certificates))) if self.certificates else b""
+
+
+def plan_signature(
+    identity: Identity,
+    *,
+    digest: str = "sha256",
+    pss: bool = False,
+    include_certs: bool = True,
+    include_chain: bool = True,
+    signing_time: datetime | None = None,
+    extra_certs: Iterable[x509.Certificate] = (),
+) -> SignPlan:
+    if digest not in SIGNING_DIGESTS:
+        raise UsageError(f"digest {digest!r} is not offered for signing; choose one of {', '.join(SIGNING_DIGESTS)}")
+    _check_signer(identity.certificate)
+    digest, sig_alg = _signature_algorithm(identity, digest, pss)
+    template = signer_template(identity)
+    certs: list[bytes] = []
+    if include_certs:
+        certs.append(template.certificate)
+        if include_chain:
+            certs.extend(c for c in template.chain if c not in certs)
+        certs.extend(cert_der(c) for c in extra_certs)
+    return SignPlan(identity, digest, pss, sig_alg, template, tuple(certs), signing_time)
+
+
+def detached_signed_data(plan: SignPlan, message_digest: bytes) -> bytes:
+    """DER ContentInfo(SignedData) without eContent, for multipart/signed (RFC 8551 §3.5.3)."""
+    signed = der.seq(
+        der.integer(1),
+        der.set_of(plan.digest_algorithm),
+        der.seq(der.oid(OID_DATA)),
+        plan.certificates_field(),
+        der.set_of(plan.signer_info(message_digest)),
+    )
+    return der.seq(der.oid(OID_SIGNED_DATA), der.tlv(0xA0, signed))
+
+
+def stream_signed_data(plan: SignPlan, chunks: Iterable[bytes], write: Callable[[bytes], object]) -> None:
+    """Write an encapsulating SignedData in indefinite-length BER, hashing the content as it passes."""
+    h = plan.new_hash()
+    write(
+        der.indefinite(0x30) + der.oid(OID_SIGNED_DATA) + der.indefinite(0xA0)
+        + der.indefinite(0x30) + der.integer(1) + der.set_of(plan.digest_algorithm)
+        + der.indefinite(0x30) + der.oid(OID_DATA) + der.indefinite(0xA0) + der.indefinite(0x24)
+    )
+    pending = bytearray()
+    for chunk in chunks:
+        if chunk:
+            h.update(chunk)
+            pending += chunk
+            if len(pending) >= CHUNK:
+                write(der.octet_string(bytes(pending)))
+                pending.clear()
+    if pending:
+        write(der.octet_string(bytes(pending)))
+    write(der.EOC + der.EOC + der.EOC)  # eContent octets, [0], EncapsulatedContentInfo
+    write(plan.certificates_field() + der.set_of(plan.signer_info(h.digest())) + der.EOC + der.EOC + der.EOC)
+
+
 def sign_data(
     content: bytes | BinaryIO,
     identity: Identity,
@@ -118,66 +290,36 @@ def sign_data(
     signing_time: datetime | None = None,
     extra_certs: Iterable[x509.Certificate] = (),
 ) -> bytes:
-    """Sign content and return a DER ContentInfo(SignedData). Low level: prefer ``mailseal.sign``."""
-    if digest not in SIGNING_DIGESTS:
-        raise UsageError(f"digest {digest!r} is not offered for signing; choose one of {', '.join(SIGNING_DIGESTS)}")
-    _check_signer(identity.certificate)
-    digest, sig_alg = _signature_algorithm(identity, digest, pss)
-    body = bytes(content) if isinstance(content, bytes | bytearray | memoryview) else content.read()
-    message_digest = digest_stream(digest, body)
-    cert = to_asn1_cert(identity.certificate)
-    when = signing_time or datetime.now(UTC)
-    signed_attrs = cms.CMSAttributes(
-        [
-            cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
-            cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"utc_time": when})]})
-            if 1950 <= when.year < 2050
-            else cms.CMSAttribute({"type": "signing_time", "values": [cms.Time({"generalized_time": when})]}),
-            cms.CMSAttribute({"type": "message_digest", "values": [message_digest]}),
-            smime_capabilities(),
-            signing_certificate_v2(cert),
-        ]
+    """Sign content and return a ContentInfo(SignedData): DER when detached, BER when encapsulating.
+
+    Low level: prefer ``mailseal.sign``.
+    """
+    plan = plan_signature(
+        identity, digest=digest, pss=pss, include_certs=include_certs, include_chain=include_chain,
+        signing_time=signing_time, extra_certs=extra_certs,
     )
-    # The signature covers the DER encoding of the attributes with a SET OF tag (RFC 5652 §5.4).
-    to_be_signed = signed_attrs.dump()
-    to_be_signed = b"\x31" + to_be_signed[1:]
-    signature = _raw_sign(identity, to_be_signed, digest, pss)
-    signer_info = cms.SignerInfo(
-        {
-            "version": "v1",
-            "sid": cms.SignerIdentifier(
-                {
-                    "issuer_and_serial_number": {
-                        "issuer": cert.issuer,
-                        "serial_number": cert.serial_number,
-                    }
-                }
-            ),
-            "digest_algorithm": {"algorithm": digest},
-            "signed_attrs": signed_attrs,
-            "signature_algorithm": sig_alg,
-            "signature": signature,
-        }
-    )
-    certificates = []
-    if include_certs:
-        certificates.append(cert)
-        if include_chain:
-            certificates.extend(to_asn1_cert(c) for c in identity.chain)
-        certificates.extend(to_asn1_cert(c) for c in extra_certs)
-    encap: dict[str, object] = {"content_type": "data"}
-    if not detached:
-        encap["content"] = body
-    signed = cms.SignedData(
-        {
-            "version": "v1",
-            "digest_algorithms": [{"algorithm": digest}],
-            "encap_content_info": encap,
-            "certificates": certificates or None,
-            "signer_infos": [signer_info],
-        }
-    )
-    return bytes(cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump())
+    if isinstance(content, bytes | bytearray | memoryview):
+        chunks: Iterable[bytes] = [bytes(content)]
+    else:
+        chunks = iter(lambda: content.read(CHUNK), b"")
+    if detached:
+        h = plan.new_hash()
+        for chunk in chunks:
+            h.update(chunk)
+        return detached_signed_data(plan, h.digest())
+    out: list[bytes] = []
+    stream_signed_data(plan, chunks, out.append)
+    return b"".join(out)
 
 
-__all__ = ["digest_stream", "sign_data", "signing_certificate_v2", "smime_capabilities", "to_asn1_cert"]
+__all__ = [
+    "SignPlan",
+    "cert_der",
+    "detached_signed_data",
+    "digest_stream",
+    "new_hash",
+    "plan_signature",
+    "sign_data",
+    "stream_signed_data",
+    "to_asn1_cert",
+]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, BinaryIO
 
-from asn1crypto import cms, core
+from asn1crypto import cms
 from asn1crypto import x509 as a_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -14,11 +16,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from ..errors import LimitExceededError, MalformedCMSError, UnsupportedAlgorithmError
-from .algorithms import REFUSED_DIGESTS, hash_algorithm
-from .parsing import parse_content_info
-from .signing import digest_stream
+from ..streamio import Region, RegionReader, region_of, region_of_file, spool
+from . import der
+from .algorithms import DIGESTS, REFUSED_DIGESTS, hash_algorithm
+from .der import BerReader
+from .parsing import cms_bytes
+from .signing import cert_der, new_hash
 
 MAX_SIGNERS = 16
+MAX_IN_MEMORY = 256 << 20
 MAX_CERTIFICATES = 64
 
 
@@ -42,11 +48,18 @@ class SignerCheck:
 class SignedDataCheck:
     """The result of checking a whole SignedData: its content, certificates and one check per signer."""
 
-    content: bytes | None
+    content_region: Region | None
     content_type: str
     detached: bool
     certificates: tuple[x509.Certificate, ...]
     signers: tuple[SignerCheck, ...] = field(default_factory=tuple)
+
+    @property
+    def content(self) -> bytes | None:
+        """The encapsulated content in memory (small messages); None for a detached signature."""
+        if self.content_region is None or self.detached:
+            return None
+        return self.content_region.read_all(MAX_IN_MEMORY)
 
 
 def _cert_matches(sid: cms.SignerIdentifier, cert: a_x509.Certificate) -> bool:
@@ -111,7 +124,7 @@ def check_signer(
     index: int,
     signer: cms.SignerInfo,
     certs: list[tuple[a_x509.Certificate, x509.Certificate]],
-    content: bytes | BinaryIO | None,
+    content: Region | None,
     e_content_type: str,
     content_digests: dict[str, bytes],
 ) -> SignerCheck:
@@ -153,9 +166,10 @@ def check_signer(
     if content is None:
         return result(False, "the signed content is missing (detached signature without its content)")
     if digest_name not in content_digests:
-        if not isinstance(content, bytes | bytearray | memoryview):
-            content.seek(0)
-        content_digests[digest_name] = digest_stream(digest_name, content)
+        h = new_hash(digest_name)
+        for chunk in content.chunks():
+            h.update(chunk)
+        content_digests[digest_name] = h.digest()
     actual = content_digests[digest_name]
     if has_attrs:
         try:
@@ -186,7 +200,7 @@ def check_signer(
             return result(False, "the message digest does not match the content: the message was altered")
         data = _signed_attrs_bytes(signed_attrs)
     else:
-        data = content if isinstance(content, bytes) else _read_all(content)
+        data = content.read_all(MAX_IN_MEMORY)
     try:
         _verify_raw(cert_pair[1].public_key(), sig_alg, digest_name, data, signer["signature"].native)
     except InvalidSignature:
@@ -211,56 +225,120 @@ def hashlib_compare(a: Any, b: bytes) -> bool:
     return isinstance(a, bytes) and hmac.compare_digest(a, b)
 
 
-def _read_all(stream: BinaryIO) -> bytes:
-    stream.seek(0)
-    return stream.read()
+OID_SIGNED_DATA = der.oid("1.2.840.113549.1.7.2")
+
+
+@dataclass
+class _SignedParts:
+    digest_names: list[str]
+    e_type: str
+    content: Region | None
+    content_digests: dict[str, bytes]
+    certificates: list[bytes]  # exactly as received: never re-encoded (their signatures must still verify)
+    signer_infos: list[cms.SignerInfo]
+
+
+def _certificate_ders(element: bytes) -> list[bytes]:
+    """The X.509 certificates of a [0] IMPLICIT CertificateSet, as their received bytes (other choices skipped)."""
+    header, pos = der.parse_header(element)
+    end = len(element) - 2 if header.length is None else pos + header.length
+    out = []
+    while pos < end:
+        child, start = der.parse_header(element, pos)
+        if child.length is None:
+            raise MalformedCMSError("a certificate in the message uses indefinite length")
+        stop = start + child.length
+        if child.tag == 0x30:
+            out.append(element[pos:stop])
+        pos = stop
+    return out
+
+
+def _read_signed_data(source: Region, hash_names: Callable[[list[str]], list[str]]) -> _SignedParts:
+    """Parse SignedData from a stream; a large eContent goes to a temporary file, hashed on the way."""
+    r = BerReader(RegionReader(source))
+    if r.header().tag != 0x30:
+        raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
+    ctype = r.element()
+    if ctype != OID_SIGNED_DATA:
+        name = cms.ContentType.load(ctype).native if ctype[:1] == b"\x06" else "not CMS"
+        raise MalformedCMSError(f"expected SignedData, found {name}")
+    if r.header().tag != 0xA0 or r.header().tag != 0x30:
+        raise MalformedCMSError("the SignedData structure is malformed")
+    r.element()  # version
+    digest_names = [str(a["algorithm"].native) for a in cms.DigestAlgorithms.load(r.element())]
+    encap = r.header()
+    if encap.tag != 0x30:
+        raise MalformedCMSError("the encapsulated content info is malformed")
+    encap_end = None if encap.length is None else r.position + encap.length
+    e_type = str(cms.ContentType.load(r.element()).native)
+    content: Region | None = None
+    content_digests: dict[str, bytes] = {}
+    inside = r.peek_tag() != 0x00 if encap_end is None else r.position < encap_end
+    if inside and r.peek_tag() == 0xA0:
+        explicit = r.header()
+        inner = r.header()
+        if inner.tag not in (0x04, 0x24):
+            raise MalformedCMSError("the encapsulated content is not an OCTET STRING")
+        hashers = {name: new_hash(name) for name in hash_names(digest_names)}
+        sink = spool()
+        for chunk in r.octets(inner):
+            sink.write(chunk)
+            for h in hashers.values():
+                h.update(chunk)
+        if explicit.length is None:
+            r.expect_eoc()
+        content = region_of_file(sink)
+        content_digests = {n: h.digest() for n, h in hashers.items()}
+    if encap.length is None:
+        r.expect_eoc()
+    certificates: list[bytes] = []
+    if r.peek_tag() == 0xA0:
+        certificates = _certificate_ders(r.element())
+    if r.peek_tag() == 0xA1:
+        r.element()  # CRLs: revocation information is the pki layer's business
+    signer_infos = list(cms.SignerInfos.load(r.element()))
+    return _SignedParts(digest_names, e_type, content, content_digests, certificates, signer_infos)
 
 
 def check_signed_data(
-    data: bytes,
-    detached_content: bytes | BinaryIO | None = None,
+    data: bytes | Region,
+    detached_content: bytes | BinaryIO | Region | None = None,
     extra_certificates: list[x509.Certificate] | None = None,
 ) -> SignedDataCheck:
     """Check every signer of a SignedData. Raises only for structures that are not SignedData at all."""
-    info = parse_content_info(data)
-    if info["content_type"].native != "signed_data":
-        raise MalformedCMSError(f"expected SignedData, found {info['content_type'].native}")
+    source = Region.of_bytes(cms_bytes(data)) if isinstance(data, bytes | bytearray | memoryview) else data
+    if source.size == 0:
+        raise MalformedCMSError("the CMS data is empty")
     try:
-        signed = info["content"]
-        encap = signed["encap_content_info"]
-        e_type = str(encap["content_type"].native)
-        e_content = encap["content"]
-        embedded: bytes | None = None
-        if e_content.native is not None:
-            if not isinstance(e_content, core.OctetString | core.ParsableOctetString):
-                raise MalformedCMSError("the encapsulated content is not an OCTET STRING")
-            native = e_content.native
-            embedded = native if isinstance(native, bytes) else bytes(e_content)
-        cert_set = signed["certificates"]
-        a_certs = [c.chosen for c in cert_set if c.name == "certificate"] if cert_set.native is not None else []
-        signer_infos = list(signed["signer_infos"])
-    except MalformedCMSError:
+        parts = _read_signed_data(source, lambda names: [n for n in names if n in DIGESTS][:4])
+    except (MalformedCMSError, LimitExceededError):
         raise
     except Exception as exc:
-        raise MalformedCMSError(f"the SignedData structure is malformed: {exc}") from None
+        raise MalformedCMSError(f"the SignedData structure is malformed ({_short(exc)})") from None
+    e_type = parts.e_type
+    a_certs = parts.certificates
+    signer_infos = parts.signer_infos
     if len(signer_infos) > MAX_SIGNERS:
         raise LimitExceededError(f"the message has {len(signer_infos)} signers; the limit is {MAX_SIGNERS}")
     if len(a_certs) > MAX_CERTIFICATES:
         raise LimitExceededError(f"the message carries {len(a_certs)} certificates; the limit is {MAX_CERTIFICATES}")
     pairs: list[tuple[a_x509.Certificate, x509.Certificate]] = []
     unreadable: list[a_x509.Certificate] = []
-    for c in a_certs:
+    for raw in a_certs:
         try:
-            pairs.append((c, x509.load_der_x509_certificate(c.dump())))
+            parsed = a_x509.Certificate.load(raw)
         except Exception:
-            unreadable.append(c)
+            continue
+        try:
+            pairs.append((parsed, load_certificate(raw)))
+        except Exception:
+            unreadable.append(parsed)
     for extra in extra_certificates or []:
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        pairs.append((a_x509.Certificate.load(extra.public_bytes(Encoding.DER)), extra))
+        pairs.append((a_x509.Certificate.load(cert_der(extra)), extra))
+    embedded = parts.content
     if embedded is not None and detached_content is not None:
         # RFC 5652 §5.2: eContent present means the signature is not detached; refuse the ambiguity.
-        content: bytes | BinaryIO | None = None
         checks = tuple(
             SignerCheck(
                 i, None, False, "the signature carries its own content and detached content was also given",
@@ -270,8 +348,14 @@ def check_signed_data(
             for i, si in enumerate(signer_infos)
         )
         return SignedDataCheck(embedded, e_type, False, tuple(p[1] for p in pairs), checks)
-    content = embedded if embedded is not None else detached_content
-    digests: dict[str, bytes] = {}
+    if embedded is not None:
+        content: Region | None = embedded
+        digests: dict[str, bytes] = dict(parts.content_digests)
+    else:
+        content = None if detached_content is None else (
+            detached_content if isinstance(detached_content, Region) else region_of(detached_content)
+        )
+        digests = {}
     checks_list = []
     for i, si in enumerate(signer_infos):
         try:
@@ -288,9 +372,18 @@ def check_signed_data(
                 SignerCheck(i, None, False, f"the SignerInfo is malformed: {exc}", "unknown", "unknown",
                             None, None, False)
             )
-    return SignedDataCheck(
-        embedded, e_type, embedded is None, tuple(p[1] for p in pairs), tuple(checks_list)
-    )
+    return SignedDataCheck(content, e_type, embedded is None, tuple(p[1] for p in pairs), tuple(checks_list))
+
+
+@lru_cache(maxsize=512)
+def load_certificate(data: bytes) -> x509.Certificate:
+    """Certificates are parsed once by pyca's Rust loader and cached: a gateway sees the same few again and again."""
+    return x509.load_der_x509_certificate(data)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
 
 
 def fingerprint(cert: x509.Certificate) -> str:

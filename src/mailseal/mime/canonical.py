@@ -1,17 +1,24 @@
-"""Canonical form before signing (RFC 8551 §3.1): CRLF line ends and 7-bit transfer encodings."""
+"""Canonical form before signing (RFC 8551 §3.1): CRLF line ends and 7-bit transfer encodings, in chunks."""
 
 from __future__ import annotations
 
+import binascii
 import email
 import email.policy
 import re
+from collections.abc import Callable, Iterator
 from email.message import Message
 
+from ..errors import LimitExceededError
+from ..streamio import Base64Writer, Canonicalizer, LineStats, Region
 from .entity import Entity
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
 MAX_LINE = 998  # RFC 5322 §2.1.1
+MAX_REENCODED_MULTIPART = 256 << 20  # 8-bit multiparts are rebuilt in memory (rare; bounded)
+
+Chunks = Callable[[], Iterator[bytes]]
 
 
 def to_crlf(data: bytes) -> bytes:
@@ -27,9 +34,73 @@ def has_bare_lf(data: bytes) -> bool:
 
 def is_seven_bit(data: bytes) -> bool:
     """True when every byte is 7-bit, there is no NUL, and no line exceeds 998 octets."""
-    if not data.isascii() or b"\x00" in data:
-        return False
-    return all(len(line) <= MAX_LINE for line in data.split(b"\r\n"))
+    stats = LineStats()
+    stats.feed(data)
+    return stats.clean
+
+
+def default_content_type(seven_bit: bool, utf8: bool) -> bytes:
+    """RFC 2045 §5.2 default, but 8-bit bodies that are UTF-8 say so rather than claim US-ASCII."""
+    if seven_bit:
+        return b"Content-Type: text/plain; charset=us-ascii"
+    if utf8:
+        return b"Content-Type: text/plain; charset=utf-8"
+    return b"Content-Type: application/octet-stream"
+
+
+def canonical_chunks(region: Region) -> Iterator[bytes]:
+    canon = Canonicalizer()
+    for chunk in region.chunks():
+        yield canon.feed(chunk)
+    yield canon.close()
+
+
+def _is_utf8(region: Region) -> bool:
+    head = region.read(0, 1 << 16)
+    try:
+        head.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 4  # a character cut at the end of the sample
+
+
+def _replace_cte(lines: list[bytes], cte: bytes) -> bytes:
+    kept = [ln for ln in lines if not ln.lower().startswith(b"content-transfer-encoding:")]
+    return b"".join(ln + b"\r\n" for ln in kept) + b"Content-Transfer-Encoding: " + cte + b"\r\n\r\n"
+
+
+def _quoted_printable(region: Region) -> Iterator[bytes]:
+    """8-bit text to quoted-printable, one canonical line at a time (binascii does the encoding)."""
+    carry = b""
+    for chunk in canonical_chunks(region):
+        data = carry + chunk
+        cut = data.rfind(b"\r\n")
+        if cut < 0:
+            carry = data
+            continue
+        carry = data[cut + 2 :]
+        lines = data[: cut + 2].split(b"\r\n")[:-1]
+        yield b"".join(binascii.b2a_qp(line, quotetabs=False, istext=False).replace(b"=\n", b"=\r\n") + b"\r\n"
+                       for line in lines)
+    if carry:
+        yield binascii.b2a_qp(carry, istext=False).replace(b"=\n", b"=\r\n")
+
+
+def _base64(region: Region) -> Iterator[bytes]:
+    out: list[bytes] = []
+
+    class _Sink:
+        def write(self, data: bytes) -> None:
+            out.append(data)
+
+    writer = Base64Writer(_Sink())  # type: ignore[arg-type]
+    for chunk in region.chunks():
+        writer.write(chunk)
+        if out:
+            yield b"".join(out)
+            out.clear()
+    writer.close()
+    yield b"".join(out)
 
 
 def _seven_bit_leaf(part: Message) -> None:
@@ -41,44 +112,71 @@ def _seven_bit_leaf(part: Message) -> None:
         return
     del part["Content-Transfer-Encoding"]
     if part.get_content_maintype() == "text":
-        # RFC 8551 §3.1.2: 8-bit text is sent as quoted-printable so that relays cannot alter it.
         import quopri
 
-        body = quopri.encodestring(to_crlf(payload))
-        part.set_payload(to_crlf(body))
+        part.set_payload(to_crlf(quopri.encodestring(to_crlf(payload))))
         part["Content-Transfer-Encoding"] = "quoted-printable"
     else:
         import base64
 
-        encoded = base64.encodebytes(payload)
-        part.set_payload(encoded)
+        part.set_payload(base64.encodebytes(payload))
         part["Content-Transfer-Encoding"] = "base64"
 
 
-def default_content_type(body: bytes) -> bytes:
-    """RFC 2045 §5.2 default, but 8-bit bodies that are UTF-8 say so rather than claim US-ASCII."""
-    if not body.isascii():
-        try:
-            body.decode("utf-8")
-            return b"Content-Type: text/plain; charset=utf-8"
-        except UnicodeDecodeError:
-            return b"Content-Type: application/octet-stream"
-    return b"Content-Type: text/plain; charset=us-ascii"
+def canonical_entity_chunks(entity: Entity) -> Chunks:
+    """The content entity (Content-* fields + body) in canonical 7-bit CRLF form, as a re-iterable chunk source.
 
-
-def canonical_entity(entity: Entity) -> bytes:
-    """The content entity (Content-* fields + body) in canonical 7-bit CRLF form, ready to sign or encrypt."""
-    lines = entity.content_lines() or [default_content_type(entity.body)]
-    raw = b"".join(line + b"\r\n" for line in lines) + b"\r\n" + entity.body
-    crlf = to_crlf(raw)
-    if is_seven_bit(crlf):
-        return crlf
-    msg = email.message_from_bytes(crlf, policy=email.policy.compat32)
+    A first pass over the body decides the form (RFC 8551 §3.1.2: 8-bit text becomes quoted-printable, binary
+    becomes base64); the chunks are produced on demand in a second pass, so memory stays bounded.
+    """
+    stats = LineStats()
+    canon = Canonicalizer()
+    for chunk in entity.region.chunks():
+        stats.feed(canon.feed(chunk))
+    stats.feed(canon.close())
+    body: Chunks = (lambda: canonical_chunks(entity.region)) if canon.changed else entity.region.chunks
+    lines = entity.content_lines()
+    if not lines:
+        lines = [default_content_type(stats.seven_bit, stats.seven_bit or _is_utf8(entity.region))]
+    head = b"".join(ln + b"\r\n" for ln in lines) + b"\r\n"
+    header_stats = LineStats()
+    header_stats.feed(head)
+    ctype = entity.content_type()[0] if entity.content_lines() else ""
+    if stats.clean and header_stats.seven_bit:
+        return lambda: _prefixed(head, body())
+    if not ctype.startswith("multipart/") and not ctype.startswith("message/"):
+        if (ctype or "text/plain").startswith("text/") and not stats.has_nul:
+            qp_head = _replace_cte(lines, b"quoted-printable")
+            return lambda: _prefixed(qp_head, _quoted_printable(entity.region))
+        b64_head = _replace_cte(lines, b"base64")
+        return lambda: _prefixed(b64_head, _base64(entity.region))
+    if entity.region.size > MAX_REENCODED_MULTIPART:
+        raise LimitExceededError("an 8-bit multipart larger than 256 MiB cannot be made 7-bit for signing")
+    raw = to_crlf(head + entity.body)
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     for part in msg.walk():
         if not part.is_multipart():
             _seven_bit_leaf(part)
-    out = msg.as_bytes(policy=email.policy.SMTP.clone(max_line_length=MAX_LINE))
-    return to_crlf(out)
+    rebuilt = to_crlf(msg.as_bytes(policy=email.policy.SMTP.clone(max_line_length=MAX_LINE)))
+    return lambda: iter([rebuilt])
 
 
-__all__ = ["canonical_entity", "default_content_type", "has_bare_lf", "is_seven_bit", "to_crlf"]
+def _prefixed(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield head
+    yield from rest
+
+
+def canonical_entity(entity: Entity) -> bytes:
+    """The canonical content entity in memory (small messages and tests)."""
+    return b"".join(canonical_entity_chunks(entity)())
+
+
+__all__ = [
+    "canonical_chunks",
+    "canonical_entity",
+    "canonical_entity_chunks",
+    "default_content_type",
+    "has_bare_lf",
+    "is_seven_bit",
+    "to_crlf",
+]

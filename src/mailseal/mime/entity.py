@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import email
 import email.message
 import email.policy
-import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import LimitExceededError, MalformedMIMEError
+from ..streamio import Region, decode_base64, decode_base64_chunks, region_of, region_of_file, spool
 
-MAX_MESSAGE_SIZE = 1 << 30  # 1 GiB; larger input is refused rather than exhausting memory.
+MAX_MESSAGE_SIZE = 1 << 30  # read_input() keeps the whole message in memory: refuse more than 1 GiB.
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 
 
 MessageInput = bytes | bytearray | memoryview | email.message.Message | BinaryIO
+MAX_HEADER = 1 << 20  # a header block larger than 1 MiB is refused
+MAX_IN_MEMORY = 256 << 20  # parts read whole (signatures, small layers) are capped
 
 
 def read_input(message: MessageInput) -> bytes:
@@ -39,47 +41,73 @@ def read_input(message: MessageInput) -> bytes:
     return data
 
 
+def input_region(message: MessageInput) -> Region:
+    """The message as a Region: bytes in memory, a seekable file in place, anything else spooled."""
+    if isinstance(message, email.message.Message):
+        return Region.of_bytes(message.as_bytes(policy=email.policy.SMTP))
+    if isinstance(message, bytes | bytearray | memoryview) or hasattr(message, "read"):
+        return region_of(message)
+    raise TypeError(f"expected bytes, email.message.Message or a binary file, not {type(message).__name__}")
+
+
+def _header_lines(head: bytes) -> list[bytes]:
+    lines: list[bytes] = []
+    for raw in re.split(rb"\r?\n", head) if head else []:
+        if raw[:1] in (b" ", b"\t") and lines:
+            lines[-1] += b"\r\n" + raw
+        elif _FIELD.match(raw):
+            lines.append(raw)
+        elif raw.startswith(b"From ") and not lines:
+            continue  # an mbox "From " separator line
+        else:
+            raise MalformedMIMEError("the message header is malformed (a line is not a header field)")
+    return lines
+
+
 @dataclass(frozen=True)
 class Entity:
     """A MIME entity as received: header lines (with folding kept) and the body bytes."""
 
     header_lines: tuple[bytes, ...]  # each a complete field, continuation lines included, no final line end
-    body: bytes
-    newline: bytes
+    region: Region  # the body, as received
 
     @classmethod
     def parse(cls, data: bytes) -> Entity:
-        if not data.strip():
+        return cls.from_region(Region.of_bytes(data))
+
+    @classmethod
+    def from_region(cls, region: Region) -> Entity:
+        """Split the header block from the body without reading the body."""
+        head = region.read(0, MAX_HEADER + 4)
+        if not head.strip():
             raise MalformedMIMEError("the message is empty")
-        newline = b"\r\n" if b"\r\n" in data[:4096] or b"\n" not in data[:4096] else b"\n"
-        if data.startswith((b"\r\n", b"\n")):
-            head, body = b"", data[2 if data.startswith(b"\r\n") else 1 :]
-        else:
-            m = _HEADER_END.search(data)
-            if m is None:
-                head, body = data, b""
-            else:
-                head, body = data[: m.start()], data[m.end() :]
-        lines: list[bytes] = []
-        for raw in re.split(rb"\r?\n", head) if head else []:
-            if raw[:1] in (b" ", b"\t") and lines:
-                lines[-1] += b"\r\n" + raw
-            elif _FIELD.match(raw):
-                lines.append(raw)
-            elif raw.startswith(b"From ") and not lines:
-                continue  # an mbox "From " separator line
-            else:
-                raise MalformedMIMEError("the message header is malformed (a line is not a header field)")
-        return cls(tuple(lines), body, newline)
+        if head.startswith((b"\r\n", b"\n")):
+            return cls((), region.sub(2 if head.startswith(b"\r\n") else 1))
+        m = _HEADER_END.search(head)
+        if m is None:
+            if region.size > MAX_HEADER:
+                raise LimitExceededError(f"the header block is larger than {MAX_HEADER} bytes")
+            return cls(tuple(_header_lines(head)), region.sub(region.size))
+        return cls(tuple(_header_lines(head[: m.start()])), region.sub(m.end()))
 
     @classmethod
     def parse_content(cls, data: bytes) -> Entity:
+        return cls.content_from_region(Region.of_bytes(data))
+
+    @classmethod
+    def content_from_region(cls, region: Region) -> Entity:
         """An unwrapped layer's content. RFC 2045 allows an entity without header fields (RFC 4134 §5.3 has
         one): content whose first line is not a header field is a body with the default type."""
-        first = data.split(b"\n", 1)[0].rstrip(b"\r")
-        if not data.strip() or not (_FIELD.match(first) or first == b""):
-            return cls((), data, b"\r\n")
-        return cls.parse(data)
+        head = region.read(0, 4096)
+        first = head.split(b"\n", 1)[0].rstrip(b"\r")
+        if not head.strip() or not (_FIELD.match(first) or first == b""):
+            return cls((), region)
+        return cls.from_region(region)
+
+    @property
+    def body(self) -> bytes:
+        """The whole body in memory (small entities only)."""
+        return self.region.read_all(MAX_IN_MEMORY)
 
     def fields(self, name: str) -> list[str]:
         """Values of every field with this name, unfolded, decoded as text."""
@@ -117,13 +145,34 @@ class Entity:
                 msg[name] = value
         return msg.get_filename() or msg.get_param("name")  # type: ignore[return-value]
 
+    def decoded_chunks(self) -> Iterator[bytes]:
+        """The body with its Content-Transfer-Encoding removed, in chunks (base64 streams; others are small)."""
+        cte = self.transfer_encoding()
+        if cte == "base64":
+            try:
+                yield from decode_base64_chunks(self.region.chunks())
+            except (binascii.Error, ValueError):
+                raise MalformedMIMEError("the base64 body is corrupt or truncated") from None
+        elif cte in ("7bit", "8bit", "binary", ""):
+            yield from self.region.chunks()
+        else:
+            yield self.decoded_body()
+
+    def decoded_region(self) -> Region:
+        """The decoded body as a Region: the body itself when not encoded, else a spooled decoding."""
+        if self.transfer_encoding() in ("7bit", "8bit", "binary", ""):
+            return self.region
+        tmp = spool()
+        for chunk in self.decoded_chunks():
+            tmp.write(chunk)
+        return region_of_file(tmp)
+
     def decoded_body(self) -> bytes:
         """The body with its Content-Transfer-Encoding removed; corrupt base64 is an error, not a guess."""
         cte = self.transfer_encoding()
         if cte == "base64":
-            compact = re.sub(rb"[ \t\r\n]", b"", self.body)
             try:
-                return base64.b64decode(compact, validate=True)
+                return decode_base64(self.body)
             except (binascii.Error, ValueError):
                 raise MalformedMIMEError("the base64 body is corrupt or truncated") from None
         if cte == "quoted-printable":
@@ -145,13 +194,16 @@ class Entity:
     def content_lines(self) -> list[bytes]:
         return [ln for ln in self.header_lines if self.is_content_field(ln) and not ln.lower().startswith(b"mime-")]
 
+    def header_bytes(self) -> bytes:
+        return b"".join(line + b"\r\n" for line in self.header_lines) + b"\r\n"
+
     def to_bytes(self) -> bytes:
-        head = b"".join(line + b"\r\n" for line in self.header_lines)
-        return head + b"\r\n" + self.body
+        return self.header_bytes() + self.body
+
+    def chunks(self) -> Iterator[bytes]:
+        """The entity (header block and body) in chunks."""
+        yield self.header_bytes()
+        yield from self.region.chunks()
 
 
-def as_stream(data: bytes) -> BinaryIO:
-    return io.BytesIO(data)
-
-
-__all__ = ["MAX_MESSAGE_SIZE", "Entity", "MessageInput", "as_stream", "read_input"]
+__all__ = ["MAX_MESSAGE_SIZE", "Entity", "MessageInput", "input_region", "read_input"]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from cryptography import x509
 
 from ..cms.algorithms import DEFAULT_CIPHER, content_cipher
-from ..cms.enveloping import KeyTransport, RecipientId, envelope_data
-from .canonical import default_content_type, to_crlf
-from .entity import Entity, MessageInput, read_input
-from .signed import b64_lines, outer_header_block
+from ..cms.enveloping import KeyTransport, RecipientId, stream_enveloped_data
+from ..streamio import Base64Writer, LineStats
+from .canonical import canonical_chunks, default_content_type
+from .entity import Entity, MessageInput, input_region
+from .signed import outer_header_block
 
 
 @dataclass(frozen=True)
@@ -21,18 +24,38 @@ class EncryptOptions:
     recipient_id: RecipientId = "issuer-serial"
 
 
+def _entity_chunks(entity: Entity) -> Iterator[bytes]:
+    lines = entity.content_lines()
+    if not lines:
+        sample = LineStats()
+        sample.feed(entity.region.read(0, 1 << 16))
+        lines = [default_content_type(sample.seven_bit, _utf8(entity.region.read(0, 1 << 16)))]
+    yield b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+    yield from canonical_chunks(entity.region)
+
+
+def _utf8(sample: bytes) -> bool:
+    try:
+        sample.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(sample) - 4
+
+
 def encrypt_message(
-    message: MessageInput, recipients: Sequence[x509.Certificate], options: EncryptOptions = EncryptOptions()
-) -> bytes:
-    """Encrypt the content entity for every recipient; the outer fields stay readable for transport."""
-    entity = Entity.parse(read_input(message))
-    lines = entity.content_lines() or [default_content_type(entity.body)]
-    inner = to_crlf(b"".join(line + b"\r\n" for line in lines) + b"\r\n" + entity.body)
+    message: MessageInput,
+    recipients: Sequence[x509.Certificate],
+    options: EncryptOptions = EncryptOptions(),
+    out: BinaryIO | None = None,
+) -> bytes | None:
+    """Encrypt the content entity for every recipient; the outer fields stay readable for transport.
+
+    Streams from the input to ``out`` in bounded memory; without ``out`` the encrypted message is returned.
+    """
+    sink: BinaryIO = out if out is not None else io.BytesIO()
+    entity = Entity.from_region(input_region(message))
     spec = content_cipher(options.cipher)
-    der = envelope_data(
-        inner, recipients, cipher=spec.name, key_transport=options.key_transport, recipient_id=options.recipient_id
-    )
-    return (
+    header = (
         outer_header_block(entity)
         + b"MIME-Version: 1.0\r\n"
         + b"Content-Type: application/pkcs7-mime; smime-type="
@@ -40,8 +63,27 @@ def encrypt_message(
         + b'; name="smime.p7m"\r\n'
         + b"Content-Transfer-Encoding: base64\r\n"
         + b'Content-Disposition: attachment; filename="smime.p7m"\r\n\r\n'
-        + b64_lines(der)
     )
+    b64 = Base64Writer(sink)
+    first = True
+
+    def write(data: bytes) -> None:
+        nonlocal first
+        if first:
+            # The header goes out only once the recipients have been accepted: a refusal writes nothing.
+            sink.write(header)
+            first = False
+        b64.write(data)
+
+    stream_enveloped_data(
+        _entity_chunks(entity), recipients, write,
+        cipher=spec.name, key_transport=options.key_transport, recipient_id=options.recipient_id,
+    )
+    b64.close()
+    if out is None:
+        assert isinstance(sink, io.BytesIO)
+        return sink.getvalue()
+    return None
 
 
 __all__ = ["EncryptOptions", "encrypt_message"]

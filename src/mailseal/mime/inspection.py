@@ -24,7 +24,7 @@ def inspect_message(raw: bytes) -> list[dict[str, Any]]:
             detached = parse_multipart_signed(entity)
             layer = {"form": "multipart/signed", "micalg": params.get("micalg"), **inspect_cms(detached.signature)}
             layers.append(layer)
-            entity = Entity.parse_content(detached.content)
+            entity = Entity.content_from_region(detached.content)
             continue
         if kind == "pkcs7":
             der = entity.decoded_body()

@@ -1,29 +1,37 @@
-"""Open a message the way a careful mail client does: unwrap every S/MIME layer from the root, report each."""
+"""Open a message the way a careful mail client does: unwrap every S/MIME layer from the root, report each.
+
+Every layer is a Region (a byte range of the input, or of a temporary file holding a decoded or decrypted
+layer), so a 1 GiB message is opened in bounded memory.
+"""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import email.utils
-from collections.abc import Sequence
+import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from cryptography import x509
 
-from ..cms.decryption import DecryptedContent, decrypt_data
+from ..cms.decryption import DecryptionInfo, decrypt_stream
+from ..cms.der import BerReader
 from ..cms.identity import Identity
-from ..cms.parsing import looks_like_cms, parse_content_info
+from ..cms.parsing import cms_bytes, looks_like_cms
 from ..cms.verification import SignedDataCheck, check_signed_data
 from ..errors import (
     DecryptionError,
     LimitExceededError,
+    MalformedCMSError,
     MalformedMIMEError,
     NoMatchingRecipientError,
     NotEncryptedError,
 )
 from ..pki.validation import ValidationContext
-from .canonical import has_bare_lf, to_crlf
-from .entity import Entity, MessageInput, read_input
+from ..streamio import Canonicalizer, Region, RegionReader, region_of_file, spool
+from .entity import Entity, MessageInput, input_region
 from .judgement import judge
 from .report import Layer, Report
 from .signed import parse_multipart_signed
@@ -31,6 +39,9 @@ from .signed import parse_multipart_signed
 MAX_DEPTH = 8
 PKCS7_MIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
 SIGNED_TYPES = ("multipart/signed",)
+OID_SIGNED = bytes.fromhex("06092a864886f70d010702")
+OID_ENVELOPED = bytes.fromhex("06092a864886f70d010703")
+OID_AUTH_ENVELOPED = bytes.fromhex("060b2a864886f70d0109100117")
 
 
 @dataclass(frozen=True)
@@ -38,8 +49,32 @@ class Opened:
     """The report and the innermost content: ``entity`` alone, ``message`` with the outer fields merged in."""
 
     report: Report
-    entity: bytes
-    message: bytes
+    inner: Entity
+    root: Entity | None  # None for a bare CMS object
+
+    def message_chunks(self) -> Iterator[bytes]:
+        if self.root is None:
+            yield from self.inner.region.chunks()
+        elif self.root is self.inner:
+            yield self.inner.header_bytes()
+            yield from self.inner.region.chunks()
+        else:
+            yield merged_header_block(self.root, self.inner)
+            yield from self.inner.region.chunks()
+
+    def write_message(self, out: BinaryIO) -> None:
+        for chunk in self.message_chunks():
+            out.write(chunk)
+
+    @property
+    def message(self) -> bytes:
+        return b"".join(self.message_chunks())
+
+    @property
+    def entity(self) -> bytes:
+        if self.root is None:
+            return self.inner.region.read()
+        return self.inner.to_bytes()
 
 
 def from_addresses(entity: Entity) -> list[str]:
@@ -62,24 +97,34 @@ def classify(entity: Entity) -> str | None:
     return None
 
 
-def _check_detached(signature: bytes, content: bytes, extra: Sequence[x509.Certificate]) -> tuple[SignedDataCheck, bytes]:
+def _canonical_copy(content: Region) -> Region:
+    tmp = spool()
+    canon = Canonicalizer()
+    for chunk in content.chunks():
+        tmp.write(canon.feed(chunk))
+    tmp.write(canon.close())
+    return region_of_file(tmp)
+
+
+def _check_detached(signature: bytes, content: Region, extra: Sequence[x509.Certificate]) -> SignedDataCheck:
     """Check over the exact received bytes; for LF-only input, over its canonical CRLF form (RFC 8551 §3.1.1)."""
     check = check_signed_data(signature, content, list(extra))
-    if not all(s.intact for s in check.signers) and has_bare_lf(content):
-        canonical = to_crlf(content)
-        second = check_signed_data(signature, canonical, list(extra))
-        if sum(s.intact for s in second.signers) > sum(s.intact for s in check.signers):
-            return second, canonical
-    return check, content
+    if check.signers and not all(s.intact for s in check.signers) and content.find(b"\n") >= 0:
+        canonical = _canonical_copy(content)
+        if canonical.size != content.size:
+            second = check_signed_data(signature, canonical, list(extra))
+            if sum(s.intact for s in second.signers) > sum(s.intact for s in check.signers):
+                return second
+    return check
 
 
-def _decrypt(der: bytes, identities: Sequence[Identity]) -> DecryptedContent:
+def _decrypt(cms_region: Region, identities: Sequence[Identity]) -> tuple[DecryptionInfo, Region]:
     if not identities:
         raise NoMatchingRecipientError("the message is encrypted: give the recipient's key to open it")
     failed = False
     for ident in identities:
         try:
-            return decrypt_data(der, ident.private_key, ident.certificate)
+            return decrypt_stream(lambda: RegionReader(cms_region), ident.private_key, ident.certificate)
         except NoMatchingRecipientError:
             continue
         except DecryptionError:
@@ -89,10 +134,27 @@ def _decrypt(der: bytes, identities: Sequence[Identity]) -> DecryptedContent:
     raise NoMatchingRecipientError("the message is not encrypted for any of the keys given")
 
 
+def _cms_kind(region: Region) -> bytes:
+    """The content type OID (DER) of a ContentInfo, read from its first bytes."""
+    head = region.read(0, 64)
+    if not head or head[0] != 0x30:
+        raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
+    try:
+        reader = BerReader(io.BytesIO(head))
+        reader.header()
+        oid = reader.element()
+        explicit = reader.header()
+    except Exception:
+        raise MalformedCMSError("the CMS structure cannot be parsed (truncated or not CMS)") from None
+    if oid[:1] != b"\x06" or explicit.tag != 0xA0:
+        raise MalformedCMSError("the data is not a CMS ContentInfo (no content type and [0] content)")
+    return oid
+
+
 def _nested_parts(entity: Entity) -> tuple[str, ...]:
     """Signed or encrypted parts below the root: reported as parts, never as protection of the message."""
     ctype, _ = entity.content_type()
-    if not ctype.startswith("multipart/") or len(entity.body) > 64 << 20:
+    if not ctype.startswith("multipart/") or entity.region.size > 64 << 20:
         return ()
     found = []
     msg = email.message_from_bytes(entity.to_bytes(), policy=email.policy.compat32)
@@ -105,11 +167,20 @@ def _nested_parts(entity: Entity) -> tuple[str, ...]:
     return tuple(found)
 
 
-def merge_headers(outer: Entity, inner: Entity) -> bytes:
-    """Outer fields, except those the inner entity protects itself (RFC 9788), then the inner entity."""
+def merged_header_block(outer: Entity, inner: Entity) -> bytes:
+    """Outer fields, except those the inner entity protects itself (RFC 9788), then the inner entity's fields."""
     inner_names = {ln.partition(b":")[0].strip().lower() for ln in inner.header_lines}
     lines = [ln for ln in outer.outer_lines() if ln.partition(b":")[0].strip().lower() not in inner_names]
-    return b"".join(line + b"\r\n" for line in lines) + inner.to_bytes()
+    return b"".join(line + b"\r\n" for line in lines) + inner.header_bytes()
+
+
+def merge_headers(outer: Entity, inner: Entity) -> bytes:
+    return merged_header_block(outer, inner) + inner.body
+
+
+def _is_bare_cms(region: Region) -> bool:
+    head = region.read(0, 64)
+    return looks_like_cms(head) and not head.lstrip()[:1].isalpha()
 
 
 def open_message(
@@ -123,12 +194,12 @@ def open_message(
 ) -> Opened:
     """Unwrap every layer at the root of the message and return the report and the innermost content."""
     ctx = context or ValidationContext()
-    raw = read_input(message)
+    source = input_region(message)
+    if _is_bare_cms(source):
+        return _open_bare(source, identities, ctx, extra_certificates, detached_content, max_depth)
     layers: list[Layer] = []
     warnings: list[str] = []
-    if looks_like_cms(raw) and not raw.lstrip()[:1].isalpha():
-        return _open_bare(raw, identities, ctx, extra_certificates, detached_content, max_depth)
-    root = Entity.parse(raw)
+    root = Entity.from_region(source)
     current = root
     froms = from_addresses(root)
     for _depth in range(max_depth + 1):
@@ -139,65 +210,53 @@ def open_message(
             raise LimitExceededError(f"the message nests more than {max_depth} S/MIME layers")
         if kind == "signed":
             detached = parse_multipart_signed(current)
-            check, signed_bytes = _check_detached(detached.signature, detached.content, extra_certificates)
-            inner = Entity.parse_content(signed_bytes)
+            check = _check_detached(detached.signature, detached.content, extra_certificates)
+            inner = Entity.content_from_region(detached.content)
             signer_froms = from_addresses(inner) or froms
             layers.append(
                 Layer("signed", "multipart/signed", judge(check, ctx, signer_froms), covers=inner.content_type()[0])
             )
             current = inner
             continue
-        der = current.decoded_body()
-        if not der:
+        cms_region = current.decoded_region()
+        if cms_region.size == 0:
             raise MalformedMIMEError("the application/pkcs7-mime body is empty")
-        layer, content = _unwrap_cms(der, identities, ctx, extra_certificates, froms)
-        if layer is None:
-            warnings.append("the message carries only certificates (certs-only), no content")
-            break
-        current = Entity.parse_content(content)
-        if layer.kind == "signed":
+        oid = _cms_kind(cms_region)
+        if oid == OID_SIGNED:
+            check = check_signed_data(cms_region, None, list(extra_certificates))
+            if not check.signers and check.content_region is None:
+                warnings.append("the message carries only certificates (certs-only), no content")
+                break
+            if check.content_region is None:
+                raise MalformedMIMEError("an opaque signed message without its content (detached signature)")
+            current = Entity.content_from_region(check.content_region)
             # RFC 9788: From inside the signed entity (protected headers) is authoritative when present.
-            check = check_signed_data(der, None, list(extra_certificates))
             signers = judge(check, ctx, from_addresses(current) or froms)
-            layer = Layer("signed", "application/pkcs7-mime", signers, covers=current.content_type()[0])
-        layers.append(layer)
+            layers.append(Layer("signed", "application/pkcs7-mime", signers, covers=current.content_type()[0]))
+        elif oid in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
+            info, plain = _decrypt(cms_region, identities)
+            layers.append(_encrypted_layer(info, "application/pkcs7-mime"))
+            current = Entity.content_from_region(plain)
+        else:
+            raise NotEncryptedError("the S/MIME body holds a CMS type that mailseal does not open")
     report = Report(tuple(layers), current.content_type()[0], tuple(warnings), _nested_parts(current))
-    return Opened(report, current.to_bytes(), merge_headers(root, current) if current is not root else raw)
+    return Opened(report, current, root)
 
 
-def _unwrap_cms(
-    der: bytes,
-    identities: Sequence[Identity],
-    ctx: ValidationContext,
-    extra: Sequence[x509.Certificate],
-    froms: list[str],
-) -> tuple[Layer | None, bytes]:
-    info = parse_content_info(der)
-    ctype = info["content_type"].native
-    if ctype == "signed_data":
-        check = check_signed_data(der, None, list(extra))
-        if not check.signers and check.content is None:
-            return None, b""
-        if check.content is None:
-            raise MalformedMIMEError("an opaque signed message without its content (detached signature)")
-        return Layer("signed", "application/pkcs7-mime"), check.content
-    if ctype in ("enveloped_data", "authenticated_enveloped_data"):
-        result = _decrypt(der, identities)
-        layer = Layer(
-            result.kind,
-            "application/pkcs7-mime",
-            content_algorithm=result.content_algorithm,
-            key_algorithm=result.key_algorithm,
-            recipient_index=result.recipient_index,
-            recipient_count=result.recipient_count,
-            integrity_protected=result.integrity_protected,
-        )
-        return layer, result.content
-    raise NotEncryptedError(f"the S/MIME body holds CMS {ctype}, which mailseal does not open")
+def _encrypted_layer(info: DecryptionInfo, form: str) -> Layer:
+    return Layer(
+        info.kind,
+        form,
+        content_algorithm=info.content_algorithm,
+        key_algorithm=info.key_algorithm,
+        recipient_index=info.recipient_index,
+        recipient_count=info.recipient_count,
+        integrity_protected=info.integrity_protected,
+    )
 
 
 def _open_bare(
-    raw: bytes,
+    source: Region,
     identities: Sequence[Identity],
     ctx: ValidationContext,
     extra: Sequence[x509.Certificate],
@@ -207,53 +266,63 @@ def _open_bare(
     """A bare CMS object (DER, BER or PEM) rather than a message: unwrap CMS layers only."""
     layers: list[Layer] = []
     warnings = ["a bare CMS object has no From address: signer addresses were not checked"]
-    content = raw
+    head = source.read(0, 64)
+    content = Region.of_bytes(cms_bytes(source.read_all(64 << 20))) if head.lstrip().startswith(b"-") else source
     for _ in range(max_depth):
-        info = parse_content_info(content)
-        ctype = info["content_type"].native
-        if ctype == "signed_data":
+        oid = _cms_kind(content)
+        if oid == OID_SIGNED:
             check = check_signed_data(content, detached_content, list(extra))
             detached_content = None
-            if not check.signers and check.content is None:
+            if not check.signers and check.content_region is None:
                 warnings.append("the CMS object carries only certificates (certs-only), no content")
-                content = b""
+                content = Region.of_bytes(b"")
                 break
             # A bare CMS object has no From: there is no address to hold the signers to.
             layers.append(Layer("signed", "cms", judge(check, ctx, None)))
-            if check.content is None:
-                content = b""
+            if check.content_region is None or check.detached:
+                content = Region.of_bytes(b"")
                 break
-            content = check.content
-        elif ctype in ("enveloped_data", "authenticated_enveloped_data"):
-            layer, content = _unwrap_cms(content, identities, ctx, extra, [])
-            assert layer is not None
-            layers.append(layer)
+            content = check.content_region
+        elif oid in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
+            info, content = _decrypt(content, identities)
+            layers.append(_encrypted_layer(info, "cms"))
         else:
-            raise NotEncryptedError(f"the CMS object is {ctype}, which mailseal does not open")
-        if not looks_like_cms(content) or not content.startswith(b"\x30"):
+            raise NotEncryptedError("the CMS object is of a type that mailseal does not open")
+        head = content.read(0, 64)
+        if not head.startswith(b"\x30"):
             break
         try:
-            parse_content_info(content)
-        except Exception:
+            if _cms_kind(content) not in (OID_SIGNED, OID_ENVELOPED, OID_AUTH_ENVELOPED):
+                break
+        except MalformedCMSError:
             break
     report = Report(tuple(layers), "application/octet-stream", tuple(warnings))
-    return Opened(report, content, content)
+    return Opened(report, Entity((), content), None)
 
 
-def decrypt_message(message: MessageInput, identity: Identity) -> bytes:
-    """Decrypt the root encryption layer only; return the outer fields with the decrypted entity."""
-    raw = read_input(message)
-    if looks_like_cms(raw) and not raw.lstrip()[:1].isalpha():
-        return _decrypt(raw, [identity]).content
-    root = Entity.parse(raw)
-    if classify(root) != "pkcs7":
-        raise NotEncryptedError("the message is not encrypted (no application/pkcs7-mime body at its root)")
-    der = root.decoded_body()
-    info = parse_content_info(der)
-    if info["content_type"].native not in ("enveloped_data", "authenticated_enveloped_data"):
-        raise NotEncryptedError(f"the S/MIME body is {info['content_type'].native}, not encrypted data")
-    content = _decrypt(der, [identity]).content
-    return merge_headers(root, Entity.parse_content(content))
+def decrypt_message(message: MessageInput, identity: Identity, out: BinaryIO | None = None) -> bytes | None:
+    """Decrypt the root encryption layer only; write (or return) the outer fields with the decrypted entity."""
+    source = input_region(message)
+    if _is_bare_cms(source):
+        head = source.read(0, 64)
+        cms_region = Region.of_bytes(cms_bytes(source.read_all(64 << 20))) if head.lstrip().startswith(b"-") else source
+        if _cms_kind(cms_region) not in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
+            raise NotEncryptedError("the CMS object is not EnvelopedData or AuthEnvelopedData")
+        _, plain = _decrypt(cms_region, [identity])
+        opened = Opened(Report(), Entity((), plain), None)
+    else:
+        root = Entity.from_region(source)
+        if classify(root) != "pkcs7":
+            raise NotEncryptedError("the message is not encrypted (no application/pkcs7-mime body at its root)")
+        cms_region = root.decoded_region()
+        if _cms_kind(cms_region) not in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
+            raise NotEncryptedError("the S/MIME body is not encrypted data")
+        _, plain = _decrypt(cms_region, [identity])
+        opened = Opened(Report(), Entity.content_from_region(plain), root)
+    if out is None:
+        return opened.message
+    opened.write_message(out)
+    return None
 
 
-__all__ = ["Opened", "classify", "decrypt_message", "from_addresses", "open_message"]
+__all__ = ["Opened", "classify", "decrypt_message", "from_addresses", "merge_headers", "open_message"]

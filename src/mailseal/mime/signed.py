@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import base64
+import io
 import os
 import re
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from ..cms.algorithms import MICALG
 from ..cms.identity import Identity
-from ..cms.signing import sign_data
+from ..cms.signing import detached_signed_data, plan_signature, stream_signed_data
 from ..errors import MalformedMIMEError
-from .canonical import canonical_entity
-from .entity import Entity, MessageInput, read_input
+from ..streamio import Base64Writer, Region, base64_lines
+from .canonical import canonical_entity_chunks
+from .entity import Entity, MessageInput, input_region
 
 PREAMBLE = b"This is an S/MIME signed message\r\n"
 DROPPED_OUTER = (b"bcc",)
@@ -20,8 +22,7 @@ DROPPED_OUTER = (b"bcc",)
 
 def b64_lines(data: bytes) -> bytes:
     """Base64 in 76-character lines with CRLF (RFC 2045 §6.8)."""
-    encoded = base64.b64encode(data)
-    return b"".join(encoded[i : i + 76] + b"\r\n" for i in range(0, len(encoded), 76))
+    return base64_lines(data)
 
 
 def outer_header_block(entity: Entity) -> bytes:
@@ -46,74 +47,100 @@ class SignOptions:
     include_chain: bool = True
 
 
-def sign_message(message: MessageInput, identity: Identity, options: SignOptions = SignOptions()) -> bytes:
-    """Sign a message: the content entity is canonicalised and signed; the outer fields stay outside."""
-    entity = Entity.parse(read_input(message))
-    inner = canonical_entity(entity)
-    der = sign_data(
-        inner,
-        identity,
-        digest=options.digest,
-        pss=options.pss,
-        detached=not options.opaque,
-        include_certs=options.include_certs,
-        include_chain=options.include_chain,
+def _signature_part(der: bytes) -> bytes:
+    return (
+        b'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="smime.p7s"\r\n'
+        b"Content-Description: S/MIME Cryptographic Signature\r\n\r\n" + base64_lines(der)
     )
+
+
+OPAQUE_HEADERS = (
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"\r\n'
+    b"Content-Transfer-Encoding: base64\r\n"
+    b'Content-Disposition: attachment; filename="smime.p7m"\r\n\r\n'
+)
+
+
+def sign_message(
+    message: MessageInput, identity: Identity, options: SignOptions = SignOptions(), out: BinaryIO | None = None
+) -> bytes | None:
+    """Sign a message: the content entity is canonicalised and signed; the outer fields stay outside.
+
+    Streams from the input to ``out`` in bounded memory; without ``out`` the signed message is returned.
+    """
+    sink: BinaryIO = out if out is not None else io.BytesIO()
+    entity = Entity.from_region(input_region(message))
+    plan = plan_signature(
+        identity, digest=options.digest, pss=options.pss,
+        include_certs=options.include_certs, include_chain=options.include_chain,
+    )
+    chunks = canonical_entity_chunks(entity)
     outer = outer_header_block(entity)
     if options.opaque:
-        return (
+        sink.write(outer + OPAQUE_HEADERS)
+        b64 = Base64Writer(sink)
+        stream_signed_data(plan, chunks(), b64.write)
+        b64.close()
+    else:
+        boundary = new_boundary(b"").encode()
+        micalg = MICALG.get(plan.digest, plan.digest).encode()
+        sink.write(
             outer
             + b"MIME-Version: 1.0\r\n"
-            + b'Content-Type: application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"\r\n'
-            + b"Content-Transfer-Encoding: base64\r\n"
-            + b'Content-Disposition: attachment; filename="smime.p7m"\r\n\r\n'
-            + b64_lines(der)
+            + b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\r\n'
+            + b' micalg="' + micalg + b'"; boundary="' + boundary + b'"\r\n\r\n'
+            + PREAMBLE
+            + b"\r\n--" + boundary + b"\r\n"
         )
-    from ..cms.parsing import parse_content_info
-
-    digest_used = str(parse_content_info(der)["content"]["digest_algorithms"][0]["algorithm"].native)
-    boundary = new_boundary(inner).encode()
-    micalg = MICALG.get(digest_used, digest_used).encode()
-    return (
-        outer
-        + b"MIME-Version: 1.0\r\n"
-        + b'Content-Type: multipart/signed; protocol="application/pkcs7-signature";\r\n'
-        + b' micalg="' + micalg + b'"; boundary="' + boundary + b'"\r\n\r\n'
-        + PREAMBLE
-        + b"\r\n--" + boundary + b"\r\n"
-        + inner
-        + b"\r\n--" + boundary + b"\r\n"
-        + b'Content-Type: application/pkcs7-signature; name="smime.p7s"\r\n'
-        + b"Content-Transfer-Encoding: base64\r\n"
-        + b'Content-Disposition: attachment; filename="smime.p7s"\r\n'
-        + b"Content-Description: S/MIME Cryptographic Signature\r\n\r\n"
-        + b64_lines(der)
-        + b"\r\n--" + boundary + b"--\r\n"
-    )
+        h = plan.new_hash()
+        for chunk in chunks():
+            h.update(chunk)
+            sink.write(chunk)
+        der = detached_signed_data(plan, h.digest())
+        sink.write(b"\r\n--" + boundary + b"\r\n" + _signature_part(der) + b"\r\n--" + boundary + b"--\r\n")
+    if out is None:
+        assert isinstance(sink, io.BytesIO)
+        return sink.getvalue()
+    return None
 
 
-def split_multipart(body: bytes, boundary: str) -> list[bytes]:
-    """The exact bytes of each body part: between a delimiter line and the line end before the next (RFC 2046 §5.1.1)."""
-    b = re.escape(boundary.encode())
-    delim = re.compile(rb"(?:\A|\r?\n)--" + b + rb"(--)?[ \t]*(?:\r?\n|\Z)")
-    parts: list[bytes] = []
+def split_multipart(body: Region, boundary: str) -> list[Region]:
+    """Each body part exactly as received: from after a delimiter line to the line end before the next one
+    (RFC 2046 §5.1.1). Scans the body in chunks; the parts are Regions, not copies."""
+    delimiter = b"--" + boundary.encode()
+    parts: list[Region] = []
     start: int | None = None
-    closed = False
-    for m in delim.finditer(body):
+    pos = 0
+    while True:
+        hit = body.find(delimiter, pos)
+        if hit < 0:
+            raise MalformedMIMEError("the multipart body has no closing boundary (truncated message?)")
+        pos = hit + 1
+        if hit > 0 and body.read(hit - 1, 1) != b"\n":
+            continue  # not at the start of a line
+        rest = body.read(hit + len(delimiter), 256)
+        m = _DELIMITER_TAIL.match(rest)
+        if m is None:
+            continue
         if start is not None:
-            parts.append(body[start : m.start()])
+            end = hit
+            if end > 0 and body.read(end - 1, 1) == b"\n":
+                end -= 2 if end > 1 and body.read(end - 2, 1) == b"\r" else 1
+            parts.append(body.sub(start, max(start, end)))
         if m.group(1):
-            closed = True
-            break
-        start = m.end()
-    if not closed:
-        raise MalformedMIMEError("the multipart body has no closing boundary (truncated message?)")
-    return parts
+            return parts
+        start = hit + len(delimiter) + m.end()
+
+
+_DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*(?:\r?\n|\Z)")
 
 
 @dataclass(frozen=True)
 class DetachedSigned:
-    content: bytes  # the signed entity exactly as received
+    content: Region  # the signed entity exactly as received
     signature: bytes  # DER/BER of the SignedData
 
 
@@ -125,10 +152,10 @@ def parse_multipart_signed(entity: Entity) -> DetachedSigned:
     boundary = params.get("boundary")
     if not boundary:
         raise MalformedMIMEError("multipart/signed without a boundary parameter")
-    parts = split_multipart(entity.body, boundary)
+    parts = split_multipart(entity.region, boundary)
     if len(parts) != 2:
         raise MalformedMIMEError(f"multipart/signed must have exactly two parts, found {len(parts)}")
-    sig = Entity.parse(parts[1])
+    sig = Entity.from_region(parts[1])
     sig_type, _ = sig.content_type()
     name = (sig.filename() or "").lower()
     if sig_type not in SIGNATURE_TYPES and not (sig_type == "application/octet-stream" and name.endswith(".p7s")):

@@ -1,0 +1,292 @@
+"""Bounded-memory byte streams: file regions, spooling, base64 and CRLF canonical form in chunks (RFC 2045 §6.8)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import pybase64
+
+from .errors import LimitExceededError
+
+CHUNK = 1 << 20  # 1 MiB: large enough for C-speed primitives, small enough to bound memory.
+SPOOL_IN_MEMORY = 8 << 20  # Temporary data up to 8 MiB stays in memory, larger goes to disk.
+MAX_LINE = 998  # RFC 5322 §2.1.1
+
+
+def spool() -> BinaryIO:
+    """A temporary binary file that stays in memory while small."""
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, mode="w+b")  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Region:
+    """A byte range [start, end) of a seekable binary file: a message, a part of it, or a decoded layer."""
+
+    file: BinaryIO
+    start: int
+    end: int
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> Region:
+        return cls(io.BytesIO(data), 0, len(data))
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    def chunks(self, size: int | None = None) -> Iterator[bytes]:
+        size = size or CHUNK  # read at call time, so tests can force tiny chunks
+        pos = self.start
+        while pos < self.end:
+            self.file.seek(pos)
+            data = self.file.read(min(size, self.end - pos))
+            if not data:
+                break
+            pos += len(data)
+            yield data
+
+    def read(self, offset: int = 0, length: int | None = None) -> bytes:
+        """Read ``length`` bytes from ``offset`` (relative); the whole rest when length is None."""
+        begin = self.start + offset
+        stop = self.end if length is None else min(self.end, begin + length)
+        self.file.seek(begin)
+        return self.file.read(max(0, stop - begin))
+
+    def read_all(self, limit: int) -> bytes:
+        if self.size > limit:
+            raise LimitExceededError(f"a part of {self.size} bytes exceeds the in-memory limit of {limit} bytes")
+        return self.read()
+
+    def sub(self, start: int, end: int | None = None) -> Region:
+        """A region relative to this one."""
+        stop = self.end if end is None else self.start + end
+        return Region(self.file, self.start + start, min(stop, self.end))
+
+    def find(self, needle: bytes, start: int = 0) -> int:
+        """Offset (relative) of the first occurrence of needle at or after start, or -1; scans in chunks."""
+        overlap = len(needle) - 1
+        pos = start
+        while pos < self.size:
+            block = self.read(pos, CHUNK + overlap)
+            hit = block.find(needle)
+            if hit >= 0:
+                return pos + hit
+            if len(block) <= overlap:
+                break
+            pos += len(block) - overlap
+        return -1
+
+
+class RegionReader:
+    """A read()-only stream over a Region, starting at its beginning."""
+
+    def __init__(self, region: Region) -> None:
+        self._region = region
+        self._pos = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        if n < 0:
+            n = self._region.size - self._pos
+        data = self._region.read(self._pos, n)
+        self._pos += len(data)
+        return data
+
+
+def region_of(source: bytes | bytearray | memoryview | BinaryIO) -> Region:
+    """A Region over bytes or a binary file; a non-seekable stream is spooled first (bounded memory)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return Region.of_bytes(bytes(source))
+    try:
+        start = source.tell()
+        source.seek(0, os.SEEK_END)
+        end = source.tell()
+        source.seek(start)
+        return Region(source, start, end)
+    except (OSError, AttributeError, io.UnsupportedOperation):
+        pass
+    tmp = spool()
+    size = 0
+    while chunk := source.read(CHUNK):
+        if not isinstance(chunk, bytes):
+            raise TypeError("the file must be opened in binary mode")
+        tmp.write(chunk)
+        size += len(chunk)
+    tmp.seek(0)
+    return Region(tmp, 0, size)
+
+
+def region_of_file(tmp: BinaryIO) -> Region:
+    end = tmp.seek(0, os.SEEK_END)
+    tmp.seek(0)
+    return Region(tmp, 0, end)
+
+
+class Base64Writer:
+    """Writes base64 in 76-character CRLF lines (RFC 2045 §6.8) to a sink, encoding in large C-speed blocks."""
+
+    BLOCK = 57 * 16384  # a multiple of 57 bytes, i.e. of whole 76-character lines
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self._sink = sink
+        self._pending = bytearray()
+
+    def write(self, data: bytes) -> None:
+        if self._pending:
+            need = (-len(self._pending)) % 57 or 57
+            if len(self._pending) < self.BLOCK:
+                self._pending += data[:need]
+                data = data[need:]
+            if len(self._pending) % 57 == 0 and (len(self._pending) >= self.BLOCK or data):
+                self._emit(bytes(self._pending))
+                self._pending.clear()
+        if not self._pending and len(data) >= 57:
+            # Large writes are encoded in place, without being copied into the buffer first.
+            cut = len(data) - len(data) % 57
+            self._emit(data[:cut] if cut < len(data) else data)
+            data = data[cut:]
+        self._pending += data
+
+    def _emit(self, data: bytes) -> None:
+        if data:
+            self._sink.write(pybase64.encodebytes(data).replace(b"\n", b"\r\n"))
+
+    def close(self) -> None:
+        self._emit(bytes(self._pending))
+        self._pending.clear()
+
+
+def base64_lines(data: bytes) -> bytes:
+    """Base64 in 76-character CRLF lines."""
+    return bytes(pybase64.encodebytes(data).replace(b"\n", b"\r\n"))
+
+
+def decode_base64(data: bytes) -> bytes:
+    """Decode base64, discarding characters outside the alphabet as RFC 2045 §6.8 asks."""
+    clean = data.translate(None, b" \t\r\n")
+    return bytes(pybase64.b64decode(clean, validate=True))
+
+
+def decode_base64_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Streaming base64 decoding: whitespace removed, quartets carried across chunk boundaries."""
+    carry = b""
+    for chunk in chunks:
+        clean = carry + chunk.translate(None, b" \t\r\n")
+        cut = len(clean) - len(clean) % 4
+        carry = clean[cut:]
+        if cut:
+            # A '=' before the end means padding in the middle: let the final check reject it.
+            yield bytes(pybase64.b64decode(clean[:cut], validate=True))
+    if carry:
+        yield bytes(pybase64.b64decode(carry, validate=True))
+
+
+class Canonicalizer:
+    """Turns bare LF and bare CR into CRLF across chunk boundaries (RFC 8551 §3.1.1)."""
+
+    def __init__(self) -> None:
+        self._cr_pending = False
+        self.changed = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._cr_pending:
+            chunk = b"\r" + chunk
+            self._cr_pending = False
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+            self._cr_pending = True
+        if is_crlf_canonical(chunk):
+            return chunk
+        self.changed = True
+        return chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+    def close(self) -> bytes:
+        if self._cr_pending:
+            self._cr_pending = False
+            return b"\r\n"
+        return b""
+
+
+def is_crlf_canonical(chunk: bytes) -> bool:
+    """True when every LF is preceded by CR and every CR is followed by LF (CR at the very end excepted)."""
+    if len(chunk) < 1 << 16:
+        crlf = chunk.count(b"\r\n")
+        return chunk.count(b"\n") == crlf and chunk.count(b"\r") == crlf
+    import numpy as np
+
+    a = np.frombuffer(chunk, dtype=np.uint8)
+    lf = np.flatnonzero(a == 10)
+    if len(lf) and lf[0] == 0:
+        return False
+    return bool((a[lf - 1] == 13).all()) and int(np.count_nonzero(a == 13)) == len(lf)
+
+
+class LineStats:
+    """Tracks, across chunks, whether data is 7-bit, NUL-free, and has no line longer than 998 octets."""
+
+    def __init__(self) -> None:
+        self.seven_bit = True
+        self.long_line = False
+        self.has_nul = False
+        self._run = 0  # length of the current (unterminated) line
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        if self.seven_bit and not chunk.isascii():
+            self.seven_bit = False
+        if b"\x00" in chunk:
+            self.has_nul = True
+        if self.long_line:
+            return
+        first = chunk.find(b"\n")
+        if first < 0:
+            self._run += len(chunk)
+            self.long_line = self._run > MAX_LINE + 1
+            return
+        if self._run + first > MAX_LINE + 1:
+            self.long_line = True
+            return
+        last = chunk.rfind(b"\n")
+        self._run = len(chunk) - last - 1
+        if self._run > MAX_LINE + 1 or (last > first and _longest_line(chunk, first, last) > MAX_LINE + 1):
+            self.long_line = True
+
+    @property
+    def clean(self) -> bool:
+        return self.seven_bit and not self.long_line and not self.has_nul
+
+
+def _longest_line(chunk: bytes, first: int, last: int) -> int:
+    """Longest distance between consecutive LFs in chunk[first:last+1] (counts the CR of CRLF)."""
+    if last - first < 1 << 16:
+        pos, longest = first, 0
+        while pos < last:
+            nxt = chunk.find(b"\n", pos + 1)
+            longest = max(longest, nxt - pos - 1)
+            pos = nxt
+        return longest
+    import numpy as np
+
+    positions = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8)[first : last + 1] == 10)
+    return int(np.diff(positions).max()) - 1 if len(positions) > 1 else 0
+
+
+__all__ = [
+    "CHUNK",
+    "Base64Writer",
+    "Canonicalizer",
+    "LineStats",
+    "Region",
+    "RegionReader",
+    "base64_lines",
+    "decode_base64",
+    "decode_base64_chunks",
+    "region_of",
+    "region_of_file",
+    "spool",
+]
