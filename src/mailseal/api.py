@@ -16,6 +16,7 @@ from .mime.enveloped import EncryptOptions, encrypt_message
 from .mime.opening import Opened, decrypt_message, open_message
 from .mime.report import Report
 from .mime.signed import SignOptions, sign_message
+from .pki.recipients import check_recipients
 from .pki.truststore import TrustStore
 from .pki.validation import ValidationContext
 
@@ -53,13 +54,13 @@ def sign(
 def encrypt(
     message: MessageInput, recipients: Sequence[x509.Certificate], *, cipher: str = ...,
     key_transport: KeyTransport = ..., recipient_id: RecipientId = ...,
-    sender: Identity | x509.Certificate | None = ..., out: None = ...,
+    sender: Identity | x509.Certificate | None = ..., context: ValidationContext | None = ..., out: None = ...,
 ) -> bytes: ...
 @overload
 def encrypt(
     message: MessageInput, recipients: Sequence[x509.Certificate], *, cipher: str = ...,
     key_transport: KeyTransport = ..., recipient_id: RecipientId = ...,
-    sender: Identity | x509.Certificate | None = ..., out: BinaryIO,
+    sender: Identity | x509.Certificate | None = ..., context: ValidationContext | None = ..., out: BinaryIO,
 ) -> None: ...
 def encrypt(
     message: MessageInput,
@@ -69,12 +70,18 @@ def encrypt(
     key_transport: KeyTransport = "pkcs1v15",
     recipient_id: RecipientId = "issuer-serial",
     sender: Identity | x509.Certificate | None = None,
+    context: ValidationContext | None = None,
     out: BinaryIO | None = None,
 ) -> bytes | None:
-    """Encrypt a message for the recipients (and the sender, when given, so the sent copy stays readable)."""
+    """Encrypt a message for the recipients (and the sender, when given, so the sent copy stays readable).
+
+    Every recipient is checked first (S/MIME profile, validity; with a ``context`` holding trust anchors also the
+    path and revocation): an unsuitable, expired, untrusted or revoked recipient raises ``RecipientError``.
+    """
     certs = list(recipients)
     if sender is not None:
         certs.append(sender.certificate if isinstance(sender, Identity) else sender)
+    check_recipients(certs, context)
     options = EncryptOptions(cipher, key_transport, recipient_id)
     return encrypt_message(message, dedupe(certs), options, out)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import io
 import os
 import tempfile
@@ -11,7 +12,7 @@ from typing import BinaryIO
 
 import pybase64
 
-from .errors import LimitExceededError
+from .errors import LimitExceededError, MalformedMIMEError
 
 CHUNK = 1 << 20  # 1 MiB: large enough for C-speed primitives, small enough to bound memory.
 SPOOL_IN_MEMORY = 8 << 20  # Temporary data up to 8 MiB stays in memory, larger goes to disk.
@@ -67,6 +68,13 @@ class Region:
         stop = self.end if end is None else self.start + end
         return Region(self.file, self.start + start, min(stop, self.end))
 
+    def open(self) -> RegionReader:
+        """A fresh reader from the start of the region."""
+        return RegionReader(self)
+
+    def head(self, n: int) -> bytes:
+        return self.read(0, n)
+
     def find(self, needle: bytes, start: int = 0) -> int:
         """Offset (relative) of the first occurrence of needle at or after start, or -1; scans in chunks."""
         overlap = len(needle) - 1
@@ -95,6 +103,42 @@ class RegionReader:
         data = self._region.read(self._pos, n)
         self._pos += len(data)
         return data
+
+
+class IterReader:
+    """A read()-only stream over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def read(self, n: int = -1, /) -> bytes:
+        while n < 0 or len(self._buffer) < n:
+            more = next(self._chunks, None)
+            if more is None:
+                break
+            self._buffer += more
+        if n < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:n], self._buffer[n:]
+        return data
+
+
+class Base64Source:
+    """The decoding of a base64 Region, re-readable from the start without being stored anywhere."""
+
+    def __init__(self, region: Region) -> None:
+        self.region = region
+
+    def open(self) -> IterReader:
+        return IterReader(decode_base64_chunks(self.region.chunks()))
+
+    def head(self, n: int) -> bytes:
+        return self.open().read(n)
+
+
+Source = Region | Base64Source
 
 
 def region_of(source: bytes | bytearray | memoryview | BinaryIO) -> Region:
@@ -136,33 +180,47 @@ class Base64Writer:
         self._pending = bytearray()
 
     def write(self, data: bytes) -> None:
+        view = memoryview(data)
         if self._pending:
-            need = (-len(self._pending)) % 57 or 57
-            if len(self._pending) < self.BLOCK:
-                self._pending += data[:need]
-                data = data[need:]
-            if len(self._pending) % 57 == 0 and (len(self._pending) >= self.BLOCK or data):
-                self._emit(bytes(self._pending))
-                self._pending.clear()
-        if not self._pending and len(data) >= 57:
-            # Large writes are encoded in place, without being copied into the buffer first.
-            cut = len(data) - len(data) % 57
-            self._emit(data[:cut] if cut < len(data) else data)
-            data = data[cut:]
-        self._pending += data
+            take = min((-len(self._pending)) % 57, len(view))
+            self._pending += view[:take]
+            view = view[take:]
+            if not view:
+                if len(self._pending) >= self.BLOCK and len(self._pending) % 57 == 0:
+                    self._flush()
+                return
+            self._flush()  # whole lines now
+        cut = len(view) - len(view) % 57
+        if cut:
+            # Large writes are encoded in place, never copied into the buffer first.
+            self._sink.write(base64_lines(view[:cut]))
+        self._pending += view[cut:]
 
-    def _emit(self, data: bytes) -> None:
-        if data:
-            self._sink.write(pybase64.encodebytes(data).replace(b"\n", b"\r\n"))
+    def _flush(self) -> None:
+        if self._pending:
+            self._sink.write(base64_lines(self._pending))
+            self._pending = bytearray()
 
     def close(self) -> None:
-        self._emit(bytes(self._pending))
-        self._pending.clear()
+        self._flush()
 
 
-def base64_lines(data: bytes) -> bytes:
-    """Base64 in 76-character CRLF lines."""
-    return bytes(pybase64.encodebytes(data).replace(b"\n", b"\r\n"))
+def base64_lines(data: bytes | bytearray | memoryview) -> bytes:
+    """Base64 in 76-character CRLF lines. Large inputs are encoded whole and cut into lines with numpy."""
+    if len(data) < 1 << 16:
+        return bytes(pybase64.encodebytes(data).replace(b"\n", b"\r\n"))
+    import numpy as np
+
+    encoded = pybase64.b64encode(data)
+    rows, rest = divmod(len(encoded), 76)
+    lines = np.empty((rows, 78), dtype=np.uint8)
+    lines[:, :76] = np.frombuffer(encoded, dtype=np.uint8, count=rows * 76).reshape(rows, 76)
+    lines[:, 76] = 13
+    lines[:, 77] = 10
+    out = lines.tobytes()
+    if rest:
+        out += encoded[rows * 76 :] + b"\r\n"
+    return out
 
 
 def decode_base64(data: bytes) -> bytes:
@@ -174,15 +232,17 @@ def decode_base64(data: bytes) -> bytes:
 def decode_base64_chunks(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """Streaming base64 decoding: whitespace removed, quartets carried across chunk boundaries."""
     carry = b""
-    for chunk in chunks:
-        clean = carry + chunk.translate(None, b" \t\r\n")
-        cut = len(clean) - len(clean) % 4
-        carry = clean[cut:]
-        if cut:
-            # A '=' before the end means padding in the middle: let the final check reject it.
-            yield bytes(pybase64.b64decode(clean[:cut], validate=True))
-    if carry:
-        yield bytes(pybase64.b64decode(carry, validate=True))
+    try:
+        for chunk in chunks:
+            clean = carry + chunk.translate(None, b" \t\r\n")
+            cut = len(clean) - len(clean) % 4
+            carry = clean[cut:]
+            if cut:
+                yield bytes(pybase64.b64decode(clean[:cut], validate=True))
+        if carry:
+            yield bytes(pybase64.b64decode(carry, validate=True))
+    except (binascii.Error, ValueError):
+        raise MalformedMIMEError("the base64 body is corrupt or truncated") from None
 
 
 class Canonicalizer:
@@ -278,11 +338,14 @@ def _longest_line(chunk: bytes, first: int, last: int) -> int:
 
 __all__ = [
     "CHUNK",
+    "Base64Source",
     "Base64Writer",
     "Canonicalizer",
+    "IterReader",
     "LineStats",
     "Region",
     "RegionReader",
+    "Source",
     "base64_lines",
     "decode_base64",
     "decode_base64_chunks",

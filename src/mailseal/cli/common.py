@@ -19,6 +19,7 @@ from ..config import data_dir
 from ..errors import ErrorCode, MailsealError, UsageError
 from ..pki.fetching import FetchPolicy
 from ..pki.revocation import load_crls
+from ..pki.trustlist import load_trust_list
 from ..pki.truststore import TrustStore, read_certificate_file
 from ..pki.validation import ValidationContext
 
@@ -146,7 +147,8 @@ def validation_context(
     allow_private_fetch: bool = False,
 ) -> ValidationContext:
     """The ValidationContext the verify/open options describe (RFC 5280 §6.1.1 inputs, revocation, fetching)."""
-    store = TrustStore.from_files(trust) if trust else TrustStore()
+    # Without --trust, the trust list the administrator keeps ($MAILSEAL_HOME/trust, `mailseal trust add`).
+    store = TrustStore.from_files(trust) if trust else load_trust_list()
     if system_trust:
         store = store.merged(TrustStore.system())
     if revocation not in REVOCATION_CHOICES:

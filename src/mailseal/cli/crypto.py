@@ -7,7 +7,7 @@ import click
 from .. import api
 from ..cms.algorithms import CONTENT_CIPHERS, DEFAULT_CIPHER, SIGNING_DIGESTS
 from ..cms.identity import certificates_from_paths
-from .common import apply, handle_errors, io_options, key_options, load_identity
+from .common import apply, handle_errors, io_options, key_options, load_identity, validation_context
 from .streams import input_stream, output_stream
 
 
@@ -41,18 +41,25 @@ def sign_cmd(
 @click.option("--oaep/--pkcs1v15", default=False, help="RSA key transport: RSAES-OAEP (SHA-256) or PKCS#1 v1.5.")
 @click.option("--ski", is_flag=True, help="Name recipients by subjectKeyIdentifier instead of issuer and serial.")
 @click.option("--sender-cert", type=click.Path(dir_okay=False), help="Also encrypt to this (the sender's) certificate.")
+@click.option("--trust", "trust", multiple=True, type=click.Path(dir_okay=False),
+              help="Check each recipient's chain to these roots (and revocation) before encrypting (repeatable).")
+@click.option("--crl", "crls", multiple=True, type=click.Path(dir_okay=False),
+              help="A CRL to check recipients against (repeatable).")
+@click.option("--revocation", type=click.Choice(["off", "soft", "hard"]), default="soft", show_default=True,
+              help="With --trust: how an unknown revocation status of a recipient counts.")
 @handle_errors
 def encrypt_cmd(
     infile: str | None, outfile: str | None, recipients: tuple[str, ...], cipher: str, oaep: bool, ski: bool,
-    sender_cert: str | None,
+    sender_cert: str | None, trust: tuple[str, ...], crls: tuple[str, ...], revocation: str,
 ) -> None:
-    """Encrypt a message for one or more recipients."""
+    """Encrypt a message for one or more recipients; unsuitable, expired or revoked recipients are refused."""
     certs = certificates_from_paths(recipients)
     sender = certificates_from_paths([sender_cert])[0] if sender_cert else None
+    context = validation_context(trust, False, None, revocation=revocation, crls=crls) if trust else None
     with input_stream(infile) as source, output_stream(outfile) as sink:
         api.encrypt(
             source, certs, cipher=cipher, key_transport="oaep" if oaep else "pkcs1v15",
-            recipient_id="ski" if ski else "issuer-serial", sender=sender, out=sink,
+            recipient_id="ski" if ski else "issuer-serial", sender=sender, context=context, out=sink,
         )
 
 

@@ -74,8 +74,11 @@ def _rid_matches(rid: Any, cert: x509.Certificate | None) -> bool:
     if cert is None:
         return True
     if rid.name == "issuer_and_serial_number":
-        a = to_asn1_cert(cert)
-        return bool(rid.chosen["serial_number"].native == a.serial_number and rid.chosen["issuer"] == a.issuer)
+        if rid.chosen["serial_number"].native != cert.serial_number:
+            return False
+        # The same encoding is the normal case and cheap to compare; otherwise compare as RFC 5280 names.
+        return bool(rid.chosen["issuer"].dump() == cert.issuer.public_bytes()
+                    or rid.chosen["issuer"] == to_asn1_cert(cert).issuer)
     if rid.name == "subject_key_identifier":
         return bool(rid.chosen.native == _cert_ski(cert))
     if rid.name == "r_key_id":

@@ -197,13 +197,18 @@ def stream_enveloped_data(
         + der.integer(version) + der.set_of(*infos)
         + der.indefinite(0x30) + der.oid(OID_DATA) + encryptor.algorithm + der.indefinite(0xA0)
     )
-    pending = bytearray()  # ciphertext goes out in segments of about 1 MiB: few headers, bounded memory
+    pending = bytearray()  # small pieces are gathered so that a small message is one segment
     for chunk in chunks:
-        if chunk:
-            pending += encryptor.update(chunk)
-            if len(pending) >= SEGMENT:
-                write(der.octet_string(bytes(pending)))
-                pending.clear()
+        if not chunk:
+            continue
+        piece = encryptor.update(chunk)
+        if pending or len(piece) < SEGMENT:
+            pending += piece
+            if len(pending) < SEGMENT:
+                continue
+            piece, pending = bytes(pending), bytearray()
+        write(bytes([der.OCTET_STRING]) + der.length_bytes(len(piece)))
+        write(piece)
     last, tag = encryptor.finalize()
     pending += last
     if pending:

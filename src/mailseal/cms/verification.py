@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from ..errors import LimitExceededError, MalformedCMSError, UnsupportedAlgorithmError
-from ..streamio import Region, RegionReader, region_of, region_of_file, spool
+from ..streamio import Region, Source, region_of, region_of_file, spool
 from . import der
 from .algorithms import DIGESTS, REFUSED_DIGESTS, hash_algorithm
 from .der import BerReader
@@ -65,7 +65,10 @@ class SignedDataCheck:
 def _cert_matches(sid: cms.SignerIdentifier, cert: a_x509.Certificate) -> bool:
     if sid.name == "issuer_and_serial_number":
         ias = sid.chosen
-        return bool(ias["serial_number"].native == cert.serial_number and ias["issuer"] == cert.issuer)
+        if ias["serial_number"].native != cert.serial_number:
+            return False
+        # Identical encodings are the normal case and cheap to compare; otherwise compare as RFC 5280 names.
+        return bool(ias["issuer"].dump() == cert["tbs_certificate"]["issuer"].dump() or ias["issuer"] == cert.issuer)
     ski = cert.key_identifier
     return ski is not None and ski == sid.chosen.native
 
@@ -254,9 +257,9 @@ def _certificate_ders(element: bytes) -> list[bytes]:
     return out
 
 
-def _read_signed_data(source: Region, hash_names: Callable[[list[str]], list[str]]) -> _SignedParts:
+def _read_signed_data(source: Source, hash_names: Callable[[list[str]], list[str]]) -> _SignedParts:
     """Parse SignedData from a stream; a large eContent goes to a temporary file, hashed on the way."""
-    r = BerReader(RegionReader(source))
+    r = BerReader(source.open())
     if r.header().tag != 0x30:
         raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
     ctype = r.element()
@@ -302,13 +305,13 @@ def _read_signed_data(source: Region, hash_names: Callable[[list[str]], list[str
 
 
 def check_signed_data(
-    data: bytes | Region,
+    data: bytes | Source,
     detached_content: bytes | BinaryIO | Region | None = None,
     extra_certificates: list[x509.Certificate] | None = None,
 ) -> SignedDataCheck:
     """Check every signer of a SignedData. Raises only for structures that are not SignedData at all."""
     source = Region.of_bytes(cms_bytes(data)) if isinstance(data, bytes | bytearray | memoryview) else data
-    if source.size == 0:
+    if not source.head(1):
         raise MalformedCMSError("the CMS data is empty")
     try:
         parts = _read_signed_data(source, lambda names: [n for n in names if n in DIGESTS][:4])

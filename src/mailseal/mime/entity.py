@@ -6,17 +6,30 @@ import binascii
 import email
 import email.message
 import email.policy
+import email.utils
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import LimitExceededError, MalformedMIMEError
-from ..streamio import Region, decode_base64, decode_base64_chunks, region_of, region_of_file, spool
+from ..streamio import (
+    Base64Source,
+    Region,
+    Source,
+    decode_base64,
+    decode_base64_chunks,
+    region_of,
+    region_of_file,
+    spool,
+)
 
 MAX_MESSAGE_SIZE = 1 << 30  # read_input() keeps the whole message in memory: refuse more than 1 GiB.
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+# type/subtype followed by simple parameters; anything fancier (RFC 2231, comments) goes through email.
+_SIMPLE_CTYPE = re.compile(r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+/[!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*((?:;\s*[^=;\s]+\s*=\s*(?:"(?:[^"\\]|\\.)*"|[^;\s"]*)\s*)*);?\s*')
+_PARAM = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s"]*)')
 
 
 MessageInput = bytes | bytearray | memoryview | email.message.Message | BinaryIO
@@ -125,13 +138,25 @@ class Entity:
 
     def content_type(self) -> tuple[str, dict[str, str]]:
         """The media type (lower case) and parameters; RFC 2045 §5.2 default text/plain."""
+        cached = self.__dict__.get("_content_type")
+        if cached is None:
+            cached = self._parse_content_type()
+            self.__dict__["_content_type"] = cached  # frozen dataclass: memoise without __setattr__
+        return cached[0], dict(cached[1])
+
+    def _parse_content_type(self) -> tuple[str, dict[str, str]]:
         raw = self.field("Content-Type")
         if raw is None:
             return "text/plain", {"charset": "us-ascii"}
+        simple = _SIMPLE_CTYPE.fullmatch(raw)
+        if simple and "*" not in raw and "(" not in raw:
+            params = {k.lower(): v[1:-1].replace('\\"', '"') if v.startswith('"') else v
+                      for k, v in _PARAM.findall(simple.group(2))}
+            return simple.group(1).lower(), params
         msg = email.message.Message()
         msg["Content-Type"] = raw
         ctype = msg.get_content_type()
-        params = {k.lower(): str(v) for k, v in (msg.get_params() or [])[1:]}
+        params = {k.lower(): str(email.utils.collapse_rfc2231_value(v)) for k, v in (msg.get_params() or [])[1:]}
         return ctype, params
 
     def transfer_encoding(self) -> str:
@@ -157,6 +182,15 @@ class Entity:
             yield from self.region.chunks()
         else:
             yield self.decoded_body()
+
+    def decoded_source(self) -> Source:
+        """The decoded body as a re-readable source: the body itself, or base64 decoded on the fly."""
+        cte = self.transfer_encoding()
+        if cte in ("7bit", "8bit", "binary", ""):
+            return self.region
+        if cte == "base64":
+            return Base64Source(self.region)
+        return Region.of_bytes(self.decoded_body())
 
     def decoded_region(self) -> Region:
         """The decoded body as a Region: the body itself when not encoded, else a spooled decoding."""

@@ -30,7 +30,7 @@ from ..errors import (
     NotEncryptedError,
 )
 from ..pki.validation import ValidationContext
-from ..streamio import Canonicalizer, Region, RegionReader, region_of_file, spool
+from ..streamio import Canonicalizer, Region, Source, region_of_file, spool
 from .entity import Entity, MessageInput, input_region
 from .judgement import judge
 from .report import Layer, Report
@@ -118,13 +118,13 @@ def _check_detached(signature: bytes, content: Region, extra: Sequence[x509.Cert
     return check
 
 
-def _decrypt(cms_region: Region, identities: Sequence[Identity]) -> tuple[DecryptionInfo, Region]:
+def _decrypt(cms_region: Source, identities: Sequence[Identity]) -> tuple[DecryptionInfo, Region]:
     if not identities:
         raise NoMatchingRecipientError("the message is encrypted: give the recipient's key to open it")
     failed = False
     for ident in identities:
         try:
-            return decrypt_stream(lambda: RegionReader(cms_region), ident.private_key, ident.certificate)
+            return decrypt_stream(cms_region.open, ident.private_key, ident.certificate)
         except NoMatchingRecipientError:
             continue
         except DecryptionError:
@@ -134,9 +134,9 @@ def _decrypt(cms_region: Region, identities: Sequence[Identity]) -> tuple[Decryp
     raise NoMatchingRecipientError("the message is not encrypted for any of the keys given")
 
 
-def _cms_kind(region: Region) -> bytes:
+def _cms_kind(source: Source) -> bytes:
     """The content type OID (DER) of a ContentInfo, read from its first bytes."""
-    head = region.read(0, 64)
+    head = source.head(64)
     if not head or head[0] != 0x30:
         raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
     try:
@@ -218,8 +218,8 @@ def open_message(
             )
             current = inner
             continue
-        cms_region = current.decoded_region()
-        if cms_region.size == 0:
+        cms_region = current.decoded_source()
+        if not cms_region.head(1):
             raise MalformedMIMEError("the application/pkcs7-mime body is empty")
         oid = _cms_kind(cms_region)
         if oid == OID_SIGNED:
@@ -314,10 +314,10 @@ def decrypt_message(message: MessageInput, identity: Identity, out: BinaryIO | N
         root = Entity.from_region(source)
         if classify(root) != "pkcs7":
             raise NotEncryptedError("the message is not encrypted (no application/pkcs7-mime body at its root)")
-        cms_region = root.decoded_region()
-        if _cms_kind(cms_region) not in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
+        body = root.decoded_source()
+        if _cms_kind(body) not in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
             raise NotEncryptedError("the S/MIME body is not encrypted data")
-        _, plain = _decrypt(cms_region, [identity])
+        _, plain = _decrypt(body, [identity])
         opened = Opened(Report(), Entity.content_from_region(plain), root)
     if out is None:
         return opened.message

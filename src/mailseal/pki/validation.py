@@ -19,6 +19,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
+import itertools
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +31,7 @@ from typing import Any, Literal, TypeVar
 
 from asn1crypto import x509 as a_x509
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from .fetching import FetchEvent, FetchPolicy, GuardedFetcherBackend
@@ -257,6 +262,30 @@ def _classify(exc: Exception, cert: x509.Certificate) -> PathResult:
     return _failure("untrusted", cert, f"the chain could not be validated: {exc}")
 
 
+def _revoked_by_given_crls(chain: Sequence[x509.Certificate], context: ValidationContext) -> str | None:
+    """Soft-fail fallback when pyhanko cannot complete the revocation check of the whole path (e.g. an
+    intermediate without CRL): look each certificate up in the CRLs given, signed by its issuer."""
+    crls = []
+    for raw in context.crls:
+        try:
+            crls.append(x509.load_der_x509_crl(raw) if raw[:1] == b"\x30" else x509.load_pem_x509_crl(raw))
+        except ValueError:
+            continue
+    for cert, issuer in itertools.pairwise(chain):
+        for crl in crls:
+            if crl.issuer != issuer.subject:
+                continue
+            try:
+                if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
+                    continue
+            except Exception:
+                continue
+            entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+            if entry is not None and entry.revocation_date_utc <= context.at():
+                return f"{_subject(cert)} is revoked since {entry.revocation_date_utc.isoformat()} (CRL of {_subject(issuer)})"
+    return None
+
+
 def _fetcher_setup(context: ValidationContext) -> tuple[Any, GuardedFetcherBackend | None]:
     if not context.allow_fetching:
         return None, None
@@ -265,10 +294,60 @@ def _fetcher_setup(context: ValidationContext) -> tuple[Any, GuardedFetcherBacke
     return backend.get_fetchers(), backend
 
 
+CACHE_SIZE = 1024
+CACHE_TTL = 60.0  # seconds a result for "now" is reused: a gateway sees the same signers again and again
+_cache: OrderedDict[tuple[Any, ...], tuple[ValidationContext, float, PathResult]] = OrderedDict()
+
+
+def _context_key(context: ValidationContext) -> tuple[Any, ...]:
+    """What a path result depends on, cheaply: large members by identity (kept alive by the cached context)."""
+    return (
+        id(context.trust), context.moment, context.revocation_mode, context.allow_fetching, id(context.crls),
+        id(context.ocsps), id(context.intermediates), context.cache_dir, context.policies, context.explicit_policy,
+        context.inhibit_policy_mapping, context.inhibit_any_policy, context.fetch_policy,
+    )
+_cache_lock = threading.Lock()
+
+
 def validate_path(
     cert: x509.Certificate, extra: Sequence[x509.Certificate], context: ValidationContext
 ) -> PathResult:
-    """Validate cert to one of the context's anchors at the context's moment. Never raises for a bad path."""
+    """Validate cert to one of the context's anchors at the context's moment. Never raises for a bad path.
+
+    Results are cached per context object for a minute (or for good at a fixed validation time), and never past
+    the end of a certificate's validity, so the per-message cost on a busy server is a dictionary lookup.
+    """
+    key = (
+        _context_key(context), cert.fingerprint(hashes.SHA256()), tuple(c.fingerprint(hashes.SHA256()) for c in extra)
+    )
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+        cached = hit[0] if hit is not None else None
+        if (
+            hit is not None and cached is not None and hit[1] > now and cached.trust is context.trust
+            and cached.crls is context.crls and cached.ocsps is context.ocsps
+            and cached.intermediates is context.intermediates
+        ):
+            _cache.move_to_end(key)
+            return hit[2]
+    result = _validate_path(cert, extra, context)
+    ttl = CACHE_TTL
+    if context.moment is None:
+        at = context.at()
+        remaining = min((c.not_valid_after_utc - at).total_seconds() for c in result.chain) if result.chain else 0
+        ttl = min(ttl, remaining)
+    if ttl > 0:
+        with _cache_lock:
+            _cache[key] = (context, now + ttl, result)
+            if len(_cache) > CACHE_SIZE:
+                _cache.popitem(last=False)
+    return result
+
+
+def _validate_path(
+    cert: x509.Certificate, extra: Sequence[x509.Certificate], context: ValidationContext
+) -> PathResult:
     if not context.has_anchors:
         return PathResult(False, "untrusted", (cert,), ("no trust anchors were given, so no chain can be trusted",))
     from pyhanko_certvalidator import errors as ph_errors
@@ -304,7 +383,10 @@ def validate_path(
             except ph_errors.InsufficientRevinfoError as exc:
                 failing = attempt.failing_cert(exc)
                 text = str(exc)
-                if mode == "hard-fail" or failing is None or len(assertions) > 16:
+                repeated = failing is not None and any(
+                    getattr(a, "cert_sha256", None) == failing.sha256 for a in assertions
+                )
+                if mode == "hard-fail" or failing is None or repeated or len(assertions) > 16:
                     problems = "; ".join(f"{e.url}: {e.detail}" for e in events() if e.outcome in ("refused", "failed"))
                     reason = text + (f" ({problems})" if problems else "")
                     if mode == "hard-fail":
@@ -316,6 +398,9 @@ def validate_path(
                         path = attempt.run(False, ())
                     except Exception as inner:
                         return _classify(inner, cert)
+                    revoked = _revoked_by_given_crls(attempt.chain(path), context)
+                    if revoked:
+                        return _failure("revoked", cert, revoked, "revoked", revoked, events())
                     unknown.append(reason)
                     break
                 # Soft-fail: take this certificate's status as unknown and go on checking the others.
@@ -325,7 +410,7 @@ def validate_path(
                 result = _classify(exc, cert)
                 return PathResult(result.trusted, result.status, result.chain, result.reasons,
                                   result.revocation, result.revocation_reason, events())
-        revocation, why = ("unknown", "; ".join(unknown)) if unknown else ("good", "")
+        revocation, why = ("unknown", "; ".join(dict.fromkeys(unknown))) if unknown else ("good", "")
     chain = attempt.chain(path)
     reasons = [f"chain: {' <- '.join(_subject(c) for c in chain)}"]
     fetched = [f"{e.outcome} {e.url}: {e.detail}" for e in events() if e.outcome in ("refused", "failed")]
