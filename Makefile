@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install compile run test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,17 +14,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
+# Byte-compile the sources: with PYTHONDONTWRITEBYTECODE set, every start would otherwise compile them again.
+compile: install
+	$(BIN)/python -m compileall -q src >/dev/null
+
+run: compile
 	$(BIN)/python -m mailseal.demo
 
 lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy src
 
-test: lint
+test: lint compile
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: install
+bench: compile
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:

@@ -68,6 +68,7 @@ def test_guide_commands_run_as_written(guide_dir: Path) -> None:
             proc = subprocess.run(
                 [sys.executable, "-m", "mailseal.cli.main", *argv[1:]],
                 cwd=guide_dir, capture_output=True, timeout=120, check=False,
+                env={**os.environ, "MAILSEAL_HOME": str(guide_dir / "home")},
             )
             output = proc.stdout.decode() + proc.stderr.decode()
             assert proc.returncode == expected_exit, f"{command}: exit {proc.returncode}\n{output}"
@@ -75,7 +76,7 @@ def test_guide_commands_run_as_written(guide_dir: Path) -> None:
             for expected in expected_lines:
                 assert expected.strip() in output, f"{command}: missing {expected!r} in\n{output}"
             ran += 1
-    assert ran >= 9
+    assert ran >= 12
 
 
 def test_guide_python_example_runs(guide_dir: Path) -> None:

@@ -1,14 +1,47 @@
-"""mailseal: S/MIME 4.0 (RFC 8551) signing, encryption, verification and decryption of e-mail."""
+"""mailseal: S/MIME 4.0 (RFC 8551) signing, encryption, verification and decryption of e-mail.
 
-from .api import decrypt, encrypt, open, sign, verify
-from .cms.identity import Identity, load_certificates
-from .errors import DecryptionError, ErrorCode, MailsealError
-from .mime.opening import Opened
-from .mime.report import Layer, Report, SignerResult
-from .pki.truststore import TrustStore
-from .pki.validation import ValidationContext
+The public names are loaded on first use (PEP 562), so that a command that needs little starts fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_getattr
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "DecryptionError": "mailseal.errors",
+    "ErrorCode": "mailseal.errors",
+    "Identity": "mailseal.cms.identity",
+    "Layer": "mailseal.mime.report",
+    "MailsealError": "mailseal.errors",
+    "Opened": "mailseal.mime.opening",
+    "Report": "mailseal.mime.report",
+    "SignerResult": "mailseal.mime.report",
+    "TrustStore": "mailseal.pki.truststore",
+    "ValidationContext": "mailseal.pki.validation",
+    "decrypt": "mailseal.api",
+    "encrypt": "mailseal.api",
+    "load_certificates": "mailseal.cms.identity",
+    "open": "mailseal.api",
+    "sign": "mailseal.api",
+    "verify": "mailseal.api",
+}
+
+if TYPE_CHECKING:
+    from .api import decrypt, encrypt, open, sign, verify
+    from .cms.identity import Identity, load_certificates
+    from .errors import DecryptionError, ErrorCode, MailsealError
+    from .mime.opening import Opened
+    from .mime.report import Layer, Report, SignerResult
+    from .pki.truststore import TrustStore
+    from .pki.validation import ValidationContext
+
+
+__getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)
+
 
 __all__ = [
     "DecryptionError",

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import BinaryIO, overload
+from typing import TYPE_CHECKING, BinaryIO, overload
 
 from cryptography import x509
 
 from .cms.algorithms import DEFAULT_CIPHER
-from .cms.enveloping import KeyTransport, RecipientId
 from .cms.identity import Identity, dedupe
 from .mime.entity import MessageInput
-from .mime.enveloped import EncryptOptions, encrypt_message
-from .mime.opening import Opened, decrypt_message, open_message
-from .mime.report import Report
-from .mime.signed import SignOptions, sign_message
-from .pki.recipients import check_recipients
-from .pki.truststore import TrustStore
-from .pki.validation import ValidationContext
+
+# Each verb imports what it needs when called: `mailseal sign` never loads path validation, and so on.
+if TYPE_CHECKING:
+    from .cms.enveloping import KeyTransport, RecipientId
+    from .mime.opening import Opened
+    from .mime.report import Report
+    from .pki.truststore import TrustStore
+    from .pki.validation import ValidationContext
 
 
 @overload
@@ -46,6 +46,8 @@ def sign(
 
     With ``out`` the signed message is streamed there (bounded memory) and None is returned.
     """
+    from .mime.signed import SignOptions, sign_message
+
     options = SignOptions(opaque, digest, pss, include_certs, include_chain)
     return sign_message(message, identity, options, out)
 
@@ -81,7 +83,11 @@ def encrypt(
     certs = list(recipients)
     if sender is not None:
         certs.append(sender.certificate if isinstance(sender, Identity) else sender)
+    from .pki.recipients import check_recipients
+
     check_recipients(certs, context)
+    from .mime.enveloped import EncryptOptions, encrypt_message
+
     options = EncryptOptions(cipher, key_transport, recipient_id)
     return encrypt_message(message, dedupe(certs), options, out)
 
@@ -95,6 +101,8 @@ def decrypt(message: MessageInput, identity: Identity, *, out: BinaryIO | None =
 
     The plaintext is released (returned or written to ``out``) only after the tag or padding has been checked.
     """
+    from .mime.opening import decrypt_message
+
     return decrypt_message(message, identity, out)
 
 
@@ -105,6 +113,9 @@ def _context(
         if trust is not None or at is not None:
             raise ValueError("pass either a ValidationContext or trust/at, not both")
         return context
+    from .pki.truststore import TrustStore
+    from .pki.validation import ValidationContext
+
     return ValidationContext(trust=trust or TrustStore(), moment=at)
 
 
@@ -118,6 +129,8 @@ def verify(
     detached_content: bytes | None = None,
 ) -> Report:
     """Verify the signatures at the message's root. Without trust anchors no signer is ever ``valid``."""
+    from .mime.opening import open_message
+
     opened = open_message(
         message,
         context=_context(context, trust, at),
@@ -137,6 +150,8 @@ def open(
     extra_certificates: Sequence[x509.Certificate] = (),
 ) -> Opened:
     """Unwrap every layer (decrypt, verify, nested) and return the report and the innermost content."""
+    from .mime.opening import open_message
+
     return open_message(
         message,
         identities=identities,

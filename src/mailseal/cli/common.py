@@ -10,18 +10,16 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ParamSpec, TypeVar
 
 import click
 
 from ..cms.identity import Identity
 from ..config import data_dir
 from ..errors import ErrorCode, MailsealError, UsageError
-from ..pki.fetching import FetchPolicy
-from ..pki.revocation import load_crls
-from ..pki.trustlist import load_trust_list
-from ..pki.truststore import TrustStore, read_certificate_file
-from ..pki.validation import ValidationContext
+
+if TYPE_CHECKING:  # imported where used, so that commands that need no trust decisions start fast
+    from ..pki.validation import ValidationContext
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -147,6 +145,12 @@ def validation_context(
     allow_private_fetch: bool = False,
 ) -> ValidationContext:
     """The ValidationContext the verify/open options describe (RFC 5280 §6.1.1 inputs, revocation, fetching)."""
+    from ..pki.fetching import FetchPolicy
+    from ..pki.revocation import load_crls
+    from ..pki.trustlist import load_trust_list
+    from ..pki.truststore import TrustStore, read_certificate_file
+    from ..pki.validation import ValidationContext
+
     # Without --trust, the trust list the administrator keeps ($MAILSEAL_HOME/trust, `mailseal trust add`).
     store = TrustStore.from_files(trust) if trust else load_trust_list()
     if system_trust:
@@ -179,6 +183,8 @@ def validation_context(
 
 
 def extra_certs(paths: Sequence[str]) -> list[Any]:
+    from ..pki.truststore import read_certificate_file
+
     return [c for p in paths for c in read_certificate_file(p)]
 
 

@@ -2,26 +2,45 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from .. import __version__
-from .ca import ca_group
-from .certs import certs_group
-from .crypto import decrypt_cmd, encrypt_cmd, sign_cmd
-from .reading import inspect_cmd, open_cmd, verify_cmd
-from .trust import trust_group
+
+# Each command's module is imported only when that command runs: start-up cost matters for a CLI.
+COMMANDS = {
+    "sign": ("crypto", "sign_cmd"),
+    "encrypt": ("crypto", "encrypt_cmd"),
+    "decrypt": ("crypto", "decrypt_cmd"),
+    "verify": ("reading", "verify_cmd"),
+    "open": ("reading", "open_cmd"),
+    "inspect": ("reading", "inspect_cmd"),
+    "certs": ("certs", "certs_group"),
+    "trust": ("trust", "trust_group"),
+    "ca": ("ca", "ca_group"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mailseal")
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
 def cli(debug: bool) -> None:
     """mailseal: S/MIME signing, encryption, verification and decryption of e-mail (RFC 8551)."""
 
-
-for command in (sign_cmd, encrypt_cmd, decrypt_cmd, verify_cmd, open_cmd, inspect_cmd, certs_group, trust_group,
-                ca_group):
-    cli.add_command(command)
 
 
 def main() -> None:

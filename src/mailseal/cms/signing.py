@@ -61,16 +61,6 @@ def new_hash(name: str) -> hashlib._Hash:
     return hashlib.new(name.replace("_", "-") if name.startswith("sha3") else name)
 
 
-def digest_stream(name: str, data: bytes | BinaryIO) -> bytes:
-    """Hash bytes or a binary stream in chunks (hashlib releases the GIL on large updates)."""
-    h = new_hash(name)
-    if isinstance(data, bytes | bytearray | memoryview):
-        h.update(data)
-    else:
-        while chunk := data.read(CHUNK):
-            h.update(chunk)
-    return h.digest()
-
 
 def _attribute(oid: str, value: bytes) -> bytes:
     return der.seq(der.oid(oid), der.set_of(value))
@@ -316,7 +306,6 @@ __all__ = [
     "SignPlan",
     "cert_der",
     "detached_signed_data",
-    "digest_stream",
     "new_hash",
     "plan_signature",
     "sign_data",

@@ -111,16 +111,64 @@ def _verify_raw(
         raise UnsupportedAlgorithmError(f"signature algorithm {algo} is not supported")
 
 
-def _attr_values(signed_attrs: cms.CMSAttributes, name: str) -> list[Any]:
-    values: list[Any] = []
-    count = 0
-    for attr in signed_attrs:
-        if attr["type"].native == name:
-            count += 1
-            values.extend(attr["values"])
-    if count > 1:
-        return [None, None]  # the attribute type appears twice: RFC 5652 §5.3 forbids it
-    return values
+ATTR_CONTENT_TYPE = der.oid("1.2.840.113549.1.9.3")
+ATTR_MESSAGE_DIGEST = der.oid("1.2.840.113549.1.9.4")
+ATTR_SIGNING_TIME = der.oid("1.2.840.113549.1.9.5")
+ATTR_COUNTERSIGNATURE = der.oid("1.2.840.113549.1.9.6")
+ATTR_SMIME_CAPABILITIES = der.oid("1.2.840.113549.1.9.15")
+
+
+def _tlvs(data: bytes, start: int = 0, end: int | None = None) -> list[bytes]:
+    """The consecutive DER elements in data[start:end], as their bytes."""
+    end = len(data) if end is None else end
+    out = []
+    pos = start
+    while pos < end:
+        header, content = der.parse_header(data, pos)
+        if header.length is None:
+            raise MalformedCMSError("indefinite length inside DER attributes")
+        stop = content + header.length
+        if stop > end:
+            raise MalformedCMSError("an attribute runs past its end")
+        out.append(data[pos:stop])
+        pos = stop
+    return out
+
+
+def _content(tlv: bytes) -> bytes:
+    return tlv[der.parse_header(tlv)[1] :]
+
+
+def parse_attributes(contents: bytes) -> dict[bytes, list[list[bytes]]]:
+    """Attributes (RFC 5652 §5.3) from the received bytes: attribute type OID -> one list of values per occurrence.
+    Reading the bytes directly keeps a small message's verification fast and never re-encodes anything."""
+    attrs: dict[bytes, list[list[bytes]]] = {}
+    for attribute in _tlvs(contents):
+        parts = _tlvs(attribute, der.parse_header(attribute)[1])
+        if len(parts) != 2 or parts[0][:1] != b"\x06" or parts[1][:1] != b"\x31":
+            raise MalformedCMSError("an attribute is not a type and a SET of values")
+        values_set = parts[1]
+        attrs.setdefault(parts[0], []).append(_tlvs(values_set, der.parse_header(values_set)[1]))
+    return attrs
+
+
+def decode_oid(tlv: bytes) -> str:
+    body = _content(tlv)
+    arcs: list[int] = []
+    value = 0
+    for byte in body:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs:
+        return ""
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(a) for a in (first, arcs[0] - 40 * first, *arcs[1:]))
+
+
+def _signing_time(tlv: bytes) -> datetime:
+    return cms.Time.load(tlv).native  # type: ignore[no-any-return]
 
 
 def check_signer(
@@ -128,7 +176,7 @@ def check_signer(
     signer: cms.SignerInfo,
     certs: list[tuple[a_x509.Certificate, x509.Certificate]],
     content: Region | None,
-    e_content_type: str,
+    e_content_type_der: bytes,
     content_digests: dict[str, bytes],
 ) -> SignerCheck:
     sid = signer["sid"]
@@ -153,10 +201,12 @@ def check_signer(
     unsigned = signer["unsigned_attrs"]
     if unsigned.contents:
         try:
-            names = {a["type"].native for a in unsigned}
+            present = parse_attributes(bytes(unsigned.contents))
         except Exception:
             return result(False, "the unsigned attributes cannot be parsed")
-        misplaced = names & {"content_type", "message_digest", "signing_time"}
+        names = {"content_type": ATTR_CONTENT_TYPE, "message_digest": ATTR_MESSAGE_DIGEST,
+                 "signing_time": ATTR_SIGNING_TIME}
+        misplaced = {name for name, oid in names.items() if oid in present}
         if misplaced:
             # RFC 5652 §11.1-11.3: these attributes MUST be signed attributes, never unsigned ones.
             return result(False, f"{', '.join(sorted(misplaced))} must not be an unsigned attribute (RFC 5652 §11)")
@@ -176,30 +226,31 @@ def check_signer(
     actual = content_digests[digest_name]
     if has_attrs:
         try:
-            types = _attr_values(signed_attrs, "content_type")
-            digests = _attr_values(signed_attrs, "message_digest")
-            times = _attr_values(signed_attrs, "signing_time")
-            cap_values = _attr_values(signed_attrs, "smime_capabilities")
+            attrs = parse_attributes(bytes(signed_attrs.contents))
         except Exception:
             return result(False, "the signed attributes cannot be parsed")
-        if len(types) != 1 or types[0] is None:
+        types = attrs.get(ATTR_CONTENT_TYPE, [])
+        digests = attrs.get(ATTR_MESSAGE_DIGEST, [])
+        times = attrs.get(ATTR_SIGNING_TIME, [])
+        if len(types) != 1 or len(types[0]) != 1:
             return result(False, "the signed attributes must contain exactly one content-type (RFC 5652 §11.1)")
-        if types[0].native != e_content_type:
+        if types[0][0] != e_content_type_der:
             return result(False, "the content-type attribute does not match the signed content's type")
-        if len(digests) != 1 or digests[0] is None:
+        if len(digests) != 1 or len(digests[0]) != 1 or digests[0][0][:1] != b"\x04":
             return result(False, "the signed attributes must contain exactly one message-digest (RFC 5652 §11.2)")
-        if _attr_values(signed_attrs, "counter_signature"):
+        if ATTR_COUNTERSIGNATURE in attrs:
             return result(False, "a countersignature must not be a signed attribute (RFC 5652 §11.4)")
-        if len(times) > 1 or (times and times[0] is None):
+        if len(times) > 1 or (times and len(times[0]) != 1):
             return result(False, "the signed attributes contain more than one signing-time (RFC 5652 §11.3)")
         try:
             if times:
-                signing_time = times[0].native
-            if cap_values and cap_values[0] is not None:
-                caps = tuple(str(c["capability_id"].dotted) for c in cap_values[0])
+                signing_time = _signing_time(times[0][0])
+            for caps_value in attrs.get(ATTR_SMIME_CAPABILITIES, [])[:1]:
+                caps = tuple(decode_oid(_tlvs(cap, der.parse_header(cap)[1])[0])
+                             for cap in _tlvs(caps_value[0], der.parse_header(caps_value[0])[1]))
         except Exception:
             return result(False, "the signing-time attribute is malformed")
-        if not hashlib_compare(digests[0].native, actual):
+        if not hashlib_compare(_content(digests[0][0]), actual):
             return result(False, "the message digest does not match the content: the message was altered")
         data = _signed_attrs_bytes(signed_attrs)
     else:
@@ -235,6 +286,7 @@ OID_SIGNED_DATA = der.oid("1.2.840.113549.1.7.2")
 class _SignedParts:
     digest_names: list[str]
     e_type: str
+    e_type_der: bytes
     content: Region | None
     content_digests: dict[str, bytes]
     certificates: list[bytes]  # exactly as received: never re-encoded (their signatures must still verify)
@@ -274,7 +326,8 @@ def _read_signed_data(source: Source, hash_names: Callable[[list[str]], list[str
     if encap.tag != 0x30:
         raise MalformedCMSError("the encapsulated content info is malformed")
     encap_end = None if encap.length is None else r.position + encap.length
-    e_type = str(cms.ContentType.load(r.element()).native)
+    e_type_der = r.element()
+    e_type = str(cms.ContentType.load(e_type_der).native)
     content: Region | None = None
     content_digests: dict[str, bytes] = {}
     inside = r.peek_tag() != 0x00 if encap_end is None else r.position < encap_end
@@ -301,7 +354,7 @@ def _read_signed_data(source: Source, hash_names: Callable[[list[str]], list[str
     if r.peek_tag() == 0xA1:
         r.element()  # CRLs: revocation information is the pki layer's business
     signer_infos = list(cms.SignerInfos.load(r.element()))
-    return _SignedParts(digest_names, e_type, content, content_digests, certificates, signer_infos)
+    return _SignedParts(digest_names, e_type, e_type_der, content, content_digests, certificates, signer_infos)
 
 
 def check_signed_data(
@@ -362,7 +415,7 @@ def check_signed_data(
     checks_list = []
     for i, si in enumerate(signer_infos):
         try:
-            one = check_signer(i, si, pairs, content, e_type, digests)
+            one = check_signer(i, si, pairs, content, parts.e_type_der, digests)
             if one.certificate is None and any(_safe_match(si["sid"], c) for c in unreadable):
                 one = SignerCheck(
                     i, None, False, "the signer's certificate is in the message but cannot be read "

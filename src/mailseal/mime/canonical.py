@@ -28,9 +28,6 @@ def to_crlf(data: bytes) -> bytes:
     return _BARE_CR.sub(b"\r\n", _BARE_LF.sub(b"\r\n", data))
 
 
-def has_bare_lf(data: bytes) -> bool:
-    return _BARE_LF.search(data) is not None
-
 
 def is_seven_bit(data: bytes) -> bool:
     """True when every byte is 7-bit, there is no NUL, and no line exceeds 998 octets."""
@@ -176,7 +173,6 @@ __all__ = [
     "canonical_entity",
     "canonical_entity_chunks",
     "default_content_type",
-    "has_bare_lf",
     "is_seven_bit",
     "to_crlf",
 ]

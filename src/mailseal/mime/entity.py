@@ -20,8 +20,6 @@ from ..streamio import (
     decode_base64,
     decode_base64_chunks,
     region_of,
-    region_of_file,
-    spool,
 )
 
 MAX_MESSAGE_SIZE = 1 << 30  # read_input() keeps the whole message in memory: refuse more than 1 GiB.
@@ -191,15 +189,6 @@ class Entity:
         if cte == "base64":
             return Base64Source(self.region)
         return Region.of_bytes(self.decoded_body())
-
-    def decoded_region(self) -> Region:
-        """The decoded body as a Region: the body itself when not encoded, else a spooled decoding."""
-        if self.transfer_encoding() in ("7bit", "8bit", "binary", ""):
-            return self.region
-        tmp = spool()
-        for chunk in self.decoded_chunks():
-            tmp.write(chunk)
-        return region_of_file(tmp)
 
     def decoded_body(self) -> bytes:
         """The body with its Content-Transfer-Encoding removed; corrupt base64 is an error, not a guess."""

@@ -174,9 +174,6 @@ def merged_header_block(outer: Entity, inner: Entity) -> bytes:
     return b"".join(line + b"\r\n" for line in lines) + inner.header_bytes()
 
 
-def merge_headers(outer: Entity, inner: Entity) -> bytes:
-    return merged_header_block(outer, inner) + inner.body
-
 
 def _is_bare_cms(region: Region) -> bool:
     head = region.read(0, 64)
@@ -325,4 +322,4 @@ def decrypt_message(message: MessageInput, identity: Identity, out: BinaryIO | N
     return None
 
 
-__all__ = ["Opened", "classify", "decrypt_message", "from_addresses", "merge_headers", "open_message"]
+__all__ = ["Opened", "classify", "decrypt_message", "from_addresses", "open_message"]
