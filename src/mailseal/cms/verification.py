@@ -152,6 +152,7 @@ def parse_attributes(contents: bytes) -> dict[bytes, list[list[bytes]]]:
     return attrs
 
 
+@lru_cache(maxsize=1024)
 def decode_oid(tlv: bytes) -> str:
     body = _content(tlv)
     arcs: list[int] = []
@@ -383,13 +384,11 @@ def check_signed_data(
     unreadable: list[a_x509.Certificate] = []
     for raw in a_certs:
         try:
-            parsed = a_x509.Certificate.load(raw)
+            pairs.append(_certificate_pair(raw))
+        except _Unreadable as exc:
+            unreadable.append(exc.parsed)
         except Exception:
             continue
-        try:
-            pairs.append((parsed, load_certificate(raw)))
-        except Exception:
-            unreadable.append(parsed)
     for extra in extra_certificates or []:
         pairs.append((a_x509.Certificate.load(cert_der(extra)), extra))
     embedded = parts.content
@@ -429,6 +428,22 @@ def check_signed_data(
                             None, None, False)
             )
     return SignedDataCheck(content, e_type, embedded is None, tuple(p[1] for p in pairs), tuple(checks_list))
+
+
+class _Unreadable(Exception):
+    def __init__(self, parsed: a_x509.Certificate) -> None:
+        super().__init__("certificate not readable by pyca")
+        self.parsed = parsed
+
+
+@lru_cache(maxsize=512)
+def _certificate_pair(raw: bytes) -> tuple[a_x509.Certificate, x509.Certificate]:
+    """Both views of a certificate, cached by its bytes (asn1crypto's parse is lazy and reused too)."""
+    parsed = a_x509.Certificate.load(raw)
+    try:
+        return parsed, load_certificate(raw)
+    except Exception:
+        raise _Unreadable(parsed) from None
 
 
 @lru_cache(maxsize=512)
