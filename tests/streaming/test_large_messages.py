@@ -214,7 +214,7 @@ def test_chunked_signing_is_byte_identical_to_whole_buffer(
     people: tuple[User, User], monkeypatch: pytest.MonkeyPatch, opaque: bool
 ) -> None:
     alice = mailseal.Identity(people[0].key, people[0].cert, tuple(people[0].chain))  # type: ignore[arg-type]
-    monkeypatch.setattr("mailseal.mime.signed.new_boundary", lambda avoid: "fixed-boundary")
+    monkeypatch.setattr("mailseal.mime.signed.new_boundary", lambda: "fixed-boundary")
     monkeypatch.setattr("mailseal.cms.signing.datetime", _FixedDatetime)
     whole = mailseal.sign(_small_message(), alice, opaque=opaque)
     monkeypatch.setattr(mailseal.streamio, "CHUNK", 7)

@@ -6,7 +6,7 @@ import click
 
 from .. import api
 from ..cms.algorithms import CONTENT_CIPHERS, DEFAULT_CIPHER, SIGNING_DIGESTS
-from ..cms.identity import certificates_from_paths
+from ..pki.truststore import read_certificate_file
 from .common import apply, handle_errors, io_options, key_options, load_identity, validation_context
 from .streams import input_stream, output_stream
 
@@ -53,8 +53,8 @@ def encrypt_cmd(
     sender_cert: str | None, trust: tuple[str, ...], crls: tuple[str, ...], revocation: str,
 ) -> None:
     """Encrypt a message for one or more recipients; unsuitable, expired or revoked recipients are refused."""
-    certs = certificates_from_paths(recipients)
-    sender = certificates_from_paths([sender_cert])[0] if sender_cert else None
+    certs = [c for path in recipients for c in read_certificate_file(path)]
+    sender = read_certificate_file(sender_cert)[0] if sender_cert else None
     context = validation_context(trust, False, None, revocation=revocation, crls=crls) if trust else None
     with input_stream(infile) as source, output_stream(outfile) as sink:
         api.encrypt(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,12 +232,6 @@ def _certs_from_pkcs7(data: bytes) -> list[x509.Certificate]:
         raise CertificateError("the data is neither a certificate nor a PKCS#7 certificate bundle") from None
 
 
-def certificates_from_paths(paths: Iterable[str | Path]) -> list[x509.Certificate]:
-    out: list[x509.Certificate] = []
-    for p in paths:
-        out.extend(load_certificates(Path(p).read_bytes()))
-    return out
-
 
 def dedupe(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
     seen: set[bytes] = set()
@@ -254,7 +248,6 @@ __all__ = [
     "Identity",
     "PrivateKey",
     "PublicKey",
-    "certificates_from_paths",
     "dedupe",
     "load_certificates",
     "load_pkcs12",

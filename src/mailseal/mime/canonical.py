@@ -52,13 +52,23 @@ def canonical_chunks(region: Region) -> Iterator[bytes]:
     yield canon.close()
 
 
-def _is_utf8(region: Region) -> bool:
-    head = region.read(0, 1 << 16)
+def looks_utf8(sample: bytes) -> bool:
+    """True when a sample of the body decodes as UTF-8 (a character cut at the end of the sample is allowed)."""
     try:
-        head.decode("utf-8")
+        sample.decode("utf-8")
         return True
     except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 4  # a character cut at the end of the sample
+        return exc.start >= len(sample) - 4
+
+
+def default_entity_header(region: Region, seven_bit: bool | None = None) -> bytes:
+    """The Content-Type an entity without one gets, judged from (a sample of) its body."""
+    sample = region.read(0, 1 << 16)
+    if seven_bit is None:
+        stats = LineStats()
+        stats.feed(sample)
+        seven_bit = stats.seven_bit
+    return default_content_type(seven_bit, seven_bit or looks_utf8(sample))
 
 
 def _replace_cte(lines: list[bytes], cte: bytes) -> bytes:
@@ -134,7 +144,7 @@ def canonical_entity_chunks(entity: Entity) -> Chunks:
     body: Chunks = (lambda: canonical_chunks(entity.region)) if canon.changed else entity.region.chunks
     lines = entity.content_lines()
     if not lines:
-        lines = [default_content_type(stats.seven_bit, stats.seven_bit or _is_utf8(entity.region))]
+        lines = [default_entity_header(entity.region, stats.seven_bit)]
     head = b"".join(ln + b"\r\n" for ln in lines) + b"\r\n"
     header_stats = LineStats()
     header_stats.feed(head)
@@ -173,6 +183,8 @@ __all__ = [
     "canonical_entity",
     "canonical_entity_chunks",
     "default_content_type",
+    "default_entity_header",
     "is_seven_bit",
+    "looks_utf8",
     "to_crlf",
 ]

@@ -11,8 +11,8 @@ from cryptography import x509
 
 from ..cms.algorithms import DEFAULT_CIPHER, content_cipher
 from ..cms.enveloping import KeyTransport, RecipientId, stream_enveloped_data
-from ..streamio import Base64Writer, LineStats
-from .canonical import canonical_chunks, default_content_type
+from ..streamio import Base64Writer
+from .canonical import canonical_chunks, default_entity_header
 from .entity import Entity, MessageInput, input_region
 from .signed import outer_header_block
 
@@ -25,21 +25,9 @@ class EncryptOptions:
 
 
 def _entity_chunks(entity: Entity) -> Iterator[bytes]:
-    lines = entity.content_lines()
-    if not lines:
-        sample = LineStats()
-        sample.feed(entity.region.read(0, 1 << 16))
-        lines = [default_content_type(sample.seven_bit, _utf8(entity.region.read(0, 1 << 16)))]
+    lines = entity.content_lines() or [default_entity_header(entity.region)]
     yield b"".join(line + b"\r\n" for line in lines) + b"\r\n"
     yield from canonical_chunks(entity.region)
-
-
-def _utf8(sample: bytes) -> bool:
-    try:
-        sample.decode("utf-8")
-        return True
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(sample) - 4
 
 
 def encrypt_message(
