@@ -93,17 +93,21 @@ def encrypt(
 
 
 @overload
-def decrypt(message: MessageInput, identity: Identity, *, out: None = ...) -> bytes: ...
+def decrypt(message: MessageInput, identity: Identity, *, out: None = ..., out_is_staging: bool = ...) -> bytes: ...
 @overload
-def decrypt(message: MessageInput, identity: Identity, *, out: BinaryIO) -> None: ...
-def decrypt(message: MessageInput, identity: Identity, *, out: BinaryIO | None = None) -> bytes | None:
+def decrypt(message: MessageInput, identity: Identity, *, out: BinaryIO, out_is_staging: bool = ...) -> None: ...
+def decrypt(
+    message: MessageInput, identity: Identity, *, out: BinaryIO | None = None, out_is_staging: bool = False
+) -> bytes | None:
     """Decrypt the message's root encryption layer; raises one opaque ``DecryptionError`` on any key failure.
 
     The plaintext is released (returned or written to ``out``) only after the tag or padding has been checked.
+    ``out_is_staging=True`` lets a caller whose ``out`` is a seekable file it deletes on error (as the CLI's
+    temporary output is) receive the plaintext as it is decrypted, saving a copy.
     """
     from .mime.opening import decrypt_message
 
-    return decrypt_message(message, identity, out)
+    return decrypt_message(message, identity, out, out_is_staging=out_is_staging)
 
 
 def _context(

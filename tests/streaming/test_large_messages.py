@@ -241,3 +241,15 @@ class _FixedDatetime:
         from datetime import UTC, datetime
 
         return datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("cipher", ["aes256-gcm", "aes128-cbc"])
+def test_staged_decryption_writes_the_same_bytes(people: tuple[User, User], tmp_path: Path, cipher: str) -> None:
+    """Decrypting straight into a discardable output file gives exactly what the spooled path returns."""
+    bob = mailseal.Identity(people[1].key, people[1].cert, tuple(people[1].chain))  # type: ignore[arg-type]
+    sealed = mailseal.encrypt(_small_message(), [bob.certificate], cipher=cipher)
+    expected = mailseal.decrypt(sealed, bob)
+    with (tmp_path / "out").open("w+b") as out:
+        mailseal.decrypt(sealed, bob, out=out, out_is_staging=True)
+    assert (tmp_path / "out").read_bytes() == expected
+    assert expected.startswith(b"From: alice@example.org") and b"line 299 of the body" in expected

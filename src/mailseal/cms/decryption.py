@@ -7,7 +7,7 @@ import hmac
 import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from asn1crypto import algos, cms, core
 from cryptography import x509
@@ -275,16 +275,40 @@ def _candidates(prefix: _Prefix, private_key: PrivateKey, certificate: x509.Cert
     return candidates
 
 
-def decrypt_stream(
+class Staging(Protocol):
+    """Where plaintext goes before it is known to be authentic: the caller releases it only on success."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def reset(self) -> None: ...
+
+
+class SpoolStaging:
+    """A temporary file (in memory while small) as staging."""
+
+    def __init__(self) -> None:
+        self.file = spool()
+
+    def write(self, data: bytes, /) -> object:
+        return self.file.write(data)
+
+    def reset(self) -> None:
+        self.file.seek(0)
+        self.file.truncate()
+
+
+def decrypt_to(
     open_source: Callable[[], Readable],
     private_key: PrivateKey,
-    certificate: x509.Certificate | None = None,
-) -> tuple[DecryptionInfo, Region]:
-    """Decrypt a CMS EnvelopedData/AuthEnvelopedData read from a stream, in bounded memory.
+    certificate: x509.Certificate | None,
+    staging: Staging,
+) -> DecryptionInfo:
+    """Decrypt a CMS EnvelopedData/AuthEnvelopedData read from a stream into ``staging``, in bounded memory.
 
-    ``open_source`` returns the CMS bytes from the start; it is called a second time only for the rare message
-    with authenticated attributes (their AAD comes after the content). The plaintext goes to a temporary file
-    and the Region over it is returned only after the tag or padding has been checked.
+    Plaintext written to ``staging`` is not yet authentic: only a normal return means the tag or padding was
+    right; on any exception the caller must discard it. ``open_source`` returns the CMS bytes from the start; it
+    is called a second time only for the rare message with authenticated attributes (their AAD comes after the
+    content).
     """
     r = BerReader(open_source())
     prefix = _read_prefix(r)
@@ -296,46 +320,52 @@ def decrypt_stream(
             cipher_spool.write(chunk)
         aad, tag = _read_suffix(r, prefix)
         for index, key_alg, cek in candidates:
+            staging.reset()
             try:
-                region = _decrypt_chunks(prefix, cek, region_of_file(cipher_spool).chunks(), aad, tag)
+                _decrypt_chunks(prefix, cek, region_of_file(cipher_spool).chunks(), aad, tag, staging)
             except DecryptionError:
                 continue
-            return _info(prefix, key_alg, index), region
+            return _info(prefix, key_alg, index)
         raise DecryptionError()
     index, key_alg, cek = candidates[0]
-    sink = spool()
     decryptor = ContentDecryptor(prefix.algorithm, cek)
+    for chunk in _ciphertext(r, prefix):
+        staging.write(decryptor.update(chunk))
+    aad, tag = _read_suffix(r, prefix)
+    if aad is not None:
+        staging.reset()
+        again = BerReader(open_source())
+        _read_prefix(again)
+        _decrypt_chunks(prefix, cek, _ciphertext(again, prefix), aad, tag, staging)
+    else:
+        staging.write(decryptor.finalize(tag))
+    return _info(prefix, key_alg, index)
+
+
+def decrypt_stream(
+    open_source: Callable[[], Readable],
+    private_key: PrivateKey,
+    certificate: x509.Certificate | None = None,
+) -> tuple[DecryptionInfo, Region]:
+    """``decrypt_to`` a temporary file; the Region over it is returned only after the tag or padding check."""
+    staging = SpoolStaging()
     try:
-        for chunk in _ciphertext(r, prefix):
-            sink.write(decryptor.update(chunk))
-        aad, tag = _read_suffix(r, prefix)
-        if aad is not None:
-            sink.close()
-            again = BerReader(open_source())
-            _read_prefix(again)
-            return _info(prefix, key_alg, index), _decrypt_chunks(prefix, cek, _ciphertext(again, prefix), aad, tag)
-        sink.write(decryptor.finalize(tag))
+        info = decrypt_to(open_source, private_key, certificate, staging)
     except BaseException:
-        sink.close()
+        staging.file.close()
         raise
-    return _info(prefix, key_alg, index), region_of_file(sink)
+    return info, region_of_file(staging.file)
 
 
 def _decrypt_chunks(
-    prefix: _Prefix, cek: bytes, chunks: Iterable[bytes], aad: bytes | None, tag: bytes | None
-) -> Region:
-    sink = spool()
-    try:
-        decryptor = ContentDecryptor(prefix.algorithm, cek)
-        if aad is not None:
-            decryptor.authenticate(aad)
-        for chunk in chunks:
-            sink.write(decryptor.update(chunk))
-        sink.write(decryptor.finalize(tag))
-    except BaseException:
-        sink.close()
-        raise
-    return region_of_file(sink)
+    prefix: _Prefix, cek: bytes, chunks: Iterable[bytes], aad: bytes | None, tag: bytes | None, staging: Staging
+) -> None:
+    decryptor = ContentDecryptor(prefix.algorithm, cek)
+    if aad is not None:
+        decryptor.authenticate(aad)
+    for chunk in chunks:
+        staging.write(decryptor.update(chunk))
+    staging.write(decryptor.finalize(tag))
 
 
 def _info(prefix: _Prefix, key_alg: str, index: int) -> DecryptionInfo:
@@ -366,4 +396,13 @@ def decrypt_data(
     )
 
 
-__all__ = ["DecryptedContent", "DecryptionInfo", "decrypt_data", "decrypt_stream", "substitute_key"]
+__all__ = [
+    "DecryptedContent",
+    "DecryptionInfo",
+    "SpoolStaging",
+    "Staging",
+    "decrypt_data",
+    "decrypt_stream",
+    "decrypt_to",
+    "substitute_key",
+]

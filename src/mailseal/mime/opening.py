@@ -10,13 +10,14 @@ import email
 import email.policy
 import email.utils
 import io
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from cryptography import x509
 
-from ..cms.decryption import DecryptionInfo, decrypt_stream
+from ..cms.decryption import DecryptionInfo, decrypt_stream, decrypt_to
 from ..cms.der import BerReader
 from ..cms.identity import Identity
 from ..cms.parsing import cms_bytes, looks_like_cms
@@ -297,8 +298,54 @@ def _open_bare(
     return Opened(report, Entity((), content), None)
 
 
-def decrypt_message(message: MessageInput, identity: Identity, out: BinaryIO | None = None) -> bytes | None:
-    """Decrypt the root encryption layer only; write (or return) the outer fields with the decrypted entity."""
+class _MergingStaging:
+    """Staging straight into the caller's output: the decrypted entity's header block is held back until it is
+    complete, then written merged with the outer fields, and the rest of the plaintext follows as it comes.
+    ``reset`` rewinds and truncates the output, so the output must be a seekable file the caller discards on
+    error (the CLI's temporary file that replaces -o only on success)."""
+
+    def __init__(self, out: BinaryIO, root: Entity) -> None:
+        self._out = out
+        self._root = root
+        self._start = out.tell()
+        self._head = bytearray()
+        self._done = False
+
+    def write(self, data: bytes, /) -> object:
+        if self._done:
+            return self._out.write(data)
+        self._head += data
+        if _HEADER_END.search(self._head) or len(self._head) > 1 << 20:
+            self.finish()
+        return len(data)
+
+    def finish(self) -> None:
+        if self._done:
+            return
+        inner = Entity.content_from_region(Region.of_bytes(bytes(self._head)))
+        self._out.write(merged_header_block(self._root, inner))
+        self._out.write(inner.region.read())
+        self._head = bytearray()
+        self._done = True
+
+    def reset(self) -> None:
+        self._out.seek(self._start)
+        self._out.truncate()
+        self._head = bytearray()
+        self._done = False
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def decrypt_message(
+    message: MessageInput, identity: Identity, out: BinaryIO | None = None, *, out_is_staging: bool = False
+) -> bytes | None:
+    """Decrypt the root encryption layer only; write (or return) the outer fields with the decrypted entity.
+
+    With ``out_is_staging`` the plaintext is written into ``out`` as it is decrypted, which saves a copy of a
+    large message: only for a seekable output that the caller throws away when this raises.
+    """
     source = input_region(message)
     if _is_bare_cms(source):
         head = source.read(0, 64)
@@ -314,6 +361,11 @@ def decrypt_message(message: MessageInput, identity: Identity, out: BinaryIO | N
         body = root.decoded_source()
         if _cms_kind(body) not in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
             raise NotEncryptedError("the S/MIME body is not encrypted data")
+        if out is not None and out_is_staging:
+            staging = _MergingStaging(out, root)
+            decrypt_to(body.open, identity.private_key, identity.certificate, staging)
+            staging.finish()
+            return None
         _, plain = _decrypt(body, [identity])
         opened = Opened(Report(), Entity.content_from_region(plain), root)
     if out is None:
