@@ -62,36 +62,15 @@ class SignedDataCheck:
         return self.content_region.read_all(MAX_IN_MEMORY)
 
 
-def _cert_matches(sid: cms.SignerIdentifier, cert: a_x509.Certificate) -> bool:
-    if sid.name == "issuer_and_serial_number":
-        ias = sid.chosen
-        if ias["serial_number"].native != cert.serial_number:
-            return False
-        # Identical encodings are the normal case and cheap to compare; otherwise compare as RFC 5280 names.
-        return bool(ias["issuer"].dump() == cert["tbs_certificate"]["issuer"].dump() or ias["issuer"] == cert.issuer)
-    ski = cert.key_identifier
-    return ski is not None and ski == sid.chosen.native
 
 
-def _signed_attrs_bytes(signed_attrs: cms.CMSAttributes) -> bytes:
-    """The exact received attribute bytes, re-tagged as SET OF: never re-encode what is verified."""
-    contents = bytes(signed_attrs.contents)
-    n = len(contents)
-    if n < 0x80:
-        length = bytes([n])
-    else:
-        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-        length = bytes([0x80 | len(raw)]) + raw
-    return b"\x31" + length + contents
-
-
-def _verify_raw(
-    public_key: Any, sig_alg: cms.SignedDigestAlgorithm, digest_name: str, data: bytes, signature: bytes
-) -> None:
-    algo = sig_alg["algorithm"].native
+def _verify_raw(public_key: Any, signer: RawSignerInfo, data: bytes) -> None:
+    algo = signer.signature_name
+    digest_name = signer.digest_name
+    signature = signer.signature
     if isinstance(public_key, rsa.RSAPublicKey):
         if algo == "rsassa_pss":
-            params = sig_alg["parameters"]
+            params = cms.SignedDigestAlgorithm.load(signer.signature_algorithm)["parameters"]
             h = hash_algorithm(params["hash_algorithm"]["algorithm"].native)
             mgf_hash = hash_algorithm(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)
             salt = int(params["salt_length"].native)
@@ -168,28 +147,102 @@ def decode_oid(tlv: bytes) -> str:
     return ".".join(str(a) for a in (first, arcs[0] - 40 * first, *arcs[1:]))
 
 
+@lru_cache(maxsize=256)
+def _capabilities(value: bytes) -> tuple[str, ...]:
+    """SMIMECapabilities (RFC 8551 §2.5.2) as dotted OIDs, in the sender's order of preference."""
+    return tuple(decode_oid(_tlvs(cap, der.parse_header(cap)[1])[0]) for cap in _tlvs(value, der.parse_header(value)[1]))
+
+
 def _signing_time(tlv: bytes) -> datetime:
     return cms.Time.load(tlv).native  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True)
+class RawSignerInfo:
+    """A SignerInfo (RFC 5652 §5.3) as received: the parts read straight from its bytes, nothing re-encoded."""
+
+    sid: bytes  # IssuerAndSerialNumber TLV, or [0] SubjectKeyIdentifier TLV
+    digest_name: str
+    signed_attrs: bytes | None  # contents of [0] IMPLICIT SET OF Attribute
+    signature_algorithm: bytes  # the AlgorithmIdentifier TLV
+    signature_name: str
+    signature: bytes
+    unsigned_attrs: bytes | None
+
+    @classmethod
+    def parse(cls, tlv: bytes) -> RawSignerInfo:
+        parts = _tlvs(tlv, der.parse_header(tlv)[1])
+        if len(parts) < 5 or parts[0][:1] != b"\x02":
+            raise MalformedCMSError("a SignerInfo is malformed")
+        sid, digest_alg = parts[1], parts[2]
+        rest = parts[3:]
+        signed = None
+        if rest and rest[0][:1] == b"\xa0":
+            signed = _content(rest[0])
+            rest = rest[1:]
+        if len(rest) < 2 or rest[1][:1] != b"\x04":
+            raise MalformedCMSError("a SignerInfo has no signature")
+        unsigned = _content(rest[2]) if len(rest) > 2 and rest[2][:1] == b"\xa1" else None
+        return cls(
+            sid, _algorithm_name(_tlvs(digest_alg, der.parse_header(digest_alg)[1])[0], "digest"), signed,
+            rest[0], _algorithm_name(_tlvs(rest[0], der.parse_header(rest[0])[1])[0], "signature"),
+            _content(rest[1]), unsigned,
+        )
+
+    def to_be_signed(self) -> bytes:
+        """The signed attributes re-tagged as SET OF, over their received bytes (RFC 5652 §5.4)."""
+        assert self.signed_attrs is not None
+        return b"\x31" + der.length_bytes(len(self.signed_attrs)) + self.signed_attrs
+
+
+@lru_cache(maxsize=256)
+def _algorithm_name(oid_tlv: bytes, kind: str) -> str:
+    from asn1crypto import algos
+
+    cls = algos.DigestAlgorithmId if kind == "digest" else algos.SignedDigestAlgorithmId
+    return str(cls.load(oid_tlv).native)
+
+
+@lru_cache(maxsize=512)
+def _certificate_ids(raw: bytes) -> tuple[bytes, bytes | None]:
+    """The IssuerAndSerialNumber a SignerInfo would name this certificate by (DER), and its key identifier."""
+    cert = a_x509.Certificate.load(raw)
+    tbs = _tlvs(raw, der.parse_header(raw)[1])[0]
+    fields = _tlvs(tbs, der.parse_header(tbs)[1])
+    if fields[0][:1] == b"\xa0":
+        fields = fields[1:]  # [0] version
+    serial, issuer = fields[0], fields[2]
+    return der.seq(issuer, serial), cert.key_identifier
+
+
+def _sid_matches(sid: bytes, raw_cert: bytes, parsed: a_x509.Certificate) -> bool:
+    issuer_serial, key_id = _certificate_ids(raw_cert)
+    if sid[:1] == b"\x30":
+        if sid == issuer_serial:
+            return True
+        try:  # different encodings of the same name: compare as RFC 5280 names
+            ias = cms.IssuerAndSerialNumber.load(sid)
+            return bool(ias["serial_number"].native == parsed.serial_number and ias["issuer"] == parsed.issuer)
+        except Exception:
+            return False
+    return key_id is not None and sid[:1] == b"\x80" and _content(sid) == key_id
+
+
 def check_signer(
     index: int,
-    signer: cms.SignerInfo,
-    certs: list[tuple[a_x509.Certificate, x509.Certificate]],
+    signer: RawSignerInfo,
+    certs: list[tuple[bytes, a_x509.Certificate, x509.Certificate]],
     content: Region | None,
     e_content_type_der: bytes,
     content_digests: dict[str, bytes],
 ) -> SignerCheck:
-    sid = signer["sid"]
-    cert_pair = next((c for c in certs if _cert_matches(sid, c[0])), None)
-    digest_name = signer["digest_algorithm"]["algorithm"].native
-    sig_alg = signer["signature_algorithm"]
-    sig_name = str(sig_alg["algorithm"].native)
-    signed_attrs = signer["signed_attrs"]
-    has_attrs = bool(signed_attrs.contents)
+    cert_pair = next((c for c in certs if _sid_matches(signer.sid, c[0], c[1])), None)
+    digest_name = signer.digest_name
+    sig_name = signer.signature_name
+    has_attrs = signer.signed_attrs is not None
     signing_time: datetime | None = None
     caps: tuple[str, ...] = ()
-    pub_cert = cert_pair[1] if cert_pair else None
+    pub_cert = cert_pair[2] if cert_pair else None
     key_size = getattr(pub_cert.public_key(), "key_size", None) if pub_cert else None
 
     def result(intact: bool, failure: str | None) -> SignerCheck:
@@ -199,10 +252,9 @@ def check_signer(
 
     if cert_pair is None:
         return result(False, "the signer's certificate is neither in the message nor given")
-    unsigned = signer["unsigned_attrs"]
-    if unsigned.contents:
+    if signer.unsigned_attrs:
         try:
-            present = parse_attributes(bytes(unsigned.contents))
+            present = parse_attributes(signer.unsigned_attrs)
         except Exception:
             return result(False, "the unsigned attributes cannot be parsed")
         names = {"content_type": ATTR_CONTENT_TYPE, "message_digest": ATTR_MESSAGE_DIGEST,
@@ -227,7 +279,7 @@ def check_signer(
     actual = content_digests[digest_name]
     if has_attrs:
         try:
-            attrs = parse_attributes(bytes(signed_attrs.contents))
+            attrs = parse_attributes(signer.signed_attrs or b"")
         except Exception:
             return result(False, "the signed attributes cannot be parsed")
         types = attrs.get(ATTR_CONTENT_TYPE, [])
@@ -247,17 +299,16 @@ def check_signer(
             if times:
                 signing_time = _signing_time(times[0][0])
             for caps_value in attrs.get(ATTR_SMIME_CAPABILITIES, [])[:1]:
-                caps = tuple(decode_oid(_tlvs(cap, der.parse_header(cap)[1])[0])
-                             for cap in _tlvs(caps_value[0], der.parse_header(caps_value[0])[1]))
+                caps = _capabilities(caps_value[0])
         except Exception:
             return result(False, "the signing-time attribute is malformed")
         if not hashlib_compare(_content(digests[0][0]), actual):
             return result(False, "the message digest does not match the content: the message was altered")
-        data = _signed_attrs_bytes(signed_attrs)
+        data = signer.to_be_signed()
     else:
         data = content.read_all(MAX_IN_MEMORY)
     try:
-        _verify_raw(cert_pair[1].public_key(), sig_alg, digest_name, data, signer["signature"].native)
+        _verify_raw(cert_pair[2].public_key(), signer, data)
     except InvalidSignature:
         return result(False, "the signature does not match the signer's key: the message or signature was altered")
     except (UnsupportedAlgorithmError, UnsupportedAlgorithm) as exc:
@@ -267,9 +318,9 @@ def check_signer(
     return result(True, None)
 
 
-def _safe_match(sid: cms.SignerIdentifier, cert: a_x509.Certificate) -> bool:
+def _safe_match(sid: bytes, raw_cert: bytes) -> bool:
     try:
-        return _cert_matches(sid, cert)
+        return _sid_matches(sid, raw_cert, a_x509.Certificate.load(raw_cert))
     except Exception:
         return False
 
@@ -291,7 +342,7 @@ class _SignedParts:
     content: Region | None
     content_digests: dict[str, bytes]
     certificates: list[bytes]  # exactly as received: never re-encoded (their signatures must still verify)
-    signer_infos: list[cms.SignerInfo]
+    signer_infos: list[bytes]
 
 
 def _certificate_ders(element: bytes) -> list[bytes]:
@@ -354,7 +405,10 @@ def _read_signed_data(source: Source, hash_names: Callable[[list[str]], list[str
         certificates = _certificate_ders(r.element())
     if r.peek_tag() == 0xA1:
         r.element()  # CRLs: revocation information is the pki layer's business
-    signer_infos = list(cms.SignerInfos.load(r.element()))
+    infos = r.element()
+    signer_infos = _tlvs(infos, der.parse_header(infos)[1]) if infos[:1] == b"\x31" else []
+    if infos[:1] != b"\x31":
+        raise MalformedCMSError("the SignerInfos are not a SET")
     return _SignedParts(digest_names, e_type, e_type_der, content, content_digests, certificates, signer_infos)
 
 
@@ -380,29 +434,38 @@ def check_signed_data(
         raise LimitExceededError(f"the message has {len(signer_infos)} signers; the limit is {MAX_SIGNERS}")
     if len(a_certs) > MAX_CERTIFICATES:
         raise LimitExceededError(f"the message carries {len(a_certs)} certificates; the limit is {MAX_CERTIFICATES}")
-    pairs: list[tuple[a_x509.Certificate, x509.Certificate]] = []
-    unreadable: list[a_x509.Certificate] = []
+    pairs: list[tuple[bytes, a_x509.Certificate, x509.Certificate]] = []
+    unreadable: list[bytes] = []
     for raw in a_certs:
         try:
-            pairs.append(_certificate_pair(raw))
-        except _Unreadable as exc:
-            unreadable.append(exc.parsed)
+            parsed, loaded = _certificate_pair(raw)
+            pairs.append((raw, parsed, loaded))
+        except _Unreadable:
+            unreadable.append(raw)
         except Exception:
             continue
     for extra in extra_certificates or []:
-        pairs.append((a_x509.Certificate.load(cert_der(extra)), extra))
+        raw = cert_der(extra)
+        pairs.append((raw, a_x509.Certificate.load(raw), extra))
+    signers: list[RawSignerInfo | Exception] = []
+    for tlv in signer_infos:
+        try:
+            signers.append(RawSignerInfo.parse(tlv))
+        except Exception as exc:
+            signers.append(exc)
     embedded = parts.content
     if embedded is not None and detached_content is not None:
         # RFC 5652 §5.2: eContent present means the signature is not detached; refuse the ambiguity.
         checks = tuple(
             SignerCheck(
                 i, None, False, "the signature carries its own content and detached content was also given",
-                si["digest_algorithm"]["algorithm"].native, str(si["signature_algorithm"]["algorithm"].native),
-                None, None, bool(si["signed_attrs"].contents),
+                si.digest_name if isinstance(si, RawSignerInfo) else "unknown",
+                si.signature_name if isinstance(si, RawSignerInfo) else "unknown",
+                None, None, isinstance(si, RawSignerInfo) and si.signed_attrs is not None,
             )
-            for i, si in enumerate(signer_infos)
+            for i, si in enumerate(signers)
         )
-        return SignedDataCheck(embedded, e_type, False, tuple(p[1] for p in pairs), checks)
+        return SignedDataCheck(embedded, e_type, False, tuple(p[2] for p in pairs), checks)
     if embedded is not None:
         content: Region | None = embedded
         digests: dict[str, bytes] = dict(parts.content_digests)
@@ -412,10 +475,12 @@ def check_signed_data(
         )
         digests = {}
     checks_list = []
-    for i, si in enumerate(signer_infos):
+    for i, si in enumerate(signers):
         try:
+            if isinstance(si, Exception):
+                raise si
             one = check_signer(i, si, pairs, content, parts.e_type_der, digests)
-            if one.certificate is None and any(_safe_match(si["sid"], c) for c in unreadable):
+            if one.certificate is None and any(_safe_match(si.sid, raw) for raw in unreadable):
                 one = SignerCheck(
                     i, None, False, "the signer's certificate is in the message but cannot be read "
                     "(e.g. a DSA key that inherits its parameters from the issuer)",
@@ -427,7 +492,7 @@ def check_signed_data(
                 SignerCheck(i, None, False, f"the SignerInfo is malformed: {exc}", "unknown", "unknown",
                             None, None, False)
             )
-    return SignedDataCheck(content, e_type, embedded is None, tuple(p[1] for p in pairs), tuple(checks_list))
+    return SignedDataCheck(content, e_type, embedded is None, tuple(p[2] for p in pairs), tuple(checks_list))
 
 
 class _Unreadable(Exception):

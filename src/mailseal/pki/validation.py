@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -309,6 +310,11 @@ def _context_key(context: ValidationContext) -> tuple[Any, ...]:
 _cache_lock = threading.Lock()
 
 
+@lru_cache(maxsize=2048)
+def _fingerprint(cert: x509.Certificate) -> bytes:
+    return cert.fingerprint(hashes.SHA256())
+
+
 def validate_path(
     cert: x509.Certificate, extra: Sequence[x509.Certificate], context: ValidationContext
 ) -> PathResult:
@@ -317,9 +323,7 @@ def validate_path(
     Results are cached per context object for a minute (or for good at a fixed validation time), and never past
     the end of a certificate's validity, so the per-message cost on a busy server is a dictionary lookup.
     """
-    key = (
-        _context_key(context), cert.fingerprint(hashes.SHA256()), tuple(c.fingerprint(hashes.SHA256()) for c in extra)
-    )
+    key = (_context_key(context), _fingerprint(cert), tuple(_fingerprint(c) for c in extra))
     now = time.monotonic()
     with _cache_lock:
         hit = _cache.get(key)
