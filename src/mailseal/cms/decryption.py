@@ -7,6 +7,7 @@ import hmac
 import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from asn1crypto import algos, cms, core
@@ -111,16 +112,13 @@ def _rejection_secret(key: PrivateKey) -> bytes:
 _REJECTION_SECRETS: dict[int, tuple[PrivateKey, bytes]] = {}
 
 
-def _ktri_key(ktri: cms.KeyTransRecipientInfo, key: PrivateKey, size: int) -> bytes:
+def _ktri_key(alg_tlv: bytes, name: str, enc: bytes, key: PrivateKey, size: int) -> bytes:
     """RSA key transport with implicit rejection (RFC 3218 §2.3): failures yield a substitute key, not an error."""
-    enc = ktri["encrypted_key"].native
     if not isinstance(key, rsa.RSAPrivateKey):
         return substitute_key(key, enc, size)
-    alg = ktri["key_encryption_algorithm"]
-    name = alg["algorithm"].native
     try:
         if name == "rsaes_oaep":
-            params = alg["parameters"]
+            params = cms.KeyEncryptionAlgorithm.load(alg_tlv)["parameters"]
             h = hash_algorithm(params["hash_algorithm"]["algorithm"].native)
             mgf = hash_algorithm(params["mask_gen_algorithm"]["parameters"]["algorithm"].native)
             label = params["p_source_algorithm"]["parameters"].native or None
@@ -136,6 +134,27 @@ def _ktri_key(ktri: cms.KeyTransRecipientInfo, key: PrivateKey, size: int) -> by
     if len(cek) != size:
         cek = substitute_key(key, enc, size)
     return cek
+
+
+@lru_cache(maxsize=64)
+def _key_algorithm_name(oid_tlv: bytes) -> str:
+    return str(cms.KeyEncryptionAlgorithmId.load(oid_tlv).native)
+
+
+@lru_cache(maxsize=256)
+def _issuer_serial(cert: x509.Certificate) -> bytes:
+    return der.seq(cert.issuer.public_bytes(), der.integer(cert.serial_number))
+
+
+def _ktri_rid_matches(rid: bytes, cert: x509.Certificate | None) -> bool:
+    """KeyTransRecipientInfo rid, compared on its received bytes first (the usual case), then by meaning."""
+    if cert is None:
+        return True
+    if rid[:1] == b"\x30" and rid == _issuer_serial(cert):
+        return True
+    if rid[:1] == b"\x80":
+        return rid[der.parse_header(rid)[1] :] == _cert_ski(cert)
+    return _rid_matches(cms.RecipientIdentifier.load(rid), cert)
 
 
 def _kari_key(kari: cms.KeyAgreeRecipientInfo, rek: Any, key: PrivateKey, size: int) -> bytes:
@@ -170,7 +189,7 @@ OID_AUTH_ENVELOPED = der.oid("1.2.840.113549.1.9.16.1.23")
 @dataclass
 class _Prefix:
     auth: bool
-    recipient_infos: list[Any]
+    recipient_infos: list[bytes]  # each RecipientInfo as received
     algorithm: algos.EncryptionAlgorithm
     inner_type: str
     eci_indefinite: bool
@@ -201,7 +220,9 @@ def _read_prefix(r: BerReader) -> _Prefix:
         r.element()  # originatorInfo: certificates and CRLs of the originator, not needed to decrypt
     ris_der = r.element()
     try:
-        ris = list(cms.RecipientInfos.load(ris_der))
+        if ris_der[:1] != b"\x31":
+            raise ValueError("not a SET")
+        ris = der.children(ris_der)
     except Exception:
         raise MalformedCMSError("the recipient infos are malformed") from None
     if len(ris) > MAX_RECIPIENT_INFOS:
@@ -255,13 +276,17 @@ def _read_suffix(r: BerReader, prefix: _Prefix) -> tuple[bytes | None, bytes | N
 def _candidates(prefix: _Prefix, private_key: PrivateKey, certificate: x509.Certificate | None) -> list[tuple[int, str, bytes]]:
     size = content_key_size(prefix.algorithm)
     candidates: list[tuple[int, str, bytes]] = []
-    for index, ri in enumerate(prefix.recipient_infos):
+    for index, raw in enumerate(prefix.recipient_infos):
         try:
-            if ri.name == "ktri" and _rid_matches(ri.chosen["rid"], certificate):
-                if isinstance(private_key, rsa.RSAPrivateKey):
-                    key_alg = str(ri.chosen["key_encryption_algorithm"]["algorithm"].native)
-                    candidates.append((index, key_alg, _ktri_key(ri.chosen, private_key, size)))
-            elif ri.name == "kari":
+            if raw[:1] == b"\x30":  # KeyTransRecipientInfo: read from its bytes
+                _version, rid, alg, enc = der.children(raw)
+                if _ktri_rid_matches(rid, certificate) and isinstance(private_key, rsa.RSAPrivateKey):
+                    name = _key_algorithm_name(der.children(alg)[0])
+                    enc_key = enc[der.parse_header(enc)[1] :]
+                    candidates.append((index, name, _ktri_key(alg, name, enc_key, private_key, size)))
+                continue
+            ri = cms.RecipientInfo.load(raw)
+            if ri.name == "kari":
                 for rek in ri.chosen["recipient_encrypted_keys"]:
                     if _rid_matches(rek["rid"], certificate) and not isinstance(private_key, rsa.RSAPrivateKey):
                         key_alg = str(ri.chosen["key_encryption_algorithm"]["algorithm"].native)
@@ -273,6 +298,7 @@ def _candidates(prefix: _Prefix, private_key: PrivateKey, certificate: x509.Cert
     if not candidates:
         raise NoMatchingRecipientError("the message is not encrypted for this key/certificate (no matching recipient)")
     return candidates
+
 
 
 class Staging(Protocol):

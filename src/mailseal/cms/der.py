@@ -71,6 +71,32 @@ def octet_chunks(data: bytes, size: int = 1 << 20) -> Iterator[bytes]:
         yield octet_string(data[i : i + size])
 
 
+def elements(data: bytes, start: int = 0, end: int | None = None) -> list[bytes]:
+    """The consecutive DER elements in data[start:end], as their bytes (definite lengths only)."""
+    end = len(data) if end is None else end
+    out = []
+    pos = start
+    while pos < end:
+        header, content = parse_header(data, pos)
+        if header.length is None:
+            raise MalformedCMSError("indefinite length where DER is required")
+        stop = content + header.length
+        if stop > end:
+            raise MalformedCMSError("an element runs past the end of its container")
+        out.append(data[pos:stop])
+        pos = stop
+    return out
+
+
+def children(tlv: bytes) -> list[bytes]:
+    """The elements inside a constructed DER element."""
+    return elements(tlv, parse_header(tlv)[1])
+
+
+def content_of(tlv: bytes) -> bytes:
+    return tlv[parse_header(tlv)[1] :]
+
+
 class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
 
@@ -209,6 +235,9 @@ __all__ = [
     "OCTET_STRING",
     "BerReader",
     "Header",
+    "children",
+    "content_of",
+    "elements",
     "indefinite",
     "integer",
     "length_bytes",

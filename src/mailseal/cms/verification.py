@@ -97,43 +97,24 @@ ATTR_COUNTERSIGNATURE = der.oid("1.2.840.113549.1.9.6")
 ATTR_SMIME_CAPABILITIES = der.oid("1.2.840.113549.1.9.15")
 
 
-def _tlvs(data: bytes, start: int = 0, end: int | None = None) -> list[bytes]:
-    """The consecutive DER elements in data[start:end], as their bytes."""
-    end = len(data) if end is None else end
-    out = []
-    pos = start
-    while pos < end:
-        header, content = der.parse_header(data, pos)
-        if header.length is None:
-            raise MalformedCMSError("indefinite length inside DER attributes")
-        stop = content + header.length
-        if stop > end:
-            raise MalformedCMSError("an attribute runs past its end")
-        out.append(data[pos:stop])
-        pos = stop
-    return out
-
-
-def _content(tlv: bytes) -> bytes:
-    return tlv[der.parse_header(tlv)[1] :]
 
 
 def parse_attributes(contents: bytes) -> dict[bytes, list[list[bytes]]]:
     """Attributes (RFC 5652 §5.3) from the received bytes: attribute type OID -> one list of values per occurrence.
     Reading the bytes directly keeps a small message's verification fast and never re-encodes anything."""
     attrs: dict[bytes, list[list[bytes]]] = {}
-    for attribute in _tlvs(contents):
-        parts = _tlvs(attribute, der.parse_header(attribute)[1])
+    for attribute in der.elements(contents):
+        parts = der.children(attribute)
         if len(parts) != 2 or parts[0][:1] != b"\x06" or parts[1][:1] != b"\x31":
             raise MalformedCMSError("an attribute is not a type and a SET of values")
         values_set = parts[1]
-        attrs.setdefault(parts[0], []).append(_tlvs(values_set, der.parse_header(values_set)[1]))
+        attrs.setdefault(parts[0], []).append(der.children(values_set))
     return attrs
 
 
 @lru_cache(maxsize=1024)
 def decode_oid(tlv: bytes) -> str:
-    body = _content(tlv)
+    body = der.content_of(tlv)
     arcs: list[int] = []
     value = 0
     for byte in body:
@@ -150,7 +131,7 @@ def decode_oid(tlv: bytes) -> str:
 @lru_cache(maxsize=256)
 def _capabilities(value: bytes) -> tuple[str, ...]:
     """SMIMECapabilities (RFC 8551 §2.5.2) as dotted OIDs, in the sender's order of preference."""
-    return tuple(decode_oid(_tlvs(cap, der.parse_header(cap)[1])[0]) for cap in _tlvs(value, der.parse_header(value)[1]))
+    return tuple(decode_oid(der.children(cap)[0]) for cap in der.children(value))
 
 
 def _signing_time(tlv: bytes) -> datetime:
@@ -171,22 +152,22 @@ class RawSignerInfo:
 
     @classmethod
     def parse(cls, tlv: bytes) -> RawSignerInfo:
-        parts = _tlvs(tlv, der.parse_header(tlv)[1])
+        parts = der.children(tlv)
         if len(parts) < 5 or parts[0][:1] != b"\x02":
             raise MalformedCMSError("a SignerInfo is malformed")
         sid, digest_alg = parts[1], parts[2]
         rest = parts[3:]
         signed = None
         if rest and rest[0][:1] == b"\xa0":
-            signed = _content(rest[0])
+            signed = der.content_of(rest[0])
             rest = rest[1:]
         if len(rest) < 2 or rest[1][:1] != b"\x04":
             raise MalformedCMSError("a SignerInfo has no signature")
-        unsigned = _content(rest[2]) if len(rest) > 2 and rest[2][:1] == b"\xa1" else None
+        unsigned = der.content_of(rest[2]) if len(rest) > 2 and rest[2][:1] == b"\xa1" else None
         return cls(
-            sid, _algorithm_name(_tlvs(digest_alg, der.parse_header(digest_alg)[1])[0], "digest"), signed,
-            rest[0], _algorithm_name(_tlvs(rest[0], der.parse_header(rest[0])[1])[0], "signature"),
-            _content(rest[1]), unsigned,
+            sid, _algorithm_name(der.children(digest_alg)[0], "digest"), signed,
+            rest[0], _algorithm_name(der.children(rest[0])[0], "signature"),
+            der.content_of(rest[1]), unsigned,
         )
 
     def to_be_signed(self) -> bytes:
@@ -207,8 +188,8 @@ def _algorithm_name(oid_tlv: bytes, kind: str) -> str:
 def _certificate_ids(raw: bytes) -> tuple[bytes, bytes | None]:
     """The IssuerAndSerialNumber a SignerInfo would name this certificate by (DER), and its key identifier."""
     cert = a_x509.Certificate.load(raw)
-    tbs = _tlvs(raw, der.parse_header(raw)[1])[0]
-    fields = _tlvs(tbs, der.parse_header(tbs)[1])
+    tbs = der.children(raw)[0]
+    fields = der.children(tbs)
     if fields[0][:1] == b"\xa0":
         fields = fields[1:]  # [0] version
     serial, issuer = fields[0], fields[2]
@@ -225,7 +206,7 @@ def _sid_matches(sid: bytes, raw_cert: bytes, parsed: a_x509.Certificate) -> boo
             return bool(ias["serial_number"].native == parsed.serial_number and ias["issuer"] == parsed.issuer)
         except Exception:
             return False
-    return key_id is not None and sid[:1] == b"\x80" and _content(sid) == key_id
+    return key_id is not None and sid[:1] == b"\x80" and der.content_of(sid) == key_id
 
 
 def check_signer(
@@ -302,7 +283,7 @@ def check_signer(
                 caps = _capabilities(caps_value[0])
         except Exception:
             return result(False, "the signing-time attribute is malformed")
-        if not hashlib_compare(_content(digests[0][0]), actual):
+        if not hashlib_compare(der.content_of(digests[0][0]), actual):
             return result(False, "the message digest does not match the content: the message was altered")
         data = signer.to_be_signed()
     else:
@@ -406,7 +387,7 @@ def _read_signed_data(source: Source, hash_names: Callable[[list[str]], list[str
     if r.peek_tag() == 0xA1:
         r.element()  # CRLs: revocation information is the pki layer's business
     infos = r.element()
-    signer_infos = _tlvs(infos, der.parse_header(infos)[1]) if infos[:1] == b"\x31" else []
+    signer_infos = der.children(infos) if infos[:1] == b"\x31" else []
     if infos[:1] != b"\x31":
         raise MalformedCMSError("the SignerInfos are not a SET")
     return _SignedParts(digest_names, e_type, e_type_der, content, content_digests, certificates, signer_infos)
