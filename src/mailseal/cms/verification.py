@@ -184,6 +184,11 @@ def _algorithm_name(oid_tlv: bytes, kind: str) -> str:
     return str(cls.load(oid_tlv).native)
 
 
+@lru_cache(maxsize=64)
+def _content_type_name(oid_tlv: bytes) -> str:
+    return str(cms.ContentType.load(oid_tlv).native)
+
+
 @lru_cache(maxsize=512)
 def _certificate_ids(raw: bytes) -> tuple[bytes, bytes | None]:
     """The IssuerAndSerialNumber a SignerInfo would name this certificate by (DER), and its key identifier."""
@@ -354,13 +359,13 @@ def _read_signed_data(source: Source, hash_names: Callable[[list[str]], list[str
     if r.header().tag != 0xA0 or r.header().tag != 0x30:
         raise MalformedCMSError("the SignedData structure is malformed")
     r.element()  # version
-    digest_names = [str(a["algorithm"].native) for a in cms.DigestAlgorithms.load(r.element())]
+    digest_names = [_algorithm_name(der.children(alg)[0], "digest") for alg in der.children(r.element())]
     encap = r.header()
     if encap.tag != 0x30:
         raise MalformedCMSError("the encapsulated content info is malformed")
     encap_end = None if encap.length is None else r.position + encap.length
     e_type_der = r.element()
-    e_type = str(cms.ContentType.load(e_type_der).native)
+    e_type = _content_type_name(e_type_der)
     content: Region | None = None
     content_digests: dict[str, bytes] = {}
     inside = r.peek_tag() != 0x00 if encap_end is None else r.position < encap_end

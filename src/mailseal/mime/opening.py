@@ -78,8 +78,16 @@ class Opened:
         return self.inner.to_bytes()
 
 
+_ONE_MAILBOX = re.compile(r'\s*(?:(?:"[^"\\]*"|[^<>",;:@()\\]*)\s*<([^<>@\s",;:()]+@[^<>@\s",;:()]+)>|([^<>@\s",;:()]+@[^<>@\s",;:()]+))\s*')
+
+
 def from_addresses(entity: Entity) -> list[str]:
+    """The addr-specs of the From field(s): a lone plain mailbox is read directly, anything else by RFC 5322."""
     values = entity.fields("From")
+    if len(values) == 1:
+        simple = _ONE_MAILBOX.fullmatch(values[0])
+        if simple:
+            return [simple.group(1) or simple.group(2)]
     return [addr for _, addr in email.utils.getaddresses(values) if addr]
 
 

@@ -155,8 +155,9 @@ def parse_multipart_signed(entity: Entity) -> DetachedSigned:
         raise MalformedMIMEError(f"multipart/signed must have exactly two parts, found {len(parts)}")
     sig = Entity.from_region(parts[1])
     sig_type, _ = sig.content_type()
-    name = (sig.filename() or "").lower()
-    if sig_type not in SIGNATURE_TYPES and not (sig_type == "application/octet-stream" and name.endswith(".p7s")):
+    if sig_type not in SIGNATURE_TYPES and not (
+        sig_type == "application/octet-stream" and (sig.filename() or "").lower().endswith(".p7s")
+    ):
         raise MalformedMIMEError(f"the second part of multipart/signed is {sig_type}, not a PKCS#7 signature")
     return DetachedSigned(parts[0], sig.decoded_body())
 
