@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from ..errors import LimitExceededError, MalformedCMSError
@@ -48,6 +49,7 @@ def octet_string(value: bytes) -> bytes:
     return tlv(OCTET_STRING, value)
 
 
+@lru_cache(maxsize=512)
 def oid(dotted: str) -> bytes:
     parts = [int(p) for p in dotted.split(".")]
     body = bytearray([40 * parts[0] + parts[1]])

@@ -53,6 +53,7 @@ def to_asn1_cert(cert: x509.Certificate) -> a_x509.Certificate:
     return a_x509.Certificate.load(cert_der(cert))
 
 
+@lru_cache(maxsize=1024)
 def cert_der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
