@@ -144,6 +144,7 @@ class BerReader:
     def __init__(self, stream: Readable, limit: int | None = None) -> None:
         self._stream = stream
         self._buffer = b""
+        self._pos = 0  # read position in _buffer: taking bytes never copies the rest of the buffer
         self._consumed = 0
         self._limit = limit
 
@@ -152,34 +153,42 @@ class BerReader:
         return self._consumed
 
     def _fill(self, n: int) -> bool:
-        while len(self._buffer) < n:
-            more = self._stream.read(max(n - len(self._buffer), 1 << 16))
+        available = len(self._buffer) - self._pos
+        if available >= n:
+            return True
+        parts = [self._buffer[self._pos :]]
+        while available < n:
+            more = self._stream.read(max(n - available, 1 << 16))
             if not more:
+                self._buffer, self._pos = b"".join(parts), 0
                 return False
-            self._buffer += more
+            parts.append(more)
+            available += len(more)
+        self._buffer, self._pos = b"".join(parts), 0
         return True
 
     def at_eof(self) -> bool:
         return not self._fill(1)
 
     def peek_tag(self) -> int | None:
-        return self._buffer[0] if self._fill(1) else None
+        return self._buffer[self._pos] if self._fill(1) else None
 
     def header(self) -> Header:
         if not self._fill(2):
             raise MalformedCMSError("the CMS structure is truncated")
-        first = self._buffer[1]
+        first = self._buffer[self._pos + 1]
         need = 2 + (first & 0x7F if first > 0x80 else 0)
         if not self._fill(need):
             raise MalformedCMSError("the CMS structure is truncated")
-        header, pos = parse_header(self._buffer[:need])
-        self._take(pos)
+        header, pos = parse_header(self._buffer, self._pos)
+        self._take(pos - self._pos)
         return header
 
     def _take(self, n: int) -> bytes:
         if not self._fill(n):
             raise MalformedCMSError("the CMS structure is truncated")
-        data, self._buffer = self._buffer[:n], self._buffer[n:]
+        data = self._buffer[self._pos : self._pos + n]
+        self._pos += n
         self._consumed += n
         return data
 
@@ -190,7 +199,7 @@ class BerReader:
 
     def end_of_contents(self) -> bool:
         """Consume an end-of-contents marker if one is next."""
-        if self._fill(2) and self._buffer[:2] == EOC:
+        if self._fill(2) and self._buffer[self._pos : self._pos + 2] == EOC:
             self._take(2)
             return True
         return False
