@@ -105,6 +105,46 @@ class RegionReader:
         return data
 
 
+class BackgroundWriter:
+    """Writes to a file from a second thread, so that encoding the next chunk overlaps the disk write of the last
+    (file writes release the GIL). At most ``depth`` chunks wait; an error in the thread surfaces on the next call."""
+
+    def __init__(self, sink: BinaryIO, depth: int = 4) -> None:
+        import queue
+        import threading
+
+        self._sink = sink
+        self._queue: queue.Queue[bytes | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mailseal-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            if self._error is None:
+                try:
+                    self._sink.write(data)
+                except BaseException as exc:
+                    self._error = exc
+
+    def write(self, data: bytes) -> int:
+        if self._error is not None:
+            raise self._error
+        if data:
+            self._queue.put(bytes(data))
+        return len(data)
+
+    def close(self) -> None:
+        """Wait for every pending write; raise the thread's error if there was one."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 class IterReader:
     """A read()-only stream over an iterator of byte chunks."""
 
@@ -338,6 +378,7 @@ def _longest_line(chunk: bytes, first: int, last: int) -> int:
 
 __all__ = [
     "CHUNK",
+    "BackgroundWriter",
     "Base64Source",
     "Base64Writer",
     "Canonicalizer",

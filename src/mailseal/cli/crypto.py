@@ -8,7 +8,7 @@ from .. import api
 from ..cms.algorithms import CONTENT_CIPHERS, DEFAULT_CIPHER, SIGNING_DIGESTS
 from ..pki.truststore import read_certificate_file
 from .common import apply, handle_errors, io_options, key_options, load_identity, validation_context
-from .streams import input_stream, output_stream
+from .streams import background, input_stream, output_stream
 
 
 @click.command("sign")
@@ -26,10 +26,10 @@ def sign_cmd(
 ) -> None:
     """Sign a message (RFC 5322 in, signed message out)."""
     identity = load_identity(key, cert, chain, pass_spec)
-    with input_stream(infile) as source, output_stream(outfile) as sink:
+    with input_stream(infile) as source, output_stream(outfile) as sink, background(sink) as out:
         api.sign(
             source, identity, opaque=opaque, digest=digest, pss=pss,
-            include_certs=not no_certs, include_chain=not no_chain, out=sink,
+            include_certs=not no_certs, include_chain=not no_chain, out=out,
         )
 
 
@@ -56,10 +56,10 @@ def encrypt_cmd(
     certs = [c for path in recipients for c in read_certificate_file(path)]
     sender = read_certificate_file(sender_cert)[0] if sender_cert else None
     context = validation_context(trust, False, None, revocation=revocation, crls=crls) if trust else None
-    with input_stream(infile) as source, output_stream(outfile) as sink:
+    with input_stream(infile) as source, output_stream(outfile) as sink, background(sink) as out:
         api.encrypt(
             source, certs, cipher=cipher, key_transport="oaep" if oaep else "pkcs1v15",
-            recipient_id="ski" if ski else "issuer-serial", sender=sender, context=context, out=sink,
+            recipient_id="ski" if ski else "issuer-serial", sender=sender, context=context, out=out,
         )
 
 

@@ -8,7 +8,9 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
+
+from ..streamio import BackgroundWriter
 
 
 @contextmanager
@@ -31,7 +33,7 @@ def output_stream(path: str | None) -> Iterator[BinaryIO]:
     target = Path(path)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with os.fdopen(fd, "w+b") as fh:
             yield fh
         os.replace(tmp, target)
     except BaseException:
@@ -39,4 +41,22 @@ def output_stream(path: str | None) -> Iterator[BinaryIO]:
         raise
 
 
-__all__ = ["input_stream", "output_stream"]
+@contextmanager
+def background(sink: BinaryIO) -> Iterator[BinaryIO]:
+    """Writes to ``sink`` from a second thread while the caller computes the next chunk; flushed on exit."""
+    writer = BackgroundWriter(sink)
+    failed = False
+    try:
+        yield cast(BinaryIO, writer)  # only write() is used by the streaming writers
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        try:
+            writer.close()
+        except BaseException:
+            if not failed:
+                raise
+
+
+__all__ = ["background", "input_stream", "output_stream"]
