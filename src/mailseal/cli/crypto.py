@@ -8,7 +8,7 @@ from .. import api
 from ..cms.algorithms import CONTENT_CIPHERS, DEFAULT_CIPHER, SIGNING_DIGESTS
 from ..pki.truststore import read_certificate_file
 from .common import apply, handle_errors, io_options, key_options, load_identity, validation_context
-from .streams import background, input_stream, output_stream
+from .streams import background, input_stream, is_staging, output_stream
 
 
 @click.command("sign")
@@ -71,4 +71,4 @@ def decrypt_cmd(infile: str | None, outfile: str | None, key: str, cert: str | N
     identity = load_identity(key, cert, None, pass_spec)
     with input_stream(infile) as source, output_stream(outfile) as sink:
         # A file output is a temporary file that replaces -o only on success, so it can stage the plaintext.
-        api.decrypt(source, identity, out=sink, out_is_staging=outfile not in (None, "-"))
+        api.decrypt(source, identity, out=sink, out_is_staging=is_staging(sink))

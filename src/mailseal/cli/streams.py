@@ -31,14 +31,32 @@ def output_stream(path: str | None) -> Iterator[BinaryIO]:
         sys.stdout.buffer.flush()
         return
     target = Path(path)
+    if target.exists() and not target.is_file():
+        # A device or a pipe (/dev/null, a FIFO) is written in place: renaming over it would replace it.
+        with target.open("wb") as fh:
+            yield fh
+        return
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w+b") as fh:
-            yield fh
+            _STAGING.add(id(fh))
+            try:
+                yield fh
+            finally:
+                _STAGING.discard(id(fh))
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_STAGING: set[int] = set()  # ids of the temporary files output_stream() has open
+
+
+def is_staging(sink: BinaryIO) -> bool:
+    """True for the temporary file output_stream() makes: it is deleted on failure, so it may hold unverified
+    plaintext; stdout and devices are not."""
+    return id(sink) in _STAGING
 
 
 @contextmanager
@@ -59,4 +77,4 @@ def background(sink: BinaryIO) -> Iterator[BinaryIO]:
                 raise
 
 
-__all__ = ["background", "input_stream", "output_stream"]
+__all__ = ["background", "input_stream", "is_staging", "output_stream"]

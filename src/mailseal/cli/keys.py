@@ -1,0 +1,114 @@
+"""The `mailseal keys` command group: identities in the key store (keys encrypted at rest, AES-256-GCM + scrypt)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import UsageError
+from ..store.keystore import EXPORT_ENV, USAGES, KeyStore, resolve_passphrase
+from .common import handle_errors, password, print_json, write_out
+
+
+def _prompt() -> bytes:
+    if not sys.stdin.isatty():
+        raise UsageError("no key store passphrase: set MAILSEAL_STORE_PASSPHRASE or MAILSEAL_STORE_KEYFILE")
+    return str(click.prompt("Key store passphrase", hide_input=True, err=True)).encode()
+
+
+def _keystore() -> KeyStore:
+    from ..store.database import Store
+
+    return KeyStore(Store.open(), lambda: resolve_passphrase(_prompt))
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Identities (private key + certificate + chain) kept in the store."""
+
+
+@keys_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--cert", type=click.Path(dir_okay=False, exists=True), help="The key's certificate (if not in FILE).")
+@click.option("--chain", type=click.Path(dir_okay=False, exists=True), help="Intermediate certificates.")
+@click.option("--pass", "pass_spec", metavar="SPEC", help="Password of FILE: pass:TEXT, env:VAR or file:PATH.")
+@click.option("--usage", type=click.Choice(USAGES), default="dual", show_default=True,
+              help="What the identity is for: signing, encryption or both.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def import_cmd(file: str, cert: str | None, chain: str | None, pass_spec: str | None, usage: str,
+               as_json: bool) -> None:
+    """Import FILE: a PKCS#12 file, or a PEM/DER private key with --cert."""
+    from ..cms.identity import Identity
+
+    identity = Identity.load(file, cert, chain, password(pass_spec))
+    ks = _keystore()
+    ids = ks.add(identity, usage)
+    records = [r for r in ks.list() if r.id in ids]
+    if as_json:
+        print_json({"imported": [r.to_dict() for r in records]})
+        return
+    for r in records:
+        click.echo(f"imported identity {r.id}: {r.address} ({r.usage}) {r.fingerprint[:16]}")
+
+
+@keys_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def list_cmd(as_json: bool) -> None:
+    """List the identities (never the keys)."""
+    records = _keystore().list()
+    if as_json:
+        print_json({"identities": [r.to_dict() for r in records]})
+        return
+    for r in records:
+        click.echo(f"{r.id}\t{r.address}\t{r.usage}\t{r.not_after.date()}\t{r.fingerprint[:16]}\t{r.subject}")
+
+
+@keys_group.command("show")
+@click.argument("address")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def show_cmd(address: str, as_json: bool) -> None:
+    """Show the identities of ADDRESS."""
+    records = _keystore().list(address)
+    if not records:
+        raise UsageError(f"no identity for {address}")
+    if as_json:
+        print_json({"identities": [r.to_dict() for r in records]})
+        return
+    for r in records:
+        for key, value in r.to_dict().items():
+            click.echo(f"{key}: {value}")
+        click.echo("")
+
+
+@keys_group.command("remove")
+@click.argument("target", metavar="ID|ADDRESS")
+@handle_errors
+def remove_cmd(target: str) -> None:
+    """Remove one identity by id, or every identity of an address."""
+    count = _keystore().remove(target)
+    click.echo(f"removed {count} identit{'y' if count == 1 else 'ies'}")
+
+
+@keys_group.command("export")
+@click.argument("identity_id", metavar="ID", type=int)
+@click.option("--pass", "pass_spec", metavar="SPEC", help="Password for the PKCS#12 file (required).")
+@click.option("-o", "--out", "outfile", metavar="FILE", help="Write the PKCS#12 file here (default: stdout).")
+@handle_errors
+def export_cmd(identity_id: int, pass_spec: str, outfile: str | None) -> None:
+    """Export an identity as PKCS#12 (refused unless MAILSEAL_ALLOW_KEY_EXPORT=1)."""
+    import os
+
+    if os.environ.get(EXPORT_ENV) != "1":
+        raise UsageError(f"key export is disabled: set {EXPORT_ENV}=1 to allow it")
+    if pass_spec is None:
+        raise UsageError("--pass is required: the exported PKCS#12 file is protected by a password")
+    data = _keystore().export_pkcs12(identity_id, password(pass_spec) or b"")
+    write_out(outfile, data)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m mailseal.cli.keys` until main.py registers the group
+    keys_group(prog_name="mailseal keys")
