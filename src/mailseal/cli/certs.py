@@ -209,3 +209,14 @@ def _print_view(v: dict[str, Any]) -> None:
 
 
 __all__ = ["certs_group", "describe"]
+
+
+def _attach_directory_commands() -> None:
+    """The certificate directory's commands (import, list, find, show, remove, expiring) live in the same group."""
+    from .directory import DIRECTORY_COMMANDS
+
+    for command in DIRECTORY_COMMANDS:
+        certs_group.add_command(command)
+
+
+_attach_directory_commands()

@@ -19,6 +19,7 @@ COMMANDS = {
     "certs": ("certs", "certs_group"),
     "trust": ("trust", "trust_group"),
     "ca": ("ca", "ca_group"),
+    "keys": ("keys", "keys_group"),
 }
 
 

@@ -1,0 +1,243 @@
+"""The certificate directory: correspondents' certificates by address (RFC 8550 §3), with source and capabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from sqlalchemy import Insert, bindparam, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ..errors import UsageError
+from ..pki.profile import certificate_emails, normalize_address
+from . import audit
+from .database import Store
+from .models import RecipientCertificate, utcnow
+
+SOURCES: tuple[str, ...] = ("imported", "harvested", "ldap", "smimea", "ca")
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the certificate's DER, lower-case hex: the key the directory files certificates under."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _iso(t: datetime | None) -> str | None:
+    return None if t is None else t.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """One certificate filed under one address."""
+
+    id: int
+    address: str
+    fingerprint: str
+    der: bytes
+    source: str
+    not_before: datetime
+    not_after: datetime
+    first_seen: datetime
+    last_seen: datetime
+    capabilities: tuple[str, ...] | None
+    capabilities_time: datetime | None
+
+    @property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_der_x509_certificate(self.der)
+
+    def to_dict(self) -> dict[str, Any]:
+        cert = self.certificate
+        return {
+            "id": self.id, "address": self.address, "fingerprint_sha256": self.fingerprint,
+            "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+            "serial": format(cert.serial_number, "x"), "source": self.source,
+            "not_before": _iso(self.not_before), "not_after": _iso(self.not_after),
+            "first_seen": _iso(self.first_seen), "last_seen": _iso(self.last_seen),
+            "capabilities": None if self.capabilities is None else list(self.capabilities),
+            "capabilities_time": _iso(self.capabilities_time),
+        }
+
+
+_COLUMNS = (
+    RecipientCertificate.id, RecipientCertificate.address, RecipientCertificate.fingerprint,
+    RecipientCertificate.certificate, RecipientCertificate.source, RecipientCertificate.not_before,
+    RecipientCertificate.not_after, RecipientCertificate.first_seen, RecipientCertificate.last_seen,
+    RecipientCertificate.capabilities, RecipientCertificate.capabilities_time,
+)
+
+_FIND_BY_ADDRESS = (select(*_COLUMNS).where(RecipientCertificate.address == bindparam("address"))
+                    .order_by(RecipientCertificate.not_after.desc(), RecipientCertificate.id))
+
+
+def _row_caps(row: Any) -> list[Any]:
+    values = list(row)
+    values[9] = None if values[9] is None else tuple(values[9])
+    return values
+
+
+def _entry(row: RecipientCertificate) -> DirectoryEntry:
+    return DirectoryEntry(row.id, row.address, row.fingerprint, row.certificate, row.source, row.not_before,
+                          row.not_after, row.first_seen, row.last_seen,
+                          None if row.capabilities is None else tuple(row.capabilities), row.capabilities_time)
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What happened to one certificate: ``added`` (with the addresses), ``known`` or ``skipped`` with a reason."""
+
+    fingerprint: str
+    status: str  # added | known | skipped
+    addresses: tuple[str, ...] = ()
+    reason: str | None = None
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _insert(session: Session) -> Any:
+    # INSERT ... ON CONFLICT DO NOTHING: two processes filing the same certificate at once both succeed, and
+    # the unique (address, fingerprint) constraint keeps exactly one row.
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(RecipientCertificate)
+
+
+def file_certificate(session: Session, cert: x509.Certificate, source: str, *, when: datetime | None = None,
+                     actor: str | None = None, addresses: Iterable[str] | None = None) -> ImportOutcome:
+    """File ``cert`` under each of its addresses (or only ``addresses``) in the caller's transaction."""
+    if source not in SOURCES:
+        raise UsageError(f"source must be one of {', '.join(SOURCES)}")
+    fp = fingerprint(cert)
+    if _is_ca(cert):
+        return ImportOutcome(fp, "skipped", reason="a CA certificate, not a correspondent's certificate")
+    addrs = list(dict.fromkeys(normalize_address(a) for a in (addresses or certificate_emails(cert))))
+    if not addrs:
+        return ImportOutcome(fp, "skipped", reason="the certificate carries no e-mail address")
+    now = when or utcnow()
+    der = cert.public_bytes(serialization.Encoding.DER)
+    added: list[str] = []
+    for addr in addrs:
+        stmt: Insert = _insert(session).values(
+            address=addr, fingerprint=fp, certificate=der, source=source, not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc, first_seen=now, last_seen=now,
+        ).on_conflict_do_nothing(index_elements=["address", "fingerprint"]).returning(RecipientCertificate.id)
+        if session.execute(stmt).first() is not None:
+            added.append(addr)
+            audit.record(session, f"certs.{'harvest' if source == 'harvested' else 'import'}", addr,
+                         {"fingerprint": fp, "source": source}, actor)
+        else:
+            session.execute(update(RecipientCertificate)
+                            .where(RecipientCertificate.address == addr, RecipientCertificate.fingerprint == fp,
+                                   RecipientCertificate.last_seen < now)
+                            .values(last_seen=now))
+    return ImportOutcome(fp, "added" if added else "known", tuple(added))
+
+
+class Directory:
+    """Recipient certificates in a store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add(self, cert: x509.Certificate, source: str = "imported", *, when: datetime | None = None,
+            actor: str | None = None) -> ImportOutcome:
+        with self.store.session() as session:
+            return file_certificate(session, cert, source, when=when, actor=actor)
+
+    def add_many(self, certs: Iterable[x509.Certificate], source: str = "imported", *, batch: int = 500,
+                 actor: str | None = None) -> list[ImportOutcome]:
+        """File many certificates, ``batch`` per transaction (bulk import)."""
+        out: list[ImportOutcome] = []
+        pending = list(certs)
+        for start in range(0, len(pending), batch):
+            with self.store.session() as session:
+                out.extend(file_certificate(session, c, source, actor=actor) for c in pending[start:start + batch])
+        return out
+
+    def find(self, address: str) -> list[DirectoryEntry]:
+        """Every certificate filed under ``address``, the one that expires last first."""
+        # One prebuilt Core statement rather than ORM objects: this runs once per recipient of every message.
+        with self.store.lookup() as conn:
+            return [DirectoryEntry(*_row_caps(row))
+                    for row in conn.execute(_FIND_BY_ADDRESS, {"address": normalize_address(address)})]
+
+    def certificates_for(self, address: str, at: datetime | None = None) -> list[x509.Certificate]:
+        """Certificates for ``address`` inside their validity period at ``at`` (not yet path-validated)."""
+        when = at or datetime.now(UTC)
+        return [e.certificate for e in self.find(address) if e.not_before <= when <= e.not_after]
+
+    def capabilities_for(self, address: str) -> tuple[str, ...] | None:
+        """The newest SMIMECapabilities learned for ``address`` (by signing time), or None when none is known."""
+        query = (select(RecipientCertificate.capabilities)
+                 .where(RecipientCertificate.address == normalize_address(address),
+                        RecipientCertificate.capabilities.is_not(None))
+                 .order_by(RecipientCertificate.capabilities_time.desc()).limit(1))
+        with self.store.reading() as session:
+            caps = session.scalars(query).first()
+        return None if caps is None else tuple(caps)
+
+    def show(self, fp: str) -> list[DirectoryEntry]:
+        """Entries of one certificate by its SHA-256 fingerprint (hex, colons allowed, a unique prefix of 8+)."""
+        wanted = fp.replace(":", "").lower()
+        if len(wanted) < 8 or any(ch not in "0123456789abcdef" for ch in wanted):
+            raise UsageError("give the SHA-256 fingerprint in hex (at least 8 digits)")
+        cond = (RecipientCertificate.fingerprint == wanted if len(wanted) == 64
+                else RecipientCertificate.fingerprint.startswith(wanted))
+        with self.store.reading() as session:
+            rows = [_entry(r) for r in session.scalars(select(RecipientCertificate).where(cond)
+                                                       .order_by(RecipientCertificate.id))]
+        if len({r.fingerprint for r in rows}) > 1:
+            raise UsageError(f"the fingerprint prefix {fp} matches several certificates: give more digits")
+        return rows
+
+    def entries(self) -> list[DirectoryEntry]:
+        query = select(RecipientCertificate).order_by(RecipientCertificate.address, RecipientCertificate.id)
+        with self.store.reading() as session:
+            return [_entry(r) for r in session.scalars(query)]
+
+    def remove(self, fp: str, actor: str | None = None) -> int:
+        rows = self.show(fp)
+        if not rows:
+            raise UsageError(f"no certificate with fingerprint {fp}")
+        with self.store.session() as session:
+            session.execute(delete(RecipientCertificate).where(RecipientCertificate.fingerprint == rows[0].fingerprint))
+            for r in rows:
+                audit.record(session, "certs.remove", r.address, {"fingerprint": r.fingerprint}, actor)
+        return len(rows)
+
+    def expiring(self, days: int, at: datetime | None = None) -> list[DirectoryEntry]:
+        """Certificates that expire within ``days`` of ``at`` (already expired ones not included)."""
+        when = at or datetime.now(UTC)
+        query = (select(RecipientCertificate)
+                 .where(RecipientCertificate.not_after >= when,
+                        RecipientCertificate.not_after <= when + timedelta(days=days))
+                 .order_by(RecipientCertificate.not_after, RecipientCertificate.address))
+        with self.store.reading() as session:
+            return [_entry(r) for r in session.scalars(query)]
+
+    def learn_capabilities(self, session: Session, address: str, fp: str, capabilities: tuple[str, ...],
+                           signing_time: datetime | None) -> bool:
+        """Remember what a valid signer advertised unless newer knowledge is there; True when it was kept."""
+        cond = [RecipientCertificate.address == normalize_address(address), RecipientCertificate.fingerprint == fp]
+        if signing_time is None:
+            # Without a signing time an advertisement cannot be ordered: it only fills a gap.
+            cond.append(RecipientCertificate.capabilities.is_(None))
+        else:
+            cond.append(or_(RecipientCertificate.capabilities_time.is_(None),
+                            RecipientCertificate.capabilities_time < signing_time))
+        result = session.execute(update(RecipientCertificate).where(*cond)
+                                 .values(capabilities=list(capabilities), capabilities_time=signing_time))
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+__all__ = ["SOURCES", "Directory", "DirectoryEntry", "ImportOutcome", "file_certificate", "fingerprint"]

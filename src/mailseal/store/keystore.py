@@ -1,0 +1,277 @@
+"""The key store: identities (key + certificate + chain) with private keys encrypted at rest (AES-256-GCM, scrypt)."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from ..cms.identity import Identity, load_private_key
+from ..errors import UsageError, WrongPasswordError
+from ..pki.profile import certificate_emails, normalize_address
+from . import audit
+from .database import Store
+from .models import IdentityRow, Setting, utcnow
+
+Usage = Literal["sign", "encrypt", "dual"]
+USAGES: tuple[str, ...] = ("sign", "encrypt", "dual")
+PASSPHRASE_ENV = "MAILSEAL_STORE_PASSPHRASE"
+KEYFILE_ENV = "MAILSEAL_STORE_KEYFILE"
+EXPORT_ENV = "MAILSEAL_ALLOW_KEY_EXPORT"
+
+#: scrypt cost (RFC 7914): N=2^17, r=8, p=1 is OWASP's current minimum for password storage (128 MiB, ~0.3 s).
+DEFAULT_SCRYPT = {"n": 2**17, "r": 8, "p": 1}
+_KDF_SETTING = "keystore.kdf"
+_VERIFIER_PLAINTEXT = b"mailseal key store verifier v1"
+_VERIFIER_AAD = b"mailseal verifier"
+_BLOB_VERSION = b"\x01"
+
+
+def resolve_passphrase(prompt: Callable[[], bytes] | None = None) -> bytes:
+    """The store passphrase: ``$MAILSEAL_STORE_PASSPHRASE``, else the key file ``$MAILSEAL_STORE_KEYFILE``, else
+    ``prompt()`` (the CLI asks on the terminal); with none of them a ``UsageError``."""
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value:
+        return value.encode()
+    keyfile = os.environ.get(KEYFILE_ENV)
+    if keyfile:
+        data = Path(keyfile).read_bytes()
+        if not data.strip():
+            raise UsageError(f"the key file {keyfile} is empty")
+        return data
+    if prompt is not None:
+        return prompt()
+    raise UsageError(f"no key store passphrase: set {PASSPHRASE_ENV} or {KEYFILE_ENV}")
+
+
+def _fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _derive(passphrase: bytes, params: dict[str, Any]) -> bytes:
+    salt = base64.b64decode(params["salt"])
+    return Scrypt(salt=salt, length=32, n=int(params["n"]), r=int(params["r"]), p=int(params["p"])).derive(passphrase)
+
+
+class KeyEncryptionKey:
+    """The key-encryption key of one store, derived once from the passphrase and checked against the verifier."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def unlock(cls, store: Store, passphrase: bytes, scrypt: dict[str, int] | None = None) -> KeyEncryptionKey:
+        """Derive the key; the first unlock of a new store chooses the salt and writes the verifier."""
+        with store.reading() as session:
+            row = session.get(Setting, _KDF_SETTING)
+            params = dict(row.value) if row is not None else None
+        if params is None:
+            params = {"algorithm": "scrypt", **(scrypt or DEFAULT_SCRYPT), "salt": base64.b64encode(os.urandom(16)).decode()}
+            key = _derive(passphrase, params)
+            nonce = os.urandom(12)
+            params["verifier"] = base64.b64encode(nonce + AESGCM(key).encrypt(nonce, _VERIFIER_PLAINTEXT,
+                                                                              _VERIFIER_AAD)).decode()
+            try:
+                with store.session() as session:
+                    session.add(Setting(name=_KDF_SETTING, value=params))
+                    audit.record(session, "keystore.init", "keystore", {"kdf": "scrypt", "n": params["n"]})
+                return cls(key)
+            except IntegrityError:
+                # Another process initialised the store first: use its salt.
+                return cls.unlock(store, passphrase)
+        kek = cls(_derive(passphrase, params))
+        verifier = base64.b64decode(params["verifier"])
+        try:
+            kek._aead.decrypt(verifier[:12], verifier[12:], _VERIFIER_AAD)
+        except InvalidTag:
+            raise WrongPasswordError("the key store passphrase is wrong") from None
+        return kek
+
+    def seal(self, secret: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return _BLOB_VERSION + nonce + self._aead.encrypt(nonce, secret, aad)
+
+    def open(self, blob: bytes, aad: bytes) -> bytes:
+        if blob[:1] != _BLOB_VERSION:
+            raise WrongPasswordError("the stored key has an unknown format")
+        try:
+            return self._aead.decrypt(blob[1:13], blob[13:], aad)
+        except InvalidTag:
+            raise WrongPasswordError("a stored private key cannot be decrypted with this passphrase") from None
+
+
+def _aad(fingerprint: str) -> bytes:
+    # Binding the blob to its certificate stops a swapped row from presenting one user's key as another's.
+    return b"mailseal identity " + fingerprint.encode()
+
+
+@dataclass(frozen=True)
+class IdentityRecord:
+    """An identity as listed: everything but the private key."""
+
+    id: int
+    address: str
+    usage: str
+    fingerprint: str
+    subject: str
+    not_before: datetime
+    not_after: datetime
+    created: datetime
+    chain_length: int
+
+    def to_dict(self) -> dict[str, Any]:
+        def iso(t: datetime) -> str:
+            return t.isoformat().replace("+00:00", "Z")
+
+        return {"id": self.id, "address": self.address, "usage": self.usage, "fingerprint_sha256": self.fingerprint,
+                "subject": self.subject, "not_before": iso(self.not_before), "not_after": iso(self.not_after),
+                "created": iso(self.created), "chain_length": self.chain_length}
+
+
+def _record(row: IdentityRow) -> IdentityRecord:
+    cert = x509.load_der_x509_certificate(row.certificate)
+    return IdentityRecord(row.id, row.address, row.usage, row.fingerprint, cert.subject.rfc4514_string(),
+                          row.not_before, row.not_after, row.created, len(row.chain))
+
+
+class KeyStore:
+    """Identities in a store. Reading keys needs the passphrase; listing does not."""
+
+    def __init__(self, store: Store, passphrase: bytes | Callable[[], bytes] | None = None,
+                 scrypt: dict[str, int] | None = None) -> None:
+        self.store = store
+        self._passphrase = passphrase
+        self._scrypt = scrypt
+        self._kek: KeyEncryptionKey | None = None
+
+    def _key(self) -> KeyEncryptionKey:
+        if self._kek is None:
+            source = self._passphrase
+            secret = source() if callable(source) else source if source is not None else resolve_passphrase()
+            self._kek = KeyEncryptionKey.unlock(self.store, secret, self._scrypt)
+        return self._kek
+
+    def add(self, identity: Identity, usage: str = "dual", address: str | None = None,
+            actor: str | None = None) -> list[int]:
+        """Store an identity (one row per address of its certificate, or only ``address``); returns the row ids."""
+        if usage not in USAGES:
+            raise UsageError(f"usage must be one of {', '.join(USAGES)}")
+        cert = identity.certificate
+        addresses = [normalize_address(a) for a in certificate_emails(cert)]
+        if address is not None:
+            wanted = normalize_address(address)
+            if wanted not in addresses:
+                raise UsageError(f"{address} is not an address of the certificate")
+            addresses = [wanted]
+        if not addresses:
+            raise UsageError("the certificate carries no e-mail address: nothing to file the identity under")
+        fp = _fingerprint(cert)
+        pkcs8 = identity.private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption())
+        kek = self._key()
+        ids: list[int] = []
+        try:
+            with self.store.session() as session:
+                for addr in dict.fromkeys(addresses):
+                    row = IdentityRow(
+                        address=addr, usage=usage, fingerprint=fp,
+                        certificate=cert.public_bytes(serialization.Encoding.DER),
+                        chain=[base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
+                               for c in identity.chain],
+                        encrypted_key=kek.seal(pkcs8, _aad(fp)),
+                        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, created=utcnow())
+                    session.add(row)
+                    session.flush()
+                    ids.append(row.id)
+                    audit.record(session, "keys.import", addr, {"fingerprint": fp, "usage": usage, "id": row.id},
+                                 actor)
+        except IntegrityError:
+            raise UsageError(f"the identity {fp[:16]}... is already in the key store") from None
+        return ids
+
+    def list(self, address: str | None = None) -> list[IdentityRecord]:
+        query = select(IdentityRow).order_by(IdentityRow.address, IdentityRow.not_before.desc(), IdentityRow.id)
+        if address is not None:
+            query = query.where(IdentityRow.address == normalize_address(address))
+        with self.store.reading() as session:
+            return [_record(r) for r in session.scalars(query)]
+
+    def _load(self, row: IdentityRow) -> Identity:
+        cert = x509.load_der_x509_certificate(row.certificate)
+        key = load_private_key(self._key().open(row.encrypted_key, _aad(_fingerprint(cert))))
+        chain = tuple(x509.load_der_x509_certificate(base64.b64decode(c)) for c in row.chain)
+        return Identity(key, cert, chain)
+
+    def get(self, identity_id: int) -> Identity:
+        with self.store.reading() as session:
+            row = session.get(IdentityRow, identity_id)
+        if row is None:
+            raise UsageError(f"no identity with id {identity_id}")
+        return self._load(row)
+
+    def identity_for(self, address: str, usage: str = "sign", at: datetime | None = None) -> Identity:
+        """The newest identity valid at ``at`` (default now) for ``address`` that can do ``usage``."""
+        if usage not in ("sign", "encrypt"):
+            raise UsageError("usage must be sign or encrypt")
+        when = at or datetime.now(UTC)
+        query = (
+            select(IdentityRow)
+            .where(IdentityRow.address == normalize_address(address), IdentityRow.usage.in_((usage, "dual")),
+                   IdentityRow.not_before <= when, IdentityRow.not_after >= when)
+            .order_by(IdentityRow.not_before.desc(), IdentityRow.id.desc())
+            .limit(1)
+        )
+        with self.store.reading() as session:
+            row = session.scalars(query).first()
+        if row is None:
+            raise UsageError(f"no valid {usage} identity for {address} in the key store")
+        return self._load(row)
+
+    def remove(self, target: str, actor: str | None = None) -> int:
+        """Remove by row id or by address (every identity of it); returns how many were removed."""
+        with self.store.session() as session:
+            if target.isdigit():
+                cond = IdentityRow.id == int(target)
+            else:
+                cond = IdentityRow.address == normalize_address(target)
+            rows = list(session.scalars(select(IdentityRow).where(cond)))
+            for row in rows:
+                audit.record(session, "keys.remove", row.address, {"fingerprint": row.fingerprint, "id": row.id},
+                             actor)
+            session.execute(delete(IdentityRow).where(cond))
+        if not rows:
+            raise UsageError(f"no identity matches {target}")
+        return len(rows)
+
+    def export_pkcs12(self, identity_id: int, password: bytes, actor: str | None = None) -> bytes:
+        """The identity as PKCS#12 under ``password``; refused unless ``$MAILSEAL_ALLOW_KEY_EXPORT=1``."""
+        if os.environ.get(EXPORT_ENV) != "1":
+            raise UsageError(f"key export is disabled: set {EXPORT_ENV}=1 to allow it")
+        if not password:
+            raise UsageError("an export password is required (--pass)")
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
+        ident = self.get(identity_id)
+        data = pkcs12.serialize_key_and_certificates(
+            None, ident.private_key, ident.certificate, list(ident.chain) or None,  # type: ignore[arg-type]
+            serialization.BestAvailableEncryption(password))
+        with self.store.session() as session:
+            audit.record(session, "keys.export", str(identity_id), {"fingerprint": _fingerprint(ident.certificate)},
+                         actor)
+        return data
+
+
+__all__ = ["EXPORT_ENV", "KEYFILE_ENV", "PASSPHRASE_ENV", "USAGES", "IdentityRecord", "KeyEncryptionKey", "KeyStore",
+           "Usage", "resolve_passphrase"]

@@ -1,0 +1,46 @@
+"""The store opens, migrates, and is configured for concurrent writers (WAL, foreign keys, busy timeout)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from mailseal.store import Store
+from mailseal.store.database import database_url
+
+
+def test_migrations_create_every_table(store: Store) -> None:
+    names = set(inspect(store.engine).get_table_names())
+    assert {"settings", "identities", "recipient_certificates", "trust_certificates", "audit_log",
+            "alembic_version"} <= names
+
+
+def test_reopening_a_migrated_store_keeps_one_revision(store_url: str) -> None:
+    Store.open(store_url).close()
+    again = Store.open(store_url)
+    with again.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+    again.close()
+
+
+def test_default_url_is_sqlite_file_in_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("MAILSEAL_DB_URL", raising=False)
+    monkeypatch.setenv("MAILSEAL_HOME", str(tmp_path / "home"))
+    assert database_url() == f"sqlite:///{(tmp_path / 'home').resolve() / 'mailseal.db'}"
+
+
+def test_db_url_env_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILSEAL_DB_URL", "postgresql+psycopg://u@h/db")
+    assert database_url() == "postgresql+psycopg://u@h/db"
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    assert (tmp_path / "x.db").stat().st_mode & 0o077 == 0
+    store.close()
