@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .. import api
 from ..cms.algorithms import CONTENT_CIPHERS, DEFAULT_CIPHER, SIGNING_DIGESTS
+from ..errors import UsageError
 from ..pki.truststore import read_certificate_file
 from .common import apply, handle_errors, io_options, key_options, load_identity, validation_context
 from .streams import background, input_stream, is_staging, output_stream
 
 
 @click.command("sign")
-@apply(io_options + key_options)
+@apply(io_options)
+@click.option("--key", type=click.Path(dir_okay=False),
+              help="Private key: PEM/DER (PKCS#8, PKCS#1, SEC1) or a PKCS#12 file.")
+@click.option("--cert", type=click.Path(dir_okay=False), help="The key's certificate (if not in --key).")
+@click.option("--pass", "pass_spec", metavar="SPEC", help="Password: pass:TEXT, env:VAR or file:PATH.")
+@click.option("--from", "sender", metavar="ADDR", help="Sign with ADDR's identity from the key store (instead of --key).")
 @click.option("--chain", type=click.Path(dir_okay=False), help="Intermediate certificates to include.")
 @click.option("--opaque", is_flag=True, help="Write application/pkcs7-mime signed-data instead of multipart/signed.")
 @click.option("--digest", type=click.Choice(SIGNING_DIGESTS), default="sha256", show_default=True)
@@ -21,11 +29,18 @@ from .streams import background, input_stream, is_staging, output_stream
 @click.option("--no-chain", is_flag=True, help="Include the signer's certificate but not the chain.")
 @handle_errors
 def sign_cmd(
-    infile: str | None, outfile: str | None, key: str, cert: str | None, pass_spec: str | None,
-    chain: str | None, opaque: bool, digest: str, pss: bool, no_certs: bool, no_chain: bool,
+    infile: str | None, outfile: str | None, key: str | None, cert: str | None, pass_spec: str | None,
+    sender: str | None, chain: str | None, opaque: bool, digest: str, pss: bool, no_certs: bool, no_chain: bool,
 ) -> None:
-    """Sign a message (RFC 5322 in, signed message out)."""
-    identity = load_identity(key, cert, chain, pass_spec)
+    """Sign a message (RFC 5322 in, signed message out) with --key or, with --from, the key store's identity."""
+    if (key is None) == (sender is None):
+        raise UsageError("give either --key (a key file) or --from ADDR (an identity in the key store)")
+    if key is not None:
+        identity = load_identity(key, cert, chain, pass_spec)
+    else:
+        from .keys import keystore
+
+        identity = keystore().identity_for(str(sender), "sign")
     with input_stream(infile) as source, output_stream(outfile) as sink, background(sink) as out:
         api.sign(
             source, identity, opaque=opaque, digest=digest, pss=pss,
@@ -35,10 +50,13 @@ def sign_cmd(
 
 @click.command("encrypt")
 @apply(io_options)
-@click.option("--to", "recipients", multiple=True, required=True, type=click.Path(dir_okay=False),
-              help="Recipient certificate (PEM, DER or PKCS#7); repeatable.")
-@click.option("--cipher", type=click.Choice(list(CONTENT_CIPHERS)), default=DEFAULT_CIPHER, show_default=True)
-@click.option("--oaep/--pkcs1v15", default=False, help="RSA key transport: RSAES-OAEP (SHA-256) or PKCS#1 v1.5.")
+@click.option("--to", "recipients", multiple=True, required=True, metavar="CERT|ADDR",
+              help="Recipient: a certificate file (PEM, DER, PKCS#7, ...) or an address looked up in the "
+                   "certificate directory; repeatable.")
+@click.option("--cipher", type=click.Choice(list(CONTENT_CIPHERS)), default=None,
+              help=f"Content cipher (default: the strongest every directory recipient advertised, else {DEFAULT_CIPHER}).")
+@click.option("--oaep/--pkcs1v15", default=None,
+              help="RSA key transport (default: OAEP when every directory recipient advertised it, else PKCS#1 v1.5).")
 @click.option("--ski", is_flag=True, help="Name recipients by subjectKeyIdentifier instead of issuer and serial.")
 @click.option("--sender-cert", type=click.Path(dir_okay=False), help="Also encrypt to this (the sender's) certificate.")
 @click.option("--trust", "trust", multiple=True, type=click.Path(dir_okay=False),
@@ -49,16 +67,32 @@ def sign_cmd(
               help="With --trust: how an unknown revocation status of a recipient counts.")
 @handle_errors
 def encrypt_cmd(
-    infile: str | None, outfile: str | None, recipients: tuple[str, ...], cipher: str, oaep: bool, ski: bool,
-    sender_cert: str | None, trust: tuple[str, ...], crls: tuple[str, ...], revocation: str,
+    infile: str | None, outfile: str | None, recipients: tuple[str, ...], cipher: str | None, oaep: bool | None,
+    ski: bool, sender_cert: str | None, trust: tuple[str, ...], crls: tuple[str, ...], revocation: str,
 ) -> None:
     """Encrypt a message for one or more recipients; unsuitable, expired or revoked recipients are refused."""
-    certs = [c for path in recipients for c in read_certificate_file(path)]
+    files = [r for r in recipients if Path(r).exists() or "@" not in r]
+    addresses = [r for r in recipients if r not in files]
+    certs = [c for path in files for c in read_certificate_file(path)]
+    chosen_cipher, chosen_transport = DEFAULT_CIPHER, "pkcs1v15"
+    if addresses:
+        from ..store.database import Store
+        from ..store.directory import Directory
+        from ..store.resolution import algorithms_for, resolve_recipients
+
+        resolved = resolve_recipients(addresses, Directory(Store.open()))
+        certs.extend(r.certificate for r in resolved)
+        # Certificates given as files carry no capabilities: they do not narrow the cipher, and OAEP needs
+        # every recipient to have advertised it.
+        chosen_cipher, transport_for_all = algorithms_for(resolved)
+        chosen_transport = "pkcs1v15" if files else transport_for_all
+    cipher = cipher or chosen_cipher
+    transport = chosen_transport if oaep is None else ("oaep" if oaep else "pkcs1v15")
     sender = read_certificate_file(sender_cert)[0] if sender_cert else None
     context = validation_context(trust, False, None, revocation=revocation, crls=crls) if trust else None
     with input_stream(infile) as source, output_stream(outfile) as sink, background(sink) as out:
         api.encrypt(
-            source, certs, cipher=cipher, key_transport="oaep" if oaep else "pkcs1v15",
+            source, certs, cipher=cipher, key_transport="oaep" if transport == "oaep" else "pkcs1v15",
             recipient_id="ski" if ski else "issuer-serial", sender=sender, context=context, out=out,
         )
 

@@ -17,7 +17,8 @@ def _prompt() -> bytes:
     return str(click.prompt("Key store passphrase", hide_input=True, err=True)).encode()
 
 
-def _keystore() -> KeyStore:
+def keystore() -> KeyStore:
+    """The key store in the data directory, unlocked with the passphrase from the environment or a prompt."""
     from ..store.database import Store
 
     return KeyStore(Store.open(), lambda: resolve_passphrase(_prompt))
@@ -43,7 +44,7 @@ def import_cmd(file: str, cert: str | None, chain: str | None, pass_spec: str | 
     from ..cms.identity import Identity
 
     identity = Identity.load(file, cert, chain, password(pass_spec))
-    ks = _keystore()
+    ks = keystore()
     ids = ks.add(identity, usage)
     records = [r for r in ks.list() if r.id in ids]
     if as_json:
@@ -58,7 +59,7 @@ def import_cmd(file: str, cert: str | None, chain: str | None, pass_spec: str | 
 @handle_errors
 def list_cmd(as_json: bool) -> None:
     """List the identities (never the keys)."""
-    records = _keystore().list()
+    records = keystore().list()
     if as_json:
         print_json({"identities": [r.to_dict() for r in records]})
         return
@@ -72,7 +73,7 @@ def list_cmd(as_json: bool) -> None:
 @handle_errors
 def show_cmd(address: str, as_json: bool) -> None:
     """Show the identities of ADDRESS."""
-    records = _keystore().list(address)
+    records = keystore().list(address)
     if not records:
         raise UsageError(f"no identity for {address}")
     if as_json:
@@ -89,7 +90,7 @@ def show_cmd(address: str, as_json: bool) -> None:
 @handle_errors
 def remove_cmd(target: str) -> None:
     """Remove one identity by id, or every identity of an address."""
-    count = _keystore().remove(target)
+    count = keystore().remove(target)
     click.echo(f"removed {count} identit{'y' if count == 1 else 'ies'}")
 
 
@@ -106,7 +107,7 @@ def export_cmd(identity_id: int, pass_spec: str, outfile: str | None) -> None:
         raise UsageError(f"key export is disabled: set {EXPORT_ENV}=1 to allow it")
     if pass_spec is None:
         raise UsageError("--pass is required: the exported PKCS#12 file is protected by a password")
-    data = _keystore().export_pkcs12(identity_id, password(pass_spec) or b"")
+    data = keystore().export_pkcs12(identity_id, password(pass_spec) or b"")
     write_out(outfile, data)
 
 

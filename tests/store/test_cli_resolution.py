@@ -1,0 +1,53 @@
+"""`mailseal encrypt --to ADDR` and `mailseal sign --from ADDR` resolve through the store (issue 5)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from tests.conftest import RunCli
+from tests.support.testpki import TestPKI
+
+MESSAGE = b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: s\r\n\r\nhello bob\r\n"
+
+
+def env(home: Path) -> dict[str, str]:
+    return {"MAILSEAL_HOME": str(home), "MAILSEAL_STORE_PASSPHRASE": "store secret"}
+
+
+def test_encrypt_to_an_address_uses_the_directory(pki: TestPKI, run_cli: RunCli, tmp_path: Path) -> None:
+    bob = pki.user("bob")
+    home = tmp_path / "home"
+    imported = run_cli("certs", "import", bob.cert_path, env=env(home))
+    assert imported.returncode == 0, imported.stderr
+    sealed = run_cli("encrypt", "--to", "bob@example.org", input=MESSAGE, env=env(home))
+    assert sealed.returncode == 0, sealed.stderr
+    assert b"authEnveloped-data" in sealed.stdout  # unknown capabilities: AES-256-GCM (RFC 8551 §2.7.1.2)
+    plain = run_cli("decrypt", "--key", bob.key_path, "--cert", bob.cert_path, input=sealed.stdout)
+    assert plain.returncode == 0 and plain.stdout.endswith(b"hello bob\r\n")
+
+
+def test_encrypt_to_an_unknown_address_is_refused(run_cli: RunCli, tmp_path: Path) -> None:
+    proc = run_cli("encrypt", "--to", "nobody@example.org", input=MESSAGE, env=env(tmp_path / "home"))
+    assert proc.returncode == 2 and proc.stdout == b""
+    assert proc.stderr.startswith(b"mailseal: error[recipient-unsuitable]: no usable certificate for nobody@")
+
+
+def test_sign_from_an_address_uses_the_key_store(pki: TestPKI, run_cli: RunCli, tmp_path: Path) -> None:
+    alice = pki.user("alice")
+    home = tmp_path / "home"
+    added = run_cli("keys", "import", alice.p12_path, "--pass", "pass:test", "--usage", "sign", env=env(home))
+    assert added.returncode == 0, added.stderr
+    signed = run_cli("sign", "--from", "alice@example.org", input=MESSAGE, env=env(home))
+    assert signed.returncode == 0, signed.stderr
+    (tmp_path / "root.pem").write_bytes(pki.root_cert.public_bytes(Encoding.PEM))
+    report = run_cli("verify", "--trust", tmp_path / "root.pem", "--json", input=signed.stdout)
+    assert report.returncode == 0
+    assert json.loads(report.stdout)["signers"][0]["emails"] == ["alice@example.org"]
+
+
+def test_sign_needs_exactly_one_of_key_and_from(pki: TestPKI, run_cli: RunCli, tmp_path: Path) -> None:
+    proc = run_cli("sign", input=MESSAGE, env=env(tmp_path / "home"))
+    assert proc.returncode == 2 and b"error[usage]" in proc.stderr
