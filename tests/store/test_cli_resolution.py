@@ -51,3 +51,32 @@ def test_sign_from_an_address_uses_the_key_store(pki: TestPKI, run_cli: RunCli, 
 def test_sign_needs_exactly_one_of_key_and_from(pki: TestPKI, run_cli: RunCli, tmp_path: Path) -> None:
     proc = run_cli("sign", input=MESSAGE, env=env(tmp_path / "home"))
     assert proc.returncode == 2 and b"error[usage]" in proc.stderr
+
+
+def test_verify_harvest_then_encrypt_to_the_signer(pki: TestPKI, run_cli: RunCli, tmp_path: Path) -> None:
+    """Reading a validly signed message files the signer; a reply can then be encrypted to the address."""
+    alice = pki.user("alice")
+    home = tmp_path / "home"
+    signed = run_cli("sign", "--key", alice.key_path, "--cert", alice.cert_path, "--chain", alice.chain_path,
+                     input=MESSAGE)
+    assert signed.returncode == 0
+    before = run_cli("certs", "find", "alice@example.org", env=env(home))
+    assert before.returncode == 1
+    report = run_cli("verify", "--trust", pki.root_path, "--json", "--harvest", input=signed.stdout, env=env(home))
+    assert report.returncode == 0, report.stderr
+    harvested = json.loads(report.stdout)["harvest"]
+    assert len(harvested["added"]) == 1
+    after = run_cli("certs", "find", "alice@example.org", "--json", env=env(home))
+    assert after.returncode == 0 and b"harvested" in after.stdout
+    reply = run_cli("encrypt", "--to", "alice@example.org", input=MESSAGE, env=env(home))
+    assert reply.returncode == 0, reply.stderr
+
+
+def test_untrusted_signer_is_not_harvested(pki: TestPKI, run_cli: RunCli, tmp_path: Path) -> None:
+    alice = pki.user("alice")
+    home = tmp_path / "home"
+    signed = run_cli("sign", "--key", alice.key_path, "--cert", alice.cert_path, input=MESSAGE)
+    report = run_cli("verify", "--json", "--harvest", input=signed.stdout, env=env(home))
+    assert report.returncode == 1  # no trust anchors: untrusted
+    assert json.loads(report.stdout)["harvest"]["added"] == []
+    assert run_cli("certs", "find", "alice@example.org", env=env(home)).returncode == 1

@@ -54,9 +54,10 @@ def smimea_rdata(usage: int, selector: int, matching_type: int, data: bytes) -> 
 class Dnsmasq:
     """dnsmasq answering ``records`` (owner name without trailing dot -> list of SMIMEA rdata in hex)."""
 
-    def __init__(self, binary: str, records: dict[str, list[str]]) -> None:
+    def __init__(self, binary: str, records: dict[str, list[str]], domains: tuple[str, ...] = ("example.org",)) -> None:
         self.binary = binary
         self.records = records
+        self.domains = domains
         self.root = Path(tempfile.mkdtemp(prefix="mailseal-dnsmasq-"))
         self.port = _free_port()
         self.log = self.root / "dnsmasq.log"
@@ -68,6 +69,8 @@ class Dnsmasq:
                "--log-queries", "--log-facility=-", f"--pid-file={self.root / 'dnsmasq.pid'}", "--cache-size=0"]
         if os.geteuid() == 0:
             cmd.append("--user=root")
+        # Local domains get NXDOMAIN for names without records instead of REFUSED (there is no upstream).
+        cmd += [f"--local=/{domain}/" for domain in self.domains]
         for name, datas in self.records.items():
             cmd += [f"--dns-rr={name.rstrip('.')},53,{data}" for data in datas]
         with self.log.open("wb") as log:

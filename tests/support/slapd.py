@@ -101,8 +101,8 @@ class Slapd:
             self.stop()
             raise RuntimeError("slapd did not start listening in time")
         with self.admin() as conn:
-            conn.add(SUFFIX, ["dcObject", "organization"], {"dc": "example", "o": "mailseal tests"})
-            conn.add(f"ou=people,{SUFFIX}", ["organizationalUnit"], {"ou": "people"})
+            conn.add(SUFFIX, ["dcObject", "organization"], {"dc": "example", "o": "mailseal tests"})  # type: ignore[no-untyped-call]
+            conn.add(f"ou=people,{SUFFIX}", ["organizationalUnit"], {"ou": "people"})  # type: ignore[no-untyped-call]
 
     def admin(self) -> ldap3.Connection:
         server = ldap3.Server(self.url, connect_timeout=5, get_info=ldap3.NONE)
@@ -119,7 +119,7 @@ class Slapd:
         if user_certificate:
             attrs["userCertificate;binary"] = user_certificate
         with self.admin() as conn:
-            conn.add(dn, ["inetOrgPerson"], attrs)
+            conn.add(dn, ["inetOrgPerson"], attrs)  # type: ignore[no-untyped-call]
         return dn
 
     def searches(self) -> int:

@@ -28,15 +28,36 @@ from .render import render
 from .streams import input_stream, output_stream
 
 
-def _finish(opened: Opened, as_json: bool, outfile: str | None, require_signed: bool) -> None:
+def _harvest(opened: Opened) -> dict[str, Any]:
+    """File the valid signer's certificate and capabilities in the directory (issue 5 harvesting)."""
+    from ..mime.opening import from_addresses
+    from ..store.database import Store
+    from ..store.harvest import harvest
+
+    froms = (from_addresses(opened.inner) or from_addresses(opened.root)) if opened.root is not None else []
+    if len(froms) != 1 or not opened.report.signed:
+        return {"added": [], "seen": [], "ignored": ["no single From address or no signature to harvest"]}
+    result = harvest(opened.report, froms[0], Store.open())
+    return {"added": result.added, "seen": result.seen, "new_key": result.new_key,
+            "capabilities_learned": result.capabilities_learned, "ignored": result.ignored}
+
+
+def _finish(opened: Opened, as_json: bool, outfile: str | None, require_signed: bool, harvest: bool = False) -> None:
     report = opened.report
     if outfile is not None:
         with output_stream(outfile) as sink:
             opened.write_message(sink)
+    harvested = _harvest(opened) if harvest else None
     if as_json:
-        print_json(report.to_dict())
+        data = report.to_dict()
+        if harvested is not None:
+            data["harvest"] = harvested
+        print_json(data)
     else:
-        click.echo(render(report), err=outfile in (None, "-") and False)
+        click.echo(render(report))
+        if harvested is not None:
+            click.echo(f"harvest: {len(harvested['added'])} certificate(s) added, {len(harvested['seen'])} already "
+                       "known" + ("; a new key beside a known one" if harvested.get("new_key") else ""))
     if require_signed and not report.valid:
         sys.exit(EXIT_NOT_VALID)
     if not require_signed and report.signed and not report.valid:
@@ -47,10 +68,12 @@ def _finish(opened: Opened, as_json: bool, outfile: str | None, require_signed: 
 @apply(io_options + trust_options + validation_options)
 @click.option("--content", "content", type=click.Path(dir_okay=False),
               help="The signed content, for a bare detached CMS signature.")
+@click.option("--harvest", is_flag=True,
+              help="File a valid signer's certificate and capabilities in the certificate directory.")
 @handle_errors
 def verify_cmd(
     infile: str | None, outfile: str | None, trust: tuple[str, ...], system_trust: bool, at: str | None,
-    certs: tuple[str, ...], as_json: bool, content: str | None, **validation: Any,
+    certs: tuple[str, ...], as_json: bool, content: str | None, harvest: bool, **validation: Any,
 ) -> None:
     """Verify a signed message; exit 0 only when every signer is valid."""
     context = validation_from_options(trust, system_trust, at, validation)
@@ -61,7 +84,7 @@ def verify_cmd(
             extra_certificates=extra_certs(certs),
             detached_content=Path(content).read_bytes() if content else None,
         )
-        _finish(opened, as_json, outfile, require_signed=True)
+        _finish(opened, as_json, outfile, require_signed=True, harvest=harvest)
 
 
 @click.command("open")
@@ -70,18 +93,20 @@ def verify_cmd(
               help="Private key or PKCS#12 file to decrypt with (repeatable).")
 @click.option("--cert", type=click.Path(dir_okay=False), help="Certificate of a PEM --key.")
 @click.option("--pass", "pass_spec", metavar="SPEC", help="Password: pass:TEXT, env:VAR or file:PATH.")
+@click.option("--harvest", is_flag=True,
+              help="File a valid signer's certificate and capabilities in the certificate directory.")
 @handle_errors
 def open_cmd(
     infile: str | None, outfile: str | None, trust: tuple[str, ...], system_trust: bool, at: str | None,
     certs: tuple[str, ...], as_json: bool, keys: tuple[str, ...], cert: str | None, pass_spec: str | None,
-    **validation: Any,
+    harvest: bool, **validation: Any,
 ) -> None:
     """Unwrap every layer (decrypt, verify), print the report; -o writes the innermost content."""
     identities = [load_identity(k, cert, None, pass_spec) for k in keys]
     context = validation_from_options(trust, system_trust, at, validation)
     with input_stream(infile) as source:
         opened = open_message(source, identities=identities, context=context, extra_certificates=extra_certs(certs))
-        _finish(opened, as_json, outfile, require_signed=False)
+        _finish(opened, as_json, outfile, require_signed=False, harvest=harvest)
 
 
 @click.command("inspect")

@@ -105,6 +105,9 @@ class CertificateLookup:
                  clock: Callable[[], float] = time.monotonic) -> None:
         if ttl < 0:
             raise ValueError("ttl must not be negative")
+        for source in sources:
+            if isinstance(source, str) and source != LOCAL:
+                raise ValueError(f"unknown lookup source {source!r}: give {LOCAL!r} or a source object")
         if directory is None and (LOCAL in sources or store_found):
             raise ValueError("the local source and store_found need a directory")
         self.directory = directory
@@ -180,8 +183,8 @@ class CertificateLookup:
         fresh_after = datetime.now(UTC) - timedelta(seconds=self.ttl)
         out: list[x509.Certificate] = []
         for entry in self.directory.find(addr):
-            if entry.source in REMOTE_SOURCES and entry.last_seen.replace(tzinfo=entry.last_seen.tzinfo or UTC) \
-                    < fresh_after:
+            last_seen = entry.last_seen if entry.last_seen.tzinfo else entry.last_seen.replace(tzinfo=UTC)
+            if entry.source in REMOTE_SOURCES and last_seen < fresh_after:
                 # A stale copy of a remote answer: ask the remote source again rather than trust it forever.
                 continue
             if not entry.not_before <= at <= entry.not_after:
