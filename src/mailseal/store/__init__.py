@@ -11,9 +11,12 @@ from .database import DB_URL_ENV, Store, database_url
 from .directory import Directory, DirectoryEntry, ImportOutcome, fingerprint
 from .harvest import HarvestResult, harvest
 from .keystore import IdentityRecord, KeyStore, resolve_passphrase
+from .lookup import LOCAL, CertificateLookup, LookupResult
 
 __all__ = [
     "DB_URL_ENV",
+    "LOCAL",
+    "CertificateLookup",
     "Directory",
     "DirectoryEntry",
     "Event",
@@ -21,6 +24,7 @@ __all__ = [
     "IdentityRecord",
     "ImportOutcome",
     "KeyStore",
+    "LookupResult",
     "Store",
     "choose_cipher",
     "choose_key_transport",
