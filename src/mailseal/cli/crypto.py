@@ -71,16 +71,21 @@ def encrypt_cmd(
     ski: bool, sender_cert: str | None, trust: tuple[str, ...], crls: tuple[str, ...], revocation: str,
 ) -> None:
     """Encrypt a message for one or more recipients; unsuitable, expired or revoked recipients are refused."""
+    context = validation_context(trust, False, None, revocation=revocation, crls=crls) if trust else None
     files = [r for r in recipients if Path(r).exists() or "@" not in r]
     addresses = [r for r in recipients if r not in files]
     certs = [c for path in files for c in read_certificate_file(path)]
     chosen_cipher, chosen_transport = DEFAULT_CIPHER, "pkcs1v15"
     if addresses:
+        from ..config import load_settings
         from ..store.database import Store
         from ..store.directory import Directory
+        from ..store.lookup_settings import lookup_from_settings
         from ..store.resolution import algorithms_for, resolve_recipients
 
-        resolved = resolve_recipients(addresses, Directory(Store.open()))
+        directory = Directory(Store.open())
+        lookup = lookup_from_settings(directory, load_settings(), context)
+        resolved = resolve_recipients(addresses, directory, lookup=lookup)
         certs.extend(r.certificate for r in resolved)
         # Certificates given as files carry no capabilities: they do not narrow the cipher, and OAEP needs
         # every recipient to have advertised it.
@@ -89,7 +94,6 @@ def encrypt_cmd(
     cipher = cipher or chosen_cipher
     transport = chosen_transport if oaep is None else ("oaep" if oaep else "pkcs1v15")
     sender = read_certificate_file(sender_cert)[0] if sender_cert else None
-    context = validation_context(trust, False, None, revocation=revocation, crls=crls) if trust else None
     with input_stream(infile) as source, output_stream(outfile) as sink, background(sink) as out:
         api.encrypt(
             source, certs, cipher=cipher, key_transport="oaep" if transport == "oaep" else "pkcs1v15",

@@ -82,7 +82,7 @@ class LdapSource:
         query = search_filter(cfg.filter_template, address)
         server = ldap3.Server(cfg.url, connect_timeout=cfg.timeout, get_info=ldap3.NONE)
         try:
-            conn = ldap3.Connection(server, user=cfg.bind_dn, password=cfg.password, receive_timeout=cfg.timeout,
+            conn = ldap3.Connection(server, user=cfg.bind_dn, password=cfg.password, receive_timeout=max(1, int(cfg.timeout)),
                                     read_only=True, raise_exceptions=False, auto_bind=ldap3.AUTO_BIND_NONE)
             try:
                 conn.open()

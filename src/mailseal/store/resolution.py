@@ -12,6 +12,7 @@ from ..errors import RecipientError
 from ..pki.profile import check_certificate
 from .capabilities import choose_cipher, choose_key_transport_for_all
 from .directory import Directory
+from .lookup import CertificateLookup
 
 
 @dataclass(frozen=True)
@@ -22,17 +23,20 @@ class ResolvedRecipient:
 
 
 def resolve_recipients(
-    addresses: Sequence[str], directory: Directory, at: datetime | None = None
+    addresses: Sequence[str], directory: Directory, at: datetime | None = None,
+    lookup: CertificateLookup | None = None,
 ) -> list[ResolvedRecipient]:
-    """For each address, the directory certificate that may receive encrypted mail and lasts longest."""
+    """For each address, the certificate that may receive encrypted mail and lasts longest: from the directory,
+    or through the configured lookup (local directory, then LDAP / DNS SMIMEA)."""
     out = []
     for address in addresses:
-        usable = [c for c in directory.certificates_for(address, at)
-                  if check_certificate(c, email=address, at=at).can_encrypt]
+        found = lookup.find(address) if lookup is not None else directory.certificates_for(address, at)
+        usable = sorted((c for c in found if check_certificate(c, email=address, at=at).can_encrypt),
+                        key=lambda c: c.not_valid_after_utc, reverse=True)
         if not usable:
             raise RecipientError(
                 f"no usable certificate for {address} in the certificate directory "
-                "(import one with `mailseal certs import`, or give the certificate file)"
+                "or through the configured lookup (import one with `mailseal certs import`, or give the file)"
             )
         out.append(ResolvedRecipient(address, usable[0], directory.capabilities_for(address)))
     return out

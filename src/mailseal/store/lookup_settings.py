@@ -1,0 +1,84 @@
+"""The recipient lookup the administrator configured: `[lookup]` in the settings file (issue 5, "Lookup")."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import UsageError
+from ..pki.validation import ValidationContext
+from .directory import Directory
+from .lookup import DEFAULT_TTL, LOCAL, CertificateLookup, Source
+
+
+def lookup_from_settings(
+    directory: Directory, settings: Mapping[str, Any], context: ValidationContext | None = None
+) -> CertificateLookup:
+    """Build the lookup from the `[lookup]` table::
+
+        [lookup]
+        order = ["local", "ldap", "smimea"]     # default: ["local"]
+        ttl = 3600
+        [lookup.ldap]
+        url = "ldap://ldap.example.org"
+        base_dn = "dc=example,dc=org"
+        bind_dn = "cn=reader,dc=example,dc=org"  # optional, with password_env naming the variable holding it
+        password_env = "MAILSEAL_LDAP_PASSWORD"
+        filter = "(mail={address})"
+        [lookup.smimea]
+        nameserver = "192.0.2.53"
+        port = 53
+    """
+    table = settings.get("lookup", {})
+    if not isinstance(table, Mapping):
+        raise UsageError("[lookup] in the settings file must be a table")
+    order = table.get("order", [LOCAL])
+    if not isinstance(order, list) or not all(isinstance(o, str) for o in order):
+        raise UsageError("lookup.order must be a list of source names")
+    sources: list[Source | str] = []
+    for name in order:
+        if name == LOCAL:
+            sources.append(LOCAL)
+        elif name == "ldap":
+            sources.append(_ldap(table.get("ldap")))
+        elif name == "smimea":
+            sources.append(_smimea(table.get("smimea")))
+        else:
+            raise UsageError(f"lookup.order: unknown source {name!r} (local, ldap or smimea)")
+    ttl = float(table.get("ttl", DEFAULT_TTL))
+    return CertificateLookup(directory, sources, context=context, ttl=ttl)  # type: ignore[arg-type]
+
+
+def _ldap(table: Any) -> Source:
+    from .ldap import LdapConfig, LdapSource
+
+    if not isinstance(table, Mapping) or "url" not in table or "base_dn" not in table:
+        raise UsageError("lookup.order names ldap: [lookup.ldap] needs url and base_dn")
+    password = None
+    if "password_env" in table:
+        password = os.environ.get(str(table["password_env"]))
+        if password is None:
+            raise UsageError(f"lookup.ldap.password_env: {table['password_env']} is not set")
+    kwargs: dict[str, Any] = {"url": str(table["url"]), "base_dn": str(table["base_dn"]), "password": password}
+    if "bind_dn" in table:
+        kwargs["bind_dn"] = str(table["bind_dn"])
+    if "filter" in table:
+        kwargs["filter_template"] = str(table["filter"])
+    if "timeout" in table:
+        kwargs["timeout"] = float(table["timeout"])
+    return LdapSource(LdapConfig(**kwargs))
+
+
+def _smimea(table: Any) -> Source:
+    from .smimea import SmimeaConfig, SmimeaSource
+
+    if not isinstance(table, Mapping) or "nameserver" not in table:
+        raise UsageError("lookup.order names smimea: [lookup.smimea] needs nameserver")
+    return SmimeaSource(SmimeaConfig(
+        nameserver=str(table["nameserver"]), port=int(table.get("port", 53)),
+        timeout=float(table.get("timeout", 5.0)), tcp=bool(table.get("tcp", False)),
+    ))
+
+
+__all__ = ["lookup_from_settings"]
