@@ -44,8 +44,9 @@ def _print_entries(entries: list[DirectoryEntry], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @handle_errors
 def import_cmd(path: str, as_json: bool) -> None:
-    """Import correspondents' certificates from a file or a directory (PEM, DER, PKCS#7 certs-only)."""
+    """Import correspondents' certificates from a file or a directory (PEM, DER, PKCS#7 certs-only, LDIF)."""
     from ..cms.identity import load_certificates
+    from ..store.ldif import certificates_from_ldif, looks_like_ldif
 
     files = _files(Path(path))
     directory = _directory()
@@ -59,7 +60,12 @@ def import_cmd(path: str, as_json: bool) -> None:
         try:
             if file.stat().st_size > MAX_FILE_BYTES:
                 raise CertificateError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-            certs = load_certificates(file.read_bytes())
+            data = file.read_bytes()
+            if file.suffix.lower() == ".ldif" or looks_like_ldif(data):
+                certs, reasons = certificates_from_ldif(data)
+                skipped.extend({"file": str(file), "reason": reason} for reason in reasons)
+            else:
+                certs = load_certificates(data)
         except CertificateError as exc:
             skipped.append({"file": str(file), "reason": exc.message})
             continue
