@@ -36,3 +36,20 @@ def test_failed_command_leaves_an_existing_output_untouched(pki: TestPKI, run_cl
     assert proc.returncode == 2
     assert out.read_bytes() == b"previous content"
     assert [p.name for p in tmp_path.iterdir()] == ["out.eml"]  # no temporary file left behind
+
+
+def test_export_commands_write_into_a_fifo_too(run_cli: RunCli, tmp_path: Path) -> None:
+    """The small-output commands (ca export, trust export, keys export) share the same writer."""
+    home = tmp_path / "home"
+    env = {"MAILSEAL_HOME": str(home), "MAILSEAL_CA_PASSPHRASE": "ca secret"}
+    assert run_cli("ca", "init", "--name", "Test CA", env=env).returncode == 0
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    proc = run_cli("ca", "export", "-o", fifo, env=env)
+    reader.join(timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert received and received[0].startswith(b"-----BEGIN CERTIFICATE-----")

@@ -10,7 +10,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
@@ -81,15 +81,11 @@ def write_out(path: str | None, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
-    target = Path(path)
-    tmp = target.with_name(target.name + ".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-    os.replace(tmp, target)
+    from .streams import output_stream  # atomic for files, in place for devices and pipes
 
+    with output_stream(path) as sink:
+        sink.write(data)
 
-def open_out(path: str | None) -> BinaryIO:
-    return sys.stdout.buffer if path is None or path == "-" else Path(path).open("wb")
 
 
 def password(spec: str | None) -> bytes | None:

@@ -22,7 +22,6 @@ _EXPORTS = {
     "encrypt_message": ".enveloped",
     "from_addresses": ".opening",
     "open_message": ".opening",
-    "read_input": ".entity",
     "sign_message": ".signed",
     "to_crlf": ".canonical",
 }
@@ -30,7 +29,7 @@ __getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)
 
 if TYPE_CHECKING:
     from .canonical import canonical_entity, to_crlf
-    from .entity import Entity, MessageInput, read_input
+    from .entity import Entity, MessageInput
     from .enveloped import EncryptOptions, encrypt_message
     from .opening import Opened, classify, decrypt_message, from_addresses, open_message
     from .report import STATUS_ORDER, Layer, Report, SignerResult
@@ -52,7 +51,6 @@ __all__ = [
     "encrypt_message",
     "from_addresses",
     "open_message",
-    "read_input",
     "sign_message",
     "to_crlf",
 ]

@@ -22,7 +22,6 @@ from ..streamio import (
     region_of,
 )
 
-MAX_MESSAGE_SIZE = 1 << 30  # read_input() keeps the whole message in memory: refuse more than 1 GiB.
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 # type/subtype followed by simple parameters; anything fancier (RFC 2231, comments) goes through email.
@@ -34,22 +33,6 @@ MessageInput = bytes | bytearray | memoryview | email.message.Message | BinaryIO
 MAX_HEADER = 1 << 20  # a header block larger than 1 MiB is refused
 MAX_IN_MEMORY = 256 << 20  # parts read whole (signatures, small layers) are capped
 
-
-def read_input(message: MessageInput) -> bytes:
-    """Accept bytes, an ``email.message.Message`` or a binary file object; return the raw bytes."""
-    if isinstance(message, bytes | bytearray | memoryview):
-        data = bytes(message)
-    elif isinstance(message, email.message.Message):
-        data = message.as_bytes(policy=email.policy.SMTP)
-    elif hasattr(message, "read"):
-        data = message.read(MAX_MESSAGE_SIZE + 1)
-        if not isinstance(data, bytes):
-            raise TypeError("the file must be opened in binary mode")
-    else:
-        raise TypeError(f"expected bytes, email.message.Message or a binary file, not {type(message).__name__}")
-    if len(data) > MAX_MESSAGE_SIZE:
-        raise LimitExceededError(f"the message is larger than {MAX_MESSAGE_SIZE} bytes")
-    return data
 
 
 def input_region(message: MessageInput) -> Region:
@@ -229,4 +212,4 @@ class Entity:
         yield from self.region.chunks()
 
 
-__all__ = ["MAX_MESSAGE_SIZE", "Entity", "MessageInput", "input_region", "read_input"]
+__all__ = ["Entity", "MessageInput", "input_region"]

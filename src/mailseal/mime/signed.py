@@ -20,10 +20,6 @@ PREAMBLE = b"This is an S/MIME signed message\r\n"
 DROPPED_OUTER = (b"bcc",)
 
 
-def b64_lines(data: bytes) -> bytes:
-    """Base64 in 76-character lines with CRLF (RFC 2045 §6.8)."""
-    return base64_lines(data)
-
 
 def outer_header_block(entity: Entity) -> bytes:
     """The message's outer fields (From, To, Subject, ...) kept in order; Bcc never goes out."""
@@ -165,7 +161,6 @@ def parse_multipart_signed(entity: Entity) -> DetachedSigned:
 __all__ = [
     "DetachedSigned",
     "SignOptions",
-    "b64_lines",
     "new_boundary",
     "outer_header_block",
     "parse_multipart_signed",

@@ -123,13 +123,6 @@ def generate_key(key_type: str) -> CAKey:
     raise UsageError(f"unknown key type {key_type!r}")
 
 
-def key_type_of(key: CAKey | rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey) -> str:
-    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
-        return f"rsa{key.key_size}"
-    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        return {"secp256r1": "p256", "secp384r1": "p384", "secp521r1": "p521"}.get(key.curve.name, key.curve.name)
-    return "ed25519"
-
 
 def signature_hash(key: CAKey) -> hashes.SHA256 | hashes.SHA384 | None:
     """The digest to sign with: SHA-384 for P-384 (RFC 5480 §4), none for Ed25519 (RFC 8410), else SHA-256."""
