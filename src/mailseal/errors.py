@@ -26,6 +26,9 @@ class ErrorCode(StrEnum):
     LIMIT_EXCEEDED = "limit-exceeded"
     VERIFICATION_FAILED = "verification-failed"
     IO = "io"
+    CONFIGURATION = "configuration"
+    POLICY_REFUSED = "policy-refused"
+    TOKEN = "token"
 
 
 class MailsealError(Exception):
@@ -136,8 +139,27 @@ class LimitExceededError(MalformedInputError):
     code = ErrorCode.LIMIT_EXCEEDED
 
 
+class ConfigurationError(UsageError):
+    """A settings file (gateway, policy, lookup) that is invalid: names the table and key at fault."""
+
+    code = ErrorCode.CONFIGURATION
+
+
+class PolicyRefusal(MailsealError):
+    """The administrator's policy refuses the message (e.g. encryption required and a recipient has no certificate)."""
+
+    code = ErrorCode.POLICY_REFUSED
+
+
+class TokenError(PrivateKeyError):
+    """A PKCS#11 token could not be opened, logged into, or refused an operation."""
+
+    code = ErrorCode.TOKEN
+
+
 __all__ = [
     "CertificateError",
+    "ConfigurationError",
     "DecryptionError",
     "ErrorCode",
     "KeyCertificateMismatchError",
@@ -148,9 +170,11 @@ __all__ = [
     "MalformedMIMEError",
     "NoMatchingRecipientError",
     "NotEncryptedError",
+    "PolicyRefusal",
     "PrivateKeyError",
     "RecipientError",
     "SignerError",
+    "TokenError",
     "UnsupportedAlgorithmError",
     "UsageError",
     "WrongPasswordError",

@@ -20,6 +20,8 @@ COMMANDS = {
     "trust": ("trust", "trust_group"),
     "ca": ("ca", "ca_group"),
     "keys": ("keys", "keys_group"),
+    "policy": ("policy", "policy_group"),
+    "serve": ("serve", "serve_cmd"),
 }
 
 
