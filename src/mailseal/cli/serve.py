@@ -1,0 +1,79 @@
+"""`mailseal serve`: run the SMTP gateway with the settings file ($MAILSEAL_CONFIG or mailseal.toml)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+
+import click
+
+from .common import handle_errors
+
+
+@click.command("serve")
+@click.option("--config", "config", type=click.Path(dir_okay=False, exists=True),
+              help="The settings file (default: $MAILSEAL_CONFIG, else mailseal.toml in the data directory).")
+@click.option("--check-config", is_flag=True, help="Check the settings and print a summary; do not start.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="With --check-config: the summary as JSON.")
+@handle_errors
+def serve_cmd(config: str | None, check_config: bool, log_level: str, as_json: bool) -> None:
+    """Run the S/MIME gateway: SMTP in, the policy applied to every message, relay to the next hop."""
+    from ..config import CONFIG_ENV, load_settings
+
+    if config:
+        os.environ[CONFIG_ENV] = config
+    settings = load_settings()
+    if check_config:
+        from ..gateway.build import check_settings
+
+        gateway, policy = check_settings(settings)
+        summary = {
+            "listen": "{}:{}".format(*gateway.listen),
+            "next_hop": "{}:{}".format(*gateway.next_hop) if gateway.next_hop else None,
+            "hostname": gateway.hostname,
+            "accepted_domains": list(gateway.accepted_domains or policy.accepted_domains),
+            "trusted_networks": [str(n) for n in gateway.trusted_networks],
+            "starttls": "required" if gateway.tls.require_starttls else
+                        "offered" if gateway.tls.certificate else "not offered",
+            "outbound_tls": gateway.outbound_tls.mode,
+            "tls_required_domains": list(gateway.outbound_tls.required_domains),
+            "max_message_size": gateway.max_message_size,
+            "max_connections": gateway.max_connections,
+            "rules": len(policy.rules),
+        }
+        if as_json:
+            click.echo(json.dumps(summary, indent=2))
+        else:
+            click.echo("settings OK")
+            for key, value in summary.items():
+                click.echo(f"  {key}: {value}")
+        return
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
+    from ..gateway.build import build_gateway
+
+    gw = build_gateway(settings)
+    asyncio.run(_run(gw))
+
+
+async def _run(gw: object) -> None:
+    from ..gateway.service import Gateway
+
+    assert isinstance(gw, Gateway)
+    await gw.start()
+    host, _ = gw.settings.listen
+    hop = "{}:{}".format(*gw.settings.next_hop) if gw.settings.next_hop else "-"
+    click.echo(f"mailseal gateway listening on {host}:{gw.port}, relaying to {hop}", err=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    click.echo("mailseal gateway stopping: finishing messages in progress", err=True)
+    await gw.stop()

@@ -1,0 +1,46 @@
+"""Assemble a gateway from the settings file: settings, policy, store, keys, trust and lookup."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ConfigurationError, MailsealError
+from ..policy import Policy
+from .resources import Resources, trust_context
+from .service import Gateway
+from .settings import GatewaySettings
+
+
+def check_settings(settings: Mapping[str, Any]) -> tuple[GatewaySettings, Policy]:
+    """Parse and cross-check the settings without opening anything: ``mailseal serve --check-config``."""
+    gateway = GatewaySettings.from_settings(settings)
+    policy = Policy.from_settings(settings)
+    if not gateway.accepted_domains and not policy.accepted_domains:
+        raise ConfigurationError("gateway.accepted_domains is empty: which domains are the organisation's?")
+    if gateway.max_message_size > 2 << 30:
+        raise ConfigurationError("gateway.max_message_size above 2G is not supported")
+    return gateway, policy
+
+
+def build_gateway(settings: Mapping[str, Any]) -> Gateway:
+    """A ready-to-start gateway; the key store passphrase comes from the environment (never a prompt)."""
+    from ..store.database import Store
+    from ..store.directory import Directory
+    from ..store.keystore import KeyStore, resolve_passphrase
+    from ..store.lookup_settings import lookup_from_settings
+
+    gateway, policy = check_settings(settings)
+    store = Store.open()
+    keystore = KeyStore(store, lambda: resolve_passphrase(None))
+    context = trust_context(gateway.trust_files)
+    lookup = lookup_from_settings(Directory(store), settings, context) if "lookup" in settings else None
+    try:
+        keystore._key()  # unlock now: a wrong passphrase is a start-up error, not a 4xx on every message
+    except MailsealError as exc:
+        if keystore.list():
+            raise ConfigurationError(f"the key store cannot be unlocked: {exc.message}") from None
+    return Gateway(gateway, policy, Resources(store, keystore, context, lookup))
+
+
+__all__ = ["build_gateway", "check_settings"]

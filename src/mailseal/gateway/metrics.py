@@ -1,0 +1,28 @@
+"""Prometheus metrics of one gateway (its own registry, so several gateways can run in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.messages = Counter("mailseal_messages", "Messages by result (accepted, refused, deferred) and action.",
+                                ["result", "action"], registry=self.registry)
+        self.copies = Counter("mailseal_copies", "Copies delivered to the next hop.", registry=self.registry)
+        self.latency = Histogram("mailseal_message_seconds", "Time from end of DATA to the reply.",
+                                 registry=self.registry,
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+        self.connections = Gauge("mailseal_connections", "Open SMTP connections.", registry=self.registry)
+        self.in_flight = Gauge("mailseal_messages_in_flight", "Messages being processed or relayed.",
+                               registry=self.registry)
+        self.queue = Gauge("mailseal_worker_queue", "Messages waiting for a worker thread.", registry=self.registry)
+
+    def serve(self, host: str, port: int) -> object:
+        """Expose /metrics over HTTP on host:port (a daemon thread); returns the server."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return server
+
+
+__all__ = ["Metrics"]

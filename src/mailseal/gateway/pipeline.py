@@ -1,0 +1,328 @@
+"""One message through the policy: the outgoing copies it becomes. Synchronous and socket-free: the service runs
+it in a worker thread, the tests call it directly.
+
+Outbound (and internal) copies are signed with the sender's key and/or encrypted to the recipients'
+certificates; inbound copies are decrypted with the recipients' keys, verified, stamped with
+Authentication-Results and tagged. Refusals raise ``PolicyRefusal`` (the service answers 5xx); anything
+unexpected propagates (the service answers 4xx and the sender retries).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from .. import api
+from ..errors import DecryptionError, MailsealError, NoMatchingRecipientError, NotEncryptedError, PolicyRefusal
+from ..mime.entity import Entity
+from ..mime.opening import classify, from_addresses
+from ..mime.report import Report
+from ..policy import Envelope, MessageFacts, Policy, RecipientDecision, RecipientGroup, domain_of
+from ..streamio import Region
+from .resources import Resources, StoreFacts
+from .stamping import authentication_results, drop_fields, rewrite_subject, tag_subject, without_our_stamps
+
+log = logging.getLogger("mailseal.gateway")
+
+
+@dataclass
+class Outgoing:
+    """One copy to deliver: its recipients and the message file (deleted by ``close``)."""
+
+    recipients: list[str]
+    file: BinaryIO
+    actions: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass
+class Outcome:
+    outgoing: list[Outgoing]
+    held: list[str]
+    decision: dict[str, Any]
+    message_id: str
+
+    def close(self) -> None:
+        for out in self.outgoing:
+            out.close()
+
+
+def _address_list(values: Sequence[str]) -> frozenset[str]:
+    import email.utils
+
+    return frozenset(addr.lower() for _, addr in email.utils.getaddresses(list(values)) if addr)
+
+
+def message_facts(entity: Entity, size: int) -> MessageFacts:
+    kind = classify(entity)
+    signed = kind == "signed" or (kind == "pkcs7" and "signed-data" in entity.content_type()[1].get("smime-type", ""))
+    encrypted = kind == "pkcs7" and not signed
+    headers = tuple(
+        (line.partition(b":")[0].decode("ascii", "replace").strip(),
+         line.partition(b":")[2].decode("utf-8", "replace").replace("\r\n", "").replace("\n", "").strip())
+        for line in entity.header_lines
+    )
+    return MessageFacts(
+        from_addresses=tuple(a.lower() for a in from_addresses(entity)),
+        subject=entity.field("Subject") or "",
+        headers=headers,
+        size=size,
+        signed=signed,
+        encrypted=encrypted,
+        header_recipients=_address_list(entity.fields("To") + entity.fields("Cc")),
+    )
+
+
+class Pipeline:
+    def __init__(self, policy: Policy, resources: Resources, *, hostname: str, spool_dir: Path,
+                 held_dir: Path, harvest: bool = True) -> None:
+        self.policy = policy
+        self.resources = resources
+        self.hostname = hostname
+        self.spool_dir = spool_dir
+        self.held_dir = held_dir
+        self.harvest = harvest
+
+    def _temp(self) -> BinaryIO:
+        return cast(BinaryIO, tempfile.TemporaryFile(dir=self.spool_dir))
+
+    def process(self, mail_from: str, recipients: Sequence[str], data: BinaryIO, size: int,
+                *, may_sign: bool) -> Outcome:
+        region = Region(data, 0, size)
+        try:
+            entity = Entity.from_region(region)
+        except MailsealError as exc:
+            raise PolicyRefusal(f"the message header cannot be read: {exc.message}") from None
+        facts = message_facts(entity, size)
+        message_id = (entity.field("Message-ID") or "").strip()
+        decision = self.policy.decide(Envelope(mail_from, tuple(recipients)), facts,
+                                      StoreFacts(self.resources, may_sign))
+        refused = decision.refused()
+        if refused:
+            reasons = "; ".join(f"{r.recipient}: {r.refuse}" for r in refused)
+            raise PolicyRefusal(f"refused by policy ({reasons})")
+        held = [r.recipient for r in decision.held()]
+        if held:
+            self._hold(region, mail_from, decision.held())
+        outgoing: list[Outgoing] = []
+        try:
+            for group in decision.groups():
+                outgoing.append(self._copy(region, entity, facts, mail_from, group))
+        except BaseException:
+            for out in outgoing:
+                out.close()
+            raise
+        return Outcome(outgoing, held, decision.to_dict(), message_id)
+
+    # -- one copy -----------------------------------------------------------------------------------------
+    def _copy(self, region: Region, entity: Entity, facts: MessageFacts, mail_from: str,
+              group: RecipientGroup) -> Outgoing:
+        rcpts = list(group.recipients)
+        if group.direction == "inbound":
+            return self._inbound(region, entity, facts, rcpts, group)
+        return self._outbound(region, entity, facts, mail_from, rcpts, group)
+
+    def _header_edit(self, entity: Entity, lines: list[bytes], region: Region) -> BinaryIO:
+        out = self._temp()
+        out.write(b"".join(line + b"\r\n" for line in lines) + b"\r\n")
+        for chunk in entity.region.chunks():
+            out.write(chunk)
+        out.seek(0)
+        return out
+
+    def _outbound(self, region: Region, entity: Entity, facts: MessageFacts, mail_from: str,
+                  rcpts: list[str], decision: RecipientGroup) -> Outgoing:
+        smime = self.policy.smime
+        actions: list[str] = []
+        detail: dict[str, Any] = {}
+        lines = drop_fields(entity.header_lines, ["Bcc"])
+        if decision.subject_rewrite is not None:
+            lines = rewrite_subject(lines, decision.subject_rewrite)
+            actions.append("subject-trigger-removed")
+        current = self._header_edit(entity, lines, region)
+        if decision.strip_signature and facts.signed:
+            opened = api.open(current)
+            stripped = self._temp()
+            opened.write_message(stripped)
+            current.close()
+            current, _ = stripped, stripped.seek(0)
+            actions.append("signature-stripped")
+        sender = decision.signer or (facts.from_addresses[0] if facts.from_addresses else mail_from.lower())
+        if decision.sign:
+            current = self._sign(current, sender, actions, detail)
+        if decision.encrypt:
+            current = self._encrypt(current, sender, rcpts, actions, detail)
+            if decision.sign and smime.triple_wrap:
+                current = self._sign(current, sender, actions, detail)
+        return Outgoing(rcpts, current, actions or ["relayed"], detail)
+
+    def _sign(self, current: BinaryIO, sender: str, actions: list[str], detail: dict[str, Any]) -> BinaryIO:
+        smime = self.policy.smime
+        identity = self.resources.signing_identity(sender)
+        if identity is None:  # the policy saw a key a moment ago: removed since; retry later
+            raise MailsealError(f"the signing key of {sender} is no longer available")
+        out = self._temp()
+        api.sign(current, identity, opaque=not smime.clear_signed, digest=smime.signing_algorithm,
+                 pss=smime.rsa_pss, include_certs=True, include_chain=smime.include_chain, out=out)
+        current.close()
+        out.seek(0)
+        actions.append("signed")
+        detail["signer"] = sender
+        detail["digest"] = smime.signing_algorithm
+        return out
+
+    def _encrypt(self, current: BinaryIO, sender: str, rcpts: list[str], actions: list[str],
+                 detail: dict[str, Any]) -> BinaryIO:
+        from ..store.resolution import algorithms_for
+
+        smime = self.policy.smime
+        resolved = []
+        for address in rcpts:
+            found = self.resources.recipient(address)
+            if found is None:
+                raise MailsealError(f"the certificate of {address} is no longer available")
+            resolved.append(found)
+        if all(r.capabilities is None for r in resolved):
+            cipher, transport = smime.encryption_algorithm, "pkcs1v15"
+        else:
+            cipher, transport = algorithms_for(resolved, smime.encryption_floor)
+        certs = [r.certificate for r in resolved]
+        own = self.resources.encryption_certificate_of_sender(sender) if smime.encrypt_to_sender else None
+        out = self._temp()
+        api.encrypt(current, certs, cipher=cipher, key_transport=cast(Any, transport),
+                    sender=own, out=out)
+        current.close()
+        out.seek(0)
+        actions.append("encrypted")
+        detail.update(cipher=cipher, key_transport=transport, encrypted_for=len(certs) + (own is not None))
+        return out
+
+    def _inbound(self, region: Region, entity: Entity, facts: MessageFacts, rcpts: list[str],
+                 decision: RecipientGroup) -> Outgoing:
+        actions: list[str] = []
+        detail: dict[str, Any] = {}
+        notes: list[str] = []
+        current: BinaryIO = self._temp()
+        for chunk in region.chunks():
+            current.write(chunk)
+        current.seek(0)
+        if decision.decrypt and facts.encrypted:
+            current = self._decrypt(current, rcpts, actions, notes)
+        report: Report | None = None
+        if decision.verify:
+            if facts.encrypted and "decrypted" not in actions:
+                notes.append("encrypted: a signature inside was not checked")
+            else:
+                report = self._verify(current, facts, detail)
+            if report is not None and report.signed:
+                actions.append(f"verified:{report.status}")
+            if decision.strip_signature and report is not None and report.signed:
+                opened = api.open(current, context=self.resources.context)
+                stripped = self._temp()
+                opened.write_message(stripped)
+                current.close()
+                current, _ = stripped, stripped.seek(0)
+                actions.append("signature-stripped")
+        tags = decision.subject_tags
+        signed = report is not None and report.signed
+        stamp_tag = tags.for_outcome(encrypted="decrypted" in actions, signed=signed and report is not None
+                                     and report.valid,
+                                     failed="decrypt-failed" in actions or (signed and report is not None
+                                                                             and not report.valid))
+        # Restamp the header: our old stamps and tags out, the new ones in.
+        current.seek(0)
+        size = current.seek(0, 2)
+        result = Entity.from_region(Region(current, 0, size))
+        ours = [*self.policy.subject_tags, *(t for t in (decision.subject_tag,) if t)]
+        lines = without_our_stamps(result.header_lines, self.hostname, ours)
+        wants_stamp = decision.verify or bool(decision.decisions[0].settings.get("verify_inbound"))
+        if wants_stamp or notes:
+            error = f"{detail['verify_error']}: {detail['verify_message']}" if "verify_error" in detail else None
+            stamp = authentication_results(self.hostname, report, note="; ".join(notes) or None, error=error)
+            lines = [stamp.rstrip(b"\r\n"), *lines]
+        if stamp_tag:
+            lines = tag_subject(lines, stamp_tag)
+        if decision.subject_tag:
+            lines = tag_subject(lines, decision.subject_tag)
+        out = self._header_edit(result, lines, region)
+        current.close()
+        return Outgoing(rcpts, out, actions or ["relayed"], detail)
+
+    def _decrypt(self, current: BinaryIO, rcpts: list[str], actions: list[str], notes: list[str]) -> BinaryIO:
+        identities = [i for address in rcpts for i in self.resources.decryption_identities(address)]
+        for identity in identities:
+            out = self._temp()
+            try:
+                api.decrypt(current, identity, out=out)
+            except (NoMatchingRecipientError, DecryptionError, NotEncryptedError):
+                out.close()
+                current.seek(0)
+                continue
+            current.close()
+            out.seek(0)
+            actions.append("decrypted")
+            return out
+        notes.append("not decrypted: no key held for this message's recipients")
+        actions.append("decrypt-failed")
+        return current
+
+    def _verify(self, current: BinaryIO, facts: MessageFacts, detail: dict[str, Any]) -> Report | None:
+        current.seek(0)
+        size = current.seek(0, 2)
+        entity = Entity.from_region(Region(current, 0, size))
+        if classify(entity) is None:
+            return Report()
+        try:
+            current.seek(0)
+            report = api.verify(current, self.resources.context)
+        except MailsealError as exc:
+            detail["verify_error"] = exc.code.value
+            detail["verify_message"] = exc.message
+            return None
+        finally:
+            current.seek(0)
+        detail["signature"] = report.status
+        if self.harvest and report.signed and facts.from_addresses:
+            self._harvest(report, facts.from_addresses[0], detail)
+        return report
+
+    def _harvest(self, report: Report, from_address: str, detail: dict[str, Any]) -> None:
+        from ..store.harvest import harvest
+
+        try:
+            result = harvest(report, from_address, self.resources.store)
+        except MailsealError as exc:
+            detail["harvest_error"] = exc.code.value
+            return
+        if result.added or result.capabilities_learned:
+            self.resources.forget()
+        detail["harvested"] = len(result.added)
+
+    def _hold(self, region: Region, mail_from: str, held: Sequence[RecipientDecision]) -> None:
+        """Keep the message for the administrator: the data and why, in the held directory (0700)."""
+        self.held_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.held_dir, 0o700)
+        name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:12]
+        with open(self.held_dir / f"{name}.eml", "xb") as f:
+            for chunk in region.chunks():
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        meta = {"mail_from": mail_from, "recipients": [r.recipient for r in held],
+                "reasons": {r.recipient: r.hold for r in held},
+                "domains": sorted({domain_of(r.recipient) for r in held})}
+        (self.held_dir / f"{name}.json").write_text(json.dumps(meta, indent=2))
+
+
+__all__ = ["Outcome", "Outgoing", "Pipeline", "message_facts"]

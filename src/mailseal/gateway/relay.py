@@ -1,0 +1,207 @@
+"""Delivery to the next hop with aiosmtplib, as close to all-or-nothing as SMTP allows.
+
+Every copy of a message is first taken up to the end of its data on its own connection (MAIL, RCPT, DATA, the
+content), and only then is the final dot sent on each: a refusal at any earlier step aborts them all, so
+nothing is delivered. A copy accepted (250 after the dot) is written to the delivery journal before the sender
+hears anything; when the sender retries after a later failure, journalled copies are not sent again.
+Outbound STARTTLS is opportunistic (no certificate check, RFC 7435) unless required, for every destination or
+for listed recipient domains: then the next hop's certificate is verified and there is no plaintext fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import aiosmtplib
+
+from ..policy import domain_of
+from .settings import OutboundTls
+
+CHUNK = 1 << 20
+_DOT_AFTER_LF = re.compile(rb"\n\.")
+
+
+class DeliveryError(Exception):
+    """The next hop did not take a copy. ``permanent`` when it refused with 5xx."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass
+class Copy:
+    recipients: Sequence[str]
+    file: BinaryIO
+    key: str  # journal key: same message, same envelope, same recipients
+
+
+def dot_stuffed(chunks: Sequence[bytes] | BinaryIO) -> bytes:
+    """For tests and small data: the whole DATA payload with dot-stuffing and the final CRLF."""
+    out = bytearray()
+    at_start = True
+    for chunk in (chunks if isinstance(chunks, Sequence) else iter(lambda: chunks.read(CHUNK), b"")):
+        out += _stuff(chunk, at_start)
+        at_start = chunk.endswith(b"\n")
+    if out and not out.endswith(b"\r\n"):
+        out += b"\r\n"
+    return bytes(out)
+
+
+def _stuff(chunk: bytes, at_start: bool) -> bytes:
+    body = _DOT_AFTER_LF.sub(b"\n..", chunk)
+    return b"." + body if at_start and chunk.startswith(b".") else body
+
+
+class Journal:
+    """Copies already accepted downstream, as empty files named by key (shared by every worker; fsync'd)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def done(self, key: str) -> bool:
+        return (self.directory / key).exists()
+
+    def record(self, key: str) -> None:
+        path = self.directory / key
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def prune(self, max_age_seconds: float = 7 * 86400) -> int:
+        import time
+
+        cutoff = time.time() - max_age_seconds
+        removed = 0
+        for entry in os.scandir(self.directory):
+            if entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed += 1
+        return removed
+
+
+def copy_key(message_digest: str, mail_from: str, recipients: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    h.update(message_digest.encode())
+    h.update(b"\0" + mail_from.lower().encode())
+    for r in sorted(x.lower() for x in recipients):
+        h.update(b"\0" + r.encode())
+    return h.hexdigest()
+
+
+class Relay:
+    def __init__(self, host: str, port: int, *, hostname: str, tls: OutboundTls, timeout: float,
+                 journal: Journal) -> None:
+        self.host = host
+        self.port = port
+        self.hostname = hostname
+        self.tls = tls
+        self.timeout = timeout
+        self.journal = journal
+
+    def _context(self, verify: bool) -> ssl.SSLContext:
+        if verify:
+            ctx = ssl.create_default_context(cafile=str(self.tls.ca_file) if self.tls.ca_file else None)
+        else:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
+
+    async def _open(self, copy: Copy, mail_from: str) -> aiosmtplib.SMTP:
+        required = self.tls.required_for({domain_of(r) for r in copy.recipients})
+        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, local_hostname=self.hostname,
+                               timeout=self.timeout, start_tls=False)
+        try:
+            await smtp.connect()
+            await smtp.ehlo()
+            if self.tls.mode != "none" or required:
+                if smtp.supports_extension("starttls"):
+                    await smtp.starttls(tls_context=self._context(required and self.tls.verify))
+                    await smtp.ehlo()
+                elif required:
+                    raise DeliveryError("the next hop does not offer STARTTLS, which is required for "
+                                        + ", ".join(sorted({domain_of(r) for r in copy.recipients})))
+            await smtp.mail(mail_from)
+            for rcpt in copy.recipients:
+                await smtp.rcpt(rcpt)
+            response = await smtp.execute_command(b"DATA")
+            if response.code != 354:
+                raise DeliveryError(f"DATA refused: {response.code} {response.message}",
+                                    permanent=500 <= response.code < 600)
+            protocol = smtp.protocol
+            assert protocol is not None
+            at_start = True
+            last = b"\n"
+            copy.file.seek(0)
+            while chunk := copy.file.read(CHUNK):
+                protocol.write(_stuff(chunk, at_start))
+                at_start = chunk.endswith(b"\n")
+                last = chunk[-1:]
+                drain = getattr(protocol, "_drain_helper", None)
+                if drain is not None:
+                    await asyncio.wait_for(drain(), self.timeout)
+            if last != b"\n":
+                protocol.write(b"\r\n")
+            return smtp
+        except aiosmtplib.SMTPResponseException as exc:
+            smtp.close()
+            raise DeliveryError(f"{exc.code} {exc.message}", permanent=500 <= exc.code < 600) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            smtp.close()
+            raise DeliveryError(f"next hop {self.host}:{self.port}: {exc}") from None
+        except BaseException:
+            smtp.close()
+            raise
+
+    async def _commit(self, smtp: aiosmtplib.SMTP, copy: Copy) -> None:
+        protocol = smtp.protocol
+        try:
+            if protocol is None:
+                raise DeliveryError("the next hop closed the connection")
+            protocol.write(b".\r\n")
+            response = await protocol.read_response(timeout=self.timeout)
+            if response.code != 250:
+                raise DeliveryError(f"{response.code} {response.message}", permanent=500 <= response.code < 600)
+            self.journal.record(copy.key)
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await smtp.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"next hop {self.host}:{self.port}: {exc}") from None
+        finally:
+            smtp.close()
+
+    async def deliver(self, mail_from: str, copies: Sequence[Copy]) -> int:
+        """Deliver every copy not yet journalled; returns how many were sent now. Raises DeliveryError."""
+        pending = [c for c in copies if not self.journal.done(c.key)]
+        opened: list[tuple[aiosmtplib.SMTP, Copy]] = []
+        try:
+            for copy in pending:
+                opened.append((await self._open(copy, mail_from), copy))
+        except BaseException:
+            for smtp, _ in opened:
+                smtp.close()
+            raise
+        # Every copy is one dot away from delivery: commit them all, then report the first failure.
+        results = await asyncio.gather(*(self._commit(smtp, copy) for smtp, copy in opened),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return len(opened)
+
+
+__all__ = ["Copy", "DeliveryError", "Journal", "Relay", "copy_key", "dot_stuffed"]

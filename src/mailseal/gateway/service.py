@@ -1,0 +1,188 @@
+"""The gateway service: SMTP in, policy pipeline in worker threads, relay out, one reply per message.
+
+The reply is 250 only after every copy has been accepted by the next hop; a policy refusal is 5xx with the
+reason; anything else (an internal error, the next hop down or refusing temporarily, a timeout) is 4xx, so the
+sender keeps the message and retries: nothing is lost and nothing is silently altered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import PolicyRefusal
+from ..policy import Policy
+from .metrics import Metrics
+from .pipeline import Outcome, Pipeline
+from .relay import Copy, DeliveryError, Journal, Relay, copy_key
+from .resources import Resources
+from .settings import GatewaySettings
+from .smtpserver import ConnectionGate, GatewaySMTP, Handler, Transaction, in_networks
+
+log = logging.getLogger("mailseal.gateway")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """Safe inside an SMTP reply: printable ASCII on one line."""
+    return "".join(ch if 32 <= ord(ch) < 127 else " " for ch in text)[:limit]
+
+
+@dataclass
+class Stats:
+    accepted: int = 0
+    refused: int = 0
+    deferred: int = 0
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, policy: Policy, resources: Resources) -> None:
+        assert settings.next_hop is not None
+        self.settings = settings
+        self.policy = policy
+        self.resources = resources
+        settings.spool_dir.mkdir(parents=True, exist_ok=True)
+        settings.spool_dir.chmod(0o700)
+        self.pipeline = Pipeline(policy, resources, hostname=settings.hostname, spool_dir=settings.spool_dir,
+                                 held_dir=settings.held_dir, harvest=settings.harvest)
+        self.relay = Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
+                           timeout=settings.relay_timeout_seconds, journal=Journal(settings.spool_dir / "delivered"))
+        self.metrics = Metrics()
+        self.stats = Stats()
+        self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="mailseal-worker")
+        self.gate = ConnectionGate(settings.max_connections, settings.spool_dir)
+        self.handler = Handler(settings, policy.is_internal)
+        self.server: asyncio.AbstractServer | None = None
+        self._metrics_server: Any = None
+        self._waiting = 0
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        tls = self.settings.tls
+        if tls.certificate is None or tls.key is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(str(tls.certificate), str(tls.key))
+        return ctx
+
+    def _protocol(self) -> GatewaySMTP:
+        return GatewaySMTP(
+            self.handler, self.on_message, self.gate,
+            hostname=self.settings.hostname, ident="mailseal", data_size_limit=self.settings.max_message_size,
+            tls_context=self._tls_context(), require_starttls=self.settings.tls.require_starttls,
+            timeout=self.settings.timeout_seconds, enable_SMTPUTF8=True,
+        )
+
+    async def start(self) -> None:
+        host, port = self.settings.listen
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(self._protocol, host=host, port=port, reuse_address=True)
+        if self.settings.metrics_listen is not None:
+            self._metrics_server = self.metrics.serve(*self.settings.metrics_listen)
+        log.info(json.dumps({"event": "listening", "address": f"{host}:{self.port}"}))
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        sockets: Any = getattr(self.server, "sockets", ())
+        return int(sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+        self.executor.shutdown(wait=True, cancel_futures=False)
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        assert self.server is not None
+        async with self.server:
+            await self.server.serve_forever()
+
+    # -- one message ----------------------------------------------------------------------------------
+    async def on_message(self, tx: Transaction) -> str:
+        started = time.perf_counter()
+        self.metrics.in_flight.inc()
+        self.metrics.connections.set(self.gate.active)
+        record: dict[str, Any] = {"event": "message", "from": tx.mail_from, "recipients": len(tx.recipients),
+                                  "size": tx.size, "peer": tx.peer, "origin": tx.origin, "tls": tx.tls}
+        try:
+            reply, result = await self._handle(tx, record)
+        finally:
+            self.metrics.in_flight.dec()
+        record["result"] = result
+        record["reply"] = reply[:3]
+        record["seconds"] = round(time.perf_counter() - started, 4)
+        self.metrics.latency.observe(time.perf_counter() - started)
+        for action in record.get("actions", ["none"]):
+            self.metrics.messages.labels(result=result, action=action).inc()
+        log.info(json.dumps(record))
+        await asyncio.get_running_loop().run_in_executor(self.executor, self._audit, record)
+        return reply
+
+    async def _handle(self, tx: Transaction, record: dict[str, Any]) -> tuple[str, str]:
+        may_sign = (in_networks(tx.peer, self.settings.trusted_networks)
+                    and in_networks(tx.origin, self.settings.origin_networks_for_signing))
+        loop = asyncio.get_running_loop()
+        outcome: Outcome | None = None
+        try:
+            self._waiting += 1
+            self.metrics.queue.set(self._waiting)
+            try:
+                outcome = await loop.run_in_executor(
+                    self.executor, lambda: self.pipeline.process(tx.mail_from, tx.recipients, tx.data, tx.size,
+                                                                 may_sign=may_sign))
+            finally:
+                self._waiting -= 1
+                self.metrics.queue.set(self._waiting)
+            record["message_id"] = outcome.message_id
+            record["actions"] = sorted({a for out in outcome.outgoing for a in out.actions})
+            record["copies"] = [{"recipients": len(o.recipients), "actions": o.actions, **o.detail}
+                                for o in outcome.outgoing]
+            record["held"] = len(outcome.held)
+            copies = [Copy(o.recipients, o.file, copy_key(tx.digest, tx.mail_from, o.recipients))
+                      for o in outcome.outgoing]
+            sent = await self.relay.deliver(tx.mail_from, copies)
+            self.metrics.copies.inc(sent)
+            self.stats.accepted += 1
+            return "250 2.0.0 OK: " + _one_line(f"{len(copies)} copies delivered, {len(outcome.held)} held"), \
+                "accepted"
+        except PolicyRefusal as exc:
+            self.stats.refused += 1
+            record["reason"] = exc.message
+            return "550 5.7.1 " + _one_line(exc.message), "refused"
+        except DeliveryError as exc:
+            record["reason"] = str(exc)
+            if exc.permanent:
+                self.stats.refused += 1
+                return "554 5.0.0 The next hop refused the message: " + _one_line(str(exc)), "refused"
+            self.stats.deferred += 1
+            return "451 4.4.1 Next hop not available, try again later", "deferred"
+        except Exception as exc:  # never lose a message: any other failure is temporary for the sender
+            self.stats.deferred += 1
+            record["reason"] = f"{type(exc).__name__}: {_one_line(str(exc), 200)}"
+            log.exception("message processing failed")
+            return "451 4.3.0 Temporary failure processing the message, try again later", "deferred"
+        finally:
+            if outcome is not None:
+                outcome.close()
+
+    def _audit(self, record: dict[str, Any]) -> None:
+        from ..store import audit
+
+        detail = {k: v for k, v in record.items() if k not in ("event",)}
+        try:
+            with self.resources.store.session() as session:
+                audit.record(session, "gateway.message", str(record.get("message_id") or "-"), detail, "gateway")
+        except Exception:  # the audit trail must not turn a delivered message into a retry
+            log.exception("could not write the audit record")
+
+
+__all__ = ["Gateway", "Stats"]

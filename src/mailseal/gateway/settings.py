@@ -1,0 +1,203 @@
+"""The gateway's settings: the ``[gateway]`` table of the settings file, checked and with defaults."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import data_dir
+from ..errors import ConfigurationError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_LISTEN = "127.0.0.1:2525"
+OUTBOUND_TLS_MODES = ("none", "opportunistic", "required")
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def parse_size(value: Any, where: str) -> int:
+    """Bytes from an integer or a string such as ``"50M"``, ``"512K"``."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        text = value.strip().upper().removesuffix("B").removesuffix("I")
+        number, unit = text.rstrip("KMG"), text[len(text.rstrip("KMG")):]
+        if number.isdigit() and unit in _SIZE_UNITS and int(number) > 0:
+            return int(number) * _SIZE_UNITS[unit]
+    raise ConfigurationError(f"{where} must be a positive size such as 52428800 or \"50M\", not {value!r}")
+
+
+def parse_hostport(value: Any, where: str) -> tuple[str, int]:
+    if isinstance(value, str):
+        host, sep, port = value.rpartition(":")
+        host = host.strip("[]")
+        if sep and host and port.isdigit() and 0 <= int(port) < 65536:
+            return host, int(port)
+    raise ConfigurationError(f"{where} must be \"host:port\", not {value!r}")
+
+
+def _networks(value: Any, where: str) -> tuple[Network, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(f"{where} must be a list of networks such as [\"127.0.0.0/8\", \"::1/128\"]")
+    try:
+        return tuple(ipaddress.ip_network(v, strict=False) for v in value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigurationError(f"{where} must be a list of strings")
+    return tuple(v.lower() for v in value)
+
+
+def _check_keys(table: Mapping[str, Any], known: set[str], where: str) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigurationError(f"unknown setting {where}.{key}{hint}")
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    certificate: Path | None = None
+    key: Path | None = None
+    require_starttls: bool = False
+
+
+@dataclass(frozen=True)
+class OutboundTls:
+    mode: str = "opportunistic"  # none | opportunistic | required
+    required_domains: tuple[str, ...] = ()  # STARTTLS required for these recipient domains, never plaintext
+    ca_file: Path | None = None  # anchors for verifying the next hop (default: the system's)
+    verify: bool = True
+
+    def required_for(self, domains: set[str]) -> bool:
+        return self.mode == "required" or any(d in self.required_domains for d in domains)
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    listen: tuple[str, int] = ("127.0.0.1", 2525)
+    next_hop: tuple[str, int] | None = None
+    hostname: str = "mailseal.localhost"  # EHLO name and the authserv-id of our Authentication-Results
+    accepted_domains: tuple[str, ...] = ()
+    trusted_networks: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+    signing_networks: tuple[Network, ...] | None = None  # origins whose mail may be signed (default: trusted)
+    max_message_size: int = 50 << 20
+    max_connections: int = 100
+    max_recipients: int = 1000
+    timeout_seconds: float = 300.0
+    relay_timeout_seconds: float = 60.0
+    workers: int = 4
+    spool_dir: Path = field(default_factory=lambda: data_dir() / "spool")
+    held_dir: Path = field(default_factory=lambda: data_dir() / "held")
+    metrics_listen: tuple[str, int] | None = None
+    trust_files: tuple[Path, ...] = ()  # extra trust anchors for verifying inbound signatures (beside the trust list)
+    harvest: bool = True
+    tls: TlsSettings = TlsSettings()
+    outbound_tls: OutboundTls = OutboundTls()
+
+    @property
+    def origin_networks_for_signing(self) -> tuple[Network, ...]:
+        return self.trusted_networks if self.signing_networks is None else self.signing_networks
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> GatewaySettings:
+        table = settings.get("gateway", {})
+        if not isinstance(table, Mapping):
+            raise ConfigurationError("[gateway] must be a table")
+        known = {"listen", "next_hop", "hostname", "accepted_domains", "trusted_networks", "signing_networks",
+                 "max_message_size", "max_connections", "max_recipients", "timeout_seconds",
+                 "relay_timeout_seconds", "workers", "spool_dir", "held_dir", "metrics_listen", "trust_files",
+                 "harvest", "tls", "outbound_tls"}
+        _check_keys(table, known, "gateway")
+        kw: dict[str, Any] = {}
+        if "listen" in table:
+            kw["listen"] = parse_hostport(table["listen"], "gateway.listen")
+        if "next_hop" in table:
+            kw["next_hop"] = parse_hostport(table["next_hop"], "gateway.next_hop")
+        if "metrics_listen" in table:
+            kw["metrics_listen"] = parse_hostport(table["metrics_listen"], "gateway.metrics_listen")
+        if "hostname" in table:
+            if not isinstance(table["hostname"], str) or not table["hostname"].strip():
+                raise ConfigurationError("gateway.hostname must be a host name")
+            kw["hostname"] = table["hostname"].strip()
+        if "accepted_domains" in table:
+            kw["accepted_domains"] = _strings(table["accepted_domains"], "gateway.accepted_domains")
+        for name in ("trusted_networks", "signing_networks"):
+            if name in table:
+                kw[name] = _networks(table[name], f"gateway.{name}")
+        if "max_message_size" in table:
+            kw["max_message_size"] = parse_size(table["max_message_size"], "gateway.max_message_size")
+        for name in ("max_connections", "max_recipients", "workers"):
+            if name in table:
+                value = table[name]
+                if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                    raise ConfigurationError(f"gateway.{name} must be a positive integer")
+                kw[name] = value
+        for name in ("timeout_seconds", "relay_timeout_seconds"):
+            if name in table:
+                value = table[name]
+                if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+                    raise ConfigurationError(f"gateway.{name} must be a positive number of seconds")
+                kw[name] = float(value)
+        for name in ("spool_dir", "held_dir"):
+            if name in table:
+                kw[name] = Path(str(table[name]))
+        if "trust_files" in table:
+            kw["trust_files"] = tuple(Path(p) for p in _strings(table["trust_files"], "gateway.trust_files"))
+        if "harvest" in table:
+            if not isinstance(table["harvest"], bool):
+                raise ConfigurationError("gateway.harvest must be true or false")
+            kw["harvest"] = table["harvest"]
+        if "tls" in table:
+            kw["tls"] = _tls(table["tls"])
+        if "outbound_tls" in table:
+            kw["outbound_tls"] = _outbound_tls(table["outbound_tls"])
+        result = cls(**kw)
+        if result.next_hop is None:
+            raise ConfigurationError("gateway.next_hop is not set: where should mailseal deliver mail?")
+        return result
+
+
+def _tls(table: Any) -> TlsSettings:
+    if not isinstance(table, Mapping):
+        raise ConfigurationError("[gateway.tls] must be a table")
+    _check_keys(table, {"certificate", "key", "require_starttls"}, "gateway.tls")
+    cert = Path(table["certificate"]) if "certificate" in table else None
+    key = Path(table["key"]) if "key" in table else None
+    require = table.get("require_starttls", False)
+    if not isinstance(require, bool):
+        raise ConfigurationError("gateway.tls.require_starttls must be true or false")
+    if (cert is None) != (key is None):
+        raise ConfigurationError("gateway.tls needs both certificate and key")
+    if require and cert is None:
+        raise ConfigurationError("gateway.tls.require_starttls needs a certificate and key")
+    for path in (cert, key):
+        if path is not None and not path.is_file():
+            raise ConfigurationError(f"gateway.tls: {path} does not exist")
+    return TlsSettings(cert, key, require)
+
+
+def _outbound_tls(table: Any) -> OutboundTls:
+    if not isinstance(table, Mapping):
+        raise ConfigurationError("[gateway.outbound_tls] must be a table")
+    _check_keys(table, {"mode", "required_domains", "ca_file", "verify"}, "gateway.outbound_tls")
+    mode = table.get("mode", "opportunistic")
+    if mode not in OUTBOUND_TLS_MODES:
+        raise ConfigurationError(f"gateway.outbound_tls.mode must be one of {', '.join(OUTBOUND_TLS_MODES)}")
+    domains = _strings(table.get("required_domains", []), "gateway.outbound_tls.required_domains")
+    ca = Path(table["ca_file"]) if "ca_file" in table else None
+    verify = table.get("verify", True)
+    if not isinstance(verify, bool):
+        raise ConfigurationError("gateway.outbound_tls.verify must be true or false")
+    return OutboundTls(mode, domains, ca, verify)
+
+
+__all__ = ["GatewaySettings", "OutboundTls", "TlsSettings", "parse_hostport", "parse_size"]

@@ -1,0 +1,166 @@
+"""A gateway for tests: a demo organisation in a real store, the gateway on 127.0.0.1 in a background event
+loop, relaying to a test sink; and small SMTP client helpers (smtplib, and raw sockets for protocol abuse)."""
+
+from __future__ import annotations
+
+import asyncio
+import email.policy
+import smtplib
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+from mailseal.cms.identity import Identity
+from mailseal.gateway.resources import Resources
+from mailseal.gateway.service import Gateway
+from mailseal.gateway.settings import GatewaySettings
+from mailseal.pki.truststore import TrustStore
+from mailseal.pki.validation import ValidationContext
+from mailseal.policy import Policy
+from mailseal.store import Directory, KeyStore, Store
+from tests.store.conftest import FAST_SCRYPT, PASSPHRASE
+from tests.support.smtp_sink import SmtpSink
+from tests.support.testpki import TestPKI, User
+
+
+@dataclass
+class Org:
+    """example.org (alice RSA, bob EC P-256: keys in the key store) and partner.example (carol RSA with a
+    certificate in the directory; dave without one)."""
+
+    pki: TestPKI
+    alice: User
+    bob: User
+    carol: User
+    erin: User  # partner.example, RSA, certificate NOT in the directory (signs inbound mail)
+
+    @classmethod
+    def make(cls, pki: TestPKI) -> Org:
+        return cls(pki, pki.user("gw-alice", email="alice@example.org"),
+                   pki.user("gw-bob", "ec-p256", email="bob@example.org"),
+                   pki.user("gw-carol", email="carol@partner.example"),
+                   pki.user("gw-erin", email="erin@partner.example"))
+
+    def identity(self, user: User) -> Identity:
+        return Identity(user.key, user.cert, tuple(user.chain))  # type: ignore[arg-type]
+
+    def populate(self, store: Store) -> KeyStore:
+        keys = KeyStore(store, PASSPHRASE, scrypt=FAST_SCRYPT)
+        keys.add(self.identity(self.alice))
+        keys.add(self.identity(self.bob))
+        Directory(store).add(self.carol.cert, "imported")
+        return keys
+
+
+BASE_SETTINGS: dict[str, Any] = {
+    "gateway": {"hostname": "gw.example.org", "accepted_domains": ["example.org"], "workers": 2,
+                "relay_timeout_seconds": 10, "timeout_seconds": 30},
+    "policy": {"sign": "if-key", "encrypt": "if-possible"},
+}
+
+
+def merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in base.items()}
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class RunningGateway:
+    """The gateway on its own event loop in a thread."""
+
+    def __init__(self, org: Org, home: Path, sink: SmtpSink, settings: Mapping[str, Any] | None = None,
+                 store_url: str | None = None, next_hop: tuple[str, int] | None = None) -> None:
+        hop = next_hop or sink.address
+        full = merged(BASE_SETTINGS, {"gateway": {"next_hop": f"{hop[0]}:{hop[1]}", "listen": "127.0.0.1:0",
+                                                  "spool_dir": str(home / "spool"),
+                                                  "held_dir": str(home / "held")}})
+        full = merged(full, settings or {})
+        self.settings_dict = full
+        self.store = Store.open(store_url or f"sqlite:///{home / 'mailseal.db'}")
+        self.keys = org.populate(self.store)
+        context = ValidationContext(trust=TrustStore(anchors=(org.pki.root_cert,)))
+        self.gateway = Gateway(GatewaySettings.from_settings(full), Policy.from_settings(full),
+                               Resources(self.store, self.keys, context))
+        self.sink = sink
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> RunningGateway:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.gateway.start(), self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self.store.close()
+
+    @property
+    def port(self) -> int:
+        return self.gateway.port
+
+    def send(self, message: bytes | EmailMessage, mail_from: str, rcpts: list[str]) -> dict[str, tuple[int, bytes]]:
+        data = message.as_bytes(policy=email.policy.SMTP) if isinstance(message, EmailMessage) else message
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as client:
+            return client.sendmail(mail_from, rcpts, data)
+
+
+def message(sender: str, to: list[str], subject: str = "hello", body: str = "Hello there.\n", *,
+            cc: list[str] | None = None, bcc: list[str] | None = None) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    if bcc:
+        msg["Bcc"] = ", ".join(bcc)
+    msg["Subject"] = subject
+    msg["Message-ID"] = make_msgid(domain="test.example")
+    msg.set_content(body)
+    return msg
+
+
+class RawClient:
+    """A line-level SMTP client for abuse tests: send exactly these bytes, read the replies."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.buffer = b""
+        self.reply()  # greeting
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def reply(self) -> tuple[int, str]:
+        lines = []
+        deadline = time.monotonic() + 20
+        while True:
+            while b"\r\n" not in self.buffer:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no reply")
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError(f"closed after {lines!r}")
+                self.buffer += chunk
+            line, self.buffer = self.buffer.split(b"\r\n", 1)
+            lines.append(line.decode())
+            if len(line) < 4 or line[3:4] != b"-":
+                return int(line[:3]), "\n".join(lines)
+
+    def command(self, line: str) -> tuple[int, str]:
+        self.send(line.encode() + b"\r\n")
+        return self.reply()
+
+    def close(self) -> None:
+        self.sock.close()

@@ -1,0 +1,234 @@
+"""End to end over real sockets: outbound sign + encrypt, inbound decrypt + verify + stamp, mixed recipients."""
+
+from __future__ import annotations
+
+import email.policy
+import json
+import smtplib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailseal import api
+from mailseal.cms.identity import Identity
+from mailseal.errors import MailsealError
+from mailseal.pki.truststore import TrustStore
+from mailseal.store import Directory
+from tests.gateway.conftest import StartGateway
+from tests.gateway.harness import Org, message
+from tests.support.smtp_sink import SmtpSink, free_port
+
+
+def test_outbound_signed_and_encrypted_for_carol(start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:
+    gw = start_gateway()
+    msg = message("alice@example.org", ["carol@partner.example"], body="The quarterly figures.\n")
+    assert gw.send(msg, "alice@example.org", ["carol@partner.example"]) == {}
+    [got] = sink.wait_for(1)
+    assert got.rcpt_tos == ["carol@partner.example"]
+    assert b"application/pkcs7-mime" in got.data and b"The quarterly figures" not in got.data
+    carol = Identity(org.carol.key, org.carol.cert, tuple(org.carol.chain))  # type: ignore[arg-type]
+    opened = api.open(got.data, [carol], trust=TrustStore(anchors=(org.pki.root_cert,)))
+    assert opened.report.encrypted
+    assert opened.report.status == "valid"
+    assert opened.report.signers[0].emails == ["alice@example.org"]
+    assert b"The quarterly figures" in opened.message
+
+
+def _identity(user: object) -> Identity:
+    return Identity(user.key, user.cert, tuple(user.chain))  # type: ignore[attr-defined]
+
+
+def _trust(org: Org) -> TrustStore:
+    return TrustStore(anchors=(org.pki.root_cert,))
+
+
+def test_inbound_decrypted_verified_and_stamped(start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:
+    gw = start_gateway({"gateway": {"trusted_networks": []}})  # the client is "the Internet"
+    original = message("erin@partner.example", ["alice@example.org"], "contract", "Signed and sealed.\n")
+    signed = api.sign(original.as_bytes(policy=email.policy.SMTP), _identity(org.erin))
+    sealed = api.encrypt(signed, [org.alice.cert])
+    assert not Directory(gw.store).find("erin@partner.example")
+    assert gw.send(sealed, "erin@partner.example", ["alice@example.org"]) == {}
+    [got] = sink.wait_for(1)
+    assert b"Signed and sealed." in got.data  # decrypted for alice
+    [stamp] = got.header("Authentication-Results")
+    assert stamp.startswith("gw.example.org;")
+    assert "smime=pass" in stamp and "body.smime-identifier=erin@partner.example" in stamp
+    # the signature is kept, so alice's client can check it again
+    assert api.verify(got.data, trust=_trust(org)).status == "valid"
+    # and erin's certificate was harvested into the directory
+    [entry] = Directory(gw.store).find("erin@partner.example")
+    assert entry.source == "harvested"
+
+
+def test_inbound_forged_stamp_and_tag_removed(start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:
+    gw = start_gateway({"gateway": {"trusted_networks": []},
+                        "policy": {"subject_tag_signed": "[signed]", "subject_tag_failed": "[BAD SIGNATURE]"}})
+    forged = (b"Authentication-Results: gw.example.org; smime=pass body.smime-identifier=ceo@example.org\r\n"
+              b"Authentication-Results: other.example; spf=pass\r\n"
+              b"From: mallory@evil.example\r\nTo: alice@example.org\r\nSubject: [signed] pay this invoice\r\n"
+              b"Message-ID: <forged@evil.example>\r\n\r\nPlease pay.\r\n")
+    gw.send(forged, "mallory@evil.example", ["alice@example.org"])
+    [got] = sink.wait_for(1)
+    stamps = got.header("Authentication-Results")
+    ours = [s for s in stamps if s.startswith("gw.example.org")]
+    assert len(ours) == 1 and "smime=none" in ours[0], stamps
+    assert any(s.startswith("other.example") for s in stamps)  # someone else's stamp is not ours to judge
+    assert got.header("Subject") == ["pay this invoice"]
+
+
+def test_inbound_bad_signature_stamped_fail(start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:
+    gw = start_gateway({"gateway": {"trusted_networks": []}, "policy": {"subject_tag_failed": "[BAD SIGNATURE]"}})
+    signed = api.sign(message("erin@partner.example", ["alice@example.org"], "x", "Original text.\n")
+                      .as_bytes(policy=email.policy.SMTP), _identity(org.erin))
+    tampered = signed.replace(b"Original text.", b"Changed text!!")
+    gw.send(tampered, "erin@partner.example", ["alice@example.org"])
+    [got] = sink.wait_for(1)
+    [stamp] = got.header("Authentication-Results")
+    assert "smime=fail" in stamp
+    assert got.header("Subject")[0].startswith("[BAD SIGNATURE]")
+    assert not Directory(gw.store).find("erin@partner.example")  # nothing harvested from a bad signature
+
+
+def test_mixed_recipients_split_by_treatment(start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:
+    gw = start_gateway()
+    rcpts = ["carol@partner.example", "dave@partner.example", "bob@example.org"]
+    msg = message("alice@example.org", rcpts, body="For everyone.\n")
+    gw.send(msg, "alice@example.org", rcpts)
+    copies = sink.wait_for(2)  # one copy encrypted for carol and bob, one signed only for dave
+    by_rcpt = {r: c for c in copies for r in c.rcpt_tos}
+    assert sorted(by_rcpt) == sorted(rcpts) and len(copies) == 2
+    # dave has no certificate: signed only, readable
+    dave = by_rcpt["dave@partner.example"]
+    assert dave.rcpt_tos == ["dave@partner.example"]
+    assert b"For everyone." in dave.data and b"multipart/signed" in dave.data
+    assert api.verify(dave.data, trust=_trust(org)).status == "valid"
+    # carol and bob can each decrypt their copy
+    for user, rcpt in ((org.carol, "carol@partner.example"), (org.bob, "bob@example.org")):
+        got = by_rcpt[rcpt]
+        assert b"For everyone." not in got.data
+        opened = api.open(got.data, [_identity(user)], trust=_trust(org))
+        assert b"For everyone." in opened.message and opened.report.status == "valid"
+
+
+def test_bcc_recipient_gets_own_copy_and_stays_hidden(start_gateway: StartGateway, sink: SmtpSink,
+                                                      org: Org) -> None:
+    gw = start_gateway()
+    msg = message("alice@example.org", ["carol@partner.example"], body="Secret plan.\n", bcc=["bob@example.org"])
+    gw.send(msg, "alice@example.org", ["carol@partner.example", "bob@example.org"])
+    copies = sink.wait_for(2)
+    assert sorted(len(c.rcpt_tos) for c in copies) == [1, 1]
+    carol_copy = next(c for c in copies if c.rcpt_tos == ["carol@partner.example"])
+    bob_copy = next(c for c in copies if c.rcpt_tos == ["bob@example.org"])
+    for copy in copies:
+        assert b"Bcc:" not in copy.data and b"bcc:" not in copy.data.lower()
+    assert b"bob@example.org" not in carol_copy.data
+    # carol's copy is not encrypted for bob: his key finds no RecipientInfo
+    with pytest.raises(MailsealError):
+        api.decrypt(carol_copy.data, _identity(org.bob))
+    assert b"Secret plan." in api.decrypt(bob_copy.data, _identity(org.bob))
+    opened = api.open(carol_copy.data, [_identity(org.carol)], trust=_trust(org))
+    assert b"bob@example.org" not in opened.message
+
+
+def test_required_encryption_without_certificate_refused_5xx(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    gw = start_gateway({"policy": {"domains": {"partner.example": {"encrypt": "require"}}}})
+    msg = message("alice@example.org", ["dave@partner.example"])
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        gw.send(msg, "alice@example.org", ["dave@partner.example"])
+    assert info.value.smtp_code == 550 and b"dave@partner.example" in info.value.smtp_error
+    assert sink.messages == []
+
+
+def test_next_hop_down_gives_4xx_and_delivers_nothing(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    from tests.support.smtp_sink import free_port
+
+    gw = start_gateway(next_hop=("127.0.0.1", free_port()))
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        gw.send(message("alice@example.org", ["carol@partner.example"]), "alice@example.org",
+                ["carol@partner.example"])
+    assert info.value.smtp_code == 451
+    assert sink.messages == []
+
+
+def test_signing_needs_the_envelope_sender_to_be_the_from_address(start_gateway: StartGateway, sink: SmtpSink,
+                                                                  org: Org) -> None:
+    gw = start_gateway()
+    # bob's envelope, alice's From: nobody's key signs (no signing oracle)
+    gw.send(message("alice@example.org", ["dave@partner.example"]), "bob@example.org", ["dave@partner.example"])
+    [got] = sink.wait_for(1)
+    assert b"multipart/signed" not in got.data and b"pkcs7" not in got.data
+
+
+def test_mail_from_untrusted_origin_is_never_signed(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    # internal -> internal from an untrusted client (a forged internal sender from the Internet)
+    gw = start_gateway({"gateway": {"trusted_networks": []}})
+    gw.send(message("alice@example.org", ["bob@example.org"]), "alice@example.org", ["bob@example.org"])
+    [got] = sink.wait_for(1)
+    assert b"multipart/signed" not in got.data
+
+
+def test_held_recipient_kept_for_the_admin(start_gateway: StartGateway, sink: SmtpSink, tmp_path: Path) -> None:
+    gw = start_gateway({"policy": {"domains": {"partner.example": {"encrypt": "require",
+                                                                   "on_missing_certificate": "hold"}}}})
+    rcpts = ["dave@partner.example", "bob@example.org"]
+    gw.send(message("alice@example.org", rcpts, body="Hold me.\n"), "alice@example.org", rcpts)
+    [got] = sink.wait_for(1)
+    assert got.rcpt_tos == ["bob@example.org"]  # bob's copy went; dave's is held
+    held_dir = gw.gateway.settings.held_dir
+    [meta] = held_dir.glob("*.json")
+    assert json.loads(meta.read_text())["recipients"] == ["dave@partner.example"]
+    assert b"Hold me." in meta.with_suffix(".eml").read_bytes()
+    assert oct(held_dir.stat().st_mode & 0o777) == "0o700"
+
+
+def test_retry_after_partial_failure_does_not_duplicate(start_gateway: StartGateway, org: Org) -> None:
+    """The next hop takes the first copy and refuses the second (4xx): the sender retries, and only the copy
+    that was not delivered goes out again."""
+    from aiosmtpd.controller import Controller
+
+    received: list[list[str]] = []
+
+    class Flaky:
+        fail_for = {"dave@partner.example"}
+
+        async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+            if set(envelope.rcpt_tos) & self.fail_for:
+                return "451 4.3.0 try later"
+            received.append(list(envelope.rcpt_tos))
+            return "250 OK"
+
+    handler = Flaky()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        gw = start_gateway(next_hop=("127.0.0.1", port))
+        rcpts = ["carol@partner.example", "dave@partner.example"]
+        msg = message("alice@example.org", rcpts).as_bytes(policy=email.policy.SMTP)
+        with pytest.raises(smtplib.SMTPDataError) as info:
+            gw.send(msg, "alice@example.org", rcpts)
+        assert info.value.smtp_code == 451
+        assert received == [["carol@partner.example"]]
+        handler.fail_for = set()
+        assert gw.send(msg, "alice@example.org", rcpts) == {}  # the retry, same bytes
+        assert received == [["carol@partner.example"], ["dave@partner.example"]]
+    finally:
+        controller.stop()
+
+
+def test_xforward_origin_decides_signing(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    """Behind Postfix every client is Postfix: the original client (XFORWARD ADDR) decides whether the
+    gateway may sign. Mail that entered Postfix from the Internet is not signed even with an internal From."""
+    gw = start_gateway({"gateway": {"signing_networks": ["10.1.0.0/16"]}})
+    for origin, signed in (("203.0.113.9", False), ("10.1.2.3", True)):
+        data = message("alice@example.org", ["dave@partner.example"]).as_bytes(policy=email.policy.SMTP)
+        with smtplib.SMTP("127.0.0.1", gw.port, timeout=30) as client:
+            client.ehlo("postfix.example.org")
+            assert client.has_extn("xforward")
+            assert client.docmd(f"XFORWARD ADDR={origin} NAME=client.example")[0] == 250
+            client.sendmail("alice@example.org", ["dave@partner.example"], data)
+        [got] = sink.wait_for(1)
+        assert (b"multipart/signed" in got.data) is signed, origin
+        sink.clear()

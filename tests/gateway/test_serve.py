@@ -1,0 +1,102 @@
+"""`mailseal serve` and `make run`'s demo as a user runs them: real processes, real sockets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import RunCli, cli_env
+from tests.gateway.harness import message
+from tests.support.smtp_sink import SmtpSink, free_port
+
+GOOD = """
+[gateway]
+listen = "127.0.0.1:2525"
+next_hop = "127.0.0.1:2526"
+hostname = "mx.example.org"
+accepted_domains = ["example.org"]
+[policy]
+sign = "if-key"
+[[policy.rules]]
+name = "secure-subject"
+subject_contains = "[secure]"
+encrypt = "require"
+"""
+
+
+def test_check_config_summary(run_cli: RunCli, tmp_path: Path) -> None:
+    config = tmp_path / "mailseal.toml"
+    config.write_text(GOOD)
+    done = run_cli("serve", "--check-config", "--config", config)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.decode()
+    assert "settings OK" in out and "next_hop: 127.0.0.1:2526" in out and "rules: 1" in out
+
+
+def test_check_config_names_the_bad_key(run_cli: RunCli, tmp_path: Path) -> None:
+    config = tmp_path / "mailseal.toml"
+    config.write_text(GOOD.replace("max_message", "x").replace('hostname = "mx.example.org"',
+                                                                'hostnme = "mx.example.org"'))
+    done = run_cli("serve", "--check-config", "--config", config)
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert "error[configuration]" in err and "gateway.hostnme" in err and "hostname" in err
+    assert "Traceback" not in err
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"exited {proc.returncode}: {proc.stderr.read() if proc.stderr else b''!r}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def test_demo_then_serve_with_metrics(tmp_path: Path) -> None:
+    port, sink_port, metrics_port = free_port(), free_port(), free_port()
+    env = cli_env({"MAILSEAL_HOME": str(tmp_path / "mailseal-data")})
+    env.pop("MAILSEAL_CONFIG", None)
+    env.pop("MAILSEAL_STORE_PASSPHRASE", None)
+    # `make run` in self-test mode: the demo organisation, the gateway and the sink, one message through
+    demo = subprocess.run([sys.executable, "-m", "mailseal.demo", "--self-test", "--port", str(port),
+                           "--sink-port", str(sink_port), "--metrics-port", str(metrics_port)],
+                          cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False)
+    assert demo.returncode == 0, demo.stderr.decode()
+    assert b"signature=valid -> OK" in demo.stdout
+    # then `mailseal serve` on the same data directory, relaying to a sink of the test's own
+    env["MAILSEAL_STORE_KEYFILE"] = str(tmp_path / "mailseal-data" / "demo" / "store.key")
+    with SmtpSink(port=sink_port) as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "serve"], cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            _wait_port(port, proc)
+            rcpts = ["carol@partner.example", "nobody@elsewhere.example"]
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+                client.sendmail("alice@example.org", rcpts, message("alice@example.org", rcpts).as_bytes(
+                    policy=__import__("email.policy").policy.SMTP))
+            copies = sink.wait_for(2)
+            assert sorted(r for c in copies for r in c.rcpt_tos) == sorted(rcpts)
+            metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+            assert 'mailseal_messages_total{action="encrypted",result="accepted"} 1.0' in metrics
+            assert "mailseal_copies_total 2.0" in metrics
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    log = err.decode()
+    assert '"result": "accepted"' in log
+    assert "PRIVATE KEY" not in log and "Hello" not in log  # no key material, no message bodies in the logs
+    os.sync()

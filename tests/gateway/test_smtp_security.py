@@ -1,0 +1,177 @@
+"""The SMTP service under abuse: open-relay tricks, SMTP smuggling, STARTTLS (required, pipelining), limits."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.gateway.conftest import StartGateway
+from tests.gateway.harness import RawClient, message
+from tests.support.smtp_sink import SmtpSink
+
+UNTRUSTED = {"gateway": {"trusted_networks": []}}
+
+
+def _session(port: int) -> RawClient:
+    client = RawClient(port)
+    assert client.command("EHLO client.example")[0] == 250
+    assert client.command("MAIL FROM:<mallory@evil.example>")[0] == 250
+    return client
+
+
+@pytest.mark.parametrize("rcpt", [
+    "<victim@elsewhere.example>",                      # plain relay
+    "<victim%elsewhere.example@example.org>",          # %-hack
+    "<@example.org:victim@elsewhere.example>",         # source route
+    "<@example.org,@relay.example:victim@elsewhere.example>",
+    '<"victim@elsewhere.example"@example.org>',        # quoted local part
+    "<elsewhere.example!victim@example.org>",          # bang path
+    "<victim@elsewhere.example@example.org>",
+    "<victim@example.org.elsewhere.example>",          # look-alike domain
+])
+def test_open_relay_attempts_refused(start_gateway: StartGateway, sink: SmtpSink, rcpt: str) -> None:
+    gw = start_gateway(UNTRUSTED)
+    client = _session(gw.port)
+    code, text = client.command(f"RCPT TO:{rcpt}")
+    assert 500 <= code < 600, text
+    code, _ = client.command("DATA")
+    assert code == 503  # no recipient was accepted
+    client.close()
+    assert sink.messages == []
+
+
+def test_accepted_domain_from_untrusted_client_is_taken(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    gw = start_gateway(UNTRUSTED)
+    client = _session(gw.port)
+    assert client.command("RCPT TO:<alice@example.org>")[0] == 250
+    assert client.command("RCPT TO:<alice@EXAMPLE.ORG>")[0] == 250
+    client.close()
+
+
+def test_trusted_network_may_relay(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    gw = start_gateway()  # 127.0.0.0/8 trusted by default
+    gw.send(message("alice@example.org", ["someone@elsewhere.example"]), "alice@example.org",
+            ["someone@elsewhere.example"])
+    assert [m.rcpt_tos for m in sink.wait_for(1)] == [["someone@elsewhere.example"]]
+
+
+@pytest.mark.parametrize("payload", [
+    b"Subject: a\r\n\r\nfirst\n.\nMAIL FROM:<x@evil.example>\r\n",          # LF.LF smuggling
+    b"Subject: a\r\n\r\nfirst\r\n.\nRCPT TO:<x@example.org>\r\n",           # CRLF.LF
+    b"Subject: a\r\n\r\nfirst\n.\r\nDATA\r\n",                              # LF.CRLF
+    b"Subject: a\r\n\r\nfirst\r.\rQUIT\r\n",                                # CR.CR
+    b"Subject: a\r\n\r\nbare LF line\nend\r\n",
+    b"Subject: a\r\n\r\nbare CR\rend\r\n",
+])
+def test_bare_line_ends_and_smuggling_refused(start_gateway: StartGateway, sink: SmtpSink, payload: bytes) -> None:
+    gw = start_gateway(UNTRUSTED)
+    client = _session(gw.port)
+    assert client.command("RCPT TO:<alice@example.org>")[0] == 250
+    assert client.command("DATA")[0] == 354
+    client.send(payload + b".\r\n")
+    code, text = client.reply()
+    assert code == 550 and "bare CR or LF" in text
+    # the connection is in a clean state: nothing smuggled was executed, a new transaction works
+    assert client.command("RSET")[0] == 250
+    client.close()
+    assert sink.messages == []
+
+
+def _tls_files(tmp: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gw.example.org")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("gw.example.org")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "gw.crt", tmp / "gw.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _client_tls() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def test_starttls_required(start_gateway: StartGateway, sink: SmtpSink, tmp_path: Path) -> None:
+    cert, key = _tls_files(tmp_path)
+    gw = start_gateway({"gateway": {"tls": {"certificate": str(cert), "key": str(key), "require_starttls": True}}})
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as plain:
+        plain.ehlo()
+        assert plain.has_extn("starttls")
+        code, _ = plain.mail("alice@example.org")
+        assert code == 530  # must issue STARTTLS first
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as client:
+        client.starttls(context=_client_tls())
+        client.sendmail("alice@example.org", ["bob@example.org"],
+                        message("alice@example.org", ["bob@example.org"]).as_bytes(policy=__import__(
+                            "email.policy").policy.SMTP))
+    assert len(sink.wait_for(1)) == 1
+
+
+def test_commands_pipelined_before_starttls_are_discarded(start_gateway: StartGateway, sink: SmtpSink,
+                                                          tmp_path: Path) -> None:
+    cert, key = _tls_files(tmp_path)
+    gw = start_gateway({"gateway": {"tls": {"certificate": str(cert), "key": str(key)}}})
+    sock = socket.create_connection(("127.0.0.1", gw.port), timeout=20)
+    sock.recv(1024)
+    sock.sendall(b"EHLO client.example\r\n")
+    reply = b""
+    while not reply.endswith(b"\r\n") or b"250 " not in reply:
+        reply += sock.recv(4096)
+    # STARTTLS and an injected command in one packet (CVE-2011-0411 style)
+    sock.sendall(b"STARTTLS\r\nMAIL FROM:<injected@evil.example>\r\n")
+    assert sock.recv(1024).startswith(b"220")
+    tls = _client_tls().wrap_socket(sock, server_hostname="gw.example.org")
+    tls.sendall(b"EHLO client.example\r\n")
+    data = b""
+    while b"250 " not in data:
+        data += tls.recv(4096)
+    # had the injected MAIL FROM run, this second MAIL would get "503 nested MAIL command"
+    tls.sendall(b"MAIL FROM:<alice@example.org>\r\n")
+    assert tls.recv(1024).startswith(b"250"), "the pipelined command survived STARTTLS"
+    tls.close()
+
+
+def test_oversized_message_refused_552(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    gw = start_gateway({"gateway": {"max_message_size": 4096}})
+    big = message("alice@example.org", ["bob@example.org"], body="x" * 70 + "\n" * 1 + ("y" * 70 + "\n") * 100)
+    with pytest.raises(smtplib.SMTPException) as info:
+        gw.send(big, "alice@example.org", ["bob@example.org"])
+    assert "552" in str(info.value)
+    assert sink.messages == []
+
+
+def test_connection_limit(start_gateway: StartGateway) -> None:
+    gw = start_gateway({"gateway": {"max_connections": 2}})
+    first, second = RawClient(gw.port), RawClient(gw.port)
+    third = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    assert third.recv(1024).startswith(b"421")
+    third.close()
+    first.close()
+    second.close()
+
+
+def test_xforward_only_from_trusted_clients(start_gateway: StartGateway) -> None:
+    gw = start_gateway(UNTRUSTED)
+    client = RawClient(gw.port)
+    _code, text = client.command("EHLO client.example")
+    assert "XFORWARD" not in text
+    assert client.command("XFORWARD ADDR=10.0.0.1")[0] == 550
+    client.close()
