@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sink-port", type=int, default=SINK_PORT)
     parser.add_argument("--metrics-port", type=int, default=9125)
     parser.add_argument("--self-test", action="store_true", help="send one message through, check it, exit")
+    parser.add_argument("--setup-only", action="store_true", help="create the demo organisation, do not serve")
     args = parser.parse_args(argv)
     from .config import data_dir
 
@@ -187,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MAILSEAL_HOME"] = str(home)
     if setup(home, args.port, args.sink_port, args.metrics_port):
         print(f"created the demo organisation in {home}/")
+    if args.setup_only:
+        return 0
     (home / "demo" / "hello.eml").write_bytes(
         sample_message("alice@example.org", PARTNER, "Hello from the demo", "Hello Carol, this is sealed.\n"))
     try:

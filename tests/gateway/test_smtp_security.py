@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import smtplib
 import socket
 import ssl
@@ -93,7 +94,9 @@ def _tls_files(tmp: Path) -> tuple[Path, Path]:
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
             .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("gw.example.org")]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("gw.example.org"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
             .sign(key, hashes.SHA256()))
     cert_path, key_path = tmp / "gw.crt", tmp / "gw.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -175,3 +178,67 @@ def test_xforward_only_from_trusted_clients(start_gateway: StartGateway) -> None
     assert "XFORWARD" not in text
     assert client.command("XFORWARD ADDR=10.0.0.1")[0] == 550
     client.close()
+
+
+class _TlsSink:
+    """A next hop offering STARTTLS that records, per message, whether it arrived encrypted."""
+
+    def __init__(self, tmp: Path, offer_tls: bool) -> None:
+        from aiosmtpd.controller import Controller
+
+        from tests.support.smtp_sink import free_port
+
+        self.received: list[tuple[list[str], bool]] = []
+        cert, key = _tls_files(tmp)
+        self.cert = cert
+        ctx = None
+        if offer_tls:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(str(cert), str(key))
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, tls_context=ctx,
+                                     server_hostname="next-hop.example")
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.received.append((list(envelope.rcpt_tos), getattr(session, "ssl", None) is not None))  # type: ignore[attr-defined]
+        return "250 OK"
+
+    def __enter__(self) -> _TlsSink:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+def test_outbound_tls_required_domain_never_falls_back(start_gateway: StartGateway, tmp_path: Path) -> None:
+    with _TlsSink(tmp_path, offer_tls=False) as hop:
+        gw = start_gateway({"gateway": {"outbound_tls": {"required_domains": ["partner.example"]}}},
+                           next_hop=("127.0.0.1", hop.port))
+        with pytest.raises(smtplib.SMTPDataError) as info:
+            gw.send(message("alice@example.org", ["dave@partner.example"]), "alice@example.org",
+                    ["dave@partner.example"])
+        assert info.value.smtp_code == 451
+        # other domains still go, opportunistically in plaintext when the next hop has no STARTTLS
+        gw.send(message("alice@example.org", ["x@elsewhere.example"]), "alice@example.org", ["x@elsewhere.example"])
+        assert hop.received == [(["x@elsewhere.example"], False)]
+
+
+def test_outbound_tls_used_and_verified(start_gateway: StartGateway, tmp_path: Path) -> None:
+    with _TlsSink(tmp_path, offer_tls=True) as hop:
+        gw = start_gateway({"gateway": {"outbound_tls": {"mode": "required", "ca_file": str(hop.cert)}}},
+                           next_hop=("127.0.0.1", hop.port))
+        gw.send(message("alice@example.org", ["dave@partner.example"]), "alice@example.org",
+                ["dave@partner.example"])
+        assert hop.received == [(["dave@partner.example"], True)]
+    other = tmp_path / "other"
+    other.mkdir()
+    with _TlsSink(other, offer_tls=True) as hop2:
+        # a certificate the configured CA file does not vouch for: refused, temporarily, nothing sent
+        gw2 = start_gateway({"gateway": {"outbound_tls": {"mode": "required", "ca_file": str(hop.cert)}}},
+                            next_hop=("127.0.0.1", hop2.port))
+        with pytest.raises(smtplib.SMTPDataError) as info:
+            gw2.send(message("alice@example.org", ["dave@partner.example"]), "alice@example.org",
+                     ["dave@partner.example"])
+        assert info.value.smtp_code == 451
+        assert hop2.received == []

@@ -17,18 +17,24 @@ from .common import handle_errors
 @click.command("serve")
 @click.option("--config", "config", type=click.Path(dir_okay=False, exists=True),
               help="The settings file (default: $MAILSEAL_CONFIG, else mailseal.toml in the data directory).")
+@click.option("--listen", metavar="HOST:PORT", help="Listen here instead of gateway.listen.")
+@click.option("--next-hop", metavar="HOST:PORT", help="Relay here instead of gateway.next_hop.")
 @click.option("--check-config", is_flag=True, help="Check the settings and print a summary; do not start.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="With --check-config: the summary as JSON.")
 @handle_errors
-def serve_cmd(config: str | None, check_config: bool, log_level: str, as_json: bool) -> None:
+def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, check_config: bool, log_level: str,
+              as_json: bool) -> None:
     """Run the S/MIME gateway: SMTP in, the policy applied to every message, relay to the next hop."""
     from ..config import CONFIG_ENV, load_settings
 
     if config:
         os.environ[CONFIG_ENV] = config
     settings = load_settings()
+    overrides = {k: v for k, v in (("listen", listen), ("next_hop", next_hop)) if v}
+    if overrides:
+        settings = {**settings, "gateway": {**settings.get("gateway", {}), **overrides}}
     if check_config:
         from ..gateway.build import check_settings
 
@@ -55,7 +61,8 @@ def serve_cmd(config: str | None, check_config: bool, log_level: str, as_json: b
                 click.echo(f"  {key}: {value}")
         return
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
+    for chatty in ("mail.log", "alembic"):  # aiosmtpd's per-command lines, migrations at start-up
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     from ..gateway.build import build_gateway
 
     gw = build_gateway(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError, MailsealError
@@ -33,7 +34,9 @@ def build_gateway(settings: Mapping[str, Any]) -> Gateway:
     gateway, policy = check_settings(settings)
     store = Store.open()
     keystore = KeyStore(store, lambda: resolve_passphrase(None))
-    context = trust_context(gateway.trust_files)
+    # OWA's SMIMECertificateIssuingCA: the issuing CAs as an SST file, trusted beside the trust list
+    sst = policy.smime.trust_list_sst
+    context = trust_context((*gateway.trust_files, *((Path(sst),) if sst else ())))
     lookup = lookup_from_settings(Directory(store), settings, context) if "lookup" in settings else None
     try:
         keystore._key()  # unlock now: a wrong passphrase is a start-up error, not a 4xx on every message

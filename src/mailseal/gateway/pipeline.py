@@ -9,6 +9,7 @@ unexpected propagates (the service answers 4xx and the sender retries).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -21,10 +22,20 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from .. import api
-from ..errors import DecryptionError, MailsealError, NoMatchingRecipientError, NotEncryptedError, PolicyRefusal
+from ..cms.identity import Identity
+from ..errors import (
+    DecryptionError,
+    MailsealError,
+    NoMatchingRecipientError,
+    NotEncryptedError,
+    PolicyRefusal,
+    RecipientError,
+)
 from ..mime.entity import Entity
 from ..mime.opening import classify, from_addresses
 from ..mime.report import Report
+from ..pki.fetching import FetchPolicy
+from ..pki.validation import ValidationContext
 from ..policy import Envelope, MessageFacts, Policy, RecipientDecision, RecipientGroup, domain_of
 from ..streamio import Region
 from .resources import Resources, StoreFacts
@@ -172,6 +183,9 @@ class Pipeline:
         identity = self.resources.signing_identity(sender)
         if identity is None:  # the policy saw a key a moment ago: removed since; retry later
             raise MailsealError(f"the signing key of {sender} is no longer available")
+        if not smime.include_root:  # OWAIncludeCertificateChainWithoutRootCertificate
+            identity = Identity(identity.private_key, identity.certificate,
+                                tuple(c for c in identity.chain if c.subject != c.issuer))
         out = self._temp()
         api.sign(current, identity, opaque=not smime.clear_signed, digest=smime.signing_algorithm,
                  pss=smime.rsa_pss, include_certs=True, include_chain=smime.include_chain, out=out)
@@ -200,13 +214,26 @@ class Pipeline:
         certs = [r.certificate for r in resolved]
         own = self.resources.encryption_certificate_of_sender(sender) if smime.encrypt_to_sender else None
         out = self._temp()
-        api.encrypt(current, certs, cipher=cipher, key_transport=cast(Any, transport),
-                    sender=own, out=out)
+        try:
+            api.encrypt(current, certs, cipher=cipher, key_transport=cast(Any, transport),
+                        sender=own, context=self._send_context(), out=out)
+        except RecipientError as exc:  # revoked, untrusted (with check_crl_on_send) or no longer suitable
+            out.close()
+            raise PolicyRefusal(f"encryption refused: {exc.message}") from None
         current.close()
         out.seek(0)
         actions.append("encrypted")
         detail.update(cipher=cipher, key_transport=transport, encrypted_for=len(certs) + (own is not None))
         return out
+
+    def _send_context(self) -> ValidationContext | None:
+        """OWACheckCRLOnSend: recipients' paths validated with revocation fetched (soft-fail: an unreachable CRL
+        does not stop mail, a revoked certificate does). Off: profile and validity only."""
+        smime = self.policy.smime
+        if not smime.check_crl_on_send:
+            return None
+        return dataclasses.replace(self.resources.context, revocation_mode="soft-fail", allow_fetching=True,
+                                   fetch_policy=FetchPolicy(timeout=smime.crl_timeout_seconds))
 
     def _inbound(self, region: Region, entity: Entity, facts: MessageFacts, rcpts: list[str],
                  decision: RecipientGroup) -> Outgoing:
