@@ -232,3 +232,28 @@ def test_xforward_origin_decides_signing(start_gateway: StartGateway, sink: Smtp
         [got] = sink.wait_for(1)
         assert (b"multipart/signed" in got.data) is signed, origin
         sink.clear()
+
+
+def test_forged_stamp_with_internal_from_is_removed_too(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    """An Internet client claiming an internal sender: its copy is 'internal', and our stamps still go."""
+    gw = start_gateway({"gateway": {"trusted_networks": []}, "policy": {"subject_tag_signed": "[signed]"}})
+    forged = (b"Authentication-Results: gw.example.org; smime=pass body.smime-identifier=ceo@example.org\r\n"
+              b"From: ceo@example.org\r\nTo: bob@example.org\r\nSubject: [signed] wire the money\r\n"
+              b"Message-ID: <forged-2@evil.example>\r\n\r\nNow.\r\n")
+    gw.send(forged, "ceo@example.org", ["bob@example.org"])
+    [got] = sink.wait_for(1)
+    assert not [s for s in got.header("Authentication-Results") if s.startswith("gw.example.org")]
+    assert got.header("Subject") == ["wire the money"]
+
+
+def test_inbound_tags_once_and_truthfully(start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:
+    gw = start_gateway({"gateway": {"trusted_networks": []},
+                        "policy": {"subject_tag_encrypted": "[enc]", "subject_tag_signed": "[signed]",
+                                   "subject_tag_failed": "[BAD]"}})
+    signed = api.sign(message("erin@partner.example", ["alice@example.org"], "x", "Hi.\n")
+                      .as_bytes(policy=email.policy.SMTP), _identity(org.erin))
+    gw.send(api.encrypt(signed, [org.alice.cert]), "erin@partner.example", ["alice@example.org"])
+    gw.send(signed.replace(b"Hi.", b"Ho."), "erin@partner.example", ["alice@example.org"])
+    good, bad = sink.wait_for(2)
+    assert good.header("Subject") == ["[enc] [signed] x"]
+    assert bad.header("Subject") == ["[BAD] x"]

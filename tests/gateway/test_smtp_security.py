@@ -50,6 +50,14 @@ def test_open_relay_attempts_refused(start_gateway: StartGateway, sink: SmtpSink
     assert sink.messages == []
 
 
+def test_source_routed_sender_refused(start_gateway: StartGateway) -> None:
+    gw = start_gateway(UNTRUSTED)
+    client = RawClient(gw.port)
+    assert client.command("EHLO client.example")[0] == 250
+    assert client.command("MAIL FROM:<@relay.example:mallory@evil.example>")[0] == 553
+    client.close()
+
+
 def test_accepted_domain_from_untrusted_client_is_taken(start_gateway: StartGateway, sink: SmtpSink) -> None:
     gw = start_gateway(UNTRUSTED)
     client = _session(gw.port)

@@ -18,10 +18,14 @@ def _prompt() -> bytes:
 
 
 def keystore() -> KeyStore:
-    """The key store in the data directory, unlocked with the passphrase from the environment or a prompt."""
+    """The key store in the data directory, unlocked with the passphrase from the environment or a prompt; keys on
+    a PKCS#11 token use the ``[pkcs11]`` settings and the PIN from ``$MAILSEAL_PKCS11_PIN``."""
+    from ..cms.token import TokenSettings
+    from ..config import load_settings
     from ..store.database import Store
 
-    return KeyStore(Store.open(), lambda: resolve_passphrase(_prompt))
+    settings = TokenSettings.from_mapping(load_settings().get("pkcs11"))
+    return KeyStore(Store.open(), lambda: resolve_passphrase(_prompt), pkcs11=settings)
 
 
 @click.group("keys")
@@ -54,6 +58,46 @@ def import_cmd(file: str, cert: str | None, chain: str | None, pass_spec: str | 
         click.echo(f"imported identity {r.id}: {r.address} ({r.usage}) {r.fingerprint[:16]}")
 
 
+@keys_group.command("import-token")
+@click.option("--module", "module", metavar="PATH", help="The PKCS#11 module (default: [pkcs11] module in the "
+              "settings or $MAILSEAL_PKCS11_MODULE), e.g. /usr/lib/softhsm/libsofthsm2.so.")
+@click.option("--token", "token", metavar="LABEL", required=True, help="The token's label.")
+@click.option("--key-label", metavar="LABEL", help="The private key's label (CKA_LABEL).")
+@click.option("--key-id", metavar="HEX", help="The private key's id (CKA_ID) in hex.")
+@click.option("--cert", type=click.Path(dir_okay=False, exists=True),
+              help="The key's certificate (default: the certificate with the key's id on the token).")
+@click.option("--chain", type=click.Path(dir_okay=False, exists=True), help="Intermediate certificates.")
+@click.option("--usage", type=click.Choice(USAGES), default="dual", show_default=True,
+              help="What the identity is for: signing, encryption or both.")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def import_token_cmd(module: str | None, token: str, key_label: str | None, key_id: str | None, cert: str | None,
+                     chain: str | None, usage: str, as_json: bool) -> None:
+    """File a key that stays on a PKCS#11 token (PIN from $MAILSEAL_PKCS11_PIN): the store keeps where it is."""
+    from pathlib import Path
+
+    from ..cms.identity import Identity
+    from ..cms.token import TokenURI
+
+    if (key_label is None) == (key_id is None):
+        raise UsageError("give the key by --key-label or by --key-id")
+    try:
+        raw_id = bytes.fromhex(key_id) if key_id is not None else None
+    except ValueError:
+        raise UsageError(f"--key-id {key_id!r} is not hexadecimal") from None
+    ks = keystore()
+    uri = TokenURI(token=token, object=key_label, id=raw_id, module=module)
+    identity = Identity.from_token(str(uri), Path(cert).read_bytes() if cert else None,
+                                   Path(chain).read_bytes() if chain else None, settings=ks.token_settings)
+    ids = ks.add_token_identity(identity, usage)
+    records = [r for r in ks.list() if r.id in ids]
+    if as_json:
+        print_json({"imported": [r.to_dict() for r in records]})
+        return
+    for r in records:
+        click.echo(f"imported identity {r.id}: {r.address} ({r.usage}) {r.fingerprint[:16]} on {r.key_location}")
+
+
 @keys_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
@@ -64,7 +108,8 @@ def list_cmd(as_json: bool) -> None:
         print_json({"identities": [r.to_dict() for r in records]})
         return
     for r in records:
-        click.echo(f"{r.id}\t{r.address}\t{r.usage}\t{r.not_after.date()}\t{r.fingerprint[:16]}\t{r.subject}")
+        click.echo(f"{r.id}\t{r.address}\t{r.usage}\t{r.not_after.date()}\t{r.fingerprint[:16]}\t{r.subject}"
+                   f"\t{r.key_location}")
 
 
 @keys_group.command("show")

@@ -33,6 +33,7 @@ from .keyagreement import derive_kek, exchange, originator_public_key
 from .keywrap import key_unwrap
 from .parsing import cms_bytes
 from .signing import to_asn1_cert
+from .token import TokenKey
 
 MAX_RECIPIENT_INFOS = 1000
 
@@ -100,8 +101,12 @@ def _rejection_secret(key: PrivateKey) -> bytes:
     cached = _REJECTION_SECRETS.get(id(key))
     if cached is not None and cached[0] is key:
         return cached[1]
-    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    if isinstance(key, TokenKey):
+        # The key never leaves its token: the token computes a per-key secret instead (see TokenKey).
+        der = key.rejection_secret()
+    else:
+        der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
     secret = hashlib.sha256(b"mailseal rejection secret" + der).digest()
     if len(_REJECTION_SECRETS) > 64:
         _REJECTION_SECRETS.clear()

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from asn1crypto import cms as a_cms
 from cryptography import x509
@@ -20,6 +21,9 @@ from ..errors import (
     UsageError,
     WrongPasswordError,
 )
+
+if TYPE_CHECKING:
+    from .token import TokenSettings
 
 PrivateKey = (
     rsa.RSAPrivateKey
@@ -91,6 +95,32 @@ class Identity:
         return cls(private_key, mine[0], tuple(rest))
 
     @classmethod
+    def from_token(
+        cls,
+        uri: str,
+        certificate: bytes | None = None,
+        chain: bytes | None = None,
+        settings: TokenSettings | None = None,
+    ) -> Identity:
+        """A key on a PKCS#11 token (RFC 7512 URI; the PIN from ``$MAILSEAL_PKCS11_PIN``) with its certificate:
+        the one given, else the certificate object with the key's id on the token."""
+        from .token import open_key
+
+        given = load_certificates(certificate) if certificate is not None else []
+        key, on_token = open_key(uri, given[0].public_key() if given else None, settings)
+        certs = given or ([x509.load_der_x509_certificate(on_token)] if on_token is not None else [])
+        if not certs:
+            raise UsageError("the token holds no certificate with the key's id: give one with --cert")
+        own = _public_bytes(key.public_key())
+        mine = [c for c in certs if _public_bytes(c.public_key()) == own]  # type: ignore[arg-type]
+        if not mine:
+            raise KeyCertificateMismatchError("the key on the token does not belong to the certificate given")
+        rest = [c for c in certs if c is not mine[0]]
+        if chain is not None:
+            rest.extend(load_certificates(chain))
+        return cls(key, mine[0], tuple(rest))
+
+    @classmethod
     def load(
         cls,
         key_path: str | Path,
@@ -98,7 +128,14 @@ class Identity:
         chain_path: str | Path | None = None,
         password: bytes | None = None,
     ) -> Identity:
-        """Load from files: a PKCS#12 file, or a PEM/DER key with certificate and chain files."""
+        """Load from files: a PKCS#12 file, or a PEM/DER key with certificate and chain files; a ``pkcs11:`` URI
+        as ``key_path`` names a key on a token (``password`` is not used: the PIN comes from the environment)."""
+        if isinstance(key_path, str) and key_path.startswith("pkcs11:"):
+            return cls.from_token(
+                key_path,
+                Path(cert_path).read_bytes() if cert_path is not None else None,
+                Path(chain_path).read_bytes() if chain_path is not None else None,
+            )
         data = pkcs12_from_pem(Path(key_path).read_bytes())
         if looks_like_pkcs12(data):
             ident = cls.from_pkcs12(data, password)

@@ -33,7 +33,10 @@ def build_gateway(settings: Mapping[str, Any]) -> Gateway:
 
     gateway, policy = check_settings(settings)
     store = Store.open()
-    keystore = KeyStore(store, lambda: resolve_passphrase(None))
+    from ..cms.token import TokenSettings
+
+    # keys on a PKCS#11 token sign and decrypt there; the [pkcs11] table names the module, the PIN is in the env
+    keystore = KeyStore(store, lambda: resolve_passphrase(None), pkcs11=TokenSettings.from_mapping(settings.get("pkcs11")))
     # OWA's SMIMECertificateIssuingCA: the issuing CAs as an SST file, trusted beside the trust list
     sst = policy.smime.trust_list_sst
     context = trust_context((*gateway.trust_files, *((Path(sst),) if sst else ())))

@@ -109,7 +109,7 @@ class Pipeline:
         return cast(BinaryIO, tempfile.TemporaryFile(dir=self.spool_dir))
 
     def process(self, mail_from: str, recipients: Sequence[str], data: BinaryIO, size: int,
-                *, may_sign: bool) -> Outcome:
+                *, may_sign: bool, digest: str = "") -> Outcome:
         region = Region(data, 0, size)
         try:
             entity = Entity.from_region(region)
@@ -125,7 +125,7 @@ class Pipeline:
             raise PolicyRefusal(f"refused by policy ({reasons})")
         held = [r.recipient for r in decision.held()]
         if held:
-            self._hold(region, mail_from, decision.held())
+            self._hold(region, mail_from, decision.held(), digest)
         outgoing: list[Outgoing] = []
         try:
             for group in decision.groups():
@@ -157,7 +157,9 @@ class Pipeline:
         smime = self.policy.smime
         actions: list[str] = []
         detail: dict[str, Any] = {}
-        lines = drop_fields(entity.header_lines, ["Bcc"])
+        # our stamps and tags are ours to write: whatever arrived (forged from outside, or forwarded) goes
+        lines = without_our_stamps(drop_fields(entity.header_lines, ["Bcc"]), self.hostname,
+                                   self.policy.subject_tags)
         if decision.subject_rewrite is not None:
             lines = rewrite_subject(lines, decision.subject_rewrite)
             actions.append("subject-trigger-removed")
@@ -271,17 +273,14 @@ class Pipeline:
         current.seek(0)
         size = current.seek(0, 2)
         result = Entity.from_region(Region(current, 0, size))
-        ours = [*self.policy.subject_tags, *(t for t in (decision.subject_tag,) if t)]
-        lines = without_our_stamps(result.header_lines, self.hostname, ours)
+        lines = without_our_stamps(result.header_lines, self.hostname, self.policy.subject_tags)
         wants_stamp = decision.verify or bool(decision.decisions[0].settings.get("verify_inbound"))
         if wants_stamp or notes:
             error = f"{detail['verify_error']}: {detail['verify_message']}" if "verify_error" in detail else None
             stamp = authentication_results(self.hostname, report, note="; ".join(notes) or None, error=error)
             lines = [stamp.rstrip(b"\r\n"), *lines]
-        if stamp_tag:
+        if stamp_tag:  # chosen from what opening found (decision.subject_tag is only the policy's forecast)
             lines = tag_subject(lines, stamp_tag)
-        if decision.subject_tag:
-            lines = tag_subject(lines, decision.subject_tag)
         out = self._header_edit(result, lines, region)
         current.close()
         return Outgoing(rcpts, out, actions or ["relayed"], detail)
@@ -336,12 +335,15 @@ class Pipeline:
             self.resources.forget()
         detail["harvested"] = len(result.added)
 
-    def _hold(self, region: Region, mail_from: str, held: Sequence[RecipientDecision]) -> None:
-        """Keep the message for the administrator: the data and why, in the held directory (0700)."""
+    def _hold(self, region: Region, mail_from: str, held: Sequence[RecipientDecision], digest: str) -> None:
+        """Keep the message for the administrator: the data and why, in the held directory (0700); named by the
+        message's digest, so that a retry of the same message is not held twice."""
         self.held_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.held_dir, 0o700)
-        name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:12]
-        with open(self.held_dir / f"{name}.eml", "xb") as f:
+        name = digest[:32] if digest else datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:12]
+        if (self.held_dir / f"{name}.json").exists():
+            return
+        with open(self.held_dir / f"{name}.eml", "wb") as f:
             for chunk in region.chunks():
                 f.write(chunk)
             f.flush()

@@ -55,7 +55,7 @@ class Gateway:
         self.metrics = Metrics()
         self.stats = Stats()
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="mailseal-worker")
-        self.gate = ConnectionGate(settings.max_connections, settings.spool_dir)
+        self.gate = ConnectionGate(settings.max_connections, settings.spool_dir, self.metrics.connections.set)
         self.handler = Handler(settings, policy.is_internal)
         self.server: asyncio.AbstractServer | None = None
         self._metrics_server: Any = None
@@ -82,6 +82,8 @@ class Gateway:
         host, port = self.settings.listen
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(self._protocol, host=host, port=port, reuse_address=True)
+        # copies journalled more than a week ago: no sender retries that long (RFC 5321 §4.5.4.1 gives up at 4-5 days)
+        await loop.run_in_executor(self.executor, self.relay.journal.prune)
         if self.settings.metrics_listen is not None:
             self._metrics_server = self.metrics.serve(*self.settings.metrics_listen)
         log.info(json.dumps({"event": "listening", "address": f"{host}:{self.port}"}))
@@ -110,7 +112,6 @@ class Gateway:
     async def on_message(self, tx: Transaction) -> str:
         started = time.perf_counter()
         self.metrics.in_flight.inc()
-        self.metrics.connections.set(self.gate.active)
         record: dict[str, Any] = {"event": "message", "from": tx.mail_from, "recipients": len(tx.recipients),
                                   "size": tx.size, "peer": tx.peer, "origin": tx.origin, "tls": tx.tls}
         try:
@@ -138,7 +139,7 @@ class Gateway:
             try:
                 outcome = await loop.run_in_executor(
                     self.executor, lambda: self.pipeline.process(tx.mail_from, tx.recipients, tx.data, tx.size,
-                                                                 may_sign=may_sign))
+                                                                 may_sign=may_sign, digest=tx.digest))
             finally:
                 self._waiting -= 1
                 self.metrics.queue.set(self._waiting)

@@ -151,7 +151,10 @@ class GatewaySettings:
             if name in table:
                 kw[name] = Path(str(table[name]))
         if "trust_files" in table:
-            kw["trust_files"] = tuple(Path(p) for p in _strings(table["trust_files"], "gateway.trust_files"))
+            files = table["trust_files"]
+            if not isinstance(files, list) or not all(isinstance(p, str) and p for p in files):
+                raise ConfigurationError("gateway.trust_files must be a list of file names")
+            kw["trust_files"] = tuple(Path(p) for p in files)
         if "harvest" in table:
             if not isinstance(table["harvest"], bool):
                 raise ConfigurationError("gateway.harvest must be true or false")

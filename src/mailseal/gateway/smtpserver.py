@@ -136,6 +136,18 @@ class GatewaySMTP(SMTP):
             return
         await super().smtp_RCPT(arg)
 
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if arg and re.search(r"<\s*@", arg):
+            if await self.check_helo_needed():
+                return
+            await self.push("553 5.1.7 Sender address refused: source routes are not accepted")
+            return
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RSET(self, arg: str) -> None:
+        self._xforward = {}
+        await super().smtp_RSET(arg)
+
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         assert self.session is not None
         handler = self.event_handler
@@ -219,7 +231,8 @@ class GatewaySMTP(SMTP):
     def _transaction(self, spool: BinaryIO, digest: str) -> Transaction:
         assert self.envelope is not None and self.session is not None
         peer = self.session.peer[0] if isinstance(self.session.peer, tuple) else str(self.session.peer)
-        origin = self._xforward.get("ADDR", peer) if self._xforward else peer
+        # XFORWARD without a usable ADDR: the original client is unknown, which never counts as a signing origin
+        origin = self._xforward.get("ADDR", "unknown") if self._xforward else peer
         spool.seek(0)
         return Transaction(
             peer=peer, origin=origin, helo=str(self.session.host_name or ""),
@@ -229,21 +242,24 @@ class GatewaySMTP(SMTP):
 
 
 class ConnectionGate:
-    """Counts open connections against the limit."""
+    """Counts open connections against the limit (and reports the count to ``observe``)."""
 
-    def __init__(self, limit: int, spool_dir: Any) -> None:
+    def __init__(self, limit: int, spool_dir: Any, observe: Callable[[int], None] = lambda n: None) -> None:
         self.limit = limit
         self.active = 0
         self.spool_dir = spool_dir
+        self._observe = observe
 
     def enter(self) -> bool:
         if self.active >= self.limit:
             return False
         self.active += 1
+        self._observe(self.active)
         return True
 
     def leave(self) -> None:
         self.active = max(0, self.active - 1)
+        self._observe(self.active)
 
 
 __all__ = ["MISSING", "ConnectionGate", "GatewaySMTP", "Handler", "Transaction", "in_networks"]

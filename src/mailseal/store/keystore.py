@@ -19,7 +19,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from ..cms.identity import Identity, load_private_key
-from ..errors import UsageError, WrongPasswordError
+from ..cms.token import TokenKey, TokenSettings
+from ..errors import TokenError, UsageError, WrongPasswordError
 from ..pki.profile import certificate_emails, normalize_address
 from . import audit
 from .database import Store
@@ -130,6 +131,7 @@ class IdentityRecord:
     not_after: datetime
     created: datetime
     chain_length: int
+    key_location: str = "store"  # "store" (encrypted in the database) or the PKCS#11 URI of the key
 
     def to_dict(self) -> dict[str, Any]:
         def iso(t: datetime) -> str:
@@ -137,24 +139,31 @@ class IdentityRecord:
 
         return {"id": self.id, "address": self.address, "usage": self.usage, "fingerprint_sha256": self.fingerprint,
                 "subject": self.subject, "not_before": iso(self.not_before), "not_after": iso(self.not_after),
-                "created": iso(self.created), "chain_length": self.chain_length}
+                "created": iso(self.created), "chain_length": self.chain_length, "key_location": self.key_location}
 
 
 def _record(row: IdentityRow) -> IdentityRecord:
     cert = x509.load_der_x509_certificate(row.certificate)
     return IdentityRecord(row.id, row.address, row.usage, row.fingerprint, cert.subject.rfc4514_string(),
-                          row.not_before, row.not_after, row.created, len(row.chain))
+                          row.not_before, row.not_after, row.created, len(row.chain), row.key_location or "store")
 
 
 class KeyStore:
-    """Identities in a store. Reading keys needs the passphrase; listing does not."""
+    """Identities in a store. Reading keys needs the passphrase (keys on a PKCS#11 token need the token's PIN
+    instead); listing does not. ``pkcs11`` is the ``[pkcs11]`` settings table for token identities."""
 
     def __init__(self, store: Store, passphrase: bytes | Callable[[], bytes] | None = None,
-                 scrypt: dict[str, int] | None = None) -> None:
+                 scrypt: dict[str, int] | None = None, pkcs11: TokenSettings | None = None) -> None:
         self.store = store
         self._passphrase = passphrase
         self._scrypt = scrypt
         self._kek: KeyEncryptionKey | None = None
+        self._pkcs11 = pkcs11 or TokenSettings()
+
+    @property
+    def token_settings(self) -> TokenSettings:
+        """The ``[pkcs11]`` settings token identities are opened with."""
+        return self._pkcs11
 
     def _key(self) -> KeyEncryptionKey:
         if self._kek is None:
@@ -165,7 +174,27 @@ class KeyStore:
 
     def add(self, identity: Identity, usage: str = "dual", address: str | None = None,
             actor: str | None = None) -> list[int]:
-        """Store an identity (one row per address of its certificate, or only ``address``); returns the row ids."""
+        """Store an identity (one row per address of its certificate, or only ``address``); returns the row ids.
+        An identity whose key is on a token is filed by its location (see ``add_token_identity``)."""
+        if isinstance(identity.private_key, TokenKey):
+            return self.add_token_identity(identity, usage, address, actor)
+        fp = _fingerprint(identity.certificate)
+        pkcs8 = identity.private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption())
+        sealed = self._key().seal(pkcs8, _aad(fp))
+        return self._add_rows(identity, usage, address, actor, encrypted_key=sealed)
+
+    def add_token_identity(self, identity: Identity, usage: str = "dual", address: str | None = None,
+                           actor: str | None = None) -> list[int]:
+        """Store an identity whose private key is on a PKCS#11 token: the rows keep the key's URI (RFC 7512; the
+        module path only when it was given in the URI; never a PIN), never the key. No store passphrase is needed."""
+        key = identity.private_key
+        if not isinstance(key, TokenKey):
+            raise UsageError("the identity's key is not on a PKCS#11 token: use add()")
+        return self._add_rows(identity, usage, address, actor, key_location=str(key.uri))
+
+    def _add_rows(self, identity: Identity, usage: str, address: str | None, actor: str | None, *,
+                  encrypted_key: bytes | None = None, key_location: str | None = None) -> list[int]:
         if usage not in USAGES:
             raise UsageError(f"usage must be one of {', '.join(USAGES)}")
         cert = identity.certificate
@@ -178,9 +207,6 @@ class KeyStore:
         if not addresses:
             raise UsageError("the certificate carries no e-mail address: nothing to file the identity under")
         fp = _fingerprint(cert)
-        pkcs8 = identity.private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                                   serialization.NoEncryption())
-        kek = self._key()
         ids: list[int] = []
         try:
             with self.store.session() as session:
@@ -190,13 +216,15 @@ class KeyStore:
                         certificate=cert.public_bytes(serialization.Encoding.DER),
                         chain=[base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
                                for c in identity.chain],
-                        encrypted_key=kek.seal(pkcs8, _aad(fp)),
+                        encrypted_key=encrypted_key, key_location=key_location,
                         not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, created=utcnow())
                     session.add(row)
                     session.flush()
                     ids.append(row.id)
-                    audit.record(session, "keys.import", addr, {"fingerprint": fp, "usage": usage, "id": row.id},
-                                 actor)
+                    detail: dict[str, Any] = {"fingerprint": fp, "usage": usage, "id": row.id}
+                    if key_location is not None:
+                        detail["key_location"] = key_location
+                    audit.record(session, "keys.import", addr, detail, actor)
         except IntegrityError:
             raise UsageError(f"the identity {fp[:16]}... is already in the key store") from None
         return ids
@@ -210,8 +238,16 @@ class KeyStore:
 
     def _load(self, row: IdentityRow) -> Identity:
         cert = x509.load_der_x509_certificate(row.certificate)
-        key = load_private_key(self._key().open(row.encrypted_key, _aad(_fingerprint(cert))))
         chain = tuple(x509.load_der_x509_certificate(base64.b64decode(c)) for c in row.chain)
+        if row.key_location is not None:
+            from ..cms.token import open_key
+
+            # Identity() checks that the token's key still belongs to the stored certificate.
+            key: Any = open_key(row.key_location, cert.public_key(), self._pkcs11)[0]
+            return Identity(key, cert, chain)
+        if row.encrypted_key is None:
+            raise WrongPasswordError("the stored identity has neither a key nor a key location")
+        key = load_private_key(self._key().open(row.encrypted_key, _aad(_fingerprint(cert))))
         return Identity(key, cert, chain)
 
     def get(self, identity_id: int) -> Identity:
@@ -263,6 +299,10 @@ class KeyStore:
             raise UsageError("an export password is required (--pass)")
         from cryptography.hazmat.primitives.serialization import pkcs12
 
+        with self.store.reading() as session:
+            row = session.get(IdentityRow, identity_id)
+        if row is not None and row.key_location is not None:
+            raise TokenError(f"identity {identity_id} has its key on a PKCS#11 token: it cannot be exported")
         ident = self.get(identity_id)
         data = pkcs12.serialize_key_and_certificates(
             None, ident.private_key, ident.certificate, list(ident.chain) or None,  # type: ignore[arg-type]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, DateTime, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -45,13 +45,19 @@ class Setting(Base):
     value: Mapped[dict[str, Any]] = mapped_column()
 
 
+#: Exactly one of encrypted_key (the key is in the store) and key_location (the key is on a token) is set.
+IDENTITY_KEY_CHECK = "(encrypted_key IS NULL) <> (key_location IS NULL)"
+
+
 class IdentityRow(Base):
-    """A private key (encrypted, AES-256-GCM) with its certificate and chain, for one address and usage."""
+    """A private key (encrypted, AES-256-GCM, or a PKCS#11 URI where it lives) with its certificate and chain,
+    for one address and usage."""
 
     __tablename__ = "identities"
     __table_args__ = (
         UniqueConstraint("address", "fingerprint", name="uq_identity_address_fingerprint"),
         Index("ix_identities_address_usage", "address", "usage"),
+        CheckConstraint(IDENTITY_KEY_CHECK, name="ck_identity_key_location"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -60,7 +66,8 @@ class IdentityRow(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     certificate: Mapped[bytes] = mapped_column(LargeBinary)
     chain: Mapped[list[str]] = mapped_column()  # base64 DER, issuer first
-    encrypted_key: Mapped[bytes] = mapped_column(LargeBinary)
+    encrypted_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # None: the key is on a token
+    key_location: Mapped[str | None] = mapped_column(String(1024), nullable=True)  # RFC 7512 URI, never a PIN
     not_before: Mapped[datetime] = mapped_column()
     not_after: Mapped[datetime] = mapped_column()
     created: Mapped[datetime] = mapped_column(default=utcnow)
@@ -116,4 +123,4 @@ class AuditEvent(Base):
 
 
 
-__all__ = ["AuditEvent", "Base", "IdentityRow", "RecipientCertificate", "Setting", "TrustCertificate", "utcnow"]
+__all__ = ["IDENTITY_KEY_CHECK", "AuditEvent", "Base", "IdentityRow", "RecipientCertificate", "Setting", "TrustCertificate", "utcnow"]
