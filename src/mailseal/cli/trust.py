@@ -9,8 +9,22 @@ import click
 from ..config import data_dir
 from ..errors import UsageError
 from ..pki import trustlist
-from ..pki.trustlist import ExportFormat, TrustEntry
+from ..pki.trustlist import ExportFormat, Kind, TrustEntry
+from ..pki.truststore import read_certificate_file
 from .common import apply, handle_errors, password, print_json, write_out
+
+_STORE_HELP = "Use the trust list in the store database ($MAILSEAL_DB_URL), shared by the gateway nodes."
+
+
+def _stored_entries() -> list[TrustEntry]:
+    from ..store.database import Store
+    from ..store.trust import StoredTrust
+
+    store = Store.open()
+    try:
+        return StoredTrust(store).entries()
+    finally:
+        store.close()
 
 
 def _line(verb: str, entry: TrustEntry) -> str:
@@ -28,15 +42,17 @@ def trust_group() -> None:
 
 @trust_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the certificates as JSON.")
+@click.option("--store", "use_store", is_flag=True, help=_STORE_HELP)
 @handle_errors
-def list_cmd(as_json: bool) -> None:
+def list_cmd(as_json: bool, use_store: bool) -> None:
     """List the anchors, then the intermediates."""
-    current = trustlist.entries()
+    current = _stored_entries() if use_store else trustlist.entries()
     if as_json:
         print_json({"certificates": [e.to_dict() for e in current]})
         return
     if not current:
-        click.echo(f"the trust list in {trustlist.trust_dir()} is empty")
+        click.echo("the trust list in the store database is empty" if use_store
+                   else f"the trust list in {trustlist.trust_dir()} is empty")
         return
     for e in current:
         d = e.to_dict()
@@ -45,7 +61,32 @@ def list_cmd(as_json: bool) -> None:
     click.echo(f"{anchors} anchor(s), {len(current) - anchors} intermediate(s)")
 
 
-def _add(files: Sequence[str], intermediate: bool, allow_leaf: bool, pass_spec: str | None) -> None:
+def _add_to_store(files: Sequence[str], intermediate: bool, allow_leaf: bool, pass_spec: str | None) -> None:
+    from ..store.database import Store
+    from ..store.trust import StoredTrust
+
+    certs = [c for f in files for c in read_certificate_file(f, password=password(pass_spec))]
+    store = Store.open()
+    try:
+        changed = set(StoredTrust(store).add(certs, intermediate, allow_leaf=allow_leaf))
+    finally:
+        store.close()
+    kind: Kind = "intermediate" if intermediate else "anchor"
+    seen: set[str] = set()
+    for cert in certs:
+        e = TrustEntry(cert, kind)
+        if e.fingerprint in seen:
+            continue
+        seen.add(e.fingerprint)
+        click.echo(_line("added" if e.fingerprint in changed else "already present as", e))
+    click.echo(f"{len(changed)} added, {len(seen) - len(changed)} already present (store database)")
+
+
+def _add(files: Sequence[str], intermediate: bool, allow_leaf: bool, pass_spec: str | None,
+         use_store: bool = False) -> None:
+    if use_store:
+        _add_to_store(files, intermediate, allow_leaf, pass_spec)
+        return
     result = trustlist.add_files(
         list(files), intermediate=intermediate, allow_leaf=allow_leaf, password=password(pass_spec)
     )
@@ -63,32 +104,47 @@ _add_options = [
     click.option("--intermediate", is_flag=True, help="Add as intermediates (path building only), not anchors."),
     click.option("--allow-leaf", is_flag=True, help="Accept certificates that are not CA certificates."),
     click.option("--pass", "pass_spec", metavar="SPEC", help="PKCS#12 password: pass:TEXT, env:VAR or file:PATH."),
+    click.option("--store", "use_store", is_flag=True, help=_STORE_HELP),
 ]
 
 
 @trust_group.command("add")
 @apply(_add_options)
 @handle_errors
-def add_cmd(files: tuple[str, ...], intermediate: bool, allow_leaf: bool, pass_spec: str | None) -> None:
+def add_cmd(files: tuple[str, ...], intermediate: bool, allow_leaf: bool, pass_spec: str | None,
+            use_store: bool) -> None:
     """Add the certificates of FILE... as anchors (or --intermediate); all or nothing."""
-    _add(files, intermediate, allow_leaf, pass_spec)
+    _add(files, intermediate, allow_leaf, pass_spec, use_store)
 
 
 @trust_group.command("import")
 @apply(_add_options)
 @handle_errors
-def import_cmd(files: tuple[str, ...], intermediate: bool, allow_leaf: bool, pass_spec: str | None) -> None:
+def import_cmd(files: tuple[str, ...], intermediate: bool, allow_leaf: bool, pass_spec: str | None,
+               use_store: bool) -> None:
     """Same as `trust add`."""
-    _add(files, intermediate, allow_leaf, pass_spec)
+    _add(files, intermediate, allow_leaf, pass_spec, use_store)
 
 
 @trust_group.command("remove")
 @click.argument("selector")
 @click.option("--all", "all_matches", is_flag=True, help="Remove every certificate the selector matches.")
+@click.option("--store", "use_store", is_flag=True, help=_STORE_HELP)
 @handle_errors
-def remove_cmd(selector: str, all_matches: bool) -> None:
+def remove_cmd(selector: str, all_matches: bool, use_store: bool) -> None:
     """Remove by SHA-256 fingerprint prefix, part of the subject, or the certificates of a file."""
-    for e in trustlist.remove(selector, all_matches=all_matches):
+    if use_store:
+        from ..store.database import Store
+        from ..store.trust import StoredTrust
+
+        store = Store.open()
+        try:
+            removed = StoredTrust(store).remove(selector, all_matches=all_matches)
+        finally:
+            store.close()
+    else:
+        removed = trustlist.remove(selector, all_matches=all_matches)
+    for e in removed:
         click.echo(_line("removed", e))
 
 

@@ -39,7 +39,7 @@ def build_gateway(settings: Mapping[str, Any]) -> Gateway:
     keystore = KeyStore(store, lambda: resolve_passphrase(None), pkcs11=TokenSettings.from_mapping(settings.get("pkcs11")))
     # OWA's SMIMECertificateIssuingCA: the issuing CAs as an SST file, trusted beside the trust list
     sst = policy.smime.trust_list_sst
-    context = trust_context((*gateway.trust_files, *((Path(sst),) if sst else ())))
+    context = trust_context((*gateway.trust_files, *((Path(sst),) if sst else ())), store)
     lookup = lookup_from_settings(Directory(store), settings, context) if "lookup" in settings else None
     try:
         keystore._key()  # unlock now: a wrong passphrase is a start-up error, not a 4xx on every message

@@ -125,17 +125,24 @@ class StoreFacts:
         return self.resources.recipient(address) is not None
 
 
-def trust_context(trust_files: tuple[Path, ...]) -> ValidationContext:
-    """The trust list in the data directory plus any files the gateway settings name."""
+def trust_context(trust_files: tuple[Path, ...], store: Store | None = None) -> ValidationContext:
+    """The trust list in the data directory plus any files the gateway settings name, plus (given `store`) the
+    anchors and intermediates in the store database, which every node sharing that database sees."""
     from ..pki.trustlist import load_trust_list
     from ..pki.truststore import TrustStore
 
-    store = load_trust_list()
+    trust = load_trust_list()
+    extras: list[TrustStore] = []
     if trust_files:
-        extra = TrustStore.from_files([str(p) for p in trust_files])
-        store = TrustStore(anchors=(*store.anchors, *extra.anchors),
-                           intermediates=(*store.intermediates, *extra.intermediates))
-    return ValidationContext(trust=store)
+        extras.append(TrustStore.from_files([str(p) for p in trust_files]))
+    if store is not None:
+        from ..store.trust import StoredTrust
+
+        extras.append(StoredTrust(store).trust_store())
+    for extra in extras:
+        trust = TrustStore(anchors=(*trust.anchors, *extra.anchors),
+                           intermediates=(*trust.intermediates, *extra.intermediates))
+    return ValidationContext(trust=trust)
 
 
 __all__ = ["Resources", "StoreFacts", "trust_context"]

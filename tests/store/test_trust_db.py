@@ -1,0 +1,106 @@
+"""The trust list in the store database (StoredTrust), its CLI (`mailseal trust ... --store`) and the gateway merge."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mailseal import api
+from mailseal.cms.identity import Identity
+from mailseal.errors import UsageError
+from mailseal.gateway.resources import trust_context
+from mailseal.pki.trustlist import fingerprint
+from mailseal.pki.validation import ValidationContext
+from mailseal.store import Store, events
+from mailseal.store.trust import StoredTrust
+from tests.conftest import RunCli
+from tests.support.testpki import TestPKI
+
+
+def test_add_list_remove(store: Store, pki: TestPKI) -> None:
+    trust = StoredTrust(store)
+    assert trust.entries() == []
+    root_fp, inter_fp = fingerprint(pki.root_cert), fingerprint(pki.intermediate_cert)
+    assert trust.add([pki.root_cert], actor="test") == [root_fp]
+    assert trust.add([pki.intermediate_cert], intermediate=True, actor="test") == [inter_fp]
+    assert [(e.fingerprint, e.kind) for e in trust.entries()] == [(root_fp, "anchor"), (inter_fp, "intermediate")]
+    ts = trust.trust_store()
+    assert ts.anchors == (pki.root_cert,) and ts.intermediates == (pki.intermediate_cert,)
+    removed = trust.remove(inter_fp[:12], actor="test")
+    assert [e.fingerprint for e in removed] == [inter_fp]
+    assert [e.fingerprint for e in trust.entries()] == [root_fp]
+    subject_part = pki.root_cert.subject.rfc4514_string().split(",")[0].split("=")[1]
+    assert [e.fingerprint for e in trust.remove(subject_part)] == [root_fp]
+    assert trust.entries() == []
+    with pytest.raises(UsageError):
+        trust.remove(root_fp)
+
+
+def test_add_is_idempotent_and_moves_kind(store: Store, pki: TestPKI) -> None:
+    trust = StoredTrust(store)
+    fp = fingerprint(pki.root_cert)
+    assert trust.add([pki.root_cert, pki.root_cert]) == [fp]
+    assert trust.add([pki.root_cert]) == []
+    assert len(trust.entries()) == 1
+    assert trust.add([pki.root_cert], intermediate=True) == [fp]
+    assert [e.kind for e in trust.entries()] == ["intermediate"]
+
+
+def test_leaf_refused(store: Store, pki: TestPKI) -> None:
+    trust = StoredTrust(store)
+    with pytest.raises(UsageError, match="not a CA certificate"):
+        trust.add([pki.root_cert, pki.user("alice").cert])
+    assert trust.entries() == []  # all or nothing
+    with pytest.raises(UsageError):
+        trust.add([])
+
+
+def test_audit_events(store: Store, pki: TestPKI) -> None:
+    trust = StoredTrust(store)
+    fp = fingerprint(pki.root_cert)
+    trust.add([pki.root_cert], actor="admin@node1")
+    trust.add([pki.root_cert], actor="admin@node1")  # unchanged: no event
+    trust.remove(fp, actor="admin@node2")
+    added = events(store, action="trust.add")
+    removed = events(store, action="trust.remove")
+    assert [(e.subject, e.actor, e.detail["kind"]) for e in added] == [(fp, "admin@node1", "anchor")]
+    assert [(e.subject, e.actor) for e in removed] == [(fp, "admin@node2")]
+
+
+def test_signature_valid_only_with_stored_anchor(store: Store, pki: TestPKI) -> None:
+    alice = pki.user("alice")
+    message = (f"From: {alice.email}\r\nTo: bob@example.org\r\nSubject: hi\r\n"
+               "Content-Type: text/plain\r\n\r\nHello.\r\n").encode()
+    signed = api.sign(message, Identity(alice.key, alice.cert, tuple(alice.chain)))
+    trust = StoredTrust(store)
+    assert api.verify(signed, ValidationContext(trust=trust.trust_store())).status == "untrusted"
+    trust.add([pki.root_cert])
+    assert api.verify(signed, ValidationContext(trust=trust.trust_store())).status == "valid"
+    # the gateway merges the stored list into its context when given the store
+    assert api.verify(signed, trust_context((), store)).status == "valid"
+
+
+def test_cli_store_flag(store: Store, store_url: str, pki: TestPKI, run_cli: RunCli, tmp_path: Path) -> None:
+    env = {"MAILSEAL_HOME": str(tmp_path / "clihome"), "MAILSEAL_DB_URL": store_url}
+    root_fp = fingerprint(pki.root_cert)
+    res = run_cli("trust", "add", "--store", pki.root_path, env=env)
+    assert res.returncode == 0, res.stderr
+    assert b"1 added" in res.stdout
+    res = run_cli("trust", "add", "--store", "--intermediate", pki.intermediate_path, env=env)
+    assert res.returncode == 0, res.stderr
+    res = run_cli("trust", "add", "--store", pki.user("alice").cert_path, env=env)
+    assert res.returncode != 0 and b"not a CA certificate" in res.stderr
+    listed = json.loads(run_cli("trust", "list", "--store", "--json", env=env).stdout)["certificates"]
+    assert [(c["fingerprint_sha256"], c["kind"]) for c in listed] == [
+        (root_fp, "anchor"), (fingerprint(pki.intermediate_cert), "intermediate")]
+    assert [e.kind for e in StoredTrust(store).entries()] == ["anchor", "intermediate"]
+    # the file trust list is untouched
+    assert json.loads(run_cli("trust", "list", "--json", env=env).stdout)["certificates"] == []
+    res = run_cli("trust", "remove", "--store", root_fp[:16], env=env)
+    assert res.returncode == 0, res.stderr
+    assert b"removed anchor" in res.stdout
+    assert [e.kind for e in StoredTrust(store).entries()] == ["intermediate"]
+    res = run_cli("trust", "remove", "--store", root_fp[:16], env=env)
+    assert res.returncode != 0
