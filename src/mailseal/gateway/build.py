@@ -42,7 +42,7 @@ def build_gateway(settings: Mapping[str, Any]) -> Gateway:
     context = trust_context((*gateway.trust_files, *((Path(sst),) if sst else ())), store)
     lookup = lookup_from_settings(Directory(store), settings, context) if "lookup" in settings else None
     try:
-        keystore._key()  # unlock now: a wrong passphrase is a start-up error, not a 4xx on every message
+        keystore.unlock()  # now: a wrong passphrase is a start-up error, not a 4xx on every message
     except MailsealError as exc:
         if keystore.list():
             raise ConfigurationError(f"the key store cannot be unlocked: {exc.message}") from None

@@ -144,7 +144,7 @@ class Pipeline:
             return self._inbound(region, entity, facts, rcpts, group)
         return self._outbound(region, entity, facts, mail_from, rcpts, group)
 
-    def _header_edit(self, entity: Entity, lines: list[bytes], region: Region) -> BinaryIO:
+    def _header_edit(self, entity: Entity, lines: list[bytes]) -> BinaryIO:
         out = self._temp()
         out.write(b"".join(line + b"\r\n" for line in lines) + b"\r\n")
         for chunk in entity.region.chunks():
@@ -163,7 +163,7 @@ class Pipeline:
         if decision.subject_rewrite is not None:
             lines = rewrite_subject(lines, decision.subject_rewrite)
             actions.append("subject-trigger-removed")
-        current = self._header_edit(entity, lines, region)
+        current = self._header_edit(entity, lines)
         if decision.strip_signature and facts.signed:
             opened = api.open(current)
             stripped = self._temp()
@@ -281,7 +281,7 @@ class Pipeline:
             lines = [stamp.rstrip(b"\r\n"), *lines]
         if stamp_tag:  # chosen from what opening found (decision.subject_tag is only the policy's forecast)
             lines = tag_subject(lines, stamp_tag)
-        out = self._header_edit(result, lines, region)
+        out = self._header_edit(result, lines)
         current.close()
         return Outgoing(rcpts, out, actions or ["relayed"], detail)
 

@@ -45,18 +45,6 @@ class Copy:
     key: str  # journal key: same message, same envelope, same recipients
 
 
-def dot_stuffed(chunks: Sequence[bytes] | BinaryIO) -> bytes:
-    """For tests and small data: the whole DATA payload with dot-stuffing and the final CRLF."""
-    out = bytearray()
-    at_start = True
-    for chunk in (chunks if isinstance(chunks, Sequence) else iter(lambda: chunks.read(CHUNK), b"")):
-        out += _stuff(chunk, at_start)
-        at_start = chunk.endswith(b"\n")
-    if out and not out.endswith(b"\r\n"):
-        out += b"\r\n"
-    return bytes(out)
-
-
 def _stuff(chunk: bytes, at_start: bool) -> bytes:
     body = _DOT_AFTER_LF.sub(b"\n..", chunk)
     return b"." + body if at_start and chunk.startswith(b".") else body
@@ -204,4 +192,4 @@ class Relay:
         return len(opened)
 
 
-__all__ = ["Copy", "DeliveryError", "Journal", "Relay", "copy_key", "dot_stuffed"]
+__all__ = ["Copy", "DeliveryError", "Journal", "Relay", "copy_key"]

@@ -13,7 +13,6 @@ import logging
 import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PolicyRefusal
@@ -33,13 +32,6 @@ def _one_line(text: str, limit: int = 300) -> str:
     return "".join(ch if 32 <= ord(ch) < 127 else " " for ch in text)[:limit]
 
 
-@dataclass
-class Stats:
-    accepted: int = 0
-    refused: int = 0
-    deferred: int = 0
-
-
 class Gateway:
     def __init__(self, settings: GatewaySettings, policy: Policy, resources: Resources) -> None:
         assert settings.next_hop is not None
@@ -53,7 +45,6 @@ class Gateway:
         self.relay = Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
                            timeout=settings.relay_timeout_seconds, journal=Journal(settings.spool_dir / "delivered"))
         self.metrics = Metrics()
-        self.stats = Stats()
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="mailseal-worker")
         self.gate = ConnectionGate(settings.max_connections, settings.spool_dir, self.metrics.connections.set)
         self.handler = Handler(settings, policy.is_internal)
@@ -152,22 +143,17 @@ class Gateway:
                       for o in outcome.outgoing]
             sent = await self.relay.deliver(tx.mail_from, copies)
             self.metrics.copies.inc(sent)
-            self.stats.accepted += 1
             return "250 2.0.0 OK: " + _one_line(f"{len(copies)} copies delivered, {len(outcome.held)} held"), \
                 "accepted"
         except PolicyRefusal as exc:
-            self.stats.refused += 1
             record["reason"] = exc.message
             return "550 5.7.1 " + _one_line(exc.message), "refused"
         except DeliveryError as exc:
             record["reason"] = str(exc)
             if exc.permanent:
-                self.stats.refused += 1
                 return "554 5.0.0 The next hop refused the message: " + _one_line(str(exc)), "refused"
-            self.stats.deferred += 1
             return "451 4.4.1 Next hop not available, try again later", "deferred"
         except Exception as exc:  # never lose a message: any other failure is temporary for the sender
-            self.stats.deferred += 1
             record["reason"] = f"{type(exc).__name__}: {_one_line(str(exc), 200)}"
             log.exception("message processing failed")
             return "451 4.3.0 Temporary failure processing the message, try again later", "deferred"
@@ -186,4 +172,4 @@ class Gateway:
             log.exception("could not write the audit record")
 
 
-__all__ = ["Gateway", "Stats"]
+__all__ = ["Gateway"]

@@ -165,6 +165,10 @@ class KeyStore:
         """The ``[pkcs11]`` settings token identities are opened with."""
         return self._pkcs11
 
+    def unlock(self) -> None:
+        """Derive the key-encryption key now: a wrong passphrase fails here rather than at first use."""
+        self._key()
+
     def _key(self) -> KeyEncryptionKey:
         if self._kek is None:
             source = self._passphrase
