@@ -164,3 +164,20 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def to_toml(settings: Mapping[str, Any], prefix: str = "") -> str:
+    """Just enough TOML for the test settings (tables of strings, numbers, booleans and lists of strings)."""
+    import json
+
+    plain = {k: v for k, v in settings.items() if not isinstance(v, Mapping)}
+    tables = {k: v for k, v in settings.items() if isinstance(v, Mapping)}
+    lines = [f"[{prefix}]"] if prefix and plain else []
+    for key, value in plain.items():
+        text = ("true" if value else "false") if isinstance(value, bool) else json.dumps(value)
+        lines.append(f"{key} = {text}")
+    out = "\n".join(lines) + "\n" if lines else ""
+    for key, table in tables.items():
+        name = f'{prefix}."{key}"' if prefix and "." in key else f"{prefix}.{key}" if prefix else key
+        out += to_toml(table, name)
+    return out

@@ -14,10 +14,10 @@ import pytest
 from mailseal.config import data_dir
 from mailseal.errors import ConfigurationError
 from mailseal.gateway.build import check_settings
-from mailseal.gateway.settings import GatewaySettings, OutboundTls, TlsSettings
+from mailseal.gateway.settings import AuthSettings, GatewaySettings, OutboundTls, TlsSettings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "gateway.md"
-NESTED = {"tls": TlsSettings, "outbound_tls": OutboundTls}
+NESTED = {"tls": TlsSettings, "auth": AuthSettings, "outbound_tls": OutboundTls}
 HOP = "127.0.0.1:10026"
 
 

@@ -16,7 +16,7 @@ from mailseal.errors import MailsealError
 from mailseal.pki.truststore import TrustStore
 from mailseal.store import Directory
 from tests.gateway.conftest import StartGateway
-from tests.gateway.harness import Org, message
+from tests.gateway.harness import Org, message, to_toml
 from tests.support.smtp_sink import SmtpSink, free_port
 
 
@@ -257,3 +257,59 @@ def test_inbound_tags_once_and_truthfully(start_gateway: StartGateway, sink: Smt
     good, bad = sink.wait_for(2)
     assert good.header("Subject") == ["[enc] [signed] x"]
     assert bad.header("Subject") == ["[BAD] x"]
+
+
+def test_held_message_listed_released_and_audited(start_gateway: StartGateway, sink: SmtpSink, org: Org,
+                                                  run_cli: Any, tmp_path: Path) -> None:
+    from mailseal.gateway.release import release
+    from mailseal.store import events
+
+    settings = {"policy": {"domains": {"partner.example": {"encrypt": "require", "on_missing_certificate": "hold"}}}}
+    gw = start_gateway(settings)
+    rcpts = ["dave@partner.example", "erin@partner.example"]
+    data = message("alice@example.org", rcpts, body="Held twice over.\n").as_bytes(policy=email.policy.SMTP)
+    assert gw.send(data, "alice@example.org", rcpts) == {}
+    assert gw.send(data, "alice@example.org", rcpts) == {}  # the same message again: held once
+    assert sink.messages == []
+    # the CLI sees it (it reads held_dir from the same settings)
+    config = tmp_path / "gw.toml"
+    config.write_text(to_toml(gw.settings_dict))
+    listed = run_cli("held", "list", "--json", "--config", config)
+    assert listed.returncode == 0, listed.stderr
+    [entry] = json.loads(listed.stdout)
+    assert sorted(entry["recipients"]) == rcpts and "certificate" in " ".join(entry["reasons"].values())
+    shown = run_cli("held", "show", entry["id"][:10], "--config", config)
+    assert b"Subject: hello" in shown.stdout and b"Held twice over" not in shown.stdout  # header only
+    # erin's certificate arrives: a plain release encrypts for her; dave still has none -> refused, stays held
+    Directory(gw.store).add(org.erin.cert, "imported")
+    gw.gateway.resources.forget()
+    done = release(gw.gateway, entry["id"], only=["erin@partner.example"])
+    assert done.actions == ("encrypted", "signed")
+    [copy] = sink.wait_for(1)
+    assert copy.rcpt_tos == ["erin@partner.example"] and b"Held twice over" not in copy.data
+    with pytest.raises(MailsealError, match="still held for dave"):
+        release(gw.gateway, entry["id"])
+    # the administrator's decision: dave gets it signed, unencrypted
+    release(gw.gateway, entry["id"], unencrypted=True, actor="admin")
+    _, dave = sink.wait_for(2)
+    assert dave.rcpt_tos == ["dave@partner.example"] and b"Held twice over" in dave.data
+    assert api.verify(dave.data, trust=_trust(org)).status == "valid"
+    assert run_cli("held", "list", "--json", "--config", config).stdout.strip() == b"[]"
+    releases = events(gw.store, action="gateway.release")
+    assert [e.actor for e in releases].count("admin") == 1 and len(releases) == 2
+
+
+def test_one_audit_record_per_message(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    from mailseal.store import events
+
+    gw = start_gateway({"policy": {"domains": {"partner.example": {"encrypt": "require"}}}})
+    gw.send(message("alice@example.org", ["carol@partner.example"]), "alice@example.org", ["carol@partner.example"])
+    with pytest.raises(smtplib.SMTPDataError):
+        gw.send(message("alice@example.org", ["dave@partner.example"]), "alice@example.org", ["dave@partner.example"])
+    gw.gateway.audit_writer.flush()
+    records = events(gw.store, action="gateway.message")
+    assert len(records) == 2
+    by_result = {e.detail["result"]: e.detail for e in records}
+    assert by_result["accepted"]["actions"] == ["encrypted", "signed"]
+    assert by_result["accepted"]["copies"][0]["cipher"] == "aes256-gcm"
+    assert "dave@partner.example" in by_result["refused"]["reason"]

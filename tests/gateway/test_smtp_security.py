@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import email.policy
 import ipaddress
 import smtplib
 import socket
@@ -16,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.gateway.conftest import StartGateway
-from tests.gateway.harness import RawClient, message
+from tests.gateway.harness import RawClient, RunningGateway, message
 from tests.support.smtp_sink import SmtpSink
 
 UNTRUSTED = {"gateway": {"trusted_networks": []}}
@@ -250,3 +252,71 @@ def test_outbound_tls_used_and_verified(start_gateway: StartGateway, tmp_path: P
                      ["dave@partner.example"])
         assert info.value.smtp_code == 451
         assert hop2.received == []
+
+
+def _auth_gateway(start_gateway: StartGateway, tmp_path: Path) -> RunningGateway:
+    from mailseal.store.users import Users
+
+    cert, key = _tls_files(tmp_path)
+    gw = start_gateway({"gateway": {"trusted_networks": [], "tls": {"certificate": str(cert), "key": str(key)},
+                                    "auth": {"enabled": True}}})
+    Users(gw.store, scrypt={"n": 2**10, "r": 8, "p": 1}).add("alice", b"correct horse battery", ["alice@example.org"])
+    return gw
+
+
+def test_authenticated_submission_relays_and_signs_only_as_itself(start_gateway: StartGateway, sink: SmtpSink,
+                                                                  tmp_path: Path) -> None:
+    gw = _auth_gateway(start_gateway, tmp_path)
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as client:
+        client.ehlo()
+        assert not client.has_extn("auth")  # never before STARTTLS
+        client.starttls(context=_client_tls())
+        client.ehlo()
+        assert set(client.esmtp_features["auth"].split()) == {"PLAIN", "LOGIN"}
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            client.login("alice", "wrong password here")
+        client.login("alice", "correct horse battery")
+        code, _ = client.mail("bob@example.org")
+        assert code == 553  # not alice's address
+        client.rset()
+        data = message("alice@example.org", ["dave@partner.example"]).as_bytes(policy=email.policy.SMTP)
+        client.sendmail("alice@example.org", ["dave@partner.example"], data)  # relayed: authenticated
+    [got] = sink.wait_for(1)
+    assert got.rcpt_tos == ["dave@partner.example"] and b"multipart/signed" in got.data
+
+
+def test_unauthenticated_client_still_cannot_relay(start_gateway: StartGateway, tmp_path: Path) -> None:
+    gw = _auth_gateway(start_gateway, tmp_path)
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as client:
+        client.starttls(context=_client_tls())
+        client.ehlo()
+        client.mail("alice@example.org")
+        assert client.rcpt("dave@partner.example")[0] == 554
+
+
+def test_three_failed_logins_close_the_connection(start_gateway: StartGateway, tmp_path: Path) -> None:
+    gw = _auth_gateway(start_gateway, tmp_path)
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as client:
+        client.starttls(context=_client_tls())
+        client.ehlo()
+        for _ in range(2):
+            assert client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0alice\0nope").decode())[0] == 535
+        code, _ = client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0nobody\0nope").decode())
+        assert code == 421
+
+
+def test_no_auth_offered_without_accounts(start_gateway: StartGateway, tmp_path: Path) -> None:
+    cert, key = _tls_files(tmp_path)
+    gw = start_gateway({"gateway": {"tls": {"certificate": str(cert), "key": str(key)}}})
+    with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as client:
+        client.starttls(context=_client_tls())
+        code, text = client.ehlo()
+        assert code == 250 and b"AUTH" not in text
+
+
+def test_auth_without_tls_is_a_configuration_error() -> None:
+    from mailseal.errors import ConfigurationError
+    from mailseal.gateway.settings import GatewaySettings
+
+    with pytest.raises(ConfigurationError, match="STARTTLS"):
+        GatewaySettings.from_settings({"gateway": {"next_hop": "127.0.0.1:25", "auth": {"enabled": True}}})

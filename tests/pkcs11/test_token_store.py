@@ -145,4 +145,4 @@ def test_migration_keeps_existing_identities(store_url: str, hsm: HSM) -> None:
     old.dispose()
     assert bytes(row[0]) == b"\x01sealed"
     assert row[1] is None
-    assert version == "0002"
+    assert version == "0003"

@@ -21,7 +21,7 @@ def test_reopening_a_migrated_store_keeps_one_revision(store_url: str) -> None:
     Store.open(store_url).close()
     again = Store.open(store_url)
     with again.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
     again.close()
 
 

@@ -22,6 +22,8 @@ COMMANDS = {
     "keys": ("keys", "keys_group"),
     "policy": ("policy", "policy_group"),
     "serve": ("serve", "serve_cmd"),
+    "held": ("held", "held_group"),
+    "users": ("users", "users_group"),
 }
 
 

@@ -10,14 +10,11 @@ unexpected propagates (the service answers 4xx and the sender retries).
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
 import logging
-import os
 import tempfile
-import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -36,8 +33,9 @@ from ..mime.opening import classify, from_addresses
 from ..mime.report import Report
 from ..pki.fetching import FetchPolicy
 from ..pki.validation import ValidationContext
-from ..policy import Envelope, MessageFacts, Policy, RecipientDecision, RecipientGroup, domain_of
+from ..policy import Decision, Envelope, MessageFacts, Policy, RecipientGroup
 from ..streamio import Region
+from .held import HeldMessages
 from .resources import Resources, StoreFacts
 from .stamping import authentication_results, drop_fields, rewrite_subject, tag_subject, without_our_stamps
 
@@ -95,6 +93,36 @@ def message_facts(entity: Entity, size: int) -> MessageFacts:
     )
 
 
+class _AssumeCertificates:
+    """The store's facts, except that the released recipients count as having a certificate: the policy then
+    decides for them as for any encryptable recipient (sign or not, ...), and ``_unencrypted`` takes the
+    encryption away again where no certificate really exists."""
+
+    def __init__(self, facts: StoreFacts, released: Collection[str]) -> None:
+        self.facts = facts
+        self.released = {r.lower() for r in released}
+
+    def has_signing_key(self, address: str) -> bool:
+        return self.facts.has_signing_key(address)
+
+    def has_decryption_key(self, address: str) -> bool:
+        return self.facts.has_decryption_key(address)
+
+    def has_certificate(self, address: str) -> bool:
+        return address.lower() in self.released or self.facts.has_certificate(address)
+
+
+def _unencrypted(decision: Decision, facts: StoreFacts, released: Collection[str]) -> Decision:
+    wanted = {r.lower() for r in released}
+    changed = tuple(
+        dataclasses.replace(d, encrypt=False,
+                            notes=(*d.notes, "released from hold by an administrator: sent without encryption"))
+        if d.encrypt and d.recipient.lower() in wanted and not facts.has_certificate(d.recipient) else d
+        for d in decision.recipients
+    )
+    return dataclasses.replace(decision, recipients=changed)
+
+
 class Pipeline:
     def __init__(self, policy: Policy, resources: Resources, *, hostname: str, spool_dir: Path,
                  held_dir: Path, harvest: bool = True) -> None:
@@ -102,14 +130,16 @@ class Pipeline:
         self.resources = resources
         self.hostname = hostname
         self.spool_dir = spool_dir
-        self.held_dir = held_dir
+        self.held = HeldMessages(held_dir)
         self.harvest = harvest
 
     def _temp(self) -> BinaryIO:
         return cast(BinaryIO, tempfile.TemporaryFile(dir=self.spool_dir))
 
     def process(self, mail_from: str, recipients: Sequence[str], data: BinaryIO, size: int,
-                *, may_sign: bool, digest: str = "") -> Outcome:
+                *, may_sign: bool, digest: str = "", release_unencrypted: Collection[str] = ()) -> Outcome:
+        """The copies to deliver. ``release_unencrypted``: recipients an administrator released from a hold for
+        want of a certificate, who get the message without encryption (signed if the policy signs)."""
         region = Region(data, 0, size)
         try:
             entity = Entity.from_region(region)
@@ -117,15 +147,20 @@ class Pipeline:
             raise PolicyRefusal(f"the message header cannot be read: {exc.message}") from None
         facts = message_facts(entity, size)
         message_id = (entity.field("Message-ID") or "").strip()
-        decision = self.policy.decide(Envelope(mail_from, tuple(recipients)), facts,
-                                      StoreFacts(self.resources, may_sign))
+        store_facts = StoreFacts(self.resources, may_sign)
+        policy_facts = _AssumeCertificates(store_facts, release_unencrypted) if release_unencrypted else store_facts
+        decision = self.policy.decide(Envelope(mail_from, tuple(recipients)), facts, policy_facts)
         refused = decision.refused()
         if refused:
             reasons = "; ".join(f"{r.recipient}: {r.refuse}" for r in refused)
             raise PolicyRefusal(f"refused by policy ({reasons})")
+        if release_unencrypted:
+            decision = _unencrypted(decision, store_facts, release_unencrypted)
         held = [r.recipient for r in decision.held()]
         if held:
-            self._hold(region, mail_from, decision.held(), digest)
+            self.held.hold(region, digest=digest or hashlib.sha256(b"".join(region.chunks())).hexdigest(),
+                           mail_from=mail_from, reasons={r.recipient: r.hold or "" for r in decision.held()},
+                           message_id=message_id, may_sign=may_sign)
         outgoing: list[Outgoing] = []
         try:
             for group in decision.groups():
@@ -334,24 +369,6 @@ class Pipeline:
         if result.added or result.capabilities_learned:
             self.resources.forget()
         detail["harvested"] = len(result.added)
-
-    def _hold(self, region: Region, mail_from: str, held: Sequence[RecipientDecision], digest: str) -> None:
-        """Keep the message for the administrator: the data and why, in the held directory (0700); named by the
-        message's digest, so that a retry of the same message is not held twice."""
-        self.held_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.held_dir, 0o700)
-        name = digest[:32] if digest else datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:12]
-        if (self.held_dir / f"{name}.json").exists():
-            return
-        with open(self.held_dir / f"{name}.eml", "wb") as f:
-            for chunk in region.chunks():
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        meta = {"mail_from": mail_from, "recipients": [r.recipient for r in held],
-                "reasons": {r.recipient: r.hold for r in held},
-                "domains": sorted({domain_of(r.recipient) for r in held})}
-        (self.held_dir / f"{name}.json").write_text(json.dumps(meta, indent=2))
 
 
 __all__ = ["Outcome", "Outgoing", "Pipeline", "message_facts"]

@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import ssl
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,41 @@ class Journal:
         return removed
 
 
+class ConnectionPool:
+    """Idle connections to the next hop, reused for the next transaction (no connect, EHLO, STARTTLS each time).
+    Kept apart by whether TLS was required for them; an idle connection older than ``idle_seconds`` is closed."""
+
+    def __init__(self, size: int = 32, idle_seconds: float = 20.0) -> None:
+        self.size = size
+        self.idle_seconds = idle_seconds
+        self._idle: dict[bool, list[tuple[aiosmtplib.SMTP, float]]] = {True: [], False: []}
+
+    def take(self, required: bool) -> aiosmtplib.SMTP | None:
+        now = time.monotonic()
+        idle = self._idle[required]
+        while idle:
+            smtp, since = idle.pop()
+            if now - since < self.idle_seconds and smtp.is_connected:
+                return smtp
+            smtp.close()
+        return None
+
+    def give(self, required: bool, smtp: aiosmtplib.SMTP) -> None:
+        idle = self._idle[required]
+        if len(idle) < self.size and smtp.is_connected:
+            idle.append((smtp, time.monotonic()))
+        else:
+            smtp.close()
+
+    async def close(self) -> None:
+        for idle in self._idle.values():
+            while idle:
+                smtp, _ = idle.pop()
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                    await smtp.quit()
+                smtp.close()
+
+
 def copy_key(message_digest: str, mail_from: str, recipients: Sequence[str]) -> str:
     h = hashlib.sha256()
     h.update(message_digest.encode())
@@ -98,6 +134,10 @@ class Relay:
         self.tls = tls
         self.timeout = timeout
         self.journal = journal
+        self.pool = ConnectionPool()
+
+    async def close(self) -> None:
+        await self.pool.close()
 
     def _context(self, verify: bool) -> ssl.SSLContext:
         if verify:
@@ -109,8 +149,7 @@ class Relay:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         return ctx
 
-    async def _open(self, copy: Copy, mail_from: str) -> aiosmtplib.SMTP:
-        required = self.tls.required_for({domain_of(r) for r in copy.recipients})
+    async def _connect(self, copy: Copy, required: bool) -> aiosmtplib.SMTP:
         smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, local_hostname=self.hostname,
                                timeout=self.timeout, start_tls=False)
         try:
@@ -123,6 +162,37 @@ class Relay:
                 elif required:
                     raise DeliveryError("the next hop does not offer STARTTLS, which is required for "
                                         + ", ".join(sorted({domain_of(r) for r in copy.recipients})))
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    async def _open(self, copy: Copy, mail_from: str) -> tuple[aiosmtplib.SMTP, bool]:
+        """A connection with this copy's transaction open up to its final dot; and whether TLS was required."""
+        required = self.tls.required_for({domain_of(r) for r in copy.recipients})
+        pooled = self.pool.take(required)
+        if pooled is not None:
+            try:
+                await self._transaction(pooled, copy, mail_from)
+                return pooled, required
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
+                pooled.close()  # the next hop closed an idle connection: open a fresh one
+            except BaseException:
+                pooled.close()
+                raise
+        try:
+            smtp = await self._connect(copy, required)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"next hop {self.host}:{self.port}: {exc}") from None
+        try:
+            await self._transaction(smtp, copy, mail_from)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp, required
+
+    async def _transaction(self, smtp: aiosmtplib.SMTP, copy: Copy, mail_from: str) -> None:
+        try:
             await smtp.mail(mail_from)
             for rcpt in copy.recipients:
                 await smtp.rcpt(rcpt)
@@ -131,7 +201,8 @@ class Relay:
                 raise DeliveryError(f"DATA refused: {response.code} {response.message}",
                                     permanent=500 <= response.code < 600)
             protocol = smtp.protocol
-            assert protocol is not None
+            if protocol is None:
+                raise aiosmtplib.SMTPServerDisconnected("connection lost")
             at_start = True
             last = b"\n"
             copy.file.seek(0)
@@ -144,19 +215,16 @@ class Relay:
                     await asyncio.wait_for(drain(), self.timeout)
             if last != b"\n":
                 protocol.write(b"\r\n")
-            return smtp
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+            raise  # _open retries these on a pooled connection
         except aiosmtplib.SMTPResponseException as exc:
-            smtp.close()
             raise DeliveryError(f"{exc.code} {exc.message}", permanent=500 <= exc.code < 600) from None
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            smtp.close()
+        except (aiosmtplib.SMTPException, TimeoutError) as exc:
             raise DeliveryError(f"next hop {self.host}:{self.port}: {exc}") from None
-        except BaseException:
-            smtp.close()
-            raise
 
-    async def _commit(self, smtp: aiosmtplib.SMTP, copy: Copy) -> None:
+    async def _commit(self, smtp: aiosmtplib.SMTP, copy: Copy, required: bool) -> None:
         protocol = smtp.protocol
+        reusable = False
         try:
             if protocol is None:
                 raise DeliveryError("the next hop closed the connection")
@@ -164,27 +232,31 @@ class Relay:
             response = await protocol.read_response(timeout=self.timeout)
             if response.code != 250:
                 raise DeliveryError(f"{response.code} {response.message}", permanent=500 <= response.code < 600)
-            self.journal.record(copy.key)
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                await smtp.quit()
+            # fsync'd before the sender hears 250, off the event loop
+            await asyncio.get_running_loop().run_in_executor(None, self.journal.record, copy.key)
+            reusable = True
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise DeliveryError(f"next hop {self.host}:{self.port}: {exc}") from None
         finally:
-            smtp.close()
+            if reusable:
+                self.pool.give(required, smtp)
+            else:
+                smtp.close()
 
     async def deliver(self, mail_from: str, copies: Sequence[Copy]) -> int:
         """Deliver every copy not yet journalled; returns how many were sent now. Raises DeliveryError."""
         pending = [c for c in copies if not self.journal.done(c.key)]
-        opened: list[tuple[aiosmtplib.SMTP, Copy]] = []
+        opened: list[tuple[aiosmtplib.SMTP, bool, Copy]] = []
         try:
             for copy in pending:
-                opened.append((await self._open(copy, mail_from), copy))
+                smtp, required = await self._open(copy, mail_from)
+                opened.append((smtp, required, copy))
         except BaseException:
-            for smtp, _ in opened:
+            for smtp, _, _ in opened:
                 smtp.close()
             raise
         # Every copy is one dot away from delivery: commit them all, then report the first failure.
-        results = await asyncio.gather(*(self._commit(smtp, copy) for smtp, copy in opened),
+        results = await asyncio.gather(*(self._commit(smtp, copy, required) for smtp, required, copy in opened),
                                        return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):

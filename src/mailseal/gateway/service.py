@@ -17,12 +17,13 @@ from typing import Any
 
 from ..errors import PolicyRefusal
 from ..policy import Policy
+from .auditlog import AuditWriter
 from .metrics import Metrics
 from .pipeline import Outcome, Pipeline
 from .relay import Copy, DeliveryError, Journal, Relay, copy_key
 from .resources import Resources
 from .settings import GatewaySettings
-from .smtpserver import ConnectionGate, GatewaySMTP, Handler, Transaction, in_networks
+from .smtpserver import Account, Authenticate, ConnectionGate, GatewaySMTP, Handler, Transaction, in_networks
 
 log = logging.getLogger("mailseal.gateway")
 
@@ -45,9 +46,11 @@ class Gateway:
         self.relay = Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
                            timeout=settings.relay_timeout_seconds, journal=Journal(settings.spool_dir / "delivered"))
         self.metrics = Metrics()
+        self.audit_writer = AuditWriter(resources.store)
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="mailseal-worker")
         self.gate = ConnectionGate(settings.max_connections, settings.spool_dir, self.metrics.connections.set)
         self.handler = Handler(settings, policy.is_internal)
+        self._authenticate = self._make_authenticate()
         self.server: asyncio.AbstractServer | None = None
         self._metrics_server: Any = None
         self._waiting = 0
@@ -61,9 +64,25 @@ class Gateway:
         ctx.load_cert_chain(str(tls.certificate), str(tls.key))
         return ctx
 
+    def _make_authenticate(self) -> Authenticate | None:
+        """Password checks against the store's submission accounts, in threads, a few at a time."""
+        if not self.settings.auth.enabled:
+            return None
+        from ..store.users import Users
+
+        users = Users(self.resources.store)
+        limit = asyncio.Semaphore(self.settings.auth.max_concurrent)
+
+        async def check(login: str, password: bytes) -> Account | None:
+            async with limit:
+                return await asyncio.to_thread(users.authenticate, login, password)
+
+        return check
+
     def _protocol(self) -> GatewaySMTP:
         return GatewaySMTP(
-            self.handler, self.on_message, self.gate,
+            self.handler, self.on_message, self.gate, self._authenticate,
+            auth_require_tls=self.settings.auth.require_tls,
             hostname=self.settings.hostname, ident="mailseal", data_size_limit=self.settings.max_message_size,
             tls_context=self._tls_context(), require_starttls=self.settings.tls.require_starttls,
             timeout=self.settings.timeout_seconds, enable_SMTPUTF8=True,
@@ -91,7 +110,9 @@ class Gateway:
             await self.server.wait_closed()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
+        await self.relay.close()
         self.executor.shutdown(wait=True, cancel_futures=False)
+        self.audit_writer.close()
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -116,12 +137,17 @@ class Gateway:
         for action in record.get("actions", ["none"]):
             self.metrics.messages.labels(result=result, action=action).inc()
         log.info(json.dumps(record))
-        await asyncio.get_running_loop().run_in_executor(self.executor, self._audit, record)
+        self.audit_writer.submit("gateway.message", str(record.get("message_id") or "-"),
+                                 {k: v for k, v in record.items() if k != "event"})
         return reply
 
     async def _handle(self, tx: Transaction, record: dict[str, Any]) -> tuple[str, str]:
-        may_sign = (in_networks(tx.peer, self.settings.trusted_networks)
-                    and in_networks(tx.origin, self.settings.origin_networks_for_signing))
+        if tx.user is not None:  # an authenticated user: signing for their own addresses only
+            may_sign = tx.user.may_use(tx.mail_from)
+            record["user"] = tx.user.username
+        else:
+            may_sign = (in_networks(tx.peer, self.settings.trusted_networks)
+                        and in_networks(tx.origin, self.settings.origin_networks_for_signing))
         loop = asyncio.get_running_loop()
         outcome: Outcome | None = None
         try:
@@ -161,13 +187,14 @@ class Gateway:
             if outcome is not None:
                 outcome.close()
 
-    def _audit(self, record: dict[str, Any]) -> None:
+    def audit(self, record: dict[str, Any], action: str = "gateway.message", actor: str | None = None) -> None:
+        """One audit event (in the store, shared by every node) for a message or an administrator's action."""
         from ..store import audit
 
         detail = {k: v for k, v in record.items() if k not in ("event",)}
         try:
             with self.resources.store.session() as session:
-                audit.record(session, "gateway.message", str(record.get("message_id") or "-"), detail, "gateway")
+                audit.record(session, action, str(record.get("message_id") or "-"), detail, actor or "gateway")
         except Exception:  # the audit trail must not turn a delivered message into a retry
             log.exception("could not write the audit record")
 

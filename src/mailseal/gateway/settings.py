@@ -82,6 +82,13 @@ class OutboundTls:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    enabled: bool = False  # SMTP AUTH for the submission accounts in the store (`mailseal users`)
+    require_tls: bool = True  # AUTH only after STARTTLS: passwords never cross the network in clear
+    max_concurrent: int = 4  # password checks at once (scrypt: ~32 MiB and 0.1 s each)
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     listen: tuple[str, int] = ("127.0.0.1", 2525)
     next_hop: tuple[str, int] | None = None
@@ -101,6 +108,7 @@ class GatewaySettings:
     trust_files: tuple[Path, ...] = ()  # extra trust anchors for verifying inbound signatures (beside the trust list)
     harvest: bool = True
     tls: TlsSettings = TlsSettings()
+    auth: AuthSettings = AuthSettings()
     outbound_tls: OutboundTls = OutboundTls()
 
     @property
@@ -115,7 +123,7 @@ class GatewaySettings:
         known = {"listen", "next_hop", "hostname", "accepted_domains", "trusted_networks", "signing_networks",
                  "max_message_size", "max_connections", "max_recipients", "timeout_seconds",
                  "relay_timeout_seconds", "workers", "spool_dir", "held_dir", "metrics_listen", "trust_files",
-                 "harvest", "tls", "outbound_tls"}
+                 "harvest", "tls", "auth", "outbound_tls"}
         _check_keys(table, known, "gateway")
         kw: dict[str, Any] = {}
         if "listen" in table:
@@ -163,7 +171,12 @@ class GatewaySettings:
             kw["tls"] = _tls(table["tls"])
         if "outbound_tls" in table:
             kw["outbound_tls"] = _outbound_tls(table["outbound_tls"])
+        if "auth" in table:
+            kw["auth"] = _auth(table["auth"])
         result = cls(**kw)
+        if result.auth.enabled and result.auth.require_tls and result.tls.certificate is None:
+            raise ConfigurationError("gateway.auth needs STARTTLS: set gateway.tls.certificate and key "
+                                     "(or gateway.auth.require_tls = false on a loopback-only listener)")
         if result.next_hop is None:
             raise ConfigurationError("gateway.next_hop is not set: where should mailseal deliver mail?")
         return result
@@ -188,6 +201,19 @@ def _tls(table: Any) -> TlsSettings:
     return TlsSettings(cert, key, require)
 
 
+def _auth(table: Any) -> AuthSettings:
+    if not isinstance(table, Mapping):
+        raise ConfigurationError("[gateway.auth] must be a table")
+    _check_keys(table, {"enabled", "require_tls", "max_concurrent"}, "gateway.auth")
+    for name in ("enabled", "require_tls"):
+        if name in table and not isinstance(table[name], bool):
+            raise ConfigurationError(f"gateway.auth.{name} must be true or false")
+    limit = table.get("max_concurrent", 4)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        raise ConfigurationError("gateway.auth.max_concurrent must be a positive integer")
+    return AuthSettings(table.get("enabled", False), table.get("require_tls", True), limit)
+
+
 def _outbound_tls(table: Any) -> OutboundTls:
     if not isinstance(table, Mapping):
         raise ConfigurationError("[gateway.outbound_tls] must be a table")
@@ -203,4 +229,4 @@ def _outbound_tls(table: Any) -> OutboundTls:
     return OutboundTls(mode, domains, ca, verify)
 
 
-__all__ = ["GatewaySettings", "OutboundTls", "TlsSettings", "parse_hostport", "parse_size"]
+__all__ = ["AuthSettings", "GatewaySettings", "OutboundTls", "TlsSettings", "parse_hostport", "parse_size"]

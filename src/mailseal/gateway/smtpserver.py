@@ -17,9 +17,9 @@ import re
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .addresses import address_problem
 from .settings import GatewaySettings, Network
@@ -42,11 +42,25 @@ class Transaction:
     data: BinaryIO
     size: int
     tls: bool
+    user: Account | None  # the authenticated submission account (SMTP AUTH), if any
     digest: str  # SHA-256 of the data: the key of the delivery journal
     xforward: dict[str, str] = field(default_factory=dict)
 
 
 MessageHandler = Callable[[Transaction], Awaitable[str]]
+
+
+class Account(Protocol):
+    """An authenticated submission account (mailseal.store.users.UserRecord)."""
+
+    @property
+    def username(self) -> str: ...
+
+    def may_use(self, address: str) -> bool: ...
+
+
+Authenticate = Callable[[str, bytes], Awaitable["Account | None"]]
+MAX_AUTH_FAILURES = 3
 
 
 def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -75,6 +89,7 @@ class Handler:
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
                           responses: list[str]) -> list[str]:
         session.host_name = hostname
+        responses = [r for r in responses if r.strip() != "250-AUTH"]  # AUTH with no mechanism: not offered
         if self.trusted(session):
             responses.insert(-1, "250-XFORWARD " + " ".join(XFORWARD_ATTRS))
         return responses
@@ -83,6 +98,9 @@ class Handler:
                           options: list[str]) -> str:
         if address and (problem := address_problem(address)):
             return f"553 5.1.7 Sender address refused: {problem}"
+        account = session.auth_data if session.authenticated else None
+        if account is not None and not account.may_use(address):
+            return "553 5.7.1 Sender address refused: not an address of the authenticated user"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
@@ -93,7 +111,7 @@ class Handler:
             return f"553 5.1.3 Recipient address refused: {problem}"
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
             return "452 4.5.3 Too many recipients"
-        if not self.trusted(session) and not self.is_accepted(address):
+        if not (self.trusted(session) or session.authenticated) and not self.is_accepted(address):
             return "554 5.7.1 Relay access denied"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
@@ -103,8 +121,13 @@ class Handler:
 class GatewaySMTP(SMTP):
     """One SMTP connection."""
 
-    def __init__(self, handler: Handler, on_message: MessageHandler, gate: ConnectionGate, **kwargs: Any) -> None:
+    def __init__(self, handler: Handler, on_message: MessageHandler, gate: ConnectionGate,
+                 authenticate: Authenticate | None = None, **kwargs: Any) -> None:
+        if authenticate is None:  # no submission accounts: AUTH is not offered at all
+            kwargs["auth_exclude_mechanism"] = ["PLAIN", "LOGIN"]
         super().__init__(handler, **kwargs)
+        self._check_login = authenticate
+        self._auth_failures = 0
         self._on_message = on_message
         self._gate = gate
         self._admitted = False
@@ -135,6 +158,34 @@ class GatewaySMTP(SMTP):
             await self.push("553 5.1.3 Recipient address refused: source routes are not accepted")
             return
         await super().smtp_RCPT(arg)
+
+    # -- SMTP AUTH (RFC 4954): aiosmtpd decodes PLAIN and LOGIN; the password check (scrypt, ~0.1 s) runs in a
+    # thread, not on the event loop. aiosmtpd calls _authenticate synchronously, so it only hands the
+    # credentials over; auth_PLAIN / auth_LOGIN then check them.
+    def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
+        return AuthResult(success=False, handled=False, auth_data=auth_data)
+
+    async def _checked(self, result: AuthResult) -> AuthResult:
+        if result.success or not isinstance(result.auth_data, LoginPassword) or self._check_login is None:
+            return result
+        login = bytes(result.auth_data.login).decode("utf-8", "replace")
+        account = await self._check_login(login, bytes(result.auth_data.password))
+        if account is not None:
+            return AuthResult(success=True, auth_data=account)
+        self._auth_failures += 1
+        peer = self.session.peer if self.session is not None else None
+        log.warning("authentication failed for %r from %r", login[:64], peer)
+        if self._auth_failures >= MAX_AUTH_FAILURES and self.transport is not None:
+            await self.push("421 4.7.0 Too many failed authentications, closing")
+            self.transport.close()
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
+
+    async def auth_PLAIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._checked(await super().auth_PLAIN(server, args))
+
+    async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
+        return await self._checked(await super().auth_LOGIN(server, args))
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         if arg and re.search(r"<\s*@", arg):
@@ -237,7 +288,8 @@ class GatewaySMTP(SMTP):
         return Transaction(
             peer=peer, origin=origin, helo=str(self.session.host_name or ""),
             mail_from=self.envelope.mail_from or "", recipients=list(self.envelope.rcpt_tos), data=spool,
-            size=spool.seek(0, 2), tls=self.session.ssl is not None, digest=digest, xforward=dict(self._xforward),
+            size=spool.seek(0, 2), tls=self.session.ssl is not None,
+            user=self.session.auth_data if self.session.authenticated else None, digest=digest, xforward=dict(self._xforward),
         )
 
 

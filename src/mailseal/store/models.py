@@ -1,11 +1,23 @@
-"""The store's tables as SQLAlchemy 2 typed ORM classes: identities, recipient certificates, trust, audit log."""
+"""The store's tables as SQLAlchemy 2 typed ORM classes: identities, recipient certificates, trust, audit log,
+submission accounts."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -122,5 +134,21 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column()
 
 
+class SubmissionUser(Base):
+    """An SMTP submission account (SMTP AUTH, RFC 4954): a scrypt password hash and the addresses it may send as."""
 
-__all__ = ["IDENTITY_KEY_CHECK", "AuditEvent", "Base", "IdentityRow", "RecipientCertificate", "Setting", "TrustCertificate", "utcnow"]
+    __tablename__ = "submission_users"
+    __table_args__ = (UniqueConstraint("username", name="uq_submission_users_username"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Compared exactly (case-sensitive) on both backends: SQLite's default BINARY collation, PostgreSQL's varchar.
+    username: Mapped[str] = mapped_column(String(255))
+    password_hash: Mapped[str] = mapped_column(String(255))  # scrypt$N$r$p$salt_b64$hash_b64, never the password
+    addresses: Mapped[list[str]] = mapped_column()  # normalize_address (RFC 8550 §3)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+__all__ = ["IDENTITY_KEY_CHECK", "AuditEvent", "Base", "IdentityRow", "RecipientCertificate", "Setting",
+           "SubmissionUser", "TrustCertificate", "utcnow"]
