@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 @overload
 def sign(
     message: MessageInput, identity: Identity, *, opaque: bool = ..., digest: str = ..., pss: bool = ...,
-    include_certs: bool = ..., include_chain: bool = ..., out: None = ...,
+    include_certs: bool = ..., include_chain: bool = ..., protect_headers: bool = ...,
+    include_capabilities: bool = ..., out: None = ...,
 ) -> bytes: ...
 @overload
 def sign(
     message: MessageInput, identity: Identity, *, opaque: bool = ..., digest: str = ..., pss: bool = ...,
-    include_certs: bool = ..., include_chain: bool = ..., out: BinaryIO,
+    include_certs: bool = ..., include_chain: bool = ..., protect_headers: bool = ...,
+    include_capabilities: bool = ..., out: BinaryIO,
 ) -> None: ...
 def sign(
     message: MessageInput,
@@ -40,15 +42,22 @@ def sign(
     pss: bool = False,
     include_certs: bool = True,
     include_chain: bool = True,
+    protect_headers: bool = False,
+    include_capabilities: bool = True,
     out: BinaryIO | None = None,
 ) -> bytes | None:
     """Sign a message: detached ``multipart/signed`` by default, opaque ``application/pkcs7-mime`` on request.
 
+    ``protect_headers`` copies From, To, Cc, Subject, ... into the signed entity with ``hp="clear"`` (RFC 9788);
+    ``include_capabilities=False`` leaves out the SMIMECapabilities attribute (RFC 8551 §2.5.2).
     With ``out`` the signed message is streamed there (bounded memory) and None is returned.
     """
     from .mime.signed import SignOptions, sign_message
 
-    options = SignOptions(opaque, digest, pss, include_certs, include_chain)
+    options = SignOptions(
+        opaque, digest, pss, include_certs, include_chain,
+        protect_headers=protect_headers, include_capabilities=include_capabilities,
+    )
     return sign_message(message, identity, options, out)
 
 
@@ -56,13 +65,15 @@ def sign(
 def encrypt(
     message: MessageInput, recipients: Sequence[x509.Certificate], *, cipher: str = ...,
     key_transport: KeyTransport = ..., recipient_id: RecipientId = ...,
-    sender: Identity | x509.Certificate | None = ..., context: ValidationContext | None = ..., out: None = ...,
+    sender: Identity | x509.Certificate | None = ..., context: ValidationContext | None = ...,
+    protect_headers: bool = ..., out: None = ...,
 ) -> bytes: ...
 @overload
 def encrypt(
     message: MessageInput, recipients: Sequence[x509.Certificate], *, cipher: str = ...,
     key_transport: KeyTransport = ..., recipient_id: RecipientId = ...,
-    sender: Identity | x509.Certificate | None = ..., context: ValidationContext | None = ..., out: BinaryIO,
+    sender: Identity | x509.Certificate | None = ..., context: ValidationContext | None = ...,
+    protect_headers: bool = ..., out: BinaryIO,
 ) -> None: ...
 def encrypt(
     message: MessageInput,
@@ -73,9 +84,14 @@ def encrypt(
     recipient_id: RecipientId = "issuer-serial",
     sender: Identity | x509.Certificate | None = None,
     context: ValidationContext | None = None,
+    protect_headers: bool = False,
     out: BinaryIO | None = None,
 ) -> bytes | None:
     """Encrypt a message for the recipients (and the sender, when given, so the sent copy stays readable).
+
+    ``protect_headers`` copies From, To, Cc, Subject, ... into the encrypted entity with ``hp="cipher"`` and
+    sends the Subject as ``[...]`` (RFC 9788 hcp_baseline). A message signed with ``protect_headers`` is
+    protected by its signed layer; one signed without it is refused (its real Subject would be lost).
 
     Every recipient is checked first (S/MIME profile, validity; with a ``context`` holding trust anchors also the
     path and revocation): an unsuitable, expired, untrusted or revoked recipient raises ``RecipientError``.
@@ -88,7 +104,7 @@ def encrypt(
     check_recipients(certs, context)
     from .mime.enveloped import EncryptOptions, encrypt_message
 
-    options = EncryptOptions(cipher, key_transport, recipient_id)
+    options = EncryptOptions(cipher, key_transport, recipient_id, protect_headers=protect_headers)
     return encrypt_message(message, dedupe(certs), options, out)
 
 

@@ -313,3 +313,23 @@ def test_one_audit_record_per_message(start_gateway: StartGateway, sink: SmtpSin
     assert by_result["accepted"]["actions"] == ["encrypted", "signed"]
     assert by_result["accepted"]["copies"][0]["cipher"] == "aes256-gcm"
     assert "dave@partner.example" in by_result["refused"]["reason"]
+
+
+def test_signed_copies_protect_headers_and_capabilities_follow_the_setting(start_gateway: StartGateway,
+                                                                           sink: SmtpSink, org: Org) -> None:
+    gw = start_gateway({"policy": {"smime": {"include_capabilities": False}}})
+    gw.send(message("alice@example.org", ["dave@partner.example"], "quarterly"), "alice@example.org",
+            ["dave@partner.example"])
+    [got] = sink.wait_for(1)
+    report = api.verify(got.data, trust=_trust(org))
+    assert report.status == "valid" and report.signers[0].capabilities == ()
+    opened = api.open(got.data, trust=_trust(org))
+    assert opened.inner.content_type()[1].get("hp") == "clear"
+    assert opened.inner.field("Subject") == "quarterly" and opened.inner.field("To") == "dave@partner.example"
+    gw2 = start_gateway({"policy": {"smime": {"copy_recipient_headers": False}}})
+    sink.clear()
+    gw2.send(message("alice@example.org", ["dave@partner.example"], "plain"), "alice@example.org",
+             ["dave@partner.example"])
+    [plain] = sink.wait_for(1)
+    assert api.verify(plain.data, trust=_trust(org)).signers[0].capabilities  # included by default
+    assert "hp" not in api.open(plain.data, trust=_trust(org)).inner.content_type()[1]

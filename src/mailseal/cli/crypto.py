@@ -27,10 +27,15 @@ from .streams import background, input_stream, is_staging, output_stream
 @click.option("--pss", is_flag=True, help="Use RSASSA-PSS instead of PKCS#1 v1.5 (RSA keys).")
 @click.option("--no-certs", is_flag=True, help="Do not include any certificate.")
 @click.option("--no-chain", is_flag=True, help="Include the signer's certificate but not the chain.")
+@click.option("--protect-headers", is_flag=True,
+              help='Copy From, To, Cc, Subject, ... into the signed part, marked hp="clear" (RFC 9788).')
+@click.option("--no-capabilities", is_flag=True,
+              help="Leave out the SMIMECapabilities attribute (RFC 8551 §2.5.2 says it SHOULD be sent).")
 @handle_errors
 def sign_cmd(
     infile: str | None, outfile: str | None, key: str | None, cert: str | None, pass_spec: str | None,
     sender: str | None, chain: str | None, opaque: bool, digest: str, pss: bool, no_certs: bool, no_chain: bool,
+    protect_headers: bool, no_capabilities: bool,
 ) -> None:
     """Sign a message (RFC 5322 in, signed message out) with --key or, with --from, the key store's identity."""
     if (key is None) == (sender is None):
@@ -44,7 +49,8 @@ def sign_cmd(
     with input_stream(infile) as source, output_stream(outfile) as sink, background(sink) as out:
         api.sign(
             source, identity, opaque=opaque, digest=digest, pss=pss,
-            include_certs=not no_certs, include_chain=not no_chain, out=out,
+            include_certs=not no_certs, include_chain=not no_chain, protect_headers=protect_headers,
+            include_capabilities=not no_capabilities, out=out,
         )
 
 
@@ -65,10 +71,14 @@ def sign_cmd(
               help="A CRL to check recipients against (repeatable).")
 @click.option("--revocation", type=click.Choice(["off", "soft", "hard"]), default="soft", show_default=True,
               help="With --trust: how an unknown revocation status of a recipient counts.")
+@click.option("--protect-headers", is_flag=True,
+              help='Copy From, To, Cc, Subject, ... into the encrypted part, marked hp="cipher", and send the '
+                   'Subject as "[...]" (RFC 9788).')
 @handle_errors
 def encrypt_cmd(
     infile: str | None, outfile: str | None, recipients: tuple[str, ...], cipher: str | None, oaep: bool | None,
     ski: bool, sender_cert: str | None, trust: tuple[str, ...], crls: tuple[str, ...], revocation: str,
+    protect_headers: bool,
 ) -> None:
     """Encrypt a message for one or more recipients; unsuitable, expired or revoked recipients are refused."""
     context = validation_context(trust, False, None, revocation=revocation, crls=crls) if trust else None
@@ -97,7 +107,8 @@ def encrypt_cmd(
     with input_stream(infile) as source, output_stream(outfile) as sink, background(sink) as out:
         api.encrypt(
             source, certs, cipher=cipher, key_transport="oaep" if transport == "oaep" else "pkcs1v15",
-            recipient_id="ski" if ski else "issuer-serial", sender=sender, context=context, out=out,
+            recipient_id="ski" if ski else "issuer-serial", sender=sender, context=context,
+            protect_headers=protect_headers, out=out,
         )
 
 

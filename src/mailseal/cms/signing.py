@@ -178,6 +178,7 @@ class SignPlan:
     template: SignerTemplate
     certificates: tuple[bytes, ...]
     signing_time: datetime | None
+    capabilities: bool = True  # send the SMIMECapabilities attribute (RFC 8551 §2.5.2 SHOULD)
 
     def new_hash(self) -> hashlib._Hash:
         return new_hash(self.digest)
@@ -192,7 +193,7 @@ class SignPlan:
             _attribute(OID_CONTENT_TYPE, der.oid(OID_DATA)),
             _attribute(OID_SIGNING_TIME, _signing_time(self.signing_time or datetime.now(UTC))),
             _attribute(OID_MESSAGE_DIGEST, der.octet_string(message_digest)),
-            smime_capabilities_attr(),
+            *([smime_capabilities_attr()] if self.capabilities else []),
             self.template.signing_certificate_v2,
         ]
         # The signature covers the DER SET OF (sorted) attributes (RFC 5652 §5.4); the field is [0] IMPLICIT.
@@ -220,7 +221,10 @@ def plan_signature(
     include_chain: bool = True,
     signing_time: datetime | None = None,
     extra_certs: Iterable[x509.Certificate] = (),
+    capabilities: bool = True,
 ) -> SignPlan:
+    """What signing with this identity needs. ``capabilities=False`` leaves out SMIMECapabilities, which RFC 8551
+    §2.5.2 says SHOULD be sent (Exchange's OWAIncludeSMIMECapabilitiesInMessage off)."""
     if digest not in SIGNING_DIGESTS:
         raise UsageError(f"digest {digest!r} is not offered for signing; choose one of {', '.join(SIGNING_DIGESTS)}")
     _check_signer(identity.certificate)
@@ -232,7 +236,7 @@ def plan_signature(
         if include_chain:
             certs.extend(c for c in template.chain if c not in certs)
         certs.extend(cert_der(c) for c in extra_certs)
-    return SignPlan(identity, digest, pss, sig_alg, template, tuple(certs), signing_time)
+    return SignPlan(identity, digest, pss, sig_alg, template, tuple(certs), signing_time, capabilities)
 
 
 def detached_signed_data(plan: SignPlan, message_digest: bytes) -> bytes:
@@ -280,6 +284,7 @@ def sign_data(
     include_chain: bool = True,
     signing_time: datetime | None = None,
     extra_certs: Iterable[x509.Certificate] = (),
+    capabilities: bool = True,
 ) -> bytes:
     """Sign content and return a ContentInfo(SignedData): DER when detached, BER when encapsulating.
 
@@ -287,7 +292,7 @@ def sign_data(
     """
     plan = plan_signature(
         identity, digest=digest, pss=pss, include_certs=include_certs, include_chain=include_chain,
-        signing_time=signing_time, extra_certs=extra_certs,
+        signing_time=signing_time, extra_certs=extra_certs, capabilities=capabilities,
     )
     if isinstance(content, bytes | bytearray | memoryview):
         chunks: Iterable[bytes] = [bytes(content)]

@@ -93,6 +93,9 @@ def message_facts(entity: Entity, size: int) -> MessageFacts:
     )
 
 
+WORKING_IN_MEMORY = 1 << 20
+
+
 class _AssumeCertificates:
     """The store's facts, except that the released recipients count as having a certificate: the policy then
     decides for them as for any encryptable recipient (sign or not, ...), and ``_unencrypted`` takes the
@@ -224,8 +227,12 @@ class Pipeline:
             identity = Identity(identity.private_key, identity.certificate,
                                 tuple(c for c in identity.chain if c.subject != c.issuer))
         out = self._temp()
+        # copy_recipient_headers: RFC 9788 header protection in the signed part (hp="clear": the copies are
+        # covered by the signature, and legacy clients still see the ordinary header)
         api.sign(current, identity, opaque=not smime.clear_signed, digest=smime.signing_algorithm,
-                 pss=smime.rsa_pss, include_certs=True, include_chain=smime.include_chain, out=out)
+                 pss=smime.rsa_pss, include_certs=True, include_chain=smime.include_chain,
+                 include_capabilities=smime.include_capabilities, protect_headers=smime.copy_recipient_headers,
+                 out=out)
         current.close()
         out.seek(0)
         actions.append("signed")

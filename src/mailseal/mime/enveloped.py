@@ -22,6 +22,7 @@ class EncryptOptions:
     cipher: str = DEFAULT_CIPHER
     key_transport: KeyTransport = "pkcs1v15"
     recipient_id: RecipientId = "issuer-serial"
+    protect_headers: bool = False  # RFC 9788: copies inside with hp="cipher", outer Subject "[...]"
 
 
 def _entity_chunks(entity: Entity) -> Iterator[bytes]:
@@ -43,8 +44,14 @@ def encrypt_message(
     sink: BinaryIO = out if out is not None else io.BytesIO()
     entity = Entity.from_region(input_region(message))
     spec = content_cipher(options.cipher)
+    outer = outer_header_block(entity)
+    if options.protect_headers:
+        from .protection import is_signed, protect, protect_signed
+
+        protected = protect_signed(entity) if is_signed(entity) else protect(entity, "cipher")
+        entity, outer = protected.payload, protected.outer_block()
     header = (
-        outer_header_block(entity)
+        outer
         + b"MIME-Version: 1.0\r\n"
         + b"Content-Type: application/pkcs7-mime; smime-type="
         + spec.smime_type.encode()

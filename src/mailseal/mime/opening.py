@@ -177,10 +177,15 @@ def _nested_parts(entity: Entity) -> tuple[str, ...]:
 
 
 def merged_header_block(outer: Entity, inner: Entity) -> bytes:
-    """Outer fields, except those the inner entity protects itself (RFC 9788), then the inner entity's fields."""
-    inner_names = {ln.partition(b":")[0].strip().lower() for ln in inner.header_lines}
+    """Outer fields, except those the inner entity protects itself (RFC 9788), then the inner entity's fields.
+
+    HP-Outer fields record what went out in the clear (RFC 9788 §2.2): they are not fields of the message, so
+    they are left out of the merged header.
+    """
+    inner_lines = [ln for ln in inner.header_lines if ln.partition(b":")[0].strip().lower() != b"hp-outer"]
+    inner_names = {ln.partition(b":")[0].strip().lower() for ln in inner_lines}
     lines = [ln for ln in outer.outer_lines() if ln.partition(b":")[0].strip().lower() not in inner_names]
-    return b"".join(line + b"\r\n" for line in lines) + inner.header_bytes()
+    return b"".join(line + b"\r\n" for line in [*lines, *inner_lines]) + b"\r\n"
 
 
 

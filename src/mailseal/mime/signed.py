@@ -39,6 +39,8 @@ class SignOptions:
     pss: bool = False
     include_certs: bool = True
     include_chain: bool = True
+    protect_headers: bool = False  # RFC 9788: copies of From, To, Subject, ... inside, hp="clear"
+    include_capabilities: bool = True  # RFC 8551 §2.5.2 SHOULD; False is Exchange's OWAIncludeSMIMECapabilities off
 
 
 def _signature_part(der: bytes) -> bytes:
@@ -70,9 +72,17 @@ def sign_message(
     plan = plan_signature(
         identity, digest=options.digest, pss=options.pss,
         include_certs=options.include_certs, include_chain=options.include_chain,
+        capabilities=options.include_capabilities,
     )
-    chunks = canonical_entity_chunks(entity)
-    outer = outer_header_block(entity)
+    if options.protect_headers:
+        from .protection import protect
+
+        protected = protect(entity, "clear", exact_default=True)
+        chunks = canonical_entity_chunks(protected.payload)
+        outer = protected.outer_block()
+    else:
+        chunks = canonical_entity_chunks(entity)
+        outer = outer_header_block(entity)
     if options.opaque:
         sink.write(outer + OPAQUE_HEADERS)
         b64 = Base64Writer(sink)
