@@ -333,3 +333,46 @@ def test_signed_copies_protect_headers_and_capabilities_follow_the_setting(start
     [plain] = sink.wait_for(1)
     assert api.verify(plain.data, trust=_trust(org)).signers[0].capabilities  # included by default
     assert "hp" not in api.open(plain.data, trust=_trust(org)).inner.content_type()[1]
+
+
+def test_decrypted_8bit_content_is_declared_8bitmime(start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:
+    gw = start_gateway({"gateway": {"trusted_networks": []}})
+    inner = (b"From: erin@partner.example\r\nTo: alice@example.org\r\nSubject: umlauts\r\n"
+             b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGr\xc3\xbc\xc3\x9fe\r\n")
+    gw.send(api.encrypt(inner, [org.alice.cert]), "erin@partner.example", ["alice@example.org"])
+    gw.send(message("erin@partner.example", ["alice@example.org"]), "erin@partner.example", ["alice@example.org"])
+    decrypted, plain = sink.wait_for(2)
+    assert "Gr\u00fc\u00dfe".encode() in decrypted.data and "BODY=8BITMIME" in decrypted.mail_options
+    assert "BODY=8BITMIME" not in plain.mail_options
+
+
+def test_refused_recipient_among_others_gets_a_dsn_to_our_sender(start_gateway: StartGateway, sink: SmtpSink,
+                                                                 org: Org) -> None:
+    gw = start_gateway({"policy": {"domains": {"partner.example": {"encrypt": "require"}}}})
+    rcpts = ["carol@partner.example", "dave@partner.example"]
+    msg = message("alice@example.org", rcpts, "contract", "The secret terms.\n")
+    assert gw.send(msg, "alice@example.org", rcpts) == {}
+    copies = sink.wait_for(2)
+    [dsn] = [c for c in copies if c.mail_from in ("", "<>")]
+    [carol] = [c for c in copies if c.mail_from == "alice@example.org"]
+    assert carol.rcpt_tos == ["carol@partner.example"] and b"The secret terms" not in carol.data
+    assert dsn.rcpt_tos == ["alice@example.org"]
+    report = dsn.parsed()
+    assert report.get_content_type() == "multipart/report"
+    assert b"Final-Recipient: rfc822; dave@partner.example" in dsn.data and b"Status: 5.7.1" in dsn.data
+    assert b"Subject: contract" in dsn.data  # the original header...
+    assert b"The secret terms" not in dsn.data  # ...never the body
+    assert b"carol@partner.example" not in dsn.data.split(b"text/rfc822-headers")[0]
+
+
+def test_refused_recipient_from_outside_refuses_the_whole_message(start_gateway: StartGateway,
+                                                                   sink: SmtpSink) -> None:
+    # no DSN to a sender who may be forged (backscatter): the sender's own MTA reports the 550
+    gw = start_gateway({"gateway": {"trusted_networks": []},
+                        "policy": {"rules": [{"name": "no-bob", "to": ["bob@example.org"], "action": "reject",
+                                             "reason": "bob does not take mail from outside"}]}})
+    rcpts = ["alice@example.org", "bob@example.org"]
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        gw.send(message("mallory@evil.example", rcpts), "mallory@evil.example", rcpts)
+    assert info.value.smtp_code == 550 and b"bob does not take mail" in info.value.smtp_error
+    assert sink.messages == []

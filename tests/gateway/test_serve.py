@@ -150,3 +150,13 @@ def test_large_message_streams_through_in_bounded_memory(tmp_path: Path) -> None
     opened = api.open(got.data, [Identity(key, cert, tuple(chain))])  # type: ignore[arg-type]
     assert opened.report.encrypted
     assert hashlib.sha256(opened.inner.body).digest() == hashlib.sha256(body).digest()
+
+
+def test_listen_and_next_hop_from_the_environment(run_cli: RunCli, tmp_path: Path) -> None:
+    config = tmp_path / "mailseal.toml"
+    config.write_text(GOOD)
+    done = run_cli("serve", "--check-config", "--json", "--config", config,
+                   env={"MAILSEAL_LISTEN": "0.0.0.0:25", "MAILSEAL_NEXT_HOP": "10.0.0.5:10026"})
+    assert done.returncode == 0, done.stderr
+    summary = __import__("json").loads(done.stdout)
+    assert summary["listen"] == "0.0.0.0:25" and summary["next_hop"] == "10.0.0.5:10026"

@@ -320,3 +320,18 @@ def test_auth_without_tls_is_a_configuration_error() -> None:
 
     with pytest.raises(ConfigurationError, match="STARTTLS"):
         GatewaySettings.from_settings({"gateway": {"next_hop": "127.0.0.1:25", "auth": {"enabled": True}}})
+
+
+def test_null_sender_is_accepted(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    """Bounces (MAIL FROM:<>) must get through: refusing them would lose delivery reports."""
+    gw = start_gateway(UNTRUSTED)
+    client = RawClient(gw.port)
+    assert client.command("EHLO mx.elsewhere.example")[0] == 250
+    assert client.command("MAIL FROM:<>")[0] == 250
+    assert client.command("RCPT TO:<alice@example.org>")[0] == 250
+    assert client.command("DATA")[0] == 354
+    client.send(b"From: MAILER-DAEMON@elsewhere.example\r\nTo: alice@example.org\r\nSubject: bounce\r\n\r\nx\r\n.\r\n")
+    assert client.reply()[0] == 250
+    client.close()
+    [got] = sink.wait_for(1)
+    assert got.mail_from in ("", "<>") and got.rcpt_tos == ["alice@example.org"]

@@ -17,8 +17,10 @@ from .common import handle_errors
 @click.command("serve")
 @click.option("--config", "config", type=click.Path(dir_okay=False, exists=True),
               help="The settings file (default: $MAILSEAL_CONFIG, else mailseal.toml in the data directory).")
-@click.option("--listen", metavar="HOST:PORT", help="Listen here instead of gateway.listen.")
-@click.option("--next-hop", metavar="HOST:PORT", help="Relay here instead of gateway.next_hop.")
+@click.option("--listen", metavar="HOST:PORT", envvar="MAILSEAL_LISTEN",
+              help="Listen here instead of gateway.listen (env MAILSEAL_LISTEN).")
+@click.option("--next-hop", metavar="HOST:PORT", envvar="MAILSEAL_NEXT_HOP",
+              help="Relay here instead of gateway.next_hop (env MAILSEAL_NEXT_HOP).")
 @click.option("--check-config", is_flag=True, help="Check the settings and print a summary; do not start.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)

@@ -35,6 +35,7 @@ from ..pki.fetching import FetchPolicy
 from ..pki.validation import ValidationContext
 from ..policy import Decision, Envelope, MessageFacts, Policy, RecipientGroup
 from ..streamio import Region
+from .dsn import refusal_notice
 from .held import HeldMessages
 from .resources import Resources, StoreFacts
 from .stamping import authentication_results, drop_fields, rewrite_subject, tag_subject, without_our_stamps
@@ -50,6 +51,7 @@ class Outgoing:
     file: BinaryIO
     actions: list[str] = field(default_factory=list)
     detail: dict[str, Any] = field(default_factory=dict)
+    sender: str | None = None  # the envelope sender of this copy when not the message's ("" for a DSN)
 
     def close(self) -> None:
         self.file.close()
@@ -140,9 +142,13 @@ class Pipeline:
         return cast(BinaryIO, tempfile.TemporaryFile(dir=self.spool_dir))
 
     def process(self, mail_from: str, recipients: Sequence[str], data: BinaryIO, size: int,
-                *, may_sign: bool, digest: str = "", release_unencrypted: Collection[str] = ()) -> Outcome:
+                *, may_sign: bool, digest: str = "", release_unencrypted: Collection[str] = (),
+                may_notify: bool = False) -> Outcome:
         """The copies to deliver. ``release_unencrypted``: recipients an administrator released from a hold for
-        want of a certificate, who get the message without encryption (signed if the policy signs)."""
+        want of a certificate, who get the message without encryption (signed if the policy signs).
+        ``may_notify``: the sender is one of ours (trusted origin or authenticated), so recipients the policy
+        refuses while others are delivered are reported in a DSN to the sender instead of refusing the whole
+        message at SMTP."""
         region = Region(data, 0, size)
         try:
             entity = Entity.from_region(region)
@@ -154,9 +160,13 @@ class Pipeline:
         policy_facts = _AssumeCertificates(store_facts, release_unencrypted) if release_unencrypted else store_facts
         decision = self.policy.decide(Envelope(mail_from, tuple(recipients)), facts, policy_facts)
         refused = decision.refused()
+        notice: Outgoing | None = None
         if refused:
             reasons = "; ".join(f"{r.recipient}: {r.refuse}" for r in refused)
-            raise PolicyRefusal(f"refused by policy ({reasons})")
+            if not (may_notify and mail_from and len(refused) < len(decision.recipients)):
+                raise PolicyRefusal(f"refused by policy ({reasons})")
+            notice = self._notice(entity, mail_from, [(r.recipient, r.refuse or "") for r in refused],
+                                  len(decision.recipients) - len(refused))
         if release_unencrypted:
             decision = _unencrypted(decision, store_facts, release_unencrypted)
         held = [r.recipient for r in decision.held()]
@@ -164,7 +174,7 @@ class Pipeline:
             self.held.hold(region, digest=digest or hashlib.sha256(b"".join(region.chunks())).hexdigest(),
                            mail_from=mail_from, reasons={r.recipient: r.hold or "" for r in decision.held()},
                            message_id=message_id, may_sign=may_sign)
-        outgoing: list[Outgoing] = []
+        outgoing: list[Outgoing] = [notice] if notice is not None else []
         try:
             for group in decision.groups():
                 outgoing.append(self._copy(region, entity, facts, mail_from, group))
@@ -173,6 +183,14 @@ class Pipeline:
                 out.close()
             raise
         return Outcome(outgoing, held, decision.to_dict(), message_id)
+
+    def _notice(self, entity: Entity, sender: str, refused: list[tuple[str, str]], delivered: int) -> Outgoing:
+        data = refusal_notice(hostname=self.hostname, sender=sender, refused=refused,
+                              header_lines=entity.header_lines, delivered=delivered)
+        out = self._temp()
+        out.write(data)
+        out.seek(0)
+        return Outgoing([sender], out, ["refusal-notice"], {"refused": len(refused)}, sender="")
 
     # -- one copy -----------------------------------------------------------------------------------------
     def _copy(self, region: Region, entity: Entity, facts: MessageFacts, mail_from: str,

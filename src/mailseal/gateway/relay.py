@@ -44,6 +44,15 @@ class Copy:
     recipients: Sequence[str]
     file: BinaryIO
     key: str  # journal key: same message, same envelope, same recipients
+    sender: str | None = None  # this copy's envelope sender, when not the message's ("" for a notice)
+
+
+def _has_8bit(file: BinaryIO) -> bool:
+    file.seek(0)
+    try:
+        return any(not chunk.isascii() for chunk in iter(lambda: file.read(CHUNK), b""))
+    finally:
+        file.seek(0)
 
 
 def _stuff(chunk: bytes, at_start: bool) -> bytes:
@@ -192,8 +201,11 @@ class Relay:
         return smtp, required
 
     async def _transaction(self, smtp: aiosmtplib.SMTP, copy: Copy, mail_from: str) -> None:
+        # 8-bit content (a decrypted inbound message may have it) is declared when the next hop takes it
+        # (RFC 6152); 7-bit content never is. Without 8BITMIME at the next hop it is sent as is, as MTAs do.
+        options = ["BODY=8BITMIME"] if _has_8bit(copy.file) and smtp.supports_extension("8bitmime") else []
         try:
-            await smtp.mail(mail_from)
+            await smtp.mail(mail_from, options=options)
             for rcpt in copy.recipients:
                 await smtp.rcpt(rcpt)
             response = await smtp.execute_command(b"DATA")
@@ -249,7 +261,7 @@ class Relay:
         opened: list[tuple[aiosmtplib.SMTP, bool, Copy]] = []
         try:
             for copy in pending:
-                smtp, required = await self._open(copy, mail_from)
+                smtp, required = await self._open(copy, mail_from if copy.sender is None else copy.sender)
                 opened.append((smtp, required, copy))
         except BaseException:
             for smtp, _, _ in opened:

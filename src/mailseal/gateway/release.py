@@ -46,7 +46,8 @@ def _outcome(gateway: Gateway, message: HeldMessage, rcpts: list[str], unencrypt
             if still:
                 raise PolicyRefusal(f"still held for {', '.join(still)}: no usable certificate yet "
                                     "(import one, or release --unencrypted)")
-            copies = [Copy(o.recipients, o.file, copy_key(digest, message.mail_from, o.recipients))
+            copies = [Copy(o.recipients, o.file, copy_key(digest, message.mail_from if o.sender is None else "<>",
+                                                         o.recipients), o.sender)
                       for o in outcome.outgoing]
             try:
                 asyncio.run(_deliver(gateway.relay, message.mail_from, copies))

@@ -85,7 +85,7 @@ class Gateway:
             auth_require_tls=self.settings.auth.require_tls,
             hostname=self.settings.hostname, ident="mailseal", data_size_limit=self.settings.max_message_size,
             tls_context=self._tls_context(), require_starttls=self.settings.tls.require_starttls,
-            timeout=self.settings.timeout_seconds, enable_SMTPUTF8=True,
+            timeout=self.settings.timeout_seconds,  # no SMTPUTF8: addresses are ASCII (addresses.py)
         )
 
     async def start(self) -> None:
@@ -142,12 +142,17 @@ class Gateway:
         return reply
 
     async def _handle(self, tx: Transaction, record: dict[str, Any]) -> tuple[str, str]:
+        # Our own senders: an authenticated user, or a trusted peer relaying for an original client in the
+        # signing networks (behind Postfix: XFORWARD ADDR). Only they are signed for, and only they are sent a
+        # DSN for refused recipients (anyone else could be a forged sender: no backscatter).
+        internal_origin = (in_networks(tx.peer, self.settings.trusted_networks)
+                           and in_networks(tx.origin, self.settings.origin_networks_for_signing))
+        ours = tx.user is not None or internal_origin
         if tx.user is not None:  # an authenticated user: signing for their own addresses only
             may_sign = tx.user.may_use(tx.mail_from)
             record["user"] = tx.user.username
         else:
-            may_sign = (in_networks(tx.peer, self.settings.trusted_networks)
-                        and in_networks(tx.origin, self.settings.origin_networks_for_signing))
+            may_sign = internal_origin
         loop = asyncio.get_running_loop()
         outcome: Outcome | None = None
         try:
@@ -156,7 +161,8 @@ class Gateway:
             try:
                 outcome = await loop.run_in_executor(
                     self.executor, lambda: self.pipeline.process(tx.mail_from, tx.recipients, tx.data, tx.size,
-                                                                 may_sign=may_sign, digest=tx.digest))
+                                                                 may_sign=may_sign, digest=tx.digest,
+                                                                 may_notify=ours))
             finally:
                 self._waiting -= 1
                 self.metrics.queue.set(self._waiting)
@@ -165,7 +171,8 @@ class Gateway:
             record["copies"] = [{"recipients": len(o.recipients), "actions": o.actions, **o.detail}
                                 for o in outcome.outgoing]
             record["held"] = len(outcome.held)
-            copies = [Copy(o.recipients, o.file, copy_key(tx.digest, tx.mail_from, o.recipients))
+            copies = [Copy(o.recipients, o.file, copy_key(tx.digest, tx.mail_from if o.sender is None else "<>",
+                                                         o.recipients), o.sender)
                       for o in outcome.outgoing]
             sent = await self.relay.deliver(tx.mail_from, copies)
             self.metrics.copies.inc(sent)

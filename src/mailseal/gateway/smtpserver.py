@@ -96,7 +96,8 @@ class Handler:
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
-        if address and (problem := address_problem(address)):
+        # the null sender (bounces) is "<>" here; aiosmtpd needs a non-empty mail_from, Transaction has ""
+        if address and address != "<>" and (problem := address_problem(address)):
             return f"553 5.1.7 Sender address refused: {problem}"
         account = session.auth_data if session.authenticated else None
         if account is not None and not account.may_use(address):
@@ -287,7 +288,8 @@ class GatewaySMTP(SMTP):
         spool.seek(0)
         return Transaction(
             peer=peer, origin=origin, helo=str(self.session.host_name or ""),
-            mail_from=self.envelope.mail_from or "", recipients=list(self.envelope.rcpt_tos), data=spool,
+            mail_from="" if self.envelope.mail_from in (None, "<>") else self.envelope.mail_from,
+            recipients=list(self.envelope.rcpt_tos), data=spool,
             size=spool.seek(0, 2), tls=self.session.ssl is not None,
             user=self.session.auth_data if self.session.authenticated else None, digest=digest, xforward=dict(self._xforward),
         )
