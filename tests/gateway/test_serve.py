@@ -160,3 +160,49 @@ def test_listen_and_next_hop_from_the_environment(run_cli: RunCli, tmp_path: Pat
     assert done.returncode == 0, done.stderr
     summary = __import__("json").loads(done.stdout)
     assert summary["listen"] == "0.0.0.0:25" and summary["next_hop"] == "10.0.0.5:10026"
+
+
+def test_worker_processes(tmp_path: Path) -> None:
+    """gateway.worker_processes: the pipeline runs in spawned processes; copies and refusals come back."""
+    port, sink_port = free_port(), free_port()
+    home = tmp_path / "mailseal-data"
+    env = cli_env({"MAILSEAL_HOME": str(home)})
+    env.pop("MAILSEAL_CONFIG", None)
+    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port())],
+                   cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
+    settings = home / "mailseal.toml"
+    settings.write_text(settings.read_text().replace("[gateway]\n", "[gateway]\nworker_processes = 2\n", 1)
+                        + '\n[policy.domains."refused.example"]\nencrypt = "require"\n')
+    env["MAILSEAL_STORE_KEYFILE"] = str(home / "demo" / "store.key")
+    with SmtpSink(port=sink_port) as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "serve", "--listen",
+                                 f"127.0.0.1:{port}", "--next-hop", f"127.0.0.1:{sink_port}"],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            _wait_port(port, proc, timeout=60)
+            with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+                for i in range(4):
+                    client.sendmail("alice@example.org", ["carol@partner.example"], message(
+                        "alice@example.org", ["carol@partner.example"], f"n{i}").as_bytes(
+                        policy=__import__("email.policy").policy.SMTP))
+                big = message("alice@example.org", ["carol@partner.example"], "big", "y" * 70 + "\n").as_bytes(
+                    policy=__import__("email.policy").policy.SMTP) + (b"z" * 70 + b"\r\n") * 90_000  # > 6 MiB
+                client.sendmail("alice@example.org", ["carol@partner.example"], big)  # travels as a spool file
+                refused = message("alice@example.org", ["x@refused.example"]).as_bytes(
+                    policy=__import__("email.policy").policy.SMTP)
+                try:
+                    client.sendmail("alice@example.org", ["x@refused.example"], refused)
+                    raise AssertionError("not refused")
+                except smtplib.SMTPDataError as exc:
+                    assert exc.smtp_code == 550 and b"x@refused.example" in exc.smtp_error
+            copies = sink.wait_for(5, timeout=60)
+            assert all(b"application/pkcs7-mime" in c.data for c in copies)
+            assert max(len(c.data) for c in copies) > 6_000_000
+            children = Path(f"/proc/{proc.pid}/task").exists() and subprocess.run(
+                ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            assert len(children) >= 2, "no worker processes"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert not list((home / "spool").glob("copy-*")) and not list((home / "spool").glob("in-*"))

@@ -335,3 +335,36 @@ def test_null_sender_is_accepted(start_gateway: StartGateway, sink: SmtpSink) ->
     client.close()
     [got] = sink.wait_for(1)
     assert got.mail_from in ("", "<>") and got.rcpt_tos == ["alice@example.org"]
+
+
+def test_data_phase_edge_cases(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    """Dot-stuffing, an end of data split across packets, a command pipelined after the end in the same packet,
+    an empty body, and a line longer than SMTP allows."""
+    import time
+
+    gw = start_gateway(UNTRUSTED)
+    client = RawClient(gw.port)
+    assert client.command("EHLO client.example")[0] == 250
+
+    def transaction(payload_parts: list[bytes], after: bytes = b"") -> tuple[int, str]:
+        assert client.command("MAIL FROM:<x@elsewhere.example>")[0] == 250
+        assert client.command("RCPT TO:<alice@example.org>")[0] == 250
+        assert client.command("DATA")[0] == 354
+        for part in payload_parts:
+            client.send(part)
+            time.sleep(0.02)
+        client.send(after)
+        return client.reply()
+
+    body = b"Subject: dots\r\n\r\n..leading dot\r\n.\r\n"[:-3]  # a stuffed line, then the end
+    code, _ = transaction([b"Subject: dots\r\n\r\n..leading dot\r\nlast line\r", b"\n.", b"\r\n"], b"NOOP\r\n")
+    assert code == 250
+    assert client.reply()[0] == 250  # the pipelined NOOP was answered: nothing after the end was lost
+    [got] = sink.wait_for(1)
+    assert got.data.endswith(b"\r\n.leading dot\r\nlast line\r\n") and body
+    code, _ = transaction([b"Subject: empty\r\n\r\n.\r\n"])
+    assert code == 250
+    code, text = transaction([b"Subject: long\r\n\r\n" + b"x" * 5000 + b"\r\n.\r\n"])
+    assert code == 500 and "too long" in text
+    assert len(sink.wait_for(2)) == 2
+    client.close()

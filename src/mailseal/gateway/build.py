@@ -24,8 +24,9 @@ def check_settings(settings: Mapping[str, Any]) -> tuple[GatewaySettings, Policy
     return gateway, policy
 
 
-def build_gateway(settings: Mapping[str, Any]) -> Gateway:
-    """A ready-to-start gateway; the key store passphrase comes from the environment (never a prompt)."""
+def build_resources(settings: Mapping[str, Any]) -> tuple[GatewaySettings, Policy, Resources]:
+    """Settings, policy and the store's keys, certificates and trust, opened (the gateway and each of its worker
+    processes build their own)."""
     from ..store.database import Store
     from ..store.directory import Directory
     from ..store.keystore import KeyStore, resolve_passphrase
@@ -46,7 +47,13 @@ def build_gateway(settings: Mapping[str, Any]) -> Gateway:
     except MailsealError as exc:
         if keystore.list():
             raise ConfigurationError(f"the key store cannot be unlocked: {exc.message}") from None
-    return Gateway(gateway, policy, Resources(store, keystore, context, lookup))
+    return gateway, policy, Resources(store, keystore, context, lookup)
 
 
-__all__ = ["build_gateway", "check_settings"]
+def build_gateway(settings: Mapping[str, Any]) -> Gateway:
+    """A ready-to-start gateway; the key store passphrase comes from the environment (never a prompt)."""
+    gateway, policy, resources = build_resources(settings)
+    return Gateway(gateway, policy, resources, raw_settings=settings)
+
+
+__all__ = ["build_gateway", "build_resources", "check_settings"]

@@ -10,13 +10,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing
+import os
 import ssl
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from typing import Any
 
-from ..errors import PolicyRefusal
+from ..errors import ConfigurationError, PolicyRefusal
 from ..policy import Policy
+from . import workers
 from .auditlog import AuditWriter
 from .metrics import Metrics
 from .pipeline import Outcome, Pipeline
@@ -34,7 +40,9 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, policy: Policy, resources: Resources) -> None:
+    def __init__(self, settings: GatewaySettings, policy: Policy, resources: Resources, *,
+                 raw_settings: Mapping[str, Any] | None = None) -> None:
+        """``raw_settings`` (the settings file's tables) is what worker processes build their pipeline from."""
         assert settings.next_hop is not None
         self.settings = settings
         self.policy = policy
@@ -54,6 +62,10 @@ class Gateway:
         self.server: asyncio.AbstractServer | None = None
         self._metrics_server: Any = None
         self._waiting = 0
+        self._raw_settings = dict(raw_settings) if raw_settings is not None else None
+        self.process_pool: ProcessPoolExecutor | None = None
+        if settings.worker_processes and self._raw_settings is None:
+            raise ConfigurationError("gateway.worker_processes needs the gateway built from the settings file")
 
     def _tls_context(self) -> ssl.SSLContext | None:
         tls = self.settings.tls
@@ -88,9 +100,39 @@ class Gateway:
             timeout=self.settings.timeout_seconds,  # no SMTPUTF8: addresses are ASCII (addresses.py)
         )
 
+    def _new_process_pool(self) -> ProcessPoolExecutor:
+        assert self._raw_settings is not None
+        return ProcessPoolExecutor(self.settings.worker_processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=partial(workers.init_worker, self._raw_settings))
+
+    async def _start_workers(self) -> None:
+        """Start the worker processes now, so that a key store that cannot be opened fails the start-up."""
+        self.process_pool = self._new_process_pool()
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self.process_pool, os.getpid)
+                               for _ in range(self.settings.worker_processes)))
+
+    async def _pipeline_in_worker(self, tx: Transaction, may_sign: bool, ours: bool) -> Outcome:
+        assert self.process_pool is not None
+        job = workers.job_for(tx.mail_from, tx.recipients, tx.data, tx.size, may_sign=may_sign, may_notify=ours,
+                              digest=tx.digest, spool_dir=self.settings.spool_dir)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self.process_pool, workers.run_job, job)
+        except BrokenProcessPool:
+            log.error("a worker process died: starting new ones")
+            self.process_pool.shutdown(wait=False, cancel_futures=True)
+            self.process_pool = self._new_process_pool()
+            raise
+        finally:
+            if job.path is not None:
+                os.unlink(job.path)
+        return workers.outcome_of(result)
+
     async def start(self) -> None:
         host, port = self.settings.listen
         loop = asyncio.get_running_loop()
+        if self.settings.worker_processes:
+            await self._start_workers()
         self.server = await loop.create_server(self._protocol, host=host, port=port, reuse_address=True)
         # copies journalled more than a week ago: no sender retries that long (RFC 5321 §4.5.4.1 gives up at 4-5 days)
         await loop.run_in_executor(self.executor, self.relay.journal.prune)
@@ -112,6 +154,8 @@ class Gateway:
             self._metrics_server.shutdown()
         await self.relay.close()
         self.executor.shutdown(wait=True, cancel_futures=False)
+        if self.process_pool is not None:
+            self.process_pool.shutdown(wait=True, cancel_futures=False)
         self.audit_writer.close()
 
     async def serve_forever(self) -> None:
@@ -159,10 +203,13 @@ class Gateway:
             self._waiting += 1
             self.metrics.queue.set(self._waiting)
             try:
-                outcome = await loop.run_in_executor(
-                    self.executor, lambda: self.pipeline.process(tx.mail_from, tx.recipients, tx.data, tx.size,
-                                                                 may_sign=may_sign, digest=tx.digest,
-                                                                 may_notify=ours))
+                if self.process_pool is not None:
+                    outcome = await self._pipeline_in_worker(tx, may_sign, ours)
+                else:
+                    outcome = await loop.run_in_executor(
+                        self.executor, lambda: self.pipeline.process(tx.mail_from, tx.recipients, tx.data, tx.size,
+                                                                     may_sign=may_sign, digest=tx.digest,
+                                                                     may_notify=ours))
             finally:
                 self._waiting -= 1
                 self.metrics.queue.set(self._waiting)

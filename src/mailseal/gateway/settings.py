@@ -102,6 +102,7 @@ class GatewaySettings:
     timeout_seconds: float = 300.0
     relay_timeout_seconds: float = 60.0
     workers: int = 4
+    worker_processes: int = 0  # >0: the pipeline runs in this many processes (every core), not in threads
     spool_dir: Path = field(default_factory=lambda: data_dir() / "spool")
     held_dir: Path = field(default_factory=lambda: data_dir() / "held")
     metrics_listen: tuple[str, int] | None = None
@@ -122,7 +123,7 @@ class GatewaySettings:
             raise ConfigurationError("[gateway] must be a table")
         known = {"listen", "next_hop", "hostname", "accepted_domains", "trusted_networks", "signing_networks",
                  "max_message_size", "max_connections", "max_recipients", "timeout_seconds",
-                 "relay_timeout_seconds", "workers", "spool_dir", "held_dir", "metrics_listen", "trust_files",
+                 "relay_timeout_seconds", "workers", "worker_processes", "spool_dir", "held_dir", "metrics_listen", "trust_files",
                  "harvest", "tls", "auth", "outbound_tls"}
         _check_keys(table, known, "gateway")
         kw: dict[str, Any] = {}
@@ -143,6 +144,11 @@ class GatewaySettings:
                 kw[name] = _networks(table[name], f"gateway.{name}")
         if "max_message_size" in table:
             kw["max_message_size"] = parse_size(table["max_message_size"], "gateway.max_message_size")
+        if "worker_processes" in table:
+            value = table["worker_processes"]
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 64:
+                raise ConfigurationError("gateway.worker_processes must be an integer from 0 (threads) to 64")
+            kw["worker_processes"] = value
         for name in ("max_connections", "max_recipients", "workers"):
             if name in table:
                 value = table[name]
