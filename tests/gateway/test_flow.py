@@ -376,3 +376,15 @@ def test_refused_recipient_from_outside_refuses_the_whole_message(start_gateway:
         gw.send(message("mallory@evil.example", rcpts), "mallory@evil.example", rcpts)
     assert info.value.smtp_code == 550 and b"bob does not take mail" in info.value.smtp_error
     assert sink.messages == []
+
+
+def test_inbound_signature_verified_then_stripped(start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:
+    gw = start_gateway({"gateway": {"trusted_networks": []}, "policy": {"strip_signatures": True}})
+    signed = api.sign(message("erin@partner.example", ["alice@example.org"], "s", "Plain now.\n")
+                      .as_bytes(policy=email.policy.SMTP), _identity(org.erin))
+    gw.send(signed, "erin@partner.example", ["alice@example.org"])
+    [got] = sink.wait_for(1)
+    assert b"multipart/signed" not in got.data and b"pkcs7-signature" not in got.data
+    assert b"Plain now." in got.data and got.header("Subject") == ["s"]
+    [stamp] = got.header("Authentication-Results")
+    assert "smime=pass" in stamp  # the result of the check is kept in the stamp

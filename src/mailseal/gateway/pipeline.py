@@ -200,6 +200,16 @@ class Pipeline:
             return self._inbound(region, entity, facts, rcpts, group)
         return self._outbound(region, entity, facts, mail_from, rcpts, group)
 
+    def _unsigned(self, current: BinaryIO) -> BinaryIO:
+        """The message with its signature layers removed (the innermost content, outer fields merged in)."""
+        current.seek(0)
+        opened = api.open(current, context=self.resources.context)
+        out = self._temp()
+        opened.write_message(out)
+        current.close()
+        out.seek(0)
+        return out
+
     def _header_edit(self, entity: Entity, lines: list[bytes]) -> BinaryIO:
         out = self._temp()
         out.write(b"".join(line + b"\r\n" for line in lines) + b"\r\n")
@@ -221,11 +231,7 @@ class Pipeline:
             actions.append("subject-trigger-removed")
         current = self._header_edit(entity, lines)
         if decision.strip_signature and facts.signed:
-            opened = api.open(current)
-            stripped = self._temp()
-            opened.write_message(stripped)
-            current.close()
-            current, _ = stripped, stripped.seek(0)
+            current = self._unsigned(current)
             actions.append("signature-stripped")
         sender = decision.signer or (facts.from_addresses[0] if facts.from_addresses else mail_from.lower())
         if decision.sign:
@@ -317,11 +323,7 @@ class Pipeline:
             if report is not None and report.signed:
                 actions.append(f"verified:{report.status}")
             if decision.strip_signature and report is not None and report.signed:
-                opened = api.open(current, context=self.resources.context)
-                stripped = self._temp()
-                opened.write_message(stripped)
-                current.close()
-                current, _ = stripped, stripped.seek(0)
+                current = self._unsigned(current)
                 actions.append("signature-stripped")
         tags = decision.subject_tags
         signed = report is not None and report.signed

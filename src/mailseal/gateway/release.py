@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from ..errors import PolicyRefusal
 from .held import HeldMessage, recipients_to_release
-from .relay import Copy, DeliveryError, Relay, copy_key
-from .service import Gateway
+from .relay import Copy, DeliveryError, Relay
+from .service import Gateway, copies_of
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,7 @@ def _outcome(gateway: Gateway, message: HeldMessage, rcpts: list[str], unencrypt
             if still:
                 raise PolicyRefusal(f"still held for {', '.join(still)}: no usable certificate yet "
                                     "(import one, or release --unencrypted)")
-            copies = [Copy(o.recipients, o.file, copy_key(digest, message.mail_from if o.sender is None else "<>",
-                                                         o.recipients), o.sender)
-                      for o in outcome.outgoing]
+            copies = copies_of(outcome, digest, message.mail_from)
             try:
                 asyncio.run(_deliver(gateway.relay, message.mail_from, copies))
             except DeliveryError as exc:

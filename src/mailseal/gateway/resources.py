@@ -22,6 +22,7 @@ from ..store.lookup import CertificateLookup
 from ..store.resolution import ResolvedRecipient, resolve_recipients
 
 CACHE_SECONDS = 30.0
+CACHE_ENTRIES = 20_000
 
 
 @dataclass
@@ -54,6 +55,10 @@ class Resources:
                 return hit.value
         value = compute()
         with self._lock:
+            if len(self._cache) >= CACHE_ENTRIES:  # bounded: random addresses must not grow it without end
+                self._cache = {k: v for k, v in self._cache.items() if now - v.at < self.ttl}
+                if len(self._cache) >= CACHE_ENTRIES:
+                    self._cache.clear()
             self._cache[key] = _Cached(value, now)
         return value
 

@@ -39,6 +39,12 @@ def _one_line(text: str, limit: int = 300) -> str:
     return "".join(ch if 32 <= ord(ch) < 127 else " " for ch in text)[:limit]
 
 
+def copies_of(outcome: Outcome, digest: str, mail_from: str) -> list[Copy]:
+    """What the relay delivers, each with its journal key (a notice's sender is the null sender)."""
+    return [Copy(o.recipients, o.file, copy_key(digest, mail_from if o.sender is None else "<>", o.recipients),
+                 o.sender) for o in outcome.outgoing]
+
+
 class Gateway:
     def __init__(self, settings: GatewaySettings, policy: Policy, resources: Resources, *,
                  raw_settings: Mapping[str, Any] | None = None) -> None:
@@ -180,7 +186,8 @@ class Gateway:
         self.metrics.latency.observe(time.perf_counter() - started)
         for action in record.get("actions", ["none"]):
             self.metrics.messages.labels(result=result, action=action).inc()
-        log.info(json.dumps(record))
+        if log.isEnabledFor(logging.INFO):
+            log.info(json.dumps(record))
         self.audit_writer.submit("gateway.message", str(record.get("message_id") or "-"),
                                  {k: v for k, v in record.items() if k != "event"})
         return reply
@@ -218,9 +225,7 @@ class Gateway:
             record["copies"] = [{"recipients": len(o.recipients), "actions": o.actions, **o.detail}
                                 for o in outcome.outgoing]
             record["held"] = len(outcome.held)
-            copies = [Copy(o.recipients, o.file, copy_key(tx.digest, tx.mail_from if o.sender is None else "<>",
-                                                         o.recipients), o.sender)
-                      for o in outcome.outgoing]
+            copies = copies_of(outcome, tx.digest, tx.mail_from)
             sent = await self.relay.deliver(tx.mail_from, copies)
             self.metrics.copies.inc(sent)
             return "250 2.0.0 OK: " + _one_line(f"{len(copies)} copies delivered, {len(outcome.held)} held"), \
@@ -253,4 +258,4 @@ class Gateway:
             log.exception("could not write the audit record")
 
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "copies_of"]
