@@ -356,12 +356,11 @@ def test_data_phase_edge_cases(start_gateway: StartGateway, sink: SmtpSink) -> N
         client.send(after)
         return client.reply()
 
-    body = b"Subject: dots\r\n\r\n..leading dot\r\n.\r\n"[:-3]  # a stuffed line, then the end
     code, _ = transaction([b"Subject: dots\r\n\r\n..leading dot\r\nlast line\r", b"\n.", b"\r\n"], b"NOOP\r\n")
     assert code == 250
     assert client.reply()[0] == 250  # the pipelined NOOP was answered: nothing after the end was lost
     [got] = sink.wait_for(1)
-    assert got.data.endswith(b"\r\n.leading dot\r\nlast line\r\n") and body
+    assert got.data.endswith(b"\r\n.leading dot\r\nlast line\r\n")  # one dot unstuffed, the end not kept
     code, _ = transaction([b"Subject: empty\r\n\r\n.\r\n"])
     assert code == 250
     code, text = transaction([b"Subject: long\r\n\r\n" + b"x" * 5000 + b"\r\n.\r\n"])
