@@ -388,3 +388,41 @@ def test_inbound_signature_verified_then_stripped(start_gateway: StartGateway, s
     assert b"Plain now." in got.data and got.header("Subject") == ["s"]
     [stamp] = got.header("Authentication-Results")
     assert "smime=pass" in stamp  # the result of the check is kept in the stamp
+
+
+def test_broken_inbound_encryption_is_delivered_as_it_came(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    """Nothing is lost, nothing retried forever: a broken S/MIME body reaches alice unchanged, with the reason."""
+    gw = start_gateway({"gateway": {"trusted_networks": []}})
+    broken = (b"From: erin@partner.example\r\nTo: alice@example.org\r\nSubject: broken\r\n"
+              b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n"
+              b"Content-Transfer-Encoding: base64\r\n\r\nMIIBAAAAAAAAAAAAAAAA\r\n")
+    assert gw.send(broken, "erin@partner.example", ["alice@example.org"]) == {}
+    [got] = sink.wait_for(1)
+    assert got.data.endswith(b"MIIBAAAAAAAAAAAAAAAA\r\n")
+    [stamp] = got.header("Authentication-Results")
+    assert "not decrypted: malformed-cms" in stamp
+
+
+@pytest.mark.parametrize("data", [
+    b"not a header line\r\n\r\nbody\r\n",
+    b"From: erin@partner.example\r\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\";"
+    b" micalg=sha-256; boundary=b\r\n\r\n--b\r\nhello\r\n--b\r\nContent-Type: application/pkcs7-signature\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\nMIIB\r\n--b--\r\n",
+    b"From: erin@partner.example\r\nContent-Type: application/pkcs7-mime; smime-type=signed-data\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\n!!!!\r\n",
+    b"From: erin@partner.example\r\nContent-Type: multipart/signed; boundary=unterminated\r\n\r\n--unterminated\r\n",
+    b"From: =?utf-8?b?////?= <erin@partner.example>\r\nSubject: \xff\xfe\r\n\r\n\x00\x01\r\n",
+])
+def test_hostile_inbound_never_deferred(start_gateway: StartGateway, sink: SmtpSink, data: bytes) -> None:
+    """Malformed mail from outside is delivered as it came (with a stamp) or refused for good (5xx): never a
+    4xx that would make the sender retry for days, never a crash."""
+    gw = start_gateway({"gateway": {"trusted_networks": []}})
+    try:
+        assert gw.send(data, "erin@partner.example", ["alice@example.org"]) == {}
+    except smtplib.SMTPDataError as exc:
+        assert 500 <= exc.smtp_code < 600, exc
+        return
+    [got] = sink.wait_for(1)
+    assert got.header("Authentication-Results")[0].startswith("gw.example.org;")
+    assert gw.send(message("erin@partner.example", ["alice@example.org"]), "erin@partner.example",
+                   ["alice@example.org"]) == {}  # and the gateway still works

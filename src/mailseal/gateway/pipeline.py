@@ -23,6 +23,7 @@ from ..cms.identity import Identity
 from ..errors import (
     DecryptionError,
     MailsealError,
+    MalformedInputError,
     NoMatchingRecipientError,
     NotEncryptedError,
     PolicyRefusal,
@@ -234,12 +235,16 @@ class Pipeline:
             current = self._unsigned(current)
             actions.append("signature-stripped")
         sender = decision.signer or (facts.from_addresses[0] if facts.from_addresses else mail_from.lower())
-        if decision.sign:
-            current = self._sign(current, sender, actions, detail)
-        if decision.encrypt:
-            current = self._encrypt(current, sender, rcpts, actions, detail)
-            if decision.sign and smime.triple_wrap:
+        try:
+            if decision.sign:
                 current = self._sign(current, sender, actions, detail)
+            if decision.encrypt:
+                current = self._encrypt(current, sender, rcpts, actions, detail)
+                if decision.sign and smime.triple_wrap:
+                    current = self._sign(current, sender, actions, detail)
+        except MalformedInputError as exc:  # the sender's message itself is broken: retrying cannot help
+            current.close()
+            raise PolicyRefusal(f"the message cannot be signed or encrypted: {exc.message}") from None
         return Outgoing(rcpts, current, actions or ["relayed"], detail)
 
     def _sign(self, current: BinaryIO, sender: str, actions: list[str], detail: dict[str, Any]) -> BinaryIO:
@@ -357,6 +362,12 @@ class Pipeline:
                 out.close()
                 current.seek(0)
                 continue
+            except MalformedInputError as exc:  # broken on the way: delivered as it came, with the reason
+                out.close()
+                current.seek(0)
+                notes.append(f"not decrypted: {exc.code.value}: {exc.message}")
+                actions.append("decrypt-failed")
+                return current
             current.close()
             out.seek(0)
             actions.append("decrypted")
