@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from mailseal.cms.token import PIN_ENV
 from tests.pkcs11.softhsm import HSM, make_hsm
-from tests.support.postgres import drop_database, fresh_database, postgres_url
+from tests.store.conftest import store_url  # every store test on SQLite and PostgreSQL
+from tests.support.postgres import postgres_url
 from tests.support.testpki import TestPKI
 
-__all__ = ["postgres_url"]
+__all__ = ["postgres_url", "store_url"]
 
 
 @pytest.fixture(scope="session")
@@ -33,17 +33,3 @@ def hsm(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HSM]
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty store database on each backend (as in tests/store)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'home' / 'mailseal.db'}"
-        return
-    server = request.getfixturevalue("postgres_url")
-    url, name = fresh_database(server)
-    try:
-        yield url
-    finally:
-        drop_database(server, name)
