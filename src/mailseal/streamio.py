@@ -168,10 +168,17 @@ class IterReader:
 class Base64Source:
     """The decoding of a base64 Region, re-readable from the start without being stored anywhere."""
 
+    SMALL = 1 << 16  # a body this small is decoded once and kept: it is read several times (kind, then content)
+
     def __init__(self, region: Region) -> None:
         self.region = region
+        self._decoded: bytes | None = None
 
-    def open(self) -> IterReader:
+    def open(self) -> IterReader | io.BytesIO:
+        if self.region.size <= self.SMALL:
+            if self._decoded is None:
+                self._decoded = b"".join(decode_base64_chunks(self.region.chunks()))
+            return io.BytesIO(self._decoded)
         return IterReader(decode_base64_chunks(self.region.chunks()))
 
     def head(self, n: int) -> bytes:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..errors import LimitExceededError, MalformedCMSError
 
@@ -79,10 +78,7 @@ def elements(data: bytes, start: int = 0, end: int | None = None) -> list[bytes]
     out = []
     pos = start
     while pos < end:
-        header, content = parse_header(data, pos)
-        if header.length is None:
-            raise MalformedCMSError("indefinite length where DER is required")
-        stop = content + header.length
+        stop = _definite_end(data, pos)
         if stop > end:
             raise MalformedCMSError("an element runs past the end of its container")
         out.append(data[pos:stop])
@@ -90,21 +86,41 @@ def elements(data: bytes, start: int = 0, end: int | None = None) -> list[bytes]
     return out
 
 
+def _content_start(data: bytes, offset: int = 0) -> int:
+    """Where the content of the TLV at offset starts: the short-form fast path of parse_header."""
+    if offset + 2 <= len(data) and data[offset + 1] < 0x80 and data[offset] & 0x1F != 0x1F:
+        return offset + 2
+    return parse_header(data, offset)[1]
+
+
+def _definite_end(data: bytes, offset: int) -> int:
+    """The end of the definite-length TLV at offset (the hot path of small structures: no Header object)."""
+    if offset + 2 <= len(data) and data[offset] & 0x1F != 0x1F:
+        first = data[offset + 1]
+        if first < 0x80:
+            return offset + 2 + first
+        if 0x81 <= first <= 0x82 and offset + 4 <= len(data):
+            return offset + 2 + (first & 0x7F) + int.from_bytes(data[offset + 2 : offset + 2 + (first & 0x7F)], "big")
+    header, content = parse_header(data, offset)
+    if header.length is None:
+        raise MalformedCMSError("indefinite length where DER is required")
+    return content + header.length
+
+
 def children(tlv: bytes) -> list[bytes]:
     """The elements inside a constructed DER element."""
-    return elements(tlv, parse_header(tlv)[1])
+    return elements(tlv, _content_start(tlv))
 
 
 def content_of(tlv: bytes) -> bytes:
-    return tlv[parse_header(tlv)[1] :]
+    return tlv[_content_start(tlv) :]
 
 
 class Readable(Protocol):
     def read(self, n: int = -1, /) -> bytes: ...
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     tag: int
     length: int | None  # None: indefinite
     header_bytes: bytes
@@ -174,6 +190,18 @@ class BerReader:
         return self._buffer[self._pos] if self._fill(1) else None
 
     def header(self) -> Header:
+        buf, pos = self._buffer, self._pos
+        if pos + 6 <= len(buf) and buf[pos] & 0x1F != 0x1F:  # the common case, without parse_header
+            first = buf[pos + 1]
+            if first < 0x80:
+                self._pos = pos + 2
+                self._consumed += 2
+                return Header(buf[pos], first, buf[pos : pos + 2])
+            if 0x81 <= first <= 0x84:
+                end = pos + 2 + (first & 0x7F)
+                self._pos = end
+                self._consumed += end - pos
+                return Header(buf[pos], int.from_bytes(buf[pos + 2 : end], "big"), buf[pos:end])
         if not self._fill(2):
             raise MalformedCMSError("the CMS structure is truncated")
         first = self._buffer[self._pos + 1]

@@ -110,7 +110,8 @@ class Entity:
         for line in self.header_lines:
             key, _, value = line.partition(b":")
             if key.strip().lower() == wanted:
-                out.append(re.sub(r"\r?\n[ \t]", " ", value.decode("utf-8", "replace")).strip())
+                text = value.decode("utf-8", "replace")
+                out.append((re.sub(r"\r?\n[ \t]", " ", text) if "\n" in text else text).strip())
         return out
 
     def field(self, name: str) -> str | None:

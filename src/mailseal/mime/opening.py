@@ -160,10 +160,21 @@ def _cms_kind(source: Source) -> bytes:
     return oid
 
 
+def _mentions_smime(entity: Entity) -> bool:
+    """Whether the entity's bytes name an S/MIME type at all: most messages do not, and then need no parse."""
+    tail = b""
+    for chunk in entity.chunks():
+        low = tail + chunk.lower()
+        if b"pkcs7" in low or b"multipart/signed" in low:
+            return True
+        tail = low[-16:]
+    return False
+
+
 def _nested_parts(entity: Entity) -> tuple[str, ...]:
     """Signed or encrypted parts below the root: reported as parts, never as protection of the message."""
     ctype, _ = entity.content_type()
-    if not ctype.startswith("multipart/") or entity.region.size > 64 << 20:
+    if not ctype.startswith("multipart/") or entity.region.size > 64 << 20 or not _mentions_smime(entity):
         return ()
     found = []
     msg = email.message_from_bytes(entity.to_bytes(), policy=email.policy.compat32)
