@@ -398,12 +398,28 @@ IDENTITY_CASES: dict[str, tuple[IdentityLoad, type[MailsealError], str]] = {
         WrongPasswordError,
         "wrong-password",
     ),
+    "inconsistent-rsa-key": (
+        lambda lb: Identity.load(lb.file("bad-crt.pem", _inconsistent_rsa_pem(lb)), lb.pki.user("alice").cert_path),
+        PrivateKeyError,
+        "malformed-key",
+    ),
     "key-certificate-mismatch": (
         lambda lb: Identity.load(lb.pki.user("alice").key_path, lb.bob_user.cert_path),
         KeyCertificateMismatchError,
         "key-certificate-mismatch",
     ),
 }
+
+
+def _inconsistent_rsa_pem(lb: Lib) -> bytes:
+    """alice's key with a CRT exponent that does not belong to it (keys are loaded without OpenSSL's slow check)."""
+    key = lb.alice.private_key
+    assert isinstance(key, rsa.RSAPrivateKey)
+    n = key.private_numbers()
+    bad = rsa.RSAPrivateNumbers(n.p, n.q, n.d, n.dmp1 ^ 2, n.dmq1, n.iqmp, n.public_numbers)
+    return bad.private_key(unsafe_skip_rsa_key_validation=True).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in IDENTITY_CASES])

@@ -21,6 +21,24 @@ from mailseal.streamio import (
 )
 
 
+@pytest.fixture(params=["bytes-methods", "numpy"], autouse=True)
+def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on both implementations of the bulk scans: bytes methods (small messages) and numpy
+    (chosen once tens of MiB are expected); they must agree byte for byte."""
+    import mailseal.streamio
+
+    monkeypatch.setattr(mailseal.streamio, "_bulk_seen", 0)
+    monkeypatch.setattr(mailseal.streamio, "NUMPY_WORTH", 0 if request.param == "numpy" else 1 << 62)
+    return str(request.param)
+
+
+def test_the_scanner_fixture_selects_the_implementation(scanner: str) -> None:
+    from mailseal.streamio import _numpy_worth
+
+    assert _numpy_worth(1 << 20) is (scanner == "numpy")
+    assert _numpy_worth(100) is False  # small pieces never pay numpy's call overhead
+
+
 def pieces(data: bytes, rng: random.Random) -> list[bytes]:
     out, pos = [], 0
     while pos < len(data):
@@ -57,7 +75,8 @@ def test_canonicalizer_matches_to_crlf(seed: int) -> None:
 @pytest.mark.parametrize(
     ("data", "expected"),
     [(b"a\r\nb\r\n" * 40000, True), (b"a\r\nb\n" * 40000, False), (b"\n" + b"a\r\n" * 40000, False),
-     (b"a\rb\r\n" * 40000, False), (b"a\r\nb", True)],
+     (b"a\rb\r\n" * 40000, False), (b"a\r\nb", True), (b"a\r\n" * 40000 + b"\n\r", False),
+     (b"a\r\n" * 40000 + b"\r\r\n", False)],
 )
 def test_crlf_canonical_check(data: bytes, expected: bool) -> None:
     assert is_crlf_canonical(data) is expected

@@ -7,6 +7,7 @@ import importlib
 import click
 
 from .. import __version__
+from .._allocator import keep_freed_memory
 
 # Each command's module is imported only when that command runs: start-up cost matters for a CLI.
 COMMANDS = {
@@ -49,6 +50,7 @@ def cli(debug: bool) -> None:
 
 
 def main() -> None:
+    keep_freed_memory()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:

@@ -199,12 +199,14 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
         return load_pkcs12(data, password)[0]
     blocks = [m for m in _PEM_BLOCK.finditer(data) if m.group(1) in _KEY_LABELS]
     try:
+        # OpenSSL's full RSA key check tests p and q for primality: 40 ms per load, more than a whole small
+        # message. consistent_rsa_key() below checks what keeps the arithmetic sound instead.
         if blocks:
-            key = serialization.load_pem_private_key(blocks[0].group(0), password)
+            key = serialization.load_pem_private_key(blocks[0].group(0), password, unsafe_skip_rsa_key_validation=True)
         elif b"-----BEGIN" in data:
             raise PrivateKeyError("the file holds no private key (found only other PEM blocks, e.g. a certificate)")
         else:
-            key = serialization.load_der_private_key(data, password)
+            key = serialization.load_der_private_key(data, password, unsafe_skip_rsa_key_validation=True)
     except TypeError as exc:
         if password is None:
             raise WrongPasswordError("the private key is encrypted: give its password with --pass") from exc
@@ -219,7 +221,26 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
         raise PrivateKeyError(f"the private key cannot be read: {exc}") from exc
     if not isinstance(key, PrivateKey):
         raise PrivateKeyError(f"unsupported private key type {type(key).__name__}")
+    if isinstance(key, rsa.RSAPrivateKey) and not consistent_rsa_key(key):
+        raise PrivateKeyError("the RSA private key is inconsistent (its parameters do not belong together)")
     return key
+
+
+def consistent_rsa_key(key: rsa.RSAPrivateKey) -> bool:
+    """n = pq with p, q odd, and the CRT parameters agree with d and e (so e*d = 1 mod p-1 and mod q-1).
+
+    These keep every private operation well defined; OpenSSL moreover checks each CRT result against the public
+    exponent and falls back to plain exponentiation with d, so a faulty key cannot leak its factors through a
+    wrong signature. Primality is not tested (that is the slow part of OpenSSL's check and protects nothing more
+    for the key's own holder).
+    """
+    nums = key.private_numbers()
+    p, q, d, e = nums.p, nums.q, nums.d, nums.public_numbers.e
+    return (
+        p > 2 and q > 2 and p % 2 == 1 and q % 2 == 1 and p * q == nums.public_numbers.n
+        and nums.dmp1 == d % (p - 1) and nums.dmq1 == d % (q - 1) and nums.iqmp * q % p == 1
+        and e * nums.dmp1 % (p - 1) == 1 and e * nums.dmq1 % (q - 1) == 1
+    )
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:

@@ -8,15 +8,17 @@ import email.policy
 import re
 from collections.abc import Callable, Iterator
 from email.message import Message
+from typing import Any
 
 from ..errors import LimitExceededError
-from ..streamio import Base64Writer, Canonicalizer, LineStats, Region
+from ..streamio import BackgroundHash, Base64Writer, Canonicalizer, LineStats, Region, expect_bulk
 from .entity import Entity
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
 MAX_LINE = 998  # RFC 5322 §2.1.1
-MAX_REENCODED_MULTIPART = 256 << 20  # 8-bit multiparts are rebuilt in memory (rare; bounded)
+MAX_REENCODED_MULTIPART = 256 << 20
+BACKGROUND_HASH_MIN = 4 << 20  # below this a hashing thread costs more than it overlaps  # 8-bit multiparts are rebuilt in memory (rare; bounded)
 
 Chunks = Callable[[], Iterator[bytes]]
 
@@ -136,27 +138,59 @@ def canonical_entity_chunks(entity: Entity) -> Chunks:
     A first pass over the body decides the form (RFC 8551 §3.1.2: 8-bit text becomes quoted-printable, binary
     becomes base64); the chunks are produced on demand in a second pass, so memory stays bounded.
     """
+    return _canonical(entity, None)[0]
+
+
+def canonical_entity_hashed(entity: Entity, h: Any) -> tuple[Chunks, bool]:
+    """``canonical_entity_chunks``, hashing the entity into ``h`` during the first pass when that is possible.
+
+    True means ``h`` now holds exactly what the chunks will yield, so the second pass only has to copy: the usual
+    case, a body already canonical and 7-bit. On False ``h`` holds something else and must be thrown away.
+    """
+    return _canonical(entity, h)
+
+
+def _canonical(entity: Entity, h: Any) -> tuple[Chunks, bool]:
+    expect_bulk(entity.region.size)
+    lines = entity.content_lines()
+    hasher: BackgroundHash | None = None
+    feed: Callable[[bytes], object] | None = None
+    guess = b""
+    if h is not None:
+        # The head the entity gets when its body needs no re-encoding: hashed first, the body after it.
+        guess = _head(lines or [default_entity_header(entity.region, True)])
+        h.update(guess)
+        if entity.region.size >= BACKGROUND_HASH_MIN:
+            hasher = BackgroundHash(h)
+            feed = hasher.update
+        else:
+            feed = h.update
     stats = LineStats()
     canon = Canonicalizer()
-    for chunk in entity.region.chunks():
-        stats.feed(canon.feed(chunk))
-    stats.feed(canon.close())
+    try:
+        for chunk in entity.region.chunks():
+            stats.feed(canon.feed(chunk))
+            if feed is not None and not canon.changed:
+                feed(chunk)
+        stats.feed(canon.close())
+    finally:
+        if hasher is not None:
+            hasher.close()
     body: Chunks = (lambda: canonical_chunks(entity.region)) if canon.changed else entity.region.chunks
-    lines = entity.content_lines()
     if not lines:
         lines = [default_entity_header(entity.region, stats.seven_bit)]
-    head = b"".join(ln + b"\r\n" for ln in lines) + b"\r\n"
+    head = _head(lines)
     header_stats = LineStats()
     header_stats.feed(head)
     ctype = entity.content_type()[0] if entity.content_lines() else ""
     if stats.clean and header_stats.seven_bit:
-        return lambda: _prefixed(head, body())
+        return (lambda: _prefixed(head, body())), feed is not None and not canon.changed and head == guess
     if not ctype.startswith("multipart/") and not ctype.startswith("message/"):
         if (ctype or "text/plain").startswith("text/") and not stats.has_nul:
             qp_head = _replace_cte(lines, b"quoted-printable")
-            return lambda: _prefixed(qp_head, _quoted_printable(entity.region))
+            return (lambda: _prefixed(qp_head, _quoted_printable(entity.region))), False
         b64_head = _replace_cte(lines, b"base64")
-        return lambda: _prefixed(b64_head, _base64(entity.region))
+        return (lambda: _prefixed(b64_head, _base64(entity.region))), False
     if entity.region.size > MAX_REENCODED_MULTIPART:
         raise LimitExceededError("an 8-bit multipart larger than 256 MiB cannot be made 7-bit for signing")
     raw = to_crlf(head + entity.body)
@@ -165,7 +199,11 @@ def canonical_entity_chunks(entity: Entity) -> Chunks:
         if not part.is_multipart():
             _seven_bit_leaf(part)
     rebuilt = to_crlf(msg.as_bytes(policy=email.policy.SMTP.clone(max_line_length=MAX_LINE)))
-    return lambda: iter([rebuilt])
+    return (lambda: iter([rebuilt])), False
+
+
+def _head(lines: list[bytes]) -> bytes:
+    return b"".join(ln + b"\r\n" for ln in lines) + b"\r\n"
 
 
 def _prefixed(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -182,6 +220,7 @@ __all__ = [
     "canonical_chunks",
     "canonical_entity",
     "canonical_entity_chunks",
+    "canonical_entity_hashed",
     "default_content_type",
     "default_entity_header",
     "is_seven_bit",

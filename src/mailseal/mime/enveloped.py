@@ -11,7 +11,7 @@ from cryptography import x509
 
 from ..cms.algorithms import DEFAULT_CIPHER, content_cipher
 from ..cms.enveloping import KeyTransport, RecipientId, stream_enveloped_data
-from ..streamio import Base64Writer
+from ..streamio import Base64Writer, expect_bulk
 from .canonical import canonical_chunks, default_entity_header
 from .entity import Entity, MessageInput, input_region
 from .signed import outer_header_block
@@ -43,6 +43,7 @@ def encrypt_message(
     """
     sink: BinaryIO = out if out is not None else io.BytesIO()
     entity = Entity.from_region(input_region(message))
+    expect_bulk(entity.region.size)
     spec = content_cipher(options.cipher)
     outer = outer_header_block(entity)
     if options.protect_headers:

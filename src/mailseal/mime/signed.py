@@ -13,7 +13,7 @@ from ..cms.identity import Identity
 from ..cms.signing import detached_signed_data, plan_signature, stream_signed_data
 from ..errors import MalformedMIMEError
 from ..streamio import Base64Writer, Region, base64_lines
-from .canonical import canonical_entity_chunks
+from .canonical import canonical_entity_hashed
 from .entity import Entity, MessageInput, input_region
 
 PREAMBLE = b"This is an S/MIME signed message\r\n"
@@ -78,11 +78,11 @@ def sign_message(
         from .protection import protect
 
         protected = protect(entity, "clear", exact_default=True)
-        chunks = canonical_entity_chunks(protected.payload)
-        outer = protected.outer_block()
+        content, outer = protected.payload, protected.outer_block()
     else:
-        chunks = canonical_entity_chunks(entity)
-        outer = outer_header_block(entity)
+        content, outer = entity, outer_header_block(entity)
+    h = None if options.opaque else plan.new_hash()
+    chunks, hashed = canonical_entity_hashed(content, h)
     if options.opaque:
         sink.write(outer + OPAQUE_HEADERS)
         b64 = Base64Writer(sink)
@@ -99,10 +99,15 @@ def sign_message(
             + PREAMBLE
             + b"\r\n--" + boundary + b"\r\n"
         )
-        h = plan.new_hash()
-        for chunk in chunks():
-            h.update(chunk)
-            sink.write(chunk)
+        if hashed:  # hashed during the first pass: this one only copies
+            for chunk in chunks():
+                sink.write(chunk)
+        else:
+            h = plan.new_hash()
+            for chunk in chunks():
+                h.update(chunk)
+                sink.write(chunk)
+        assert h is not None
         der = detached_signed_data(plan, h.digest())
         sink.write(b"\r\n--" + boundary + b"\r\n" + _signature_part(der) + b"\r\n--" + boundary + b"--\r\n")
     if out is None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
 from ..errors import RecipientError
 from .profile import check_certificate
-from .validation import ValidationContext, validate_path
+
+if TYPE_CHECKING:
+    from .validation import ValidationContext
 
 REFUSED_PATH_STATUSES = ("revoked", "expired", "not-yet-valid", "revocation-unknown", "untrusted", "weak-algorithm")
 
@@ -27,6 +30,8 @@ def check_recipients(certificates: Sequence[x509.Certificate], context: Validati
         verdict = check_certificate(cert, at=at)
         reasons = list(verdict.reasons_encrypt)
         if not reasons and context is not None and context.has_anchors:
+            from .validation import validate_path  # path validation (and its imports) only when there are anchors
+
             path = validate_path(cert, (), context)
             if path.status in REFUSED_PATH_STATUSES:
                 reasons.append(f"its certificate is {path.status}: {'; '.join(path.reasons[-1:])}")
