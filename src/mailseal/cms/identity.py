@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from asn1crypto import cms as a_cms
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
@@ -275,6 +274,8 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
 
 def _certs_from_pkcs7(data: bytes) -> list[x509.Certificate]:
     try:
+        from asn1crypto import cms as a_cms
+
         info = a_cms.ContentInfo.load(data)
         if info["content_type"].native != "signed_data":
             raise CertificateError("the PKCS#7 data is not a SignedData certificate bundle")

@@ -12,16 +12,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from asn1crypto import algos
-from asn1crypto import x509 as a_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 
+if TYPE_CHECKING:
+    from asn1crypto import x509 as a_x509
+
 from ..errors import SignerError, UnsupportedAlgorithmError, UsageError
-from . import asn1 as _asn1  # noqa: F401  (registers OIDs)
 from . import der
 from .algorithms import CAPABILITY_OIDS, SIGNING_DIGESTS, hash_algorithm
 from .identity import Identity
@@ -50,6 +50,8 @@ OID_ED25519 = "1.3.101.112"
 
 
 def to_asn1_cert(cert: x509.Certificate) -> a_x509.Certificate:
+    from asn1crypto import x509 as a_x509
+
     return a_x509.Certificate.load(cert_der(cert))
 
 
@@ -111,6 +113,8 @@ def signer_template(identity: Identity) -> SignerTemplate:
 
 @lru_cache(maxsize=16)
 def _pss_algorithm(digest: str) -> bytes:
+    from asn1crypto import algos  # signing builds its DER itself: asn1crypto is loaded for PSS parameters only
+
     params = algos.RSASSAPSSParams(
         {
             "hash_algorithm": {"algorithm": digest},

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import binascii
-import email
-import email.policy
 import re
 from collections.abc import Callable, Iterator
-from email.message import Message
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LimitExceededError
 from ..streamio import BackgroundHash, Base64Writer, Canonicalizer, LineStats, Region, expect_bulk
 from .entity import Entity
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
@@ -193,6 +193,9 @@ def _canonical(entity: Entity, h: Any) -> tuple[Chunks, bool]:
         return (lambda: _prefixed(b64_head, _base64(entity.region))), False
     if entity.region.size > MAX_REENCODED_MULTIPART:
         raise LimitExceededError("an 8-bit multipart larger than 256 MiB cannot be made 7-bit for signing")
+    import email
+    import email.policy
+
     raw = to_crlf(head + entity.body)
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     for part in msg.walk():
