@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from asn1crypto import algos
@@ -12,8 +13,9 @@ from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher,
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from ..errors import DecryptionError, LimitExceededError, UnsupportedAlgorithmError
+from . import asn1 as _asn1  # noqa: F401  (registers the GCM and ChaCha20 parameter types with asn1crypto)
+from . import der
 from .algorithms import CIPHER_BY_OID, LEGACY_DECRYPT, ContentCipher
-from .asn1 import GCMParameters
 
 TAG_LENGTH = 16
 
@@ -85,7 +87,7 @@ class ContentDecryptor:
     ``finalize`` succeeds: only then is the tag (or the CBC padding) known to be right."""
 
     def __init__(self, alg: algos.EncryptionAlgorithm, key: bytes) -> None:
-        name = alg["algorithm"].native
+        name = algorithm_name(alg)
         self._name = name
         self._buffer: list[bytes] = []
         self._size = 0
@@ -96,14 +98,11 @@ class ContentDecryptor:
             raise DecryptionError()
         try:
             if name.endswith("_gcm"):
-                params = alg["parameters"]
-                if not isinstance(params, GCMParameters):
-                    params = GCMParameters.load(params.dump())
-                self.tag_length = int(params["aes_icvlen"].native)
+                nonce, self.tag_length = _gcm_parameters(alg)
                 if not 12 <= self.tag_length <= 16:
                     raise DecryptionError()
                 self._enc = Cipher(
-                    algorithms.AES(key), modes.GCM(params["aes_nonce"].native, min_tag_length=self.tag_length)
+                    algorithms.AES(key), modes.GCM(nonce, min_tag_length=self.tag_length)
                 ).decryptor()
             elif name == "chacha20_poly1305":
                 self._nonce = bytes(alg["parameters"].native)
@@ -167,8 +166,37 @@ class ContentDecryptor:
             raise DecryptionError() from None
 
 
+@lru_cache(maxsize=64)
+def _name_of_oid(oid_tlv: bytes) -> str:
+    return str(algos.EncryptionAlgorithmId.load(oid_tlv).native)
+
+
+def algorithm_name(alg: algos.EncryptionAlgorithm) -> str:
+    """The algorithm's name from its OID's bytes (cached): a full asn1crypto parse costs more than a small
+    message's AES. Anything unusual goes through asn1crypto, which says what is wrong."""
+    tlv = alg.dump()
+    try:
+        oid = der.children(tlv)[0]
+    except Exception:
+        oid = b""
+    if oid[:1] != b"\x06":
+        return str(alg["algorithm"].native)
+    return _name_of_oid(oid)
+
+
+def _gcm_parameters(alg: algos.EncryptionAlgorithm) -> tuple[bytes, int]:
+    """RFC 5084 GCMParameters: the nonce and the tag length (DEFAULT 12), read from the DER."""
+    fields = der.children(der.children(alg.dump())[1])
+    if not 1 <= len(fields) <= 2 or fields[0][:1] != b"\x04" or (len(fields) == 2 and fields[1][:1] != b"\x02"):
+        raise DecryptionError()
+    icv = der.content_of(fields[1]) if len(fields) == 2 else b"\x0c"
+    if not 1 <= len(icv) <= 2:
+        raise DecryptionError()
+    return der.content_of(fields[0]), int.from_bytes(icv, "big")
+
+
 def content_key_size(alg: algos.EncryptionAlgorithm) -> int:
-    name = alg["algorithm"].native
+    name = algorithm_name(alg)
     if name in CIPHER_BY_OID:
         return CIPHER_BY_OID[name].key_size
     if name in LEGACY_DECRYPT:
@@ -179,9 +207,9 @@ def content_key_size(alg: algos.EncryptionAlgorithm) -> int:
 
 
 def is_aead(alg: algos.EncryptionAlgorithm) -> bool:
-    name = alg["algorithm"].native
+    name = algorithm_name(alg)
     return bool(name.endswith("_gcm") or name == "chacha20_poly1305")
 
 
 
-__all__ = ["ContentDecryptor", "ContentEncryptor", "content_key_size", "is_aead"]
+__all__ = ["ContentDecryptor", "ContentEncryptor", "algorithm_name", "content_key_size", "is_aead"]

@@ -26,7 +26,7 @@ from ..errors import (
 from ..streamio import Region, region_of_file, spool
 from . import der
 from .algorithms import hash_algorithm
-from .content import ContentDecryptor, content_key_size, is_aead
+from .content import ContentDecryptor, algorithm_name, content_key_size, is_aead
 from .der import BerReader, Readable
 from .identity import PrivateKey
 from .keyagreement import derive_kek, exchange, originator_public_key
@@ -201,6 +201,7 @@ class _Prefix:
     outer_indefinite: bool
 
 
+@lru_cache(maxsize=64)
 def _content_type_name(element: bytes) -> str:
     try:
         return str(core.ObjectIdentifier.load(element).native)
@@ -238,7 +239,7 @@ def _read_prefix(r: BerReader) -> _Prefix:
     inner_type = _content_type_name(r.element())
     try:
         alg = algos.EncryptionAlgorithm.load(r.element())
-        alg_name = str(alg["algorithm"].native)
+        alg_name = algorithm_name(alg)
     except MalformedCMSError:
         raise
     except Exception:
@@ -403,7 +404,7 @@ def _info(prefix: _Prefix, key_alg: str, index: int) -> DecryptionInfo:
     return DecryptionInfo(
         prefix.inner_type,
         "auth-enveloped" if prefix.auth else "enveloped",
-        str(prefix.algorithm["algorithm"].native),
+        algorithm_name(prefix.algorithm),
         key_alg,
         index,
         prefix.auth,
