@@ -147,6 +147,9 @@ def run_once(cmd: list[str]) -> tuple[float, int, int, bytes]:
     # A child forked straight from this process would report this process's RSS at fork as its ru_maxrss.
     with tempfile.TemporaryFile() as log, tempfile.NamedTemporaryFile() as rss:
         wrapper = [str(TIME), "-f", "%M", "-o", rss.name] if RSS_VIA_TIME else []
+        # Dirty pages left by the previous command (a 1 GiB output) would otherwise be written back during this
+        # one and slow whichever tool comes next.
+        os.sync()
         start = time.perf_counter()
         proc = subprocess.Popen([*wrapper, *cmd], stdout=log, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -316,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         "-binary), `-verify -CAfile -purpose smimesign`, `-encrypt -stream -aes-256-gcm`, `-decrypt`. Primitive = "
         "pyca in this process: sign = RSA PKCS#1 v1.5 sign; verify = 2 RSA verifies (signature + certificate); "
         "encrypt = RSA encrypt + AES-256-GCM of 1 KiB; decrypt = RSA decrypt + AES-256-GCM open. CLI msg/s = "
-        "1 / best subprocess time for the 1 KiB message."
+        "1 / best subprocess time for the 1 KiB message. Before each command the page cache's dirty data is "
+        "written out (sync), so that no command pays for the previous one's output."
     )
     notes += (
         " The second table subtracts each tool's own time for the 1 KiB message of the same operation (process "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -122,13 +123,16 @@ class BackgroundWriter:
     def _run(self) -> None:
         while True:
             data = self._queue.get()
-            if data is None:
-                return
-            if self._error is None:
-                try:
-                    self._sink.write(data)
-                except BaseException as exc:
-                    self._error = exc
+            try:
+                if data is None:
+                    return
+                if self._error is None:
+                    try:
+                        self._sink.write(data)
+                    except BaseException as exc:
+                        self._error = exc
+            finally:
+                self._queue.task_done()
 
     def write(self, data: bytes) -> int:
         if self._error is not None:
@@ -137,12 +141,60 @@ class BackgroundWriter:
             self._queue.put(bytes(data))
         return len(data)
 
+    def _drain(self) -> None:
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
+
+    def seekable(self) -> bool:
+        return _rewindable(self._sink)
+
+    def tell(self) -> int:
+        self._drain()
+        return self._sink.tell()
+
+    def truncate_to(self, position: int) -> None:
+        """Throw away everything written after ``position`` (a value from tell()); writing goes on from there."""
+        self._drain()
+        truncate_to(self._sink, position)
+
     def close(self) -> None:
         """Wait for every pending write; raise the thread's error if there was one."""
         self._queue.put(None)
         self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+def _rewindable(sink: object) -> bool:
+    """A seekable, truncatable sink that is a regular file or in memory (not a device such as /dev/null)."""
+    try:
+        if not (sink.seekable() and hasattr(sink, "truncate")):  # type: ignore[attr-defined]
+            return False
+        if isinstance(sink, tempfile.SpooledTemporaryFile):
+            return True  # memory or a temporary file (fileno() would move it to disk)
+        fd = sink.fileno()  # type: ignore[attr-defined]
+    except (io.UnsupportedOperation, AttributeError):
+        return isinstance(sink, io.BytesIO)
+    except (ValueError, OSError):
+        return False
+    return stat.S_ISREG(os.fstat(fd).st_mode)
+
+
+def rewindable(sink: object) -> bool:
+    """Whether what was written to ``sink`` after a tell() can be taken back (a file or BytesIO, not a pipe)."""
+    if isinstance(sink, BackgroundWriter):
+        return sink.seekable()
+    return _rewindable(sink)
+
+
+def truncate_to(sink: BinaryIO | BackgroundWriter, position: int) -> None:
+    """Cut ``sink`` back to ``position`` and go on writing from there."""
+    if isinstance(sink, BackgroundWriter):
+        sink.truncate_to(position)
+        return
+    sink.seek(position)
+    sink.truncate()
 
 
 class BackgroundHash:
@@ -444,5 +496,7 @@ __all__ = [
     "expect_bulk",
     "region_of",
     "region_of_file",
+    "rewindable",
     "spool",
+    "truncate_to",
 ]

@@ -4,7 +4,10 @@ second pass then only copies. Whatever path is taken, the digest must be that of
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 
 import pybase64
 import pytest
@@ -13,6 +16,8 @@ import mailseal
 from mailseal._allocator import keep_freed_memory
 from mailseal.mime.canonical import BACKGROUND_HASH_MIN, canonical_entity_hashed
 from mailseal.mime.entity import Entity
+from mailseal.mime.signed import SignOptions, sign_message
+from mailseal.streamio import BackgroundWriter
 from tests.support.testpki import TestPKI
 
 BASE64_BODY = pybase64.encodebytes(os.urandom(57 * 1000)).replace(b"\n", b"\r\n")
@@ -59,3 +64,58 @@ def test_freed_buffers_are_kept_for_reuse_on_glibc() -> None:
     if os.confstr("CS_GNU_LIBC_VERSION") is None:
         pytest.skip("not glibc: nothing to tune")
     assert keep_freed_memory() is True
+
+
+class PipeLike(io.RawIOBase):
+    """A write-only, non-seekable sink (stdout piped to another program)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes) -> int:  # type: ignore[override]
+        self.data += b
+        return len(b)
+
+
+@pytest.mark.parametrize("name", ["canonical-7bit-big", "lf-only-big", "eight-bit-text", "long-line"])
+@pytest.mark.parametrize("sink_kind", ["file", "background-file", "pipe"])
+def test_single_pass_output_is_identical_to_the_in_memory_result(
+    name: str, sink_kind: str, pki: TestPKI, tmp_path: Path
+) -> None:
+    """Written during the scan where the sink can be cut back, taken back when the body needs re-encoding: the
+    bytes are those of the in-memory path either way (the same boundary and signing time are forced)."""
+    message, _ = CASES[name]
+    alice = pki.user("alice")
+    identity = mailseal.Identity(alice.key, alice.cert, alice.chain)
+    full = f"From: {alice.email}\r\n".encode() + message
+    fixed = SignOptions()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("mailseal.mime.signed.new_boundary", lambda: "----=_fixed")
+        mp.setattr("mailseal.cms.signing.datetime", _FrozenDatetime)
+        expected = sign_message(full, identity, fixed)
+        assert expected is not None
+        if sink_kind == "pipe":
+            pipe = PipeLike()
+            sign_message(full, identity, fixed, out=pipe)  # type: ignore[arg-type]
+            got = bytes(pipe.data)
+        else:
+            with (tmp_path / "out.eml").open("w+b") as fh:
+                fh.write(b"kept before\r\n")
+                writer = BackgroundWriter(fh) if sink_kind == "background-file" else fh
+                sign_message(full, identity, fixed, out=writer)  # type: ignore[arg-type]
+                if isinstance(writer, BackgroundWriter):
+                    writer.close()
+            got = (tmp_path / "out.eml").read_bytes()
+            assert got.startswith(b"kept before\r\n")
+            got = got[len(b"kept before\r\n") :]
+    assert got == expected
+    assert mailseal.verify(got, trust=mailseal.TrustStore((pki.root_cert,))).status == "valid"
+
+
+class _FrozenDatetime(datetime):
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> _FrozenDatetime:
+        return cls(2026, 11, 28, 12, 0, 0, tzinfo=UTC)

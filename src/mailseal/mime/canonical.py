@@ -141,16 +141,20 @@ def canonical_entity_chunks(entity: Entity) -> Chunks:
     return _canonical(entity, None)[0]
 
 
-def canonical_entity_hashed(entity: Entity, h: Any) -> tuple[Chunks, bool]:
+def canonical_entity_hashed(
+    entity: Entity, h: Any, copy: Callable[[bytes], object] | None = None
+) -> tuple[Chunks, bool]:
     """``canonical_entity_chunks``, hashing the entity into ``h`` during the first pass when that is possible.
 
     True means ``h`` now holds exactly what the chunks will yield, so the second pass only has to copy: the usual
     case, a body already canonical and 7-bit. On False ``h`` holds something else and must be thrown away.
+    With ``copy``, the first pass also writes the entity there as it goes (one pass in all when that guess is
+    right); on False the caller must take back what ``copy`` received.
     """
-    return _canonical(entity, h)
+    return _canonical(entity, h, copy)
 
 
-def _canonical(entity: Entity, h: Any) -> tuple[Chunks, bool]:
+def _canonical(entity: Entity, h: Any, copy: Callable[[bytes], object] | None = None) -> tuple[Chunks, bool]:
     expect_bulk(entity.region.size)
     lines = entity.content_lines()
     hasher: BackgroundHash | None = None
@@ -160,6 +164,8 @@ def _canonical(entity: Entity, h: Any) -> tuple[Chunks, bool]:
         # The head the entity gets when its body needs no re-encoding: hashed first, the body after it.
         guess = _head(lines or [default_entity_header(entity.region, True)])
         h.update(guess)
+        if copy is not None:
+            copy(guess)
         if entity.region.size >= BACKGROUND_HASH_MIN:
             hasher = BackgroundHash(h)
             feed = hasher.update
@@ -172,6 +178,8 @@ def _canonical(entity: Entity, h: Any) -> tuple[Chunks, bool]:
             stats.feed(canon.feed(chunk))
             if feed is not None and not canon.changed:
                 feed(chunk)
+                if copy is not None:
+                    copy(chunk)
         stats.feed(canon.close())
     finally:
         if hasher is not None:

@@ -12,7 +12,7 @@ from ..cms.algorithms import MICALG
 from ..cms.identity import Identity
 from ..cms.signing import detached_signed_data, plan_signature, stream_signed_data
 from ..errors import MalformedMIMEError
-from ..streamio import Base64Writer, Region, base64_lines
+from ..streamio import Base64Writer, Region, base64_lines, rewindable, truncate_to
 from .canonical import canonical_entity_hashed
 from .entity import Entity, MessageInput, input_region
 
@@ -81,9 +81,8 @@ def sign_message(
         content, outer = protected.payload, protected.outer_block()
     else:
         content, outer = entity, outer_header_block(entity)
-    h = None if options.opaque else plan.new_hash()
-    chunks, hashed = canonical_entity_hashed(content, h)
     if options.opaque:
+        chunks, _ = canonical_entity_hashed(content, None)
         sink.write(outer + OPAQUE_HEADERS)
         b64 = Base64Writer(sink)
         stream_signed_data(plan, chunks(), b64.write)
@@ -99,15 +98,21 @@ def sign_message(
             + PREAMBLE
             + b"\r\n--" + boundary + b"\r\n"
         )
-        if hashed:  # hashed during the first pass: this one only copies
-            for chunk in chunks():
-                sink.write(chunk)
-        else:
+        # The entity is hashed during the scan that decides its canonical form. Where the output can be taken
+        # back (a file), it is written during that scan too: one pass over the body unless it needs re-encoding.
+        h = plan.new_hash()
+        mark = sink.tell() if rewindable(sink) else None
+        chunks, hashed = canonical_entity_hashed(content, h, sink.write if mark is not None else None)
+        if not hashed:
+            if mark is not None:
+                truncate_to(sink, mark)
             h = plan.new_hash()
             for chunk in chunks():
                 h.update(chunk)
                 sink.write(chunk)
-        assert h is not None
+        elif mark is None:  # hashed during the scan: this pass only copies
+            for chunk in chunks():
+                sink.write(chunk)
         der = detached_signed_data(plan, h.digest())
         sink.write(b"\r\n--" + boundary + b"\r\n" + _signature_part(der) + b"\r\n--" + boundary + b"--\r\n")
     if out is None:
