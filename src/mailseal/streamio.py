@@ -426,7 +426,7 @@ def is_crlf_canonical(chunk: bytes) -> bool:
     import numpy as np
 
     a = np.frombuffer(chunk, dtype=np.uint8)
-    lf = np.flatnonzero(a == 10)
+    lf = _lf_positions(chunk)
     if len(lf) and lf[0] == 0:
         return False
     return bool((a[lf - 1] == 13).all()) and int(np.count_nonzero(a == 13)) == len(lf)
@@ -474,8 +474,25 @@ def _longest_line(chunk: bytes, first: int, last: int) -> int:
         return max(map(len, chunk[first + 1 : last].split(b"\n")))
     import numpy as np
 
-    positions = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8)[first : last + 1] == 10)
+    positions = _lf_positions(chunk)  # the whole chunk's LFs: first and last are its first and last LF
     return int(np.diff(positions).max()) - 1 if len(positions) > 1 else 0
+
+
+_last_lf: tuple[object, Any] = (None, None)
+
+
+def _lf_positions(chunk: bytes) -> Any:
+    """Offsets of every LF in a chunk (numpy). The canonical-form check and the line-length check scan the same
+    chunk one after the other: the second reuses the first's result."""
+    global _last_lf
+    seen, positions = _last_lf
+    if seen is chunk:
+        return positions
+    import numpy as np
+
+    positions = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+    _last_lf = (chunk, positions)
+    return positions
 
 
 __all__ = [
