@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install compile run test lint bench clean
+.PHONY: install compile run test lint bench profile clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: lint compile
 
 bench: compile
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Where the time goes, e.g. `make profile PROFILE_ARGS="sign 100M"` (pyinstrument; report in bench/profiles/).
+profile: compile
+	$(BIN)/python bench/profile.py $(PROFILE_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
