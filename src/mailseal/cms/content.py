@@ -174,14 +174,17 @@ def _name_of_oid(oid_tlv: bytes) -> str:
 def algorithm_name(alg: algos.EncryptionAlgorithm) -> str:
     """The algorithm's name from its OID's bytes (cached): a full asn1crypto parse costs more than a small
     message's AES. Anything unusual goes through asn1crypto, which says what is wrong."""
-    tlv = alg.dump()
+    name = _name_from_der(alg.dump())
+    return name if name is not None else str(alg["algorithm"].native)
+
+
+@lru_cache(maxsize=16)  # keyed by the whole identifier: one message asks several times about the same one
+def _name_from_der(tlv: bytes) -> str | None:
     try:
         oid = der.children(tlv)[0]
     except Exception:
-        oid = b""
-    if oid[:1] != b"\x06":
-        return str(alg["algorithm"].native)
-    return _name_of_oid(oid)
+        return None
+    return _name_of_oid(oid) if oid[:1] == b"\x06" else None
 
 
 def _gcm_parameters(alg: algos.EncryptionAlgorithm) -> tuple[bytes, int]:

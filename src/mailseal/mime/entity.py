@@ -20,6 +20,8 @@ from ..streamio import (
 )
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_LINE_END = re.compile(rb"\r?\n")
+_FOLD = re.compile(r"\r?\n[ \t]")
 _FIELD = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 # type/subtype followed by simple parameters; anything fancier (RFC 2231, comments) goes through email.
 _SIMPLE_CTYPE = re.compile(r'\s*([!#$%&\'*+.^_`|~0-9A-Za-z-]+/[!#$%&\'*+.^_`|~0-9A-Za-z-]+)\s*((?:;\s*[^=;\s]+\s*=\s*(?:"(?:[^"\\]|\\.)*"|[^;\s"]*)\s*)*);?\s*')
@@ -50,7 +52,11 @@ def input_region(message: MessageInput) -> Region:
 
 def _header_lines(head: bytes) -> list[bytes]:
     lines: list[bytes] = []
-    for raw in re.split(rb"\r?\n", head) if head else []:
+    if not head:
+        return lines
+    # CRLF throughout (the usual case) splits with a bytes method; mixed line ends need the pattern.
+    crlf = head.count(b"\n") == head.count(b"\r\n") and head.count(b"\r") == head.count(b"\n")
+    for raw in head.split(b"\r\n") if crlf else _LINE_END.split(head):
         if raw[:1] in (b" ", b"\t") and lines:
             lines[-1] += b"\r\n" + raw
         elif _FIELD.match(raw):
@@ -109,13 +115,18 @@ class Entity:
 
     def fields(self, name: str) -> list[str]:
         """Values of every field with this name, unfolded, decoded as text."""
-        wanted = name.lower().encode()
+        index = self.__dict__.get("_field_index")
+        if index is None:
+            # One pass over the header, kept: an entity is asked for several fields (type, encoding, From, ...).
+            index = {}
+            for line in self.header_lines:
+                key, _, value = line.partition(b":")
+                index.setdefault(key.strip().lower(), []).append(value)
+            self.__dict__["_field_index"] = index  # frozen dataclass: memoise without __setattr__
         out = []
-        for line in self.header_lines:
-            key, _, value = line.partition(b":")
-            if key.strip().lower() == wanted:
-                text = value.decode("utf-8", "replace")
-                out.append((re.sub(r"\r?\n[ \t]", " ", text) if "\n" in text else text).strip())
+        for value in index.get(name.lower().encode(), ()):
+            text = value.decode("utf-8", "replace")
+            out.append((_FOLD.sub(" ", text) if "\n" in text else text).strip())
         return out
 
     def field(self, name: str) -> str | None:
