@@ -33,7 +33,8 @@ from pathlib import Path
 from types import TracebackType
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 TIMEOUT = 30.0
 
@@ -187,8 +188,18 @@ class Gpgsm:
 
     # keys and certificates ---------------------------------------------------------------------
     def import_p12(self, path: Path, passphrase: str) -> Run:
-        """Import a legacy PKCS#12 (key + certificates).  Raises PeerLacksFeature for EC keys on 2.2."""
+        """Import a legacy PKCS#12 (key + certificates).  Raises PeerLacksFeature for EC keys on 2.2.
+
+        gpgsm 2.2.40 cannot decrypt the key bag of some legacy PKCS#12 files that OpenSSL and pyca read without
+        trouble; which ones depends on the random salt (about one in twenty). Such a file is encoded again, with
+        a fresh salt, and imported once more: the setup step, not the interoperability under test."""
         run = self._run(["--import", str(path)], passphrase=passphrase)
+        for _attempt in range(4):
+            if run.returncode == 0 or "decryption failed" not in run.stderr:
+                break
+            again = self._tmp(".p12")
+            again.write_bytes(_reencoded_legacy_p12(path.read_bytes(), passphrase))
+            run = self._run(["--import", str(again)], passphrase=passphrase)
         if run.returncode < 0 or run.returncode > 128:  # killed by a signal (segfault on EC keys)
             raise PeerLacksFeature(f"gpgsm crashed importing {path.name}:\n{run.describe()}")
         if run.returncode != 0 or "IMPORT_OK" not in run.keywords():
@@ -376,3 +387,17 @@ def wrap_pkcs7_mime(der: bytes, smime_type: str, sender: str, to: str) -> bytes:
         + _b64(der)
         + b"\r\n"
     )
+
+
+def _reencoded_legacy_p12(data: bytes, passphrase: str) -> bytes:
+    """The same key and certificates as a new legacy (3DES, SHA-1 MAC) PKCS#12 with a fresh random salt."""
+    key, cert, extra = pkcs12.load_key_and_certificates(data, passphrase.encode())
+    if key is None:
+        raise PeerError("the PKCS#12 file holds no usable private key")
+    builder = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(2048)
+        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        .hmac_hash(hashes.SHA1())
+    )
+    return pkcs12.serialize_key_and_certificates(b"key", key, cert, extra, builder.build(passphrase.encode()))
