@@ -119,3 +119,20 @@ class _FrozenDatetime(datetime):
     @classmethod
     def now(cls, tz: tzinfo | None = None) -> _FrozenDatetime:
         return cls(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+
+def test_a_failure_during_the_scan_leaves_nothing_behind(pki: TestPKI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The header goes out before the scan; when the scan refuses the message, what was written is taken back."""
+    from mailseal.errors import LimitExceededError
+
+    monkeypatch.setattr("mailseal.mime.canonical.MAX_REENCODED_MULTIPART", 10)
+    alice = pki.user("alice")
+    eight_bit_multipart = (
+        f"From: {alice.email}\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nGrüße aus der Mitte eines langen Textes\r\n--b--\r\n"
+    ).encode()
+    sink = io.BytesIO(b"kept")
+    sink.seek(4)
+    with pytest.raises(LimitExceededError):
+        sign_message(eight_bit_multipart, mailseal.Identity(alice.key, alice.cert, alice.chain), out=sink)
+    assert sink.getvalue() == b"kept"

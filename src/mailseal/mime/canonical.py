@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _BARE_CR = re.compile(rb"\r(?!\n)")
 MAX_LINE = 998  # RFC 5322 §2.1.1
-MAX_REENCODED_MULTIPART = 256 << 20
-BACKGROUND_HASH_MIN = 4 << 20  # below this a hashing thread costs more than it overlaps  # 8-bit multiparts are rebuilt in memory (rare; bounded)
+MAX_REENCODED_MULTIPART = 256 << 20  # 8-bit multiparts are rebuilt in memory (rare; bounded)
+BACKGROUND_HASH_MIN = 4 << 20  # below this a hashing thread costs more than it overlaps
 
 Chunks = Callable[[], Iterator[bytes]]
 

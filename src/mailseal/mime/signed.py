@@ -10,10 +10,10 @@ from typing import BinaryIO
 
 from ..cms.algorithms import MICALG
 from ..cms.identity import Identity
-from ..cms.signing import detached_signed_data, plan_signature, stream_signed_data
+from ..cms.signing import SignPlan, detached_signed_data, plan_signature, stream_signed_data
 from ..errors import MalformedMIMEError
 from ..streamio import Base64Writer, Region, base64_lines, rewindable, truncate_to
-from .canonical import canonical_entity_hashed
+from .canonical import canonical_entity_chunks, canonical_entity_hashed
 from .entity import Entity, MessageInput, input_region
 
 PREAMBLE = b"This is an S/MIME signed message\r\n"
@@ -82,12 +82,24 @@ def sign_message(
     else:
         content, outer = entity, outer_header_block(entity)
     if options.opaque:
-        chunks, _ = canonical_entity_hashed(content, None)
+        chunks = canonical_entity_chunks(content)
         sink.write(outer + OPAQUE_HEADERS)
         b64 = Base64Writer(sink)
         stream_signed_data(plan, chunks(), b64.write)
         b64.close()
     else:
+        _write_multipart_signed(sink, plan, content, outer)
+    if out is None:
+        assert isinstance(sink, io.BytesIO)
+        return sink.getvalue()
+    return None
+
+
+def _write_multipart_signed(sink: BinaryIO, plan: SignPlan, content: Entity, outer: bytes) -> None:
+    """multipart/signed (RFC 1847): the outer fields, the canonical content entity and the detached signature.
+    A failure part-way leaves nothing behind in a sink that can be cut back."""
+    start = sink.tell() if rewindable(sink) else None
+    try:
         boundary = new_boundary().encode()
         micalg = MICALG.get(plan.digest, plan.digest).encode()
         sink.write(
@@ -101,7 +113,7 @@ def sign_message(
         # The entity is hashed during the scan that decides its canonical form. Where the output can be taken
         # back (a file), it is written during that scan too: one pass over the body unless it needs re-encoding.
         h = plan.new_hash()
-        mark = sink.tell() if rewindable(sink) else None
+        mark = sink.tell() if start is not None else None
         chunks, hashed = canonical_entity_hashed(content, h, sink.write if mark is not None else None)
         if not hashed:
             if mark is not None:
@@ -115,10 +127,10 @@ def sign_message(
                 sink.write(chunk)
         der = detached_signed_data(plan, h.digest())
         sink.write(b"\r\n--" + boundary + b"\r\n" + _signature_part(der) + b"\r\n--" + boundary + b"--\r\n")
-    if out is None:
-        assert isinstance(sink, io.BytesIO)
-        return sink.getvalue()
-    return None
+    except BaseException:
+        if start is not None:  # the header and part of the body went out before the scan failed: take them back
+            truncate_to(sink, start)
+        raise
 
 
 def split_multipart(body: Region, boundary: str) -> list[Region]:
