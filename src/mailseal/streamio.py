@@ -299,7 +299,7 @@ def region_of_file(tmp: BinaryIO) -> Region:
 class Base64Writer:
     """Writes base64 in 76-character CRLF lines (RFC 2045 §6.8) to a sink, encoding in large C-speed blocks."""
 
-    BLOCK = 57 * 16384  # a multiple of 57 bytes, i.e. of whole 76-character lines
+    BLOCK = 57 * 8192  # a multiple of 57 bytes, i.e. of whole 76-character lines
 
     def __init__(self, sink: BinaryIO) -> None:
         self._sink = sink
@@ -317,9 +317,10 @@ class Base64Writer:
                 return
             self._flush()  # whole lines now
         cut = len(view) - len(view) % 57
-        if cut:
-            # Large writes are encoded in place, never copied into the buffer first.
-            self._sink.write(base64_lines(view[:cut]))
+        # Large writes are encoded in place, never copied into the buffer first, a block at a time (the encoded
+        # copies of a block are what this writer holds in memory).
+        for start in range(0, cut, self.BLOCK):
+            self._sink.write(base64_lines(view[start : min(cut, start + self.BLOCK)]))
         self._pending += view[cut:]
 
     def _flush(self) -> None:

@@ -22,7 +22,7 @@ from .signing import to_asn1_cert
 KeyTransport = Literal["pkcs1v15", "oaep"]
 RecipientId = Literal["issuer-serial", "ski"]
 MAX_RECIPIENTS = 500
-SEGMENT = 1 << 20
+SEGMENT = 1 << 18  # small pieces are gathered up to this; a streamed chunk (1 MiB) goes out as it is
 ALLOWED_CURVES = ("secp256r1", "secp384r1", "secp521r1")
 
 
