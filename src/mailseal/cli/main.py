@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -49,8 +50,15 @@ def cli(debug: bool) -> None:
 
 
 
+# One-shot commands that stream a message: glibc keeps their freed chunk buffers for reuse. Not `serve`, a
+# long-running process, which should hand memory back after a burst.
+STREAMING_COMMANDS = frozenset({"sign", "encrypt", "decrypt", "verify", "open", "inspect"})
+
+
 def main() -> None:
-    keep_freed_memory()
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    if command in STREAMING_COMMANDS:
+        keep_freed_memory()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
