@@ -25,13 +25,13 @@ if TYPE_CHECKING:
 def sign(
     message: MessageInput, identity: Identity, *, opaque: bool = ..., digest: str = ..., pss: bool = ...,
     include_certs: bool = ..., include_chain: bool = ..., protect_headers: bool = ...,
-    include_capabilities: bool = ..., out: None = ...,
+    include_capabilities: bool = ..., to_be_encrypted: bool = ..., out: None = ...,
 ) -> bytes: ...
 @overload
 def sign(
     message: MessageInput, identity: Identity, *, opaque: bool = ..., digest: str = ..., pss: bool = ...,
     include_certs: bool = ..., include_chain: bool = ..., protect_headers: bool = ...,
-    include_capabilities: bool = ..., out: BinaryIO,
+    include_capabilities: bool = ..., to_be_encrypted: bool = ..., out: BinaryIO,
 ) -> None: ...
 def sign(
     message: MessageInput,
@@ -44,11 +44,14 @@ def sign(
     include_chain: bool = True,
     protect_headers: bool = False,
     include_capabilities: bool = True,
+    to_be_encrypted: bool = False,
     out: BinaryIO | None = None,
 ) -> bytes | None:
     """Sign a message: detached ``multipart/signed`` by default, opaque ``application/pkcs7-mime`` on request.
 
     ``protect_headers`` copies From, To, Cc, Subject, ... into the signed entity with ``hp="clear"`` (RFC 9788);
+    with ``to_be_encrypted`` as well, for a message that is encrypted next (``encrypt(..., protect_headers=True)``),
+    the copies are marked ``hp="cipher"`` and the outer Subject becomes ``[...]`` (RFC 9788 §3.3 hcp_baseline);
     ``include_capabilities=False`` leaves out the SMIMECapabilities attribute (RFC 8551 §2.5.2).
     With ``out`` the signed message is streamed there (bounded memory) and None is returned.
     """
@@ -56,7 +59,7 @@ def sign(
 
     options = SignOptions(
         opaque, digest, pss, include_certs, include_chain,
-        protect_headers=protect_headers, include_capabilities=include_capabilities,
+        protect_headers=protect_headers, include_capabilities=include_capabilities, to_be_encrypted=to_be_encrypted,
     )
     return sign_message(message, identity, options, out)
 

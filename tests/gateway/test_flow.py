@@ -426,3 +426,36 @@ def test_hostile_inbound_never_deferred(start_gateway: StartGateway, sink: SmtpS
     assert got.header("Authentication-Results")[0].startswith("gw.example.org;")
     assert gw.send(message("erin@partner.example", ["alice@example.org"]), "erin@partner.example",
                    ["alice@example.org"]) == {}  # and the gateway still works
+
+
+def test_obscure_subject_hides_the_subject_of_encrypted_mail(start_gateway: StartGateway, sink: SmtpSink,
+                                                             org: Org) -> None:
+    """policy.smime.obscure_subject: RFC 9788 hcp_baseline. Signed and encrypted: the signed layer carries the
+    fields with hp="cipher"; encrypted only: the encrypted part does; a message the client signed without header
+    protection keeps its Subject outside (it could travel nowhere else)."""
+    carol = _identity(org.carol)
+    gw = start_gateway({"policy": {"smime": {"obscure_subject": True}}})
+    gw.send(message("alice@example.org", ["carol@partner.example"], "merger talks"), "alice@example.org",
+            ["carol@partner.example"])
+    [signed_sealed] = sink.wait_for(1)
+    assert b"merger talks" not in signed_sealed.data and b"Subject: [...]" in signed_sealed.data
+    opened = api.open(signed_sealed.data, [carol], trust=_trust(org))
+    assert opened.report.status == "valid" and opened.report.encrypted
+    assert opened.inner.content_type()[1].get("hp") == "cipher"
+    assert b"Subject: merger talks" in opened.message and b"[...]" not in opened.message
+
+    sink.clear()
+    unsigned = start_gateway({"policy": {"sign": "never", "smime": {"obscure_subject": True}}})
+    unsigned.send(message("alice@example.org", ["carol@partner.example"], "salary review"), "alice@example.org",
+                  ["carol@partner.example"])
+    [sealed] = sink.wait_for(1)
+    assert b"salary review" not in sealed.data and b"Subject: [...]" in sealed.data
+    assert b"Subject: salary review" in api.decrypt(sealed.data, carol)
+
+    sink.clear()
+    client_signed = api.sign(message("alice@example.org", ["carol@partner.example"], "signed by Thunderbird")
+                             .as_bytes(), _identity(org.alice))
+    unsigned.send(client_signed, "alice@example.org", ["carol@partner.example"])
+    [kept] = sink.wait_for(1)
+    assert b"Subject: signed by Thunderbird" in kept.data  # outside, as it came: nothing to protect it with
+    assert api.open(kept.data, [carol], trust=_trust(org)).report.status == "valid"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tests.conftest import RunCli
 from tests.mime_protection.helpers import MESSAGE, PROTECTED, parse, signed_part
@@ -44,3 +45,24 @@ def test_cli_encrypt_protect_headers_then_open(pki: TestPKI, run_cli: RunCli) ->
     assert plain.returncode == 0, plain.stderr
     shown = parse(plain.stdout)
     assert shown.get("Subject") == PROTECTED["Subject"] and shown.get("HP-Outer") is None
+
+
+def test_cli_sign_to_be_encrypted_then_encrypt(pki: TestPKI, run_cli: RunCli, tmp_path: Path) -> None:
+    alice, bob = pki.user("alice"), pki.user("bob")
+    sign = ["sign", "--key", alice.key_path, "--cert", alice.cert_path, "--chain", alice.chain_path,
+            "--to-be-encrypted"]
+    refused = run_cli(*sign, input=MESSAGE)
+    assert refused.returncode == 2 and b"--protect-headers" in refused.stderr
+    signed = run_cli(*sign, "--protect-headers", input=MESSAGE)
+    assert signed.returncode == 0, signed.stderr
+    part = parse(signed_part(signed.stdout))
+    assert part.get_param("hp") == "cipher" and part.get("Subject") == PROTECTED["Subject"]
+    sealed = run_cli("encrypt", "--to", bob.cert_path, "--protect-headers", input=signed.stdout)
+    assert sealed.returncode == 0, sealed.stderr
+    assert parse(sealed.stdout).get("Subject") == "[...]"
+    out = tmp_path / "opened.eml"
+    opened = run_cli("open", "--key", bob.key_path, "--cert", bob.cert_path, "--trust", pki.root_path, "-o", out,
+                     input=sealed.stdout)
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    assert b"status: valid" in opened.stdout
+    assert parse(out.read_bytes()).get("Subject") == PROTECTED["Subject"]

@@ -207,6 +207,25 @@ def test_sign_then_encrypt_protected_by_signed_layer(pki: TestPKI, opaque: bool)
     assert not re.search(rb"(?im)^hp-outer:", decrypted.header_bytes())
 
 
+@pytest.mark.parametrize("opaque", [False, True], ids=["detached", "opaque"])
+def test_sign_to_be_encrypted_marks_the_signed_layer_hp_cipher(pki: TestPKI, opaque: bool) -> None:
+    """RFC 9788: the cryptographic payload of a signed-and-encrypted message says hp="cipher" and records the
+    outer fields in HP-Outer; the signer has to know, since the signed bytes cannot change afterwards."""
+    signed = mailseal.sign(MESSAGE, alice(pki), opaque=opaque, protect_headers=True, to_be_encrypted=True)
+    assert parse(signed).get_all("Subject") == ["[...]"]
+    payload = Entity.parse(signed_part(signed)) if not opaque else None
+    if payload is not None:
+        assert payload.content_type()[1]["hp"] == "cipher"
+        assert payload.fields("HP-Outer") and "Subject: [...]" in payload.fields("HP-Outer")
+        assert payload.field("Subject") == PROTECTED["Subject"]
+    encrypted = mailseal.encrypt(signed, [pki.user("bob").cert], protect_headers=True)
+    assert parse(encrypted).get_all("Subject") == ["[...]"] and b"Jones" not in encrypted
+    opened = mailseal.open(encrypted, [bob(pki)], trust=trust(pki))
+    assert opened.report.status == "valid", opened.report.to_dict()
+    shown = parse(opened.message)
+    assert shown.get_all("Subject") == [PROTECTED["Subject"]] and not shown.get_all("HP-Outer")
+
+
 def test_encrypt_protect_headers_refuses_unprotected_signed_message(pki: TestPKI) -> None:
     signed = mailseal.sign(MESSAGE, alice(pki))
     with pytest.raises(UsageError):

@@ -31,15 +31,20 @@ from .streams import background, input_stream, is_staging, output_stream
               help='Copy From, To, Cc, Subject, ... into the signed part, marked hp="clear" (RFC 9788).')
 @click.option("--no-capabilities", is_flag=True,
               help="Leave out the SMIMECapabilities attribute (RFC 8551 §2.5.2 says it SHOULD be sent).")
+@click.option("--to-be-encrypted", is_flag=True,
+              help='With --protect-headers, for a message you encrypt next (encrypt --protect-headers): mark the '
+                   'copies hp="cipher" and put "[...]" in the outer Subject (RFC 9788).')
 @handle_errors
 def sign_cmd(
     infile: str | None, outfile: str | None, key: str | None, cert: str | None, pass_spec: str | None,
     sender: str | None, chain: str | None, opaque: bool, digest: str, pss: bool, no_certs: bool, no_chain: bool,
-    protect_headers: bool, no_capabilities: bool,
+    protect_headers: bool, no_capabilities: bool, to_be_encrypted: bool,
 ) -> None:
     """Sign a message (RFC 5322 in, signed message out) with --key or, with --from, the key store's identity."""
     if (key is None) == (sender is None):
         raise UsageError("give either --key (a key file) or --from ADDR (an identity in the key store)")
+    if to_be_encrypted and not protect_headers:
+        raise UsageError("--to-be-encrypted changes how --protect-headers protects: give both")
     if key is not None:
         identity = load_identity(key, cert, chain, pass_spec)
     else:
@@ -50,7 +55,7 @@ def sign_cmd(
         api.sign(
             source, identity, opaque=opaque, digest=digest, pss=pss,
             include_certs=not no_certs, include_chain=not no_chain, protect_headers=protect_headers,
-            include_capabilities=not no_capabilities, out=out,
+            include_capabilities=not no_capabilities, to_be_encrypted=to_be_encrypted, out=out,
         )
 
 

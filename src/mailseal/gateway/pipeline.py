@@ -31,11 +31,12 @@ from ..errors import (
 )
 from ..mime.entity import Entity
 from ..mime.opening import classify, from_addresses
+from ..mime.protection import is_signed, signed_layer_hp
 from ..mime.report import Report
 from ..pki.fetching import FetchPolicy
 from ..pki.validation import ValidationContext
 from ..policy import Decision, Envelope, MessageFacts, Policy, RecipientGroup
-from ..streamio import Region
+from ..streamio import Region, region_of
 from .dsn import refusal_notice
 from .held import HeldMessages
 from .resources import Resources, StoreFacts
@@ -237,7 +238,7 @@ class Pipeline:
         sender = decision.signer or (facts.from_addresses[0] if facts.from_addresses else mail_from.lower())
         try:
             if decision.sign:
-                current = self._sign(current, sender, actions, detail)
+                current = self._sign(current, sender, actions, detail, to_be_encrypted=decision.encrypt)
             if decision.encrypt:
                 current = self._encrypt(current, sender, rcpts, actions, detail)
                 if decision.sign and smime.triple_wrap:
@@ -247,8 +248,11 @@ class Pipeline:
             raise PolicyRefusal(f"the message cannot be signed or encrypted: {exc.message}") from None
         return Outgoing(rcpts, current, actions or ["relayed"], detail)
 
-    def _sign(self, current: BinaryIO, sender: str, actions: list[str], detail: dict[str, Any]) -> BinaryIO:
+    def _sign(self, current: BinaryIO, sender: str, actions: list[str], detail: dict[str, Any],
+              to_be_encrypted: bool = False) -> BinaryIO:
         smime = self.policy.smime
+        # obscure_subject: a message encrypted next carries its protected fields in the signed layer, hp="cipher"
+        obscure = smime.obscure_subject and to_be_encrypted
         identity = self.resources.signing_identity(sender)
         if identity is None:  # the policy saw a key a moment ago: removed since; retry later
             raise MailsealError(f"the signing key of {sender} is no longer available")
@@ -260,8 +264,8 @@ class Pipeline:
         # covered by the signature, and legacy clients still see the ordinary header)
         api.sign(current, identity, opaque=not smime.clear_signed, digest=smime.signing_algorithm,
                  pss=smime.rsa_pss, include_certs=True, include_chain=smime.include_chain,
-                 include_capabilities=smime.include_capabilities, protect_headers=smime.copy_recipient_headers,
-                 out=out)
+                 include_capabilities=smime.include_capabilities,
+                 protect_headers=smime.copy_recipient_headers or obscure, to_be_encrypted=obscure, out=out)
         current.close()
         out.seek(0)
         actions.append("signed")
@@ -287,9 +291,12 @@ class Pipeline:
         certs = [r.certificate for r in resolved]
         own = self.resources.encryption_certificate_of_sender(sender) if smime.encrypt_to_sender else None
         out = self._temp()
+        # obscure_subject: RFC 9788 hcp_baseline, unless the message came signed without header protection (its
+        # real Subject could then travel nowhere: it is left as it is)
+        obscure = smime.obscure_subject and not self._signed_without_protection(current)
         try:
             api.encrypt(current, certs, cipher=cipher, key_transport=cast(Any, transport),
-                        sender=own, context=self._send_context(), out=out)
+                        sender=own, context=self._send_context(), protect_headers=obscure, out=out)
         except RecipientError as exc:  # revoked, untrusted (with check_crl_on_send) or no longer suitable
             out.close()
             raise PolicyRefusal(f"encryption refused: {exc.message}") from None
@@ -297,7 +304,19 @@ class Pipeline:
         out.seek(0)
         actions.append("encrypted")
         detail.update(cipher=cipher, key_transport=transport, encrypted_for=len(certs) + (own is not None))
+        if obscure:
+            detail["subject_obscured"] = True
         return out
+
+    @staticmethod
+    def _signed_without_protection(current: BinaryIO) -> bool:
+        """Signed (by the sender's client) without RFC 9788 header protection."""
+        current.seek(0)
+        try:
+            entity = Entity.from_region(region_of(current))
+            return is_signed(entity) and signed_layer_hp(entity) is None
+        finally:
+            current.seek(0)  # the encryption reads the message from where the file stands
 
     def _send_context(self) -> ValidationContext | None:
         """OWACheckCRLOnSend: recipients' paths validated with revocation fetched (soft-fail: an unreachable CRL

@@ -40,6 +40,8 @@ class SignOptions:
     include_certs: bool = True
     include_chain: bool = True
     protect_headers: bool = False  # RFC 9788: copies of From, To, Subject, ... inside, hp="clear"
+    # With protect_headers, for a message that is encrypted next: hp="cipher", HP-Outer, outer Subject "[...]"
+    to_be_encrypted: bool = False
     include_capabilities: bool = True  # RFC 8551 §2.5.2 SHOULD; False is Exchange's OWAIncludeSMIMECapabilities off
 
 
@@ -77,7 +79,7 @@ def sign_message(
     if options.protect_headers:
         from .protection import protect
 
-        protected = protect(entity, "clear", exact_default=True)
+        protected = protect(entity, "cipher" if options.to_be_encrypted else "clear", exact_default=True)
         content, outer = protected.payload, protected.outer_block()
     else:
         content, outer = entity, outer_header_block(entity)

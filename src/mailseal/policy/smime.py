@@ -54,6 +54,9 @@ class SmimeSettings:
     trust_list_sst: str | None = None
     #: Also encrypt to the sender's own certificate, so the sender can read the message from a sent folder.
     encrypt_to_sender: bool = True
+    #: Hide the Subject of encrypted mail (RFC 9788 hcp_baseline): it travels inside, the outer one reads "[...]".
+    #: Off by default: clients without header protection (Outlook) show "[...]" as the subject.
+    obscure_subject: bool = False
 
     @classmethod
     def parse(cls, value: Any, where: str = "policy.smime") -> SmimeSettings:
