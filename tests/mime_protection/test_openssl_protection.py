@@ -71,3 +71,20 @@ def test_openssl_decrypts_and_verifies_signed_then_encrypted(pki: TestPKI, tmp_p
         "-out", tmp_path / "content",
     )  # fmt: skip
     assert parse((tmp_path / "content").read_bytes()).get("Subject") == PROTECTED["Subject"]
+
+
+def test_openssl_decrypts_then_verifies_signed_to_be_encrypted(pki: TestPKI, tmp_path: Path) -> None:
+    """Signed with hp="cipher" (to_be_encrypted), then encrypted: OpenSSL decrypts the outer layer and verifies
+    the inner one, whose content carries the real Subject."""
+    alice, bob = pki.user("alice"), pki.user("bob")
+    signed = mailseal.sign(MESSAGE, ident(alice), protect_headers=True, to_be_encrypted=True)
+    (tmp_path / "sealed.eml").write_bytes(mailseal.encrypt(signed, [bob.cert], protect_headers=True))
+    openssl_cms("-decrypt", "-in", tmp_path / "sealed.eml", "-recip", bob.cert_path, "-inkey", bob.key_path,
+                "-out", tmp_path / "signed.eml")
+    openssl_cms(
+        "-verify", "-CAfile", pki.root_path, "-purpose", "smimesign", "-verify_email", alice.email,
+        "-in", tmp_path / "signed.eml", "-out", tmp_path / "content",
+    )  # fmt: skip
+    inner = parse((tmp_path / "content").read_bytes())
+    assert inner.get_param("hp") == "cipher" and inner.get("Subject") == PROTECTED["Subject"]
+    assert "Subject: [...]" in (inner.get_all("HP-Outer") or [])
