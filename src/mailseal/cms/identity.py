@@ -84,14 +84,7 @@ class Identity:
             certs = load_certificates(key)
         if not certs:
             raise UsageError("no certificate given for the private key (use --cert or a PKCS#12 file)")
-        own = _public_bytes(private_key.public_key())
-        mine = [c for c in certs if _public_bytes(c.public_key()) == own]  # type: ignore[arg-type]
-        if not mine:
-            raise KeyCertificateMismatchError("the private key does not belong to the certificate given")
-        rest = [c for c in certs if c is not mine[0]]
-        if chain is not None:
-            rest.extend(load_certificates(chain))
-        return cls(private_key, mine[0], tuple(rest))
+        return cls._matched(private_key, certs, chain, "the private key does not belong to the certificate given")
 
     @classmethod
     def from_token(
@@ -110,10 +103,17 @@ class Identity:
         certs = given or ([x509.load_der_x509_certificate(on_token)] if on_token is not None else [])
         if not certs:
             raise UsageError("the token holds no certificate with the key's id: give one with --cert")
+        return cls._matched(key, certs, chain, "the key on the token does not belong to the certificate given")
+
+    @classmethod
+    def _matched(
+        cls, key: PrivateKey, certs: list[x509.Certificate], chain: bytes | None, mismatch: str
+    ) -> Identity:
+        """The identity of ``key`` with its own certificate among ``certs``; the others, then ``chain``, follow."""
         own = _public_bytes(key.public_key())
         mine = [c for c in certs if _public_bytes(c.public_key()) == own]  # type: ignore[arg-type]
         if not mine:
-            raise KeyCertificateMismatchError("the key on the token does not belong to the certificate given")
+            raise KeyCertificateMismatchError(mismatch)
         rest = [c for c in certs if c is not mine[0]]
         if chain is not None:
             rest.extend(load_certificates(chain))
