@@ -59,6 +59,19 @@ def is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def check_addable(certificates: Sequence[x509.Certificate], allow_leaf: bool) -> None:
+    """Refuse (``UsageError``) an empty list, or end-entity certificates unless ``allow_leaf``: nothing is added."""
+    if not certificates:
+        raise UsageError("no certificates to add")
+    leaves = [] if allow_leaf else [c for c in certificates if not is_ca(c)]
+    if leaves:
+        raise UsageError(
+            f"{leaves[0].subject.rfc4514_string()} is not a CA certificate"
+            f"{f' (and {len(leaves) - 1} more)' if len(leaves) > 1 else ''}; nothing was added"
+            " (use --allow-leaf to trust an end-entity certificate directly)"
+        )
+
+
 def _iso(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
@@ -185,18 +198,9 @@ def add(
     Refuses certificates that are not CA certificates unless `allow_leaf`. A certificate already present as
     the same kind is left alone; one present as the other kind is moved.
     """
-    if not certificates:
-        raise UsageError("no certificates to add")
+    check_addable(certificates, allow_leaf)
     kind: Kind = "intermediate" if intermediate else "anchor"
     other: Kind = "anchor" if intermediate else "intermediate"
-    if not allow_leaf:
-        leaves = [c for c in certificates if not is_ca(c)]
-        if leaves:
-            raise UsageError(
-                f"{leaves[0].subject.rfc4514_string()} is not a CA certificate"
-                f"{f' (and {len(leaves) - 1} more)' if len(leaves) > 1 else ''}; nothing was added"
-                " (use --allow-leaf to trust an end-entity certificate directly)"
-            )
     lists = _load(home)
     present = {fingerprint(c): k for k in FILES for c in lists[k]}
     added: list[TrustEntry] = []
@@ -301,6 +305,7 @@ __all__ = [
     "TrustEntry",
     "add",
     "add_files",
+    "check_addable",
     "entries",
     "export",
     "fingerprint",

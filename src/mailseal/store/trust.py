@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import UsageError
-from ..pki.trustlist import Kind, TrustEntry, fingerprint, is_ca
+from ..pki.trustlist import Kind, TrustEntry, check_addable, fingerprint
 from ..pki.truststore import TrustStore, read_certificate_file
 from . import audit
 from .database import Store
@@ -62,16 +62,7 @@ class StoredTrust:
         Certificates that are not CA certificates are refused (``UsageError``) unless `allow_leaf`; one already
         present as the same kind is left alone, one present as the other kind changes kind.
         """
-        if not certs:
-            raise UsageError("no certificates to add")
-        if not allow_leaf:
-            leaves = [c for c in certs if not is_ca(c)]
-            if leaves:
-                raise UsageError(
-                    f"{leaves[0].subject.rfc4514_string()} is not a CA certificate"
-                    f"{f' (and {len(leaves) - 1} more)' if len(leaves) > 1 else ''}; nothing was added"
-                    " (use --allow-leaf to trust an end-entity certificate directly)"
-                )
+        check_addable(certs, allow_leaf)
         kind: Kind = "intermediate" if intermediate else "anchor"
         unique: dict[str, x509.Certificate] = {}
         for cert in certs:
