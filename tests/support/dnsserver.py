@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -18,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.support.processes import terminate
 
 START_TIMEOUT = 10.0
 
@@ -90,13 +91,7 @@ class Dnsmasq:
         return sum(1 for line in self.log.read_text(errors="replace").splitlines() if " query[" in line)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate(self.proc)
         self.proc = None
 
     def cleanup(self) -> None:

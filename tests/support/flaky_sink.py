@@ -48,6 +48,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from tests.support.processes import terminate
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 20.0
 HOSTNAME = "sink.load.test"  # aiosmtpd calls socket.getfqdn() per connection without one, which can be slow
@@ -356,13 +358,7 @@ class FlakySink:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self.proc = None
