@@ -65,6 +65,17 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) ->
     raise TimeoutError(f"nothing listens on {port}")
 
 
+def _demo_setup(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """The demo organisation's data directory (`mailseal.demo --setup-only`) and an environment to serve it."""
+    home = tmp_path / "mailseal-data"
+    env = cli_env({"MAILSEAL_HOME": str(home)})
+    env.pop("MAILSEAL_CONFIG", None)
+    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port())],
+                   cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
+    env["MAILSEAL_STORE_KEYFILE"] = str(home / "demo" / "store.key")
+    return home, env
+
+
 def test_demo_then_serve_with_metrics(tmp_path: Path) -> None:
     port, sink_port, metrics_port = free_port(), free_port(), free_port()
     env = cli_env({"MAILSEAL_HOME": str(tmp_path / "mailseal-data")})
@@ -120,12 +131,7 @@ def test_large_message_streams_through_in_bounded_memory(tmp_path: Path) -> None
     from mailseal.cms.identity import Identity
 
     port, sink_port = free_port(), free_port()
-    home = tmp_path / "mailseal-data"
-    env = cli_env({"MAILSEAL_HOME": str(home)})
-    env.pop("MAILSEAL_CONFIG", None)
-    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port())],
-                   cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
-    env["MAILSEAL_STORE_KEYFILE"] = str(home / "demo" / "store.key")
+    home, env = _demo_setup(tmp_path)
     body = b"".join(b"%08d " % i + b"x" * 66 + b"\r\n" for i in range(40 * 1024 * 1024 // 77))
     data = (b"From: alice@example.org\r\nTo: carol@partner.example\r\nSubject: big\r\n"
             b"Message-ID: <big@example.org>\r\n\r\n" + body)
@@ -178,15 +184,10 @@ def _children(pid: int) -> list[int]:
 def test_worker_processes(tmp_path: Path) -> None:
     """gateway.worker_processes: the pipeline runs in spawned processes; copies and refusals come back."""
     port, sink_port = free_port(), free_port()
-    home = tmp_path / "mailseal-data"
-    env = cli_env({"MAILSEAL_HOME": str(home)})
-    env.pop("MAILSEAL_CONFIG", None)
-    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port())],
-                   cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
+    home, env = _demo_setup(tmp_path)
     settings = home / "mailseal.toml"
     settings.write_text(settings.read_text().replace("[gateway]\n", "[gateway]\nworker_processes = 2\n", 1)
                         + '\n[policy.domains."refused.example"]\nencrypt = "require"\n')
-    env["MAILSEAL_STORE_KEYFILE"] = str(home / "demo" / "store.key")
     with SmtpSink(port=sink_port) as sink:
         proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "serve", "--listen",
                                  f"127.0.0.1:{port}", "--next-hop", f"127.0.0.1:{sink_port}"],
