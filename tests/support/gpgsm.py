@@ -191,7 +191,7 @@ class Gpgsm:
         """Import a legacy PKCS#12 (key + certificates).  Raises PeerLacksFeature for EC keys on 2.2.
 
         gpgsm 2.2.40 cannot decrypt the key bag of some legacy PKCS#12 files that OpenSSL and pyca read without
-        trouble; which ones depends on the random salt (about one in twenty). Such a file is encoded again, with
+        trouble; which ones depends on the random salt (1 of 52 in a trial). Such a file is encoded again, with
         a fresh salt, and imported once more: the setup step, not the interoperability under test."""
         run = self._run(["--import", str(path)], passphrase=passphrase)
         for _attempt in range(4):
