@@ -40,6 +40,7 @@ from ..streamio import Region, region_of
 from .dsn import refusal_notice
 from .held import HeldMessages
 from .resources import Resources, StoreFacts
+from .smtpsafe import normalise
 from .stamping import authentication_results, drop_fields, rewrite_subject, tag_subject, without_our_stamps
 
 log = logging.getLogger("mailseal.gateway")
@@ -202,13 +203,37 @@ class Pipeline:
             return self._inbound(region, entity, facts, rcpts, group)
         return self._outbound(region, entity, facts, mail_from, rcpts, group)
 
-    def _unsigned(self, current: BinaryIO) -> BinaryIO:
-        """The message with its signature layers removed (the innermost content, outer fields merged in)."""
+    def _unsigned(self, current: BinaryIO, actions: list[str], notes: list[str] | None = None) -> BinaryIO:
+        """The message with its signature layers removed (the innermost content, outer fields merged in), with
+        CRLF line ends only; as it was when SMTP could not carry the unwrapped content."""
         current.seek(0)
         opened = api.open(current, context=self.resources.context)
         out = self._temp()
         opened.write_message(out)
+        wire = self._wire_safe(out, actions, notes)
+        if wire is None:
+            if notes is not None:
+                notes.append("signature not stripped: the signed content cannot be sent over SMTP as it is")
+            current.seek(0)
+            return current
         current.close()
+        actions.append("signature-stripped")
+        return wire
+
+    def _wire_safe(self, produced: BinaryIO, actions: list[str], notes: list[str] | None) -> BinaryIO | None:
+        """Text the gateway produced, made safe for SMTP (smtpsafe.normalise); None (and ``produced`` closed)
+        when it holds what SMTP cannot carry."""
+        out = self._temp()
+        check = normalise(produced, out)
+        produced.close()
+        if check.problem is not None:
+            out.close()
+            log.info("produced content not sent: it %s", check.problem)
+            return None
+        if check.normalised:
+            actions.append("line-ends-normalised")
+            if notes is not None and check.note:
+                notes.append(check.note)
         out.seek(0)
         return out
 
@@ -233,8 +258,7 @@ class Pipeline:
             actions.append("subject-trigger-removed")
         current = self._header_edit(entity, lines)
         if decision.strip_signature and facts.signed:
-            current = self._unsigned(current)
-            actions.append("signature-stripped")
+            current = self._unsigned(current, actions)
         sender = decision.signer or (facts.from_addresses[0] if facts.from_addresses else mail_from.lower())
         try:
             if decision.sign:
@@ -347,8 +371,7 @@ class Pipeline:
             if report is not None and report.signed:
                 actions.append(f"verified:{report.status}")
             if decision.strip_signature and report is not None and report.signed:
-                current = self._unsigned(current)
-                actions.append("signature-stripped")
+                current = self._unsigned(current, actions, notes)
         tags = decision.subject_tags
         signed = report is not None and report.signed
         stamp_tag = tags.for_outcome(encrypted="decrypted" in actions, signed=signed and report is not None
@@ -387,10 +410,16 @@ class Pipeline:
                 notes.append(f"not decrypted: {exc.code.value}: {exc.message}")
                 actions.append("decrypt-failed")
                 return current
+            wire = self._wire_safe(out, actions, notes)
+            if wire is None:  # delivered encrypted as it came: the recipient's own client can still open it
+                current.seek(0)
+                notes.append("not decrypted: the decrypted content cannot be sent over SMTP (NUL bytes or lines "
+                             "over 998 octets)")
+                actions.append("decrypt-failed")
+                return current
             current.close()
-            out.seek(0)
             actions.append("decrypted")
-            return out
+            return wire
         notes.append("not decrypted: no key held for this message's recipients")
         actions.append("decrypt-failed")
         return current

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import re
 import ssl
@@ -25,9 +26,11 @@ from typing import BinaryIO
 import aiosmtplib
 
 from ..policy import domain_of
+from ..streamio import Canonicalizer
 from .settings import OutboundTls
 
 CHUNK = 1 << 20
+log = logging.getLogger("mailseal.gateway")
 _DOT_AFTER_LF = re.compile(rb"\n\.")
 
 
@@ -215,18 +218,29 @@ class Relay:
             protocol = smtp.protocol
             if protocol is None:
                 raise aiosmtplib.SMTPServerDisconnected("connection lost")
+            # The pipeline sends only CRLF text; should a bare CR or LF still come this far it is turned into
+            # CRLF here, so that no next hop can be made to see an early end of data (SMTP smuggling).
+            canon = Canonicalizer()
             at_start = True
             last = b"\n"
             copy.file.seek(0)
-            while chunk := copy.file.read(CHUNK):
-                protocol.write(_stuff(chunk, at_start))
-                at_start = chunk.endswith(b"\n")
-                last = chunk[-1:]
+            while True:
+                raw = copy.file.read(CHUNK)
+                chunk = canon.feed(raw) if raw else canon.close()
+                if chunk:
+                    protocol.write(_stuff(chunk, at_start))
+                    at_start = chunk.endswith(b"\n")
+                    last = chunk[-1:]
+                if not raw:
+                    break
                 drain = getattr(protocol, "_drain_helper", None)
                 if drain is not None:
                     await asyncio.wait_for(drain(), self.timeout)
             if last != b"\n":
                 protocol.write(b"\r\n")
+            if canon.changed:
+                log.warning("bare CR or LF in a copy for %s turned into CRLF on the way out",
+                            ", ".join(copy.recipients)[:200])
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
             raise  # _open retries these on a pooled connection
         except aiosmtplib.SMTPResponseException as exc:
