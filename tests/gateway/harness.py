@@ -5,16 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import email.policy
+import ipaddress
 import smtplib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from mailseal.cms.identity import Identity
 from mailseal.gateway.resources import Resources
@@ -164,6 +172,33 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def tls_files(tmp: Path) -> tuple[Path, Path]:
+    """A self-signed certificate and key for the gateway's STARTTLS (gw.example.org, 127.0.0.1)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gw.example.org")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("gw.example.org"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "gw.crt", tmp / "gw.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def client_tls() -> ssl.SSLContext:
+    """A client context that takes any certificate (the tests check the server's behaviour, not its name)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def to_toml(settings: Mapping[str, Any], prefix: str = "") -> str:

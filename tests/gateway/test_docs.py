@@ -38,7 +38,7 @@ def _key_table() -> dict[str, list[str]]:
         if line.startswith("|"):
             started = True
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            m = re.fullmatch(r"`([a-z_.]+)`", cells[0])
+            m = re.fullmatch(r"`([a-z0-9_.]+)`", cells[0])
             if m:
                 rows[m.group(1)] = cells
         elif started:

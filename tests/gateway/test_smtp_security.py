@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import base64
 import email.policy
-import ipaddress
 import smtplib
 import socket
 import ssl
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.gateway.conftest import StartGateway
-from tests.gateway.harness import RawClient, RunningGateway, message
+from tests.gateway.harness import RawClient, RunningGateway, client_tls, message, tls_files
 from tests.support.smtp_sink import SmtpSink
 
 UNTRUSTED = {"gateway": {"trusted_networks": []}}
@@ -97,33 +91,8 @@ def test_bare_line_ends_and_smuggling_refused(start_gateway: StartGateway, sink:
     assert sink.messages == []
 
 
-def _tls_files(tmp: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gw.example.org")])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("gw.example.org"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp / "gw.crt", tmp / "gw.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
-
-
-def _client_tls() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 def test_starttls_required(start_gateway: StartGateway, sink: SmtpSink, tmp_path: Path) -> None:
-    cert, key = _tls_files(tmp_path)
+    cert, key = tls_files(tmp_path)
     gw = start_gateway({"gateway": {"tls": {"certificate": str(cert), "key": str(key), "require_starttls": True}}})
     with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as plain:
         plain.ehlo()
@@ -131,7 +100,7 @@ def test_starttls_required(start_gateway: StartGateway, sink: SmtpSink, tmp_path
         code, _ = plain.mail("alice@example.org")
         assert code == 530  # must issue STARTTLS first
     with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as client:
-        client.starttls(context=_client_tls())
+        client.starttls(context=client_tls())
         client.sendmail("alice@example.org", ["bob@example.org"],
                         message("alice@example.org", ["bob@example.org"]).as_bytes(policy=__import__(
                             "email.policy").policy.SMTP))
@@ -140,7 +109,7 @@ def test_starttls_required(start_gateway: StartGateway, sink: SmtpSink, tmp_path
 
 def test_commands_pipelined_before_starttls_are_discarded(start_gateway: StartGateway, sink: SmtpSink,
                                                           tmp_path: Path) -> None:
-    cert, key = _tls_files(tmp_path)
+    cert, key = tls_files(tmp_path)
     gw = start_gateway({"gateway": {"tls": {"certificate": str(cert), "key": str(key)}}})
     sock = socket.create_connection(("127.0.0.1", gw.port), timeout=20)
     sock.recv(1024)
@@ -151,7 +120,7 @@ def test_commands_pipelined_before_starttls_are_discarded(start_gateway: StartGa
     # STARTTLS and an injected command in one packet (CVE-2011-0411 style)
     sock.sendall(b"STARTTLS\r\nMAIL FROM:<injected@evil.example>\r\n")
     assert sock.recv(1024).startswith(b"220")
-    tls = _client_tls().wrap_socket(sock, server_hostname="gw.example.org")
+    tls = client_tls().wrap_socket(sock, server_hostname="gw.example.org")
     tls.sendall(b"EHLO client.example\r\n")
     data = b""
     while b"250 " not in data:
@@ -199,7 +168,7 @@ class _TlsSink:
         from tests.support.smtp_sink import free_port
 
         self.received: list[tuple[list[str], bool]] = []
-        cert, key = _tls_files(tmp)
+        cert, key = tls_files(tmp)
         self.cert = cert
         ctx = None
         if offer_tls:
@@ -257,7 +226,7 @@ def test_outbound_tls_used_and_verified(start_gateway: StartGateway, tmp_path: P
 def _auth_gateway(start_gateway: StartGateway, tmp_path: Path) -> RunningGateway:
     from mailseal.store.users import Users
 
-    cert, key = _tls_files(tmp_path)
+    cert, key = tls_files(tmp_path)
     gw = start_gateway({"gateway": {"trusted_networks": [], "tls": {"certificate": str(cert), "key": str(key)},
                                     "auth": {"enabled": True}}})
     Users(gw.store, scrypt={"n": 2**10, "r": 8, "p": 1}).add("alice", b"correct horse battery", ["alice@example.org"])
@@ -270,7 +239,7 @@ def test_authenticated_submission_relays_and_signs_only_as_itself(start_gateway:
     with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as client:
         client.ehlo()
         assert not client.has_extn("auth")  # never before STARTTLS
-        client.starttls(context=_client_tls())
+        client.starttls(context=client_tls())
         client.ehlo()
         assert set(client.esmtp_features["auth"].split()) == {"PLAIN", "LOGIN"}
         with pytest.raises(smtplib.SMTPAuthenticationError):
@@ -288,7 +257,7 @@ def test_authenticated_submission_relays_and_signs_only_as_itself(start_gateway:
 def test_unauthenticated_client_still_cannot_relay(start_gateway: StartGateway, tmp_path: Path) -> None:
     gw = _auth_gateway(start_gateway, tmp_path)
     with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as client:
-        client.starttls(context=_client_tls())
+        client.starttls(context=client_tls())
         client.ehlo()
         client.mail("alice@example.org")
         assert client.rcpt("dave@partner.example")[0] == 554
@@ -297,7 +266,7 @@ def test_unauthenticated_client_still_cannot_relay(start_gateway: StartGateway, 
 def test_three_failed_logins_close_the_connection(start_gateway: StartGateway, tmp_path: Path) -> None:
     gw = _auth_gateway(start_gateway, tmp_path)
     with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as client:
-        client.starttls(context=_client_tls())
+        client.starttls(context=client_tls())
         client.ehlo()
         for _ in range(2):
             assert client.docmd("AUTH", "PLAIN " + base64.b64encode(b"\0alice\0nope").decode())[0] == 535
@@ -306,10 +275,10 @@ def test_three_failed_logins_close_the_connection(start_gateway: StartGateway, t
 
 
 def test_no_auth_offered_without_accounts(start_gateway: StartGateway, tmp_path: Path) -> None:
-    cert, key = _tls_files(tmp_path)
+    cert, key = tls_files(tmp_path)
     gw = start_gateway({"gateway": {"tls": {"certificate": str(cert), "key": str(key)}}})
     with smtplib.SMTP("127.0.0.1", gw.port, timeout=20) as client:
-        client.starttls(context=_client_tls())
+        client.starttls(context=client_tls())
         code, text = client.ehlo()
         assert code == 250 and b"AUTH" not in text
 

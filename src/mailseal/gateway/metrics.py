@@ -17,6 +17,10 @@ class Metrics:
         self.connections = Gauge("mailseal_connections", "Open SMTP connections.", registry=self.registry)
         self.in_flight = Gauge("mailseal_messages_in_flight", "Messages being processed or relayed.",
                                registry=self.registry)
+        self.abuse = Counter("mailseal_smtp_abuse", "Connections refused or closed and commands refused or slowed "
+                             "by the abuse limits, by event (connection-refused, timeout, no-progress, "
+                             "data-refused, auth-failed, auth-slowed-address, auth-slowed-account, "
+                             "auth-refused-address, tls-failed).", ["event"], registry=self.registry)
         self.queue = Gauge("mailseal_worker_queue", "Messages waiting for a worker thread.", registry=self.registry)
 
     def serve(self, host: str, port: int) -> object:

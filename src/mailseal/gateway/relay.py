@@ -30,6 +30,7 @@ from ..streamio import Canonicalizer
 from .settings import OutboundTls
 
 CHUNK = 1 << 20
+MAX_AGE = 5 * 86400  # journal entries older than this are dropped: no sender retries longer (RFC 5321 §4.5.4.1)
 log = logging.getLogger("mailseal.gateway")
 _DOT_AFTER_LF = re.compile(rb"\n\.")
 
@@ -64,7 +65,10 @@ def _stuff(chunk: bytes, at_start: bool) -> bytes:
 
 
 class Journal:
-    """Copies already accepted downstream, as empty files named by key (shared by every worker; fsync'd)."""
+    """Copies accepted downstream whose sender has not been told so yet, as empty files named by key (shared by
+    every worker; fsync'd). Its only job is the retry after a failure: a copy the next hop took while the sender
+    got a 4xx, or lost the connection before the reply, is not sent again when the sender retries. Once the sender
+    has been answered 250 the transaction's entries are forgotten, so a later identical message is delivered."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -81,9 +85,12 @@ class Journal:
         finally:
             os.close(fd)
 
-    def prune(self, max_age_seconds: float = 7 * 86400) -> int:
-        import time
+    def forget(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.directory / key)
 
+    def prune(self, max_age_seconds: float = MAX_AGE) -> int:
         cutoff = time.time() - max_age_seconds
         removed = 0
         for entry in os.scandir(self.directory):

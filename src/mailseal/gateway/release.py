@@ -33,6 +33,8 @@ async def _deliver(live: Relay, mail_from: str, copies: list[Copy]) -> None:
         await relay.deliver(mail_from, copies)
     finally:
         await relay.close()
+    # Released in full: the administrator is told so, as a sender is by a 250; a later release is a new one.
+    live.journal.forget([c.key for c in copies])
 
 
 def _outcome(gateway: Gateway, message: HeldMessage, rcpts: list[str], unencrypted: bool) -> Released:

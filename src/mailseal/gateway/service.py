@@ -24,12 +24,15 @@ from ..errors import ConfigurationError, PolicyRefusal
 from ..policy import Policy
 from . import workers
 from .auditlog import AuditWriter
+from .limits import ConnectionGate, Timeouts, in_networks
+from .loglimit import RateLimitedLog
 from .metrics import Metrics
 from .pipeline import Outcome, Pipeline
 from .relay import Copy, DeliveryError, Journal, Relay, copy_key
 from .resources import Resources
 from .settings import GatewaySettings
-from .smtpserver import Account, Authenticate, ConnectionGate, GatewaySMTP, Handler, Transaction, in_networks
+from .smtpserver import Account, Authenticate, GatewaySMTP, Handler, Protections, Reply, Transaction
+from .throttle import AuthThrottle
 
 log = logging.getLogger("mailseal.gateway")
 
@@ -62,12 +65,27 @@ class Gateway:
         self.metrics = Metrics()
         self.audit_writer = AuditWriter(resources.store)
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="mailseal-worker")
-        self.gate = ConnectionGate(settings.max_connections, settings.spool_dir, self.metrics.connections.set)
+        self.gate = ConnectionGate(settings.max_connections, settings.spool_dir, self.metrics.connections.set,
+                                   per_client=settings.max_connections_per_client,
+                                   exempt=settings.per_client_exempt)
+        auth = settings.auth
+        self.noisy = RateLimitedLog(log)
+        self.protections = Protections(
+            self.gate,
+            Timeouts(greeting=settings.greeting_timeout_seconds, transaction=settings.timeout_seconds,
+                     stress=settings.stress_timeout_seconds),
+            max_no_progress=settings.max_no_progress_commands, strict_8bitmime=settings.strict_8bitmime,
+            throttle=AuthThrottle(per_address=auth.failures_per_address, per_account=auth.failures_per_account,
+                                  window=auth.failure_window_seconds, max_delay=auth.max_delay_seconds)
+            if auth.enabled else None,
+            count=lambda event: self.metrics.abuse.labels(event=event).inc(), noisy=self.noisy)
         self.handler = Handler(settings, policy.is_internal)
         self._authenticate = self._make_authenticate()
         self.server: asyncio.AbstractServer | None = None
         self._metrics_server: Any = None
         self._waiting = 0
+        self._default_exception_handler: Any = None
+        self._pruning: asyncio.Task[None] | None = None
         self._raw_settings = dict(raw_settings) if raw_settings is not None else None
         self.process_pool: ProcessPoolExecutor | None = None
         if settings.worker_processes and self._raw_settings is None:
@@ -99,7 +117,7 @@ class Gateway:
 
     def _protocol(self) -> GatewaySMTP:
         return GatewaySMTP(
-            self.handler, self.on_message, self.gate, self._authenticate,
+            self.handler, self.on_message, self.protections, self._authenticate,
             auth_require_tls=self.settings.auth.require_tls,
             hostname=self.settings.hostname, ident="mailseal", data_size_limit=self.settings.max_message_size,
             tls_context=self._tls_context(), require_starttls=self.settings.tls.require_starttls,
@@ -139,12 +157,38 @@ class Gateway:
         loop = asyncio.get_running_loop()
         if self.settings.worker_processes:
             await self._start_workers()
+        self._default_exception_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._loop_exception)
         self.server = await loop.create_server(self._protocol, host=host, port=port, reuse_address=True)
-        # copies journalled more than a week ago: no sender retries that long (RFC 5321 §4.5.4.1 gives up at 4-5 days)
-        await loop.run_in_executor(self.executor, self.relay.journal.prune)
+        self._pruning = loop.create_task(self._prune_journal())
         if self.settings.metrics_listen is not None:
             self._metrics_server = self.metrics.serve(*self.settings.metrics_listen)
         log.info(json.dumps({"event": "listening", "address": f"{host}:{self.port}"}))
+
+    async def _prune_journal(self) -> None:
+        """Journal entries of transactions never answered 250 (the sender gave up, or a 5xx after a partial
+        delivery) expire after relay.MAX_AGE: no sender retries longer. At start-up, then hourly."""
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await loop.run_in_executor(self.executor, self.relay.journal.prune)
+            except OSError as exc:
+                log.warning("could not prune the delivery journal: %s", exc)
+            await asyncio.sleep(3600)
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio reports a broken TLS connection ("Fatal error on SSL protocol") with a traceback: a client
+        can cause it at will, so it is one rate-limited line; everything else goes to the usual handler."""
+        error = context.get("exception")
+        if isinstance(error, ssl.SSLError | ConnectionError) or "SSL" in str(context.get("message", "")):
+            self.metrics.abuse.labels(event="tls-failed").inc()
+            self.noisy.warning("tls-error", "TLS connection failed: %s", _one_line(
+                str(getattr(error, "reason", None) or error or context.get("message")), 200))
+            return
+        if self._default_exception_handler is not None:
+            self._default_exception_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
 
     @property
     def port(self) -> int:
@@ -153,9 +197,12 @@ class Gateway:
         return int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        if self._pruning is not None:
+            self._pruning.cancel()
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
+            asyncio.get_running_loop().set_exception_handler(self._default_exception_handler)
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
         await self.relay.close()
@@ -171,13 +218,14 @@ class Gateway:
             await self.server.serve_forever()
 
     # -- one message ----------------------------------------------------------------------------------
-    async def on_message(self, tx: Transaction) -> str:
+    async def on_message(self, tx: Transaction) -> Reply:
         started = time.perf_counter()
         self.metrics.in_flight.inc()
         record: dict[str, Any] = {"event": "message", "from": tx.mail_from, "recipients": len(tx.recipients),
                                   "size": tx.size, "peer": tx.peer, "origin": tx.origin, "tls": tx.tls}
+        delivered: list[str] = []  # journal keys of this transaction's copies, forgotten once it is answered 250
         try:
-            reply, result = await self._handle(tx, record)
+            reply, result = await self._handle(tx, record, delivered)
         finally:
             self.metrics.in_flight.dec()
         record["result"] = result
@@ -190,9 +238,11 @@ class Gateway:
             log.info(json.dumps(record))
         self.audit_writer.submit("gateway.message", str(record.get("message_id") or "-"),
                                  {k: v for k, v in record.items() if k != "event"})
-        return reply
+        if result == "accepted":
+            return Reply(reply, partial(self.relay.journal.forget, delivered))
+        return Reply(reply)
 
-    async def _handle(self, tx: Transaction, record: dict[str, Any]) -> tuple[str, str]:
+    async def _handle(self, tx: Transaction, record: dict[str, Any], delivered: list[str]) -> tuple[str, str]:
         # Our own senders: an authenticated user, or a trusted peer relaying for an original client in the
         # signing networks (behind Postfix: XFORWARD ADDR). Only they are signed for, and only they are sent a
         # DSN for refused recipients (anyone else could be a forged sender: no backscatter).
@@ -226,6 +276,7 @@ class Gateway:
                                 for o in outcome.outgoing]
             record["held"] = len(outcome.held)
             copies = copies_of(outcome, tx.digest, tx.mail_from)
+            delivered.extend(c.key for c in copies)
             sent = await self.relay.deliver(tx.mail_from, copies)
             self.metrics.copies.inc(sent)
             return "250 2.0.0 OK: " + _one_line(f"{len(copies)} copies delivered, {len(outcome.held)} held"), \

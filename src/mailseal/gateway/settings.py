@@ -86,6 +86,13 @@ class AuthSettings:
     enabled: bool = False  # SMTP AUTH for the submission accounts in the store (`mailseal users`)
     require_tls: bool = True  # AUTH only after STARTTLS: passwords never cross the network in clear
     max_concurrent: int = 4  # password checks at once (scrypt: ~32 MiB and 0.1 s each)
+    # Guessing (throttle.py): failed logins remembered for failure_window_seconds; an address is refused (454)
+    # after failures_per_address; an account's attempts wait (doubling, at most max_delay_seconds) after
+    # failures_per_account, never refused (no lock-out an attacker could cause).
+    failures_per_address: int = 10
+    failures_per_account: int = 5
+    failure_window_seconds: float = 900.0
+    max_delay_seconds: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -98,8 +105,14 @@ class GatewaySettings:
     signing_networks: tuple[Network, ...] | None = None  # origins whose mail may be signed (default: trusted)
     max_message_size: int = 50 << 20
     max_connections: int = 100
+    max_connections_per_client: int = 20  # one client address (limits.py); exempt: client_limit_exceptions
+    client_limit_exceptions: tuple[Network, ...] | None = None  # default: the trusted networks (the MTA in front)
     max_recipients: int = 1000
-    timeout_seconds: float = 300.0
+    timeout_seconds: float = 300.0  # idle time allowed inside a transaction (after MAIL, between DATA blocks)
+    greeting_timeout_seconds: float = 30.0  # idle time allowed outside a transaction (before MAIL, between messages)
+    stress_timeout_seconds: float = 10.0  # any idle time once 80 % of max_connections are taken
+    max_no_progress_commands: int = 100  # NOOP, RSET, VRFY, HELP, EHLO... and refused commands, per message
+    strict_8bitmime: bool = False  # refuse 8-bit data not declared BODY=8BITMIME (Postfix: strict_8bitmime_body)
     relay_timeout_seconds: float = 60.0
     workers: int = 4
     worker_processes: int = 0  # >0: the pipeline runs in this many processes (every core), not in threads
@@ -116,15 +129,21 @@ class GatewaySettings:
     def origin_networks_for_signing(self) -> tuple[Network, ...]:
         return self.trusted_networks if self.signing_networks is None else self.signing_networks
 
+    @property
+    def per_client_exempt(self) -> tuple[Network, ...]:
+        return self.trusted_networks if self.client_limit_exceptions is None else self.client_limit_exceptions
+
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> GatewaySettings:
         table = settings.get("gateway", {})
         if not isinstance(table, Mapping):
             raise ConfigurationError("[gateway] must be a table")
         known = {"listen", "next_hop", "hostname", "accepted_domains", "trusted_networks", "signing_networks",
-                 "max_message_size", "max_connections", "max_recipients", "timeout_seconds",
-                 "relay_timeout_seconds", "workers", "worker_processes", "spool_dir", "held_dir", "metrics_listen", "trust_files",
-                 "harvest", "tls", "auth", "outbound_tls"}
+                 "max_message_size", "max_connections", "max_connections_per_client", "client_limit_exceptions",
+                 "max_recipients", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
+                 "max_no_progress_commands", "strict_8bitmime", "relay_timeout_seconds", "workers",
+                 "worker_processes", "spool_dir", "held_dir", "metrics_listen", "trust_files", "harvest", "tls",
+                 "auth", "outbound_tls"}
         _check_keys(table, known, "gateway")
         kw: dict[str, Any] = {}
         if "listen" in table:
@@ -139,7 +158,7 @@ class GatewaySettings:
             kw["hostname"] = table["hostname"].strip()
         if "accepted_domains" in table:
             kw["accepted_domains"] = _strings(table["accepted_domains"], "gateway.accepted_domains")
-        for name in ("trusted_networks", "signing_networks"):
+        for name in ("trusted_networks", "signing_networks", "client_limit_exceptions"):
             if name in table:
                 kw[name] = _networks(table[name], f"gateway.{name}")
         if "max_message_size" in table:
@@ -149,13 +168,15 @@ class GatewaySettings:
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 64:
                 raise ConfigurationError("gateway.worker_processes must be an integer from 0 (threads) to 64")
             kw["worker_processes"] = value
-        for name in ("max_connections", "max_recipients", "workers"):
+        for name in ("max_connections", "max_connections_per_client", "max_recipients", "workers",
+                     "max_no_progress_commands"):
             if name in table:
                 value = table[name]
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                     raise ConfigurationError(f"gateway.{name} must be a positive integer")
                 kw[name] = value
-        for name in ("timeout_seconds", "relay_timeout_seconds"):
+        for name in ("timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
+                     "relay_timeout_seconds"):
             if name in table:
                 value = table[name]
                 if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
@@ -169,10 +190,11 @@ class GatewaySettings:
             if not isinstance(files, list) or not all(isinstance(p, str) and p for p in files):
                 raise ConfigurationError("gateway.trust_files must be a list of file names")
             kw["trust_files"] = tuple(Path(p) for p in files)
-        if "harvest" in table:
-            if not isinstance(table["harvest"], bool):
-                raise ConfigurationError("gateway.harvest must be true or false")
-            kw["harvest"] = table["harvest"]
+        for name in ("harvest", "strict_8bitmime"):
+            if name in table:
+                if not isinstance(table[name], bool):
+                    raise ConfigurationError(f"gateway.{name} must be true or false")
+                kw[name] = table[name]
         if "tls" in table:
             kw["tls"] = _tls(table["tls"])
         if "outbound_tls" in table:
@@ -210,14 +232,26 @@ def _tls(table: Any) -> TlsSettings:
 def _auth(table: Any) -> AuthSettings:
     if not isinstance(table, Mapping):
         raise ConfigurationError("[gateway.auth] must be a table")
-    _check_keys(table, {"enabled", "require_tls", "max_concurrent"}, "gateway.auth")
+    counts = ("max_concurrent", "failures_per_address", "failures_per_account")
+    seconds = ("failure_window_seconds", "max_delay_seconds")
+    _check_keys(table, {"enabled", "require_tls", *counts, *seconds}, "gateway.auth")
     for name in ("enabled", "require_tls"):
         if name in table and not isinstance(table[name], bool):
             raise ConfigurationError(f"gateway.auth.{name} must be true or false")
-    limit = table.get("max_concurrent", 4)
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise ConfigurationError("gateway.auth.max_concurrent must be a positive integer")
-    return AuthSettings(table.get("enabled", False), table.get("require_tls", True), limit)
+    kw: dict[str, Any] = {name: table[name] for name in ("enabled", "require_tls") if name in table}
+    for name in counts:
+        if name in table:
+            value = table[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigurationError(f"gateway.auth.{name} must be a positive integer")
+            kw[name] = value
+    for name in seconds:
+        if name in table:
+            value = table[name]
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                raise ConfigurationError(f"gateway.auth.{name} must be a number of seconds")
+            kw[name] = float(value)
+    return AuthSettings(**kw)
 
 
 def _outbound_tls(table: Any) -> OutboundTls:

@@ -4,25 +4,31 @@ What aiosmtpd already does for us (>= 1.4.6): only CRLF.CRLF ends DATA, and byte
 discarded. What is added here: message data goes to a spool file, never a list in memory; bare CR or LF anywhere
 in the data refuses the message (SMTP smuggling); recipients are plain ``local@domain`` only, and relaying to a
 domain we do not accept needs a trusted client; XFORWARD (Postfix content filters) is honoured from trusted
-clients only; a connection limit.
+clients only. Against abuse (limits.py, throttle.py): a global and a per-client connection limit, short idle
+timeouts outside a transaction and under stress, a budget of commands that make no progress, AUTH guessing
+slowed per address and per account, one rate-limited log line per failed TLS handshake, NUL refused in DATA.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
-import ipaddress
 import logging
 import re
+import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol, cast
 
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
 
 from .addresses import address_problem
-from .settings import GatewaySettings, Network
+from .limits import ConnectionGate, Timeouts, in_networks
+from .loglimit import RateLimitedLog
+from .settings import GatewaySettings
+from .throttle import AuthThrottle
 
 log = logging.getLogger("mailseal.gateway")
 
@@ -47,7 +53,16 @@ class Transaction:
     xforward: dict[str, str] = field(default_factory=dict)
 
 
-MessageHandler = Callable[[Transaction], Awaitable[str]]
+@dataclass(frozen=True)
+class Reply:
+    """The answer to a message, and what to do once the client has been sent it (the delivery journal forgets
+    the copies of a transaction answered 250: a later identical transaction is a new message)."""
+
+    text: str
+    answered: Callable[[], None] | None = None
+
+
+MessageHandler = Callable[[Transaction], Awaitable[Reply]]
 
 
 class Account(Protocol):
@@ -60,19 +75,28 @@ class Account(Protocol):
 
 
 Authenticate = Callable[[str, bytes], Awaitable["Account | None"]]
-MAX_AUTH_FAILURES = 3
+MAX_AUTH_FAILURES = 3  # per connection; the throttle counts across connections
+# Commands that neither open nor advance a transaction: a client sending only these is not delivering mail.
+NO_PROGRESS_COMMANDS = ("NOOP", "RSET", "VRFY", "EXPN", "HELP", "HELO", "EHLO")
 
 
-def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(value.removeprefix("IPV6:").removeprefix("ipv6:"))
-    except ValueError:
-        return None
+@dataclass
+class Protections:
+    """What every connection shares against abuse (built once per gateway from its settings)."""
+
+    gate: ConnectionGate
+    timeouts: Timeouts
+    max_no_progress: int = 100
+    strict_8bitmime: bool = False
+    throttle: AuthThrottle | None = None
+    count: Callable[[str], None] = lambda event: None  # metrics: one call per abuse event, by kind
+    noisy: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(log))
 
 
-def in_networks(address: str, networks: tuple[Network, ...]) -> bool:
-    ip = _ip(address)
-    return ip is not None and any(ip in net for net in networks)
+def peer_address(session: Session | None) -> str:
+    if session is None:
+        return ""
+    return str(session.peer[0]) if isinstance(session.peer, tuple) else str(session.peer)
 
 
 class Handler:
@@ -83,8 +107,15 @@ class Handler:
         self.is_accepted = is_accepted  # the recipient's domain is one of ours
 
     def trusted(self, session: Session) -> bool:
-        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
-        return in_networks(peer, self.settings.trusted_networks)
+        return in_networks(peer_address(session), self.settings.trusted_networks)
+
+    async def handle_exception(self, error: Exception) -> str:
+        """An exception out of a command: one line in the log (never the client's to read), a 4xx reply.
+        A failed TLS handshake is the client's doing and is logged by the connection, rate-limited."""
+        if not isinstance(error, TLSSetupException):
+            log.error("SMTP command failed: %s: %s", type(error).__name__, error, exc_info=log.isEnabledFor(
+                logging.DEBUG))
+        return "451 4.3.0 Temporary failure, try again later"
 
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -122,7 +153,7 @@ class Handler:
 class GatewaySMTP(SMTP):
     """One SMTP connection."""
 
-    def __init__(self, handler: Handler, on_message: MessageHandler, gate: ConnectionGate,
+    def __init__(self, handler: Handler, on_message: MessageHandler, protections: Protections,
                  authenticate: Authenticate | None = None, **kwargs: Any) -> None:
         if authenticate is None:  # no submission accounts: AUTH is not offered at all
             kwargs["auth_exclude_mechanism"] = ["PLAIN", "LOGIN"]
@@ -130,26 +161,80 @@ class GatewaySMTP(SMTP):
         self._check_login = authenticate
         self._auth_failures = 0
         self._on_message = on_message
-        self._gate = gate
+        self._protect = protections
+        self._gate = protections.gate
+        self._client = ""
         self._admitted = False
+        self._no_progress = 0
         self._xforward: dict[str, str] = {}
+        for name in NO_PROGRESS_COMMANDS:
+            method = self._smtp_methods.get(name)
+            if method is not None:
+                self._smtp_methods[name] = self._without_progress(method)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         first = self.transport is None
-        if first and not self._gate.enter():
-            # Over the connection limit: greet with 421 and close (RFC 5321 §3.8).
-            transport.write(b"421 4.3.2 Too many connections, try again later\r\n")  # type: ignore[attr-defined]
-            transport.close()
-            return
+        if first:
+            peer = transport.get_extra_info("peername")
+            self._client = str(peer[0]) if isinstance(peer, tuple) else str(peer or "")
+            refusal = self._gate.enter(self._client)
+            if refusal is not None:
+                # Over a connection limit: greet with 421 and close (RFC 5321 §3.8).
+                self._protect.count("connection-refused")
+                transport.write(refusal.encode() + b"\r\n")  # type: ignore[attr-defined]
+                transport.close()
+                return
         self._admitted = self._admitted or first
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._admitted:
             self._admitted = False
-            self._gate.leave()
+            self._gate.leave(self._client)
         if self.session is not None and self._handler_coroutine is not None:
             super().connection_lost(error)
+
+    # -- timeouts: short outside a transaction and under stress (limits.Timeouts) ----------------------------
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        if duration is None:
+            in_transaction = self.envelope is not None and self.envelope.mail_from is not None
+            duration = self._protect.timeouts.for_wait(in_transaction=in_transaction, stressed=self._gate.stressed)
+        super()._reset_timeout(duration)
+
+    def _timeout_cb(self) -> None:
+        self._protect.count("timeout")
+        log.info("%s: idle timeout, connection closed", self._client)
+        super()._timeout_cb()  # type: ignore[no-untyped-call]
+
+    # -- commands that make no progress: a budget per connection, renewed by each message received ----------
+    def _without_progress(self, method: Callable[[str | None], Awaitable[None]]) -> Callable[[str | None],
+                                                                                         Awaitable[None]]:
+        @functools.wraps(method)
+        async def counted(arg: str | None) -> None:
+            if await self._spend_budget():
+                await method(arg)
+
+        return counted
+
+    async def _spend_budget(self) -> bool:
+        """Count a command that made no progress (or failed); False once the budget is spent and the
+        connection is being closed."""
+        self._no_progress += 1
+        if self._no_progress <= self._protect.max_no_progress:
+            return True
+        self._protect.count("no-progress")
+        log.info("%s: %d commands without progress, connection closed", self._client, self._no_progress)
+        await super().push("421 4.7.0 Too many commands without progress, closing connection")
+        if self.transport is not None:
+            self.transport.close()
+        return False
+
+    async def push(self, status: str) -> None:  # type: ignore[override]
+        # A refused command (4xx/5xx: bad syntax, unknown command, refused address...) is no progress either;
+        # a 421 is the goodbye itself.
+        if status[:1] in ("4", "5") and status[:3] != "421" and not await self._spend_budget():
+            return
+        await super().push(status)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         # aiosmtpd's address parser drops an RFC 5321 source route; refuse it instead of relaying to its end.
@@ -176,16 +261,37 @@ class GatewaySMTP(SMTP):
     def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
         return AuthResult(success=False, handled=False, auth_data=auth_data)
 
+    async def smtp_AUTH(self, arg: str | None) -> None:
+        throttle = self._protect.throttle
+        if throttle is not None and self._check_login is not None and throttle.refused(self._client):
+            self._protect.count("auth-refused-address")
+            self._protect.noisy.warning("auth-refused", "%s: AUTH refused: too many failed logins from this "
+                                        "address", self._client)
+            await self.push("454 4.7.0 Too many failed authentications from your address, try again later")
+            return
+        await super().smtp_AUTH(arg)
+
     async def _checked(self, result: AuthResult) -> AuthResult:
         if result.success or not isinstance(result.auth_data, LoginPassword) or self._check_login is None:
             return result
         login = bytes(result.auth_data.login).decode("utf-8", "replace")
+        throttle = self._protect.throttle
+        if throttle is not None:
+            wait, scope = throttle.delay(self._client, login)
+            if wait > 0:
+                self._protect.count(f"auth-slowed-{scope}")
+                await asyncio.sleep(wait)
         account = await self._check_login(login, bytes(result.auth_data.password))
         if account is not None:
+            if throttle is not None:
+                throttle.succeeded(login)
             return AuthResult(success=True, auth_data=account)
         self._auth_failures += 1
-        peer = self.session.peer if self.session is not None else None
-        log.warning("authentication failed for %r from %r", login[:64], peer)
+        self._protect.count("auth-failed")
+        if throttle is not None:
+            throttle.failed(self._client, login)
+        self._protect.noisy.warning("auth-failed", "authentication failed for %r from %s", login[:64],
+                                    self._client)
         if self._auth_failures >= MAX_AUTH_FAILURES and self.transport is not None:
             await self.push("421 4.7.0 Too many failed authentications, closing")
             self.transport.close()
@@ -198,6 +304,10 @@ class GatewaySMTP(SMTP):
     async def auth_LOGIN(self, server: SMTP, args: list[str]) -> AuthResult:
         return await self._checked(await super().auth_LOGIN(server, args))
 
+    async def smtp_RSET(self, arg: str) -> None:
+        self._xforward = {}
+        await super().smtp_RSET(arg)
+
     async def smtp_MAIL(self, arg: str | None) -> None:
         if arg and re.search(r"<\s*@", arg):
             if await self.check_helo_needed():
@@ -205,10 +315,22 @@ class GatewaySMTP(SMTP):
             await self.push("553 5.1.7 Sender address refused: source routes are not accepted")
             return
         await super().smtp_MAIL(arg)
+        self._reset_timeout()  # inside a transaction now: the transaction's timeout applies
 
-    async def smtp_RSET(self, arg: str) -> None:
-        self._xforward = {}
-        await super().smtp_RSET(arg)
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        # RFC 3207 §4.2: a client MUST NOT start TLS twice; aiosmtpd would answer 220 and handshake again.
+        if self._tls_protocol is not None:
+            await self.push("503 5.5.1 TLS is already active")
+            return
+        try:
+            await super().smtp_STARTTLS(arg)
+        except TLSSetupException as exc:
+            self._protect.count("tls-failed")
+            cause = exc.__cause__
+            reason = (cause.reason or type(cause).__name__) if isinstance(cause, ssl.SSLError) else \
+                type(cause).__name__ if cause is not None else "handshake failed"
+            self._protect.noisy.warning("tls-failed", "%s: TLS handshake failed: %s", self._client, reason)
+            raise
 
     async def smtp_XFORWARD(self, arg: str | None) -> None:
         assert self.session is not None
@@ -242,31 +364,54 @@ class GatewaySMTP(SMTP):
         spool = cast(BinaryIO, tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed below)
             max_size=SPOOL_IN_MEMORY, mode="w+b", dir=str(self._gate.spool_dir)))
         digest = hashlib.sha256()
+        declared = any(o.upper() == "BODY=8BITMIME" for o in self.envelope.mail_options)
+        state = _DataState(self.data_size_limit, self.line_length_limit,
+                           refuse_8bit=self._protect.strict_8bitmime and not declared)
         try:
-            status = await self._receive(spool, digest)
-            if status is None:
-                transaction = self._transaction(spool, digest.hexdigest())
-                status = await self._on_message(transaction)
-        finally:
+            await self._receive(state, spool, digest)
+        except BaseException:
             spool.close()
+            raise
+        if state.refused is None:
+            # Shielded: a client that hangs up after its final dot does not cancel the message half-way (copies
+            # accepted downstream but not journalled would go out twice on the retry); the task owns the spool.
+            task = asyncio.get_running_loop().create_task(self._process(spool, digest.hexdigest()))
+            _PROCESSING.add(task)
+            task.add_done_callback(_PROCESSING.discard)
+            reply = await asyncio.shield(task)
+        else:
+            spool.close()
+            self._protect.count("data-refused")
+            reply = Reply(state.refused)
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         self._xforward = {}
-        await self.push(status)
+        self._no_progress = 0  # a whole message went through DATA: that is progress, whatever the reply
+        self._reset_timeout()  # out of the transaction: the greeting phase's timeout again
+        await self.push(reply.text)
+        if reply.answered is not None and self.transport is not None and not self.transport.is_closing():
+            reply.answered()  # written and drained to a connection that is still open
 
-    async def _receive(self, spool: BinaryIO, digest: Any) -> str | None:
-        """Read DATA into the spool; None when the message may be processed, else the refusal to send.
+    async def _process(self, spool: BinaryIO, digest: str) -> Reply:
+        try:
+            return await self._on_message(self._transaction(spool, digest))
+        finally:
+            spool.close()
 
-        Block by block, not line by line: the end (a line ".") is found, line ends checked, lines counted
-        and dots unstuffed with bytes operations over whole blocks. Only CRLF.CRLF ends the data; a bare CR
-        or LF anywhere refuses the message (SMTP smuggling). Bytes read past the end (pipelined commands) go
-        back to the reader.
+    async def _receive(self, state: _DataState, spool: BinaryIO, digest: Any) -> None:
+        """Read DATA into the spool (``state.refused`` says whether the message may be processed).
+
+        Block by block, not line by line: the end (a line ".") is found, line ends checked and dots unstuffed
+        with bytes operations over whole blocks, each linear in the block (``bytes.find``/``count``/``split``
+        speed), and nothing but the search for the end once the message is refused. Only CRLF.CRLF ends the
+        data; a bare CR or LF anywhere refuses the message (SMTP smuggling). Bytes read past the end
+        (pipelined commands) go back to the reader.
         """
-        state = _DataState(self.data_size_limit, self.line_length_limit)
         data = b""  # unprocessed bytes; they begin at a line start unless state.lost_line_start
         while True:
             chunk = await self._reader.read(DATA_BLOCK)
             if not chunk:
                 raise ConnectionResetError("the client closed the connection during DATA")
+            self._reset_timeout()  # the client is sending: the idle timeout counts from its last block
             data += chunk
             probe = data if state.lost_line_start else b"\r\n" + data
             offset = 0 if state.lost_line_start else 2
@@ -277,23 +422,23 @@ class GatewaySMTP(SMTP):
                 rest = data[cut + 3:]
                 if rest:  # pipelined commands after the end of data: back to the reader, unread
                     self._reader._buffer[0:0] = rest  # type: ignore[attr-defined]
-                break
+                return
             last = data.rfind(b"\r\n")
             if last >= 0:
                 state.take(data[:last + 2], spool, digest)
                 data = data[last + 2:]
                 state.lost_line_start = False
             if len(data) > state.max_line:  # no line end in sight: too long; keep what could start the end
-                state.too_long = True
                 state.size += len(data) - 4
-                state.bare = state.bare or _bare(data[:-4])
+                if _bare(data[:-4]):
+                    state.refuse(REFUSE_BARE)
+                state.refuse(REFUSE_LONG)
                 data = data[-4:]
                 state.lost_line_start = True
-        return state.refusal()
 
     def _transaction(self, spool: BinaryIO, digest: str) -> Transaction:
         assert self.envelope is not None and self.session is not None
-        peer = self.session.peer[0] if isinstance(self.session.peer, tuple) else str(self.session.peer)
+        peer = peer_address(self.session)
         # XFORWARD without a usable ADDR: the original client is unknown, which never counts as a signing origin
         origin = self._xforward.get("ADDR", "unknown") if self._xforward else peer
         spool.seek(0)
@@ -307,6 +452,13 @@ class GatewaySMTP(SMTP):
 
 
 DATA_BLOCK = 1 << 16
+_PROCESSING: set[asyncio.Task[Reply]] = set()  # messages being processed (a reference, so none is collected)
+REFUSE_BARE = "550 5.5.2 Message refused: bare CR or LF in the data (only CRLF line ends are accepted)"
+REFUSE_NUL = "554 5.6.0 Message refused: NUL byte in the data (not allowed in SMTP, RFC 6152 section 3)"
+REFUSE_8BIT = ("554 5.6.1 Message refused: 8-bit data without BODY=8BITMIME (RFC 6152); send it declared "
+               "or 7-bit encoded")
+REFUSE_LONG = "500 5.5.6 Line too long (RFC 5321 section 4.5.3.1.6)"
+REFUSE_BIG = "552 5.3.4 Message too big for this system"
 
 
 def _bare(block: bytes) -> bool:
@@ -315,58 +467,41 @@ def _bare(block: bytes) -> bool:
 
 
 class _DataState:
-    """What DATA has shown so far: size, and whether it is already refused (bare line ends, too long, too big)."""
+    """What DATA has shown so far: its size, and the first reason it is refused (``refused``), if any."""
 
-    def __init__(self, limit: int | None, max_line: int) -> None:
+    def __init__(self, limit: int | None, max_line: int, *, refuse_8bit: bool = False) -> None:
         self.limit = limit
         self.max_line = max_line
+        self.refuse_8bit = refuse_8bit
         self.size = 0
-        self.bare = self.too_long = self.too_big = False
+        self.refused: str | None = None
         self.lost_line_start = False
-        self._long = re.compile(rb"[^\n]{%d}" % max_line)
+
+    def refuse(self, reason: str) -> None:
+        self.refused = self.refused or reason
 
     def take(self, block: bytes, spool: BinaryIO, digest: Any) -> None:
-        """Complete lines (CRLF-terminated, from a line start): checked, unstuffed, spooled."""
+        """Complete lines (CRLF-terminated, from a line start): checked, unstuffed, spooled. Once the message
+        is refused nothing is checked or kept: DATA is only read to its end."""
         self.size += len(block)
-        self.bare = self.bare or _bare(block)
-        self.too_long = self.too_long or bool(self._long.search(block))
-        self.too_big = self.too_big or bool(self.limit and self.size > self.limit)
-        if self.bare or self.too_long or self.too_big:
-            return  # keep reading to the end of DATA, keep nothing
+        if self.refused is not None:
+            return
+        if self.limit and self.size > self.limit:
+            self.refuse(REFUSE_BIG)
+        elif _bare(block):
+            self.refuse(REFUSE_BARE)
+        elif b"\x00" in block:
+            self.refuse(REFUSE_NUL)
+        elif len(block) >= self.max_line and max(map(len, block.split(b"\n"))) >= self.max_line:
+            self.refuse(REFUSE_LONG)  # the longest line, CR included, LF not (as aiosmtpd's limit counts)
+        elif self.refuse_8bit and not block.isascii():
+            self.refuse(REFUSE_8BIT)
+        if self.refused is not None:
+            return
         data = (b"\r\n" + block).replace(b"\r\n.", b"\r\n")[2:] if b"\n." in block or block[:1] == b"." \
             else block
         spool.write(data)
         digest.update(data)
 
-    def refusal(self) -> str | None:
-        if self.bare:
-            return "550 5.5.2 Message refused: bare CR or LF in the data (only CRLF line ends are accepted)"
-        if self.too_long:
-            return "500 5.5.6 Line too long (RFC 5321 section 4.5.3.1.6)"
-        if self.too_big:
-            return "552 5.3.4 Message too big for this system"
-        return None
 
-
-class ConnectionGate:
-    """Counts open connections against the limit (and reports the count to ``observe``)."""
-
-    def __init__(self, limit: int, spool_dir: Any, observe: Callable[[int], None] = lambda n: None) -> None:
-        self.limit = limit
-        self.active = 0
-        self.spool_dir = spool_dir
-        self._observe = observe
-
-    def enter(self) -> bool:
-        if self.active >= self.limit:
-            return False
-        self.active += 1
-        self._observe(self.active)
-        return True
-
-    def leave(self) -> None:
-        self.active = max(0, self.active - 1)
-        self._observe(self.active)
-
-
-__all__ = ["MISSING", "ConnectionGate", "GatewaySMTP", "Handler", "Transaction", "in_networks"]
+__all__ = ["MISSING", "GatewaySMTP", "Handler", "Protections", "Reply", "Transaction", "peer_address"]
