@@ -111,7 +111,7 @@ def test_wrong_passphrase(ca: CA) -> None:
 def test_no_passphrase_and_no_terminal(ca: CA) -> None:
     env = {k: v for k, v in cli_env(ca.env).items() if k != "MAILSEAL_CA_PASSPHRASE"}
     proc = subprocess.run([sys.executable, "-m", "mailseal.cli.main", "ca", "crl"], input=b"", env=env,
-                          capture_output=True, cwd=ca.work, timeout=60, check=False)
+                          capture_output=True, cwd=ca.work, timeout=60, check=False, start_new_session=True)
     assert proc.returncode == 2
     assert proc.stderr.decode().strip() == (
         "mailseal: error[usage]: no terminal to ask for the CA passphrase on: set MAILSEAL_CA_PASSPHRASE"

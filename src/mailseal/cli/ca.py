@@ -33,12 +33,16 @@ def _passphrase(confirm: bool = False) -> bytes:
     value = os.environ.get(PASSPHRASE_ENV)
     if value:
         return value.encode()
-    if not sys.stdin.isatty():
+    from .terminal import read_secret
+
+    secret = read_secret("CA passphrase: ")
+    if secret is None:
         raise UsageError(f"no terminal to ask for the CA passphrase on: set {PASSPHRASE_ENV}")
-    text = click.prompt("CA passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
-    if not text:
+    if not secret:
         raise UsageError("the CA passphrase must not be empty")
-    return str(text).encode()
+    if confirm and read_secret("Repeat the CA passphrase: ") != secret:
+        raise UsageError("the two CA passphrases differ")
+    return secret
 
 
 def _open(unlock: bool) -> CertificateAuthority:

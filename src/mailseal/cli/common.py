@@ -16,7 +16,7 @@ import click
 
 from ..cms.identity import Identity
 from ..config import data_dir
-from ..errors import ErrorCode, MailsealError, UsageError
+from ..errors import ErrorCode, MailsealError, PasswordNeededError, UsageError, WrongPasswordError
 
 if TYPE_CHECKING:  # imported where used, so that commands that need no trust decisions start fast
     from ..pki.validation import ValidationContext
@@ -89,7 +89,7 @@ def write_out(path: str | None, data: bytes) -> None:
 
 
 def password(spec: str | None) -> bytes | None:
-    """OpenSSL-style pass phrase arguments: pass:TEXT, env:VAR, file:PATH (first line)."""
+    """OpenSSL-style pass phrase arguments: pass:TEXT, env:VAR, file:PATH (first line); None without --pass."""
     if spec is None:
         return None
     kind, sep, value = spec.partition(":")
@@ -107,8 +107,37 @@ def password(spec: str | None) -> bytes | None:
     raise UsageError(f"--pass: unknown kind {kind!r} (use pass:, env: or file:)")
 
 
+PASSWORD_TRIES = 3
+
+
+def with_password(load: Callable[[bytes | None], R], name: str, pass_spec: str | None) -> R:
+    """``load(password)`` for the file ``name`` with the password of ``--pass``; without ``--pass``, as OpenSSL
+    does: first without one, then, if the file is protected, asked for on the terminal without echo
+    ("Enter pass phrase for NAME:", three tries); with no terminal, ``password-needed`` naming ``--pass``, which
+    is another fact than a wrong password."""
+    if pass_spec is not None:
+        return load(password(pass_spec))
+    try:
+        return load(None)
+    except PasswordNeededError:
+        pass
+    from .terminal import read_secret, say
+
+    for attempt in range(1, PASSWORD_TRIES + 1):
+        secret = read_secret(f"Enter pass phrase for {name}:")
+        if secret is None:
+            raise PasswordNeededError(f"{name} needs a password (--pass)")
+        try:
+            return load(secret)
+        except WrongPasswordError as exc:
+            if attempt == PASSWORD_TRIES:
+                raise
+            say(f"mailseal: {exc.message}; try again")
+    raise AssertionError("unreachable")
+
+
 def load_identity(key: str, cert: str | None, chain: str | None, pass_spec: str | None) -> Identity:
-    return Identity.load(key, cert, chain, password(pass_spec))
+    return with_password(lambda secret: Identity.load(key, cert, chain, secret), key, pass_spec)
 
 
 def parse_time(value: str | None) -> datetime | None:

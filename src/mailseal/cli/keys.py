@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ..errors import UsageError
 from ..store.keystore import EXPORT_ENV, USAGES, KeyStore, resolve_passphrase
-from .common import handle_errors, password, print_json, write_out
+from .common import handle_errors, load_identity, password, print_json, write_out
 
 
 def _prompt() -> bytes:
-    if not sys.stdin.isatty():
+    from .terminal import read_secret
+
+    secret = read_secret("Key store passphrase: ")
+    if secret is None:
         raise UsageError("no key store passphrase: set MAILSEAL_STORE_PASSPHRASE or MAILSEAL_STORE_KEYFILE")
-    return str(click.prompt("Key store passphrase", hide_input=True, err=True)).encode()
+    return secret
 
 
 def keystore() -> KeyStore:
@@ -45,9 +46,8 @@ def keys_group() -> None:
 def import_cmd(file: str, cert: str | None, chain: str | None, pass_spec: str | None, usage: str,
                as_json: bool) -> None:
     """Import FILE: a PKCS#12 file, or a PEM/DER private key with --cert."""
-    from ..cms.identity import Identity
 
-    identity = Identity.load(file, cert, chain, password(pass_spec))
+    identity = load_identity(file, cert, chain, pass_spec)
     ks = keystore()
     ids = ks.add(identity, usage)
     records = [r for r in ks.list() if r.id in ids]

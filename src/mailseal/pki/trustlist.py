@@ -24,7 +24,7 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from ..cms.identity import load_certificates
+from ..cms.identity import Password, load_certificates
 from ..config import data_dir
 from ..errors import CertificateError, UsageError
 from .sst import write_sst
@@ -234,7 +234,7 @@ def add_files(
     *,
     intermediate: bool = False,
     allow_leaf: bool = False,
-    password: bytes | None = None,
+    password: Password | None = None,
     home: Path | None = None,
 ) -> AddResult:
     """`add` for the certificates of files in any format `read_certificates` knows (SST, PEM, PKCS#7, ...)."""

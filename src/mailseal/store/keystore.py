@@ -295,8 +295,12 @@ class KeyStore:
             raise UsageError(f"no identity matches {target}")
         return len(rows)
 
-    def export_pkcs12(self, identity_id: int, password: bytes, actor: str | None = None) -> bytes:
-        """The identity as PKCS#12 under ``password``; refused unless ``$MAILSEAL_ALLOW_KEY_EXPORT=1``."""
+    def export_pkcs12(self, identity_id: int, password: str | bytes, actor: str | None = None) -> bytes:
+        """The identity as PKCS#12 under ``password`` (str as UTF-8, or bytes); refused unless
+        ``$MAILSEAL_ALLOW_KEY_EXPORT=1``."""
+        from ..cms.identity import password_bytes
+
+        password = password_bytes(password) or b""
         if os.environ.get(EXPORT_ENV) != "1":
             raise UsageError(f"key export is disabled: set {EXPORT_ENV}=1 to allow it")
         if not password:
