@@ -70,22 +70,24 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def read_in(path: str | None) -> bytes:
+def read_in(path: str | None, what: str = "the message") -> bytes:
     if path is None or path == "-":
-        return sys.stdin.buffer.read()
+        from .streams import stdin
+
+        return stdin(what).read()
     return Path(path).read_bytes()
 
 
-def write_out(path: str | None, data: bytes) -> None:
+def write_out(path: str | None, data: bytes, *, private: bool = False) -> None:
+    """``data`` to stdout or to a file (atomically); ``private`` (key material) makes the file 0600."""
     if path is None or path == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
     from .streams import output_stream  # atomic for files, in place for devices and pipes
 
-    with output_stream(path) as sink:
+    with output_stream(path, private=private) as sink:
         sink.write(data)
-
 
 
 def password(spec: str | None) -> bytes | None:
@@ -213,8 +215,8 @@ def extra_certs(paths: Sequence[str]) -> list[Any]:
     return [c for p in paths for c in read_certificate_file(p)]
 
 
-def print_json(data: dict[str, Any]) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False))
+def print_json(data: dict[str, Any], *, err: bool = False) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False), err=err)
 
 
 trust_options = [

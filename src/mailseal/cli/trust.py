@@ -65,9 +65,13 @@ def list_cmd(as_json: bool, use_store: bool) -> None:
 
 def _read(files: Sequence[str], pass_spec: str | None) -> list[x509.Certificate]:
     """The certificates of every file; a protected PKCS#12 without --pass asks for its password on the terminal."""
+    from .progress import counting
+
     certs: list[x509.Certificate] = []
-    for f in files:
-        certs.extend(with_password(functools.partial(_read_file, f), f, pass_spec))
+    with counting(len(files), "reading files") as advance:
+        for f in files:
+            certs.extend(with_password(functools.partial(_read_file, f), f, pass_spec))
+            advance(1)
     return certs
 
 

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from ..cms.identity import Password, password_bytes
+from ..cms.names import serial_text
 from ..config import data_dir
 from ..errors import ErrorCode, MailsealError, UsageError, WrongPasswordError
 from .profile import SMTP_UTF8_MAILBOX
@@ -248,7 +249,7 @@ class IssuedRecord:
 
     def to_dict(self, at: datetime | None = None) -> dict[str, Any]:
         return {
-            "serial": self.serial_hex,
+            "serial": serial_text(self.serial),
             "email": self.email,
             "usage": self.usage,
             "key_type": self.key_type,

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from ..cms.identity import Identity, load_private_key
+from ..cms.names import name_text
 from ..cms.token import TokenKey, TokenSettings
 from ..errors import TokenError, UsageError, WrongPasswordError
 from ..pki.profile import certificate_emails, normalize_address
@@ -144,7 +145,7 @@ class IdentityRecord:
 
 def _record(row: IdentityRow) -> IdentityRecord:
     cert = x509.load_der_x509_certificate(row.certificate)
-    return IdentityRecord(row.id, row.address, row.usage, row.fingerprint, cert.subject.rfc4514_string(),
+    return IdentityRecord(row.id, row.address, row.usage, row.fingerprint, name_text(cert.subject),
                           row.not_before, row.not_after, row.created, len(row.chain), row.key_location or "store")
 
 
