@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, NoEncryption, pkcs12
 
 from mailseal import TrustStore
+from mailseal.cms.names import serial_text
 from mailseal.errors import CertificateError, ErrorCode, UsageError, WrongPasswordError
 from mailseal.pki import trustlist
 from mailseal.pki.sst import read_sst, write_sst
@@ -227,7 +228,7 @@ def test_entry_json_fields(pki: TestPKI, tmp_path: Path) -> None:
     assert d == {
         "subject": "O=mailseal tests,CN=mailseal Test Root",
         "issuer": "O=mailseal tests,CN=mailseal Test Root",
-        "serial": format(pki.root_cert.serial_number, "x"),
+        "serial": serial_text(pki.root_cert.serial_number),
         "fingerprint_sha256": fp(pki.root_cert),
         "not_before": pki.root_cert.not_valid_before_utc.isoformat().replace("+00:00", "Z"),
         "not_after": pki.root_cert.not_valid_after_utc.isoformat().replace("+00:00", "Z"),
