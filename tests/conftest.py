@@ -67,6 +67,9 @@ def run_mailseal(
         cwd=cwd,
         timeout=timeout,
         check=False,
+        # A session of its own: no controlling terminal, so a command that would ask for a pass phrase on
+        # /dev/tty fails at once, as under cron or a mail filter, instead of waiting on the developer's terminal.
+        start_new_session=True,
     )
 
 

@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
     MALFORMED_CERTIFICATE = "malformed-certificate"
     MALFORMED_KEY = "malformed-key"
     WRONG_PASSWORD = "wrong-password"
+    PASSWORD_NEEDED = "password-needed"
     KEY_CERT_MISMATCH = "key-certificate-mismatch"
     UNSUPPORTED_ALGORITHM = "unsupported-algorithm"
     NOT_ENCRYPTED = "not-encrypted"
@@ -83,9 +84,16 @@ class PrivateKeyError(MailsealError):
 
 
 class WrongPasswordError(PrivateKeyError):
-    """The password for a private key or PKCS#12 file is missing or wrong."""
+    """The password for a private key or PKCS#12 file is wrong (or, as PasswordNeededError, missing)."""
 
     code = ErrorCode.WRONG_PASSWORD
+
+
+class PasswordNeededError(WrongPasswordError):
+    """A private key or PKCS#12 file is protected and no password was given: a different fact from a wrong one
+    (the caller may ask for it), so it has its own code; ``except WrongPasswordError`` still catches it."""
+
+    code = ErrorCode.PASSWORD_NEEDED
 
 
 class KeyCertificateMismatchError(PrivateKeyError):
@@ -170,6 +178,7 @@ __all__ = [
     "MalformedMIMEError",
     "NoMatchingRecipientError",
     "NotEncryptedError",
+    "PasswordNeededError",
     "PolicyRefusal",
     "PrivateKeyError",
     "RecipientError",

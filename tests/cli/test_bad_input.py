@@ -606,7 +606,7 @@ PASSWORD_CASES: dict[str, Case] = {
     "p12-wrong-password-sign": Case(
         lambda i: ["sign", "--key", i.alice.p12_path, "--pass", "pass:wrong"], _plain, code="wrong-password"
     ),
-    "p12-missing-password-sign": Case(lambda i: ["sign", "--key", i.alice.p12_path], _plain, code="wrong-password"),
+    "p12-missing-password-sign": Case(lambda i: ["sign", "--key", i.alice.p12_path], _plain, code="password-needed"),
     "p12-wrong-password-decrypt": Case(
         lambda i: ["decrypt", "--key", i.bob.p12_path, "--pass", "pass:wrong"], _gcm, code="wrong-password"
     ),
@@ -619,7 +619,7 @@ PASSWORD_CASES: dict[str, Case] = {
         code="wrong-password",
     ),
     "encrypted-pem-missing-password-sign": Case(
-        lambda i: ["sign", "--key", i.encrypted_pem_key, "--cert", i.alice.cert_path], _plain, code="wrong-password"
+        lambda i: ["sign", "--key", i.encrypted_pem_key, "--cert", i.alice.cert_path], _plain, code="password-needed"
     ),
 }
 

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 import mailseal
+from mailseal.cms.names import serial_text
 from mailseal.pki.profile import check_certificate
 from mailseal.pki.truststore import TrustStore
 from mailseal.pki.validation import ValidationContext
@@ -111,7 +112,7 @@ def test_wrong_passphrase(ca: CA) -> None:
 def test_no_passphrase_and_no_terminal(ca: CA) -> None:
     env = {k: v for k, v in cli_env(ca.env).items() if k != "MAILSEAL_CA_PASSPHRASE"}
     proc = subprocess.run([sys.executable, "-m", "mailseal.cli.main", "ca", "crl"], input=b"", env=env,
-                          capture_output=True, cwd=ca.work, timeout=60, check=False)
+                          capture_output=True, cwd=ca.work, timeout=60, check=False, start_new_session=True)
     assert proc.returncode == 2
     assert proc.stderr.decode().strip() == (
         "mailseal: error[usage]: no terminal to ask for the CA passphrase on: set MAILSEAL_CA_PASSPHRASE"
@@ -178,7 +179,7 @@ def test_revoked_certificate_refused_by_openssl_and_mailseal(ca: CA) -> None:
     p12, pem = ca.issue("rob")
     signed = ca.work / "rob-signed.eml"
     signed.write_bytes(_sign(ca, p12, "rob@example.org"))
-    serial = format(x509.load_pem_x509_certificate(pem.read_bytes()).serial_number, "x")
+    serial = serial_text(x509.load_pem_x509_certificate(pem.read_bytes()).serial_number)
     out = ca.ok("ca", "revoke", serial, "--reason", "keyCompromise")
     assert out.decode().startswith(f"revoked {serial} (rob@example.org, keyCompromise)")
     crl_pem = ca.work / "crl.pem"
@@ -214,7 +215,7 @@ def test_revoke_needs_exactly_one_selector(ca: CA) -> None:
 
 def test_list_text_and_json(ca: CA) -> None:
     _, pem = ca.issue("lisa", "--usage", "encrypt")
-    serial = format(x509.load_pem_x509_certificate(pem.read_bytes()).serial_number, "x")
+    serial = serial_text(x509.load_pem_x509_certificate(pem.read_bytes()).serial_number)
     text = ca.ok("ca", "list").decode()
     assert any(line.startswith(f"{serial}  lisa@example.org  encrypt  rsa2048") and line.endswith("valid")
                for line in text.splitlines())
@@ -271,7 +272,7 @@ def test_ocsp_responder_good_then_revoked(ca: CA) -> None:
         first = _ocsp_query(ca, pem, url)
         assert f"{pem}: good" in first and "Cert Status: good" in first
         assert "OCSP Nonce" in first  # openssl sends a nonce by default; the responder echoes it
-        serial = format(x509.load_pem_x509_certificate(pem.read_bytes()).serial_number, "x")
+        serial = serial_text(x509.load_pem_x509_certificate(pem.read_bytes()).serial_number)
         ca.ok("ca", "revoke", serial, "--reason", "superseded")
         second = _ocsp_query(ca, pem, url)
         assert f"{pem}: revoked" in second and "Reason: superseded" in second

@@ -38,6 +38,7 @@ from mailseal.errors import (
     MalformedMIMEError,
     NoMatchingRecipientError,
     NotEncryptedError,
+    PasswordNeededError,
     PrivateKeyError,
     RecipientError,
     SignerError,
@@ -382,7 +383,7 @@ IDENTITY_CASES: dict[str, tuple[IdentityLoad, type[MailsealError], str]] = {
         WrongPasswordError,
         "wrong-password",
     ),
-    "p12-missing-password": (lambda lb: Identity.load(lb.bob_user.p12_path), WrongPasswordError, "wrong-password"),
+    "p12-missing-password": (lambda lb: Identity.load(lb.bob_user.p12_path), PasswordNeededError, "password-needed"),
     "legacy-p12-wrong-password": (
         lambda lb: Identity.load(lb.bob_user.legacy_p12_path, password=b"wrong"),
         WrongPasswordError,
@@ -395,8 +396,8 @@ IDENTITY_CASES: dict[str, tuple[IdentityLoad, type[MailsealError], str]] = {
     ),
     "encrypted-pem-missing-password": (
         lambda lb: Identity.load(_encrypted_pem(lb), lb.pki.user("alice").cert_path),
-        WrongPasswordError,
-        "wrong-password",
+        PasswordNeededError,
+        "password-needed",
     ),
     "inconsistent-rsa-key": (
         lambda lb: Identity.load(lb.file("bad-crt.pem", _inconsistent_rsa_pem(lb)), lb.pki.user("alice").cert_path),

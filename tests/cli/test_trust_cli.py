@@ -137,7 +137,7 @@ def test_leaf_needs_allow_leaf(home: Home, pki: TestPKI) -> None:
 
 def test_pkcs12_needs_its_password(home: Home, pki: TestPKI) -> None:
     alice = pki.user("alice")
-    assert_one_error_line(home.run("trust", "add", "--allow-leaf", alice.p12_path), "wrong-password")
+    assert_one_error_line(home.run("trust", "add", "--allow-leaf", alice.p12_path), "password-needed")
     home.ok("trust", "add", "--allow-leaf", "--pass", f"pass:{PASSWORD}", alice.p12_path)
     assert {e["fingerprint_sha256"] for e in home.listed()} == {fp(alice.cert), fp(pki.intermediate_cert), fp(pki.root_cert)}
 

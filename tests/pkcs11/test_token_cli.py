@@ -36,8 +36,8 @@ def test_import_token_list_show_and_sign_from_store(hsm: HSM, tmp_path: Path) ->
     _ok(run_mailseal("keys", "import-token", "--token", "mailseal-test", "--key-label", "ec", "--cert",
                      hsm.ec_cert_path, "--chain", hsm.chain_path, env=_env(home, MAILSEAL_PKCS11_MODULE=hsm.module)))
     listed = _ok(run_mailseal("keys", "list", env=_env(home))).decode()
-    assert "\tpkcs11:token=mailseal-test;id=%01%a1" in listed
-    assert "\tpkcs11:token=mailseal-test;id=%02%b2;object=ec" in listed
+    assert " pkcs11:token=mailseal-test;id=%01%a1" in listed  # in the KEY column of the table
+    assert " pkcs11:token=mailseal-test;id=%02%b2;object=ec" in listed
     shown = _ok(run_mailseal("keys", "show", "hsm-ec@example.org", env=_env(home))).decode()
     assert "key_location: pkcs11:" in shown
 

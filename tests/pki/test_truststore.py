@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, NoEncryption, pkcs12
 
 from mailseal import TrustStore
+from mailseal.cms.names import serial_text
 from mailseal.errors import CertificateError, ErrorCode, UsageError, WrongPasswordError
 from mailseal.pki import trustlist
 from mailseal.pki.sst import read_sst, write_sst
@@ -118,12 +119,14 @@ def test_pkcs12_certificates_only_with_password(pki: TestPKI) -> None:
     assert [fp(c) for c in read_certificates(data, password=b"s3cret")] == [fp(pki.root_cert)]
 
 
-@pytest.mark.parametrize("given", [None, b"wrong"], ids=["missing", "wrong"])
-def test_pkcs12_password_problems_are_wrong_password(pki: TestPKI, given: bytes | None) -> None:
+@pytest.mark.parametrize(("given", "code"), [(None, ErrorCode.PASSWORD_NEEDED), (b"wrong", ErrorCode.WRONG_PASSWORD)],
+                         ids=["missing", "wrong"])
+def test_pkcs12_password_problems(pki: TestPKI, given: bytes | None, code: ErrorCode) -> None:
+    # A missing password is its own code (the CLI asks for it); both are WrongPasswordError for old callers.
     data = pkcs12.serialize_key_and_certificates(None, None, None, [pki.root_cert], BestAvailableEncryption(b"s3cret"))
     with pytest.raises(WrongPasswordError) as info:
         read_certificates(data, password=given)
-    assert info.value.code == ErrorCode.WRONG_PASSWORD
+    assert info.value.code == code
 
 
 def test_intermediates_and_dedupe(pki: TestPKI, tmp_path: Path) -> None:
@@ -225,7 +228,7 @@ def test_entry_json_fields(pki: TestPKI, tmp_path: Path) -> None:
     assert d == {
         "subject": "O=mailseal tests,CN=mailseal Test Root",
         "issuer": "O=mailseal tests,CN=mailseal Test Root",
-        "serial": format(pki.root_cert.serial_number, "x"),
+        "serial": serial_text(pki.root_cert.serial_number),
         "fingerprint_sha256": fp(pki.root_cert),
         "not_before": pki.root_cert.not_valid_before_utc.isoformat().replace("+00:00", "Z"),
         "not_after": pki.root_cert.not_valid_after_utc.isoformat().replace("+00:00", "Z"),

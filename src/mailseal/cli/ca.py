@@ -11,6 +11,7 @@ from types import FrameType
 import click
 from cryptography.hazmat.primitives import serialization
 
+from ..cms.names import name_text, serial_text
 from ..errors import UsageError
 from ..pki.authority import (
     CA_KEY_TYPES,
@@ -33,12 +34,16 @@ def _passphrase(confirm: bool = False) -> bytes:
     value = os.environ.get(PASSPHRASE_ENV)
     if value:
         return value.encode()
-    if not sys.stdin.isatty():
+    from .terminal import read_secret
+
+    secret = read_secret("CA passphrase: ")
+    if secret is None:
         raise UsageError(f"no terminal to ask for the CA passphrase on: set {PASSPHRASE_ENV}")
-    text = click.prompt("CA passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
-    if not text:
+    if not secret:
         raise UsageError("the CA passphrase must not be empty")
-    return str(text).encode()
+    if confirm and read_secret("Repeat the CA passphrase: ") != secret:
+        raise UsageError("the two CA passphrases differ")
+    return secret
 
 
 def _open(unlock: bool) -> CertificateAuthority:
@@ -68,7 +73,7 @@ def init_cmd(name: str, key_type: str, days: int, crl_url: str | None, ocsp_url:
     ca = CertificateAuthority.create(name, _passphrase(confirm=True), directory=directory, key_type=key_type,
                                      days=days, crl_url=crl_url, ocsp_url=ocsp_url)
     cert = ca.certificate
-    click.echo(f"created CA {name!r} in {directory} ({key_type}, serial {cert.serial_number:x}, "
+    click.echo(f"created CA {name!r} in {directory} ({key_type}, serial {serial_text(cert.serial_number)}, "
                f"valid until {cert.not_valid_after_utc.date().isoformat()})")
 
 
@@ -97,11 +102,11 @@ def issue_cmd(email: str, outfile: str, pass_spec: str, usage: str, key_type: st
             raise UsageError(f"cannot write {target}: its folder does not exist or is not writable")
     ca = _open(unlock=True)
     issued = ca.issue(email, usage=usage, key_type=key_type, days=days, common_name=not no_cn)
-    write_out(outfile, ca.pkcs12(issued, p12_password, legacy=legacy))
+    write_out(outfile, ca.pkcs12(issued, p12_password, legacy=legacy), private=True)
     if cert_out:
         write_out(cert_out, issued.certificate.public_bytes(serialization.Encoding.PEM))
     record = issued.record
-    click.echo(f"issued {record.serial_hex} for {record.email} ({usage}, {key_type}, "
+    click.echo(f"issued {serial_text(record.serial)} for {record.email} ({usage}, {key_type}, "
                f"until {record.not_after.date().isoformat()}) -> {outfile}")
 
 
@@ -135,7 +140,7 @@ def revoke_cmd(serial: str | None, email: str | None, reason: str) -> None:
             raise CAError(f"no unrevoked certificate for {email}")
     for number in serials:
         record = ca.revoke(number, reason)
-        click.echo(f"revoked {record.serial_hex} ({record.email}, {reason})")
+        click.echo(f"revoked {serial_text(record.serial)} ({record.email}, {reason})")
 
 
 @ca_group.command("crl")
@@ -159,14 +164,14 @@ def list_cmd(as_json: bool) -> None:
     ca = _open(unlock=False)
     records = ca.records()
     if as_json:
-        print_json({"ca": ca.certificate.subject.rfc4514_string(), "certificates": [r.to_dict() for r in records]})
+        print_json({"ca": name_text(ca.certificate.subject), "certificates": [r.to_dict() for r in records]})
         return
     if not records:
         click.echo("no certificates issued")
         return
     for r in records:
         extra = f" {r.revoked_at.isoformat()} {r.reason}" if r.revoked_at else ""
-        click.echo(f"{r.serial_hex}  {r.email}  {r.usage}  {r.key_type}  until {r.not_after.date().isoformat()}  "
+        click.echo(f"{serial_text(r.serial)}  {r.email}  {r.usage}  {r.key_type}  until {r.not_after.date().isoformat()}  "
                    f"{r.status()}{extra}")
 
 

@@ -10,9 +10,10 @@ from typing import Any
 import click
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from ..cms.identity import load_certificates
+from ..cms.names import name_text, serial_text
 from ..errors import CertificateError
 from ..pki.profile import ProfileVerdict, certificate_emails, check_certificate, describe_key
 from .common import EXIT_NOT_VALID, handle_errors, parse_time, print_json
@@ -44,7 +45,7 @@ _POLICY_NAMES = {
 
 
 def _name(name: x509.Name) -> str:
-    return name.rfc4514_string({NameOID.EMAIL_ADDRESS: "emailAddress"})
+    return name_text(name)
 
 
 def _load(path: str) -> list[x509.Certificate]:
@@ -95,7 +96,7 @@ def describe(cert: x509.Certificate, at: datetime | None = None) -> dict[str, An
     return {
         "subject": _name(cert.subject),
         "issuer": _name(cert.issuer),
-        "serial": format(cert.serial_number, "x"),
+        "serial": serial_text(cert.serial_number),
         "addresses": certificate_emails(cert),
         "key": describe_key(cert),
         "signature_algorithm": cert.signature_algorithm_oid._name,
@@ -145,11 +146,11 @@ def check_cmd(file: str, email: str | None, at: str | None, as_json: bool) -> No
     cert = _load(file)[0]
     verdict: ProfileVerdict = check_certificate(cert, email, parse_time(at))
     if as_json:
-        print_json({"subject": _name(cert.subject), "serial": format(cert.serial_number, "x"),
+        print_json({"subject": _name(cert.subject), "serial": serial_text(cert.serial_number),
                     "email": email, **verdict.to_dict()})
     else:
         click.echo(f"certificate: {_name(cert.subject) or '(empty subject)'} "
-                   f"(serial {cert.serial_number:x})")
+                   f"(serial {serial_text(cert.serial_number)})")
         click.echo(f"addresses: {', '.join(verdict.addresses) or '(none)'}")
         if email is not None:
             click.echo(f"address {email}: {'matches' if verdict.address_matches else 'does not match'}")

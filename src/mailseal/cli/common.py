@@ -16,7 +16,7 @@ import click
 
 from ..cms.identity import Identity
 from ..config import data_dir
-from ..errors import ErrorCode, MailsealError, UsageError
+from ..errors import ErrorCode, MailsealError, PasswordNeededError, UsageError, WrongPasswordError
 
 if TYPE_CHECKING:  # imported where used, so that commands that need no trust decisions start fast
     from ..pki.validation import ValidationContext
@@ -70,26 +70,28 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def read_in(path: str | None) -> bytes:
+def read_in(path: str | None, what: str = "the message") -> bytes:
     if path is None or path == "-":
-        return sys.stdin.buffer.read()
+        from .streams import stdin
+
+        return stdin(what).read()
     return Path(path).read_bytes()
 
 
-def write_out(path: str | None, data: bytes) -> None:
+def write_out(path: str | None, data: bytes, *, private: bool = False) -> None:
+    """``data`` to stdout or to a file (atomically); ``private`` (key material) makes the file 0600."""
     if path is None or path == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
     from .streams import output_stream  # atomic for files, in place for devices and pipes
 
-    with output_stream(path) as sink:
+    with output_stream(path, private=private) as sink:
         sink.write(data)
 
 
-
 def password(spec: str | None) -> bytes | None:
-    """OpenSSL-style pass phrase arguments: pass:TEXT, env:VAR, file:PATH (first line)."""
+    """OpenSSL-style pass phrase arguments: pass:TEXT, env:VAR, file:PATH (first line); None without --pass."""
     if spec is None:
         return None
     kind, sep, value = spec.partition(":")
@@ -107,8 +109,37 @@ def password(spec: str | None) -> bytes | None:
     raise UsageError(f"--pass: unknown kind {kind!r} (use pass:, env: or file:)")
 
 
+PASSWORD_TRIES = 3
+
+
+def with_password(load: Callable[[bytes | None], R], name: str, pass_spec: str | None) -> R:
+    """``load(password)`` for the file ``name`` with the password of ``--pass``; without ``--pass``, as OpenSSL
+    does: first without one, then, if the file is protected, asked for on the terminal without echo
+    ("Enter pass phrase for NAME:", three tries); with no terminal, ``password-needed`` naming ``--pass``, which
+    is another fact than a wrong password."""
+    if pass_spec is not None:
+        return load(password(pass_spec))
+    try:
+        return load(None)
+    except PasswordNeededError:
+        pass
+    from .terminal import read_secret, say
+
+    for attempt in range(1, PASSWORD_TRIES + 1):
+        secret = read_secret(f"Enter pass phrase for {name}:")
+        if secret is None:
+            raise PasswordNeededError(f"{name} needs a password (--pass)")
+        try:
+            return load(secret)
+        except WrongPasswordError as exc:
+            if attempt == PASSWORD_TRIES:
+                raise
+            say(f"mailseal: {exc.message}; try again")
+    raise AssertionError("unreachable")
+
+
 def load_identity(key: str, cert: str | None, chain: str | None, pass_spec: str | None) -> Identity:
-    return Identity.load(key, cert, chain, password(pass_spec))
+    return with_password(lambda secret: Identity.load(key, cert, chain, secret), key, pass_spec)
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -184,8 +215,8 @@ def extra_certs(paths: Sequence[str]) -> list[Any]:
     return [c for p in paths for c in read_certificate_file(p)]
 
 
-def print_json(data: dict[str, Any]) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False))
+def print_json(data: dict[str, Any], *, err: bool = False) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False), err=err)
 
 
 trust_options = [

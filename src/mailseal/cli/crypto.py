@@ -123,6 +123,6 @@ def encrypt_cmd(
 def decrypt_cmd(infile: str | None, outfile: str | None, key: str, cert: str | None, pass_spec: str | None) -> None:
     """Decrypt a message (or a bare CMS object) with the recipient's key."""
     identity = load_identity(key, cert, None, pass_spec)
-    with input_stream(infile) as source, output_stream(outfile) as sink:
+    with input_stream(infile) as source, output_stream(outfile, private=True) as sink:
         # A file output is a temporary file that replaces -o only on success, so it can stage the plaintext.
         api.decrypt(source, identity, out=sink, out_is_staging=is_staging(sink))

@@ -7,12 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+from cryptography import x509
 
+from ..cms.names import name_text
 from ..errors import CertificateError, UsageError
 from ..store.directory import Directory, DirectoryEntry
 from .common import EXIT_NOT_VALID, handle_errors, print_json
+from .progress import counting
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
+IMPORT_BATCH = 200  # certificates per transaction, and per step of the progress bar
 
 
 def _directory() -> Directory:
@@ -28,7 +32,7 @@ def _files(path: Path) -> list[Path]:
 
 
 def _line(e: DirectoryEntry) -> str:
-    return f"{e.fingerprint[:16]}\t{e.address}\t{e.source}\t{e.not_after.date()}\t{e.certificate.subject.rfc4514_string()}"
+    return f"{e.fingerprint[:16]}\t{e.address}\t{e.source}\t{e.not_after.date()}\t{name_text(e.certificate.subject)}"
 
 
 def _print_entries(entries: list[DirectoryEntry], as_json: bool) -> None:
@@ -53,33 +57,39 @@ def import_cmd(path: str, as_json: bool) -> None:
     added: list[dict[str, Any]] = []
     known: list[str] = []
     skipped: list[dict[str, str]] = []
-    progress = sys.stderr.isatty()
-    for n, file in enumerate(files, 1):
-        if progress:
-            click.echo(f"\rimporting {n}/{len(files)} files", nl=False, err=True)
-        try:
-            if file.stat().st_size > MAX_FILE_BYTES:
-                raise CertificateError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-            data = file.read_bytes()
-            if file.suffix.lower() == ".ldif" or looks_like_ldif(data):
-                certs, reasons = certificates_from_ldif(data)
-                skipped.extend({"file": str(file), "reason": reason} for reason in reasons)
-            else:
-                certs = load_certificates(data)
-        except CertificateError as exc:
-            skipped.append({"file": str(file), "reason": exc.message})
-            continue
-        for outcome in directory.add_many(certs):
-            if outcome.status == "added":
-                added.append({"file": str(file), "fingerprint_sha256": outcome.fingerprint,
-                              "addresses": list(outcome.addresses)})
-            elif outcome.status == "known":
-                known.append(outcome.fingerprint)
-            else:
-                skipped.append({"file": str(file), "fingerprint_sha256": outcome.fingerprint,
-                                "reason": outcome.reason or "skipped"})
-    if progress:
-        click.echo("", err=True)
+    # First every file is read (a bar over the files), then the certificates are filed a batch at a time (a bar
+    # over the certificates): one LDIF export or P7B bundle may hold thousands.
+    found: list[tuple[Path, list[x509.Certificate]]] = []
+    with counting(len(files), "reading files", allowed=not as_json) as advance:
+        for file in files:
+            try:
+                if file.stat().st_size > MAX_FILE_BYTES:
+                    raise CertificateError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+                data = file.read_bytes()
+                if file.suffix.lower() == ".ldif" or looks_like_ldif(data):
+                    certs, reasons = certificates_from_ldif(data)
+                    skipped.extend({"file": str(file), "reason": reason} for reason in reasons)
+                else:
+                    certs = load_certificates(data)
+                found.append((file, certs))
+            except CertificateError as exc:
+                skipped.append({"file": str(file), "reason": exc.message})
+            advance(1)
+    total = sum(len(certs) for _, certs in found)
+    with counting(total, "importing certificates", allowed=not as_json) as advance:
+        for file, certs in found:
+            for start in range(0, len(certs), IMPORT_BATCH):
+                batch = certs[start:start + IMPORT_BATCH]
+                for outcome in directory.add_many(batch, batch=IMPORT_BATCH):
+                    if outcome.status == "added":
+                        added.append({"file": str(file), "fingerprint_sha256": outcome.fingerprint,
+                                      "addresses": list(outcome.addresses)})
+                    elif outcome.status == "known":
+                        known.append(outcome.fingerprint)
+                    else:
+                        skipped.append({"file": str(file), "fingerprint_sha256": outcome.fingerprint,
+                                        "reason": outcome.reason or "skipped"})
+                advance(len(batch))
     if as_json:
         print_json({"imported": added, "already_known": len(known), "skipped": skipped})
         return

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ..errors import UsageError
-from ..store.keystore import EXPORT_ENV, USAGES, KeyStore, resolve_passphrase
-from .common import handle_errors, password, print_json, write_out
+from ..store.keystore import EXPORT_ENV, USAGES, IdentityRecord, KeyStore, resolve_passphrase
+from .common import handle_errors, load_identity, password, print_json, write_out
 
 
 def _prompt() -> bytes:
-    if not sys.stdin.isatty():
+    from .terminal import read_secret
+
+    secret = read_secret("Key store passphrase: ")
+    if secret is None:
         raise UsageError("no key store passphrase: set MAILSEAL_STORE_PASSPHRASE or MAILSEAL_STORE_KEYFILE")
-    return str(click.prompt("Key store passphrase", hide_input=True, err=True)).encode()
+    return secret
 
 
 def keystore() -> KeyStore:
@@ -34,7 +35,7 @@ def keys_group() -> None:
 
 
 @keys_group.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True), metavar="FILE...")
 @click.option("--cert", type=click.Path(dir_okay=False, exists=True), help="The key's certificate (if not in FILE).")
 @click.option("--chain", type=click.Path(dir_okay=False, exists=True), help="Intermediate certificates.")
 @click.option("--pass", "pass_spec", metavar="SPEC", help="Password of FILE: pass:TEXT, env:VAR or file:PATH.")
@@ -42,14 +43,30 @@ def keys_group() -> None:
               help="What the identity is for: signing, encryption or both.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def import_cmd(file: str, cert: str | None, chain: str | None, pass_spec: str | None, usage: str,
+def import_cmd(files: tuple[str, ...], cert: str | None, chain: str | None, pass_spec: str | None, usage: str,
                as_json: bool) -> None:
-    """Import FILE: a PKCS#12 file, or a PEM/DER private key with --cert."""
-    from ..cms.identity import Identity
+    """Import each FILE: a PKCS#12 file, or a PEM/DER private key with --cert (one FILE then). Every file is
+    read (and its password asked) before anything is filed."""
+    from ..cms.token import TokenKey
+    from .progress import counting
 
-    identity = Identity.load(file, cert, chain, password(pass_spec))
+    if cert is not None and len(files) > 1:
+        raise UsageError("--cert belongs to one key: give one FILE with it (PKCS#12 files carry their certificate)")
+    # A bar is drawn only while nothing can be asked on the terminal: with --pass no key password is, and the
+    # store passphrase is asked (unlock) before the identities are filed.
+    identities = []
+    with counting(len(files), "reading keys", allowed=not as_json and pass_spec is not None) as advance:
+        for file in files:
+            identities.append(load_identity(file, cert, chain, pass_spec))
+            advance(1)
     ks = keystore()
-    ids = ks.add(identity, usage)
+    if any(not isinstance(i.private_key, TokenKey) for i in identities):
+        ks.unlock()
+    ids: list[int] = []
+    with counting(len(identities), "importing identities", allowed=not as_json) as advance:
+        for identity in identities:
+            ids.extend(ks.add(identity, usage))
+            advance(1)
     records = [r for r in ks.list() if r.id in ids]
     if as_json:
         print_json({"imported": [r.to_dict() for r in records]})
@@ -107,20 +124,31 @@ def list_cmd(as_json: bool) -> None:
     if as_json:
         print_json({"identities": [r.to_dict() for r in records]})
         return
-    for r in records:
-        click.echo(f"{r.id}\t{r.address}\t{r.usage}\t{r.not_after.date()}\t{r.fingerprint[:16]}\t{r.subject}"
-                   f"\t{r.key_location}")
+    if not records:
+        click.echo("no identities in the key store (mailseal keys import FILE)")
+        return
+    from .render import table
+
+    click.echo(table(["ID", "ADDRESS", "USAGE", "EXPIRES", "FINGERPRINT", "KEY", "SUBJECT"],
+                     [[str(r.id), r.address, r.usage, str(r.not_after.date()), r.fingerprint[:16], r.key_location,
+                       r.subject] for r in records]))
+
+
+def _select(ks: KeyStore, target: str) -> list[IdentityRecord]:
+    """The identities ``target`` names, as `keys remove` reads it: an id (digits), else an address."""
+    records = [r for r in ks.list() if r.id == int(target)] if target.isdigit() else ks.list(target)
+    if not records:
+        raise UsageError(f"no identity matches {target} (mailseal keys list shows ids and addresses)")
+    return records
 
 
 @keys_group.command("show")
-@click.argument("address")
+@click.argument("target", metavar="ID|ADDRESS")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def show_cmd(address: str, as_json: bool) -> None:
-    """Show the identities of ADDRESS."""
-    records = keystore().list(address)
-    if not records:
-        raise UsageError(f"no identity for {address}")
+def show_cmd(target: str, as_json: bool) -> None:
+    """Show one identity by id, or every identity of an address."""
+    records = _select(keystore(), target)
     if as_json:
         print_json({"identities": [r.to_dict() for r in records]})
         return
@@ -140,20 +168,26 @@ def remove_cmd(target: str) -> None:
 
 
 @keys_group.command("export")
-@click.argument("identity_id", metavar="ID", type=int)
+@click.argument("target", metavar="ID|ADDRESS")
 @click.option("--pass", "pass_spec", metavar="SPEC", help="Password for the PKCS#12 file (required).")
 @click.option("-o", "--out", "outfile", metavar="FILE", help="Write the PKCS#12 file here (default: stdout).")
 @handle_errors
-def export_cmd(identity_id: int, pass_spec: str, outfile: str | None) -> None:
-    """Export an identity as PKCS#12 (refused unless MAILSEAL_ALLOW_KEY_EXPORT=1)."""
+def export_cmd(target: str, pass_spec: str, outfile: str | None) -> None:
+    """Export an identity, by id or by an address that has one, as PKCS#12 (0600; refused unless
+    MAILSEAL_ALLOW_KEY_EXPORT=1)."""
     import os
 
     if os.environ.get(EXPORT_ENV) != "1":
         raise UsageError(f"key export is disabled: set {EXPORT_ENV}=1 to allow it")
     if pass_spec is None:
         raise UsageError("--pass is required: the exported PKCS#12 file is protected by a password")
-    data = keystore().export_pkcs12(identity_id, password(pass_spec) or b"")
-    write_out(outfile, data)
+    ks = keystore()
+    records = _select(ks, target)
+    if len(records) > 1:
+        ids = ", ".join(str(r.id) for r in records)
+        raise UsageError(f"{target} has {len(records)} identities (ids {ids}): give the id of the one to export")
+    data = ks.export_pkcs12(records[0].id, password(pass_spec) or b"")
+    write_out(outfile, data, private=True)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m mailseal.cli.keys` until main.py registers the group

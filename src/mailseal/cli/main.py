@@ -45,7 +45,8 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mailseal")
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
-def cli(debug: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or notices on stderr (errors still show).")
+def cli(debug: bool, quiet: bool) -> None:
     """mailseal: S/MIME signing, encryption, verification and decryption of e-mail (RFC 8551)."""
 
 

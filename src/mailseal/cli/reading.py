@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,13 @@ from .common import (
     validation_from_options,
     validation_options,
 )
-from .render import render
+from .render import render, render_layers
 from .streams import input_stream, output_stream
+
+content_out = click.option(
+    "-o", "--out", "outfile", metavar="FILE",
+    help="Also write the content (the innermost entity) to FILE; '-' for stdout, which moves the report to "
+         "stderr. Without -o only the report is printed.")
 
 
 def _harvest(opened: Opened) -> dict[str, Any]:
@@ -42,22 +46,31 @@ def _harvest(opened: Opened) -> dict[str, Any]:
             "capabilities_learned": result.capabilities_learned, "ignored": result.ignored}
 
 
-def _finish(opened: Opened, as_json: bool, outfile: str | None, require_signed: bool, harvest: bool = False) -> None:
-    report = opened.report
+def _write_content(opened: Opened, outfile: str | None) -> None:
+    """The content for ``-o``, while the input is still open (the content is read from it)."""
     if outfile is not None:
-        with output_stream(outfile) as sink:
+        # Decrypted content is for the recipient alone: 0600, like a key; signed-only content keeps the umask's mode.
+        with output_stream(outfile, private=opened.report.encrypted) as sink:
             opened.write_message(sink)
-    harvested = _harvest(opened) if harvest else None
+
+
+def _finish(opened: Opened, as_json: bool, outfile: str | None, require_signed: bool,
+            harvested: dict[str, Any] | None = None) -> None:
+    """The content goes only to ``-o`` (a file, or ``-`` for stdout); the report to stdout, or to stderr when the
+    content takes stdout, so that the two never mix in one stream."""
+    report = opened.report
+    report_on_stderr = outfile == "-"
     if as_json:
         data = report.to_dict()
         if harvested is not None:
             data["harvest"] = harvested
-        print_json(data)
+        print_json(data, err=report_on_stderr)
     else:
-        click.echo(render(report))
+        click.echo(render(report), err=report_on_stderr)
         if harvested is not None:
             click.echo(f"harvest: {len(harvested['added'])} certificate(s) added, {len(harvested['seen'])} already "
-                       "known" + ("; a new key beside a known one" if harvested.get("new_key") else ""))
+                       "known" + ("; a new key beside a known one" if harvested.get("new_key") else ""),
+                       err=report_on_stderr)
     if require_signed and not report.valid:
         sys.exit(EXIT_NOT_VALID)
     if not require_signed and report.signed and not report.valid:
@@ -65,7 +78,7 @@ def _finish(opened: Opened, as_json: bool, outfile: str | None, require_signed: 
 
 
 @click.command("verify")
-@apply(io_options + trust_options + validation_options)
+@apply([io_options[0], content_out, *trust_options, *validation_options])
 @click.option("--content", "content", type=click.Path(dir_okay=False),
               help="The signed content, for a bare detached CMS signature.")
 @click.option("--harvest", is_flag=True,
@@ -75,20 +88,24 @@ def verify_cmd(
     infile: str | None, outfile: str | None, trust: tuple[str, ...], system_trust: bool, at: str | None,
     certs: tuple[str, ...], as_json: bool, content: str | None, harvest: bool, **validation: Any,
 ) -> None:
-    """Verify a signed message; exit 0 only when every signer is valid."""
+    """Verify a signed message and print the report; exit 0 only when every signer is valid. Only -o writes the
+    signed content."""
     context = validation_from_options(trust, system_trust, at, validation)
-    with input_stream(infile) as source:
+    with input_stream(infile, progress=not as_json) as source:
         opened = open_message(
             source,
             context=context,
             extra_certificates=extra_certs(certs),
             detached_content=Path(content).read_bytes() if content else None,
         )
-        _finish(opened, as_json, outfile, require_signed=True, harvest=harvest)
+        _write_content(opened, outfile)
+        harvested = _harvest(opened) if harvest else None  # reads the message's From: the input must be open
+    # The report after the input is closed, so that it never prints through a progress bar.
+    _finish(opened, as_json, outfile, require_signed=True, harvested=harvested)
 
 
 @click.command("open")
-@apply(io_options + trust_options + validation_options)
+@apply([io_options[0], content_out, *trust_options, *validation_options])
 @click.option("--key", "keys", multiple=True, type=click.Path(dir_okay=False),
               help="Private key or PKCS#12 file to decrypt with (repeatable).")
 @click.option("--cert", type=click.Path(dir_okay=False), help="Certificate of a PEM --key.")
@@ -101,12 +118,15 @@ def open_cmd(
     certs: tuple[str, ...], as_json: bool, keys: tuple[str, ...], cert: str | None, pass_spec: str | None,
     harvest: bool, **validation: Any,
 ) -> None:
-    """Unwrap every layer (decrypt, verify), print the report; -o writes the innermost content."""
+    """Unwrap every layer (decrypt, verify) and print the report; only -o writes the content (0600 if it was
+    encrypted)."""
     identities = [load_identity(k, cert, None, pass_spec) for k in keys]
     context = validation_from_options(trust, system_trust, at, validation)
-    with input_stream(infile) as source:
+    with input_stream(infile, progress=not as_json) as source:
         opened = open_message(source, identities=identities, context=context, extra_certificates=extra_certs(certs))
-        _finish(opened, as_json, outfile, require_signed=False, harvest=harvest)
+        _write_content(opened, outfile)
+        harvested = _harvest(opened) if harvest else None
+    _finish(opened, as_json, outfile, require_signed=False, harvested=harvested)
 
 
 @click.command("inspect")
@@ -119,9 +139,4 @@ def inspect_cmd(infile: str | None, as_json: bool) -> None:
     if as_json:
         print_json({"layers": layers})
         return
-    for depth, layer in enumerate(layers, 1):
-        click.echo(f"layer {depth}:")
-        for key, value in layer.items():
-            if isinstance(value, list | dict):
-                value = json.dumps(value)
-            click.echo(f"  {key}: {value}")
+    click.echo(render_layers(layers))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..cms.names import name_text, serial_text
 from ..mime.report import Report, SignerResult
 
 STATUS_WORDS = {
@@ -21,14 +24,15 @@ STATUS_WORDS = {
 
 
 def _signer(index: int, s: SignerResult) -> list[str]:
-    who = ", ".join(s.emails) or (s.certificate.subject.rfc4514_string() if s.certificate else "unknown")
+    who = ", ".join(s.emails) or (name_text(s.certificate.subject) if s.certificate else "unknown")
     verdict = STATUS_WORDS.get(s.status, s.status)
     if s.status == "valid" and s.revocation == "unknown":
         verdict = "VALID, revocation unknown"
     lines = [f"  signer {index}: {who}: {verdict}"]
     if s.certificate is not None:
-        lines.append(f"    subject:   {s.certificate.subject.rfc4514_string()}")
-        lines.append(f"    issuer:    {s.certificate.issuer.rfc4514_string()}")
+        lines.append(f"    subject:   {name_text(s.certificate.subject)}")
+        lines.append(f"    issuer:    {name_text(s.certificate.issuer)}")
+        lines.append(f"    serial:    {serial_text(s.certificate.serial_number)}")
     lines.append(f"    algorithm: {s.digest_algorithm} / {s.signature_algorithm}")
     if s.signing_time is not None:
         lines.append(f"    signed at: {s.signing_time.isoformat()}")
@@ -59,4 +63,57 @@ def render(report: Report) -> str:
     return "\n".join(out)
 
 
-__all__ = ["render"]
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _tree(value: dict[str, Any], indent: int) -> list[str]:
+    """Nested dicts and lists as indented lines: a list of short plain values on one line, a list of records or
+    of names (which hold commas) as "- " items, so that the text form never shows JSON (``--json`` does)."""
+    pad = " " * indent
+    out: list[str] = []
+    for key, item in value.items():
+        label = key
+        if isinstance(item, dict):
+            out.append(f"{pad}{label}:")
+            out.extend(_tree(item, indent + 2))
+        elif isinstance(item, list) and any(isinstance(x, dict | list) or "," in str(x) for x in item):
+            out.append(f"{pad}{label}:")
+            for element in item:
+                lines = _tree(element, indent + 4) if isinstance(element, dict) else [f"{pad}    {_scalar(element)}"]
+                if lines:
+                    out.append(f"{pad}  - {lines[0].lstrip()}")
+                    out.extend(lines[1:])
+        elif isinstance(item, list):
+            out.append(f"{pad}{label}: {', '.join(_scalar(x) for x in item) or '(none)'}")
+        else:
+            out.append(f"{pad}{label}: {_scalar(item)}")
+    return out
+
+
+def render_layers(layers: list[dict[str, Any]]) -> str:
+    """The text form of ``inspect``: one block per layer, nested fields indented."""
+    out: list[str] = []
+    for depth, layer in enumerate(layers, 1):
+        out.append(f"layer {depth}:")
+        out.extend(_tree(layer, 2))
+    if not layers:
+        out.append("no layers")
+    return "\n".join(out)
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """Columns aligned under a header line (two spaces apart; the last column is not padded)."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+__all__ = ["render", "render_layers", "table"]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import click
+from cryptography import x509
 
 from ..config import data_dir
 from ..errors import UsageError
 from ..pki import trustlist
 from ..pki.trustlist import ExportFormat, Kind, TrustEntry
 from ..pki.truststore import read_certificate_file
-from .common import apply, handle_errors, password, print_json, write_out
+from .common import apply, handle_errors, print_json, with_password, write_out
 
 _STORE_HELP = "Use the trust list in the store database ($MAILSEAL_DB_URL), shared by the gateway nodes."
 
@@ -61,11 +63,27 @@ def list_cmd(as_json: bool, use_store: bool) -> None:
     click.echo(f"{anchors} anchor(s), {len(current) - anchors} intermediate(s)")
 
 
+def _read(files: Sequence[str], pass_spec: str | None) -> list[x509.Certificate]:
+    """The certificates of every file; a protected PKCS#12 without --pass asks for its password on the terminal."""
+    from .progress import counting
+
+    certs: list[x509.Certificate] = []
+    with counting(len(files), "reading files") as advance:
+        for f in files:
+            certs.extend(with_password(functools.partial(_read_file, f), f, pass_spec))
+            advance(1)
+    return certs
+
+
+def _read_file(path: str, secret: bytes | None) -> list[x509.Certificate]:
+    return read_certificate_file(path, password=secret)
+
+
 def _add_to_store(files: Sequence[str], intermediate: bool, allow_leaf: bool, pass_spec: str | None) -> None:
     from ..store.database import Store
     from ..store.trust import StoredTrust
 
-    certs = [c for f in files for c in read_certificate_file(f, password=password(pass_spec))]
+    certs = _read(files, pass_spec)
     store = Store.open()
     try:
         changed = set(StoredTrust(store).add(certs, intermediate, allow_leaf=allow_leaf))
@@ -87,9 +105,7 @@ def _add(files: Sequence[str], intermediate: bool, allow_leaf: bool, pass_spec: 
     if use_store:
         _add_to_store(files, intermediate, allow_leaf, pass_spec)
         return
-    result = trustlist.add_files(
-        list(files), intermediate=intermediate, allow_leaf=allow_leaf, password=password(pass_spec)
-    )
+    result = trustlist.add(_read(files, pass_spec), intermediate=intermediate, allow_leaf=allow_leaf)
     for e in result.added:
         click.echo(_line("added", e))
     for e in result.moved:

@@ -17,6 +17,7 @@ from . import der
 from .algorithms import DEFAULT_CIPHER, KDF_FOR_CURVE, WRAP_FOR_KEY_SIZE, ContentCipher, content_cipher
 from .content import ContentEncryptor
 from .keyagreement import curve_name, derive_kek, ephemeral_for, exchange, public_key_info
+from .names import name_text
 from .signing import to_asn1_cert
 
 KeyTransport = Literal["pkcs1v15", "oaep"]
@@ -37,7 +38,7 @@ def check_recipient(cert: x509.Certificate) -> None:
     """Refuse certificates whose key cannot, or may not, receive encrypted mail (RFC 8550 §4.4.2)."""
     key = cert.public_key()
     ku = _key_usage(cert)
-    who = cert.subject.rfc4514_string()
+    who = name_text(cert.subject)
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < 2048:
             raise RecipientError(f"recipient {who}: RSA keys shorter than 2048 bits are refused ({key.key_size})")
@@ -57,7 +58,7 @@ def _ski(cert: x509.Certificate) -> bytes:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     except x509.ExtensionNotFound:
         raise UsageError(
-            f"recipient {cert.subject.rfc4514_string()} has no subjectKeyIdentifier to name it by"
+            f"recipient {name_text(cert.subject)} has no subjectKeyIdentifier to name it by"
         ) from None
 
 

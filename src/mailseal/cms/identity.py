@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from ..errors import (
     CertificateError,
     KeyCertificateMismatchError,
+    PasswordNeededError,
     PrivateKeyError,
     UsageError,
     WrongPasswordError,
@@ -41,8 +42,20 @@ PublicKey = (
     | x448.X448PublicKey
 )
 
+#: A password as callers give it: text (encoded as UTF-8, as OpenSSL and gpgsm take a typed pass phrase) or bytes.
+Password = str | bytes
+
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 #]+)-----\s*(.*?)-----END \1-----", re.S)
 _KEY_LABELS = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY")
+
+
+def password_bytes(password: Password | None) -> bytes | None:
+    """The bytes of a password for OpenSSL: a ``str`` as UTF-8, ``bytes`` unchanged, None stays None."""
+    if password is None or isinstance(password, bytes):
+        return password
+    if isinstance(password, str):
+        return password.encode("utf-8")
+    raise TypeError(f"a password must be str or bytes, not {type(password).__name__}")
 
 
 def _public_bytes(key: PublicKey) -> bytes:
@@ -62,7 +75,7 @@ class Identity:
             raise KeyCertificateMismatchError("the private key does not belong to the certificate given")
 
     @classmethod
-    def from_pkcs12(cls, data: bytes, password: bytes | None = None) -> Identity:
+    def from_pkcs12(cls, data: bytes, password: Password | None = None) -> Identity:
         """Load key, certificate and chain from a PKCS#12 (.p12/.pfx) file's bytes."""
         key, cert, extra = load_pkcs12(data, password)
         if cert is None:
@@ -75,7 +88,7 @@ class Identity:
         key: bytes,
         certificate: bytes | None = None,
         chain: bytes | None = None,
-        password: bytes | None = None,
+        password: Password | None = None,
     ) -> Identity:
         """Load a PEM/DER private key plus a certificate (in the key file or separate) and an optional chain."""
         private_key = load_private_key(key, password)
@@ -125,7 +138,7 @@ class Identity:
         key_path: str | Path,
         cert_path: str | Path | None = None,
         chain_path: str | Path | None = None,
-        password: bytes | None = None,
+        password: Password | None = None,
     ) -> Identity:
         """Load from files: a PKCS#12 file, or a PEM/DER key with certificate and chain files; a ``pkcs11:`` URI
         as ``key_path`` names a key on a token (``password`` is not used: the PIN comes from the environment)."""
@@ -173,13 +186,18 @@ def looks_like_pkcs12(data: bytes) -> bool:
 
 
 def load_pkcs12(
-    data: bytes, password: bytes | None
+    data: bytes, password: Password | None
 ) -> tuple[PrivateKey, x509.Certificate | None, list[x509.Certificate]]:
+    """Key, certificate and the other certificates of a PKCS#12 file. Without a password, OpenSSL tries both no
+    password and the empty one; a file protected by another raises PasswordNeededError, not a wrong password."""
+    secret = password_bytes(password)
     try:
-        key, cert, extra = pkcs12.load_key_and_certificates(data, password)
+        key, cert, extra = pkcs12.load_key_and_certificates(data, secret)
     except ValueError as exc:
         text = str(exc).lower()
         if "password" in text or "mac" in text or "decrypt" in text:
+            if secret is None:
+                raise PasswordNeededError("the PKCS#12 file is protected: it needs a password") from None
             raise WrongPasswordError("the PKCS#12 password is wrong") from None
         raise PrivateKeyError(f"the PKCS#12 file cannot be read: {exc}") from None
     except Exception as exc:
@@ -191,8 +209,9 @@ def load_pkcs12(
     return key, cert, list(extra)
 
 
-def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
+def load_private_key(data: bytes, password: Password | None = None) -> PrivateKey:
     """Load a private key from PEM (PKCS#8, PKCS#1, SEC1; encrypted or not), DER, or PKCS#12."""
+    password = password_bytes(password)
     data = pkcs12_from_pem(data)
     if looks_like_pkcs12(data):
         return load_pkcs12(data, password)[0]
@@ -208,7 +227,7 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
             key = serialization.load_der_private_key(data, password, unsafe_skip_rsa_key_validation=True)
     except TypeError as exc:
         if password is None:
-            raise WrongPasswordError("the private key is encrypted: give its password with --pass") from exc
+            raise PasswordNeededError("the private key is encrypted: it needs a password") from exc
         raise PrivateKeyError("the private key is not encrypted but a password was given") from exc
     except ValueError as exc:
         if password is not None and blocks and b"ENCRYPTED" in blocks[0].group(1):
@@ -275,13 +294,16 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
 def _certs_from_pkcs7(data: bytes) -> list[x509.Certificate]:
     try:
         from asn1crypto import cms as a_cms
+        from asn1crypto import core as a_core
 
         info = a_cms.ContentInfo.load(data)
         if info["content_type"].native != "signed_data":
             raise CertificateError("the PKCS#7 data is not a SignedData certificate bundle")
         certs = info["content"]["certificates"]
         out = []
-        for choice in certs if certs.native is not None else []:
+        # An absent set is a Void; `.native` would decode every certificate into dicts (seconds for a bundle of
+        # thousands) only to be thrown away.
+        for choice in [] if isinstance(certs, a_core.Void) else certs:
             if choice.name == "certificate":
                 out.append(x509.load_der_x509_certificate(choice.chosen.dump()))
         return out
@@ -305,6 +327,7 @@ def dedupe(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
 
 __all__ = [
     "Identity",
+    "Password",
     "PrivateKey",
     "PublicKey",
     "dedupe",
@@ -312,4 +335,5 @@ __all__ = [
     "load_pkcs12",
     "load_private_key",
     "looks_like_pkcs12",
+    "password_bytes",
 ]

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from asn1crypto import cms
+from asn1crypto import cms, core
 
+from .names import asn1_name_text, serial_text
 from .parsing import parse_content_info
 
 
 def _rid(rid: Any) -> dict[str, Any]:
     if rid.name in ("issuer_and_serial_number",):
-        return {"issuer": rid.chosen["issuer"].human_friendly, "serial": format(rid.chosen["serial_number"].native, "x")}
+        return {"issuer": asn1_name_text(rid.chosen["issuer"]), "serial": serial_text(rid.chosen["serial_number"].native)}
     if rid.name == "r_key_id":
         return {"subject_key_identifier": rid.chosen["subject_key_identifier"].native.hex()}
     return {"subject_key_identifier": rid.chosen.native.hex()}
@@ -47,8 +48,8 @@ def inspect_cms(data: bytes) -> dict[str, Any]:
             out["detached"] = encap["content"].native is None
             certs = content["certificates"]
             out["certificates"] = (
-                [c.chosen.subject.human_friendly for c in certs if c.name == "certificate"]
-                if certs.native is not None else []
+                [asn1_name_text(c.chosen.subject) for c in certs if c.name == "certificate"]
+                if not isinstance(certs, core.Void) else []
             )
             signers = []
             for si in content["signer_infos"]:

@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from ..cms.algorithms import WEAK_CIPHERS
+from ..cms.names import name_text, serial_text
 from ..pki.profile import certificate_emails
 
 # Worst first: the message's status is the worst of its signers'.
@@ -54,15 +55,15 @@ class SignerResult:
             "status": self.status,
             "intact": self.intact,
             "trusted": self.trusted,
-            "subject": cert.subject.rfc4514_string() if cert else None,
-            "issuer": cert.issuer.rfc4514_string() if cert else None,
-            "serial": format(cert.serial_number, "x") if cert else None,
+            "subject": name_text(cert.subject) if cert else None,
+            "issuer": name_text(cert.issuer) if cert else None,
+            "serial": serial_text(cert.serial_number) if cert else None,
             "fingerprint_sha256": cert.fingerprint(hashes.SHA256()).hex() if cert else None,
             "emails": self.emails,
             "digest_algorithm": self.digest_algorithm,
             "signature_algorithm": self.signature_algorithm,
             "signing_time": _iso(self.signing_time),
-            "chain": [c.subject.rfc4514_string() for c in self.chain],
+            "chain": [name_text(c.subject) for c in self.chain],
             "revocation": self.revocation,
             "reasons": list(self.reasons),
         }

@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from ..cms.identity import Password, password_bytes
+from ..cms.names import serial_text
 from ..config import data_dir
 from ..errors import ErrorCode, MailsealError, UsageError, WrongPasswordError
 from .profile import SMTP_UTF8_MAILBOX
@@ -247,7 +249,7 @@ class IssuedRecord:
 
     def to_dict(self, at: datetime | None = None) -> dict[str, Any]:
         return {
-            "serial": self.serial_hex,
+            "serial": serial_text(self.serial),
             "email": self.email,
             "usage": self.usage,
             "key_type": self.key_type,
@@ -318,7 +320,7 @@ class CertificateAuthority:
     def create(
         cls,
         name: str,
-        passphrase: bytes,
+        passphrase: Password,
         *,
         directory: Path | None = None,
         key_type: str = "rsa3072",
@@ -369,11 +371,11 @@ class CertificateAuthority:
         with ca._db():
             pass
         # The key goes last: its presence is what marks a complete CA.
-        _write_private(directory / KEY_FILE, encrypt_key(key, passphrase))
+        _write_private(directory / KEY_FILE, encrypt_key(key, password_bytes(passphrase) or b""))
         return ca
 
     @classmethod
-    def load(cls, directory: Path | None = None, passphrase: bytes | None = None) -> CertificateAuthority:
+    def load(cls, directory: Path | None = None, passphrase: Password | None = None) -> CertificateAuthority:
         """Open the CA; with a passphrase the key is unlocked too (``WrongPasswordError`` when it is wrong)."""
         directory = directory or default_directory()
         if not cls.exists(directory):
@@ -386,7 +388,7 @@ class CertificateAuthority:
             raise CAError(f"the CA in {directory} is damaged: {exc}", code=ErrorCode.MALFORMED_INPUT) from None
         key = None
         if passphrase is not None:
-            key = decrypt_key((directory / KEY_FILE).read_bytes(), passphrase)
+            key = decrypt_key((directory / KEY_FILE).read_bytes(), password_bytes(passphrase) or b"")
             if key.public_key() != cert.public_key():
                 raise CAError("the CA key does not belong to the CA certificate")
         return cls(directory, cert, config, key)
@@ -510,7 +512,7 @@ class CertificateAuthority:
                         record.not_after.isoformat(), der))
         return Issued(key, cert, record)
 
-    def pkcs12(self, issued: Issued, password: bytes, *, legacy: bool = False) -> bytes:
+    def pkcs12(self, issued: Issued, password: Password, *, legacy: bool = False) -> bytes:
         """The user's PKCS#12: key, certificate and the CA certificate (RFC 7292).
 
         Default: PBES2 AES-256-CBC, PBKDF2 and HMAC-SHA-256. ``legacy``: 3DES and SHA-1, the only kind
@@ -526,7 +528,8 @@ class CertificateAuthority:
             builder = (builder.kdf_rounds(200_000).key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
                        .hmac_hash(hashes.SHA256()))
         return pkcs12.serialize_key_and_certificates(
-            issued.record.email.encode(), issued.key, issued.certificate, [self.certificate], builder.build(password)
+            issued.record.email.encode(), issued.key, issued.certificate, [self.certificate],
+            builder.build(password_bytes(password) or b""),
         )
 
     # -- revocation ----------------------------------------------------------------------------------------

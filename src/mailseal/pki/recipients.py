@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
+from ..cms.names import name_text
 from ..errors import RecipientError
 from .profile import check_certificate
 
@@ -26,7 +27,7 @@ def check_recipients(certificates: Sequence[x509.Certificate], context: Validati
     problems: list[str] = []
     at = context.at() if context is not None else None
     for cert in certificates:
-        who = ", ".join(check_certificate(cert).addresses) or cert.subject.rfc4514_string()
+        who = ", ".join(check_certificate(cert).addresses) or name_text(cert.subject)
         verdict = check_certificate(cert, at=at)
         reasons = list(verdict.reasons_encrypt)
         if not reasons and context is not None and context.has_anchors:

@@ -24,7 +24,8 @@ from typing import Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from ..cms.identity import load_certificates
+from ..cms.identity import Password, load_certificates
+from ..cms.names import name_text, serial_text
 from ..config import data_dir
 from ..errors import CertificateError, UsageError
 from .sst import write_sst
@@ -66,7 +67,7 @@ def check_addable(certificates: Sequence[x509.Certificate], allow_leaf: bool) ->
     leaves = [] if allow_leaf else [c for c in certificates if not is_ca(c)]
     if leaves:
         raise UsageError(
-            f"{leaves[0].subject.rfc4514_string()} is not a CA certificate"
+            f"{name_text(leaves[0].subject)} is not a CA certificate"
             f"{f' (and {len(leaves) - 1} more)' if len(leaves) > 1 else ''}; nothing was added"
             " (use --allow-leaf to trust an end-entity certificate directly)"
         )
@@ -89,15 +90,15 @@ class TrustEntry:
 
     @property
     def subject(self) -> str:
-        return self.certificate.subject.rfc4514_string()
+        return name_text(self.certificate.subject)
 
     def to_dict(self) -> dict[str, Any]:
         """Stable field names (docs/trust.md): new fields may be added, none renamed."""
         cert = self.certificate
         return {
             "subject": self.subject,
-            "issuer": cert.issuer.rfc4514_string(),
-            "serial": format(cert.serial_number, "x"),
+            "issuer": name_text(cert.issuer),
+            "serial": serial_text(cert.serial_number),
             "fingerprint_sha256": self.fingerprint,
             "not_before": _iso(cert.not_valid_before_utc),
             "not_after": _iso(cert.not_valid_after_utc),
@@ -144,7 +145,7 @@ def _one_line(text: str) -> str:
 def _pem(kind: Kind, certs: Sequence[x509.Certificate]) -> bytes:
     parts = [_HEADERS[kind].encode()]
     for cert in certs:
-        parts.append(f"\n# subject: {_one_line(cert.subject.rfc4514_string())}\n".encode())
+        parts.append(f"\n# subject: {_one_line(name_text(cert.subject))}\n".encode())
         parts.append(f"# sha256:  {fingerprint(cert)}\n".encode())
         parts.append(cert.public_bytes(serialization.Encoding.PEM))
     return b"".join(parts)
@@ -234,7 +235,7 @@ def add_files(
     *,
     intermediate: bool = False,
     allow_leaf: bool = False,
-    password: bytes | None = None,
+    password: Password | None = None,
     home: Path | None = None,
 ) -> AddResult:
     """`add` for the certificates of files in any format `read_certificates` knows (SST, PEM, PKCS#7, ...)."""

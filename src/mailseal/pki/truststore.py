@@ -20,8 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.utils import CryptographyDeprecationWarning
 
-from ..cms.identity import dedupe, load_certificates, looks_like_pkcs12, pkcs12_from_pem
-from ..errors import CertificateError, WrongPasswordError
+from ..cms.identity import Password, dedupe, load_certificates, looks_like_pkcs12, password_bytes, pkcs12_from_pem
+from ..errors import CertificateError, PasswordNeededError, WrongPasswordError
 from .sst import looks_like_sst, read_sst
 
 SYSTEM_BUNDLES = (
@@ -52,7 +52,8 @@ def _first_line(exc: Exception | None) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def _pkcs12_certificates(data: bytes, password: bytes | None) -> list[x509.Certificate]:
+def _pkcs12_certificates(data: bytes, password: Password | None) -> list[x509.Certificate]:
+    password = password_bytes(password)
     # A certificates-only PKCS#12 often has no password at all, or the empty one: without a password, try both.
     attempts = [password] if password is not None else [None, b""]
     failure: Exception | None = None
@@ -71,12 +72,12 @@ def _pkcs12_certificates(data: bytes, password: bytes | None) -> list[x509.Certi
     text = str(failure).lower()
     if "password" in text or "mac" in text or "decrypt" in text:
         if password is None:
-            raise WrongPasswordError("the PKCS#12 file is protected: give its password") from None
+            raise PasswordNeededError("the PKCS#12 file is protected: it needs a password") from None
         raise WrongPasswordError("the PKCS#12 password is wrong") from None
     raise CertificateError(f"the PKCS#12 file cannot be read: {_first_line(failure)}") from None
 
 
-def read_certificates(data: bytes, *, password: bytes | None = None) -> list[x509.Certificate]:
+def read_certificates(data: bytes, *, password: Password | None = None) -> list[x509.Certificate]:
     """Every certificate in `data`, whatever its format (see `detect_format`); never an empty list.
 
     `password` is used only for PKCS#12. Raises CertificateError (or WrongPasswordError) with a sentence.
@@ -103,7 +104,7 @@ def read_certificates(data: bytes, *, password: bytes | None = None) -> list[x50
     return certs
 
 
-def read_certificate_file(path: str | Path, *, password: bytes | None = None) -> list[x509.Certificate]:
+def read_certificate_file(path: str | Path, *, password: Password | None = None) -> list[x509.Certificate]:
     """`read_certificates` on a file; errors name the file."""
     data = Path(path).read_bytes()
     try:
@@ -139,7 +140,7 @@ class TrustStore:
         paths: Iterable[str | Path],
         intermediates: Iterable[str | Path] = (),
         *,
-        password: bytes | None = None,
+        password: Password | None = None,
     ) -> TrustStore:
         """Anchors from `paths`, intermediates from `intermediates`: any format `read_certificates` knows."""
         anchors: list[x509.Certificate] = []

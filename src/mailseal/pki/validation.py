@@ -35,6 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ..cms.names import asn1_name_text, name_text
 from .fetching import FetchEvent, FetchPolicy, GuardedFetcherBackend
 from .revocation import RevocationCache, RevocationState
 from .truststore import TrustStore
@@ -140,8 +141,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 def _subject(cert: a_x509.Certificate | x509.Certificate) -> str:
     if isinstance(cert, x509.Certificate):
-        return cert.subject.rfc4514_string()
-    return str(cert.subject.human_friendly)
+        return name_text(cert.subject)
+    return asn1_name_text(cert.subject)
 
 
 @functools.lru_cache(maxsize=8)

@@ -13,6 +13,7 @@ from sqlalchemy import Insert, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ..cms.names import name_text, serial_text
 from ..errors import UsageError
 from ..pki.profile import certificate_emails, normalize_address
 from . import audit
@@ -55,8 +56,8 @@ class DirectoryEntry:
         cert = self.certificate
         return {
             "id": self.id, "address": self.address, "fingerprint_sha256": self.fingerprint,
-            "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
-            "serial": format(cert.serial_number, "x"), "source": self.source,
+            "subject": name_text(cert.subject), "issuer": name_text(cert.issuer),
+            "serial": serial_text(cert.serial_number), "source": self.source,
             "not_before": _iso(self.not_before), "not_after": _iso(self.not_after),
             "first_seen": _iso(self.first_seen), "last_seen": _iso(self.last_seen),
             "capabilities": None if self.capabilities is None else list(self.capabilities),

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from ..cms.identity import Identity, load_private_key
+from ..cms.names import name_text
 from ..cms.token import TokenKey, TokenSettings
 from ..errors import TokenError, UsageError, WrongPasswordError
 from ..pki.profile import certificate_emails, normalize_address
@@ -144,7 +145,7 @@ class IdentityRecord:
 
 def _record(row: IdentityRow) -> IdentityRecord:
     cert = x509.load_der_x509_certificate(row.certificate)
-    return IdentityRecord(row.id, row.address, row.usage, row.fingerprint, cert.subject.rfc4514_string(),
+    return IdentityRecord(row.id, row.address, row.usage, row.fingerprint, name_text(cert.subject),
                           row.not_before, row.not_after, row.created, len(row.chain), row.key_location or "store")
 
 
@@ -295,8 +296,12 @@ class KeyStore:
             raise UsageError(f"no identity matches {target}")
         return len(rows)
 
-    def export_pkcs12(self, identity_id: int, password: bytes, actor: str | None = None) -> bytes:
-        """The identity as PKCS#12 under ``password``; refused unless ``$MAILSEAL_ALLOW_KEY_EXPORT=1``."""
+    def export_pkcs12(self, identity_id: int, password: str | bytes, actor: str | None = None) -> bytes:
+        """The identity as PKCS#12 under ``password`` (str as UTF-8, or bytes); refused unless
+        ``$MAILSEAL_ALLOW_KEY_EXPORT=1``."""
+        from ..cms.identity import password_bytes
+
+        password = password_bytes(password) or b""
         if os.environ.get(EXPORT_ENV) != "1":
             raise UsageError(f"key export is disabled: set {EXPORT_ENV}=1 to allow it")
         if not password:

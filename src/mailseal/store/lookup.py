@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 
 from cryptography import x509
 
+from ..cms.names import name_text
 from ..pki.profile import check_certificate, normalize_address
 from ..pki.validation import ValidationContext, validate_path
 from .directory import Directory
@@ -200,13 +201,13 @@ class CertificateLookup:
         verdict = check_certificate(cert, email=addr, at=at)
         if not verdict.can_encrypt:
             if verdict.addresses:  # CA and chain certificates in a bundle are not worth reporting
-                trace.refused.append(Refusal(source, cert.subject.rfc4514_string(), tuple(verdict.reasons_encrypt)))
+                trace.refused.append(Refusal(source, name_text(cert.subject), tuple(verdict.reasons_encrypt)))
             return False
         if self.context is not None and self.context.has_anchors:
             others = [c for c in extra if c is not cert]
             path = validate_path(cert, others, self.context)
             if path.status != "valid":
-                trace.refused.append(Refusal(source, cert.subject.rfc4514_string(),
+                trace.refused.append(Refusal(source, name_text(cert.subject),
                                              (f"the certificate path is {path.status}", *path.reasons[-1:])))
                 return False
         return True
