@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import CertificateError, UsageError
-from ..store.directory import Directory, DirectoryEntry
 from .common import EXIT_NOT_VALID, handle_errors, print_json
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported by the commands that open it, not by `certs inspect`
+    from ..store.directory import Directory, DirectoryEntry
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
 def _directory() -> Directory:
     from ..store.database import Store
+    from ..store.directory import Directory
 
     return Directory(Store.open())
 
