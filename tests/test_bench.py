@@ -24,6 +24,14 @@ def test_bench_quick_run_writes_a_table(tmp_path: Path) -> None:
         assert f"| {operation} | 1K |" in text
     assert "ratio" in text and "openssl" in text.lower()
     assert "start-up subtracted" in text  # the second table (filled for messages of 16 MiB and more)
+    assert "CLI ratio (mailseal/openssl msg/s)" in text
+    # The store table: each store-backed command beside the file-based one, with a ratio (no "failed" cell).
+    for store_cmd, file_cmd in (("keys list", "certs inspect FILE"), ("certs find ADDR", "certs inspect FILE"),
+                                ("keys import FILE", "certs inspect FILE"), ("sign --from ADDR", "sign --key FILE"),
+                                ("encrypt --to ADDR", "encrypt --to FILE")):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {store_cmd} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[2] == file_cmd and float(cells[1]) > 0 and float(cells[3]) > 0 and float(cells[4]) > 0, row
 
 
 def test_profile_script_writes_a_report(tmp_path: Path) -> None:

@@ -44,3 +44,27 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
     assert (tmp_path / "x.db").stat().st_mode & 0o077 == 0
     store.close()
+
+
+def test_head_revision_is_alembic_head() -> None:
+    """Opening skips Alembic when the database is at HEAD_REVISION: it must be the newest migration."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from mailseal.store.database import HEAD_REVISION, MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
+
+
+def test_schema_revision_of_new_and_migrated_store(tmp_path: Path) -> None:
+    from mailseal.store.database import HEAD_REVISION, make_engine, schema_revision
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = make_engine(url)
+    assert schema_revision(engine) is None
+    engine.dispose()
+    store = Store.open(url)
+    assert schema_revision(store.engine) == HEAD_REVISION
+    store.close()

@@ -9,7 +9,6 @@ import click
 from .. import api
 from ..cms.algorithms import CONTENT_CIPHERS, DEFAULT_CIPHER, SIGNING_DIGESTS
 from ..errors import UsageError
-from ..pki.truststore import read_certificate_file
 from .common import apply, handle_errors, io_options, key_options, load_identity, validation_context
 from .streams import background, input_stream, is_staging, output_stream
 
@@ -86,6 +85,8 @@ def encrypt_cmd(
     protect_headers: bool,
 ) -> None:
     """Encrypt a message for one or more recipients; unsuitable, expired or revoked recipients are refused."""
+    from ..pki.truststore import read_certificate_file  # for encrypt only: sign and decrypt read no certificate files
+
     context = validation_context(trust, False, None, revocation=revocation, crls=crls) if trust else None
     files = [r for r in recipients if Path(r).exists() or "@" not in r]
     addresses = [r for r in recipients if r not in files]

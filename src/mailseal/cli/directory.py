@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from cryptography import x509
 
 from ..cms.names import name_text
 from ..errors import CertificateError, UsageError
-from ..store.directory import Directory, DirectoryEntry
 from .common import EXIT_NOT_VALID, handle_errors, print_json
 from .progress import counting
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported by the commands that open it, not by `certs inspect`
+    from ..store.directory import Directory, DirectoryEntry
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 IMPORT_BATCH = 200  # certificates per transaction, and per step of the progress bar
@@ -21,6 +23,7 @@ IMPORT_BATCH = 200  # certificates per transaction, and per step of the progress
 
 def _directory() -> Directory:
     from ..store.database import Store
+    from ..store.directory import Directory
 
     return Directory(Store.open())
 

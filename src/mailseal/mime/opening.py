@@ -7,13 +7,12 @@ layer), so a 1 GiB message is opened in bounded memory.
 from __future__ import annotations
 
 import email
-import email.policy
 import email.utils
 import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography import x509
 
@@ -30,12 +29,13 @@ from ..errors import (
     NoMatchingRecipientError,
     NotEncryptedError,
 )
-from ..pki.validation import ValidationContext
 from ..streamio import Canonicalizer, Region, Source, region_of_file, spool
 from .entity import Entity, MessageInput, input_region
-from .judgement import judge
-from .report import Layer, Report
+from .report import Layer, Report, SignerResult
 from .signed import parse_multipart_signed
+
+if TYPE_CHECKING:  # path validation (pyhanko-certvalidator, asyncio) is imported by signed layers only
+    from ..pki.validation import ValidationContext
 
 MAX_DEPTH = 8
 PKCS7_MIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
@@ -177,6 +177,8 @@ def _nested_parts(entity: Entity) -> tuple[str, ...]:
     if not ctype.startswith("multipart/") or entity.region.size > 64 << 20 or not _mentions_smime(entity):
         return ()
     found = []
+    import email.policy  # the header registry behind it is for this check only
+
     msg = email.message_from_bytes(entity.to_bytes(), policy=email.policy.compat32)
     for index, part in enumerate(msg.walk()):
         if index == 0:
@@ -200,6 +202,20 @@ def merged_header_block(outer: Entity, inner: Entity) -> bytes:
 
 
 
+def judge(check: SignedDataCheck, context: ValidationContext,
+          from_addresses: Sequence[str] | None) -> tuple[SignerResult, ...]:
+    """``mime.judgement.judge``, imported when a signed layer is judged: a decrypt never loads path validation."""
+    from .judgement import judge as judge_signers
+
+    return judge_signers(check, context, from_addresses)
+
+
+def _default_context() -> ValidationContext:
+    from ..pki.validation import ValidationContext
+
+    return ValidationContext()
+
+
 def _is_bare_cms(region: Region) -> bool:
     head = region.read(0, 64)
     return looks_like_cms(head) and not head.lstrip()[:1].isalpha()
@@ -215,7 +231,7 @@ def open_message(
     max_depth: int = MAX_DEPTH,
 ) -> Opened:
     """Unwrap every layer at the root of the message and return the report and the innermost content."""
-    ctx = context or ValidationContext()
+    ctx = context or _default_context()
     source = input_region(message)
     if _is_bare_cms(source):
         return _open_bare(source, identities, ctx, extra_certificates, detached_content, max_depth)

@@ -6,13 +6,15 @@ import getpass
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import insert, select
 
 from .database import Store
-from .models import AuditEvent, utcnow
+from .tables import audit_log, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def default_actor() -> str:
@@ -29,8 +31,8 @@ def default_actor() -> str:
 def record(session: Session, action: str, subject: str, detail: dict[str, Any] | None = None,
            actor: str | None = None) -> None:
     """Add an audit event in the caller's transaction, so it commits (or not) with the change it describes."""
-    session.add(AuditEvent(time=utcnow(), actor=actor or default_actor(), action=action, subject=subject,
-                           detail=detail or {}))
+    session.execute(insert(audit_log).values(time=utcnow(), actor=actor or default_actor(), action=action,
+                                             subject=subject, detail=detail or {}))
 
 
 @dataclass(frozen=True)
@@ -48,13 +50,13 @@ class Event:
 
 def events(store: Store, action: str | None = None, subject: str | None = None) -> list[Event]:
     """Audit events, oldest first, optionally only one action and/or subject."""
-    query = select(AuditEvent).order_by(AuditEvent.id)
+    query = select(audit_log).order_by(audit_log.c.id)
     if action is not None:
-        query = query.where(AuditEvent.action == action)
+        query = query.where(audit_log.c.action == action)
     if subject is not None:
-        query = query.where(AuditEvent.subject == subject)
-    with store.reading() as session:
-        return [Event(e.time, e.actor, e.action, e.subject, dict(e.detail)) for e in session.scalars(query)]
+        query = query.where(audit_log.c.subject == subject)
+    with store.lookup() as conn:
+        return [Event(e.time, e.actor, e.action, e.subject, dict(e.detail)) for e in conn.execute(query)]
 
 
 __all__ = ["Event", "default_actor", "events", "record"]

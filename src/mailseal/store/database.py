@@ -6,21 +6,26 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from ..config import data_dir
 from ..errors import UsageError
+
+if TYPE_CHECKING:  # the ORM is imported by the first session: a Core lookup does without it
+    from sqlalchemy.orm import Session, sessionmaker
 
 DB_URL_ENV = "MAILSEAL_DB_URL"
 SQLITE_FILE = "mailseal.db"
 #: How long a writer waits for another process's write lock before failing (SQLite busy timeout).
 BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The newest revision in migrations/versions (a test checks it against Alembic's own head). A store already at it
+#: opens without Alembic: importing Alembic and reading its script directory cost more than most commands.
+HEAD_REVISION = "0003"
 # Any constant works: every node that migrates takes the same PostgreSQL advisory lock first.
 _PG_MIGRATION_LOCK = 0x6D61696C
 _READ_ONLY = "mailseal_read_only"
@@ -72,8 +77,23 @@ def make_engine(url: str) -> Engine:
     raise UsageError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or postgresql+psycopg://")
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The revision the database's ``alembic_version`` table records; None for a database never migrated."""
+    with engine.execution_options(**{_READ_ONLY: True}).connect() as conn:
+        # Asking first keeps a failed SELECT out of a PostgreSQL transaction (it would abort the transaction).
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return versions[0] if len(versions) == 1 else None
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision; safe when several processes open the store at once."""
+    """Bring the schema to the newest Alembic revision; safe when several processes open the store at once.
+
+    A store already at ``HEAD_REVISION`` costs one read; Alembic runs only when the revision differs (a new or
+    older database), under the lock, where it checks the revision again itself."""
+    if schema_revision(engine) == HEAD_REVISION:
+        return
     from alembic import command
     from alembic.config import Config
 
@@ -92,9 +112,8 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._read_engine = engine.execution_options(**{_READ_ONLY: True})
-        self._readers = sessionmaker(self._read_engine, expire_on_commit=False)
+        self._makers: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
         # A single SELECT needs no transaction around it: on PostgreSQL that saves the BEGIN and ROLLBACK trips.
         self._lookup_engine = (engine.execution_options(isolation_level="AUTOCOMMIT")
                                if engine.dialect.name == "postgresql" else self._read_engine)
@@ -112,16 +131,25 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def _session_makers(self) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+        """The session factories for writing and for reading, made by the first session."""
+        if self._makers is None:
+            from sqlalchemy.orm import sessionmaker
+
+            self._makers = (sessionmaker(self.engine, expire_on_commit=False),
+                            sessionmaker(self._read_engine, expire_on_commit=False))
+        return self._makers
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back on an exception."""
-        with self._sessions() as session, session.begin():
+        with self._session_makers()[0]() as session, session.begin():
             yield session
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A transaction for lookups only: on SQLite it takes no write lock, so it never waits for writers."""
-        with self._readers() as session, session.begin():
+        with self._session_makers()[1]() as session, session.begin():
             yield session
 
     @contextmanager
@@ -134,4 +162,4 @@ class Store:
         self.engine.dispose()
 
 
-__all__ = ["DB_URL_ENV", "Store", "database_url", "make_engine", "migrate"]
+__all__ = ["DB_URL_ENV", "HEAD_REVISION", "Store", "database_url", "make_engine", "migrate", "schema_revision"]

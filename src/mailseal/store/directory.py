@@ -5,22 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from sqlalchemy import Insert, bindparam, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from ..cms.names import name_text, serial_text
 from ..errors import UsageError
 from ..pki.profile import certificate_emails, normalize_address
 from . import audit
 from .database import Store
-from .models import RecipientCertificate, utcnow
+from .tables import recipient_certificates, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 SOURCES: tuple[str, ...] = ("imported", "harvested", "ldap", "smimea", "ca")
+_RC = recipient_certificates.c
 
 
 def fingerprint(cert: x509.Certificate) -> str:
@@ -66,14 +68,12 @@ class DirectoryEntry:
 
 
 _COLUMNS = (
-    RecipientCertificate.id, RecipientCertificate.address, RecipientCertificate.fingerprint,
-    RecipientCertificate.certificate, RecipientCertificate.source, RecipientCertificate.not_before,
-    RecipientCertificate.not_after, RecipientCertificate.first_seen, RecipientCertificate.last_seen,
-    RecipientCertificate.capabilities, RecipientCertificate.capabilities_time,
+    _RC.id, _RC.address, _RC.fingerprint, _RC.certificate, _RC.source, _RC.not_before, _RC.not_after,
+    _RC.first_seen, _RC.last_seen, _RC.capabilities, _RC.capabilities_time,
 )
 
-_FIND_BY_ADDRESS = (select(*_COLUMNS).where(RecipientCertificate.address == bindparam("address"))
-                    .order_by(RecipientCertificate.not_after.desc(), RecipientCertificate.id))
+_FIND_BY_ADDRESS = (select(*_COLUMNS).where(_RC.address == bindparam("address"))
+                    .order_by(_RC.not_after.desc(), _RC.id))
 
 
 def _row_caps(row: Any) -> list[Any]:
@@ -82,7 +82,7 @@ def _row_caps(row: Any) -> list[Any]:
     return values
 
 
-def _entry(row: RecipientCertificate) -> DirectoryEntry:
+def _entry(row: Any) -> DirectoryEntry:
     return DirectoryEntry(row.id, row.address, row.fingerprint, row.certificate, row.source, row.not_before,
                           row.not_after, row.first_seen, row.last_seen,
                           None if row.capabilities is None else tuple(row.capabilities), row.capabilities_time)
@@ -108,9 +108,13 @@ def _is_ca(cert: x509.Certificate) -> bool:
 def _insert(session: Session) -> Any:
     # INSERT ... ON CONFLICT DO NOTHING: two processes filing the same certificate at once both succeed, and
     # the unique (address, fingerprint) constraint keeps exactly one row.
+    # The dialect's module is imported here, for writers only: importing both costs more than a lookup.
     dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(RecipientCertificate)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql as module
+    else:
+        from sqlalchemy.dialects import sqlite as module  # type: ignore[no-redef]
+    return module.insert(recipient_certificates)
 
 
 def file_certificate(session: Session, cert: x509.Certificate, source: str, *, when: datetime | None = None,
@@ -131,15 +135,14 @@ def file_certificate(session: Session, cert: x509.Certificate, source: str, *, w
         stmt: Insert = _insert(session).values(
             address=addr, fingerprint=fp, certificate=der, source=source, not_before=cert.not_valid_before_utc,
             not_after=cert.not_valid_after_utc, first_seen=now, last_seen=now,
-        ).on_conflict_do_nothing(index_elements=["address", "fingerprint"]).returning(RecipientCertificate.id)
+        ).on_conflict_do_nothing(index_elements=["address", "fingerprint"]).returning(_RC.id)
         if session.execute(stmt).first() is not None:
             added.append(addr)
             audit.record(session, f"certs.{'harvest' if source == 'harvested' else 'import'}", addr,
                          {"fingerprint": fp, "source": source}, actor)
         else:
-            session.execute(update(RecipientCertificate)
-                            .where(RecipientCertificate.address == addr, RecipientCertificate.fingerprint == fp,
-                                   RecipientCertificate.last_seen < now)
+            session.execute(update(recipient_certificates)
+                            .where(_RC.address == addr, _RC.fingerprint == fp, _RC.last_seen < now)
                             .values(last_seen=now))
     return ImportOutcome(fp, "added" if added else "known", tuple(added))
 
@@ -179,12 +182,11 @@ class Directory:
 
     def capabilities_for(self, address: str) -> tuple[str, ...] | None:
         """The newest SMIMECapabilities learned for ``address`` (by signing time), or None when none is known."""
-        query = (select(RecipientCertificate.capabilities)
-                 .where(RecipientCertificate.address == normalize_address(address),
-                        RecipientCertificate.capabilities.is_not(None))
-                 .order_by(RecipientCertificate.capabilities_time.desc()).limit(1))
-        with self.store.reading() as session:
-            caps = session.scalars(query).first()
+        query = (select(_RC.capabilities)
+                 .where(_RC.address == normalize_address(address), _RC.capabilities.is_not(None))
+                 .order_by(_RC.capabilities_time.desc()).limit(1))
+        with self.store.lookup() as conn:
+            caps = conn.execute(query).scalars().first()
         return None if caps is None else tuple(caps)
 
     def show(self, fp: str) -> list[DirectoryEntry]:
@@ -192,26 +194,24 @@ class Directory:
         wanted = fp.replace(":", "").lower()
         if len(wanted) < 8 or any(ch not in "0123456789abcdef" for ch in wanted):
             raise UsageError("give the SHA-256 fingerprint in hex (at least 8 digits)")
-        cond = (RecipientCertificate.fingerprint == wanted if len(wanted) == 64
-                else RecipientCertificate.fingerprint.startswith(wanted))
-        with self.store.reading() as session:
-            rows = [_entry(r) for r in session.scalars(select(RecipientCertificate).where(cond)
-                                                       .order_by(RecipientCertificate.id))]
+        cond = _RC.fingerprint == wanted if len(wanted) == 64 else _RC.fingerprint.startswith(wanted)
+        with self.store.lookup() as conn:
+            rows = [_entry(r) for r in conn.execute(select(recipient_certificates).where(cond).order_by(_RC.id))]
         if len({r.fingerprint for r in rows}) > 1:
             raise UsageError(f"the fingerprint prefix {fp} matches several certificates: give more digits")
         return rows
 
     def entries(self) -> list[DirectoryEntry]:
-        query = select(RecipientCertificate).order_by(RecipientCertificate.address, RecipientCertificate.id)
-        with self.store.reading() as session:
-            return [_entry(r) for r in session.scalars(query)]
+        query = select(recipient_certificates).order_by(_RC.address, _RC.id)
+        with self.store.lookup() as conn:
+            return [_entry(r) for r in conn.execute(query)]
 
     def remove(self, fp: str, actor: str | None = None) -> int:
         rows = self.show(fp)
         if not rows:
             raise UsageError(f"no certificate with fingerprint {fp}")
         with self.store.session() as session:
-            session.execute(delete(RecipientCertificate).where(RecipientCertificate.fingerprint == rows[0].fingerprint))
+            session.execute(delete(recipient_certificates).where(_RC.fingerprint == rows[0].fingerprint))
             for r in rows:
                 audit.record(session, "certs.remove", r.address, {"fingerprint": r.fingerprint}, actor)
         return len(rows)
@@ -219,24 +219,22 @@ class Directory:
     def expiring(self, days: int, at: datetime | None = None) -> list[DirectoryEntry]:
         """Certificates that expire within ``days`` of ``at`` (already expired ones not included)."""
         when = at or datetime.now(UTC)
-        query = (select(RecipientCertificate)
-                 .where(RecipientCertificate.not_after >= when,
-                        RecipientCertificate.not_after <= when + timedelta(days=days))
-                 .order_by(RecipientCertificate.not_after, RecipientCertificate.address))
-        with self.store.reading() as session:
-            return [_entry(r) for r in session.scalars(query)]
+        query = (select(recipient_certificates)
+                 .where(_RC.not_after >= when, _RC.not_after <= when + timedelta(days=days))
+                 .order_by(_RC.not_after, _RC.address))
+        with self.store.lookup() as conn:
+            return [_entry(r) for r in conn.execute(query)]
 
     def learn_capabilities(self, session: Session, address: str, fp: str, capabilities: tuple[str, ...],
                            signing_time: datetime | None) -> bool:
         """Remember what a valid signer advertised unless newer knowledge is there; True when it was kept."""
-        cond = [RecipientCertificate.address == normalize_address(address), RecipientCertificate.fingerprint == fp]
+        cond = [_RC.address == normalize_address(address), _RC.fingerprint == fp]
         if signing_time is None:
             # Without a signing time an advertisement cannot be ordered: it only fills a gap.
-            cond.append(RecipientCertificate.capabilities.is_(None))
+            cond.append(_RC.capabilities.is_(None))
         else:
-            cond.append(or_(RecipientCertificate.capabilities_time.is_(None),
-                            RecipientCertificate.capabilities_time < signing_time))
-        result = session.execute(update(RecipientCertificate).where(*cond)
+            cond.append(or_(_RC.capabilities_time.is_(None), _RC.capabilities_time < signing_time))
+        result = session.execute(update(recipient_certificates).where(*cond)
                                  .values(capabilities=list(capabilities), capabilities_time=signing_time))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

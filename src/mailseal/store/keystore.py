@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..cms.identity import Identity, load_private_key
@@ -25,7 +25,7 @@ from ..errors import TokenError, UsageError, WrongPasswordError
 from ..pki.profile import certificate_emails, normalize_address
 from . import audit
 from .database import Store
-from .models import IdentityRow, Setting, utcnow
+from .tables import identities, settings, utcnow
 
 Usage = Literal["sign", "encrypt", "dual"]
 USAGES: tuple[str, ...] = ("sign", "encrypt", "dual")
@@ -39,6 +39,7 @@ _KDF_SETTING = "keystore.kdf"
 _VERIFIER_PLAINTEXT = b"mailseal key store verifier v1"
 _VERIFIER_AAD = b"mailseal verifier"
 _BLOB_VERSION = b"\x01"
+_ID = identities.c
 
 
 def resolve_passphrase(prompt: Callable[[], bytes] | None = None) -> bytes:
@@ -76,9 +77,9 @@ class KeyEncryptionKey:
     @classmethod
     def unlock(cls, store: Store, passphrase: bytes, scrypt: dict[str, int] | None = None) -> KeyEncryptionKey:
         """Derive the key; the first unlock of a new store chooses the salt and writes the verifier."""
-        with store.reading() as session:
-            row = session.get(Setting, _KDF_SETTING)
-            params = dict(row.value) if row is not None else None
+        with store.lookup() as conn:
+            value = conn.execute(select(settings.c.value).where(settings.c.name == _KDF_SETTING)).scalar()
+            params = dict(value) if value is not None else None
         if params is None:
             params = {"algorithm": "scrypt", **(scrypt or DEFAULT_SCRYPT), "salt": base64.b64encode(os.urandom(16)).decode()}
             key = _derive(passphrase, params)
@@ -87,7 +88,7 @@ class KeyEncryptionKey:
                                                                               _VERIFIER_AAD)).decode()
             try:
                 with store.session() as session:
-                    session.add(Setting(name=_KDF_SETTING, value=params))
+                    session.execute(insert(settings).values(name=_KDF_SETTING, value=params))
                     audit.record(session, "keystore.init", "keystore", {"kdf": "scrypt", "n": params["n"]})
                 return cls(key)
             except IntegrityError:
@@ -143,7 +144,7 @@ class IdentityRecord:
                 "created": iso(self.created), "chain_length": self.chain_length, "key_location": self.key_location}
 
 
-def _record(row: IdentityRow) -> IdentityRecord:
+def _record(row: Any) -> IdentityRecord:
     cert = x509.load_der_x509_certificate(row.certificate)
     return IdentityRecord(row.id, row.address, row.usage, row.fingerprint, name_text(cert.subject),
                           row.not_before, row.not_after, row.created, len(row.chain), row.key_location or "store")
@@ -216,17 +217,16 @@ class KeyStore:
         try:
             with self.store.session() as session:
                 for addr in dict.fromkeys(addresses):
-                    row = IdentityRow(
+                    row_id = session.execute(insert(identities).values(
                         address=addr, usage=usage, fingerprint=fp,
                         certificate=cert.public_bytes(serialization.Encoding.DER),
                         chain=[base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode()
                                for c in identity.chain],
                         encrypted_key=encrypted_key, key_location=key_location,
-                        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, created=utcnow())
-                    session.add(row)
-                    session.flush()
-                    ids.append(row.id)
-                    detail: dict[str, Any] = {"fingerprint": fp, "usage": usage, "id": row.id}
+                        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc, created=utcnow(),
+                    ).returning(_ID.id)).scalar_one()
+                    ids.append(row_id)
+                    detail: dict[str, Any] = {"fingerprint": fp, "usage": usage, "id": row_id}
                     if key_location is not None:
                         detail["key_location"] = key_location
                     audit.record(session, "keys.import", addr, detail, actor)
@@ -235,13 +235,17 @@ class KeyStore:
         return ids
 
     def list(self, address: str | None = None) -> list[IdentityRecord]:
-        query = select(IdentityRow).order_by(IdentityRow.address, IdentityRow.not_before.desc(), IdentityRow.id)
+        query = select(identities).order_by(_ID.address, _ID.not_before.desc(), _ID.id)
         if address is not None:
-            query = query.where(IdentityRow.address == normalize_address(address))
-        with self.store.reading() as session:
-            return [_record(r) for r in session.scalars(query)]
+            query = query.where(_ID.address == normalize_address(address))
+        with self.store.lookup() as conn:
+            return [_record(r) for r in conn.execute(query)]
 
-    def _load(self, row: IdentityRow) -> Identity:
+    def _row(self, identity_id: int) -> Any:
+        with self.store.lookup() as conn:
+            return conn.execute(select(identities).where(_ID.id == identity_id)).first()
+
+    def _load(self, row: Any) -> Identity:
         cert = x509.load_der_x509_certificate(row.certificate)
         chain = tuple(x509.load_der_x509_certificate(base64.b64decode(c)) for c in row.chain)
         if row.key_location is not None:
@@ -256,8 +260,7 @@ class KeyStore:
         return Identity(key, cert, chain)
 
     def get(self, identity_id: int) -> Identity:
-        with self.store.reading() as session:
-            row = session.get(IdentityRow, identity_id)
+        row = self._row(identity_id)
         if row is None:
             raise UsageError(f"no identity with id {identity_id}")
         return self._load(row)
@@ -268,14 +271,14 @@ class KeyStore:
             raise UsageError("usage must be sign or encrypt")
         when = at or datetime.now(UTC)
         query = (
-            select(IdentityRow)
-            .where(IdentityRow.address == normalize_address(address), IdentityRow.usage.in_((usage, "dual")),
-                   IdentityRow.not_before <= when, IdentityRow.not_after >= when)
-            .order_by(IdentityRow.not_before.desc(), IdentityRow.id.desc())
+            select(identities)
+            .where(_ID.address == normalize_address(address), _ID.usage.in_((usage, "dual")),
+                   _ID.not_before <= when, _ID.not_after >= when)
+            .order_by(_ID.not_before.desc(), _ID.id.desc())
             .limit(1)
         )
-        with self.store.reading() as session:
-            row = session.scalars(query).first()
+        with self.store.lookup() as conn:
+            row = conn.execute(query).first()
         if row is None:
             raise UsageError(f"no valid {usage} identity for {address} in the key store")
         return self._load(row)
@@ -283,15 +286,12 @@ class KeyStore:
     def remove(self, target: str, actor: str | None = None) -> int:
         """Remove by row id or by address (every identity of it); returns how many were removed."""
         with self.store.session() as session:
-            if target.isdigit():
-                cond = IdentityRow.id == int(target)
-            else:
-                cond = IdentityRow.address == normalize_address(target)
-            rows = list(session.scalars(select(IdentityRow).where(cond)))
+            cond = _ID.id == int(target) if target.isdigit() else _ID.address == normalize_address(target)
+            rows = list(session.execute(select(_ID.id, _ID.address, _ID.fingerprint).where(cond)))
             for row in rows:
                 audit.record(session, "keys.remove", row.address, {"fingerprint": row.fingerprint, "id": row.id},
                              actor)
-            session.execute(delete(IdentityRow).where(cond))
+            session.execute(delete(identities).where(cond))
         if not rows:
             raise UsageError(f"no identity matches {target}")
         return len(rows)
@@ -308,8 +308,7 @@ class KeyStore:
             raise UsageError("an export password is required (--pass)")
         from cryptography.hazmat.primitives.serialization import pkcs12
 
-        with self.store.reading() as session:
-            row = session.get(IdentityRow, identity_id)
+        row = self._row(identity_id)
         if row is not None and row.key_location is not None:
             raise TokenError(f"identity {identity_id} has its key on a PKCS#11 token: it cannot be exported")
         ident = self.get(identity_id)

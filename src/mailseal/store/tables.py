@@ -1,0 +1,141 @@
+"""The store's tables as SQLAlchemy Core ``Table`` objects: identities, recipient certificates, trust, audit log,
+submission accounts, settings.
+
+The hot read paths (``keys list``, ``certs find``, a recipient or signer lookup per message) query these tables
+with Core statements and never import the ORM, which costs more to import than such a command takes to run;
+``models`` maps the ORM classes onto the same tables for the code that writes through sessions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no time zone: store naive UTC, give back aware)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store: pass an aware (UTC) datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+metadata = MetaData()
+
+#: Exactly one of encrypted_key (the key is in the store) and key_location (the key is on a token) is set.
+IDENTITY_KEY_CHECK = "(encrypted_key IS NULL) <> (key_location IS NULL)"
+
+#: Store-wide values: the key-encryption key's scrypt salt, parameters and verifier.
+settings = Table(
+    "settings", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", JSON(), nullable=False),
+)
+
+#: A private key (encrypted, AES-256-GCM, or a PKCS#11 URI where it lives) with its certificate and chain, for one
+#: address and usage.
+identities = Table(
+    "identities", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(320), nullable=False),
+    Column("usage", String(8), nullable=False),  # sign | encrypt | dual
+    Column("fingerprint", String(64), nullable=False),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("chain", JSON(), nullable=False),  # base64 DER, issuer first
+    Column("encrypted_key", LargeBinary, nullable=True),  # None: the key is on a token
+    Column("key_location", String(1024), nullable=True),  # RFC 7512 URI, never a PIN
+    Column("not_before", UTCDateTime(), nullable=False),
+    Column("not_after", UTCDateTime(), nullable=False),
+    Column("created", UTCDateTime(), nullable=False, default=utcnow),
+    UniqueConstraint("address", "fingerprint", name="uq_identity_address_fingerprint"),
+    Index("ix_identities_address_usage", "address", "usage"),
+    CheckConstraint(IDENTITY_KEY_CHECK, name="ck_identity_key_location"),
+)
+
+#: A correspondent's certificate for one of its addresses, with where it came from and what it advertised.
+recipient_certificates = Table(
+    "recipient_certificates", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(320), nullable=False),  # normalize_address (RFC 8550 §3)
+    Column("fingerprint", String(64), nullable=False),  # SHA-256 of the DER, hex
+    Column("certificate", LargeBinary, nullable=False),
+    Column("source", String(16), nullable=False),  # imported | harvested | ldap | smimea | ca
+    Column("not_before", UTCDateTime(), nullable=False),
+    Column("not_after", UTCDateTime(), nullable=False),
+    Column("first_seen", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+    Column("capabilities", JSON(), nullable=True),  # dotted OIDs, in advertised order
+    Column("capabilities_time", UTCDateTime(), nullable=True),
+    UniqueConstraint("address", "fingerprint", name="uq_recipient_address_fingerprint"),
+    Index("ix_recipient_fingerprint", "fingerprint"),
+    Index("ix_recipient_not_after", "not_after"),
+)
+
+#: A trust anchor or an intermediate kept in the database (shared by several nodes).
+trust_certificates = Table(
+    "trust_certificates", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # anchor | intermediate
+    Column("certificate", LargeBinary, nullable=False),
+    Column("added", UTCDateTime(), nullable=False, default=utcnow),
+)
+
+#: One change to the store: who, what, on which subject, with details.
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", UTCDateTime(), nullable=False, default=utcnow),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("detail", JSON(), nullable=False),
+    Index("ix_audit_time", "time"),
+)
+
+#: An SMTP submission account (SMTP AUTH, RFC 4954): a scrypt password hash and the addresses it may send as.
+submission_users = Table(
+    "submission_users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Compared exactly (case-sensitive) on both backends: SQLite's default BINARY collation, PostgreSQL's varchar.
+    Column("username", String(255), nullable=False),
+    Column("password_hash", String(255), nullable=False),  # scrypt$N$r$p$salt_b64$hash_b64, never the password
+    Column("addresses", JSON(), nullable=False),  # normalize_address (RFC 8550 §3)
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created", UTCDateTime(), nullable=False, default=utcnow),
+    Column("last_login", UTCDateTime(), nullable=True),
+    UniqueConstraint("username", name="uq_submission_users_username"),
+)
+
+__all__ = ["IDENTITY_KEY_CHECK", "UTCDateTime", "audit_log", "identities", "metadata", "recipient_certificates",
+           "settings", "submission_users", "trust_certificates", "utcnow"]
