@@ -48,7 +48,7 @@ def test_every_relative_link_resolves(doc: Path) -> None:
     for target in _relative_links(doc):
         file_part, _, anchor = target.partition("#")
         path = (doc.parent / file_part).resolve() if file_part else doc
-        if not path.exists() or REPO not in path.parents and path != REPO:
+        if not path.exists() or (REPO not in path.parents and path != REPO):
             broken.append(f"{target}: no such file in the repository")
         elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
             broken.append(f"{target}: no heading #{anchor} in {path.relative_to(REPO)}")
