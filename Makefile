@@ -18,8 +18,13 @@ install: $(STAMP)
 compile: install
 	$(BIN)/python -m compileall -q src >/dev/null
 
+# The demo's data directory is named in full, so that it does not depend on the current folder nor on a
+# $MAILSEAL_HOME of the shell. Options of the demo: `make run DEMO_ARGS="--port 2610 --sink-port 2611"`.
+DEMO_HOME ?= $(CURDIR)/mailseal-data
+DEMO_ARGS ?=
+
 run: compile
-	$(BIN)/python -m mailseal.demo
+	$(BIN)/python -m mailseal.demo --home "$(DEMO_HOME)" $(DEMO_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,22 @@ CORPUS_DIR = REPO_ROOT.parent / "shared" / "corpus"
 CLI_TIMEOUT = 60
 
 RunCli = Callable[..., subprocess.CompletedProcess[bytes]]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _user_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A command given no home uses the per-user default, ``$XDG_DATA_HOME/mailseal`` (docs/cli.md): here a
+    temporary folder, so that no test reads or writes the data of the user running the tests; and no
+    ``$MAILSEAL_HOME`` of that user's shell leaks in."""
+    saved = {name: os.environ.get(name) for name in ("XDG_DATA_HOME", "MAILSEAL_HOME")}
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    os.environ.pop("MAILSEAL_HOME", None)
+    yield Path(os.environ["XDG_DATA_HOME"])
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,15 @@
 """`make run`: the gateway on its embedded default, with a demo organisation and a local sink.
 
-First run: an internal CA in ``mailseal-data/ca``, users alice@example.org (RSA) and bob@example.org (ECDSA/ECDH
-P-256) with keys in the store, an outside partner carol@partner.example whose certificate is in the directory (her
-key in ``mailseal-data/demo/carol.p12`` so that you can read what she would receive), the CA in the trust list and
-a settings file ``mailseal-data/mailseal.toml``. Then SMTP on 127.0.0.1:2525 relays to a sink on 127.0.0.1:2526
-that writes every delivered message into ``mailseal-data/sink/``.
+The data directory is ``--home DIR`` (``make run`` gives ``mailseal-data`` in the clone), else ``$MAILSEAL_HOME``,
+else ``$XDG_DATA_HOME/mailseal``; below, HOME. First run: an internal CA in ``HOME/ca``, users alice@example.org
+(RSA) and bob@example.org (ECDSA/ECDH P-256) with keys in the store, an outside partner carol@partner.example whose
+certificate is in the directory (her key in ``HOME/demo/carol.p12`` so that you can read what she would receive),
+the CA in the trust list and a settings file ``HOME/mailseal.toml``. Then SMTP on 127.0.0.1:2525 relays to a sink
+on 127.0.0.1:2526 that writes every delivered message into ``HOME/sink/``. ``--port``, ``--sink-port`` and
+``--metrics-port`` choose other ports; they are written into the settings file, so a later run without them keeps
+them.
 
-The store passphrase of the demo is a random key file, ``mailseal-data/demo/store.key``: fine for a demonstration,
+The store passphrase of the demo is a random key file, ``HOME/demo/store.key``: fine for a demonstration,
 not for real keys (use ``$MAILSEAL_STORE_PASSPHRASE`` or a key file kept elsewhere).
 """
 
@@ -15,21 +18,32 @@ from __future__ import annotations
 import argparse
 import asyncio
 import email.policy
+import json
 import os
+import re
 import secrets
+import shlex
 import smtplib
 import sys
 import time
+import tomllib
+import traceback
+from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 from pathlib import Path
+from typing import NoReturn
 
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
+from .cli.common import EXIT_NOT_VALID, EXIT_USAGE, NOT_VALID_CODES, fail
+from .cli.serve import is_listen_error, listen_error
 from .cms.identity import Identity
+from .errors import ConfigurationError, ErrorCode, MailsealError
 
 SMTP_PORT = 2525
 SINK_PORT = 2526
+METRICS_PORT = 9125
 USERS = (("alice@example.org", "rsa2048"), ("bob@example.org", "p256"))
 PARTNER = "carol@partner.example"
 DEMO_PASSWORD = b"demo"
@@ -61,12 +75,65 @@ def _key_file(home: Path) -> Path:
     return home / "demo" / "store.key"
 
 
-def setup(home: Path, port: int = SMTP_PORT, sink_port: int = SINK_PORT, metrics_port: int = 9125) -> bool:
-    """Create the demo organisation in ``home`` unless it is there; True when it was created now."""
+@dataclass(frozen=True)
+class Ports:
+    """The three ports of the demo: the gateway's SMTP, the sink it relays to, its metrics."""
+
+    smtp: int = SMTP_PORT
+    sink: int = SINK_PORT
+    metrics: int = METRICS_PORT
+
+
+#: Where each port is set in the settings file, and the demo option that chooses it.
+_PORT_KEYS = (("smtp", "listen", "--port"), ("sink", "next_hop", "--sink-port"), ("metrics", "metrics_listen",
+                                                                                  "--metrics-port"))
+
+
+def ports_in(settings_file: Path) -> Ports:
+    """The ports a settings file the demo wrote names (the defaults for what it does not name)."""
+    if not settings_file.is_file():
+        return Ports()
+    from .gateway.settings import parse_hostport
+
+    try:
+        table = tomllib.loads(settings_file.read_text(encoding="utf-8")).get("gateway", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"the settings file {settings_file} is not valid TOML: {exc}") from None
+    found = {field: parse_hostport(table[key], f"gateway.{key}")[1]
+             for field, key, _option in _PORT_KEYS if key in table}
+    return Ports(**found)
+
+
+def with_ports(text: str, ports: Ports) -> str:
+    """The settings text with the [gateway] table's listen, next_hop and metrics_listen set to ``ports``; every
+    other line (the user's edits included) is kept as it is."""
+    header = re.search(r"^\[gateway\][ \t]*(#.*)?$", text, re.M)
+    if header is None:
+        text = text.rstrip("\n") + "\n\n[gateway]\n"
+        header = re.search(r"^\[gateway\][ \t]*$", text, re.M)
+        assert header is not None
+    following = re.search(r"^\s*\[", text[header.end():], re.M)
+    end = header.end() + following.start() if following else len(text)
+    table = text[header.end():end]
+    for field, key, _option in _PORT_KEYS:
+        line = f'{key} = "127.0.0.1:{getattr(ports, field)}"'
+        table, found = re.subn(rf"^{key}[ \t]*=.*$", line, table, count=1, flags=re.M)
+        if not found:
+            table = f"\n{line}" + table
+    return text[:header.end()] + table + text[end:]
+
+
+def setup(home: Path, ports: Ports = Ports()) -> bool:
+    """Create the demo organisation in ``home`` unless it is there; True when it was created now. The settings
+    file names ``ports`` either way (the ports given on a later run replace those of an earlier one)."""
     settings_file = home / "mailseal.toml"
     key_file = _key_file(home)
+    os.environ["MAILSEAL_STORE_KEYFILE"] = str(key_file)
     if settings_file.exists() and key_file.exists():
-        os.environ.setdefault("MAILSEAL_STORE_KEYFILE", str(key_file))
+        current = settings_file.read_text(encoding="utf-8")
+        wanted = with_ports(current, ports)
+        if wanted != current:
+            settings_file.write_text(wanted, encoding="utf-8")
         return False
     from .pki import trustlist
     from .pki.authority import CertificateAuthority
@@ -78,7 +145,6 @@ def setup(home: Path, port: int = SMTP_PORT, sink_port: int = SINK_PORT, metrics
     home.chmod(0o700)
     key_file.write_text(secrets.token_hex(32))
     key_file.chmod(0o600)
-    os.environ["MAILSEAL_STORE_KEYFILE"] = str(key_file)
     passphrase = key_file.read_bytes()
     ca = CertificateAuthority.create("mailseal demo CA", passphrase, directory=home / "ca", key_type="p256")
     trustlist.add([ca.certificate], home=home)
@@ -95,36 +161,49 @@ def setup(home: Path, port: int = SMTP_PORT, sink_port: int = SINK_PORT, metrics
             BestAvailableEncryption(DEMO_PASSWORD)))
     finally:
         store.close()
-    settings_file.write_text(SETTINGS.format(port=port, sink_port=sink_port, metrics_port=metrics_port))
+    settings_file.write_text(SETTINGS.format(port=ports.smtp, sink_port=ports.sink, metrics_port=ports.metrics))
     return True
 
 
 def sample_message(sender: str, recipient: str, subject: str, text: str) -> bytes:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = sender, recipient, subject
+    msg["Date"] = formatdate(localtime=True)  # RFC 5322 §3.6: Date and From are the two required fields
     msg["Message-ID"] = make_msgid(domain="example.org")
     msg.set_content(text)
     return msg.as_bytes(policy=email.policy.SMTP)
 
 
+def _mailseal_command() -> str:
+    """How to run mailseal from any folder: the script beside this Python (the clone's .venv), else from PATH."""
+    beside = Path(sys.executable).absolute().with_name("mailseal")
+    return shlex.quote(str(beside)) if beside.is_file() else "mailseal"
+
+
 def instructions(home: Path, port: int) -> str:
-    hello = home / "demo" / "hello.eml"
+    """What `make run` prints: every command names the data directory in full, so it works from any folder."""
+    q = shlex.quote
+    hello, sink, carol = home / "demo" / "hello.eml", home / "sink", home / "demo" / "carol.p12"
+    mailseal = f"{_mailseal_command()} --home {q(str(home))}"
+    send = (f"import smtplib; smtplib.SMTP(\"127.0.0.1\", {port}).sendmail(\"alice@example.org\", "
+            f"[\"{PARTNER}\"], open({json.dumps(str(hello))}, \"rb\").read())")
     return f"""
-mailseal gateway: SMTP on 127.0.0.1:{port}, delivering to {home / 'sink'}/ (one .eml file per delivered copy)
+mailseal gateway: SMTP on 127.0.0.1:{port}, delivering to {sink}/ (one .eml file per delivered copy)
+data directory: {home} (the commands below name it, so they work from any folder)
 demo organisation: alice@example.org and bob@example.org (keys held), partner carol@partner.example
-(certificate in the directory; her key: {home / 'demo' / 'carol.p12'}, password "demo")
+(certificate in the directory; her key: {carol}, password "demo")
 
 send a test message (alice -> carol: signed with alice's key, encrypted for carol):
-  curl -s smtp://127.0.0.1:{port} --mail-from alice@example.org --mail-rcpt carol@partner.example \\
-       --upload-file {hello}
+  curl -s smtp://127.0.0.1:{port} --mail-from alice@example.org --mail-rcpt {PARTNER} --upload-file {q(str(hello))}
 or from Python:
-  python3 -c "import smtplib; smtplib.SMTP('127.0.0.1', {port}).sendmail('alice@example.org', \\
-       ['carol@partner.example'], open('{hello}', 'rb').read())"
-then look at it, and open it as carol:
-  ls {home / 'sink'}/
-  .venv/bin/mailseal open --key {home / 'demo' / 'carol.p12'} --pass pass:demo -i {home / 'sink'}/<file>.eml
+  python3 -c {q(send)}
+then look at it, and open the newest copy as carol:
+  ls {q(str(sink))}/
+  {mailseal} open --key {q(str(carol))} --pass pass:demo -i "$(ls -t {q(str(sink))}/*.eml | head -n 1)"
 what the policy decides for a message:
-  .venv/bin/mailseal policy explain --from alice@example.org --to carol@partner.example
+  {mailseal} policy explain --from alice@example.org --to {PARTNER}
+what the data directory holds:
+  {mailseal} status
 Ctrl-C stops.
 """
 
@@ -155,47 +234,123 @@ def _self_test(home: Path, port: int) -> int:
     return 0 if ok else 1
 
 
-async def _serve(home: Path, port: int, sink_port: int, self_test: bool) -> int:
+def _port_error(exc: OSError, port: int, option: str) -> MailsealError:
+
+    return listen_error(exc, port, f'{option} N (make run DEMO_ARGS="{option} N")')
+
+
+async def _serve(home: Path, ports: Ports, self_test: bool) -> int:
     from .config import load_settings
     from .gateway.build import build_gateway
     from .gateway.sink import start_sink
 
-    sink = await start_sink(home / "sink", port=sink_port)
-    gateway = build_gateway(load_settings())
-    await gateway.start()
     try:
-        if self_test:
-            return await asyncio.get_running_loop().run_in_executor(None, _self_test, home, gateway.port)
-        print(instructions(home, gateway.port), flush=True)
-        await asyncio.Event().wait()  # until Ctrl-C
-        return 0
+        sink = await start_sink(home / "sink", port=ports.sink)
+    except OSError as exc:
+        if not is_listen_error(exc):
+            raise
+        raise _port_error(exc, ports.sink, "--sink-port") from exc
+    try:
+        gateway = build_gateway(load_settings())
+        try:
+            await gateway.start()
+        except OSError as exc:
+            # start() listens for SMTP first, then for metrics: which one failed is told by what is open.
+            smtp_open = gateway.server is not None
+            await gateway.stop()
+            if not is_listen_error(exc):
+                raise
+            raise (_port_error(exc, ports.metrics, "--metrics-port") if smtp_open
+                   else _port_error(exc, ports.smtp, "--port")) from exc
+        try:
+            if self_test:
+                return await asyncio.get_running_loop().run_in_executor(None, _self_test, home, gateway.port)
+            print(instructions(home, gateway.port), flush=True)
+            await asyncio.Event().wait()  # until Ctrl-C
+            return 0
+        finally:
+            await gateway.stop()
     finally:
-        await gateway.stop()
         sink.close()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mailseal.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=SMTP_PORT)
-    parser.add_argument("--sink-port", type=int, default=SINK_PORT)
-    parser.add_argument("--metrics-port", type=int, default=9125)
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, as every mailseal error (the usage is in --help).
+        print(f"mailseal: error[usage]: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (1-65535)")
+    return int(value)
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = _Parser(prog="python -m mailseal.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", metavar="DIR",
+                        help="the demo's data directory (make run: mailseal-data in the clone); default "
+                             "$MAILSEAL_HOME, else $XDG_DATA_HOME/mailseal")
+    for _field, key, option in _PORT_KEYS:
+        parser.add_argument(option, type=_port, metavar="N",
+                            help=f"gateway.{key}'s port; default: the settings file's, else "
+                                 f"{getattr(Ports(), _field)} (kept for later runs)")
     parser.add_argument("--self-test", action="store_true", help="send one message through, check it, exit")
     parser.add_argument("--setup-only", action="store_true", help="create the demo organisation, do not serve")
-    args = parser.parse_args(argv)
-    from .config import data_dir
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    return parser.parse_args(argv)
 
-    home = data_dir(create=True).resolve()
-    os.environ["MAILSEAL_HOME"] = str(home)
-    if setup(home, args.port, args.sink_port, args.metrics_port):
+
+def run(args: argparse.Namespace) -> int:
+    from .config import CONFIG_ENV, HOME_ENV, data_dir
+    from .store.database import DB_URL_ENV
+    from .store.keystore import PASSPHRASE_ENV
+
+    if args.home:
+        os.environ[HOME_ENV] = os.path.abspath(args.home)
+    home = data_dir(create=True)
+    # The demo is self-contained whatever the shell exports: its home, its settings file, its SQLite store and
+    # its key file (set by setup()), never a production database or passphrase.
+    os.environ[HOME_ENV] = str(home)
+    settings_file = home / "mailseal.toml"
+    os.environ[CONFIG_ENV] = str(settings_file)
+    for inherited in (DB_URL_ENV, PASSPHRASE_ENV):
+        os.environ.pop(inherited, None)
+    before = ports_in(settings_file)
+    given = {field: getattr(args, option[2:].replace("-", "_")) for field, _key, option in _PORT_KEYS}
+    ports = Ports(**{field: value if value is not None else getattr(before, field) for field, value in given.items()})
+    if setup(home, ports):
         print(f"created the demo organisation in {home}/")
     if args.setup_only:
         return 0
     (home / "demo" / "hello.eml").write_bytes(
         sample_message("alice@example.org", PARTNER, "Hello from the demo", "Hello Carol, this is sealed.\n"))
+    return asyncio.run(_serve(home, ports, args.self_test))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`make run`: errors are one line ``mailseal: error[CODE]: sentence`` as in the CLI, never a traceback
+    (unless --debug)."""
+    args = _arguments(argv)
     try:
-        return asyncio.run(_serve(home, args.port, args.sink_port, args.self_test))
-    except KeyboardInterrupt:
+        return run(args)
+    except KeyboardInterrupt:  # Ctrl-C: the way to stop the demo
         return 0
+    except MailsealError as exc:
+        if args.debug:
+            traceback.print_exc()
+        fail(str(exc.code), exc.message, EXIT_NOT_VALID if exc.code in NOT_VALID_CODES else EXIT_USAGE)
+    except OSError as exc:
+        if args.debug:
+            traceback.print_exc()
+        where = f" {exc.filename}" if exc.filename else ""
+        fail(str(ErrorCode.IO), f"cannot access{where}: {exc.strerror or exc}", EXIT_USAGE)
+    except Exception as exc:  # A bug: still one line, the traceback with --debug.
+        if args.debug:
+            traceback.print_exc()
+        fail("internal", f"unexpected {type(exc).__name__}: {exc} (run with --debug for details)", EXIT_USAGE)
+    raise AssertionError("unreachable")
 
 
 if __name__ == "__main__":

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
 
 from .. import __version__
 from .._allocator import keep_freed_memory
+from ..config import HOME_ENV
 
 # Each command's module is imported only when that command runs: start-up cost matters for a CLI.
 COMMANDS = {
@@ -26,6 +28,7 @@ COMMANDS = {
     "serve": ("serve", "serve_cmd"),
     "held": ("held", "held_group"),
     "users": ("users", "users_group"),
+    "status": ("status", "status_cmd"),
 }
 
 
@@ -42,8 +45,31 @@ class LazyGroup(click.Group):
         return command
 
 
+def _set_home(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    # Through the environment, so that everything the command reads or starts (store, trust list, CA, settings,
+    # worker processes) sees the same home; absolute, so that it does not depend on a later change of folder.
+    if value is not None:
+        os.environ[HOME_ENV] = os.path.abspath(value)
+        ctx.meta["--home"] = True
+
+
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from ..config import data_dir, home_source
+
+    source = "--home" if ctx.meta.get("--home") else home_source()
+    click.echo(f"mailseal {__version__}\nhome: {data_dir()} (from {source})")
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="mailseal")
+@click.option("--home", metavar="DIR", is_eager=True, expose_value=False, callback=_set_home,
+              type=click.Path(file_okay=False),
+              help=f"The data directory (store, trust list, CA, settings); default ${HOME_ENV}, else "
+                   "$XDG_DATA_HOME/mailseal (~/.local/share/mailseal).")
+@click.option("--version", is_flag=True, is_eager=True, expose_value=False, callback=_show_version,
+              help="Show the version and the data directory, then exit (give --home before it).")
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or notices on stderr (errors still show).")
 def cli(debug: bool, quiet: bool) -> None:
@@ -57,7 +83,9 @@ STREAMING_COMMANDS = frozenset({"sign", "encrypt", "decrypt", "verify", "open", 
 
 
 def main() -> None:
-    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    # The first word that is not an option, nor the value of --home, names the command.
+    words = [a for i, a in enumerate(sys.argv[1:]) if not a.startswith("-") and sys.argv[i] != "--home"]
+    command = words[0] if words else None
     if command in STREAMING_COMMANDS:
         keep_freed_memory()
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ import sys
 
 import click
 
+from ..errors import ErrorCode, MailsealError
 from .common import handle_errors
 
 
@@ -71,11 +73,40 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
     asyncio.run(_run(gw))
 
 
+def listen_error(exc: OSError, port: int, choose: str) -> MailsealError:
+    """A socket that could not be opened for listening, as one sentence that says how to choose another port.
+    ``choose`` completes "choose another with ...", e.g. ``--listen HOST:N``."""
+    if exc.errno == errno.EADDRINUSE:
+        reason = f"port {port} is in use"
+    elif exc.errno == errno.EACCES:
+        reason = f"port {port} may not be opened by this user (ports below 1024 need privileges)"
+    else:
+        reason = f"cannot listen on port {port}: {exc.strerror or exc}"
+    return MailsealError(f"{reason}; choose another with {choose}", code=ErrorCode.IO)
+
+
+def is_listen_error(exc: OSError) -> bool:
+    # A socket's bind() failure names no file; an OSError from the spool or the journal does.
+    return exc.filename is None and exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
+
+
 async def _run(gw: object) -> None:
     from ..gateway.service import Gateway
 
     assert isinstance(gw, Gateway)
-    await gw.start()
+    try:
+        await gw.start()
+    except OSError as exc:
+        # start() listens for SMTP first and for metrics last: what is already open tells which one failed.
+        smtp_open = gw.server is not None
+        await gw.stop()
+        if not is_listen_error(exc):
+            raise
+        if smtp_open and gw.settings.metrics_listen is not None:
+            raise listen_error(exc, gw.settings.metrics_listen[1], "gateway.metrics_listen in the settings file") \
+                from exc
+        host, port = gw.settings.listen
+        raise listen_error(exc, port, f"--listen {host}:N (or gateway.listen in the settings file)") from exc
     host, _ = gw.settings.listen
     hop = "{}:{}".format(*gw.settings.next_hop) if gw.settings.next_hop else "-"
     click.echo(f"mailseal gateway listening on {host}:{gw.port}, relaying to {hop}", err=True)

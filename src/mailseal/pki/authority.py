@@ -8,7 +8,7 @@ certificatePolicies OID 2.23.140.1.5.1.3 (mailbox-validated strict, BR §7.1.6.1
 (BR §6.3.2); serials of 159 random bits (BR §7.1: at least 64); SKI and AKI; CRL distribution point and
 AIA OCSP only when configured. CRLs follow RFC 5280 §5 (CRL number, next update, reason codes).
 
-The CA lives in one directory (``$MAILSEAL_HOME/ca`` by default): ``ca.pem`` (certificate), ``ca-key.json`` (the
+The CA lives in one directory (``ca`` in the data directory by default): ``ca.pem`` (certificate), ``ca-key.json`` (the
 private key, PKCS#8 encrypted with AES-256-GCM under a scrypt key (RFC 7914) derived from the passphrase; never in
 clear on disk), ``ca.json`` (settings) and ``ca.db`` (SQLite register of issued certificates). Every file is
 mode 0600 and the directory 0700.
@@ -105,7 +105,7 @@ class CAError(MailsealError):
 
 
 def default_directory() -> Path:
-    """Where the CA lives: ``$MAILSEAL_HOME/ca`` (default ``./mailseal-data/ca``)."""
+    """Where the CA lives: ``ca`` in the data directory (``mailseal.config.data_dir``)."""
     return data_dir() / "ca"
 
 
