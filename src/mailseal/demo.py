@@ -216,8 +216,13 @@ def _self_test(home: Path, port: int) -> int:
 
     before = set((home / "sink").glob("*.eml"))
     data = sample_message("alice@example.org", PARTNER, "demo", "Hello Carol, this is sealed.\n")
-    with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
-        client.sendmail("alice@example.org", [PARTNER], data)
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+            client.sendmail("alice@example.org", [PARTNER], data)
+    except smtplib.SMTPResponseException as exc:
+        reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        print(f"self-test: the gateway answered {exc.smtp_code} {reply}", file=sys.stderr)
+        return 1
     deadline = time.monotonic() + 30
     while not (new := set((home / "sink").glob("*.eml")) - before) and time.monotonic() < deadline:
         time.sleep(0.1)
