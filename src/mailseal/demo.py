@@ -37,7 +37,7 @@ from typing import NoReturn
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from .cli.common import EXIT_NOT_VALID, EXIT_USAGE, NOT_VALID_CODES, fail
-from .cli.serve import is_listen_error, listen_error
+from .cli.serve import ListenFailure, is_listen_error, listen_error, start_listening
 from .cms.identity import Identity
 from .errors import ConfigurationError, ErrorCode, MailsealError
 
@@ -258,15 +258,10 @@ async def _serve(home: Path, ports: Ports, self_test: bool) -> int:
     try:
         gateway = build_gateway(load_settings())
         try:
-            await gateway.start()
-        except OSError as exc:
-            # start() listens for SMTP first, then for metrics: which one failed is told by what is open.
-            smtp_open = gateway.server is not None
-            await gateway.stop()
-            if not is_listen_error(exc):
-                raise
-            raise (_port_error(exc, ports.metrics, "--metrics-port") if smtp_open
-                   else _port_error(exc, ports.smtp, "--port")) from exc
+            await start_listening(gateway)
+        except ListenFailure as failure:
+            raise (_port_error(failure.error, ports.metrics, "--metrics-port") if failure.which == "metrics"
+                   else _port_error(failure.error, ports.smtp, "--port")) from failure.error
         try:
             if self_test:
                 return await asyncio.get_running_loop().run_in_executor(None, _self_test, home, gateway.port)

@@ -9,11 +9,15 @@ import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import ErrorCode, MailsealError
 from .common import handle_errors
+
+if TYPE_CHECKING:
+    from ..gateway.service import Gateway
 
 
 @click.command("serve")
@@ -90,10 +94,18 @@ def is_listen_error(exc: OSError) -> bool:
     return exc.filename is None and exc.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
 
 
-async def _run(gw: object) -> None:
-    from ..gateway.service import Gateway
+class ListenFailure(Exception):
+    """The gateway could not listen: ``which`` ("smtp" or "metrics") and the socket's error."""
 
-    assert isinstance(gw, Gateway)
+    def __init__(self, which: str, error: OSError) -> None:
+        super().__init__(which)
+        self.which = which
+        self.error = error
+
+
+async def start_listening(gw: Gateway) -> None:
+    """Start the gateway; a port that cannot be opened stops it again and raises ListenFailure (any other
+    OSError as it is)."""
     try:
         await gw.start()
     except OSError as exc:
@@ -102,11 +114,19 @@ async def _run(gw: object) -> None:
         await gw.stop()
         if not is_listen_error(exc):
             raise
-        if smtp_open and gw.settings.metrics_listen is not None:
-            raise listen_error(exc, gw.settings.metrics_listen[1], "gateway.metrics_listen in the settings file") \
-                from exc
+        raise ListenFailure("metrics" if smtp_open else "smtp", exc) from exc
+
+
+async def _run(gw: Gateway) -> None:
+    try:
+        await start_listening(gw)
+    except ListenFailure as failure:
+        if failure.which == "metrics" and gw.settings.metrics_listen is not None:
+            raise listen_error(failure.error, gw.settings.metrics_listen[1],
+                               "gateway.metrics_listen in the settings file") from failure.error
         host, port = gw.settings.listen
-        raise listen_error(exc, port, f"--listen {host}:N (or gateway.listen in the settings file)") from exc
+        raise listen_error(failure.error, port, f"--listen {host}:N (or gateway.listen in the settings file)") \
+            from failure.error
     host, _ = gw.settings.listen
     hop = "{}:{}".format(*gw.settings.next_hop) if gw.settings.next_hop else "-"
     click.echo(f"mailseal gateway listening on {host}:{gw.port}, relaying to {hop}", err=True)
