@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mailseal.cms.names import serial_text
 from tests.conftest import CORPUS_DIR, RunCli
 from tests.support.testpki import TestPKI
 
@@ -75,7 +76,7 @@ def test_json_verdict(run_cli: RunCli, pki: TestPKI) -> None:
     assert data["can_sign"] is True and data["can_encrypt"] is False
     assert data["address_matches"] is True and data["addresses"] == [user.email]
     assert data["reasons_sign"] == [] and "can only sign" in data["reasons_encrypt"][0]
-    assert data["serial"] == format(user.cert.serial_number, "x")
+    assert data["serial"] == serial_text(user.cert.serial_number)
 
 
 def test_malformed_input(run_cli: RunCli, tmp_path: Path) -> None:
@@ -99,7 +100,8 @@ def test_inspect_text(run_cli: RunCli, pki: TestPKI) -> None:
     assert fields["key"] == "RSA 2048"
     assert fields["key usage"] == "digitalSignature, nonRepudiation, keyEncipherment"
     assert fields["extended key usage"] == "emailProtection"
-    assert fields["serial"] == format(user.cert.serial_number, "x")
+    # two hex digits per byte, leading zeros kept, whatever the serial
+    assert fields["serial"] == serial_text(user.cert.serial_number)
     assert fields["issuer"] == pki.intermediate_cert.subject.rfc4514_string()
     assert fields["revocation"] == "not checked here"
 

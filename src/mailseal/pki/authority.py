@@ -540,9 +540,9 @@ class CertificateAuthority:
             raise UsageError(f"reason must be one of {', '.join(REASONS)}")
         record = self.find(serial)
         if record is None:
-            raise CAError(f"this CA issued no certificate with serial {serial:x}")
+            raise CAError(f"this CA issued no certificate with serial {serial_text(serial)}")
         if record.revoked_at is not None:
-            raise CAError(f"certificate {serial:x} was already revoked on {record.revoked_at.isoformat()}")
+            raise CAError(f"certificate {serial_text(serial)} was already revoked on {record.revoked_at.isoformat()}")
         when = (at or datetime.now(UTC)).replace(microsecond=0)
         with self._db() as db:
             db.execute("UPDATE certificates SET revoked_at = ?, reason = ? WHERE serial = ?",
