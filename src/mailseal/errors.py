@@ -71,6 +71,10 @@ class MalformedMIMEError(MalformedInputError):
     code = ErrorCode.MALFORMED_MIME
 
 
+class CertificateUsageError(UsageError):
+    """The certificate's keyUsage / extendedKeyUsage does not allow the usage an identity is filed for."""
+
+
 class CertificateError(MailsealError):
     """A certificate could not be read."""
 

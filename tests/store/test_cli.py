@@ -143,3 +143,15 @@ def test_no_key_material_in_data_dir_after_cli_import(home: Path, pki: TestPKI) 
     for p in files:
         data = p.read_bytes()
         assert pkcs8 not in data and pem_line not in data, p
+
+
+def test_keys_import_refuses_a_usage_the_certificate_does_not_allow(home: Path, pki: TestPKI) -> None:
+    signer = pki.user("signer", key_usage={"digitalSignature"})
+    res = run("keys", home, "import", str(signer.p12_path), "--pass", "pass:test", "--usage", "dual")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "mailseal: error[usage]: the certificate does not allow usage dual: the certificate's key usage does not "
+        "allow keyEncipherment"]
+    res = run("keys", home, "import", str(signer.p12_path), "--pass", "pass:test")
+    assert res.returncode == 0, res.stderr
+    assert "signer@example.org (sign)" in res.stdout

@@ -143,3 +143,20 @@ def test_passphrase_from_env_then_keyfile(monkeypatch: pytest.MonkeyPatch, tmp_p
     with pytest.raises(UsageError, match="no key store passphrase"):
         resolve_passphrase()
     assert resolve_passphrase(lambda: b"typed") == b"typed"
+
+
+def test_usage_follows_the_certificate_when_not_given(keystore: KeyStore, pki: TestPKI) -> None:
+    keystore.add(_ident(pki, "sig-only", email="s@example.org", key_usage={"digitalSignature"}))
+    keystore.add(_ident(pki, "both", email="d@example.org"))
+    assert [r.usage for r in keystore.list("s@example.org")] == ["sign"]
+    assert [r.usage for r in keystore.list("d@example.org")] == ["dual"]
+
+
+@pytest.mark.parametrize("usage", ["dual", "encrypt"])
+def test_sign_only_certificate_is_refused_for_encryption(keystore: KeyStore, pki: TestPKI, usage: str) -> None:
+    from mailseal.errors import CertificateUsageError
+
+    ident = _ident(pki, "sig-only2", email="t@example.org", key_usage={"digitalSignature"})
+    with pytest.raises(CertificateUsageError, match=f"does not allow usage {usage}: .*keyEncipherment"):
+        keystore.add(ident, usage)
+    assert keystore.list("t@example.org") == []

@@ -39,11 +39,12 @@ def keys_group() -> None:
 @click.option("--cert", type=click.Path(dir_okay=False, exists=True), help="The key's certificate (if not in FILE).")
 @click.option("--chain", type=click.Path(dir_okay=False, exists=True), help="Intermediate certificates.")
 @click.option("--pass", "pass_spec", metavar="SPEC", help="Password of FILE: pass:TEXT, env:VAR or file:PATH.")
-@click.option("--usage", type=click.Choice(USAGES), default="dual", show_default=True,
-              help="What the identity is for: signing, encryption or both.")
+@click.option("--usage", type=click.Choice(USAGES), default=None,
+              help="What the identity is for: signing, encryption or both [default: what the certificate's key "
+                   "usage allows].")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def import_cmd(files: tuple[str, ...], cert: str | None, chain: str | None, pass_spec: str | None, usage: str,
+def import_cmd(files: tuple[str, ...], cert: str | None, chain: str | None, pass_spec: str | None, usage: str | None,
                as_json: bool) -> None:
     """Import each FILE: a PKCS#12 file, or a PEM/DER private key with --cert (one FILE then). Every file is
     read (and its password asked) before anything is filed."""
@@ -84,12 +85,13 @@ def import_cmd(files: tuple[str, ...], cert: str | None, chain: str | None, pass
 @click.option("--cert", type=click.Path(dir_okay=False, exists=True),
               help="The key's certificate (default: the certificate with the key's id on the token).")
 @click.option("--chain", type=click.Path(dir_okay=False, exists=True), help="Intermediate certificates.")
-@click.option("--usage", type=click.Choice(USAGES), default="dual", show_default=True,
-              help="What the identity is for: signing, encryption or both.")
+@click.option("--usage", type=click.Choice(USAGES), default=None,
+              help="What the identity is for: signing, encryption or both [default: what the certificate's key "
+                   "usage allows].")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def import_token_cmd(module: str | None, token: str, key_label: str | None, key_id: str | None, cert: str | None,
-                     chain: str | None, usage: str, as_json: bool) -> None:
+                     chain: str | None, usage: str | None, as_json: bool) -> None:
     """File a key that stays on a PKCS#11 token (PIN from $MAILSEAL_PKCS11_PIN): the store keeps where it is."""
     from pathlib import Path
 

@@ -21,8 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from ..cms.identity import Identity, load_private_key
 from ..cms.names import name_text
 from ..cms.token import TokenKey, TokenSettings
-from ..errors import TokenError, UsageError, WrongPasswordError
-from ..pki.profile import certificate_emails, normalize_address
+from ..errors import CertificateUsageError, TokenError, UsageError, WrongPasswordError
+from ..pki.profile import certificate_emails, encryption_usage_problems, normalize_address, signing_usage_problems
 from . import audit
 from .database import Store
 from .tables import identities, settings, utcnow
@@ -57,6 +57,28 @@ def resolve_passphrase(prompt: Callable[[], bytes] | None = None) -> bytes:
     if prompt is not None:
         return prompt()
     raise UsageError(f"no key store passphrase: set {PASSPHRASE_ENV} or {KEYFILE_ENV}")
+
+
+def certificate_usage(cert: x509.Certificate, usage: str | None = None) -> str:
+    """The usage an identity with ``cert`` is filed for: ``usage`` when the certificate's keyUsage and
+    extendedKeyUsage allow it (sign: digitalSignature or nonRepudiation; encrypt: keyEncipherment for RSA,
+    keyAgreement for EC/X25519; dual: both), else a ``CertificateUsageError``; without ``usage``, what the
+    certificate allows (dual when it allows both)."""
+    if usage is not None and usage not in USAGES:
+        raise UsageError(f"usage must be one of {', '.join(USAGES)}")
+    sign, encrypt = signing_usage_problems(cert), encryption_usage_problems(cert)
+    if usage is None:
+        if not sign and not encrypt:
+            return "dual"
+        if not sign:
+            return "sign"
+        if not encrypt:
+            return "encrypt"
+        raise CertificateUsageError(f"the certificate may neither sign nor receive encrypted mail: {sign[0]}")
+    problems = {"sign": sign, "encrypt": encrypt, "dual": [*sign, *encrypt]}[usage]
+    if problems:
+        raise CertificateUsageError(f"the certificate does not allow usage {usage}: {problems[0]}")
+    return usage
 
 
 def _fingerprint(cert: x509.Certificate) -> str:
@@ -178,10 +200,12 @@ class KeyStore:
             self._kek = KeyEncryptionKey.unlock(self.store, secret, self._scrypt)
         return self._kek
 
-    def add(self, identity: Identity, usage: str = "dual", address: str | None = None,
+    def add(self, identity: Identity, usage: str | None = None, address: str | None = None,
             actor: str | None = None) -> list[int]:
         """Store an identity (one row per address of its certificate, or only ``address``); returns the row ids.
-        An identity whose key is on a token is filed by its location (see ``add_token_identity``)."""
+        ``usage`` defaults to what the certificate allows (see ``certificate_usage``), and one it does not allow is
+        refused. An identity whose key is on a token is filed by its location (see ``add_token_identity``)."""
+        usage = certificate_usage(identity.certificate, usage)
         if isinstance(identity.private_key, TokenKey):
             return self.add_token_identity(identity, usage, address, actor)
         fp = _fingerprint(identity.certificate)
@@ -190,7 +214,7 @@ class KeyStore:
         sealed = self._key().seal(pkcs8, _aad(fp))
         return self._add_rows(identity, usage, address, actor, encrypted_key=sealed)
 
-    def add_token_identity(self, identity: Identity, usage: str = "dual", address: str | None = None,
+    def add_token_identity(self, identity: Identity, usage: str | None = None, address: str | None = None,
                            actor: str | None = None) -> list[int]:
         """Store an identity whose private key is on a PKCS#11 token: the rows keep the key's URI (RFC 7512; the
         module path only when it was given in the URI; never a PIN), never the key. No store passphrase is needed."""
@@ -199,11 +223,10 @@ class KeyStore:
             raise UsageError("the identity's key is not on a PKCS#11 token: use add()")
         return self._add_rows(identity, usage, address, actor, key_location=str(key.uri))
 
-    def _add_rows(self, identity: Identity, usage: str, address: str | None, actor: str | None, *,
+    def _add_rows(self, identity: Identity, usage: str | None, address: str | None, actor: str | None, *,
                   encrypted_key: bytes | None = None, key_location: str | None = None) -> list[int]:
-        if usage not in USAGES:
-            raise UsageError(f"usage must be one of {', '.join(USAGES)}")
         cert = identity.certificate
+        usage = certificate_usage(cert, usage)
         addresses = [normalize_address(a) for a in certificate_emails(cert)]
         if address is not None:
             wanted = normalize_address(address)
