@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     CONFIGURATION = "configuration"
     POLICY_REFUSED = "policy-refused"
     TOKEN = "token"
+    SCHEMA_MISMATCH = "schema-mismatch"
 
 
 class MailsealError(Exception):
