@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     POLICY_REFUSED = "policy-refused"
     TOKEN = "token"
     SCHEMA_MISMATCH = "schema-mismatch"
+    ARCHIVE_INVALID = "archive-invalid"
 
 
 class MailsealError(Exception):

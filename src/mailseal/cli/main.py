@@ -30,6 +30,8 @@ COMMANDS = {
     "users": ("users", "users_group"),
     "status": ("status", "status_cmd"),
     "store": ("store", "store_group"),
+    "backup": ("backup", "backup_cmd"),
+    "restore": ("backup", "restore_cmd"),
 }
 
 
