@@ -372,3 +372,16 @@ def test_postgresql_store_goes_through_pg_dump_and_pg_restore(site: Site, tmp_pa
     # into a database that is no longer empty: refused without --force
     _refused(run_mailseal("restore", archive, env=site.env(tmp_path / "pg-again", MAILSEAL_DB_URL=target_url)),
              "usage")
+
+
+def test_force_restores_over_an_existing_store(site: Site, tmp_path: Path) -> None:
+    target = tmp_path / "existing"
+    _ok(run_mailseal("restore", site.archive, env=site.env(target)))
+    _ok(run_mailseal("keys", "remove", "alice@example.org", env=site.env(target)))
+    assert json.loads(_ok(run_mailseal("keys", "list", "--json", env=site.env(target))))["identities"] == []
+    _refused(run_mailseal("restore", site.archive, env=site.env(target)), "usage")
+    _ok(run_mailseal("restore", site.archive, "--force", env=site.env(target)))
+    listed = json.loads(_ok(run_mailseal("keys", "list", "--json", env=site.env(target))))["identities"]
+    assert [k["address"] for k in listed] == ["alice@example.org"]
+    with sqlite3.connect(target / "mailseal.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

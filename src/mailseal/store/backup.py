@@ -90,14 +90,16 @@ class BackupError(MailsealError):
     code = ErrorCode.IO
 
 
-def sqlite_snapshot(source: Path, target: Path) -> None:
+def sqlite_snapshot(source: Path, target: Path, *, standalone: bool = True) -> None:
     """Copy the SQLite database ``source`` to ``target`` with the online backup API (one step: a consistent
-    snapshot of the last committed state, taken while writers go on in WAL mode), then check the copy."""
+    snapshot of the last committed state, taken while writers go on in WAL mode), then check the copy.
+    ``standalone``: leave the copy in rollback-journal mode, one self-contained file (for the archive); restore
+    keeps the target's mode (the store switches it to WAL when it opens it)."""
     with closing(sqlite3.connect(source, timeout=BUSY_TIMEOUT_MS / 1000)) as src, \
             closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
-        # The copy is written in rollback-journal mode: one self-contained file, nothing beside it.
-        dst.execute("PRAGMA journal_mode=DELETE")
+        if standalone:
+            dst.execute("PRAGMA journal_mode=DELETE")
         check = dst.execute("PRAGMA integrity_check").fetchone()
     if not check or check[0] != "ok":
         raise BackupError(f"the copy of {source} fails SQLite's integrity check: {check[0] if check else '?'}")
@@ -114,7 +116,7 @@ def _sqlite_facts(path: Path) -> dict[str, Any]:
     return {"schema_revision": revision, "identities": int(keys)}
 
 
-def _pg_command_env(url: str) -> tuple[str, dict[str, str]]:
+def pg_command_env(url: str) -> tuple[str, dict[str, str]]:
     """A libpq connection URI for ``url`` without its password, and an environment carrying it (``PGPASSWORD``)
     so that it never shows in ``ps``."""
     from sqlalchemy.engine import make_url
@@ -154,7 +156,7 @@ def _pg_facts(url: str) -> dict[str, Any]:
 
 def pg_dump(url: str, target: Path) -> None:
     """``pg_dump --format=custom`` of the database at ``url`` into ``target`` (one consistent snapshot)."""
-    uri, env = _pg_command_env(url)
+    uri, env = pg_command_env(url)
     done = subprocess.run([pg_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges",
                            f"--file={target}", f"--dbname={uri}"], capture_output=True, env=env, check=False)
     if done.returncode:
@@ -347,5 +349,15 @@ def create_backup(sources: BackupSources, out: Path, *, include_secrets: bool = 
     return BackupResult(out, out.stat().st_size, manifest)
 
 
-__all__ = ["KEYS_WARNING", "BackupError", "BackupResult", "BackupSources", "Sealing", "create_backup", "pg_dump",
-           "pg_tool", "sqlite_snapshot"]
+__all__ = [
+    "KEYS_WARNING",
+    "BackupError",
+    "BackupResult",
+    "BackupSources",
+    "Sealing",
+    "create_backup",
+    "pg_command_env",
+    "pg_dump",
+    "pg_tool",
+    "sqlite_snapshot",
+]

@@ -38,7 +38,7 @@ from .archive import (
     parse_secrets_payload,
     write_private,
 )
-from .backup import STORE_PG_MEMBER, STORE_SQLITE_MEMBER, BackupError, _pg_command_env, pg_tool, sqlite_snapshot
+from .backup import STORE_PG_MEMBER, STORE_SQLITE_MEMBER, BackupError, pg_command_env, pg_tool, sqlite_snapshot
 
 #: Where restored secrets go, in the home (0700 folder, 0600 files).
 SECRETS_DIR = "secrets"
@@ -203,7 +203,7 @@ def _pg_is_empty(url: str) -> bool:
 
 
 def _pg_restore(url: str, dump: Path, clean: bool) -> None:
-    uri, env = _pg_command_env(url)
+    uri, env = pg_command_env(url)
     args = [pg_tool("pg_restore"), "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges",
             f"--dbname={uri}", str(dump)]
     if clean:
@@ -279,7 +279,7 @@ def _apply(manifest: dict[str, Any], staging: Path, target: RestoreTarget,
             dst = home / "ca" / rest
             if rest == "ca.db":
                 dst.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                sqlite_snapshot(staging / name, dst)
+                sqlite_snapshot(staging / name, dst, standalone=False)
             else:
                 _place(staging / name, dst)
             (home / "ca").chmod(0o700)
@@ -300,7 +300,7 @@ def _apply(manifest: dict[str, Any], staging: Path, target: RestoreTarget,
         db_path = _sqlite_path(target.database_url)
         assert db_path is not None
         db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        sqlite_snapshot(staging / STORE_SQLITE_MEMBER, db_path)
+        sqlite_snapshot(staging / STORE_SQLITE_MEMBER, db_path, standalone=False)
         done["store"] = {"url": target.database_url, "backend": "sqlite",
                          "schema_revision": store.get("schema_revision"), "identities": store.get("identities")}
     elif STORE_PG_MEMBER in members:
