@@ -200,3 +200,14 @@ def test_serve_migrate_upgrades_at_start(tmp_path: Path) -> None:
     finally:
         assert _stop(proc) == 0
     assert inspect_schema(url).current == HEAD_REVISION
+
+
+def test_check_config_checks_the_store_table(run_cli: RunCli, tmp_path: Path) -> None:
+    config = tmp_path / "mailseal.toml"
+    config.write_text('[gateway]\nnext_hop = "127.0.0.1:2526"\naccepted_domains = ["example.org"]\n'
+                      "[store]\nauto_migrat = true\n")
+    done = run_cli("serve", "--check-config", "--config", config, env={"MAILSEAL_HOME": str(tmp_path / "h")})
+    assert done.returncode == 2 and b"error[configuration]: unknown setting store.auto_migrat" in done.stderr
+    config.write_text(config.read_text().replace("auto_migrat ", "auto_migrate "))
+    assert run_cli("serve", "--check-config", "--config", config,
+                   env={"MAILSEAL_HOME": str(tmp_path / "h")}).returncode == 0

@@ -50,8 +50,10 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
         settings = {**settings, "store": {**settings.get("store", {}), "auto_migrate": True}}
     if check_config:
         from ..gateway.build import check_settings
+        from ..store.database import auto_migrate
 
         gateway, policy = check_settings(settings)
+        auto_migrate(settings)  # the [store] table is checked too (its keys and types)
         summary = {
             "listen": "{}:{}".format(*gateway.listen),
             "next_hop": "{}:{}".format(*gateway.next_hop) if gateway.next_hop else None,
