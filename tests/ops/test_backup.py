@@ -385,3 +385,12 @@ def test_force_restores_over_an_existing_store(site: Site, tmp_path: Path) -> No
     assert [k["address"] for k in listed] == ["alice@example.org"]
     with sqlite3.connect(target / "mailseal.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_a_short_backup_passphrase_is_refused_before_any_work(site: Site, tmp_path: Path) -> None:
+    (tmp_path / "short").write_text("too short\n")
+    out = tmp_path / "x.tar.gz"
+    line = _refused(run_mailseal("backup", "-o", out, "--include-secrets", "--passphrase-file", tmp_path / "short",
+                                 env=site.env()), "usage")
+    assert "at least 12" in line and not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mailseal-backup-")]

@@ -29,6 +29,7 @@ from ..errors import ErrorCode, MailsealError, UsageError
 from .archive import (
     FORMAT,
     MANIFEST,
+    MIN_PASSPHRASE,
     SECRETS_SEALED_TO_CERTIFICATE,
     SECRETS_SEALED_TO_PASSPHRASE,
     SecretItem,
@@ -281,6 +282,9 @@ def create_backup(sources: BackupSources, out: Path, *, include_secrets: bool = 
     if include_secrets and not sources.secrets:
         raise UsageError("--include-secrets: there is no secret to include (set MAILSEAL_STORE_KEYFILE or "
                          "MAILSEAL_STORE_PASSPHRASE, and MAILSEAL_CA_PASSPHRASE, as the gateway and the CA use them)")
+    if sealing.passphrase is not None and len(sealing.passphrase) < MIN_PASSPHRASE:
+        raise UsageError(f"the backup passphrase must be at least {MIN_PASSPHRASE} characters: it protects the "
+                         "store passphrase")
     created = (now or datetime.now(UTC)).replace(microsecond=0)
     out = out.absolute()
     members: dict[str, Path] = {}
