@@ -85,9 +85,18 @@ def _fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def _derive(passphrase: bytes, params: dict[str, Any]) -> bytes:
+def derive_kek(passphrase: bytes, params: dict[str, Any]) -> bytes:
+    """The key-encryption key: scrypt (RFC 7914) of the passphrase with the store's salt and cost."""
     salt = base64.b64decode(params["salt"])
     return Scrypt(salt=salt, length=32, n=int(params["n"]), r=int(params["r"]), p=int(params["p"])).derive(passphrase)
+
+
+def _derive(passphrase: bytes, params: dict[str, Any]) -> bytes:
+    # With the resident agent enabled it derives the key once and keeps it a while, as gpg-agent keeps a
+    # passphrase (docs/cli.md, "The resident agent"); the verifier below checks its answer like any other.
+    from ..agentclient import cached_kek
+
+    return cached_kek(passphrase, params) or derive_kek(passphrase, params)
 
 
 class KeyEncryptionKey:
