@@ -178,12 +178,18 @@ def test_decrypt_without_key_uses_the_store(home: Path, pki: TestPKI, tmp_path: 
     assert "Subject: for the store" in proc.stdout.decode()  # the outer fields kept, as with --key
 
 
-def test_decrypt_to_a_file_and_a_bare_cms_object(home: Path, pki: TestPKI, tmp_path: Path) -> None:
+def test_decrypt_to_a_file_a_bare_cms_object_and_quietly(home: Path, pki: TestPKI, tmp_path: Path) -> None:
     carol = pki.user("carol", "ec-p256")
     der = _write(tmp_path, "enc.der", _openssl_encrypt(tmp_path, carol.cert_path, der=True))
     ok(run(home, "decrypt", "-i", der, "-o", tmp_path / "plain"))
     assert BODY in (tmp_path / "plain").read_bytes()
     assert (tmp_path / "plain").stat().st_mode & 0o777 == 0o600
+    # A message to a file: the plaintext is staged in the output as it is decrypted (the path --key takes too).
+    mime = _write(tmp_path, "enc.eml", mailseal.encrypt(MESSAGE, [carol.cert]))
+    quiet = ok(run(home, "-q", "decrypt", "-i", mime, "-o", tmp_path / "plain.eml"))
+    assert quiet.stderr == b""  # -q: no notice
+    plain = (tmp_path / "plain.eml").read_bytes()
+    assert plain.startswith(b"From: sender@example.net\r\n") and plain.endswith(BODY + b"\r\n")
 
 
 def test_open_without_key_names_the_identity(home: Path, pki: TestPKI, tmp_path: Path) -> None:
