@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,33 @@ def test_issuer_names_compare_by_meaning(pki: TestPKI) -> None:
     other = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone else")])
     assert not RecipientIdentifier(other.public_bytes(), alice.cert.serial_number).matches(alice.cert)
     assert not RecipientIdentifier(alice.cert.issuer.public_bytes(), alice.cert.serial_number + 1).matches(alice.cert)
+
+
+def test_open_message_asks_the_chooser_at_each_encrypted_layer(pki: TestPKI) -> None:
+    """The message layer's hook: the chooser gets each layer's recipients, outermost first, and never runs for a
+    message without an encrypted layer."""
+    from mailseal.mime.opening import decrypt_message, open_message
+
+    alice, carol = pki.user("alice"), pki.user("carol", "ec-p256")
+    keys = {alice.cert.serial_number: _identity(alice), carol.cert.serial_number: _identity(carol)}
+    asked: list[list[int]] = []
+
+    def chooser(recipients: Sequence[RecipientIdentifier]) -> list[Identity]:
+        asked.append([r.serial or 0 for r in recipients])
+        return [keys[r.serial] for r in recipients if r.serial in keys]
+
+    nested = mailseal.encrypt(mailseal.sign(mailseal.encrypt(MESSAGE, [carol.cert]), _identity(alice)),
+                              [alice.cert])
+    opened = open_message(nested, identities=chooser)
+    assert asked == [[alice.cert.serial_number], [carol.cert.serial_number]]
+    assert BODY in opened.message and [layer.kind for layer in opened.report.layers] == [
+        "auth-enveloped", "signed", "auth-enveloped"]
+    asked.clear()
+    assert BODY in (decrypt_message(mailseal.encrypt(MESSAGE, [carol.cert]), chooser) or b"")
+    assert asked == [[carol.cert.serial_number]]
+    asked.clear()
+    open_message(mailseal.sign(MESSAGE, _identity(alice)), identities=chooser)
+    assert asked == []
 
 
 # -- the commands --------------------------------------------------------------------------------------------
