@@ -173,7 +173,9 @@ def _script(steps: list[Step], folder: Path) -> str:
             f"if [ -n {shown} ] && grep -qF -- {shown} {out}; then break; fi; "
             f"if [ -z {shown} ] && [ $i -ge 30 ]; then break; fi; sleep 0.1; done; echo $rc >{rc}"
         )
-    lines.append("kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; exit 0")
+    # Servers the text started, and a resident agent it may have started (docs/cli.md), stop with the text.
+    lines.append("kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; MAILSEAL_AGENT= mailseal agent stop >/dev/null 2>&1"
+                 "; exit 0")
     return "\n".join(lines) + "\n"
 
 
@@ -195,7 +197,9 @@ def run_plan(doc_plan: Plan, folder: Path, pki: TestPKI) -> list[tuple[Step, int
             pytest.skip(f"interop corpus not found at {CORPUS_DIR / name}")
         for entry in (CORPUS_DIR / name).iterdir():
             (folder / entry.name).symlink_to(entry)
+    (folder / "run").mkdir(mode=0o700)
     env = cli_env({"HOME": str(folder), "XDG_DATA_HOME": str(folder / ".local" / "share"),
+                   "XDG_RUNTIME_DIR": str(folder / "run"),
                    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
     env.pop("MAILSEAL_HOME", None)
     if "signed.eml" in doc_plan.files:
