@@ -1,4 +1,4 @@
-"""The verifier stays readable (issue 14): short functions, SignerCheck by keyword, read top-down."""
+"""The verifier stays readable (issue 14): short functions, narrow exception handlers, SignerCheck by keyword."""
 
 from __future__ import annotations
 
@@ -27,6 +27,17 @@ def test_no_function_in_the_verifier_is_over_50_lines() -> None:
     too_long = {n.name: _length(n) for n in functions if _length(n) > MAX_FUNCTION_LINES}
     assert too_long == {}
 
+
+def test_the_verifier_catches_no_broad_exception() -> None:
+    """Each handler names what its call can raise; ``except Exception`` would hide a programming error."""
+    broad = []
+    for node in ast.walk(_parse(VERIFIER)):
+        if not isinstance(node, ast.ExceptHandler):
+            continue
+        caught = node.type.elts if isinstance(node.type, ast.Tuple) else [node.type]
+        if any(t is None or (isinstance(t, ast.Name) and t.id in ("Exception", "BaseException")) for t in caught):
+            broad.append(node.lineno)
+    assert broad == []
 
 
 def test_signer_checks_are_built_by_keyword_everywhere() -> None:

@@ -36,7 +36,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
-from ..errors import LimitExceededError, MalformedCMSError, UnsupportedAlgorithmError
+from ..errors import LimitExceededError, MalformedCMSError, MalformedMIMEError, UnsupportedAlgorithmError
 from ..streamio import Region, Source, region_of, region_of_file, spool
 from . import der
 from .algorithms import DIGESTS, REFUSED_DIGESTS, hash_algorithm
@@ -48,6 +48,13 @@ MAX_SIGNERS = 16
 MAX_IN_MEMORY = 256 << 20
 MAX_CERTIFICATES = 64
 
+# What parsing hostile bytes can raise below this module, and nothing broader. Our DER reader raises
+# MalformedCMSError. asn1crypto parses lazily, so a bad byte surfaces when a value is read: ValueError (a wrong
+# tag, class or length, a bad time; UnicodeDecodeError is one), TypeError (a value that parsed as another ASN.1
+# type, e.g. RSASSA-PSS parameters read as Any) or KeyError (a field missing from a short SEQUENCE). Taking the
+# first child of an empty element raises IndexError.
+_ASN1_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexError)
+_PARSE_ERRORS: tuple[type[Exception], ...] = (MalformedCMSError, ValueError, TypeError, KeyError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -127,9 +134,8 @@ def _open_signed_data(data: bytes | Source) -> _SignedParts:
         raise MalformedCMSError("the CMS data is empty")
     try:
         parts = _read_signed_data(source, lambda names: [n for n in names if n in DIGESTS][:4])
-    except (MalformedCMSError, LimitExceededError):
-        raise
-    except Exception as exc:
+    except (MalformedMIMEError, ValueError, TypeError, KeyError, IndexError) as exc:
+        # A corrupt base64 body (MalformedMIMEError) or an OID asn1crypto cannot read: not a SignedData we can use.
         raise MalformedCMSError(f"the SignedData structure is malformed ({_short(exc)})") from None
     if len(parts.signer_infos) > MAX_SIGNERS:
         raise LimitExceededError(f"the message has {len(parts.signer_infos)} signers; the limit is {MAX_SIGNERS}")
@@ -154,7 +160,7 @@ def _load_certificates(
         except _Unreadable:
             unreadable.append(raw)
             continue
-        except Exception:
+        except _ASN1_ERRORS:
             continue
         certs.append((raw, parsed, loaded))
     for cert in extra:
@@ -167,7 +173,7 @@ def _parse_signer_info(tlv: bytes) -> RawSignerInfo | Exception:
     """A SignerInfo, or the error that stopped reading it: reported for that signer, not for the whole message."""
     try:
         return RawSignerInfo.parse(tlv)
-    except Exception as exc:
+    except _PARSE_ERRORS as exc:
         return exc
 
 
@@ -185,7 +191,10 @@ def _check_parsed_signer(
         return _refused(index, f"the SignerInfo is malformed: {signer}", None)
     try:
         check = check_signer(index, signer, certs, content, e_content_type_der, content_digests)
-    except Exception as exc:
+    except (UnsupportedAlgorithm, LimitExceededError, MalformedCMSError, ValueError, TypeError, KeyError,
+            IndexError) as exc:
+        # public_key() raises UnsupportedAlgorithm for a key type pyca does not know (ML-DSA, ...) and ValueError
+        # for a corrupt key; content without signed attributes over MAX_IN_MEMORY raises LimitExceededError.
         return _refused(index, f"the SignerInfo is malformed: {exc}", None)
     if check.certificate is None and any(_safe_match(signer.sid, raw) for raw in unreadable):
         return _refused(index, "the signer's certificate is in the message but cannot be read "
@@ -261,7 +270,7 @@ def _unsigned_attributes_problem(unsigned_attrs: bytes | None) -> str | None:
         return None
     try:
         present = parse_attributes(unsigned_attrs)
-    except Exception:
+    except MalformedCMSError:
         return "the unsigned attributes cannot be parsed"
     names = {"content_type": ATTR_CONTENT_TYPE, "message_digest": ATTR_MESSAGE_DIGEST,
              "signing_time": ATTR_SIGNING_TIME}
@@ -305,7 +314,7 @@ class _SignedAttributes:
 def _read_signed_attributes(contents: bytes, e_content_type_der: bytes) -> _SignedAttributes:
     try:
         attrs = parse_attributes(contents)
-    except Exception:
+    except MalformedCMSError:
         return _SignedAttributes("the signed attributes cannot be parsed")
     failure = _signed_attributes_problem(attrs, e_content_type_der)
     if failure is not None:
@@ -319,7 +328,7 @@ def _read_signed_attributes(contents: bytes, e_content_type_der: bytes) -> _Sign
         capabilities: tuple[str, ...] = ()
         for values in attrs.get(ATTR_SMIME_CAPABILITIES, [])[:1]:
             capabilities = _capabilities(values[0])
-    except Exception:
+    except _PARSE_ERRORS:
         return _SignedAttributes("the signing-time attribute is malformed", message_digest, signing_time)
     return _SignedAttributes(None, message_digest, signing_time, capabilities)
 
@@ -350,7 +359,9 @@ def _signature_problem(certificate: x509.Certificate, signer: RawSignerInfo, sig
         return "the signature does not match the signer's key: the message or signature was altered"
     except (UnsupportedAlgorithmError, UnsupportedAlgorithm) as exc:
         return f"the signature algorithm cannot be checked: {exc}"
-    except Exception as exc:
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        # Hostile RSASSA-PSS parameters: asn1crypto cannot read them, or pyca refuses the salt length (ValueError
+        # when negative, OverflowError when too large for a C integer) before checking anything.
         return f"the signature cannot be checked: {exc}"
     return None
 
@@ -584,7 +595,9 @@ def _certificate_pair(raw: bytes) -> tuple[a_x509.Certificate, x509.Certificate]
     parsed = a_x509.Certificate.load(raw)
     try:
         return parsed, load_certificate(raw)
-    except Exception:
+    except (ValueError, x509.InvalidVersion):
+        # pyca's loader raises ValueError for what it cannot parse (e.g. DSA parameters inherited from the
+        # issuer, RFC 3279 §2.3.2) and InvalidVersion, which is not a ValueError, for an unknown version.
         raise _Unreadable(parsed) from None
 
 
@@ -614,7 +627,7 @@ def _sid_matches(sid: bytes, raw_cert: bytes, parsed: a_x509.Certificate) -> boo
         try:  # different encodings of the same name: compare as RFC 5280 names
             ias = cms.IssuerAndSerialNumber.load(sid)
             return bool(ias["serial_number"].native == parsed.serial_number and ias["issuer"] == parsed.issuer)
-        except Exception:
+        except _ASN1_ERRORS:
             return False
     return key_id is not None and sid[:1] == b"\x80" and der.content_of(sid) == key_id
 
@@ -623,7 +636,7 @@ def _safe_match(sid: bytes, raw_cert: bytes) -> bool:
     """Whether a certificate pyca could not load is the one the sid names (False when it cannot be read at all)."""
     try:
         return _sid_matches(sid, raw_cert, a_x509.Certificate.load(raw_cert))
-    except Exception:
+    except _PARSE_ERRORS:
         return False
 
 
