@@ -16,6 +16,7 @@ _EXPORTS = {
     "STATUS_ORDER": ".report",
     "SignOptions": ".signed",
     "SignerResult": ".report",
+    "SignerStatus": ".report",
     "canonical_entity": ".canonical",
     "classify": ".opening",
     "decrypt_message": ".opening",
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from .entity import Entity, MessageInput
     from .enveloped import EncryptOptions, encrypt_message
     from .opening import Opened, classify, decrypt_message, from_addresses, open_message
-    from .report import STATUS_ORDER, Layer, Report, SignerResult
+    from .report import STATUS_ORDER, Layer, Report, SignerResult, SignerStatus
     from .signed import SignOptions, sign_message
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Report",
     "SignOptions",
     "SignerResult",
+    "SignerStatus",
     "canonical_entity",
     "classify",
     "decrypt_message",
