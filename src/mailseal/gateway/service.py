@@ -236,8 +236,9 @@ class Gateway:
             self.metrics.messages.labels(result=result, action=action).inc()
         if log.isEnabledFor(logging.INFO):
             log.info(json.dumps(record))
+        # The audit record (in the store, for `mailseal audit`) also names the recipients; the log line does not.
         self.audit_writer.submit("gateway.message", str(record.get("message_id") or "-"),
-                                 {k: v for k, v in record.items() if k != "event"})
+                                 {**{k: v for k, v in record.items() if k != "event"}, "to": list(tx.recipients)})
         if result == "accepted":
             return Reply(reply, partial(self.relay.journal.forget, delivered))
         return Reply(reply)
