@@ -23,6 +23,9 @@ from .tables import identities, recipient_certificates, trust_certificates
 
 #: Kinds in the order they are shown when two end at the same moment.
 KINDS: tuple[str, ...] = ("ca", "crl", "issued", "identity", "directory", "anchor", "intermediate")
+#: A CRL counts as ending only this close to its next update, whatever the window: it is re-signed every day or so
+#: (the timer of docs/monitoring.md), so a weekly CRL always ends within a month, and that is no news.
+CRL_MARGIN = timedelta(days=2)
 _RC = recipient_certificates.c
 _ID = identities.c
 _TC = trust_certificates.c
@@ -169,7 +172,7 @@ def collect(store: Store | None, *, within: timedelta | None = None, at: datetim
             ca_directory: Path | None = None, home: Path | None = None,
             kinds: Sequence[str] = KINDS) -> list[ExpiryItem]:
     """Everything of ``kinds`` that ends within ``within`` of ``at`` (already ended included), or everything when
-    ``within`` is None; soonest first, superseded items included (marked)."""
+    ``within`` is None; soonest first, superseded items included (marked). A CRL counts within CRL_MARGIN only."""
     moment = at or datetime.now(UTC)
     horizon = None if within is None else moment + within
     found: list[ExpiryItem] = []
@@ -182,7 +185,12 @@ def collect(store: Store | None, *, within: timedelta | None = None, at: datetim
             found += identity_items(store)
         if "directory" in kinds:
             found += directory_items(store, before=horizon)
-    return _order(i for i in found if i.kind in kinds and (horizon is None or i.not_after <= horizon))
+    def ends(item: ExpiryItem) -> bool:
+        if horizon is None:
+            return True
+        return item.not_after <= (min(horizon, moment + CRL_MARGIN) if item.kind == "crl" else horizon)
+
+    return _order(i for i in found if i.kind in kinds and ends(i))
 
 
 def needing_attention(items: Iterable[ExpiryItem]) -> list[ExpiryItem]:
@@ -210,5 +218,5 @@ def for_metrics(store: Store | None, *, per_kind: int, ca_directory: Path | None
     return chosen, totals
 
 
-__all__ = ["KINDS", "ExpiryItem", "ca_items", "collect", "directory_addresses", "directory_items", "for_metrics",
+__all__ = ["CRL_MARGIN", "KINDS", "ExpiryItem", "ca_items", "collect", "directory_addresses", "directory_items", "for_metrics",
            "identity_items", "needing_attention", "trust_items"]
