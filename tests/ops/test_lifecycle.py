@@ -24,6 +24,7 @@ from tests.conftest import RunCli
 from tests.gateway.conftest import StartGateway, org, sink, start_gateway  # noqa: F401  (fixtures)
 from tests.gateway.harness import Org
 from tests.store.certgen import make_cert
+from tests.store.conftest import postgres_url, store_url  # noqa: F401  (fixtures)
 from tests.support.smtp_sink import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,8 +133,9 @@ def test_the_metric_gives_the_end_of_a_known_certificate(start_gateway: StartGat
     assert abs(refreshed - time.time()) < 3600
 
 
-def test_the_metric_keeps_the_soonest_of_a_large_directory(tmp_path: Path) -> None:
-    store = Store.open(f"sqlite:///{tmp_path / 'm.db'}")
+def test_the_metric_keeps_the_soonest_of_a_large_directory(store_url: str, tmp_path: Path) -> None:  # noqa: F811
+    """The SQL that picks each address's last certificate, on SQLite and PostgreSQL."""
+    store = Store.open(store_url)
     try:
         directory = Directory(store)
         certs = {days: make_cert(f"p{days}@partner.example", days=days) for days in (40, 10, 30, 20, 50)}

@@ -200,7 +200,8 @@ def export_cmd(since: str | None, until: str | None, action: str | None, actor: 
             count = _write(sink, selected, fmt)
     finally:
         store.close()
-    if outfile and outfile != "-":
+    quiet = bool(click.get_current_context().find_root().params.get("quiet"))
+    if outfile and outfile != "-" and not quiet:
         click.echo(f"exported {count} event(s) to {outfile}", err=True)
 
 

@@ -249,7 +249,7 @@ def expiring_cmd(within: str, days: int | None, kinds: tuple[str, ...], show_all
     counted = needing_attention(items)
     shown = items if show_all else counted
     if as_json:
-        print_json({"within_days": round(window.total_seconds() / 86400, 3), "at": now.isoformat(),
+        print_json({"within_days": round(window.total_seconds() / 86400, 3), "at": now.isoformat().replace("+00:00", "Z"),
                     "expiring": len(counted), "items": [i.to_dict(now) for i in shown]})
     elif not shown:
         click.echo(f"nothing ends within {within if days is None else f'{days}d'}")
