@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import re
 import subprocess
 import time
 import urllib.request
@@ -131,6 +132,10 @@ def test_the_metric_gives_the_end_of_a_known_certificate(start_gateway: StartGat
     assert watched[(("kind", "identity"),)] == 2 and watched[(("kind", "directory"),)] == 1
     refreshed = _samples(text, "mailseal_certificate_expiry_refresh_timestamp_seconds")[()]
     assert abs(refreshed - time.time()) < 3600
+    # Every metric the documented alert rules use is one the endpoint serves.
+    rules = (REPO / "docs" / "monitoring.md").read_text(encoding="utf-8").split("## Alert rules", 1)[1]
+    used = set(re.findall(r"\bmailseal_[a-z_]+", rules))
+    assert used and {name for name in used if name not in text} == set()
 
 
 def test_the_metric_keeps_the_soonest_of_a_large_directory(store_url: str, tmp_path: Path) -> None:  # noqa: F811
