@@ -9,6 +9,7 @@ from pathlib import Path
 from types import FrameType
 
 import click
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ..cms.names import name_text, serial_text
@@ -156,17 +157,51 @@ def _serial_of_file(ca: CertificateAuthority, path: Path) -> int:
     return cert.serial_number
 
 
+def _publish_target(target: str, crl_url: str | None) -> Path:
+    """A folder gets the file the CRL URL names (``ca.crl`` without a URL); anything else is the file itself."""
+    path = Path(target)
+    if path.is_dir():
+        from urllib.parse import urlsplit
+
+        name = Path(urlsplit(crl_url).path).name if crl_url else ""
+        return path / (name or "ca.crl")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot publish to {target}: its folder does not exist")
+    return path
+
+
+def _publish(path: Path, data: bytes) -> None:
+    """Replace ``path`` atomically: a web server serving it never sends half a CRL (RFC 5280 §5, RFC 2585 §3)."""
+    from .streams import output_stream
+
+    with output_stream(str(path)) as sink:
+        sink.write(data)
+        sink.flush()
+        os.fsync(sink.fileno())
+
+
 @ca_group.command("crl")
-@click.option("-o", "--out", "outfile", metavar="FILE", help="Write here (default: stdout).")
+@click.option("-o", "--out", "outfile", metavar="FILE", help="Write here (default: stdout, unless --publish).")
+@click.option("--publish", metavar="DIR|FILE",
+              help="Replace the CRL a web server serves, atomically: in a folder, under the file name of the CA's "
+                   "CRL URL (ca.crl without one); DER unless --format pem.")
 @click.option("--days", type=int, default=7, show_default=True, help="Days until the CRL's next update.")
-@click.option("--format", "fmt", type=click.Choice(["pem", "der"]), default="pem", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["pem", "der"]), default=None,
+              help="[default: pem for -o and stdout, der for --publish]")
 @handle_errors
-def crl_cmd(outfile: str | None, days: int, fmt: str) -> None:
-    """Sign and write a CRL of every revoked certificate (RFC 5280 §5)."""
+def crl_cmd(outfile: str | None, publish: str | None, days: int, fmt: str | None) -> None:
+    """Sign and write a CRL of every revoked certificate (RFC 5280 §5); run it from a timer (docs/monitoring.md)."""
     ca = _open(unlock=True)
+    target = _publish_target(publish, ca.config.crl_url) if publish else None
     crl = ca.crl(days)
-    encoding = serialization.Encoding.PEM if fmt == "pem" else serialization.Encoding.DER
-    write_out(outfile, crl.public_bytes(encoding))
+    pem, der = serialization.Encoding.PEM, serialization.Encoding.DER
+    if target is not None:
+        _publish(target, crl.public_bytes(pem if fmt == "pem" else der))
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        click.echo(f"published CRL {number} ({len(crl)} revoked, next update "
+                   f"{crl.next_update_utc.isoformat() if crl.next_update_utc else '-'}) to {target}", err=True)
+    if outfile is not None or target is None:
+        write_out(outfile, crl.public_bytes(der if fmt == "der" else pem))
 
 
 @ca_group.command("list")

@@ -209,11 +209,66 @@ def _print_view(v: dict[str, Any]) -> None:
     line("revocation", "not checked here")
 
 
+EXIT_EXPIRING = 1  # something ends within the window (docs/monitoring.md): a cron job's cue to alert
+EXPIRY_KINDS = ("ca", "crl", "issued", "identity", "directory", "anchor", "intermediate")
+
+
+def _open_store_quietly() -> Any:
+    """The store without creating one (None when the data directory has none)."""
+    from .policy import open_store_read_only
+
+    return open_store_read_only()
+
+
+@certs_group.command("expiring")
+@click.option("--within", "within", metavar="AGE", default="30d", show_default=True,
+              help="The window: 30d, 12h, 2w (a bare number is days).")
+@click.option("--days", type=click.IntRange(min=0), hidden=True, help="Same as --within Nd (older form).")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(EXPIRY_KINDS),
+              help="Only these kinds (repeatable; default: all).")
+@click.option("--all", "show_all", is_flag=True, help="Also list superseded certificates (renewed: never counted).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def expiring_cmd(within: str, days: int | None, kinds: tuple[str, ...], show_all: bool, as_json: bool) -> None:
+    """What ends within the window, soonest first (already ended included): the CA certificate and its CRL's next
+    update, certificates the CA issued, the key store's identities, correspondents' certificates and the trust
+    anchors and intermediates. Exit 1 when something does, 0 when nothing does (for cron)."""
+    from datetime import timedelta
+
+    from ..store.expiry import collect, needing_attention
+    from .timespec import parse_duration
+
+    window = timedelta(days=days) if days is not None else parse_duration(within, "--within")
+    now = datetime.now(UTC)
+    store = _open_store_quietly()
+    try:
+        items = collect(store, within=window, at=now, kinds=kinds or EXPIRY_KINDS)
+    finally:
+        if store is not None:
+            store.close()
+    counted = needing_attention(items)
+    shown = items if show_all else counted
+    if as_json:
+        print_json({"within_days": round(window.total_seconds() / 86400, 3), "at": now.isoformat().replace("+00:00", "Z"),
+                    "expiring": len(counted), "items": [i.to_dict(now) for i in shown]})
+    elif not shown:
+        click.echo(f"nothing ends within {within if days is None else f'{days}d'}")
+    else:
+        from .render import table
+
+        rows = [[i.kind, i.name, i.serial, i.not_after.strftime("%Y-%m-%d %H:%MZ"),
+                 "ended" if i.not_after <= now else str(i.days_left(now)),
+                 f"{i.where}{' (superseded)' if i.superseded else ''}"] for i in shown]
+        click.echo(table(["KIND", "NAME", "SERIAL", "NOT AFTER", "DAYS LEFT", "WHERE"], rows))
+    if counted:
+        sys.exit(EXIT_EXPIRING)
+
+
 __all__ = ["certs_group", "describe"]
 
 
 def _attach_directory_commands() -> None:
-    """The certificate directory's commands (import, list, find, show, remove, expiring) live in the same group."""
+    """The certificate directory's commands (import, list, find, show, remove) live in the same group."""
     from .directory import DIRECTORY_COMMANDS
 
     for command in DIRECTORY_COMMANDS:

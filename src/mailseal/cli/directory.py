@@ -1,4 +1,5 @@
-"""`mailseal certs import|list|find|show|remove|expiring`: the certificate directory of correspondents."""
+"""`mailseal certs import|list|find|show|remove`: the certificate directory of correspondents (`certs expiring`,
+which also looks at the CA, the key store and the trust anchors, is in cli/certs.py)."""
 
 from __future__ import annotations
 
@@ -155,16 +156,7 @@ def remove_cmd(fingerprint: str) -> None:
     click.echo(f"removed the certificate from {count} address(es)")
 
 
-@click.command("expiring")
-@click.option("--days", type=click.IntRange(min=0), required=True, help="Expiring within this many days.")
-@click.option("--json", "as_json", is_flag=True)
-@handle_errors
-def expiring_cmd(days: int, as_json: bool) -> None:
-    """Certificates that expire within --days N (soonest first)."""
-    _print_entries(_directory().expiring(days), as_json)
-
-
-DIRECTORY_COMMANDS: list[click.Command] = [import_cmd, list_cmd, find_cmd, show_cmd, remove_cmd, expiring_cmd]
+DIRECTORY_COMMANDS: list[click.Command] = [import_cmd, list_cmd, find_cmd, show_cmd, remove_cmd]
 
 
 @click.group("certs")

@@ -34,6 +34,7 @@ COMMANDS = {
     "store": ("store", "store_group"),
     "backup": ("backup", "backup_cmd"),
     "restore": ("backup", "restore_cmd"),
+    "audit": ("audit", "audit_group"),
 }
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
-import logging
 import os
 import signal
-import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -75,10 +73,10 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
             for key, value in summary.items():
                 click.echo(f"  {key}: {value}")
         return
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
-    for chatty in ("mail.log", "alembic"):  # aiosmtpd's per-command lines, migrations at start-up
-        logging.getLogger(chatty).setLevel(logging.WARNING)
     from ..gateway.build import build_gateway
+    from ..gateway.logsetup import setup_logging
+
+    setup_logging(settings, log_level)  # stderr, or the [log] file (docs/monitoring.md)
 
     gw = build_gateway(settings)
     asyncio.run(_run(gw))

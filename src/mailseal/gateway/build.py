@@ -10,13 +10,14 @@ from ..errors import ConfigurationError, MailsealError
 from ..policy import Policy
 from .resources import Resources, trust_context
 from .service import Gateway
-from .settings import GatewaySettings
+from .settings import GatewaySettings, LogSettings
 
 
 def check_settings(settings: Mapping[str, Any]) -> tuple[GatewaySettings, Policy]:
     """Parse and cross-check the settings without opening anything: ``mailseal serve --check-config``."""
     gateway = GatewaySettings.from_settings(settings)
     policy = Policy.from_settings(settings)
+    LogSettings.from_settings(settings)
     if not gateway.accepted_domains and not policy.accepted_domains:
         raise ConfigurationError("gateway.accepted_domains is empty: which domains are the organisation's?")
     if gateway.max_message_size > 2 << 30:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+if TYPE_CHECKING:
+    from ..store.database import Store
+    from .expirymetrics import ExpiryCollector
 
 
 class Metrics:
@@ -27,6 +33,16 @@ class Metrics:
         """Expose /metrics over HTTP on host:port (a daemon thread); returns the server."""
         server, _thread = start_http_server(port, addr=host, registry=self.registry)
         return server
+
+    def watch_expiry(self, store: Store | None) -> ExpiryCollector:
+        """Export when certificates end (``mailseal_certificate_expiry_timestamp_seconds``), refreshed in the
+        background; the caller stops the returned collector."""
+        from .expirymetrics import ExpiryCollector
+
+        collector = ExpiryCollector(store)
+        self.registry.register(collector)
+        collector.start()
+        return collector
 
 
 __all__ = ["Metrics"]

@@ -83,6 +83,7 @@ class Gateway:
         self._authenticate = self._make_authenticate()
         self.server: asyncio.AbstractServer | None = None
         self._metrics_server: Any = None
+        self._expiry: Any = None  # the certificate expiry metric's refresher, with the metrics endpoint
         self._waiting = 0
         self._default_exception_handler: Any = None
         self._pruning: asyncio.Task[None] | None = None
@@ -163,6 +164,7 @@ class Gateway:
         self._pruning = loop.create_task(self._prune_journal())
         if self.settings.metrics_listen is not None:
             self._metrics_server = self.metrics.serve(*self.settings.metrics_listen)
+            self._expiry = self.metrics.watch_expiry(self.resources.store)
         log.info(json.dumps({"event": "listening", "address": f"{host}:{self.port}"}))
 
     async def _prune_journal(self) -> None:
@@ -205,6 +207,8 @@ class Gateway:
             asyncio.get_running_loop().set_exception_handler(self._default_exception_handler)
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
+        if self._expiry is not None:
+            self._expiry.stop()
         await self.relay.close()
         self.executor.shutdown(wait=True, cancel_futures=False)
         if self.process_pool is not None:
@@ -236,8 +240,9 @@ class Gateway:
             self.metrics.messages.labels(result=result, action=action).inc()
         if log.isEnabledFor(logging.INFO):
             log.info(json.dumps(record))
+        # The audit record (in the store, for `mailseal audit`) also names the recipients; the log line does not.
         self.audit_writer.submit("gateway.message", str(record.get("message_id") or "-"),
-                                 {k: v for k, v in record.items() if k != "event"})
+                                 {**{k: v for k, v in record.items() if k != "event"}, "to": list(tx.recipients)})
         if result == "accepted":
             return Reply(reply, partial(self.relay.journal.forget, delivered))
         return Reply(reply)

@@ -1,4 +1,4 @@
-"""The gateway's settings: the ``[gateway]`` table of the settings file, checked and with defaults."""
+"""The gateway's settings: the ``[gateway]`` and ``[log]`` tables of the settings file, checked and with defaults."""
 
 from __future__ import annotations
 
@@ -269,4 +269,46 @@ def _outbound_tls(table: Any) -> OutboundTls:
     return OutboundTls(mode, domains, ca, verify)
 
 
-__all__ = ["AuthSettings", "GatewaySettings", "OutboundTls", "TlsSettings", "parse_hostport", "parse_size"]
+@dataclass(frozen=True)
+class LogSettings:
+    """The ``[log]`` table: where `mailseal serve` logs. Without ``file``: standard error (journald under systemd).
+    With ``file`` and ``max_bytes``: mailseal rotates the file itself, keeping ``backups`` old files; with ``file``
+    alone: logrotate rotates it and mailseal reopens it when it was moved (docs/monitoring.md)."""
+
+    file: Path | None = None
+    max_bytes: int = 0
+    backups: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> LogSettings:
+        table = settings.get("log", {})
+        if not isinstance(table, Mapping):
+            raise ConfigurationError("[log] must be a table")
+        _check_keys(table, {"file", "max_bytes", "backups"}, "log")
+        if "file" not in table:
+            if "max_bytes" in table or "backups" in table:
+                raise ConfigurationError("log.max_bytes and log.backups need log.file: without it the gateway logs "
+                                         "to standard error")
+            return cls()
+        raw = table["file"]
+        if not isinstance(raw, str) or not raw.strip():
+            raise ConfigurationError("log.file must be a file name such as \"/var/log/mailseal/gateway.log\"")
+        path = Path(raw)
+        if not path.is_absolute():
+            raise ConfigurationError(f"log.file must be an absolute path, not {raw!r}")
+        if not path.parent.is_dir():
+            raise ConfigurationError(f"log.file: the folder {path.parent} does not exist")
+        if path.is_dir():
+            raise ConfigurationError(f"log.file: {path} is a folder")
+        max_bytes = parse_size(table["max_bytes"], "log.max_bytes") if "max_bytes" in table else 0
+        backups = table.get("backups", 5)
+        if isinstance(backups, bool) or not isinstance(backups, int) or not 1 <= backups <= 1000:
+            raise ConfigurationError("log.backups must be an integer from 1 to 1000")
+        if "backups" in table and not max_bytes:
+            raise ConfigurationError("log.backups needs log.max_bytes (without it logrotate rotates the file and "
+                                     "keeps the old ones)")
+        return cls(path, max_bytes, backups)
+
+
+__all__ = ["AuthSettings", "GatewaySettings", "LogSettings", "OutboundTls", "TlsSettings", "parse_hostport",
+           "parse_size"]
