@@ -6,8 +6,6 @@ layer), so a 1 GiB message is opened in bounded memory.
 
 from __future__ import annotations
 
-import email
-import email.utils
 import io
 import re
 from collections.abc import Iterator, Sequence
@@ -32,6 +30,7 @@ from ..errors import (
 from ..streamio import Canonicalizer, Region, Source, region_of_file, spool
 from .entity import Entity, MessageInput, input_region
 from .report import Layer, Report, SignerResult
+from .sender import from_addresses
 from .signed import parse_multipart_signed
 
 if TYPE_CHECKING:  # path validation (pyhanko-certvalidator, asyncio) is imported by signed layers only
@@ -76,19 +75,6 @@ class Opened:
         if self.root is None:
             return self.inner.region.read()
         return self.inner.to_bytes()
-
-
-_ONE_MAILBOX = re.compile(r'\s*(?:(?:"[^"\\]*"|[^<>",;:@()\\]*)\s*<([^<>@\s",;:()]+@[^<>@\s",;:()]+)>|([^<>@\s",;:()]+@[^<>@\s",;:()]+))\s*')
-
-
-def from_addresses(entity: Entity) -> list[str]:
-    """The addr-specs of the From field(s): a lone plain mailbox is read directly, anything else by RFC 5322."""
-    values = entity.fields("From")
-    if len(values) == 1:
-        simple = _ONE_MAILBOX.fullmatch(values[0])
-        if simple:
-            return [simple.group(1) or simple.group(2)]
-    return [addr for _, addr in email.utils.getaddresses(values) if addr]
 
 
 def classify(entity: Entity) -> str | None:
