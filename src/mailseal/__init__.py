@@ -5,9 +5,9 @@ The public names are loaded on first use (PEP 562), so that a command that needs
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._lazy import lazy_getattr
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: the ``mailseal`` command would pay for importing typing
 
 __version__ = "0.1.0"
 
@@ -20,6 +20,7 @@ _EXPORTS = {
     "Opened": "mailseal.mime.opening",
     "Report": "mailseal.mime.report",
     "SignerResult": "mailseal.mime.report",
+    "SignerStatus": "mailseal.pki.status",
     "TrustStore": "mailseal.pki.truststore",
     "ValidationContext": "mailseal.pki.validation",
     "decrypt": "mailseal.api",
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .errors import DecryptionError, ErrorCode, MailsealError
     from .mime.opening import Opened
     from .mime.report import Layer, Report, SignerResult
+    from .pki.status import SignerStatus
     from .pki.truststore import TrustStore
     from .pki.validation import ValidationContext
 
@@ -52,6 +54,7 @@ __all__ = [
     "Opened",
     "Report",
     "SignerResult",
+    "SignerStatus",
     "TrustStore",
     "ValidationContext",
     "decrypt",

@@ -5,28 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from ..cms.names import name_text, serial_text
-from ..mime.report import Report, SignerResult
+from ..mime.report import Report, SignerResult, SignerStatus
 
-STATUS_WORDS = {
-    "valid": "VALID",
-    "invalid-signature": "INVALID: the signature does not match the content",
-    "unknown-signer": "INVALID: the signer's certificate is missing",
-    "untrusted": "NOT TRUSTED: the signer's certificate does not chain to a trusted root",
-    "expired": "NOT VALID: a certificate has expired",
-    "not-yet-valid": "NOT VALID: a certificate is not yet valid",
-    "revoked": "NOT VALID: a certificate is revoked",
-    "address-mismatch": "NOT VALID: the signer is not the sender (From)",
-    "weak-algorithm": "WEAK: a weak algorithm or key protects the signature",
-    "revocation-unknown": "NOT VALID: the revocation status could not be established (hard-fail)",
-    "usage-not-allowed": "NOT VALID: the certificate may not sign e-mail",
-    "not-signed": "the message is not signed",
+STATUS_WORDS: dict[SignerStatus, str] = {
+    SignerStatus.VALID: "VALID",
+    SignerStatus.INVALID_SIGNATURE: "INVALID: the signature does not match the content",
+    SignerStatus.UNKNOWN_SIGNER: "INVALID: the signer's certificate is missing",
+    SignerStatus.UNTRUSTED: "NOT TRUSTED: the signer's certificate does not chain to a trusted root",
+    SignerStatus.EXPIRED: "NOT VALID: a certificate has expired",
+    SignerStatus.NOT_YET_VALID: "NOT VALID: a certificate is not yet valid",
+    SignerStatus.REVOKED: "NOT VALID: a certificate is revoked",
+    SignerStatus.ADDRESS_MISMATCH: "NOT VALID: the signer is not the sender (From)",
+    SignerStatus.WEAK_ALGORITHM: "WEAK: a weak algorithm or key protects the signature",
+    SignerStatus.REVOCATION_UNKNOWN: "NOT VALID: the revocation status could not be established (hard-fail)",
+    SignerStatus.USAGE_NOT_ALLOWED: "NOT VALID: the certificate may not sign e-mail",
+    SignerStatus.NOT_SIGNED: "the message is not signed",
 }
 
 
 def _signer(index: int, s: SignerResult) -> list[str]:
     who = ", ".join(s.emails) or (name_text(s.certificate.subject) if s.certificate else "unknown")
     verdict = STATUS_WORDS.get(s.status, s.status)
-    if s.status == "valid" and s.revocation == "unknown":
+    if s.status == SignerStatus.VALID and s.revocation == "unknown":
         verdict = "VALID, revocation unknown"
     lines = [f"  signer {index}: {who}: {verdict}"]
     if s.certificate is not None:

@@ -31,9 +31,12 @@ if TYPE_CHECKING:
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="With --check-config: the summary as JSON.")
+@click.option("--migrate", is_flag=True,
+              help="Upgrade an older store schema at start ([store] auto_migrate = true); without it the gateway "
+                   "refuses to start on one (run `mailseal store upgrade`).")
 @handle_errors
 def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, check_config: bool, log_level: str,
-              as_json: bool) -> None:
+              as_json: bool, migrate: bool) -> None:
     """Run the S/MIME gateway: SMTP in, the policy applied to every message, relay to the next hop."""
     from ..config import CONFIG_ENV, load_settings
 
@@ -43,10 +46,14 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
     overrides = {k: v for k, v in (("listen", listen), ("next_hop", next_hop)) if v}
     if overrides:
         settings = {**settings, "gateway": {**settings.get("gateway", {}), **overrides}}
+    if migrate:
+        settings = {**settings, "store": {**settings.get("store", {}), "auto_migrate": True}}
     if check_config:
         from ..gateway.build import check_settings
+        from ..store.database import auto_migrate
 
         gateway, policy = check_settings(settings)
+        auto_migrate(settings)  # the [store] table is checked too (its keys and types)
         summary = {
             "listen": "{}:{}".format(*gateway.listen),
             "next_hop": "{}:{}".format(*gateway.next_hop) if gateway.next_hop else None,

@@ -1,21 +1,42 @@
-"""Check the signatures of a CMS SignedData over the received bytes (RFC 5652 §5.6, RFC 8551 §2.5, RFC 8419)."""
+"""Check the signatures of a CMS SignedData over the received bytes (RFC 5652 §5.6, RFC 8551 §2.5, RFC 8419).
+
+Low level: prefer ``mailseal.verify`` and ``mailseal.open``, which also validate each signer's certificate and
+judge it. This module only establishes raw facts: which certificate signed, and whether the maths holds.
+
+``check_signed_data`` works in three steps:
+
+1. Read the SignedData from its stream (``_read_signed_data``): the digest algorithms, the encapsulated content
+   (spooled to a temporary file and hashed on the way), the certificates and the SignerInfos, all as their
+   received bytes. Only a structure that is not a SignedData at all raises (``MalformedCMSError``), and so does
+   one over the limits on signers and certificates (``LimitExceededError``).
+2. Load the certificates (``_load_certificates``): each one in both asn1crypto's and pyca's view; those pyca
+   cannot read are kept apart, to explain later why a signer has no certificate.
+3. Check each SignerInfo (``check_signer``): find the signer's certificate, refuse misplaced unsigned attributes
+   and broken digests, digest the content, check the signed attributes (RFC 5652 §11) and the message digest,
+   then verify the signature with the certificate's public key (``_verify_raw``).
+
+Every refusal in step 3 is a ``SignerCheck`` with ``intact`` False and a sentence in ``failure``; nothing there
+raises. The file reads top-down: the two result values, ``check_signed_data`` and its steps, ``check_signer`` and
+its steps; then the readers of received bytes (SignedData, SignerInfo, attributes) and the certificate helpers.
+"""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, BinaryIO
 
-from asn1crypto import cms
+from asn1crypto import algos, cms
 from asn1crypto import x509 as a_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
-from ..errors import LimitExceededError, MalformedCMSError, UnsupportedAlgorithmError
+from ..errors import LimitExceededError, MalformedCMSError, MalformedMIMEError, UnsupportedAlgorithmError
 from ..streamio import Region, Source, region_of, region_of_file, spool
 from . import der
 from .algorithms import DIGESTS, REFUSED_DIGESTS, hash_algorithm
@@ -26,6 +47,14 @@ from .signing import cert_der, new_hash
 MAX_SIGNERS = 16
 MAX_IN_MEMORY = 256 << 20
 MAX_CERTIFICATES = 64
+
+# What parsing hostile bytes can raise below this module, and nothing broader. Our DER reader raises
+# MalformedCMSError. asn1crypto parses lazily, so a bad byte surfaces when a value is read: ValueError (a wrong
+# tag, class or length, a bad time; UnicodeDecodeError is one), TypeError (a value that parsed as another ASN.1
+# type, e.g. RSASSA-PSS parameters read as Any) or KeyError (a field missing from a short SEQUENCE). Taking the
+# first child of an empty element raises IndexError.
+_ASN1_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexError)
+_PARSE_ERRORS: tuple[type[Exception], ...] = (MalformedCMSError, ValueError, TypeError, KeyError, IndexError)
 
 
 @dataclass(frozen=True)
@@ -62,6 +91,279 @@ class SignedDataCheck:
         return self.content_region.read_all(MAX_IN_MEMORY)
 
 
+# A certificate as received (DER), as asn1crypto reads it (names, key identifier) and as pyca loads it (the key).
+CertificateViews = tuple[bytes, a_x509.Certificate, x509.Certificate]
+
+
+def check_signed_data(
+    data: bytes | Source,
+    detached_content: bytes | BinaryIO | Region | None = None,
+    extra_certificates: list[x509.Certificate] | None = None,
+) -> SignedDataCheck:
+    """Check every signer of a SignedData. Raises only for structures that are not SignedData at all."""
+    parts = _open_signed_data(data)
+    certs, unreadable = _load_certificates(parts.certificates, extra_certificates or [])
+    certificates = tuple(c[2] for c in certs)
+    signers = [_parse_signer_info(tlv) for tlv in parts.signer_infos]
+    if parts.content is not None and detached_content is not None:
+        # RFC 5652 §5.2: eContent present means the signature is not detached; refuse the ambiguity.
+        failure = "the signature carries its own content and detached content was also given"
+        refused = tuple(_refused(i, failure, si) for i, si in enumerate(signers))
+        return SignedDataCheck(content_region=parts.content, content_type=parts.e_type, detached=False,
+                               certificates=certificates, signers=refused)
+    if parts.content is not None:
+        content: Region | None = parts.content
+        digests = dict(parts.content_digests)
+    else:
+        content = None if detached_content is None else (
+            detached_content if isinstance(detached_content, Region) else region_of(detached_content)
+        )
+        digests = {}
+    checks = tuple(
+        _check_parsed_signer(i, si, certs, unreadable, content, parts.e_type_der, digests)
+        for i, si in enumerate(signers)
+    )
+    return SignedDataCheck(content_region=content, content_type=parts.e_type, detached=parts.content is None,
+                           certificates=certificates, signers=checks)
+
+
+def _open_signed_data(data: bytes | Source) -> _SignedParts:
+    """Step 1: the parts of the SignedData within the limits; raises for anything that is not one."""
+    source = Region.of_bytes(cms_bytes(data)) if isinstance(data, bytes | bytearray | memoryview) else data
+    if not source.head(1):
+        raise MalformedCMSError("the CMS data is empty")
+    try:
+        parts = _read_signed_data(source, lambda names: [n for n in names if n in DIGESTS][:4])
+    except (MalformedMIMEError, ValueError, TypeError, KeyError, IndexError) as exc:
+        # A corrupt base64 body (MalformedMIMEError) or an OID asn1crypto cannot read: not a SignedData we can use.
+        raise MalformedCMSError(f"the SignedData structure is malformed ({_short(exc)})") from None
+    if len(parts.signer_infos) > MAX_SIGNERS:
+        raise LimitExceededError(f"the message has {len(parts.signer_infos)} signers; the limit is {MAX_SIGNERS}")
+    if len(parts.certificates) > MAX_CERTIFICATES:
+        raise LimitExceededError(
+            f"the message carries {len(parts.certificates)} certificates; the limit is {MAX_CERTIFICATES}"
+        )
+    return parts
+
+
+def _load_certificates(
+    received: list[bytes], extra: list[x509.Certificate]
+) -> tuple[list[CertificateViews], list[bytes]]:
+    """Step 2: the certificates of the message (then the extra ones) in both views, and those pyca cannot read.
+
+    A certificate asn1crypto cannot read either is skipped: no SignerInfo can be matched to it."""
+    certs: list[CertificateViews] = []
+    unreadable: list[bytes] = []
+    for raw in received:
+        try:
+            parsed, loaded = _certificate_pair(raw)
+        except _Unreadable:
+            unreadable.append(raw)
+            continue
+        except _ASN1_ERRORS:
+            continue
+        certs.append((raw, parsed, loaded))
+    for cert in extra:
+        raw = cert_der(cert)
+        certs.append((raw, a_x509.Certificate.load(raw), cert))
+    return certs, unreadable
+
+
+def _parse_signer_info(tlv: bytes) -> RawSignerInfo | Exception:
+    """A SignerInfo, or the error that stopped reading it: reported for that signer, not for the whole message."""
+    try:
+        return RawSignerInfo.parse(tlv)
+    except _PARSE_ERRORS as exc:
+        return exc
+
+
+def _check_parsed_signer(
+    index: int,
+    signer: RawSignerInfo | Exception,
+    certs: list[CertificateViews],
+    unreadable: list[bytes],
+    content: Region | None,
+    e_content_type_der: bytes,
+    content_digests: dict[str, bytes],
+) -> SignerCheck:
+    """Step 3 for one SignerInfo, with every error that its bytes can cause turned into a failed check."""
+    if isinstance(signer, Exception):
+        return _refused(index, f"the SignerInfo is malformed: {signer}", None)
+    try:
+        check = check_signer(index, signer, certs, content, e_content_type_der, content_digests)
+    except (UnsupportedAlgorithm, LimitExceededError, MalformedCMSError, ValueError, TypeError, KeyError,
+            IndexError) as exc:
+        # public_key() raises UnsupportedAlgorithm for a key type pyca does not know (ML-DSA, ...) and ValueError
+        # for a corrupt key; content without signed attributes over MAX_IN_MEMORY raises LimitExceededError.
+        return _refused(index, f"the SignerInfo is malformed: {exc}", None)
+    if check.certificate is None and any(_safe_match(signer.sid, raw) for raw in unreadable):
+        return _refused(index, "the signer's certificate is in the message but cannot be read "
+                        "(e.g. a DSA key that inherits its parameters from the issuer)", signer)
+    return check
+
+
+def _refused(index: int, failure: str, signer: RawSignerInfo | Exception | None) -> SignerCheck:
+    """A check that stopped before the signer's certificate was known: no certificate, time or key size."""
+    parsed = signer if isinstance(signer, RawSignerInfo) else None
+    return SignerCheck(
+        index=index,
+        certificate=None,
+        intact=False,
+        failure=failure,
+        digest_algorithm=parsed.digest_name if parsed else "unknown",
+        signature_algorithm=parsed.signature_name if parsed else "unknown",
+        signing_time=None,
+        key_size=None,
+        has_signed_attrs=parsed is not None and parsed.signed_attrs is not None,
+    )
+
+
+def check_signer(
+    index: int,
+    signer: RawSignerInfo,
+    certs: list[CertificateViews],
+    content: Region | None,
+    e_content_type_der: bytes,
+    content_digests: dict[str, bytes],
+) -> SignerCheck:
+    """Check one SignerInfo (RFC 5652 §5.6): certificate, attributes, message digest, then the signature.
+
+    ``content_digests`` caches the content's digest per algorithm across the signers of one message."""
+    views = next((c for c in certs if _sid_matches(signer.sid, c[0], c[1])), None)
+    certificate = views[2] if views else None
+    check = SignerCheck(
+        index=index,
+        certificate=certificate,
+        intact=False,
+        failure=None,
+        digest_algorithm=signer.digest_name,
+        signature_algorithm=signer.signature_name,
+        signing_time=None,
+        key_size=getattr(certificate.public_key(), "key_size", None) if certificate else None,
+        has_signed_attrs=signer.signed_attrs is not None,
+    )
+    if certificate is None:
+        return replace(check, failure="the signer's certificate is neither in the message nor given")
+    failure = _unsigned_attributes_problem(signer.unsigned_attrs) or _digest_algorithm_problem(signer.digest_name)
+    if failure is not None:
+        return replace(check, failure=failure)
+    if content is None:
+        return replace(check, failure="the signed content is missing (detached signature without its content)")
+    digest = _content_digest(content, signer.digest_name, content_digests)
+    if signer.signed_attrs is None:
+        signed_bytes = content.read_all(MAX_IN_MEMORY)
+    else:
+        attributes = _read_signed_attributes(signer.signed_attrs, e_content_type_der)
+        check = replace(check, signing_time=attributes.signing_time, capabilities=attributes.capabilities)
+        if attributes.failure is None and not hmac.compare_digest(der.content_of(attributes.message_digest), digest):
+            attributes = replace(attributes, failure="the message digest does not match the content: "
+                                 "the message was altered")
+        if attributes.failure is not None:
+            return replace(check, failure=attributes.failure)
+        signed_bytes = signer.to_be_signed()
+    failure = _signature_problem(certificate, signer, signed_bytes)
+    return replace(check, intact=failure is None, failure=failure)
+
+
+def _unsigned_attributes_problem(unsigned_attrs: bytes | None) -> str | None:
+    if not unsigned_attrs:
+        return None
+    try:
+        present = parse_attributes(unsigned_attrs)
+    except MalformedCMSError:
+        return "the unsigned attributes cannot be parsed"
+    names = {"content_type": ATTR_CONTENT_TYPE, "message_digest": ATTR_MESSAGE_DIGEST,
+             "signing_time": ATTR_SIGNING_TIME}
+    misplaced = {name for name, oid in names.items() if oid in present}
+    if misplaced:
+        # RFC 5652 §11.1-11.3: these attributes MUST be signed attributes, never unsigned ones.
+        return f"{', '.join(sorted(misplaced))} must not be an unsigned attribute (RFC 5652 §11)"
+    return None
+
+
+def _digest_algorithm_problem(digest_name: str) -> str | None:
+    if digest_name in REFUSED_DIGESTS:
+        return f"the digest algorithm {digest_name.upper()} is refused as broken"
+    try:
+        hash_algorithm(digest_name)
+    except UnsupportedAlgorithmError as exc:
+        return str(exc)
+    return None
+
+
+def _content_digest(content: Region, digest_name: str, content_digests: dict[str, bytes]) -> bytes:
+    """The content's digest, computed once per algorithm (the encapsulated content was hashed while read)."""
+    if digest_name not in content_digests:
+        h = new_hash(digest_name)
+        for chunk in content.chunks():
+            h.update(chunk)
+        content_digests[digest_name] = h.digest()
+    return content_digests[digest_name]
+
+
+@dataclass(frozen=True)
+class _SignedAttributes:
+    """What check_signer needs from the signed attributes, or why they are refused (``failure``)."""
+
+    failure: str | None
+    message_digest: bytes = b""  # the message-digest attribute's OCTET STRING TLV
+    signing_time: datetime | None = None
+    capabilities: tuple[str, ...] = ()
+
+
+def _read_signed_attributes(contents: bytes, e_content_type_der: bytes) -> _SignedAttributes:
+    try:
+        attrs = parse_attributes(contents)
+    except MalformedCMSError:
+        return _SignedAttributes("the signed attributes cannot be parsed")
+    failure = _signed_attributes_problem(attrs, e_content_type_der)
+    if failure is not None:
+        return _SignedAttributes(failure)
+    message_digest = attrs[ATTR_MESSAGE_DIGEST][0][0]
+    signing_time: datetime | None = None
+    try:
+        times = attrs.get(ATTR_SIGNING_TIME, [])
+        if times:
+            signing_time = _signing_time(times[0][0])
+        capabilities: tuple[str, ...] = ()
+        for values in attrs.get(ATTR_SMIME_CAPABILITIES, [])[:1]:
+            capabilities = _capabilities(values[0])
+    except _PARSE_ERRORS:
+        return _SignedAttributes("the signing-time attribute is malformed", message_digest, signing_time)
+    return _SignedAttributes(None, message_digest, signing_time, capabilities)
+
+
+def _signed_attributes_problem(attrs: dict[bytes, list[list[bytes]]], e_content_type_der: bytes) -> str | None:
+    """The RFC 5652 §11 rules on which attributes must, and must not, be signed, and how often."""
+    types = attrs.get(ATTR_CONTENT_TYPE, [])
+    digests = attrs.get(ATTR_MESSAGE_DIGEST, [])
+    times = attrs.get(ATTR_SIGNING_TIME, [])
+    if len(types) != 1 or len(types[0]) != 1:
+        return "the signed attributes must contain exactly one content-type (RFC 5652 §11.1)"
+    if types[0][0] != e_content_type_der:
+        return "the content-type attribute does not match the signed content's type"
+    if len(digests) != 1 or len(digests[0]) != 1 or digests[0][0][:1] != b"\x04":
+        return "the signed attributes must contain exactly one message-digest (RFC 5652 §11.2)"
+    if ATTR_COUNTERSIGNATURE in attrs:
+        return "a countersignature must not be a signed attribute (RFC 5652 §11.4)"
+    if len(times) > 1 or (times and len(times[0]) != 1):
+        return "the signed attributes contain more than one signing-time (RFC 5652 §11.3)"
+    return None
+
+
+def _signature_problem(certificate: x509.Certificate, signer: RawSignerInfo, signed_bytes: bytes) -> str | None:
+    """None when the signature verifies with the certificate's key, else why not."""
+    try:
+        _verify_raw(certificate.public_key(), signer, signed_bytes)
+    except InvalidSignature:
+        return "the signature does not match the signer's key: the message or signature was altered"
+    except (UnsupportedAlgorithmError, UnsupportedAlgorithm) as exc:
+        return f"the signature algorithm cannot be checked: {exc}"
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        # Hostile RSASSA-PSS parameters: asn1crypto cannot read them, or pyca refuses the salt length (ValueError
+        # when negative, OverflowError when too large for a C integer) before checking anything.
+        return f"the signature cannot be checked: {exc}"
+    return None
 
 
 def _verify_raw(public_key: Any, signer: RawSignerInfo, data: bytes) -> None:
@@ -90,52 +392,100 @@ def _verify_raw(public_key: Any, signer: RawSignerInfo, data: bytes) -> None:
         raise UnsupportedAlgorithmError(f"signature algorithm {algo} is not supported")
 
 
+# -- Reading the SignedData (step 1) ------------------------------------------------------------------------------
+
+OID_SIGNED_DATA = der.oid("1.2.840.113549.1.7.2")
+
+
+@dataclass
+class _SignedParts:
+    digest_names: list[str]
+    e_type: str
+    e_type_der: bytes
+    content: Region | None
+    content_digests: dict[str, bytes]
+    certificates: list[bytes]  # exactly as received: never re-encoded (their signatures must still verify)
+    signer_infos: list[bytes]
+
+
+def _read_signed_data(source: Source, hash_names: Callable[[list[str]], list[str]]) -> _SignedParts:
+    """Parse SignedData from a stream; a large eContent goes to a temporary file, hashed on the way."""
+    r = BerReader(source.open())
+    if r.header().tag != 0x30:
+        raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
+    ctype = r.element()
+    if ctype != OID_SIGNED_DATA:
+        name = cms.ContentType.load(ctype).native if ctype[:1] == b"\x06" else "not CMS"
+        raise MalformedCMSError(f"expected SignedData, found {name}")
+    if r.header().tag != 0xA0 or r.header().tag != 0x30:
+        raise MalformedCMSError("the SignedData structure is malformed")
+    r.element()  # version
+    digest_names = [_algorithm_name(der.children(alg)[0], "digest") for alg in der.children(r.element())]
+    encap = r.header()
+    if encap.tag != 0x30:
+        raise MalformedCMSError("the encapsulated content info is malformed")
+    encap_end = None if encap.length is None else r.position + encap.length
+    e_type_der = r.element()
+    e_type = _content_type_name(e_type_der)
+    content, content_digests = _read_encapsulated_content(r, encap_end, hash_names(digest_names))
+    if encap.length is None:
+        r.expect_eoc()
+    certificates: list[bytes] = []
+    if r.peek_tag() == 0xA0:
+        certificates = _certificate_ders(r.element())
+    if r.peek_tag() == 0xA1:
+        r.element()  # CRLs: revocation information is the pki layer's business
+    infos = r.element()
+    if infos[:1] != b"\x31":
+        raise MalformedCMSError("the SignerInfos are not a SET")
+    return _SignedParts(digest_names, e_type, e_type_der, content, content_digests, certificates, der.children(infos))
+
+
+def _read_encapsulated_content(
+    r: BerReader, encap_end: int | None, hash_names: list[str]
+) -> tuple[Region | None, dict[str, bytes]]:
+    """The eContent [0] (absent for a detached signature), spooled and hashed with each algorithm named."""
+    inside = r.peek_tag() != 0x00 if encap_end is None else r.position < encap_end
+    if not inside or r.peek_tag() != 0xA0:
+        return None, {}
+    explicit = r.header()
+    inner = r.header()
+    if inner.tag not in (0x04, 0x24):
+        raise MalformedCMSError("the encapsulated content is not an OCTET STRING")
+    hashers = {name: new_hash(name) for name in hash_names}
+    sink = spool()
+    for chunk in r.octets(inner):
+        sink.write(chunk)
+        for h in hashers.values():
+            h.update(chunk)
+    if explicit.length is None:
+        r.expect_eoc()
+    return region_of_file(sink), {n: h.digest() for n, h in hashers.items()}
+
+
+def _certificate_ders(element: bytes) -> list[bytes]:
+    """The X.509 certificates of a [0] IMPLICIT CertificateSet, as their received bytes (other choices skipped)."""
+    header, pos = der.parse_header(element)
+    end = len(element) - 2 if header.length is None else pos + header.length
+    out = []
+    while pos < end:
+        child, start = der.parse_header(element, pos)
+        if child.length is None:
+            raise MalformedCMSError("a certificate in the message uses indefinite length")
+        stop = start + child.length
+        if child.tag == 0x30:
+            out.append(element[pos:stop])
+        pos = stop
+    return out
+
+
+# -- SignerInfo and attributes, read from their received bytes ----------------------------------------------------
+
 ATTR_CONTENT_TYPE = der.oid("1.2.840.113549.1.9.3")
 ATTR_MESSAGE_DIGEST = der.oid("1.2.840.113549.1.9.4")
 ATTR_SIGNING_TIME = der.oid("1.2.840.113549.1.9.5")
 ATTR_COUNTERSIGNATURE = der.oid("1.2.840.113549.1.9.6")
 ATTR_SMIME_CAPABILITIES = der.oid("1.2.840.113549.1.9.15")
-
-
-
-
-def parse_attributes(contents: bytes) -> dict[bytes, list[list[bytes]]]:
-    """Attributes (RFC 5652 §5.3) from the received bytes: attribute type OID -> one list of values per occurrence.
-    Reading the bytes directly keeps a small message's verification fast and never re-encodes anything."""
-    attrs: dict[bytes, list[list[bytes]]] = {}
-    for attribute in der.elements(contents):
-        parts = der.children(attribute)
-        if len(parts) != 2 or parts[0][:1] != b"\x06" or parts[1][:1] != b"\x31":
-            raise MalformedCMSError("an attribute is not a type and a SET of values")
-        values_set = parts[1]
-        attrs.setdefault(parts[0], []).append(der.children(values_set))
-    return attrs
-
-
-@lru_cache(maxsize=1024)
-def decode_oid(tlv: bytes) -> str:
-    body = der.content_of(tlv)
-    arcs: list[int] = []
-    value = 0
-    for byte in body:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    if not arcs:
-        return ""
-    first = min(arcs[0] // 40, 2)
-    return ".".join(str(a) for a in (first, arcs[0] - 40 * first, *arcs[1:]))
-
-
-@lru_cache(maxsize=256)
-def _capabilities(value: bytes) -> tuple[str, ...]:
-    """SMIMECapabilities (RFC 8551 §2.5.2) as dotted OIDs, in the sender's order of preference."""
-    return tuple(decode_oid(der.children(cap)[0]) for cap in der.children(value))
-
-
-def _signing_time(tlv: bytes) -> datetime:
-    return cms.Time.load(tlv).native  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -165,9 +515,13 @@ class RawSignerInfo:
             raise MalformedCMSError("a SignerInfo has no signature")
         unsigned = der.content_of(rest[2]) if len(rest) > 2 and rest[2][:1] == b"\xa1" else None
         return cls(
-            sid, _algorithm_name(der.children(digest_alg)[0], "digest"), signed,
-            rest[0], _algorithm_name(der.children(rest[0])[0], "signature"),
-            der.content_of(rest[1]), unsigned,
+            sid=sid,
+            digest_name=_algorithm_name(der.children(digest_alg)[0], "digest"),
+            signed_attrs=signed,
+            signature_algorithm=rest[0],
+            signature_name=_algorithm_name(der.children(rest[0])[0], "signature"),
+            signature=der.content_of(rest[1]),
+            unsigned_attrs=unsigned,
         )
 
     def to_be_signed(self) -> bytes:
@@ -176,10 +530,48 @@ class RawSignerInfo:
         return b"\x31" + der.length_bytes(len(self.signed_attrs)) + self.signed_attrs
 
 
+def parse_attributes(contents: bytes) -> dict[bytes, list[list[bytes]]]:
+    """Attributes (RFC 5652 §5.3) from the received bytes: attribute type OID -> one list of values per occurrence.
+    Reading the bytes directly keeps a small message's verification fast and never re-encodes anything."""
+    attrs: dict[bytes, list[list[bytes]]] = {}
+    for attribute in der.elements(contents):
+        parts = der.children(attribute)
+        if len(parts) != 2 or parts[0][:1] != b"\x06" or parts[1][:1] != b"\x31":
+            raise MalformedCMSError("an attribute is not a type and a SET of values")
+        values_set = parts[1]
+        attrs.setdefault(parts[0], []).append(der.children(values_set))
+    return attrs
+
+
+def _signing_time(tlv: bytes) -> datetime:
+    when: datetime = cms.Time.load(tlv).native
+    return when
+
+
+@lru_cache(maxsize=256)
+def _capabilities(value: bytes) -> tuple[str, ...]:
+    """SMIMECapabilities (RFC 8551 §2.5.2) as dotted OIDs, in the sender's order of preference."""
+    return tuple(decode_oid(der.children(cap)[0]) for cap in der.children(value))
+
+
+@lru_cache(maxsize=1024)
+def decode_oid(tlv: bytes) -> str:
+    body = der.content_of(tlv)
+    arcs: list[int] = []
+    value = 0
+    for byte in body:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs:
+        return ""
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(a) for a in (first, arcs[0] - 40 * first, *arcs[1:]))
+
+
 @lru_cache(maxsize=256)
 def _algorithm_name(oid_tlv: bytes, kind: str) -> str:
-    from asn1crypto import algos
-
     cls = algos.DigestAlgorithmId if kind == "digest" else algos.SignedDigestAlgorithmId
     return str(cls.load(oid_tlv).native)
 
@@ -187,6 +579,32 @@ def _algorithm_name(oid_tlv: bytes, kind: str) -> str:
 @lru_cache(maxsize=64)
 def _content_type_name(oid_tlv: bytes) -> str:
     return str(cms.ContentType.load(oid_tlv).native)
+
+
+# -- Certificates: loading them, and matching a SignerInfo's sid to one --------------------------------------------
+
+class _Unreadable(Exception):
+    def __init__(self, parsed: a_x509.Certificate) -> None:
+        super().__init__("certificate not readable by pyca")
+        self.parsed = parsed
+
+
+@lru_cache(maxsize=512)
+def _certificate_pair(raw: bytes) -> tuple[a_x509.Certificate, x509.Certificate]:
+    """Both views of a certificate, cached by its bytes (asn1crypto's parse is lazy and reused too)."""
+    parsed = a_x509.Certificate.load(raw)
+    try:
+        return parsed, load_certificate(raw)
+    except (ValueError, x509.InvalidVersion):
+        # pyca's loader raises ValueError for what it cannot parse (e.g. DSA parameters inherited from the
+        # issuer, RFC 3279 §2.3.2) and InvalidVersion, which is not a ValueError, for an unknown version.
+        raise _Unreadable(parsed) from None
+
+
+@lru_cache(maxsize=512)
+def load_certificate(data: bytes) -> x509.Certificate:
+    """Certificates are parsed once by pyca's Rust loader and cached: a gateway sees the same few again and again."""
+    return x509.load_der_x509_certificate(data)
 
 
 @lru_cache(maxsize=512)
@@ -209,298 +627,17 @@ def _sid_matches(sid: bytes, raw_cert: bytes, parsed: a_x509.Certificate) -> boo
         try:  # different encodings of the same name: compare as RFC 5280 names
             ias = cms.IssuerAndSerialNumber.load(sid)
             return bool(ias["serial_number"].native == parsed.serial_number and ias["issuer"] == parsed.issuer)
-        except Exception:
+        except _ASN1_ERRORS:
             return False
     return key_id is not None and sid[:1] == b"\x80" and der.content_of(sid) == key_id
 
 
-def check_signer(
-    index: int,
-    signer: RawSignerInfo,
-    certs: list[tuple[bytes, a_x509.Certificate, x509.Certificate]],
-    content: Region | None,
-    e_content_type_der: bytes,
-    content_digests: dict[str, bytes],
-) -> SignerCheck:
-    cert_pair = next((c for c in certs if _sid_matches(signer.sid, c[0], c[1])), None)
-    digest_name = signer.digest_name
-    sig_name = signer.signature_name
-    has_attrs = signer.signed_attrs is not None
-    signing_time: datetime | None = None
-    caps: tuple[str, ...] = ()
-    pub_cert = cert_pair[2] if cert_pair else None
-    key_size = getattr(pub_cert.public_key(), "key_size", None) if pub_cert else None
-
-    def result(intact: bool, failure: str | None) -> SignerCheck:
-        return SignerCheck(
-            index, pub_cert, intact, failure, digest_name, sig_name, signing_time, key_size, has_attrs, caps
-        )
-
-    if cert_pair is None:
-        return result(False, "the signer's certificate is neither in the message nor given")
-    if signer.unsigned_attrs:
-        try:
-            present = parse_attributes(signer.unsigned_attrs)
-        except Exception:
-            return result(False, "the unsigned attributes cannot be parsed")
-        names = {"content_type": ATTR_CONTENT_TYPE, "message_digest": ATTR_MESSAGE_DIGEST,
-                 "signing_time": ATTR_SIGNING_TIME}
-        misplaced = {name for name, oid in names.items() if oid in present}
-        if misplaced:
-            # RFC 5652 §11.1-11.3: these attributes MUST be signed attributes, never unsigned ones.
-            return result(False, f"{', '.join(sorted(misplaced))} must not be an unsigned attribute (RFC 5652 §11)")
-    if digest_name in REFUSED_DIGESTS:
-        return result(False, f"the digest algorithm {digest_name.upper()} is refused as broken")
-    try:
-        hash_algorithm(digest_name)
-    except UnsupportedAlgorithmError as exc:
-        return result(False, str(exc))
-    if content is None:
-        return result(False, "the signed content is missing (detached signature without its content)")
-    if digest_name not in content_digests:
-        h = new_hash(digest_name)
-        for chunk in content.chunks():
-            h.update(chunk)
-        content_digests[digest_name] = h.digest()
-    actual = content_digests[digest_name]
-    if has_attrs:
-        try:
-            attrs = parse_attributes(signer.signed_attrs or b"")
-        except Exception:
-            return result(False, "the signed attributes cannot be parsed")
-        types = attrs.get(ATTR_CONTENT_TYPE, [])
-        digests = attrs.get(ATTR_MESSAGE_DIGEST, [])
-        times = attrs.get(ATTR_SIGNING_TIME, [])
-        if len(types) != 1 or len(types[0]) != 1:
-            return result(False, "the signed attributes must contain exactly one content-type (RFC 5652 §11.1)")
-        if types[0][0] != e_content_type_der:
-            return result(False, "the content-type attribute does not match the signed content's type")
-        if len(digests) != 1 or len(digests[0]) != 1 or digests[0][0][:1] != b"\x04":
-            return result(False, "the signed attributes must contain exactly one message-digest (RFC 5652 §11.2)")
-        if ATTR_COUNTERSIGNATURE in attrs:
-            return result(False, "a countersignature must not be a signed attribute (RFC 5652 §11.4)")
-        if len(times) > 1 or (times and len(times[0]) != 1):
-            return result(False, "the signed attributes contain more than one signing-time (RFC 5652 §11.3)")
-        try:
-            if times:
-                signing_time = _signing_time(times[0][0])
-            for caps_value in attrs.get(ATTR_SMIME_CAPABILITIES, [])[:1]:
-                caps = _capabilities(caps_value[0])
-        except Exception:
-            return result(False, "the signing-time attribute is malformed")
-        if not hashlib_compare(der.content_of(digests[0][0]), actual):
-            return result(False, "the message digest does not match the content: the message was altered")
-        data = signer.to_be_signed()
-    else:
-        data = content.read_all(MAX_IN_MEMORY)
-    try:
-        _verify_raw(cert_pair[2].public_key(), signer, data)
-    except InvalidSignature:
-        return result(False, "the signature does not match the signer's key: the message or signature was altered")
-    except (UnsupportedAlgorithmError, UnsupportedAlgorithm) as exc:
-        return result(False, f"the signature algorithm cannot be checked: {exc}")
-    except Exception as exc:
-        return result(False, f"the signature cannot be checked: {exc}")
-    return result(True, None)
-
-
 def _safe_match(sid: bytes, raw_cert: bytes) -> bool:
+    """Whether a certificate pyca could not load is the one the sid names (False when it cannot be read at all)."""
     try:
         return _sid_matches(sid, raw_cert, a_x509.Certificate.load(raw_cert))
-    except Exception:
+    except _PARSE_ERRORS:
         return False
-
-
-def hashlib_compare(a: Any, b: bytes) -> bool:
-    import hmac
-
-    return isinstance(a, bytes) and hmac.compare_digest(a, b)
-
-
-OID_SIGNED_DATA = der.oid("1.2.840.113549.1.7.2")
-
-
-@dataclass
-class _SignedParts:
-    digest_names: list[str]
-    e_type: str
-    e_type_der: bytes
-    content: Region | None
-    content_digests: dict[str, bytes]
-    certificates: list[bytes]  # exactly as received: never re-encoded (their signatures must still verify)
-    signer_infos: list[bytes]
-
-
-def _certificate_ders(element: bytes) -> list[bytes]:
-    """The X.509 certificates of a [0] IMPLICIT CertificateSet, as their received bytes (other choices skipped)."""
-    header, pos = der.parse_header(element)
-    end = len(element) - 2 if header.length is None else pos + header.length
-    out = []
-    while pos < end:
-        child, start = der.parse_header(element, pos)
-        if child.length is None:
-            raise MalformedCMSError("a certificate in the message uses indefinite length")
-        stop = start + child.length
-        if child.tag == 0x30:
-            out.append(element[pos:stop])
-        pos = stop
-    return out
-
-
-def _read_signed_data(source: Source, hash_names: Callable[[list[str]], list[str]]) -> _SignedParts:
-    """Parse SignedData from a stream; a large eContent goes to a temporary file, hashed on the way."""
-    r = BerReader(source.open())
-    if r.header().tag != 0x30:
-        raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
-    ctype = r.element()
-    if ctype != OID_SIGNED_DATA:
-        name = cms.ContentType.load(ctype).native if ctype[:1] == b"\x06" else "not CMS"
-        raise MalformedCMSError(f"expected SignedData, found {name}")
-    if r.header().tag != 0xA0 or r.header().tag != 0x30:
-        raise MalformedCMSError("the SignedData structure is malformed")
-    r.element()  # version
-    digest_names = [_algorithm_name(der.children(alg)[0], "digest") for alg in der.children(r.element())]
-    encap = r.header()
-    if encap.tag != 0x30:
-        raise MalformedCMSError("the encapsulated content info is malformed")
-    encap_end = None if encap.length is None else r.position + encap.length
-    e_type_der = r.element()
-    e_type = _content_type_name(e_type_der)
-    content: Region | None = None
-    content_digests: dict[str, bytes] = {}
-    inside = r.peek_tag() != 0x00 if encap_end is None else r.position < encap_end
-    if inside and r.peek_tag() == 0xA0:
-        explicit = r.header()
-        inner = r.header()
-        if inner.tag not in (0x04, 0x24):
-            raise MalformedCMSError("the encapsulated content is not an OCTET STRING")
-        hashers = {name: new_hash(name) for name in hash_names(digest_names)}
-        sink = spool()
-        for chunk in r.octets(inner):
-            sink.write(chunk)
-            for h in hashers.values():
-                h.update(chunk)
-        if explicit.length is None:
-            r.expect_eoc()
-        content = region_of_file(sink)
-        content_digests = {n: h.digest() for n, h in hashers.items()}
-    if encap.length is None:
-        r.expect_eoc()
-    certificates: list[bytes] = []
-    if r.peek_tag() == 0xA0:
-        certificates = _certificate_ders(r.element())
-    if r.peek_tag() == 0xA1:
-        r.element()  # CRLs: revocation information is the pki layer's business
-    infos = r.element()
-    signer_infos = der.children(infos) if infos[:1] == b"\x31" else []
-    if infos[:1] != b"\x31":
-        raise MalformedCMSError("the SignerInfos are not a SET")
-    return _SignedParts(digest_names, e_type, e_type_der, content, content_digests, certificates, signer_infos)
-
-
-def check_signed_data(
-    data: bytes | Source,
-    detached_content: bytes | BinaryIO | Region | None = None,
-    extra_certificates: list[x509.Certificate] | None = None,
-) -> SignedDataCheck:
-    """Check every signer of a SignedData. Raises only for structures that are not SignedData at all."""
-    source = Region.of_bytes(cms_bytes(data)) if isinstance(data, bytes | bytearray | memoryview) else data
-    if not source.head(1):
-        raise MalformedCMSError("the CMS data is empty")
-    try:
-        parts = _read_signed_data(source, lambda names: [n for n in names if n in DIGESTS][:4])
-    except (MalformedCMSError, LimitExceededError):
-        raise
-    except Exception as exc:
-        raise MalformedCMSError(f"the SignedData structure is malformed ({_short(exc)})") from None
-    e_type = parts.e_type
-    a_certs = parts.certificates
-    signer_infos = parts.signer_infos
-    if len(signer_infos) > MAX_SIGNERS:
-        raise LimitExceededError(f"the message has {len(signer_infos)} signers; the limit is {MAX_SIGNERS}")
-    if len(a_certs) > MAX_CERTIFICATES:
-        raise LimitExceededError(f"the message carries {len(a_certs)} certificates; the limit is {MAX_CERTIFICATES}")
-    pairs: list[tuple[bytes, a_x509.Certificate, x509.Certificate]] = []
-    unreadable: list[bytes] = []
-    for raw in a_certs:
-        try:
-            parsed, loaded = _certificate_pair(raw)
-            pairs.append((raw, parsed, loaded))
-        except _Unreadable:
-            unreadable.append(raw)
-        except Exception:
-            continue
-    for extra in extra_certificates or []:
-        raw = cert_der(extra)
-        pairs.append((raw, a_x509.Certificate.load(raw), extra))
-    signers: list[RawSignerInfo | Exception] = []
-    for tlv in signer_infos:
-        try:
-            signers.append(RawSignerInfo.parse(tlv))
-        except Exception as exc:
-            signers.append(exc)
-    embedded = parts.content
-    if embedded is not None and detached_content is not None:
-        # RFC 5652 §5.2: eContent present means the signature is not detached; refuse the ambiguity.
-        checks = tuple(
-            SignerCheck(
-                i, None, False, "the signature carries its own content and detached content was also given",
-                si.digest_name if isinstance(si, RawSignerInfo) else "unknown",
-                si.signature_name if isinstance(si, RawSignerInfo) else "unknown",
-                None, None, isinstance(si, RawSignerInfo) and si.signed_attrs is not None,
-            )
-            for i, si in enumerate(signers)
-        )
-        return SignedDataCheck(embedded, e_type, False, tuple(p[2] for p in pairs), checks)
-    if embedded is not None:
-        content: Region | None = embedded
-        digests: dict[str, bytes] = dict(parts.content_digests)
-    else:
-        content = None if detached_content is None else (
-            detached_content if isinstance(detached_content, Region) else region_of(detached_content)
-        )
-        digests = {}
-    checks_list = []
-    for i, si in enumerate(signers):
-        try:
-            if isinstance(si, Exception):
-                raise si
-            one = check_signer(i, si, pairs, content, parts.e_type_der, digests)
-            if one.certificate is None and any(_safe_match(si.sid, raw) for raw in unreadable):
-                one = SignerCheck(
-                    i, None, False, "the signer's certificate is in the message but cannot be read "
-                    "(e.g. a DSA key that inherits its parameters from the issuer)",
-                    one.digest_algorithm, one.signature_algorithm, None, None, one.has_signed_attrs,
-                )
-            checks_list.append(one)
-        except Exception as exc:
-            checks_list.append(
-                SignerCheck(i, None, False, f"the SignerInfo is malformed: {exc}", "unknown", "unknown",
-                            None, None, False)
-            )
-    return SignedDataCheck(content, e_type, embedded is None, tuple(p[2] for p in pairs), tuple(checks_list))
-
-
-class _Unreadable(Exception):
-    def __init__(self, parsed: a_x509.Certificate) -> None:
-        super().__init__("certificate not readable by pyca")
-        self.parsed = parsed
-
-
-@lru_cache(maxsize=512)
-def _certificate_pair(raw: bytes) -> tuple[a_x509.Certificate, x509.Certificate]:
-    """Both views of a certificate, cached by its bytes (asn1crypto's parse is lazy and reused too)."""
-    parsed = a_x509.Certificate.load(raw)
-    try:
-        return parsed, load_certificate(raw)
-    except Exception:
-        raise _Unreadable(parsed) from None
-
-
-@lru_cache(maxsize=512)
-def load_certificate(data: bytes) -> x509.Certificate:
-    """Certificates are parsed once by pyca's Rust loader and cached: a gateway sees the same few again and again."""
-    return x509.load_der_x509_certificate(data)
 
 
 def _short(exc: Exception) -> str:

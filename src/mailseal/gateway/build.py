@@ -27,13 +27,13 @@ def check_settings(settings: Mapping[str, Any]) -> tuple[GatewaySettings, Policy
 def build_resources(settings: Mapping[str, Any]) -> tuple[GatewaySettings, Policy, Resources]:
     """Settings, policy and the store's keys, certificates and trust, opened (the gateway and each of its worker
     processes build their own)."""
-    from ..store.database import Store
+    from ..store.database import open_service_store
     from ..store.directory import Directory
     from ..store.keystore import KeyStore, resolve_passphrase
     from ..store.lookup_settings import lookup_from_settings
 
     gateway, policy = check_settings(settings)
-    store = Store.open()
+    store = open_service_store(settings)  # an older schema is refused unless [store] auto_migrate (serve --migrate)
     from ..cms.token import TokenSettings
 
     # keys on a PKCS#11 token sign and decrypt there; the [pkcs11] table names the module, the PIN is in the env

@@ -6,15 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from ..mime.report import Report
+from ..mime.report import Report, SignerStatus
 
 # What each signer status becomes in the smime method's result vocabulary (RFC 7281 §3).
 # "policy": the signature is intact but our rules refuse what it stands for (untrusted, expired, revoked, ...).
-RESULTS = {
-    "valid": "pass",
-    "invalid-signature": "fail",
-    "unknown-signer": "permerror",
-    "revocation-unknown": "temperror",
+RESULTS: dict[SignerStatus, str] = {
+    SignerStatus.VALID: "pass",
+    SignerStatus.INVALID_SIGNATURE: "fail",
+    SignerStatus.UNKNOWN_SIGNER: "permerror",
+    SignerStatus.REVOCATION_UNKNOWN: "temperror",
 }
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.@]+")
 _AUTHSERV = re.compile(rb"^\s*(?:\([^)]*\)\s*)*([^\s;()]+)")

@@ -16,6 +16,7 @@ _EXPORTS = {
     "STATUS_ORDER": ".report",
     "SignOptions": ".signed",
     "SignerResult": ".report",
+    "SignerStatus": ".report",
     "canonical_entity": ".canonical",
     "classify": ".opening",
     "decrypt_message": ".opening",
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from .entity import Entity, MessageInput
     from .enveloped import EncryptOptions, encrypt_message
     from .opening import Opened, classify, decrypt_message, open_message
-    from .report import STATUS_ORDER, Layer, Report, SignerResult
+    from .report import STATUS_ORDER, Layer, Report, SignerResult, SignerStatus
     from .sender import from_addresses
     from .signed import SignOptions, sign_message
 
@@ -46,6 +47,7 @@ __all__ = [
     "Report",
     "SignOptions",
     "SignerResult",
+    "SignerStatus",
     "canonical_entity",
     "classify",
     "decrypt_message",

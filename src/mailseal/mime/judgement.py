@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from cryptography import x509
+
 from ..cms.algorithms import WEAK_DIGESTS
 from ..cms.verification import SignedDataCheck, SignerCheck
 from ..pki.profile import email_matches, signing_usage_problems, weak_key_reason
+from ..pki.status import SignerStatus
 from ..pki.validation import ValidationContext, validate_path
 from .report import SignerResult
 
 
 def judge_signer(
     check: SignerCheck,
-    certificates: Sequence[object],
+    certificates: Sequence[x509.Certificate],
     context: ValidationContext,
     from_addresses: Sequence[str] | None,
 ) -> SignerResult:
@@ -29,37 +32,37 @@ def judge_signer(
 
     revocation = "not-checked"
 
-    def result(status: str, trusted: bool = False, chain: tuple[object, ...] = ()) -> SignerResult:
+    def result(status: SignerStatus, trusted: bool = False, chain: tuple[x509.Certificate, ...] = ()) -> SignerResult:
         return SignerResult(
-            status,
-            check.intact,
-            trusted,
-            cert,
-            tuple(chain) if chain else ((cert,) if cert else ()),  # type: ignore[arg-type]
-            check.digest_algorithm,
-            check.signature_algorithm,
-            check.signing_time,
-            tuple(reasons),
-            check.capabilities,
+            status=status,
+            intact=check.intact,
+            trusted=trusted,
+            certificate=cert,
+            chain=chain or ((cert,) if cert else ()),
+            digest_algorithm=check.digest_algorithm,
+            signature_algorithm=check.signature_algorithm,
+            signing_time=check.signing_time,
+            reasons=tuple(reasons),
+            capabilities=check.capabilities,
             revocation=revocation,
         )
 
     if cert is None:
         reasons.append(check.failure or "the signer's certificate is missing")
-        return result("unknown-signer")
+        return result(SignerStatus.UNKNOWN_SIGNER)
     if not check.intact:
         reasons.append(check.failure or "the signature does not verify")
-        return result("invalid-signature")
+        return result(SignerStatus.INVALID_SIGNATURE)
     reasons.append("the signature is intact: the signed content has not been changed")
     usage = signing_usage_problems(cert)
     others = [c for c in certificates if c is not cert]
-    path = validate_path(cert, others, context)  # type: ignore[arg-type]
+    path = validate_path(cert, others, context)
     revocation = path.revocation
     reasons.extend(path.reasons)
     if usage:
         reasons.extend(usage)
-        return result("usage-not-allowed", path.trusted, path.chain)
-    if path.status not in ("valid", "weak-algorithm"):
+        return result(SignerStatus.USAGE_NOT_ALLOWED, path.trusted, path.chain)
+    if path.status not in (SignerStatus.VALID, SignerStatus.WEAK_ALGORITHM):
         return result(path.status, False, path.chain)
     if not context.check_address:
         reasons.append("the From address was not compared with the signer's certificate (address check off)")
@@ -70,10 +73,10 @@ def judge_signer(
             "the message has no From address" if not from_addresses
             else "the message has more than one From address, so the signer cannot be matched to one"
         )
-        return result("address-mismatch", path.trusted, path.chain)
+        return result(SignerStatus.ADDRESS_MISMATCH, path.trusted, path.chain)
     elif not email_matches(from_addresses[0], cert):
         reasons.append(f"the From address {from_addresses[0]} is not an address of the signer's certificate")
-        return result("address-mismatch", path.trusted, path.chain)
+        return result(SignerStatus.ADDRESS_MISMATCH, path.trusted, path.chain)
     else:
         reasons.append(f"the signer's certificate belongs to the From address {from_addresses[0]}")
     weak = []
@@ -82,10 +85,10 @@ def judge_signer(
     key_reason = weak_key_reason(cert)
     if key_reason:
         weak.append(key_reason)
-    if weak or path.status == "weak-algorithm":
+    if weak or path.status == SignerStatus.WEAK_ALGORITHM:
         reasons.extend(weak)
-        return result("weak-algorithm", path.trusted, path.chain)
-    return result("valid", True, path.chain)
+        return result(SignerStatus.WEAK_ALGORITHM, path.trusted, path.chain)
+    return result(SignerStatus.VALID, True, path.chain)
 
 
 def judge(

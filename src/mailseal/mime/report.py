@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -12,28 +12,14 @@ from cryptography.hazmat.primitives import hashes
 from ..cms.algorithms import WEAK_CIPHERS
 from ..cms.names import name_text, serial_text
 from ..pki.profile import certificate_emails
-
-# Worst first: the message's status is the worst of its signers'.
-STATUS_ORDER = (
-    "invalid-signature",
-    "unknown-signer",
-    "revoked",
-    "usage-not-allowed",
-    "expired",
-    "not-yet-valid",
-    "untrusted",
-    "revocation-unknown",
-    "address-mismatch",
-    "weak-algorithm",
-    "valid",
-)
+from ..pki.status import STATUS_ORDER, SignerStatus
 
 
 @dataclass(frozen=True)
 class SignerResult:
     """One signer: raw facts (intact, certificate, chain) kept apart from the judgement (trusted, status)."""
 
-    status: str
+    status: SignerStatus
     intact: bool
     trusted: bool
     certificate: x509.Certificate | None
@@ -69,6 +55,13 @@ class SignerResult:
         }
 
 
+def worst_status(signers: tuple[SignerResult, ...]) -> SignerStatus:
+    """The worst of the signers' statuses in ``STATUS_ORDER``; ``not-signed`` when there is no signer."""
+    if not signers:
+        return SignerStatus.NOT_SIGNED
+    return min((s.status for s in signers), key=STATUS_ORDER.index)
+
+
 def _iso(when: datetime | None) -> str | None:
     if when is None:
         return None
@@ -90,12 +83,10 @@ class Layer:
     integrity_protected: bool | None = None
 
     @property
-    def status(self) -> str:
-        if self.kind != "signed":
-            return "decrypted"
-        if not self.signers:
-            return "not-signed"
-        return min((s.status for s in self.signers), key=STATUS_ORDER.index)
+    def status(self) -> SignerStatus | Literal["decrypted"]:
+        """A signed layer's status is the worst of its signers' (``not-signed`` without any); an encryption
+        layer's is ``decrypted``."""
+        return "decrypted" if self.kind != "signed" else worst_status(self.signers)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "form": self.form}
@@ -147,13 +138,14 @@ class Report:
         return layer.signers if layer else ()
 
     @property
-    def status(self) -> str:
+    def status(self) -> SignerStatus:
+        """The worst status of the signature that counts for the message, or ``not-signed``."""
         layer = self.signature_layer
-        return layer.status if layer else "not-signed"
+        return worst_status(layer.signers) if layer else SignerStatus.NOT_SIGNED
 
     @property
     def valid(self) -> bool:
-        return self.status == "valid"
+        return self.status == SignerStatus.VALID
 
     @property
     def integrity_protected(self) -> bool:
@@ -187,4 +179,4 @@ class Report:
         }
 
 
-__all__ = ["STATUS_ORDER", "Layer", "Report", "SignerResult"]
+__all__ = ["STATUS_ORDER", "Layer", "Report", "SignerResult", "SignerStatus", "worst_status"]

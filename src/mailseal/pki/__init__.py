@@ -13,6 +13,7 @@ _EXPORTS = {
     "PathResult": ".validation",
     "ProfileVerdict": ".profile",
     "RevocationMode": ".validation",
+    "SignerStatus": ".status",
     "TrustStore": ".truststore",
     "ValidationContext": ".validation",
     "certificate_emails": ".profile",
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         weak_key_reason,
     )
     from .sst import read_sst, write_sst
+    from .status import SignerStatus
     from .truststore import TrustStore, read_certificate_file, read_certificates
     from .validation import PathResult, RevocationMode, ValidationContext, validate_path
 
@@ -52,6 +54,7 @@ __all__ = [
     "PathResult",
     "ProfileVerdict",
     "RevocationMode",
+    "SignerStatus",
     "TrustStore",
     "ValidationContext",
     "certificate_emails",

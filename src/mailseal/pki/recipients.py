@@ -10,11 +10,13 @@ from cryptography import x509
 from ..cms.names import name_text
 from ..errors import RecipientError
 from .profile import check_certificate
+from .status import SignerStatus
 
 if TYPE_CHECKING:
     from .validation import ValidationContext
 
-REFUSED_PATH_STATUSES = ("revoked", "expired", "not-yet-valid", "revocation-unknown", "untrusted", "weak-algorithm")
+REFUSED_PATH_STATUSES = (SignerStatus.REVOKED, SignerStatus.EXPIRED, SignerStatus.NOT_YET_VALID,
+                         SignerStatus.REVOCATION_UNKNOWN, SignerStatus.UNTRUSTED, SignerStatus.WEAK_ALGORITHM)
 
 
 def check_recipients(certificates: Sequence[x509.Certificate], context: ValidationContext | None = None) -> None:

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ..cms.names import asn1_name_text, name_text
 from .fetching import FetchEvent, FetchPolicy, GuardedFetcherBackend
 from .revocation import RevocationCache, RevocationState
+from .status import SignerStatus
 from .truststore import TrustStore
 
 RevocationMode = Literal["off", "soft-fail", "hard-fail"]
@@ -117,7 +118,7 @@ class PathResult:
 
     trusted: bool
     # valid | untrusted | expired | not-yet-valid | revoked | revocation-unknown | weak-algorithm
-    status: str
+    status: SignerStatus
     chain: tuple[x509.Certificate, ...]
     reasons: tuple[str, ...]
     revocation: RevocationState = "not-checked"
@@ -239,7 +240,7 @@ class _Attempt:
         return None
 
 
-def _failure(status: str, cert: x509.Certificate, reason: str, revocation: RevocationState = "not-checked",
+def _failure(status: SignerStatus, cert: x509.Certificate, reason: str, revocation: RevocationState = "not-checked",
              revocation_reason: str = "", fetches: tuple[FetchEvent, ...] = ()) -> PathResult:
     return PathResult(False, status, (cert,), (reason,), revocation, revocation_reason, fetches)
 
@@ -249,19 +250,19 @@ def _classify(exc: Exception, cert: x509.Certificate) -> PathResult:
     from pyhanko_certvalidator import errors as ph_errors
 
     if isinstance(exc, ph_errors.RevokedError):
-        return _failure("revoked", cert, f"a certificate in the chain is revoked: {exc}", "revoked", str(exc))
+        return _failure(SignerStatus.REVOKED, cert, f"a certificate in the chain is revoked: {exc}", "revoked", str(exc))
     if isinstance(exc, ph_errors.ExpiredError):
-        return _failure("expired", cert, f"a certificate in the chain has expired: {exc}")
+        return _failure(SignerStatus.EXPIRED, cert, f"a certificate in the chain has expired: {exc}")
     if isinstance(exc, ph_errors.NotYetValidError):
-        return _failure("not-yet-valid", cert, f"a certificate in the chain is not yet valid: {exc}")
+        return _failure(SignerStatus.NOT_YET_VALID, cert, f"a certificate in the chain is not yet valid: {exc}")
     if isinstance(exc, ph_errors.DisallowedAlgorithmError):
-        return _failure("weak-algorithm", cert, f"the chain uses a refused algorithm: {exc}")
+        return _failure(SignerStatus.WEAK_ALGORITHM, cert, f"the chain uses a refused algorithm: {exc}")
     if isinstance(exc, ph_errors.PathBuildingError):
-        return _failure("untrusted", cert, "no chain leads from the certificate to a trusted anchor")
+        return _failure(SignerStatus.UNTRUSTED, cert, "no chain leads from the certificate to a trusted anchor")
     if isinstance(exc, ph_errors.PathValidationError | ph_errors.ValidationError):
-        return _failure("untrusted", cert, f"the chain does not validate: {exc}")
+        return _failure(SignerStatus.UNTRUSTED, cert, f"the chain does not validate: {exc}")
     # A malformed certificate in the chain must not crash verification.
-    return _failure("untrusted", cert, f"the chain could not be validated: {exc}")
+    return _failure(SignerStatus.UNTRUSTED, cert, f"the chain could not be validated: {exc}")
 
 
 def _revoked_by_given_crls(chain: Sequence[x509.Certificate], context: ValidationContext) -> str | None:
@@ -354,7 +355,7 @@ def _validate_path(
     cert: x509.Certificate, extra: Sequence[x509.Certificate], context: ValidationContext
 ) -> PathResult:
     if not context.has_anchors:
-        return PathResult(False, "untrusted", (cert,), ("no trust anchors were given, so no chain can be trusted",))
+        return PathResult(False, SignerStatus.UNTRUSTED, (cert,), ("no trust anchors were given, so no chain can be trusted",))
     from pyhanko_certvalidator import errors as ph_errors
     from pyhanko_certvalidator.policy_decl import NonRevokedStatusAssertion
 
@@ -395,7 +396,7 @@ def _validate_path(
                     problems = "; ".join(f"{e.url}: {e.detail}" for e in events() if e.outcome in ("refused", "failed"))
                     reason = text + (f" ({problems})" if problems else "")
                     if mode == "hard-fail":
-                        return _failure("revocation-unknown", cert,
+                        return _failure(SignerStatus.REVOCATION_UNKNOWN, cert,
                                         f"revocation unknown (hard-fail): {reason}", "unknown", reason, events())
                     # Soft-fail but the failing certificate cannot be singled out: judge the path without
                     # revocation and say the revocation status is unknown.
@@ -405,7 +406,7 @@ def _validate_path(
                         return _classify(inner, cert)
                     revoked = _revoked_by_given_crls(attempt.chain(path), context)
                     if revoked:
-                        return _failure("revoked", cert, revoked, "revoked", revoked, events())
+                        return _failure(SignerStatus.REVOKED, cert, revoked, "revoked", revoked, events())
                     unknown.append(reason)
                     break
                 # Soft-fail: take this certificate's status as unknown and go on checking the others.
@@ -426,10 +427,10 @@ def _validate_path(
     weak = [c for c in chain[:-1] if c.signature_hash_algorithm is not None
             and c.signature_hash_algorithm.name in ("sha1", "md5")]
     if weak:
-        return PathResult(True, "weak-algorithm", chain,
+        return PathResult(True, SignerStatus.WEAK_ALGORITHM, chain,
                           (*reasons, f"{_subject(weak[0])} is signed with {weak[0].signature_hash_algorithm.name}"),  # type: ignore[union-attr]
                           revocation, why, events())
-    return PathResult(True, "valid", chain, tuple(reasons), revocation, why, events())
+    return PathResult(True, SignerStatus.VALID, chain, tuple(reasons), revocation, why, events())
 
 
 __all__ = ["ANY_POLICY", "REVOCATION_MODES", "PathResult", "RevocationMode", "ValidationContext", "validate_path"]

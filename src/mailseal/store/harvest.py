@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from ..mime.report import Report, SignerResult
+from ..mime.report import Report, SignerResult, SignerStatus
 from ..pki.profile import email_matches, normalize_address
 from . import audit
 from .database import Store
@@ -16,7 +16,7 @@ from .models import RecipientCertificate
 
 #: Only a signer judged ``valid`` is harvested. Soft-fail revocation ("revocation unknown") keeps the status
 #: ``valid`` (docs/cli.md), so it is accepted; every other status, including hard-fail ``revocation-unknown``, is not.
-HARVESTABLE = frozenset({"valid"})
+HARVESTABLE = frozenset({SignerStatus.VALID})
 
 
 @dataclass

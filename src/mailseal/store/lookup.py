@@ -23,6 +23,7 @@ from cryptography import x509
 
 from ..cms.names import name_text
 from ..pki.profile import check_certificate, normalize_address
+from ..pki.status import SignerStatus
 from ..pki.validation import ValidationContext, validate_path
 from .directory import Directory
 
@@ -206,7 +207,7 @@ class CertificateLookup:
         if self.context is not None and self.context.has_anchors:
             others = [c for c in extra if c is not cert]
             path = validate_path(cert, others, self.context)
-            if path.status != "valid":
+            if path.status != SignerStatus.VALID:
                 trace.refused.append(Refusal(source, name_text(cert.subject),
                                              (f"the certificate path is {path.status}", *path.reasons[-1:])))
                 return False
