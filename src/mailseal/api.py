@@ -25,13 +25,15 @@ if TYPE_CHECKING:
 def sign(
     message: MessageInput, identity: Identity, *, opaque: bool = ..., digest: str = ..., pss: bool = ...,
     include_certs: bool = ..., include_chain: bool = ..., protect_headers: bool = ...,
-    include_capabilities: bool = ..., to_be_encrypted: bool = ..., out: None = ...,
+    include_capabilities: bool = ..., to_be_encrypted: bool = ..., allow_from_mismatch: bool = ...,
+    out: None = ...,
 ) -> bytes: ...
 @overload
 def sign(
     message: MessageInput, identity: Identity, *, opaque: bool = ..., digest: str = ..., pss: bool = ...,
     include_certs: bool = ..., include_chain: bool = ..., protect_headers: bool = ...,
-    include_capabilities: bool = ..., to_be_encrypted: bool = ..., out: BinaryIO,
+    include_capabilities: bool = ..., to_be_encrypted: bool = ..., allow_from_mismatch: bool = ...,
+    out: BinaryIO,
 ) -> None: ...
 def sign(
     message: MessageInput,
@@ -45,6 +47,7 @@ def sign(
     protect_headers: bool = False,
     include_capabilities: bool = True,
     to_be_encrypted: bool = False,
+    allow_from_mismatch: bool = False,
     out: BinaryIO | None = None,
 ) -> bytes | None:
     """Sign a message: detached ``multipart/signed`` by default, opaque ``application/pkcs7-mime`` on request.
@@ -53,6 +56,10 @@ def sign(
     with ``to_be_encrypted`` as well, for a message that is encrypted next (``encrypt(..., protect_headers=True)``),
     the copies are marked ``hp="cipher"`` and the outer Subject becomes ``[...]`` (RFC 9788 §3.3 hcp_baseline);
     ``include_capabilities=False`` leaves out the SMIMECapabilities attribute (RFC 8551 §2.5.2).
+
+    Every From address must be one of the signing certificate's addresses (RFC 8550 §3: readers flag the
+    signature otherwise): a message without From, or with a From the certificate does not name, raises
+    ``FromMismatchError`` (code ``from-mismatch``) unless ``allow_from_mismatch=True``.
     With ``out`` the signed message is streamed there (bounded memory) and None is returned.
     """
     from .mime.signed import SignOptions, sign_message
@@ -60,6 +67,7 @@ def sign(
     options = SignOptions(
         opaque, digest, pss, include_certs, include_chain,
         protect_headers=protect_headers, include_capabilities=include_capabilities, to_be_encrypted=to_be_encrypted,
+        allow_from_mismatch=allow_from_mismatch,
     )
     return sign_message(message, identity, options, out)
 

@@ -24,6 +24,7 @@ class ErrorCode(StrEnum):
     DECRYPTION_FAILED = "decryption-failed"
     RECIPIENT_UNSUITABLE = "recipient-unsuitable"
     SIGNER_UNSUITABLE = "signer-unsuitable"
+    FROM_MISMATCH = "from-mismatch"
     LIMIT_EXCEEDED = "limit-exceeded"
     VERIFICATION_FAILED = "verification-failed"
     IO = "io"
@@ -147,6 +148,18 @@ class SignerError(MailsealError):
     code = ErrorCode.SIGNER_UNSUITABLE
 
 
+class FromMismatchError(SignerError):
+    """Signing a message whose From addresses are not all the signer certificate's (RFC 8550 §3): every reader
+    would flag the signature. ``from_addresses`` is empty for a message without From."""
+
+    code = ErrorCode.FROM_MISMATCH
+
+    def __init__(self, message: str, from_addresses: tuple[str, ...], certificate_addresses: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.from_addresses = from_addresses
+        self.certificate_addresses = certificate_addresses
+
+
 class LimitExceededError(MalformedInputError):
     """Input exceeds a safety limit (nesting depth, signers, recipients, certificates, size)."""
 
@@ -176,6 +189,7 @@ __all__ = [
     "ConfigurationError",
     "DecryptionError",
     "ErrorCode",
+    "FromMismatchError",
     "KeyCertificateMismatchError",
     "LimitExceededError",
     "MailsealError",

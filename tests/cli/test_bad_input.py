@@ -370,7 +370,8 @@ def inputs(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     jobs: dict[str, tuple[list[str | Path], bytes]] = {
         "signed": (signer(alice), message()),
         "opaque": ([*signer(alice), "--opaque"], message()),
-        "from_mismatch": (signer(alice), message("mallory@example.org")),
+        # what a reader must flag; the signer had to insist (sign refuses it by default, RFC 8550 §3)
+        "from_mismatch": ([*signer(alice), "--allow-from-mismatch"], message("mallory@example.org")),
         "expired": (signer(expired), message(expired.email)),
         "no_email_eku": (signer(client_only), message(client_only.email)),
         "self_signed": (["sign", "--key", ss_key, "--cert", ss_cert], message()),

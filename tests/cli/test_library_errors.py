@@ -243,7 +243,7 @@ def lib(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Lib:
         gcm=mailseal.encrypt(MESSAGE, [bob.certificate], cipher="aes256-gcm", key_transport="pkcs1v15"),
         cbc=cbc_that_fails_for(impostor, bob),
         self_signed=mailseal.sign(MESSAGE, self_signed_identity("alice@example.org")),
-        from_mismatch=mailseal.sign(from_("mallory@example.org"), alice),
+        from_mismatch=mailseal.sign(from_("mallory@example.org"), alice, allow_from_mismatch=True),
         expired=mailseal.sign(from_(expired_user.email), identity(expired_user)),
         no_email_eku=mailseal.sign(from_(client_only_user.email), identity(client_only_user)),
     )

@@ -245,7 +245,8 @@ def test_cli_no_address_check_and_intermediate(pki: TestPKI, run_cli: RunCli, tm
 
     user = pki.user("alice")
     identity = Identity(user.key, user.cert, ())
-    signed = mailseal.sign(b"From: other@example.net\r\nTo: b@example.org\r\nSubject: s\r\n\r\nhi\r\n", identity)
+    signed = mailseal.sign(b"From: other@example.net\r\nTo: b@example.org\r\nSubject: s\r\n\r\nhi\r\n", identity,
+                           allow_from_mismatch=True)  # the address check is what this test turns off
     (tmp_path / "m.eml").write_bytes(signed)
     base = ["verify", "--trust", str(pki.root_path), "-i", str(tmp_path / "m.eml"), "--json"]
     assert b'"status": "untrusted"' in run_cli(*base).stdout

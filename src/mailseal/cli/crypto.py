@@ -33,13 +33,17 @@ from .streams import background, input_stream, is_staging, output_stream
 @click.option("--to-be-encrypted", is_flag=True,
               help='With --protect-headers, for a message you encrypt next (encrypt --protect-headers): mark the '
                    'copies hp="cipher" and put "[...]" in the outer Subject (RFC 9788).')
+@click.option("--allow-from-mismatch", is_flag=True,
+              help="Sign even when a From address is not one of the certificate's (or there is no From); "
+                   "readers will flag the signature (RFC 8550 §3).")
 @handle_errors
 def sign_cmd(
     infile: str | None, outfile: str | None, key: str | None, cert: str | None, pass_spec: str | None,
     sender: str | None, chain: str | None, opaque: bool, digest: str, pss: bool, no_certs: bool, no_chain: bool,
-    protect_headers: bool, no_capabilities: bool, to_be_encrypted: bool,
+    protect_headers: bool, no_capabilities: bool, to_be_encrypted: bool, allow_from_mismatch: bool,
 ) -> None:
-    """Sign a message (RFC 5322 in, signed message out) with --key or, with --from, the key store's identity."""
+    """Sign a message (RFC 5322 in, signed message out) with --key or, with --from, the key store's identity.
+    Its From addresses must be the certificate's, unless --allow-from-mismatch."""
     if (key is None) == (sender is None):
         raise UsageError("give either --key (a key file) or --from ADDR (an identity in the key store)")
     if to_be_encrypted and not protect_headers:
@@ -54,7 +58,8 @@ def sign_cmd(
         api.sign(
             source, identity, opaque=opaque, digest=digest, pss=pss,
             include_certs=not no_certs, include_chain=not no_chain, protect_headers=protect_headers,
-            include_capabilities=not no_capabilities, to_be_encrypted=to_be_encrypted, out=out,
+            include_capabilities=not no_capabilities, to_be_encrypted=to_be_encrypted,
+            allow_from_mismatch=allow_from_mismatch, out=out,
         )
 
 

@@ -30,9 +30,10 @@ from ..errors import (
     RecipientError,
 )
 from ..mime.entity import Entity
-from ..mime.opening import classify, from_addresses
+from ..mime.opening import classify
 from ..mime.protection import is_signed, signed_layer_hp
 from ..mime.report import Report
+from ..mime.sender import from_addresses
 from ..pki.fetching import FetchPolicy
 from ..pki.validation import ValidationContext
 from ..policy import Decision, Envelope, MessageFacts, Policy, RecipientGroup
@@ -285,11 +286,15 @@ class Pipeline:
                                 tuple(c for c in identity.chain if c.subject != c.issuer))
         out = self._temp()
         # copy_recipient_headers: RFC 9788 header protection in the signed part (hp="clear": the copies are
-        # covered by the signature, and legacy clients still see the ordinary header)
+        # covered by the signature, and legacy clients still see the ordinary header).
+        # The From check is the policy's (_SignerCheck: one From address, the envelope sender's, whose signing key
+        # is filed under that address, so one of the certificate's): signing was decided on it, and a second
+        # check here could only turn a decided message into a retry loop.
         api.sign(current, identity, opaque=not smime.clear_signed, digest=smime.signing_algorithm,
                  pss=smime.rsa_pss, include_certs=True, include_chain=smime.include_chain,
                  include_capabilities=smime.include_capabilities,
-                 protect_headers=smime.copy_recipient_headers or obscure, to_be_encrypted=obscure, out=out)
+                 protect_headers=smime.copy_recipient_headers or obscure, to_be_encrypted=obscure,
+                 allow_from_mismatch=True, out=out)
         current.close()
         out.seek(0)
         actions.append("signed")

@@ -21,7 +21,7 @@ _EXPORTS = {
     "classify": ".opening",
     "decrypt_message": ".opening",
     "encrypt_message": ".enveloped",
-    "from_addresses": ".opening",
+    "from_addresses": ".sender",
     "open_message": ".opening",
     "sign_message": ".signed",
     "to_crlf": ".canonical",
@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from .canonical import canonical_entity, to_crlf
     from .entity import Entity, MessageInput
     from .enveloped import EncryptOptions, encrypt_message
-    from .opening import Opened, classify, decrypt_message, from_addresses, open_message
+    from .opening import Opened, classify, decrypt_message, open_message
     from .report import STATUS_ORDER, Layer, Report, SignerResult, SignerStatus
+    from .sender import from_addresses
     from .signed import SignOptions, sign_message
 
 __all__ = [

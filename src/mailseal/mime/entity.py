@@ -224,6 +224,20 @@ class Entity:
     def header_bytes(self) -> bytes:
         return b"".join(line + b"\r\n" for line in self.header_lines) + b"\r\n"
 
+    def line_end(self) -> bytes:
+        """The line end the entity came with: LF for one saved with bare LF line ends, CRLF otherwise.
+
+        Read from the blank line that ends the header (the two octets before the body), or for an entity without
+        header fields from the body's first line end.
+        """
+        region = self.region
+        if self.header_lines and region.start >= 2:
+            before = Region(region.file, region.start - 2, region.start).read()
+            return b"\n" if before.endswith(b"\n") and not before.endswith(b"\r\n") else b"\r\n"
+        head = region.read(0, 4096)
+        nl = head.find(b"\n")
+        return b"\n" if nl >= 0 and head[nl - 1: nl] != b"\r" else b"\r\n"
+
     def to_bytes(self) -> bytes:
         return self.header_bytes() + self.body
 

@@ -6,8 +6,6 @@ layer), so a 1 GiB message is opened in bounded memory.
 
 from __future__ import annotations
 
-import email
-import email.utils
 import io
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +31,7 @@ from ..errors import (
 from ..streamio import Canonicalizer, Region, Source, region_of_file, spool
 from .entity import Entity, MessageInput, input_region
 from .report import Layer, Report, SignerResult
+from .sender import from_addresses
 from .signed import parse_multipart_signed
 
 if TYPE_CHECKING:  # path validation (pyhanko-certvalidator, asyncio) is imported by signed layers only
@@ -62,7 +61,7 @@ class Opened:
         if self.root is None:
             yield from self.inner.region.chunks()
         elif self.root is self.inner:
-            yield self.inner.header_bytes()
+            yield header_block(self.inner.header_lines, self.inner.line_end())
             yield from self.inner.region.chunks()
         else:
             yield merged_header_block(self.root, self.inner)
@@ -81,19 +80,6 @@ class Opened:
         if self.root is None:
             return self.inner.region.read()
         return self.inner.to_bytes()
-
-
-_ONE_MAILBOX = re.compile(r'\s*(?:(?:"[^"\\]*"|[^<>",;:@()\\]*)\s*<([^<>@\s",;:()]+@[^<>@\s",;:()]+)>|([^<>@\s",;:()]+@[^<>@\s",;:()]+))\s*')
-
-
-def from_addresses(entity: Entity) -> list[str]:
-    """The addr-specs of the From field(s): a lone plain mailbox is read directly, anything else by RFC 5322."""
-    values = entity.fields("From")
-    if len(values) == 1:
-        simple = _ONE_MAILBOX.fullmatch(values[0])
-        if simple:
-            return [simple.group(1) or simple.group(2)]
-    return [addr for _, addr in email.utils.getaddresses(values) if addr]
 
 
 def classify(entity: Entity) -> str | None:
@@ -199,17 +185,34 @@ def _nested_parts(entity: Entity) -> tuple[str, ...]:
     return tuple(found)
 
 
+def header_block(lines: Sequence[bytes], eol: bytes = b"\r\n") -> bytes:
+    """Header fields (folded with CRLF as ``Entity`` keeps them) and the blank line, with ``eol`` line ends."""
+    if eol != b"\r\n":
+        lines = [line.replace(b"\r\n", eol) for line in lines]
+    return b"".join(line + eol for line in lines) + eol
+
+
+def _name(line: bytes) -> bytes:
+    return line.partition(b":")[0].strip().lower()
+
+
 def merged_header_block(outer: Entity, inner: Entity) -> bytes:
-    """Outer fields, except those the inner entity protects itself (RFC 9788), then the inner entity's fields.
+    """The header of the unwrapped message: the outer fields, except those the inner entity protects itself
+    (RFC 9788), one MIME-Version, then the inner entity's fields; with the inner entity's line ends.
 
-    HP-Outer fields record what went out in the clear (RFC 9788 §2.2): they are not fields of the message, so
-    they are left out of the merged header.
+    The outer Content-* fields describe the layer that was removed (application/pkcs7-mime, base64), so the
+    inner entity's take their place. RFC 2045 §4 requires MIME-Version on the top-level entity, which an inner
+    entity seldom carries: the inner one is kept when present, else the outer one, else ``MIME-Version: 1.0``,
+    and never more than one. HP-Outer fields record what went out in the clear (RFC 9788 §2.2): they are not
+    fields of the message, so they are left out.
     """
-    inner_lines = [ln for ln in inner.header_lines if ln.partition(b":")[0].strip().lower() != b"hp-outer"]
-    inner_names = {ln.partition(b":")[0].strip().lower() for ln in inner_lines}
-    lines = [ln for ln in outer.outer_lines() if ln.partition(b":")[0].strip().lower() not in inner_names]
-    return b"".join(line + b"\r\n" for line in [*lines, *inner_lines]) + b"\r\n"
-
+    inner_lines = [ln for ln in inner.header_lines if _name(ln) != b"hp-outer"]
+    inner_names = {_name(ln) for ln in inner_lines}
+    lines = [ln for ln in outer.outer_lines() if _name(ln) not in inner_names]
+    versions = [ln for ln in (*inner_lines, *outer.header_lines) if _name(ln) == b"mime-version"]
+    version = versions[0] if versions else b"MIME-Version: 1.0"
+    content = [ln for ln in inner_lines if _name(ln) != b"mime-version"]
+    return header_block([*lines, version, *content], inner.line_end())
 
 
 def judge(check: SignedDataCheck, context: ValidationContext,

@@ -43,6 +43,8 @@ class SignOptions:
     # With protect_headers, for a message that is encrypted next: hp="cipher", HP-Outer, outer Subject "[...]"
     to_be_encrypted: bool = False
     include_capabilities: bool = True  # RFC 8551 §2.5.2 SHOULD; False is Exchange's OWAIncludeSMIMECapabilities off
+    # RFC 8550 §3: the From addresses must be the signer certificate's; True signs a message whose are not
+    allow_from_mismatch: bool = False
 
 
 def _signature_part(der: bytes) -> bytes:
@@ -68,6 +70,8 @@ def sign_message(
     """Sign a message: the content entity is canonicalised and signed; the outer fields stay outside.
 
     Streams from the input to ``out`` in bounded memory; without ``out`` the signed message is returned.
+    A From address that is not the signer certificate's raises FromMismatchError before anything is written,
+    unless ``options.allow_from_mismatch``.
     """
     sink: BinaryIO = out if out is not None else io.BytesIO()
     entity = Entity.from_region(input_region(message))
@@ -76,6 +80,10 @@ def sign_message(
         include_certs=options.include_certs, include_chain=options.include_chain,
         capabilities=options.include_capabilities,
     )
+    if not options.allow_from_mismatch:  # after the key's own checks: an unusable key is the first thing to say
+        from .sender import check_signer_from
+
+        check_signer_from(entity, identity.certificate)
     if options.protect_headers:
         from .protection import protect
 
