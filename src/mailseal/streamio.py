@@ -469,6 +469,16 @@ class LineStats:
         return self.seven_bit and not self.long_line and not self.has_nul
 
 
+def longest_line(chunk: bytes) -> int:
+    """The longest line of a chunk that starts at a line start, in octets up to its LF (a CRLF line counts its
+    CR; an unterminated last line counts whole)."""
+    first, last = chunk.find(b"\n"), chunk.rfind(b"\n")
+    if first < 0:
+        return len(chunk)
+    inner = _longest_line(chunk, first, last) if last > first else 0
+    return max(first, inner, len(chunk) - last - 1)
+
+
 def _longest_line(chunk: bytes, first: int, last: int) -> int:
     """Longest distance between consecutive LFs in chunk[first:last+1] (counts the CR of CRLF)."""
     if not _numpy_worth(last - first):
@@ -512,6 +522,8 @@ __all__ = [
     "decode_base64",
     "decode_base64_chunks",
     "expect_bulk",
+    "is_crlf_canonical",
+    "longest_line",
     "region_of",
     "region_of_file",
     "rewindable",

@@ -18,6 +18,7 @@ from mailseal.streamio import (
     base64_lines,
     decode_base64_chunks,
     is_crlf_canonical,
+    longest_line,
 )
 
 
@@ -80,6 +81,16 @@ def test_canonicalizer_matches_to_crlf(seed: int) -> None:
 )
 def test_crlf_canonical_check(data: bytes, expected: bool) -> None:
     assert is_crlf_canonical(data) is expected
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [(b"ab\r\n" * 40000, 3), (b"x" * 998 + b"\r\n" + b"ab\r\n" * 40000, 999),
+     (b"ab\r\n" * 40000 + b"y" * 1000 + b"\r\n", 1001), (b"ab\r\n" * 20000 + b"z" * 5000 + b"\r\n" + b"ab\r\n" * 20000, 5001),
+     (b"ab\r\n" * 40000 + b"tail without end", 16), (b"no line end", 11), (b"", 0), (b"\n" * 70000, 0)],
+)
+def test_longest_line_counts_the_cr(data: bytes, expected: int) -> None:
+    assert longest_line(data) == expected
 
 
 def test_line_stats_find_long_lines_across_chunks() -> None:

@@ -221,7 +221,9 @@ class _FastSink(asyncio.Protocol):
 
     def __init__(self, recorder: _Recorder) -> None:
         self.recorder = recorder
-        self.buf = b""
+        self.buf = bytearray()
+        self.scanned = 0  # in DATA: how far the buffer has been searched for the end (less the 4 octets that
+        # could begin it), so a long message is searched once, not once per read
         self.in_data = False
         self.envelope = Envelope()
 
@@ -234,13 +236,13 @@ class _FastSink(asyncio.Protocol):
         while True:
             if self.in_data:
                 # The terminating dot may directly follow the 354 (an empty message).
-                end = b"\r\n" + self.buf
-                i = end.find(b"\r\n.\r\n")
+                i = -2 if self.buf.startswith(b".\r\n") else self.buf.find(b"\r\n.\r\n", self.scanned)
                 if i < 0:
+                    self.scanned = max(0, len(self.buf) - 4)
                     return
-                content = end[2 : i + 2].replace(b"\r\n..", b"\r\n.")
-                content = content[1:] if content.startswith(b"..") else content
-                self.buf, self.in_data = self.buf[i + 3 :], False
+                content = (b"\r\n" + bytes(self.buf[:i + 2])).replace(b"\r\n..", b"\r\n.")[2:]
+                del self.buf[:i + 5]
+                self.in_data, self.scanned = False, 0
                 self.recorder.write("delivered", self.envelope, content)
                 self.envelope = Envelope()
                 self.transport.write(b"250 2.0.0 OK: recorded\r\n")
@@ -248,7 +250,8 @@ class _FastSink(asyncio.Protocol):
             i = self.buf.find(b"\r\n")
             if i < 0:
                 return
-            line, self.buf = self.buf[:i], self.buf[i + 2 :]
+            line = bytes(self.buf[:i])
+            del self.buf[:i + 2]
             self.transport.write(self.command(line))
 
     def command(self, line: bytes) -> bytes:

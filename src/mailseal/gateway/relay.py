@@ -27,9 +27,14 @@ import aiosmtplib
 
 from ..policy import domain_of
 from ..streamio import Canonicalizer
+from .pacing import BULK_AFTER, BulkLane
 from .settings import OutboundTls
 
 CHUNK = 1 << 20
+# The content goes out in blocks of this size, each read, checked, dot-stuffed and written in one step of the
+# event loop: small enough that a step of a large copy delays everyone else's commands by well under a
+# millisecond, large enough that the per-step overhead stays negligible.
+WIRE_CHUNK = 128 << 10
 MAX_AGE = 5 * 86400  # journal entries older than this are dropped: no sender retries longer (RFC 5321 §4.5.4.1)
 log = logging.getLogger("mailseal.gateway")
 _DOT_AFTER_LF = re.compile(rb"\n\.")
@@ -146,7 +151,7 @@ def copy_key(message_digest: str, mail_from: str, recipients: Sequence[str]) -> 
 
 class Relay:
     def __init__(self, host: str, port: int, *, hostname: str, tls: OutboundTls, timeout: float,
-                 journal: Journal) -> None:
+                 journal: Journal, bulk: BulkLane | None = None) -> None:
         self.host = host
         self.port = port
         self.hostname = hostname
@@ -154,6 +159,7 @@ class Relay:
         self.timeout = timeout
         self.journal = journal
         self.pool = ConnectionPool()
+        self.bulk = bulk or BulkLane()  # the blocks of large copies take turns (pacing.py)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -213,7 +219,13 @@ class Relay:
     async def _transaction(self, smtp: aiosmtplib.SMTP, copy: Copy, mail_from: str) -> None:
         # 8-bit content (a decrypted inbound message may have it) is declared when the next hop takes it
         # (RFC 6152); 7-bit content never is. Without 8BITMIME at the next hop it is sent as is, as MTAs do.
-        options = ["BODY=8BITMIME"] if _has_8bit(copy.file) and smtp.supports_extension("8bitmime") else []
+        # A large copy is scanned in a thread (reads release the GIL): a whole-file pass on the event loop would
+        # hold up every other connection for its duration.
+        size = copy.file.seek(0, 2)
+        if size < BULK_AFTER:
+            self.bulk.interactive()  # a small copy on its way: large ones make way (pacing.py)
+        eight_bit = await asyncio.to_thread(_has_8bit, copy.file) if size > WIRE_CHUNK else _has_8bit(copy.file)
+        options = ["BODY=8BITMIME"] if eight_bit and smtp.supports_extension("8bitmime") else []
         try:
             await smtp.mail(mail_from, options=options)
             for rcpt in copy.recipients:
@@ -232,12 +244,13 @@ class Relay:
             last = b"\n"
             copy.file.seek(0)
             while True:
-                raw = copy.file.read(CHUNK)
-                chunk = canon.feed(raw) if raw else canon.close()
-                if chunk:
-                    protocol.write(_stuff(chunk, at_start))
-                    at_start = chunk.endswith(b"\n")
-                    last = chunk[-1:]
+                async with self.bulk if size >= BULK_AFTER else contextlib.nullcontext():
+                    raw = copy.file.read(WIRE_CHUNK)
+                    chunk = canon.feed(raw) if raw else canon.close()
+                    if chunk:
+                        protocol.write(_stuff(chunk, at_start))
+                        at_start = chunk.endswith(b"\n")
+                        last = chunk[-1:]
                 if not raw:
                     break
                 drain = getattr(protocol, "_drain_helper", None)

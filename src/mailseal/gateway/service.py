@@ -27,6 +27,7 @@ from .auditlog import AuditWriter
 from .limits import ConnectionGate, Timeouts, in_networks
 from .loglimit import RateLimitedLog
 from .metrics import Metrics
+from .pacing import BulkLane
 from .pipeline import Outcome, Pipeline
 from .relay import Copy, DeliveryError, Journal, Relay, copy_key
 from .resources import Resources
@@ -61,7 +62,8 @@ class Gateway:
         self.pipeline = Pipeline(policy, resources, hostname=settings.hostname, spool_dir=settings.spool_dir,
                                  held_dir=settings.held_dir, harvest=settings.harvest)
         self.relay = Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
-                           timeout=settings.relay_timeout_seconds, journal=Journal(settings.spool_dir / "delivered"))
+                           timeout=settings.relay_timeout_seconds, journal=Journal(settings.spool_dir / "delivered"),
+                           bulk=BulkLane())
         self.metrics = Metrics()
         self.audit_writer = AuditWriter(resources.store)
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="mailseal-worker")
@@ -78,7 +80,8 @@ class Gateway:
             throttle=AuthThrottle(per_address=auth.failures_per_address, per_account=auth.failures_per_account,
                                   window=auth.failure_window_seconds, max_delay=auth.max_delay_seconds)
             if auth.enabled else None,
-            count=lambda event: self.metrics.abuse.labels(event=event).inc(), noisy=self.noisy)
+            count=lambda event: self.metrics.abuse.labels(event=event).inc(), noisy=self.noisy,
+            bulk=self.relay.bulk)  # large messages in and out take turns in one lane (pacing.py)
         self.handler = Handler(settings, policy.is_internal)
         self._authenticate = self._make_authenticate()
         self.server: asyncio.AbstractServer | None = None

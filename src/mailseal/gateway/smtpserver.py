@@ -22,11 +22,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol, cast
 
+# The checks of bulk DATA use numpy (streamio): imported here, with the service, because importing it on the
+# event loop when the first large message arrives stalled every connection for 0.1-0.6 s.
+import numpy  # noqa: F401
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
 
+from ..streamio import is_crlf_canonical, longest_line
 from .addresses import address_problem
 from .limits import ConnectionGate, Timeouts, in_networks
 from .loglimit import RateLimitedLog
+from .pacing import BULK_AFTER, BulkLane
 from .settings import GatewaySettings
 from .throttle import AuthThrottle
 
@@ -91,6 +96,7 @@ class Protections:
     throttle: AuthThrottle | None = None
     count: Callable[[str], None] = lambda event: None  # metrics: one call per abuse event, by kind
     noisy: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(log))
+    bulk: BulkLane = field(default_factory=BulkLane)  # large messages' blocks take turns (pacing.py)
 
 
 def peer_address(session: Session | None) -> str:
@@ -234,6 +240,7 @@ class GatewaySMTP(SMTP):
         # a 421 is the goodbye itself.
         if status[:1] in ("4", "5") and status[:3] != "421" and not await self._spend_budget():
             return
+        self._protect.bulk.interactive()  # a client is being answered: large messages make way (pacing.py)
         await super().push(status)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
@@ -401,10 +408,12 @@ class GatewaySMTP(SMTP):
         """Read DATA into the spool (``state.refused`` says whether the message may be processed).
 
         Block by block, not line by line: the end (a line ".") is found, line ends checked and dots unstuffed
-        with bytes operations over whole blocks, each linear in the block (``bytes.find``/``count``/``split``
-        speed), and nothing but the search for the end once the message is refused. Only CRLF.CRLF ends the
-        data; a bare CR or LF anywhere refuses the message (SMTP smuggling). Bytes read past the end
-        (pipelined commands) go back to the reader.
+        with bytes operations over whole blocks, each linear in the block (``bytes.find``/``count`` speed, numpy
+        for bulk data), and nothing but the search for the end once the message is refused. Only CRLF.CRLF ends
+        the data; a bare CR or LF anywhere refuses the message (SMTP smuggling). Bytes read past the end
+        (pipelined commands) go back to the reader. After each full block the connection lets the event loop
+        serve the others, and the blocks of a large message take turns with those of every other large message
+        (pacing.py): another client's command then waits for one block's work, not for all of them.
         """
         data = b""  # unprocessed bytes; they begin at a line start unless state.lost_line_start
         while True:
@@ -412,29 +421,47 @@ class GatewaySMTP(SMTP):
             if not chunk:
                 raise ConnectionResetError("the client closed the connection during DATA")
             self._reset_timeout()  # the client is sending: the idle timeout counts from its last block
-            data += chunk
-            probe = data if state.lost_line_start else b"\r\n" + data
-            offset = 0 if state.lost_line_start else 2
-            end = probe.find(b"\r\n.\r\n")
-            if end >= 0:
-                cut = end + 2 - offset  # where the "." line starts in data
-                state.take(data[:cut], spool, digest)
-                rest = data[cut + 3:]
-                if rest:  # pipelined commands after the end of data: back to the reader, unread
-                    self._reader._buffer[0:0] = rest  # type: ignore[attr-defined]
+            if state.size + len(data) < BULK_AFTER:
+                rest, kept = self._block(state, data + chunk)
+                _store(spool, digest, kept)
+                if rest is not None and len(chunk) == DATA_BLOCK:
+                    await asyncio.sleep(0)  # more is probably waiting: let the other connections have a turn
+            else:
+                async with self._protect.bulk:
+                    rest, kept = self._block(state, data + chunk)
+                if kept:  # the disk write and the hash in a thread (both release the GIL)
+                    await _in_thread(_store, spool, digest, kept)
+            if rest is None:
                 return
-            last = data.rfind(b"\r\n")
-            if last >= 0:
-                state.take(data[:last + 2], spool, digest)
-                data = data[last + 2:]
-                state.lost_line_start = False
-            if len(data) > state.max_line:  # no line end in sight: too long; keep what could start the end
-                state.size += len(data) - 4
-                if _bare(data[:-4]):
-                    state.refuse(REFUSE_BARE)
-                state.refuse(REFUSE_LONG)
-                data = data[-4:]
-                state.lost_line_start = True
+            data = rest
+
+    def _block(self, state: _DataState, data: bytes) -> tuple[bytes | None, bytes]:
+        """Take the complete lines of ``data``: the bytes left over (an incomplete line), or None at the end of
+        the data; and the data to keep (checked and unstuffed)."""
+        probe = data if state.lost_line_start else b"\r\n" + data
+        offset = 0 if state.lost_line_start else 2
+        end = probe.find(b"\r\n.\r\n")
+        if end >= 0:
+            cut = end + 2 - offset  # where the "." line starts in data
+            kept = state.take(data[:cut])
+            rest = data[cut + 3:]
+            if rest:  # pipelined commands after the end of data: back to the reader, unread
+                self._reader._buffer[0:0] = rest  # type: ignore[attr-defined]
+            return None, kept
+        kept = b""
+        last = data.rfind(b"\r\n")
+        if last >= 0:
+            kept = state.take(data[:last + 2])
+            data = data[last + 2:]
+            state.lost_line_start = False
+        if len(data) > state.max_line:  # no line end in sight: too long; keep what could start the end
+            state.size += len(data) - 4
+            if _bare(data[:-4]):
+                state.refuse(REFUSE_BARE)
+            state.refuse(REFUSE_LONG)
+            data = data[-4:]
+            state.lost_line_start = True
+        return data, kept
 
     def _transaction(self, spool: BinaryIO, digest: str) -> Transaction:
         assert self.envelope is not None and self.session is not None
@@ -451,7 +478,7 @@ class GatewaySMTP(SMTP):
         )
 
 
-DATA_BLOCK = 1 << 16
+DATA_BLOCK = 128 << 10
 _PROCESSING: set[asyncio.Task[Reply]] = set()  # messages being processed (a reference, so none is collected)
 REFUSE_BARE = "550 5.5.2 Message refused: bare CR or LF in the data (only CRLF line ends are accepted)"
 REFUSE_NUL = "554 5.6.0 Message refused: NUL byte in the data (not allowed in SMTP, RFC 6152 section 3)"
@@ -462,8 +489,8 @@ REFUSE_BIG = "552 5.3.4 Message too big for this system"
 
 
 def _bare(block: bytes) -> bool:
-    crlf = block.count(b"\r\n")
-    return block.count(b"\n") != crlf or block.count(b"\r") != crlf
+    """A CR or LF that is not part of a CRLF (a CR as the block's last octet counts: blocks end at a line end)."""
+    return block.endswith(b"\r") or not is_crlf_canonical(block)
 
 
 class _DataState:
@@ -480,28 +507,43 @@ class _DataState:
     def refuse(self, reason: str) -> None:
         self.refused = self.refused or reason
 
-    def take(self, block: bytes, spool: BinaryIO, digest: Any) -> None:
-        """Complete lines (CRLF-terminated, from a line start): checked, unstuffed, spooled. Once the message
-        is refused nothing is checked or kept: DATA is only read to its end."""
+    def take(self, block: bytes) -> bytes:
+        """Complete lines (CRLF-terminated, from a line start): checked and unstuffed; what to keep (nothing once
+        the message is refused: DATA is then only read to its end)."""
         self.size += len(block)
         if self.refused is not None:
-            return
+            return b""
         if self.limit and self.size > self.limit:
             self.refuse(REFUSE_BIG)
         elif _bare(block):
             self.refuse(REFUSE_BARE)
         elif b"\x00" in block:
             self.refuse(REFUSE_NUL)
-        elif len(block) >= self.max_line and max(map(len, block.split(b"\n"))) >= self.max_line:
+        elif len(block) >= self.max_line and longest_line(block) >= self.max_line:
             self.refuse(REFUSE_LONG)  # the longest line, CR included, LF not (as aiosmtpd's limit counts)
         elif self.refuse_8bit and not block.isascii():
             self.refuse(REFUSE_8BIT)
         if self.refused is not None:
-            return
-        data = (b"\r\n" + block).replace(b"\r\n.", b"\r\n")[2:] if b"\n." in block or block[:1] == b"." \
-            else block
-        spool.write(data)
-        digest.update(data)
+            return b""
+        if b"\n." in block or block[:1] == b".":
+            return (b"\r\n" + block).replace(b"\r\n.", b"\r\n")[2:]
+        return block
+
+
+def _store(spool: BinaryIO, digest: Any, data: bytes) -> None:
+    spool.write(data)
+    digest.update(data)
+
+
+async def _in_thread(function: Callable[..., None], *args: Any) -> None:
+    """``function(*args)`` in a thread; if the connection is cancelled meanwhile, the cancellation waits until
+    the thread is done (the caller then closes the spool the thread was writing to)."""
+    future = asyncio.get_running_loop().run_in_executor(None, function, *args)
+    try:
+        await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
 
 
 __all__ = ["MISSING", "GatewaySMTP", "Handler", "Protections", "Reply", "Transaction", "peer_address"]
