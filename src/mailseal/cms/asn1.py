@@ -33,7 +33,9 @@ class ECCCMSSharedInfo(core.Sequence):
 
 def _register(oid_cls: Any, entries: dict[str, str]) -> None:
     oid_cls._map.update(entries)
-    oid_cls._reverse_map = None
+    # Rebuilt here, not reset to None: asn1crypto builds the reverse map only at a class's first instantiation,
+    # so a class already used before this module was imported would keep None and fail on the next name.
+    oid_cls._reverse_map = {name: oid for oid, name in oid_cls._map.items()}
 
 
 KEY_AGREEMENT_OIDS = {
