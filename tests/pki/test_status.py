@@ -10,14 +10,14 @@ import mailseal
 from mailseal.cli.render import STATUS_WORDS, render
 from mailseal.gateway.stamping import RESULTS, authentication_results
 from mailseal.mime import STATUS_ORDER, SignerStatus
-from mailseal.store.harvest import HARVESTABLE
+from mailseal.store.harvesting import HARVESTABLE
 from tests.core.helpers import MESSAGE, ident
 from tests.support.testpki import TestPKI
 
 SRC = Path(mailseal.__file__).resolve().parent
 #: Modules where a status may only be named through the enum (others hold other vocabularies with the same words,
 #: e.g. a revocation state "revoked" or a CA's certificate status "expired").
-STATUS_SPEAKERS = ["mime/report.py", "mime/judgement.py", "cli/render.py", "gateway/stamping.py", "store/harvest.py"]
+STATUS_SPEAKERS = ["mime/report.py", "mime/judgement.py", "cli/render.py", "gateway/stamping.py", "store/harvesting.py"]
 
 
 def test_the_statuses_are_worst_first_and_not_signed_is_the_message_level_one() -> None:

@@ -42,7 +42,7 @@ def _harvest(opened: Opened) -> dict[str, Any]:
     """File the valid signer's certificate and capabilities in the directory (issue 5 harvesting)."""
     from ..mime.opening import from_addresses
     from ..store.database import Store
-    from ..store.harvest import harvest
+    from ..store.harvesting import harvest
 
     froms = (from_addresses(opened.inner) or from_addresses(opened.root)) if opened.root is not None else []
     if len(froms) != 1 or not opened.report.signed:

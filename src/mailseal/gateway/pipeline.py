@@ -450,7 +450,7 @@ class Pipeline:
         return report
 
     def _harvest(self, report: Report, from_address: str, detail: dict[str, Any]) -> None:
-        from ..store.harvest import harvest
+        from ..store.harvesting import harvest
 
         try:
             result = harvest(report, from_address, self.resources.store)

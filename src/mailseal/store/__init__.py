@@ -17,7 +17,7 @@ _EXPORTS = {
     "Directory": ".directory",
     "DirectoryEntry": ".directory",
     "Event": ".audit",
-    "HarvestResult": ".harvest",
+    "HarvestResult": ".harvesting",
     "IdentityRecord": ".keystore",
     "ImportOutcome": ".directory",
     "KeyStore": ".keystore",
@@ -30,7 +30,7 @@ _EXPORTS = {
     "database_url": ".database",
     "events": ".audit",
     "fingerprint": ".directory",
-    "harvest": ".harvest",
+    "harvest": ".harvesting",
     "resolve_passphrase": ".keystore",
 }
 __getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from .capabilities import choose_cipher, choose_key_transport, choose_key_transport_for_all
     from .database import DB_URL_ENV, Store, database_url
     from .directory import Directory, DirectoryEntry, ImportOutcome, fingerprint
-    from .harvest import HarvestResult, harvest
+    from .harvesting import HarvestResult, harvest
     from .keystore import IdentityRecord, KeyStore, resolve_passphrase
     from .lookup import LOCAL, CertificateLookup, LookupResult
 
