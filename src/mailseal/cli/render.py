@@ -33,8 +33,8 @@ def _signer(index: int, s: SignerResult) -> list[str]:
         verdict = "VALID, revocation unknown"
     lines = [f"  signer {index}: {who}: {verdict}"]
     if fields is not None:
-        lines.append(f"    subject:   {fields.subject or UNREADABLE}")
-        lines.append(f"    issuer:    {fields.issuer or UNREADABLE}")
+        lines.append(f"    subject:   {UNREADABLE if fields.subject is None else fields.subject}")
+        lines.append(f"    issuer:    {UNREADABLE if fields.issuer is None else fields.issuer}")
         lines.append(f"    serial:    {fields.serial}")
     lines.append(f"    algorithm: {s.digest_algorithm} / {s.signature_algorithm}")
     if s.signing_time is not None:

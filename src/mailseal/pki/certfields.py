@@ -59,7 +59,7 @@ class CertificateFields:
         """Who the certificate names, for one line: its addresses, else its subject, else its fingerprint."""
         if self.emails:
             return ", ".join(self.emails)
-        return self.subject or f"certificate {self.fingerprint_sha256[:16]}"
+        return self.subject if self.subject is not None else f"certificate {self.fingerprint_sha256[:16]}"
 
 
 def certificate_fields(cert: x509.Certificate) -> CertificateFields:
@@ -75,8 +75,8 @@ def certificate_fields(cert: x509.Certificate) -> CertificateFields:
 
 def subject_or_fingerprint(cert: x509.Certificate) -> str:
     """The subject as text, or "certificate <fingerprint prefix>" when the subject cannot be parsed."""
-    fields = certificate_fields(cert)
-    return fields.subject or f"certificate {fields.fingerprint_sha256[:16]}"
+    subject = _name(cert, lambda c: c.subject)  # an empty subject (RFC 5280 §4.1.2.6) is shown as it is: ""
+    return subject if subject is not None else f"certificate {cert.fingerprint(hashes.SHA256()).hex()[:16]}"
 
 
 __all__ = ["CertificateFields", "certificate_fields", "subject_or_fingerprint", "unreadable_reason"]
