@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from mailseal import api
 from mailseal.cms.identity import Identity
@@ -17,6 +18,7 @@ from mailseal.pki.truststore import TrustStore
 from mailseal.store import Directory
 from tests.gateway.conftest import StartGateway
 from tests.gateway.harness import Org, message, to_toml
+from tests.support.broken_certs import with_broken_signer_certificate
 from tests.support.smtp_sink import SmtpSink, free_port
 
 
@@ -89,6 +91,24 @@ def test_inbound_bad_signature_stamped_fail(start_gateway: StartGateway, sink: S
     assert "smime=fail" in stamp
     assert got.header("Subject")[0].startswith("[BAD SIGNATURE]")
     assert not Directory(gw.store).find("erin@partner.example")  # nothing harvested from a bad signature
+
+
+@pytest.mark.parametrize("breakage", ["subject", "key-usage"])
+def test_inbound_unparsable_signer_certificate_stamped_not_deferred(start_gateway: StartGateway, sink: SmtpSink,
+                                                                    org: Org, breakage: str) -> None:
+    """A signer certificate whose fields pyca cannot parse (found by fuzzing): delivered with a stamp saying so,
+    never a 4xx, never harvested."""
+    gw = start_gateway({"gateway": {"trusted_networks": []}})
+    signed = api.sign(message("erin@partner.example", ["alice@example.org"], "x", "Original text.\n")
+                      .as_bytes(policy=email.policy.SMTP), _identity(org.erin))
+    broken = with_broken_signer_certificate(signed, org.erin.cert.public_bytes(Encoding.DER), breakage)
+    assert gw.send(broken, "erin@partner.example", ["alice@example.org"]) == {}
+    [got] = sink.wait_for(1)
+    assert b"Original text." in got.data
+    [stamp] = got.header("Authentication-Results")
+    assert stamp.startswith("gw.example.org;") and "smime=permerror" in stamp, stamp
+    assert "the signer's certificate cannot be parsed" in " ".join(stamp.split()), stamp
+    assert not Directory(gw.store).find("erin@partner.example")
 
 
 def test_mixed_recipients_split_by_treatment(start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:

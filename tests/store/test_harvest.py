@@ -6,12 +6,14 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
 import mailseal
 from mailseal.cms.identity import Identity
-from mailseal.mime.report import Report
+from mailseal.mime.report import Report, SignerStatus
 from mailseal.pki import TrustStore
 from mailseal.store import Directory, Store, events, fingerprint, harvest
+from tests.support.broken_certs import with_broken_signer_certificate
 from tests.support.testpki import TestPKI, User
 
 
@@ -140,3 +142,17 @@ def test_capabilities_of_invalid_signer_are_ignored(store: Store, pki: TestPKI) 
     tampered = _verify(pki, _signed(alice, alice.email).replace(b"hello there", b"hello THERE"))
     harvest(_with_caps(tampered, ("2.16.840.1.101.3.4.1.42",), datetime.now(UTC)), alice.email, store)
     assert Directory(store).capabilities_for(alice.email) == ("2.16.840.1.101.3.4.1.2",)
+
+
+def test_unparsable_signer_certificate_is_never_filed(store: Store, pki: TestPKI) -> None:
+    # Its subject cannot be parsed but its subjectAltName can: even called "valid" it must not reach the directory.
+    alice = pki.user("alice")
+    message = with_broken_signer_certificate(_signed(alice, alice.email), alice.cert.public_bytes(Encoding.DER),
+                                             "subject")
+    report = _verify(pki, message)
+    assert report.status == "unknown-signer" and report.signers[0].emails == [alice.email]
+    forced = Report(layers=(dataclasses.replace(report.layers[0], signers=(
+        dataclasses.replace(report.signers[0], status=SignerStatus.VALID),)),))
+    result = harvest(forced, alice.email, store)
+    assert (result.added, result.ignored) == ([], ["the signer certificate cannot be parsed"])
+    assert Directory(store).entries() == []

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cms.names import name_text, serial_text
 from ..mime.report import Report, SignerResult, SignerStatus
 
 STATUS_WORDS: dict[SignerStatus, str] = {
     SignerStatus.VALID: "VALID",
     SignerStatus.INVALID_SIGNATURE: "INVALID: the signature does not match the content",
-    SignerStatus.UNKNOWN_SIGNER: "INVALID: the signer's certificate is missing",
+    SignerStatus.UNKNOWN_SIGNER: "INVALID: the signer's certificate is missing or cannot be read",
     SignerStatus.UNTRUSTED: "NOT TRUSTED: the signer's certificate does not chain to a trusted root",
     SignerStatus.EXPIRED: "NOT VALID: a certificate has expired",
     SignerStatus.NOT_YET_VALID: "NOT VALID: a certificate is not yet valid",
@@ -22,17 +21,21 @@ STATUS_WORDS: dict[SignerStatus, str] = {
     SignerStatus.NOT_SIGNED: "the message is not signed",
 }
 
+#: What the text shows for a certificate name that cannot be parsed (the signer's reasons say why).
+UNREADABLE = "(cannot be parsed)"
+
 
 def _signer(index: int, s: SignerResult) -> list[str]:
-    who = ", ".join(s.emails) or (name_text(s.certificate.subject) if s.certificate else "unknown")
+    fields = s.fields
+    who = fields.label if fields else "unknown"
     verdict = STATUS_WORDS.get(s.status, s.status)
     if s.status == SignerStatus.VALID and s.revocation == "unknown":
         verdict = "VALID, revocation unknown"
     lines = [f"  signer {index}: {who}: {verdict}"]
-    if s.certificate is not None:
-        lines.append(f"    subject:   {name_text(s.certificate.subject)}")
-        lines.append(f"    issuer:    {name_text(s.certificate.issuer)}")
-        lines.append(f"    serial:    {serial_text(s.certificate.serial_number)}")
+    if fields is not None:
+        lines.append(f"    subject:   {UNREADABLE if fields.subject is None else fields.subject}")
+        lines.append(f"    issuer:    {UNREADABLE if fields.issuer is None else fields.issuer}")
+        lines.append(f"    serial:    {fields.serial}")
     lines.append(f"    algorithm: {s.digest_algorithm} / {s.signature_algorithm}")
     if s.signing_time is not None:
         lines.append(f"    signed at: {s.signing_time.isoformat()}")

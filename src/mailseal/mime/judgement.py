@@ -3,7 +3,9 @@
 RFC 8550 §3: the signer's certificate must carry the From address (skipped when the context's ``check_address``
 is off); RFC 5280 §6 path validation and revocation (pki.validation): ``revoked``, and in hard-fail mode
 ``revocation-unknown``; in soft-fail mode an unknown revocation status keeps ``valid`` only with a reason
-"revocation unknown: ..." so it is never silently valid.
+"revocation unknown: ..." so it is never silently valid. A signer certificate whose subject, issuer or extensions
+cannot be parsed (pyca parses them lazily, so a tampered one loads) is ``unknown-signer``: no rule can be applied
+to a certificate that cannot be read, and nothing downstream reads its fields unguarded.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from cryptography import x509
 
 from ..cms.algorithms import WEAK_DIGESTS
 from ..cms.verification import SignedDataCheck, SignerCheck
+from ..pki.certfields import unreadable_reason
 from ..pki.profile import email_matches, signing_usage_problems, weak_key_reason
 from ..pki.status import SignerStatus
 from ..pki.validation import ValidationContext, validate_path
@@ -50,6 +53,13 @@ def judge_signer(
     if cert is None:
         reasons.append(check.failure or "the signer's certificate is missing")
         return result(SignerStatus.UNKNOWN_SIGNER)
+    unreadable = unreadable_reason(cert)
+    if unreadable is not None:
+        # A broken signature stays the worse verdict; the unreadable certificate is said either way.
+        if not check.intact:
+            reasons.append(check.failure or "the signature does not verify")
+        reasons.append(unreadable)
+        return result(SignerStatus.UNKNOWN_SIGNER if check.intact else SignerStatus.INVALID_SIGNATURE)
     if not check.intact:
         reasons.append(check.failure or "the signature does not verify")
         return result(SignerStatus.INVALID_SIGNATURE)

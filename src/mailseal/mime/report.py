@@ -7,11 +7,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from ..cms.algorithms import WEAK_CIPHERS
-from ..cms.names import name_text, serial_text
-from ..pki.profile import certificate_emails
+from ..pki.certfields import CertificateFields, certificate_fields, subject_or_fingerprint
 from ..pki.status import STATUS_ORDER, SignerStatus
 
 
@@ -32,24 +30,30 @@ class SignerResult:
     revocation: str = "not-checked"  # good | revoked | unknown | not-checked
 
     @property
+    def fields(self) -> CertificateFields | None:
+        """The signer certificate's shown fields, read defensively (a name that cannot be parsed is None)."""
+        return certificate_fields(self.certificate) if self.certificate is not None else None
+
+    @property
     def emails(self) -> list[str]:
-        return certificate_emails(self.certificate) if self.certificate is not None else []
+        fields = self.fields
+        return list(fields.emails) if fields else []
 
     def to_dict(self) -> dict[str, Any]:
-        cert = self.certificate
+        fields = self.fields
         return {
             "status": self.status,
             "intact": self.intact,
             "trusted": self.trusted,
-            "subject": name_text(cert.subject) if cert else None,
-            "issuer": name_text(cert.issuer) if cert else None,
-            "serial": serial_text(cert.serial_number) if cert else None,
-            "fingerprint_sha256": cert.fingerprint(hashes.SHA256()).hex() if cert else None,
-            "emails": self.emails,
+            "subject": fields.subject if fields else None,
+            "issuer": fields.issuer if fields else None,
+            "serial": fields.serial if fields else None,
+            "fingerprint_sha256": fields.fingerprint_sha256 if fields else None,
+            "emails": list(fields.emails) if fields else [],
             "digest_algorithm": self.digest_algorithm,
             "signature_algorithm": self.signature_algorithm,
             "signing_time": _iso(self.signing_time),
-            "chain": [name_text(c.subject) for c in self.chain],
+            "chain": [subject_or_fingerprint(c) for c in self.chain],
             "revocation": self.revocation,
             "reasons": list(self.reasons),
         }

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from ..mime.report import Report, SignerResult, SignerStatus
+from ..pki.certfields import unreadable_reason
 from ..pki.profile import email_matches, normalize_address
 from . import audit
 from .database import Store
@@ -39,6 +40,8 @@ def _reason_to_skip(signer: SignerResult, from_address: str) -> str | None:
         return f"signer status is {signer.status}"
     if signer.certificate is None:
         return "no signer certificate"
+    if unreadable_reason(signer.certificate) is not None:  # never filed, whatever status a caller gave it
+        return "the signer certificate cannot be parsed"
     if not email_matches(from_address, signer.certificate):
         return f"the signer certificate is not for {from_address}"
     return None
