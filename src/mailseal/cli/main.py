@@ -29,6 +29,7 @@ COMMANDS = {
     "held": ("held", "held_group"),
     "users": ("users", "users_group"),
     "status": ("status", "status_cmd"),
+    "init": ("init", "init_cmd"),
 }
 
 
