@@ -80,8 +80,15 @@ def test_ready_only_once_the_smtp_port_accepts(demo_home: DemoHome, notify_socke
     assert proc.returncode == 0, err
 
 
-def test_sighup_reloads_the_policy_without_dropping_connections(demo_home: DemoHome,
-                                                                 notify_socket: NotifySocket) -> None:
+@pytest.mark.parametrize("worker_processes", [0, 2], ids=["threads", "processes"])
+def test_sighup_reloads_the_policy_without_dropping_connections(demo_home: DemoHome, notify_socket: NotifySocket,
+                                                                 worker_processes: int) -> None:
+    """With gateway.worker_processes the new policy reaches new worker processes; the old ones serve the open
+    connection until it closes."""
+    if worker_processes:
+        demo_home.settings.write_text(demo_home.settings.read_text().replace(
+            "[gateway]\n", f"[gateway]\nworker_processes = {worker_processes}\n", 1))
+        assert f"worker_processes = {worker_processes}" in demo_home.settings.read_text()
     port, sink_port = free_port(), free_port()
     with SmtpSink(port=sink_port) as sink:
         proc = _serve(demo_home, port, sink_port, notify_socket)
@@ -125,7 +132,7 @@ def test_sighup_reloads_the_policy_without_dropping_connections(demo_home: DemoH
     assert proc.returncode == 0, err
     refusals = [line for line in err.splitlines() if "reload refused" in line]
     assert len(refusals) == 2 and "not valid TOML" in refusals[0] and "/nonexistent/cert.pem" in refusals[1], err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "worker process died" not in err
 
 
 def test_check_config_proves_the_store_can_be_unlocked(demo_home: DemoHome) -> None:
@@ -155,3 +162,45 @@ def test_serve_without_the_passphrase_exits_with_ex_config(demo_home: DemoHome) 
                           env=demo_home.env, capture_output=True, timeout=120, check=False)
     assert done.returncode == EXIT_CONFIG
     assert done.stderr.decode().count("\n") == 1 and "cannot be unlocked" in done.stderr.decode()
+
+
+def test_sighup_loads_a_renewed_tls_certificate(demo_home: DemoHome, notify_socket: NotifySocket,
+                                                tmp_path: Path) -> None:
+    from tests.gateway.harness import client_tls, tls_files
+
+    first = tmp_path / "first"
+    first.mkdir()
+    cert, key = tls_files(first)
+    demo_home.settings.write_text(demo_home.settings.read_text() + (
+        f'\n[gateway.tls]\ncertificate = "{cert}"\nkey = "{key}"\n'))
+    port, sink_port = free_port(), free_port()
+    with SmtpSink(port=sink_port) as sink:
+        proc = _serve(demo_home, port, sink_port, notify_socket)
+        try:
+            notify_socket.wait_for("READY")
+            with smtplib.SMTP("127.0.0.1", port, timeout=60) as before:
+                before.starttls(context=client_tls())
+                old_cert = before.sock.getpeercert(binary_form=True)
+                assert old_cert == ssl_der(cert)
+                # the certificate is renewed in place, as certbot and the like do
+                renewed = tmp_path / "renewed"
+                renewed.mkdir()
+                new_cert, new_key = tls_files(renewed)
+                cert.write_bytes(new_cert.read_bytes())
+                key.write_bytes(new_key.read_bytes())
+                proc.send_signal(signal.SIGHUP)
+                notify_socket.wait_for("READY", contains="settings reloaded")
+                with smtplib.SMTP("127.0.0.1", port, timeout=60) as after:
+                    after.starttls(context=client_tls())
+                    assert after.sock.getpeercert(binary_form=True) == ssl_der(new_cert) != old_cert
+                before.sendmail("alice@example.org", ["nobody@elsewhere.example"], _mail("over the old TLS"))
+            assert b"over the old TLS" in sink.wait_for(1, timeout=60)[0].data
+        finally:
+            err = _stop(proc)
+    assert proc.returncode == 0, err
+
+
+def ssl_der(pem_file: Path) -> bytes:
+    import ssl
+
+    return ssl.PEM_cert_to_DER_cert(pem_file.read_text())
