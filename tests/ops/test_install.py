@@ -36,12 +36,18 @@ def test_the_installed_command_runs(installed: Installed, tmp_path: Path) -> Non
     settings = tmp_path / "mailseal.toml"
     settings.write_text('[gateway]\nlisten = "127.0.0.1:10025"\nnext_hop = "127.0.0.1:10026"\n'
                         'accepted_domains = ["example.org"]\n')
-    # --check-config opens (and so creates and migrates) the store: the migrations ship in the wheel
     check = subprocess.run([str(installed.mailseal), "serve", "--config", str(settings), "--check-config"], env=env,
                            capture_output=True, text=True, timeout=120, check=False)
     assert check.returncode == 0, check.stderr
-    assert "settings OK" in check.stdout and "key_store: no sealed keys" in check.stdout
+    assert "settings OK" in check.stdout and "key_store: not created yet" in check.stdout
+    # the first command that opens the store creates and migrates it: the migrations ship in the wheel
+    keys = subprocess.run([str(installed.mailseal), "keys", "list"], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert keys.returncode == 0, keys.stderr
     assert (tmp_path / "home" / "mailseal.db").is_file()
+    check = subprocess.run([str(installed.mailseal), "serve", "--config", str(settings), "--check-config"], env=env,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert check.returncode == 0 and "key_store: no sealed keys" in check.stdout, check.stderr
     # the installed package is the one in the virtual environment, not the source tree
     where = subprocess.run([str(installed.venv / "bin" / "python"), "-c", "import mailseal; print(mailseal.__file__)"],
                            env=env, capture_output=True, text=True, timeout=60, check=True)

@@ -155,10 +155,11 @@ def init_cmd(system: bool, prefix: str, config_dir: str, data_dir: str, user: st
     if os.geteuid() != 0:
         raise UsageError("mailseal init --system must run as root (it creates a user and sets owners)")
     root = Path(prefix).absolute()
-    report = initialise(root / Path(config_dir).relative_to("/") if Path(config_dir).is_absolute()
-                        else root / config_dir,
-                        root / Path(data_dir).relative_to("/") if Path(data_dir).is_absolute() else root / data_dir,
-                        user, create_user=not no_create_user)
+
+    def under_prefix(path: str) -> Path:
+        return root / Path(path).relative_to(Path(path).anchor)
+
+    report = initialise(under_prefix(config_dir), under_prefix(data_dir), user, create_user=not no_create_user)
     for line in report:
         click.echo(line)
     if all(line.startswith("ok") for line in report):

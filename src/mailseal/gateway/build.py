@@ -71,11 +71,18 @@ def build_resources(settings: Mapping[str, Any], store: Store | None = None
 def check_store(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``--check-config`` beyond the settings: the store opens, its sealed keys can be unlocked with the
     passphrase given (systemd credential, environment or key file), the TLS certificate loads. What was found."""
+    from sqlalchemy.engine import make_url
+
     from ..cms.token import TokenSettings
-    from ..store.database import Store
+    from ..store.database import Store, database_url
     from ..store.keystore import KeyStore, resolve_passphrase
 
     gateway = GatewaySettings.from_settings(settings)
+    server_tls_context(gateway.tls)
+    url = make_url(database_url())
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        # Not created here: run as root, the check would leave a database the service account cannot write.
+        return {"sealed_keys": 0, "key_store": "not created yet"}
     store = Store.open()
     try:
         keystore = KeyStore(store, lambda: resolve_passphrase(None),
@@ -83,7 +90,6 @@ def check_store(settings: Mapping[str, Any]) -> dict[str, Any]:
         sealed = _unlock(keystore)
     finally:
         store.close()
-    server_tls_context(gateway.tls)
     return {"sealed_keys": sealed, "key_store": "unlocked" if sealed else "no sealed keys"}
 
 
