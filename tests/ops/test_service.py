@@ -97,7 +97,9 @@ def test_sighup_reloads_the_policy_without_dropping_connections(demo_home: DemoH
             with smtplib.SMTP("127.0.0.1", port, timeout=60) as before:
                 before.ehlo()
                 # the first policy lets [secret] mail go out unencrypted (encrypt = "if-possible")
-                demo_home.settings.write_text(demo_home.settings.read_text() + SECRET_RULE)
+                # with a setting that needs a restart: reported, the rest applied
+                demo_home.settings.write_text(demo_home.settings.read_text().replace(
+                    "[gateway]\n", "[gateway]\nmax_connections = 7\n", 1) + SECRET_RULE)
                 proc.send_signal(signal.SIGHUP)
                 notify_socket.wait_for("RELOADING")
                 notify_socket.wait_for("READY", contains="settings reloaded")
@@ -133,6 +135,7 @@ def test_sighup_reloads_the_policy_without_dropping_connections(demo_home: DemoH
     refusals = [line for line in err.splitlines() if "reload refused" in line]
     assert len(refusals) == 2 and "not valid TOML" in refusals[0] and "/nonexistent/cert.pem" in refusals[1], err
     assert "Traceback" not in err and "worker process died" not in err
+    assert "reload: gateway.max_connections changed; restart to apply" in err
 
 
 def test_check_config_proves_the_store_can_be_unlocked(demo_home: DemoHome) -> None:

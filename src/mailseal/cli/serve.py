@@ -169,7 +169,6 @@ async def _run(gw: Gateway, overrides: dict[str, str]) -> None:
     hop = "{}:{}".format(*gw.settings.next_hop) if gw.settings.next_hop else "-"
     listening = f"listening on {host}:{gw.port}, relaying to {hop}"
     click.echo(f"mailseal gateway {listening}", err=True)
-    notify.ready(listening)  # the socket accepts from here on: systemd may start what comes After=
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -178,6 +177,9 @@ async def _run(gw: Gateway, overrides: dict[str, str]) -> None:
     lock = asyncio.Lock()
     loop.add_signal_handler(signal.SIGHUP, lambda: reloads.append(loop.create_task(_reload(gw, overrides, lock,
                                                                                            listening))))
+    # The socket accepts and the signals are handled from here on: systemd may start what comes After= and send
+    # a reload (a SIGHUP before the handler would have ended the process).
+    notify.ready(listening)
     await stop.wait()
     notify.stopping()
     click.echo("mailseal gateway stopping: finishing messages in progress", err=True)
