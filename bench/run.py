@@ -118,10 +118,25 @@ def body_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def mailseal_command() -> list[str]:
+    """The ``mailseal`` executable of this environment (its entry point, the launcher), as a user runs it."""
+    script = Path(sys.executable).parent / "mailseal"
+    if script.is_file() and "mailseal.cli.launcher" in script.read_text(errors="replace"):
+        return [str(script)]
+    return [sys.executable, "-m", "mailseal.cli.launcher"]
+
+
+def agent_env(d: Path) -> dict[str, str]:
+    """The environment in which ``mailseal`` hands its commands to the resident agent (docs/cli.md)."""
+    (d / "run").mkdir(mode=0o700, exist_ok=True)
+    return {**os.environ, "MAILSEAL_AGENT": "on", "XDG_RUNTIME_DIR": str(d / "run")}
+
+
 def commands(tool: str, op: str, d: Path, msg: Path) -> list[str]:
     out = d / f"{tool}.{op}"
-    if tool == "mailseal":
-        base = [sys.executable, "-m", "mailseal.cli.main", op]
+    if tool in ("mailseal", "mailseal+agent"):
+        base = ([*mailseal_command(), op] if tool == "mailseal+agent" else
+                [sys.executable, "-m", "mailseal.cli.main", op])
         src = {"sign": msg, "verify": d / "mailseal.sign", "encrypt": msg, "decrypt": d / "mailseal.encrypt"}[op]
         extra = {"sign": ["--key", d / "alice.pem"], "verify": ["--trust", d / "ca.pem"],
                  "encrypt": ["--to", d / "bob.crt"], "decrypt": ["--key", d / "bob.pem"]}[op]
@@ -160,16 +175,16 @@ def run_once(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, 
         return elapsed, peak, proc.returncode, log.read()
 
 
-def measure(tool: str, op: str, d: Path, msg: Path, reps: int) -> Run:
+def measure(tool: str, op: str, d: Path, msg: Path, reps: int, env: dict[str, str] | None = None) -> Run:
     result = Run()
     for _ in range(reps):
-        seconds, rss, code, output = run_once(commands(tool, op, d, msg))
+        seconds, rss, code, output = run_once(commands(tool, op, d, msg), env)
         if code != 0:
             last = output.decode(errors="replace").strip().splitlines() or [""]
             return Run(error=f"exit {code}: {last[-1]}")
         result.seconds, result.rss_kib = min(result.seconds, seconds), max(result.rss_kib, rss)
     out = d / f"{tool}.{op}"
-    if op == "verify" and tool == "mailseal":
+    if op == "verify" and tool.startswith("mailseal"):
         assert b"status: valid" in output, output
     if op in ("verify", "decrypt"):
         assert body_digest(out) == body_digest(msg), f"{tool} {op}: output differs from the message"
@@ -184,16 +199,17 @@ def store_env(home: Path) -> dict[str, str]:
     return env
 
 
-def cli(*args: object) -> list[str]:
-    return [sys.executable, "-m", "mailseal.cli.main", *(str(a) for a in args)]
-
-
-def store_pairs(d: Path, msg: Path) -> list[tuple[str, list[str], str, list[str], list[str]]]:
+def store_pairs(d: Path, msg: Path, agent: bool = False) -> list[tuple[str, list[str], str, list[str], list[str]]]:
     """(store command label, its argv, file command label, its argv, argv to run after each store command) for
     each row of the store table. The file-based command gets the same answer from the file the store was filled
     from: the certificate for ``keys list`` and ``certs find``, the key file for ``sign``, the certificate file
     for ``encrypt``."""
     out = d / "store.out"
+    base = mailseal_command() if agent else [sys.executable, "-m", "mailseal.cli.main"]
+
+    def cli(*args: object) -> list[str]:
+        return [*base, *(str(a) for a in args)]
+
     return [
         ("keys list", cli("keys", "list"), "certs inspect FILE", cli("certs", "inspect", d / "alice.crt"), []),
         ("certs find ADDR", cli("certs", "find", "bob@bench.example"), "certs inspect FILE",
@@ -221,17 +237,23 @@ def best_of(cmd: list[str], env: dict[str, str], reps: int, after: list[str] | N
     return result
 
 
-def store_rows(d: Path, reps: int) -> list[list[str]]:
-    """Store-backed commands next to the same commands on files (1 KiB message; SQLite store, default scrypt)."""
-    home, msg = d / "home", d / "store.eml"
+def store_rows(d: Path, reps: int, agent: bool = False) -> list[list[str]]:
+    """Store-backed commands next to the same commands on files (1 KiB message; SQLite store, default scrypt);
+    with `agent`, both through the resident agent (which keeps the store's unlocked key)."""
+    home, msg = d / ("home-agent" if agent else "home"), d / "store.eml"
     write_message(msg, 1 << 10)
-    env = store_env(home)
+    env = {**store_env(home), **({k: v for k, v in agent_env(d).items() if k.startswith(("MAILSEAL_AGENT",
+                                                                                         "XDG_RUNTIME"))}
+                                 if agent else {})}
     # Set up untimed: the schema created, the key store's passphrase set (by bob's identity), a recipient filed,
     # alice's identity filed for `sign --from` once its import has been timed.
-    for setup in (cli("keys", "import", d / "bob.pem"), cli("certs", "import", d / "bob.crt")):
-        subprocess.run(setup, env=env, check=True, capture_output=True)
+    for setup in (["keys", "import", d / "bob.pem"], ["certs", "import", d / "bob.crt"]):
+        subprocess.run([sys.executable, "-m", "mailseal.cli.main", *map(str, setup)], env=env, check=True,
+                       capture_output=True)
     rows = []
-    for label, cmd, file_label, file_cmd, after in store_pairs(d, msg):
+    for label, cmd, file_label, file_cmd, after in store_pairs(d, msg, agent):
+        if agent:
+            label, file_label = f"{label} (agent)", f"{file_label} (agent)"
         stored, filed = best_of(cmd, env, reps, after), best_of(file_cmd, env, reps)
         if label.startswith("keys import"):
             subprocess.run(cmd, env=env, check=True, capture_output=True)
@@ -343,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[list[str]] = []
     net_rows: list[list[str]] = []
     per_msg: dict[str, tuple[float, float]] = {}
+    agent_rate: dict[str, float] = {}  # 1 KiB messages/s through the resident agent
     startup: dict[tuple[str, str], float] = {}  # (tool, op) -> seconds for the 1 KiB message: start-up and set-up
     with tempfile.TemporaryDirectory(prefix="mailseal-bench-") as tmp:
         d = Path(tmp)
@@ -358,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append([op, label, *fmt_run(ms, actual), *fmt_run(ossl, actual), ratio])
                 print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
                 if size == 1 << 10 and not (ms.error or ossl.error):
+                    subprocess.run([*mailseal_command(), "agent", "start"], env=agent_env(d), check=True,
+                                   capture_output=True)
+                    via_agent = measure("mailseal+agent", op, d, msg, reps, agent_env(d))
+                    agent_rate[op] = 0.0 if via_agent.error else 1 / via_agent.seconds
                     per_msg[op] = (1 / ms.seconds, 1 / ossl.seconds)
                     startup[("mailseal", op)], startup[("openssl", op)] = ms.seconds, ossl.seconds
                 elif size >= 16 << 20 and ("mailseal", op) in startup and not (ms.error or ossl.error):
@@ -370,17 +397,20 @@ def main(argv: list[str] | None = None) -> int:
         small_msg = d / "small.eml"
         write_message(small_msg, 1 << 10)
         per_op = small_rates(pki, small_msg.read_bytes(), 0.3 if args.quick else 3.0)
-        store = store_rows(d, 1 if args.quick else 3)
+        store = store_rows(d, 1 if args.quick else 3) + store_rows(d, 1 if args.quick else 3, agent=True)
+        subprocess.run([*mailseal_command(), "agent", "stop"], env=agent_env(d), check=False, capture_output=True)
     big = table(["operation", "size", "mailseal s", "mailseal MB/s", "mailseal peak RSS MiB", "openssl s",
                  "openssl MB/s", "openssl peak RSS MiB", "ratio (mailseal/openssl throughput)"], rows)
     small_rows = [[op, f"{lib:.0f}", f"{prim:.0f}", f"{lib / prim:.2f}",
-                   *((f"{per_msg[op][0]:.1f}", f"{per_msg[op][1]:.1f}", f"{per_msg[op][0] / per_msg[op][1]:.3f}")
-                     if op in per_msg else ("n/a (no 1K run)",) * 3)]
+                   *((f"{per_msg[op][0]:.1f}", f"{per_msg[op][1]:.1f}", f"{per_msg[op][0] / per_msg[op][1]:.3f}",
+                      f"{agent_rate[op]:.1f}", f"{agent_rate[op] / per_msg[op][1]:.3f}")
+                     if op in per_msg else ("n/a (no 1K run)",) * 5)]
                   for op, (lib, prim) in per_op.items()]
     net = table(["operation", "size", "mailseal s - 1K s", "mailseal MB/s", "openssl s - 1K s", "openssl MB/s",
                  "ratio (mailseal/openssl, start-up subtracted)"], net_rows)
     small = table(["operation (1 KiB)", "mailseal in-process msg/s", "primitive ops/s", "mailseal/primitive",
-                   "mailseal CLI msg/s", "openssl CLI msg/s", "CLI ratio (mailseal/openssl msg/s)"], small_rows)
+                   "mailseal CLI msg/s", "openssl CLI msg/s", "CLI ratio (mailseal/openssl msg/s)",
+                   "mailseal CLI msg/s with the agent", "agent ratio (mailseal/openssl msg/s)"], small_rows)
     stored = table(["store-backed command", "store s", "file-based command", "file s",
                     "ratio (store s / file s)"], store)
     notes = (
@@ -403,7 +433,10 @@ def main(argv: list[str] | None = None) -> int:
         "default scrypt cost, N=2^17, r=8) and the file-based command that gets the same answer from the file the "
         "store was filled from, best of the same number of runs; a `keys import` is removed again, untimed, "
         "between runs. `keys import` and `sign --from` unseal or seal a private key, so they include one scrypt "
-        "derivation of the key store's key; the other store commands derive none."
+        "derivation of the key store's key; the other store commands derive none. Rows marked (agent) run both "
+        "commands through the resident agent ($MAILSEAL_AGENT=on, the `mailseal` executable), which keeps the "
+        "store's unlocked key (docs/cli.md, \"The resident agent\"); so does the agent column of the 1 KiB table, "
+        "the agent started before the first timed run."
     )
     report = f"{big}\n\n{net}\n\n{small}\n\n{stored}\n\n{notes}\n"
     print(report)

@@ -5,9 +5,9 @@ The public names are loaded on first use (PEP 562), so that a command that needs
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._lazy import lazy_getattr
+
+TYPE_CHECKING = False  # not ``typing.TYPE_CHECKING``: the ``mailseal`` command would pay for importing typing
 
 __version__ = "0.1.0"
 

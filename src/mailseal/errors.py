@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     CONFIGURATION = "configuration"
     POLICY_REFUSED = "policy-refused"
     TOKEN = "token"
+    SCHEMA_MISMATCH = "schema-mismatch"
+    ARCHIVE_INVALID = "archive-invalid"
 
 
 class MailsealError(Exception):

@@ -28,6 +28,7 @@ from mailseal.pki.validation import ValidationContext
 from tests.conftest import cli_env, run_mailseal
 from tests.support.gpgsm import Gpgsm, entity, split_multipart_signed, wrap_detached
 from tests.support.peers import openssl, openssl_cms_proc, require_peer, run_peer
+from tests.support.testpki import TestPKI
 
 CA_PASS = "ca passphrase"
 P12_PASS = "secret"
@@ -203,6 +204,19 @@ def test_revoked_certificate_refused_by_openssl_and_mailseal(ca: CA) -> None:
     listed = json.loads(ca.ok("ca", "list", "--json"))
     rob = [c for c in listed["certificates"] if c["serial"] == serial]
     assert rob and rob[0]["status"] == "revoked" and rob[0]["reason"] == "keyCompromise"
+
+
+def test_revoke_by_certificate_file(ca: CA, pki: TestPKI) -> None:
+    """`ca revoke FILE` takes the serial from the certificate, as `openssl ca -revoke` does; a certificate
+    another CA issued is refused, and nothing is revoked."""
+    _p12, pem = ca.issue("rhea")
+    serial = serial_text(x509.load_pem_x509_certificate(pem.read_bytes()).serial_number)
+    out = ca.ok("ca", "revoke", pem, "--reason", "superseded")
+    assert out.decode().startswith(f"revoked {serial} (rhea@example.org, superseded)")
+    foreign = ca.work / "foreign.pem"
+    foreign.write_bytes(pki.user("alice").cert.public_bytes(serialization.Encoding.PEM))
+    proc = ca.run("ca", "revoke", foreign)
+    assert proc.returncode != 0 and b"not by this CA" in proc.stderr and b"Traceback" not in proc.stderr
 
 
 def test_revoke_needs_exactly_one_selector(ca: CA) -> None:

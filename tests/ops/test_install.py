@@ -4,6 +4,7 @@ and run from there."""
 from __future__ import annotations
 
 import subprocess
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def test_the_wheel_holds_every_file_of_the_package(installed: Installed) -> None
         entry_points = wheel.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert expected - names == set()
     assert "mailseal/store/migrations/script.py.mako" in names
-    assert "mailseal = mailseal.cli.main:main" in entry_points
+    script = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["mailseal"]
+    assert f"mailseal = {script}" in entry_points
 
 
 def test_the_installed_command_runs(installed: Installed, tmp_path: Path) -> None:

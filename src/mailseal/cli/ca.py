@@ -122,16 +122,19 @@ def export_cmd(outfile: str | None, fmt: str) -> None:
 
 
 @ca_group.command("revoke")
-@click.argument("serial", required=False)
+@click.argument("serial", required=False, metavar="SERIAL|CERT_FILE")
 @click.option("--email", help="Revoke every unrevoked certificate of this address.")
 @click.option("--reason", type=click.Choice(list(REASONS)), default="unspecified", show_default=True)
 @handle_errors
 def revoke_cmd(serial: str | None, email: str | None, reason: str) -> None:
-    """Revoke by SERIAL (hex, as `ca list` shows it) or by --email; publish with `ca crl` or `ca ocsp`."""
+    """Revoke by SERIAL (hex, as `ca list` shows it), by the certificate's file (as `openssl ca -revoke`) or by
+    --email; publish with `ca crl` or `ca ocsp`."""
     if (serial is None) == (email is None):
-        raise UsageError("give either a SERIAL or --email, not both")
+        raise UsageError("give either a SERIAL or --email, not both (a SERIAL may be the certificate's file)")
     ca = _open(unlock=False)
-    if serial is not None:
+    if serial is not None and Path(serial).is_file():
+        serials = [_serial_of_file(ca, Path(serial))]
+    elif serial is not None:
         serials = [parse_serial(serial)]
     else:
         assert email is not None
@@ -141,6 +144,16 @@ def revoke_cmd(serial: str | None, email: str | None, reason: str) -> None:
     for number in serials:
         record = ca.revoke(number, reason)
         click.echo(f"revoked {serial_text(record.serial)} ({record.email}, {reason})")
+
+
+def _serial_of_file(ca: CertificateAuthority, path: Path) -> int:
+    """The serial of the certificate in `path`, which this CA must have issued."""
+    from ..pki.truststore import read_certificates
+
+    cert = read_certificates(path.read_bytes())[0]
+    if cert.issuer != ca.certificate.subject:
+        raise CAError(f"{path} was issued by {name_text(cert.issuer)}, not by this CA")
+    return cert.serial_number
 
 
 @ca_group.command("crl")

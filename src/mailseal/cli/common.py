@@ -271,9 +271,3 @@ io_options = [
     click.option("-o", "--out", "outfile", metavar="FILE", help="Write the result to FILE (default: stdout)."),
 ]
 
-key_options = [
-    click.option("--key", required=True, type=click.Path(dir_okay=False),
-                 help="Private key: PEM/DER (PKCS#8, PKCS#1, SEC1) or a PKCS#12 file."),
-    click.option("--cert", type=click.Path(dir_okay=False), help="The key's certificate (if not in --key)."),
-    click.option("--pass", "pass_spec", metavar="SPEC", help="Password: pass:TEXT, env:VAR or file:PATH."),
-]

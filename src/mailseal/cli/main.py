@@ -11,6 +11,7 @@ import click
 from .. import __version__
 from .._allocator import keep_freed_memory
 from ..config import HOME_ENV
+from .launcher import command_word
 
 # Each command's module is imported only when that command runs: start-up cost matters for a CLI.
 COMMANDS = {
@@ -30,6 +31,10 @@ COMMANDS = {
     "users": ("users", "users_group"),
     "status": ("status", "status_cmd"),
     "init": ("init", "init_cmd"),
+    "agent": ("agent", "agent_group"),
+    "store": ("store", "store_group"),
+    "backup": ("backup", "backup_cmd"),
+    "restore": ("backup", "restore_cmd"),
 }
 
 
@@ -84,10 +89,7 @@ STREAMING_COMMANDS = frozenset({"sign", "encrypt", "decrypt", "verify", "open", 
 
 
 def main() -> None:
-    # The first word that is not an option, nor the value of --home, names the command.
-    words = [a for i, a in enumerate(sys.argv[1:]) if not a.startswith("-") and sys.argv[i] != "--home"]
-    command = words[0] if words else None
-    if command in STREAMING_COMMANDS:
+    if command_word(sys.argv[1:]) in STREAMING_COMMANDS:
         keep_freed_memory()
     try:
         cli.main(standalone_mode=False)

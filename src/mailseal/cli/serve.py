@@ -28,8 +28,10 @@ if TYPE_CHECKING:
 #: RestartPreventExitStatus=, so a bad credential does not restart the service every two seconds.
 EXIT_CONFIG = 78
 #: Error codes that mean "the configuration is wrong" before the gateway listens.
+#: A store schema the code does not match needs `mailseal store upgrade` (or newer code): no restart fixes it.
 CONFIG_CODES = frozenset({ErrorCode.CONFIGURATION, ErrorCode.USAGE, ErrorCode.WRONG_PASSWORD,
-                          ErrorCode.PASSWORD_NEEDED, ErrorCode.MALFORMED_CERTIFICATE, ErrorCode.MALFORMED_KEY})
+                          ErrorCode.PASSWORD_NEEDED, ErrorCode.MALFORMED_CERTIFICATE, ErrorCode.MALFORMED_KEY,
+                          ErrorCode.SCHEMA_MISMATCH})
 
 
 @click.command("serve")
@@ -45,9 +47,12 @@ CONFIG_CODES = frozenset({ErrorCode.CONFIGURATION, ErrorCode.USAGE, ErrorCode.WR
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="With --check-config: the summary as JSON.")
+@click.option("--migrate", is_flag=True,
+              help="Upgrade an older store schema at start ([store] auto_migrate = true); without it the gateway "
+                   "refuses to start on one (run `mailseal store upgrade`).")
 @handle_errors
 def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, check_config: bool, log_level: str,
-              as_json: bool) -> None:
+              as_json: bool, migrate: bool) -> None:
     """Run the S/MIME gateway: SMTP in, the policy applied to every message, relay to the next hop.
 
     A configuration error (settings, key store passphrase, TLS certificate) exits with status 78 (EX_CONFIG).
@@ -57,9 +62,10 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
 
     if config:
         os.environ[CONFIG_ENV] = os.path.abspath(config)
-    overrides = {k: v for k, v in (("listen", listen), ("next_hop", next_hop)) if v}
+    overrides: dict[str, Any] = {k: v for k, v in (("listen", listen), ("next_hop", next_hop)) if v}
+    store_overrides = {"auto_migrate": True} if migrate else {}
     try:
-        settings = _settings(overrides)
+        settings = _settings(overrides, store_overrides)
         if check_config:
             _check(settings, as_json)
             return
@@ -74,23 +80,28 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
         if exc.code not in CONFIG_CODES:
             raise
         fail(str(exc.code), exc.message, EXIT_CONFIG)
-    asyncio.run(_run(gw, overrides))
+    asyncio.run(_run(gw, overrides, store_overrides))
 
 
-def _settings(overrides: dict[str, str]) -> dict[str, Any]:
-    """The settings file with the command line's --listen/--next-hop on top (a reload applies them again)."""
+def _settings(overrides: dict[str, Any], store_overrides: dict[str, Any]) -> dict[str, Any]:
+    """The settings file with the command line's --listen/--next-hop/--migrate on top (a reload applies them
+    again)."""
     from ..config import load_settings
 
     settings = load_settings()
     if overrides:
         settings = {**settings, "gateway": {**settings.get("gateway", {}), **overrides}}
+    if store_overrides:
+        settings = {**settings, "store": {**settings.get("store", {}), **store_overrides}}
     return settings
 
 
 def _check(settings: dict[str, Any], as_json: bool) -> None:
     from ..gateway.build import check_settings, check_store
+    from ..store.database import auto_migrate
 
     gateway, policy = check_settings(settings)
+    auto_migrate(settings)  # the [store] table is checked too (its keys and types)
     store = check_store(settings)
     summary = {
         "listen": "{}:{}".format(*gateway.listen),
@@ -155,7 +166,7 @@ async def start_listening(gw: Gateway) -> None:
         raise ListenFailure("metrics" if smtp_open else "smtp", exc) from exc
 
 
-async def _run(gw: Gateway, overrides: dict[str, str]) -> None:
+async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any]) -> None:
     try:
         await start_listening(gw)
     except ListenFailure as failure:
@@ -175,8 +186,8 @@ async def _run(gw: Gateway, overrides: dict[str, str]) -> None:
         loop.add_signal_handler(sig, stop.set)
     reloads: list[asyncio.Task[None]] = []
     lock = asyncio.Lock()
-    loop.add_signal_handler(signal.SIGHUP, lambda: reloads.append(loop.create_task(_reload(gw, overrides, lock,
-                                                                                           listening))))
+    loop.add_signal_handler(signal.SIGHUP, lambda: reloads.append(loop.create_task(_reload(
+        gw, overrides, store_overrides, lock, listening))))
     # The socket accepts and the signals are handled from here on: systemd may start what comes After= and send
     # a reload (a SIGHUP before the handler would have ended the process).
     notify.ready(listening)
@@ -188,7 +199,8 @@ async def _run(gw: Gateway, overrides: dict[str, str]) -> None:
     await gw.stop()
 
 
-async def _reload(gw: Gateway, overrides: dict[str, str], lock: asyncio.Lock, listening: str) -> None:
+async def _reload(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any], lock: asyncio.Lock,
+                  listening: str) -> None:
     """SIGHUP: the settings file read again and new policy, trust, keys and TLS certificate built beside the
     running ones (in a thread: the key store's scrypt must not stall connections); new connections get them,
     open ones finish with theirs. Anything wrong keeps the running settings, with one log line saying why."""
@@ -197,7 +209,7 @@ async def _reload(gw: Gateway, overrides: dict[str, str], lock: asyncio.Lock, li
     async with lock:
         notify.reloading()
         try:
-            settings = await asyncio.to_thread(_settings, overrides)
+            settings = await asyncio.to_thread(_settings, overrides, store_overrides)
             gateway, policy, resources = await asyncio.to_thread(build_resources, settings, gw.resources.store)
             pending = await gw.reload(gateway, policy, resources, settings)
         except Exception as exc:  # whatever it is, the running settings stay: one line, never a traceback

@@ -15,8 +15,16 @@ import click
 TTY = "/dev/tty"
 
 
+#: Set by the resident agent for a command it runs: the caller's terminal, passed as a descriptor (a forked
+#: child of the agent has no controlling terminal of its own).
+TTY_FD_ENV = "MAILSEAL_TTY_FD"
+
+
 def _open_tty() -> int | None:
+    passed = os.environ.get(TTY_FD_ENV, "")
     try:
+        if passed.isdigit():
+            return os.dup(int(passed))
         return os.open(TTY, os.O_RDWR | os.O_NOCTTY)
     except OSError:  # ENXIO: no controlling terminal
         return None

@@ -29,6 +29,8 @@ from .algorithms import hash_algorithm
 from .content import ContentDecryptor, algorithm_name, content_key_size, is_aead
 from .der import BerReader, Readable
 from .identity import PrivateKey
+from .inspection import RecipientIdentifier, recipient_identifiers
+from .inspection import certificate_ski as _cert_ski
 from .keyagreement import derive_kek, exchange, originator_public_key
 from .keywrap import key_unwrap
 from .parsing import cms_bytes
@@ -63,13 +65,6 @@ class DecryptedContent:
     recipient_index: int
     integrity_protected: bool
     recipient_count: int
-
-
-def _cert_ski(cert: x509.Certificate) -> bytes | None:
-    try:
-        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except x509.ExtensionNotFound:
-        return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
 
 
 def _rid_matches(rid: Any, cert: x509.Certificate | None) -> bool:
@@ -307,6 +302,20 @@ def _candidates(prefix: _Prefix, private_key: PrivateKey, certificate: x509.Cert
 
 
 
+def enveloped_recipients(open_source: Callable[[], Readable]) -> tuple[RecipientIdentifier, ...]:
+    """The certificates an EnvelopedData or AuthEnvelopedData is encrypted for, in the order of its recipient
+    infos, read from the structure's first bytes (the recipient infos come before the content): which keys could
+    open it, known before any key is touched."""
+    prefix = _read_prefix(BerReader(open_source()))
+    found: list[RecipientIdentifier] = []
+    for index, raw in enumerate(prefix.recipient_infos):
+        try:
+            found.extend(recipient_identifiers(cms.RecipientInfo.load(raw)))
+        except Exception as exc:
+            raise MalformedCMSError(f"recipient info {index + 1} is malformed: {exc}") from None
+    return tuple(dict.fromkeys(found))
+
+
 class Staging(Protocol):
     """Where plaintext goes before it is known to be authentic: the caller releases it only on success."""
 
@@ -436,5 +445,6 @@ __all__ = [
     "decrypt_data",
     "decrypt_stream",
     "decrypt_to",
+    "enveloped_recipients",
     "substitute_key",
 ]

@@ -2,20 +2,85 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from asn1crypto import cms, core
+from asn1crypto import x509 as x509_asn1
+from cryptography import x509
 
 from .names import asn1_name_text, serial_text
 from .parsing import parse_content_info
 
 
+@dataclass(frozen=True)
+class RecipientIdentifier:
+    """A recipient as a RecipientInfo names it (RFC 5652 §6.2.1 RecipientIdentifier, §6.2.2 for key agreement):
+    the certificate's issuer (DER, as received) and serial number, or its subjectKeyIdentifier."""
+
+    issuer: bytes | None = None
+    serial: int | None = None
+    subject_key_identifier: bytes | None = None
+
+    @classmethod
+    def from_asn1(cls, rid: Any) -> RecipientIdentifier:
+        """From an asn1crypto RecipientIdentifier or KeyAgreeRecipientIdentifier."""
+        if rid.name == "issuer_and_serial_number":
+            return cls(issuer=rid.chosen["issuer"].dump(), serial=int(rid.chosen["serial_number"].native))
+        if rid.name == "r_key_id":
+            return cls(subject_key_identifier=bytes(rid.chosen["subject_key_identifier"].native))
+        return cls(subject_key_identifier=bytes(rid.chosen.native))
+
+    def matches(self, cert: x509.Certificate) -> bool:
+        """Whether ``cert`` is the certificate this identifier names: issuer names compared as RFC 5280 names
+        when their encodings differ, the key identifier against the certificate's (or, without the extension,
+        the one RFC 5280 §4.2.1.2 method 1 computes)."""
+        if self.subject_key_identifier is not None:
+            return self.subject_key_identifier == certificate_ski(cert)
+        if self.serial != cert.serial_number or self.issuer is None:
+            return False
+        issuer = cert.issuer.public_bytes()
+        if self.issuer == issuer:
+            return True
+        try:
+            return bool(x509_asn1.Name.load(self.issuer) == x509_asn1.Name.load(issuer))
+        except ValueError:
+            return False
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.subject_key_identifier is not None:
+            return {"subject_key_identifier": self.subject_key_identifier.hex()}
+        return {"issuer": asn1_name_text(x509_asn1.Name.load(self.issuer or b"")),
+                "serial": serial_text(self.serial or 0)}
+
+    def __str__(self) -> str:
+        if self.subject_key_identifier is not None:
+            return f"subjectKeyIdentifier {self.subject_key_identifier.hex()}"
+        fields = self.to_dict()
+        return f"serial {fields['serial']} issued by {fields['issuer']}"
+
+
+def certificate_ski(cert: x509.Certificate) -> bytes:
+    """The certificate's subjectKeyIdentifier, or the SHA-1 of its public key when it has none (RFC 5280
+    §4.2.1.2 method 1, what senders compute for such a certificate)."""
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+
+
+def recipient_identifiers(info: cms.RecipientInfo) -> list[RecipientIdentifier]:
+    """The certificates one RecipientInfo names: one for key transport, one per recipientEncryptedKey for key
+    agreement; none for KEK, password or other recipient infos (they name no certificate)."""
+    if info.name == "ktri":
+        return [RecipientIdentifier.from_asn1(info.chosen["rid"])]
+    if info.name == "kari":
+        return [RecipientIdentifier.from_asn1(rek["rid"]) for rek in info.chosen["recipient_encrypted_keys"]]
+    return []
+
+
 def _rid(rid: Any) -> dict[str, Any]:
-    if rid.name in ("issuer_and_serial_number",):
-        return {"issuer": asn1_name_text(rid.chosen["issuer"]), "serial": serial_text(rid.chosen["serial_number"].native)}
-    if rid.name == "r_key_id":
-        return {"subject_key_identifier": rid.chosen["subject_key_identifier"].native.hex()}
-    return {"subject_key_identifier": rid.chosen.native.hex()}
+    return RecipientIdentifier.from_asn1(rid).to_dict()
 
 
 def _recipients(infos: cms.RecipientInfos) -> list[dict[str, Any]]:
@@ -24,12 +89,12 @@ def _recipients(infos: cms.RecipientInfos) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"type": ri.name}
         if ri.name == "ktri":
             entry["key_algorithm"] = ri.chosen["key_encryption_algorithm"]["algorithm"].native
-            entry.update(_rid(ri.chosen["rid"]))
+            entry.update(recipient_identifiers(ri)[0].to_dict())
         elif ri.name == "kari":
             alg = ri.chosen["key_encryption_algorithm"]
             entry["key_algorithm"] = alg["algorithm"].native
             entry["key_wrap"] = alg["parameters"]["algorithm"].native if alg["parameters"].native else None
-            entry["recipients"] = [_rid(rek["rid"]) for rek in ri.chosen["recipient_encrypted_keys"]]
+            entry["recipients"] = [r.to_dict() for r in recipient_identifiers(ri)]
         elif ri.name == "kekri":
             entry["kek_id"] = ri.chosen["kekid"]["key_identifier"].native.hex()
         out.append(entry)
@@ -72,4 +137,4 @@ def inspect_cms(data: bytes) -> dict[str, Any]:
     return out
 
 
-__all__ = ["inspect_cms"]
+__all__ = ["RecipientIdentifier", "certificate_ski", "inspect_cms", "recipient_identifiers"]

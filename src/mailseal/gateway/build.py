@@ -51,13 +51,14 @@ def build_resources(settings: Mapping[str, Any], store: Store | None = None
     """Settings, policy and the store's keys, certificates and trust, opened (the gateway and each of its worker
     processes build their own; a reload builds new ones on the gateway's ``store``)."""
     from ..cms.token import TokenSettings
-    from ..store.database import Store
+    from ..store.database import open_service_store
     from ..store.directory import Directory
     from ..store.keystore import KeyStore, resolve_passphrase
     from ..store.lookup_settings import lookup_from_settings
 
     gateway, policy = check_settings(settings)
-    store = store or Store.open()
+    # an older schema is refused unless [store] auto_migrate (serve --migrate)
+    store = store or open_service_store(settings)
     # keys on a PKCS#11 token sign and decrypt there; the [pkcs11] table names the module, the PIN is in the env
     keystore = KeyStore(store, lambda: resolve_passphrase(None), pkcs11=TokenSettings.from_mapping(settings.get("pkcs11")))
     # OWA's SMIMECertificateIssuingCA: the issuing CAs as an SST file, trusted beside the trust list
@@ -74,7 +75,7 @@ def check_store(settings: Mapping[str, Any]) -> dict[str, Any]:
     from sqlalchemy.engine import make_url
 
     from ..cms.token import TokenSettings
-    from ..store.database import Store, database_url
+    from ..store.database import database_url, open_service_store
     from ..store.keystore import KeyStore, resolve_passphrase
 
     gateway = GatewaySettings.from_settings(settings)
@@ -83,7 +84,7 @@ def check_store(settings: Mapping[str, Any]) -> dict[str, Any]:
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         # Not created here: run as root, the check would leave a database the service account cannot write.
         return {"sealed_keys": 0, "key_store": "not created yet"}
-    store = Store.open()
+    store = open_service_store(settings)  # the schema as the gateway would find it (older: refused)
     try:
         keystore = KeyStore(store, lambda: resolve_passphrase(None),
                             pkcs11=TokenSettings.from_mapping(settings.get("pkcs11")))

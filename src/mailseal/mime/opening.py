@@ -10,15 +10,16 @@ import email
 import email.utils
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography import x509
 
-from ..cms.decryption import DecryptionInfo, decrypt_stream, decrypt_to
+from ..cms.decryption import DecryptionInfo, decrypt_stream, decrypt_to, enveloped_recipients
 from ..cms.der import BerReader
 from ..cms.identity import Identity
+from ..cms.inspection import RecipientIdentifier
 from ..cms.parsing import cms_bytes, looks_like_cms
 from ..cms.verification import SignedDataCheck, check_signed_data
 from ..errors import (
@@ -43,6 +44,10 @@ SIGNED_TYPES = ("multipart/signed",)
 OID_SIGNED = bytes.fromhex("06092a864886f70d010702")
 OID_ENVELOPED = bytes.fromhex("06092a864886f70d010703")
 OID_AUTH_ENVELOPED = bytes.fromhex("060b2a864886f70d0109100117")
+
+#: Picks the keys for one encrypted layer from the certificates the layer is encrypted for (a key store does so):
+#: called when that layer is met, so a key that no layer needs is never opened.
+KeyChooser = Callable[[Sequence[RecipientIdentifier]], Sequence[Identity]]
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,12 @@ def _check_detached(signature: bytes, content: Region, extra: Sequence[x509.Cert
     return check
 
 
-def _decrypt(cms_region: Source, identities: Sequence[Identity]) -> tuple[DecryptionInfo, Region]:
+def _chosen(cms_region: Source, keys: Sequence[Identity] | KeyChooser) -> Sequence[Identity]:
+    return keys(enveloped_recipients(cms_region.open)) if callable(keys) else keys
+
+
+def _decrypt(cms_region: Source, keys: Sequence[Identity] | KeyChooser) -> tuple[DecryptionInfo, Region]:
+    identities = _chosen(cms_region, keys)
     if not identities:
         raise NoMatchingRecipientError("the message is encrypted: give the recipient's key to open it")
     failed = False
@@ -224,13 +234,15 @@ def _is_bare_cms(region: Region) -> bool:
 def open_message(
     message: MessageInput,
     *,
-    identities: Sequence[Identity] = (),
+    identities: Sequence[Identity] | KeyChooser = (),
     context: ValidationContext | None = None,
     extra_certificates: Sequence[x509.Certificate] = (),
     detached_content: bytes | None = None,
     max_depth: int = MAX_DEPTH,
 ) -> Opened:
-    """Unwrap every layer at the root of the message and return the report and the innermost content."""
+    """Unwrap every layer at the root of the message and return the report and the innermost content.
+
+    ``identities`` are the keys to decrypt with, or a ``KeyChooser`` asked at each encrypted layer."""
     ctx = context or _default_context()
     source = input_region(message)
     if _is_bare_cms(source):
@@ -295,7 +307,7 @@ def _encrypted_layer(info: DecryptionInfo, form: str) -> Layer:
 
 def _open_bare(
     source: Region,
-    identities: Sequence[Identity],
+    identities: Sequence[Identity] | KeyChooser,
     ctx: ValidationContext,
     extra: Sequence[x509.Certificate],
     detached_content: bytes | None,
@@ -379,9 +391,11 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 def decrypt_message(
-    message: MessageInput, identity: Identity, out: BinaryIO | None = None, *, out_is_staging: bool = False
+    message: MessageInput, identity: Identity | KeyChooser, out: BinaryIO | None = None, *,
+    out_is_staging: bool = False,
 ) -> bytes | None:
     """Decrypt the root encryption layer only; write (or return) the outer fields with the decrypted entity.
+    ``identity`` is the key, or a ``KeyChooser`` that picks it from the recipients the layer names.
 
     With ``out_is_staging`` the plaintext is written into ``out`` as it is decrypted, which saves a copy of a
     large message: only for a seekable output that the caller throws away when this raises.
@@ -392,7 +406,7 @@ def decrypt_message(
         cms_region = Region.of_bytes(cms_bytes(source.read_all(64 << 20))) if head.lstrip().startswith(b"-") else source
         if _cms_kind(cms_region) not in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
             raise NotEncryptedError("the CMS object is not EnvelopedData or AuthEnvelopedData")
-        _, plain = _decrypt(cms_region, [identity])
+        _, plain = _decrypt(cms_region, [identity] if isinstance(identity, Identity) else identity)
         opened = Opened(Report(), Entity((), plain), None)
     else:
         root = Entity.from_region(source)
@@ -401,12 +415,13 @@ def decrypt_message(
         body = root.decoded_source()
         if _cms_kind(body) not in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
             raise NotEncryptedError("the S/MIME body is not encrypted data")
-        if out is not None and out_is_staging:
+        chosen = [identity] if isinstance(identity, Identity) else _chosen(body, identity)
+        if out is not None and out_is_staging and len(chosen) == 1:
             staging = _MergingStaging(out, root)
-            decrypt_to(body.open, identity.private_key, identity.certificate, staging)
+            decrypt_to(body.open, chosen[0].private_key, chosen[0].certificate, staging)
             staging.finish()
             return None
-        _, plain = _decrypt(body, [identity])
+        _, plain = _decrypt(body, chosen)
         opened = Opened(Report(), Entity.content_from_region(plain), root)
     if out is None:
         return opened.message
@@ -414,4 +429,4 @@ def decrypt_message(
     return None
 
 
-__all__ = ["Opened", "classify", "decrypt_message", "from_addresses", "open_message"]
+__all__ = ["KeyChooser", "Opened", "classify", "decrypt_message", "from_addresses", "open_message"]

@@ -1,10 +1,18 @@
-"""Opening the store: SQLite in the data directory by default, PostgreSQL by URL; Alembic migrations on open."""
+"""Opening the store: SQLite in the data directory by default, PostgreSQL by URL; its schema (Alembic migrations).
+
+The migration rule (docs/operations.md): an empty database is created at the newest revision by whoever opens it
+first. A database at an older revision is upgraded by ``Store.open()`` (the library and the command line, as
+before) but refused by the gateway (``open_service_store``) unless ``[store] auto_migrate = true`` or ``mailseal
+serve --migrate``: an upgrade of a shared database is an administrator's step (``mailseal store upgrade``), after a
+backup. A database at a revision this code does not know (a newer mailseal upgraded it) is refused by everyone.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from ..config import data_dir
-from ..errors import UsageError
+from ..errors import ConfigurationError, ErrorCode, MailsealError, UsageError
 
 if TYPE_CHECKING:  # the ORM is imported by the first session: a Core lookup does without it
     from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +37,12 @@ HEAD_REVISION = "0003"
 # Any constant works: every node that migrates takes the same PostgreSQL advisory lock first.
 _PG_MIGRATION_LOCK = 0x6D61696C
 _READ_ONLY = "mailseal_read_only"
+
+
+class SchemaError(MailsealError):
+    """The store database's schema is not at the revision this mailseal needs (older, or newer than it knows)."""
+
+    code = ErrorCode.SCHEMA_MISMATCH
 
 
 def database_url() -> str:
@@ -87,24 +101,158 @@ def schema_revision(engine: Engine) -> str | None:
     return versions[0] if len(versions) == 1 else None
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision; safe when several processes open the store at once.
-
-    A store already at ``HEAD_REVISION`` costs one read; Alembic runs only when the revision differs (a new or
-    older database), under the lock, where it checks the revision again itself."""
-    if schema_revision(engine) == HEAD_REVISION:
-        return
-    from alembic import command
+def _alembic_config() -> Any:
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def known_revisions() -> tuple[str, ...]:
+    """Every revision of this code's migrations, oldest first (reads the migration scripts: not on a hot path)."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    return tuple(reversed([s.revision for s in scripts.walk_revisions()]))
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a store database's schema stands against this code's migrations."""
+
+    current: str | None  # the revision in alembic_version; None for a database never migrated (empty)
+    head: str = HEAD_REVISION
+
+    @property
+    def state(self) -> str:
+        """``current`` (at head), ``empty`` (never migrated), ``behind`` (an older revision this code can upgrade)
+        or ``ahead`` (a revision this code does not know: a newer mailseal wrote it)."""
+        if self.current == self.head:
+            return "current"
+        if self.current is None:
+            return "empty"
+        return "behind" if self.current in known_revisions() else "ahead"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"revision": self.current, "head": self.head, "state": self.state}
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    return SchemaState(schema_revision(engine))
+
+
+def _refuse_newer(state: SchemaState) -> None:
+    if state.state == "ahead":
+        raise SchemaError(f"the store's schema is at revision {state.current}, which this mailseal does not know "
+                          f"(its newest is {state.head}): a newer mailseal upgraded it; run that version here too")
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (the newest by default); safe when several processes open the store at once.
+
+    A store already at ``HEAD_REVISION`` costs one read; Alembic runs only when the revision differs (a new or
+    older database), under the lock, where it checks the revision again itself. A schema newer than this code
+    raises ``SchemaError``."""
+    current = schema_revision(engine)
+    if current == HEAD_REVISION and revision in ("head", HEAD_REVISION):
+        return
+    _refuse_newer(SchemaState(current))
+    from alembic import command
+
+    cfg = _alembic_config()
     with engine.begin() as conn:
         # SQLite: BEGIN IMMEDIATE already serialises writers. PostgreSQL: an advisory lock held until commit.
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
+
+
+def ensure_schema(engine: Engine, *, upgrade: bool) -> None:
+    """Make the schema usable by this code: at head, nothing; empty, created at head; older, upgraded only when
+    ``upgrade`` (else ``SchemaError`` naming `mailseal store upgrade`); newer than this code, ``SchemaError``."""
+    current = schema_revision(engine)
+    if current == HEAD_REVISION:
+        return
+    state = SchemaState(current)
+    _refuse_newer(state)
+    if state.state == "behind" and not upgrade:
+        raise SchemaError(f"the store's schema is at revision {current} and this mailseal needs {HEAD_REVISION}: "
+                          "back it up, then run `mailseal store upgrade` (or start with `mailseal serve --migrate`)")
+    migrate(engine)
+
+
+#: The ``[store]`` settings table: ``auto_migrate = true`` lets the gateway upgrade an older schema at start.
+STORE_SETTINGS = ("auto_migrate",)
+
+
+def auto_migrate(settings: Mapping[str, Any]) -> bool:
+    """``[store] auto_migrate`` of the settings (false when absent); unknown keys and non-booleans are refused."""
+    table = settings.get("store", {})
+    if not isinstance(table, Mapping):
+        raise ConfigurationError("[store] must be a table")
+    unknown = sorted(set(table) - set(STORE_SETTINGS))
+    if unknown:
+        raise ConfigurationError(f"unknown setting store.{unknown[0]} (known: {', '.join(STORE_SETTINGS)})")
+    value = table.get("auto_migrate", False)
+    if not isinstance(value, bool):
+        raise ConfigurationError("store.auto_migrate must be true or false")
+    return value
+
+
+def open_service_store(settings: Mapping[str, Any], url: str | None = None) -> Store:
+    """The store as the gateway opens it: an empty database is created, an older schema is refused
+    (``SchemaError``) unless ``[store] auto_migrate = true``, a newer one always."""
+    return Store.open(url, upgrade=auto_migrate(settings))
+
+
+def upgrade_schema(url: str | None = None) -> tuple[SchemaState, SchemaState]:
+    """`mailseal store upgrade`: bring the store at ``url`` (default: ``database_url()``) to head, creating it when
+    empty; returns the state before and after. A schema newer than this code raises ``SchemaError``."""
+    engine = make_engine(url or database_url())
+    try:
+        before = schema_state(engine)
+        ensure_schema(engine, upgrade=True)
+        return before, schema_state(engine)
+    finally:
+        engine.dispose()
+
+
+def inspect_schema(url: str) -> SchemaState:
+    """The schema state of the database at ``url``, without changing it."""
+    engine = make_engine(url)
+    try:
+        return schema_state(engine)
+    finally:
+        engine.dispose()
+
+
+def pending_revisions(state: SchemaState) -> tuple[str, ...]:
+    """The migrations an upgrade from ``state`` would run, oldest first (all of them for an empty database)."""
+    revisions = known_revisions()
+    if state.current is None:
+        return revisions
+    if state.current not in revisions:
+        return ()
+    return revisions[revisions.index(state.current) + 1:]
+
+
+def display_url(url: str) -> str:
+    """The URL as messages show it: a password replaced by ``***``."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def existing_database_url() -> str | None:
+    """``$MAILSEAL_DB_URL``, else the URL of ``mailseal.db`` in the data directory when that file exists; None
+    otherwise (nothing is created: for commands that only look)."""
+    url = os.environ.get(DB_URL_ENV)
+    if url:
+        return url
+    path = data_dir() / SQLITE_FILE
+    return f"sqlite:///{path.resolve()}" if path.is_file() else None
 
 
 class Store:
@@ -119,10 +267,16 @@ class Store:
                                if engine.dialect.name == "postgresql" else self._read_engine)
 
     @classmethod
-    def open(cls, url: str | None = None, *, run_migrations: bool = True) -> Store:
+    def open(cls, url: str | None = None, *, run_migrations: bool = True, upgrade: bool = True) -> Store:
+        """Open the store at ``url`` (default: ``database_url()``). With ``run_migrations`` its schema is made
+        usable (``ensure_schema``): created when empty, upgraded when older only if ``upgrade``."""
         engine = make_engine(url or database_url())
         if run_migrations:
-            migrate(engine)
+            try:
+                ensure_schema(engine, upgrade=upgrade)
+            except BaseException:
+                engine.dispose()
+                raise
         if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
             Path(str(engine.url.database)).chmod(0o600)
         return cls(engine)
@@ -162,4 +316,7 @@ class Store:
         self.engine.dispose()
 
 
-__all__ = ["DB_URL_ENV", "HEAD_REVISION", "Store", "database_url", "make_engine", "migrate", "schema_revision"]
+__all__ = ["DB_URL_ENV", "HEAD_REVISION", "STORE_SETTINGS", "SchemaError", "SchemaState", "Store", "auto_migrate",
+           "database_url", "display_url", "ensure_schema", "existing_database_url", "inspect_schema", "known_revisions",
+           "make_engine", "migrate", "open_service_store", "pending_revisions", "schema_revision", "schema_state",
+           "upgrade_schema"]

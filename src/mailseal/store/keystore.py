@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..cms.identity import Identity, load_private_key
+from ..cms.inspection import RecipientIdentifier
 from ..cms.names import name_text
 from ..cms.token import TokenKey, TokenSettings
 from ..errors import CertificateUsageError, TokenError, UsageError, WrongPasswordError
@@ -66,9 +67,18 @@ def _fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def _derive(passphrase: bytes, params: dict[str, Any]) -> bytes:
+def derive_kek(passphrase: bytes, params: dict[str, Any]) -> bytes:
+    """The key-encryption key: scrypt (RFC 7914) of the passphrase with the store's salt and cost."""
     salt = base64.b64decode(params["salt"])
     return Scrypt(salt=salt, length=32, n=int(params["n"]), r=int(params["r"]), p=int(params["p"])).derive(passphrase)
+
+
+def _derive(passphrase: bytes, params: dict[str, Any]) -> bytes:
+    # With the resident agent enabled it derives the key once and keeps it a while, as gpg-agent keeps a
+    # passphrase (docs/cli.md, "The resident agent"); the verifier below checks its answer like any other.
+    from ..agentclient import cached_kek
+
+    return cached_kek(passphrase, params) or derive_kek(passphrase, params)
 
 
 class KeyEncryptionKey:
@@ -237,6 +247,33 @@ class KeyStore:
         except IntegrityError:
             raise UsageError(f"the identity {fp[:16]}... is already in the key store") from None
         return ids
+
+    def identities_for_recipients(self, recipients: Sequence[RecipientIdentifier],
+                                  address: str | None = None) -> list[IdentityRecord]:
+        """The identities (of ``address`` only, when given) whose certificate one of ``recipients`` names, by
+        issuer and serial number or by subjectKeyIdentifier (stored or computed from the stored certificate), as
+        gpgsm finds the secret key for a message in its keybox. In the order of ``recipients``, then newest first;
+        one row per address a certificate is filed under. Neither validity nor usage narrows the search: mail
+        encrypted to a certificate that has since expired must still open. Reading certificates needs no
+        passphrase, so no key is unsealed here."""
+        if not recipients:
+            return []
+        serials = {r.serial for r in recipients if r.serial is not None}
+        keyed = any(r.subject_key_identifier is not None for r in recipients)
+        query = select(identities).order_by(_ID.not_before.desc(), _ID.id.desc())
+        if address is not None:
+            query = query.where(_ID.address == normalize_address(address))
+        found: list[tuple[int, IdentityRecord]] = []
+        with self.store.lookup() as conn:
+            rows = list(conn.execute(query))
+        for row in rows:
+            cert = x509.load_der_x509_certificate(row.certificate)
+            if cert.serial_number not in serials and not keyed:
+                continue  # the cheap test first: most identities of a store are not recipients of a message
+            rank = next((i for i, r in enumerate(recipients) if r.matches(cert)), None)
+            if rank is not None:
+                found.append((rank, _record(row)))
+        return [record for _, record in sorted(found, key=lambda item: item[0])]
 
     def list(self, address: str | None = None) -> list[IdentityRecord]:
         query = select(identities).order_by(_ID.address, _ID.not_before.desc(), _ID.id)
