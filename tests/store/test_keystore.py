@@ -136,7 +136,7 @@ def test_passphrase_from_env_then_keyfile(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert resolve_passphrase() == b"from-env"
     monkeypatch.delenv("MAILSEAL_STORE_PASSPHRASE")
     keyfile = tmp_path / "kek"
-    keyfile.write_bytes(os.urandom(32))
+    keyfile.write_bytes(os.urandom(32) + b"k")  # not ending in a line end: that one would not count
     monkeypatch.setenv("MAILSEAL_STORE_KEYFILE", str(keyfile))
     assert resolve_passphrase() == keyfile.read_bytes()
     monkeypatch.delenv("MAILSEAL_STORE_KEYFILE")

@@ -177,7 +177,7 @@ def test_serve_refuses_an_older_schema_then_serves_after_store_upgrade(run_cli: 
     _build_at(store_url, PREVIOUS)
     proc, _port = _serve(tmp_path, store_url)
     _out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2
+    assert proc.returncode == 78  # EX_CONFIG: an administrator must act, a restart would not help
     lines = err.decode().strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith("mailseal: error[schema-mismatch]: ") and "`mailseal store upgrade`" in lines[0]
@@ -207,7 +207,7 @@ def test_check_config_checks_the_store_table(run_cli: RunCli, tmp_path: Path) ->
     config.write_text('[gateway]\nnext_hop = "127.0.0.1:2526"\naccepted_domains = ["example.org"]\n'
                       "[store]\nauto_migrat = true\n")
     done = run_cli("serve", "--check-config", "--config", config, env={"MAILSEAL_HOME": str(tmp_path / "h")})
-    assert done.returncode == 2 and b"error[configuration]: unknown setting store.auto_migrat" in done.stderr
+    assert done.returncode == 78 and b"error[configuration]: unknown setting store.auto_migrat" in done.stderr
     config.write_text(config.read_text().replace("auto_migrat ", "auto_migrate "))
     assert run_cli("serve", "--check-config", "--config", config,
                    env={"MAILSEAL_HOME": str(tmp_path / "h")}).returncode == 0

@@ -15,8 +15,6 @@ if TYPE_CHECKING:
     from ..store.archive import SecretItem
     from ..store.backup import BackupSources
 
-STORE_PASSPHRASE_ENV = "MAILSEAL_STORE_PASSPHRASE"
-STORE_KEYFILE_ENV = "MAILSEAL_STORE_KEYFILE"
 CA_PASSPHRASE_ENV = "MAILSEAL_CA_PASSPHRASE"
 
 
@@ -28,17 +26,15 @@ def _first_line(path: str, what: str) -> bytes:
 
 
 def _secrets() -> tuple[SecretItem, ...]:
-    """The secrets as the gateway and the CA read them: the store passphrase (variable, else key file) and the CA
-    passphrase (variable)."""
+    """The secrets as the gateway and the CA read them: the store passphrase (store/passphrase.py: the systemd
+    credential, the variable, else the key file) and the CA passphrase (variable)."""
     from ..store.archive import SecretItem
+    from ..store.passphrase import passphrase_source, resolve_passphrase
 
     items = []
-    if os.environ.get(STORE_PASSPHRASE_ENV):
-        items.append(SecretItem("store-passphrase", f"${STORE_PASSPHRASE_ENV}",
-                                os.environ[STORE_PASSPHRASE_ENV].encode()))
-    elif os.environ.get(STORE_KEYFILE_ENV):
-        keyfile = Path(os.environ[STORE_KEYFILE_ENV]).absolute()
-        items.append(SecretItem("store-passphrase", f"${STORE_KEYFILE_ENV} ({keyfile})", keyfile.read_bytes()))
+    source = passphrase_source()  # the systemd credential, the variable or the key file, as the gateway reads them
+    if source is not None:
+        items.append(SecretItem("store-passphrase", source, resolve_passphrase()))
     if os.environ.get(CA_PASSPHRASE_ENV):
         items.append(SecretItem("ca-passphrase", f"${CA_PASSPHRASE_ENV}", os.environ[CA_PASSPHRASE_ENV].encode()))
     return tuple(items)

@@ -30,6 +30,7 @@ COMMANDS = {
     "held": ("held", "held_group"),
     "users": ("users", "users_group"),
     "status": ("status", "status_cmd"),
+    "init": ("init", "init_cmd"),
     "agent": ("agent", "agent_group"),
     "store": ("store", "store_group"),
     "backup": ("backup", "backup_cmd"),

@@ -5,17 +5,32 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
 import os
 import signal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import ErrorCode, MailsealError
-from .common import handle_errors
+from ..gateway import notify
+from .common import fail, handle_errors
+
+log = logging.getLogger("mailseal.gateway")
 
 if TYPE_CHECKING:
     from ..gateway.service import Gateway
+
+
+#: Exit status of a configuration error (BSD sysexits.h EX_CONFIG): the settings file, the key store passphrase
+#: or the TLS certificate is wrong, and starting again will not help. The systemd unit lists it in
+#: RestartPreventExitStatus=, so a bad credential does not restart the service every two seconds.
+EXIT_CONFIG = 78
+#: Error codes that mean "the configuration is wrong" before the gateway listens.
+#: A store schema the code does not match needs `mailseal store upgrade` (or newer code): no restart fixes it.
+CONFIG_CODES = frozenset({ErrorCode.CONFIGURATION, ErrorCode.USAGE, ErrorCode.WRONG_PASSWORD,
+                          ErrorCode.PASSWORD_NEEDED, ErrorCode.MALFORMED_CERTIFICATE, ErrorCode.MALFORMED_KEY,
+                          ErrorCode.SCHEMA_MISMATCH})
 
 
 @click.command("serve")
@@ -25,7 +40,9 @@ if TYPE_CHECKING:
               help="Listen here instead of gateway.listen (env MAILSEAL_LISTEN).")
 @click.option("--next-hop", metavar="HOST:PORT", envvar="MAILSEAL_NEXT_HOP",
               help="Relay here instead of gateway.next_hop (env MAILSEAL_NEXT_HOP).")
-@click.option("--check-config", is_flag=True, help="Check the settings and print a summary; do not start.")
+@click.option("--check-config", is_flag=True,
+              help="Check the settings, the store and its passphrase, and the TLS certificate; print a summary; "
+                   "do not start.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="With --check-config: the summary as JSON.")
@@ -35,51 +52,76 @@ if TYPE_CHECKING:
 @handle_errors
 def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, check_config: bool, log_level: str,
               as_json: bool, migrate: bool) -> None:
-    """Run the S/MIME gateway: SMTP in, the policy applied to every message, relay to the next hop."""
-    from ..config import CONFIG_ENV, load_settings
+    """Run the S/MIME gateway: SMTP in, the policy applied to every message, relay to the next hop.
+
+    A configuration error (settings, key store passphrase, TLS certificate) exits with status 78 (EX_CONFIG).
+    SIGHUP reloads the settings file, policy, trust, keys and TLS certificate; SIGTERM stops after the messages
+    in progress. Under systemd (Type=notify) it reports READY=1 once the SMTP port accepts connections."""
+    from ..config import CONFIG_ENV
 
     if config:
-        os.environ[CONFIG_ENV] = config
+        os.environ[CONFIG_ENV] = os.path.abspath(config)
+    overrides: dict[str, Any] = {k: v for k, v in (("listen", listen), ("next_hop", next_hop)) if v}
+    store_overrides = {"auto_migrate": True} if migrate else {}
+    try:
+        settings = _settings(overrides, store_overrides)
+        if check_config:
+            _check(settings, as_json)
+            return
+        from ..gateway.build import build_gateway
+        from ..gateway.logsetup import setup_logging
+
+        setup_logging(settings, log_level)  # stderr, or the [log] file (docs/monitoring.md)
+
+        gw = build_gateway(settings)
+    except MailsealError as exc:
+        if exc.code not in CONFIG_CODES:
+            raise
+        fail(str(exc.code), exc.message, EXIT_CONFIG)
+    asyncio.run(_run(gw, overrides, store_overrides))
+
+
+def _settings(overrides: dict[str, Any], store_overrides: dict[str, Any]) -> dict[str, Any]:
+    """The settings file with the command line's --listen/--next-hop/--migrate on top (a reload applies them
+    again)."""
+    from ..config import load_settings
+
     settings = load_settings()
-    overrides = {k: v for k, v in (("listen", listen), ("next_hop", next_hop)) if v}
     if overrides:
         settings = {**settings, "gateway": {**settings.get("gateway", {}), **overrides}}
-    if migrate:
-        settings = {**settings, "store": {**settings.get("store", {}), "auto_migrate": True}}
-    if check_config:
-        from ..gateway.build import check_settings
-        from ..store.database import auto_migrate
+    if store_overrides:
+        settings = {**settings, "store": {**settings.get("store", {}), **store_overrides}}
+    return settings
 
-        gateway, policy = check_settings(settings)
-        auto_migrate(settings)  # the [store] table is checked too (its keys and types)
-        summary = {
-            "listen": "{}:{}".format(*gateway.listen),
-            "next_hop": "{}:{}".format(*gateway.next_hop) if gateway.next_hop else None,
-            "hostname": gateway.hostname,
-            "accepted_domains": list(gateway.accepted_domains or policy.accepted_domains),
-            "trusted_networks": [str(n) for n in gateway.trusted_networks],
-            "starttls": "required" if gateway.tls.require_starttls else
-                        "offered" if gateway.tls.certificate else "not offered",
-            "outbound_tls": gateway.outbound_tls.mode,
-            "tls_required_domains": list(gateway.outbound_tls.required_domains),
-            "max_message_size": gateway.max_message_size,
-            "max_connections": gateway.max_connections,
-            "rules": len(policy.rules),
-        }
-        if as_json:
-            click.echo(json.dumps(summary, indent=2))
-        else:
-            click.echo("settings OK")
-            for key, value in summary.items():
-                click.echo(f"  {key}: {value}")
-        return
-    from ..gateway.build import build_gateway
-    from ..gateway.logsetup import setup_logging
 
-    setup_logging(settings, log_level)  # stderr, or the [log] file (docs/monitoring.md)
+def _check(settings: dict[str, Any], as_json: bool) -> None:
+    from ..gateway.build import check_settings, check_store
+    from ..store.database import auto_migrate
 
-    gw = build_gateway(settings)
-    asyncio.run(_run(gw))
+    gateway, policy = check_settings(settings)
+    auto_migrate(settings)  # the [store] table is checked too (its keys and types)
+    store = check_store(settings)
+    summary = {
+        "listen": "{}:{}".format(*gateway.listen),
+        "next_hop": "{}:{}".format(*gateway.next_hop) if gateway.next_hop else None,
+        "hostname": gateway.hostname,
+        "accepted_domains": list(gateway.accepted_domains or policy.accepted_domains),
+        "trusted_networks": [str(n) for n in gateway.trusted_networks],
+        "starttls": "required" if gateway.tls.require_starttls else
+                    "offered" if gateway.tls.certificate else "not offered",
+        "outbound_tls": gateway.outbound_tls.mode,
+        "tls_required_domains": list(gateway.outbound_tls.required_domains),
+        "max_message_size": gateway.max_message_size,
+        "max_connections": gateway.max_connections,
+        "rules": len(policy.rules),
+        **store,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo("settings OK")
+        for key, value in summary.items():
+            click.echo(f"  {key}: {value}")
 
 
 def listen_error(exc: OSError, port: int, choose: str) -> MailsealError:
@@ -122,7 +164,7 @@ async def start_listening(gw: Gateway) -> None:
         raise ListenFailure("metrics" if smtp_open else "smtp", exc) from exc
 
 
-async def _run(gw: Gateway) -> None:
+async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any]) -> None:
     try:
         await start_listening(gw)
     except ListenFailure as failure:
@@ -134,11 +176,52 @@ async def _run(gw: Gateway) -> None:
             from failure.error
     host, _ = gw.settings.listen
     hop = "{}:{}".format(*gw.settings.next_hop) if gw.settings.next_hop else "-"
-    click.echo(f"mailseal gateway listening on {host}:{gw.port}, relaying to {hop}", err=True)
+    listening = f"listening on {host}:{gw.port}, relaying to {hop}"
+    click.echo(f"mailseal gateway {listening}", err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reloads: list[asyncio.Task[None]] = []
+    lock = asyncio.Lock()
+    loop.add_signal_handler(signal.SIGHUP, lambda: reloads.append(loop.create_task(_reload(
+        gw, overrides, store_overrides, lock, listening))))
+    # The socket accepts and the signals are handled from here on: systemd may start what comes After= and send
+    # a reload (a SIGHUP before the handler would have ended the process).
+    notify.ready(listening)
     await stop.wait()
+    notify.stopping()
     click.echo("mailseal gateway stopping: finishing messages in progress", err=True)
+    for task in reloads:
+        task.cancel()
     await gw.stop()
+
+
+async def _reload(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any], lock: asyncio.Lock,
+                  listening: str) -> None:
+    """SIGHUP: the settings file read again and new policy, trust, keys and TLS certificate built beside the
+    running ones (in a thread: the key store's scrypt must not stall connections); new connections get them,
+    open ones finish with theirs. Anything wrong keeps the running settings, with one log line saying why."""
+    from ..gateway.build import build_resources
+
+    async with lock:
+        notify.reloading()
+        try:
+            settings = await asyncio.to_thread(_settings, overrides, store_overrides)
+            gateway, policy, resources = await asyncio.to_thread(build_resources, settings, gw.resources.store)
+            pending = await gw.reload(gateway, policy, resources, settings)
+        except Exception as exc:  # whatever it is, the running settings stay: one line, never a traceback
+            reason = str(exc) if isinstance(exc, MailsealError | OSError) else f"{type(exc).__name__}: {exc}"
+            log.error("reload refused, the previous settings stay in force: %s", _first_line(reason))
+            notify.ready(f"{listening}; last reload refused: {_first_line(reason)[:200]}")
+            return
+        if pending:
+            log.warning("reload: %s changed; restart to apply (the previous values stay in force)",
+                        ", ".join(pending))
+        log.info("settings reloaded")
+        notify.ready(f"{listening}; settings reloaded")
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "failed"

@@ -14,9 +14,10 @@ import multiprocessing
 import os
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, fields, replace
 from functools import partial
 from typing import Any
 
@@ -31,7 +32,7 @@ from .pacing import BulkLane
 from .pipeline import Outcome, Pipeline
 from .relay import Copy, DeliveryError, Journal, Relay, copy_key
 from .resources import Resources
-from .settings import GatewaySettings
+from .settings import GatewaySettings, TlsSettings
 from .smtpserver import Account, Authenticate, GatewaySMTP, Handler, Protections, Reply, Transaction
 from .throttle import AuthThrottle
 
@@ -49,21 +50,76 @@ def copies_of(outcome: Outcome, digest: str, mail_from: str) -> list[Copy]:
                  o.sender) for o in outcome.outgoing]
 
 
+def server_tls_context(tls: TlsSettings) -> ssl.SSLContext | None:
+    """The STARTTLS context for clients, or None when no certificate is configured; a certificate or key that
+    cannot be loaded is a ``ConfigurationError`` naming the files."""
+    if tls.certificate is None or tls.key is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(str(tls.certificate), str(tls.key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"gateway.tls: cannot load the certificate {tls.certificate} with the key "
+                                 f"{tls.key}: {getattr(exc, 'strerror', None) or exc}") from None
+    return ctx
+
+
+#: Settings a reload cannot change in a running gateway (sockets, pools, limits shared by every connection):
+#: a changed value is reported and takes effect at the next restart.
+RESTART_ONLY = ("listen", "metrics_listen", "spool_dir", "workers", "max_connections", "max_connections_per_client",
+                "client_limit_exceptions", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
+                "max_no_progress_commands", "strict_8bitmime", "auth")
+_RELAY_FIELDS = ("next_hop", "hostname", "outbound_tls", "relay_timeout_seconds")
+
+
+@dataclass(eq=False)
+class Generation:
+    """What one connection is served with from its start to its end: a reload (SIGHUP) makes a new generation
+    for new connections while open ones finish with theirs."""
+
+    settings: GatewaySettings
+    policy: Policy
+    resources: Resources
+    pipeline: Pipeline
+    handler: Handler
+    relay: Relay
+    tls_context: ssl.SSLContext | None
+    raw_settings: dict[str, Any] | None
+    process_pool: ProcessPoolExecutor | None = None
+    connections: int = 0
+
+
+class _Connection(GatewaySMTP):
+    """A connection that tells its generation when it ends (so a retired generation's pools can be closed)."""
+
+    def __init__(self, *args: Any, on_close: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_close: Callable[[], None] | None = on_close
+
+    def connection_lost(self, error: Exception | None) -> None:
+        try:
+            super().connection_lost(error)
+        finally:
+            done, self._on_close = self._on_close, None
+            if done is not None:
+                done()
+
+
 class Gateway:
     def __init__(self, settings: GatewaySettings, policy: Policy, resources: Resources, *,
                  raw_settings: Mapping[str, Any] | None = None) -> None:
         """``raw_settings`` (the settings file's tables) is what worker processes build their pipeline from."""
         assert settings.next_hop is not None
-        self.settings = settings
-        self.policy = policy
-        self.resources = resources
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         settings.spool_dir.chmod(0o700)
-        self.pipeline = Pipeline(policy, resources, hostname=settings.hostname, spool_dir=settings.spool_dir,
-                                 held_dir=settings.held_dir, harvest=settings.harvest)
-        self.relay = Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
-                           timeout=settings.relay_timeout_seconds, journal=Journal(settings.spool_dir / "delivered"),
-                           bulk=BulkLane())
+        self.journal = Journal(settings.spool_dir / "delivered")
+        self.bulk = BulkLane()  # large messages in and out take turns in one lane (pacing.py), across reloads
+        raw = dict(raw_settings) if raw_settings is not None else None
+        if settings.worker_processes and raw is None:
+            raise ConfigurationError("gateway.worker_processes needs the gateway built from the settings file")
+        self.current = self._generation(settings, policy, resources, raw, None)
+        self._retired: list[Generation] = []
         self.metrics = Metrics()
         self.audit_writer = AuditWriter(resources.store)
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="mailseal-worker")
@@ -81,8 +137,7 @@ class Gateway:
                                   window=auth.failure_window_seconds, max_delay=auth.max_delay_seconds)
             if auth.enabled else None,
             count=lambda event: self.metrics.abuse.labels(event=event).inc(), noisy=self.noisy,
-            bulk=self.relay.bulk)  # large messages in and out take turns in one lane (pacing.py)
-        self.handler = Handler(settings, policy.is_internal)
+            bulk=self.bulk)
         self._authenticate = self._make_authenticate()
         self.server: asyncio.AbstractServer | None = None
         self._metrics_server: Any = None
@@ -90,19 +145,54 @@ class Gateway:
         self._waiting = 0
         self._default_exception_handler: Any = None
         self._pruning: asyncio.Task[None] | None = None
-        self._raw_settings = dict(raw_settings) if raw_settings is not None else None
-        self.process_pool: ProcessPoolExecutor | None = None
-        if settings.worker_processes and self._raw_settings is None:
-            raise ConfigurationError("gateway.worker_processes needs the gateway built from the settings file")
+        self._started = False
+
+    # -- the current generation (what new connections get) -------------------------------------------
+    @property
+    def settings(self) -> GatewaySettings:
+        return self.current.settings
+
+    @property
+    def policy(self) -> Policy:
+        return self.current.policy
+
+    @property
+    def resources(self) -> Resources:
+        return self.current.resources
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.current.pipeline
+
+    @property
+    def relay(self) -> Relay:
+        return self.current.relay
+
+    @property
+    def handler(self) -> Handler:
+        return self.current.handler
+
+    @property
+    def process_pool(self) -> ProcessPoolExecutor | None:
+        return self.current.process_pool
+
+    def _generation(self, settings: GatewaySettings, policy: Policy, resources: Resources,
+                    raw: dict[str, Any] | None, previous: Generation | None) -> Generation:
+        """Everything built from one version of the settings; the relay (and its pooled connections) is kept
+        when nothing it depends on changed."""
+        assert settings.next_hop is not None
+        pipeline = Pipeline(policy, resources, hostname=settings.hostname, spool_dir=settings.spool_dir,
+                            held_dir=settings.held_dir, harvest=settings.harvest)
+        if previous is not None and all(getattr(previous.settings, f) == getattr(settings, f) for f in _RELAY_FIELDS):
+            relay = previous.relay
+        else:
+            relay = Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
+                          timeout=settings.relay_timeout_seconds, journal=self.journal, bulk=self.bulk)
+        return Generation(settings, policy, resources, pipeline, Handler(settings, policy.is_internal), relay,
+                          server_tls_context(settings.tls), raw)
 
     def _tls_context(self) -> ssl.SSLContext | None:
-        tls = self.settings.tls
-        if tls.certificate is None or tls.key is None:
-            return None
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(str(tls.certificate), str(tls.key))
-        return ctx
+        return self.current.tls_context
 
     def _make_authenticate(self) -> Authenticate | None:
         """Password checks against the store's submission accounts, in threads, a few at a time."""
@@ -120,36 +210,81 @@ class Gateway:
         return check
 
     def _protocol(self) -> GatewaySMTP:
-        return GatewaySMTP(
-            self.handler, self.on_message, self.protections, self._authenticate,
+        gen = self.current
+        gen.connections += 1
+        return _Connection(
+            gen.handler, partial(self._on_message, gen), self.protections, self._authenticate,
+            on_close=partial(self._connection_closed, gen),
             auth_require_tls=self.settings.auth.require_tls,
-            hostname=self.settings.hostname, ident="mailseal", data_size_limit=self.settings.max_message_size,
-            tls_context=self._tls_context(), require_starttls=self.settings.tls.require_starttls,
+            hostname=gen.settings.hostname, ident="mailseal", data_size_limit=gen.settings.max_message_size,
+            tls_context=gen.tls_context, require_starttls=gen.settings.tls.require_starttls,
             timeout=self.settings.timeout_seconds,  # no SMTPUTF8: addresses are ASCII (addresses.py)
         )
 
-    def _new_process_pool(self) -> ProcessPoolExecutor:
-        assert self._raw_settings is not None
-        return ProcessPoolExecutor(self.settings.worker_processes, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=partial(workers.init_worker, self._raw_settings))
+    def _connection_closed(self, gen: Generation) -> None:
+        gen.connections -= 1
+        if gen in self._retired and gen.connections <= 0:
+            self._retired.remove(gen)
+            asyncio.get_running_loop().create_task(self._close_generation(gen))
 
-    async def _start_workers(self) -> None:
+    async def _close_generation(self, gen: Generation) -> None:
+        """Release what a retired generation holds that the current one does not share."""
+        if gen.relay is not self.current.relay and all(g.relay is not gen.relay for g in self._retired):
+            await gen.relay.close()
+        if gen.process_pool is not None:
+            gen.process_pool.shutdown(wait=False, cancel_futures=False)
+
+    async def reload(self, settings: GatewaySettings, policy: Policy, resources: Resources,
+                     raw_settings: Mapping[str, Any] | None = None) -> list[str]:
+        """Serve new connections with new settings, policy, keys, trust and TLS certificate (built by the caller:
+        ``gateway.build.reload_parts``); open connections finish with the ones they started with. Returns the
+        settings that changed but need a restart (they keep their old values until then)."""
+        old = self.current
+        raw = dict(raw_settings) if raw_settings is not None else None
+        if settings.worker_processes and raw is None:
+            raise ConfigurationError("gateway.worker_processes needs the gateway built from the settings file")
+        pending = [f"gateway.{f.name}" for f in fields(GatewaySettings)
+                   if f.name in RESTART_ONLY and getattr(old.settings, f.name) != getattr(settings, f.name)]
+        fixed = {f.name: getattr(old.settings, f.name) for f in fields(GatewaySettings) if f.name in RESTART_ONLY}
+        settings = replace(settings, **fixed)
+        gen = self._generation(settings, policy, resources, raw, old)
+        if self._started and settings.worker_processes:
+            await self._start_workers(gen)
+        self.current = gen
+        if self.server is not None:
+            self._retired.append(old)
+            if old.connections <= 0:
+                self._retired.remove(old)
+                await self._close_generation(old)
+        log.info(json.dumps({"event": "reloaded", "rules": len(policy.rules), "restart_needed": pending}))
+        return pending
+
+    def _new_process_pool(self, gen: Generation) -> ProcessPoolExecutor:
+        assert gen.raw_settings is not None
+        return ProcessPoolExecutor(gen.settings.worker_processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=partial(workers.init_worker, gen.raw_settings))
+
+    async def _start_workers(self, gen: Generation) -> None:
         """Start the worker processes now, so that a key store that cannot be opened fails the start-up."""
-        self.process_pool = self._new_process_pool()
+        gen.process_pool = self._new_process_pool(gen)
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(self.process_pool, os.getpid)
-                               for _ in range(self.settings.worker_processes)))
-
-    async def _pipeline_in_worker(self, tx: Transaction, may_sign: bool, ours: bool) -> Outcome:
-        assert self.process_pool is not None
-        job = workers.job_for(tx.mail_from, tx.recipients, tx.data, tx.size, may_sign=may_sign, may_notify=ours,
-                              digest=tx.digest, spool_dir=self.settings.spool_dir)
         try:
-            result = await asyncio.get_running_loop().run_in_executor(self.process_pool, workers.run_job, job)
+            await asyncio.gather(*(loop.run_in_executor(gen.process_pool, os.getpid)
+                                   for _ in range(gen.settings.worker_processes)))
+        except BaseException:
+            gen.process_pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    async def _pipeline_in_worker(self, gen: Generation, tx: Transaction, may_sign: bool, ours: bool) -> Outcome:
+        assert gen.process_pool is not None
+        job = workers.job_for(tx.mail_from, tx.recipients, tx.data, tx.size, may_sign=may_sign, may_notify=ours,
+                              digest=tx.digest, spool_dir=gen.settings.spool_dir)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(gen.process_pool, workers.run_job, job)
         except BrokenProcessPool:
             log.error("a worker process died: starting new ones")
-            self.process_pool.shutdown(wait=False, cancel_futures=True)
-            self.process_pool = self._new_process_pool()
+            gen.process_pool.shutdown(wait=False, cancel_futures=True)
+            gen.process_pool = self._new_process_pool(gen)
             raise
         finally:
             if job.path is not None:
@@ -160,7 +295,8 @@ class Gateway:
         host, port = self.settings.listen
         loop = asyncio.get_running_loop()
         if self.settings.worker_processes:
-            await self._start_workers()
+            await self._start_workers(self.current)
+        self._started = True
         self._default_exception_handler = loop.get_exception_handler()
         loop.set_exception_handler(self._loop_exception)
         self.server = await loop.create_server(self._protocol, host=host, port=port, reuse_address=True)
@@ -176,7 +312,7 @@ class Gateway:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                await loop.run_in_executor(self.executor, self.relay.journal.prune)
+                await loop.run_in_executor(self.executor, self.journal.prune)
             except OSError as exc:
                 log.warning("could not prune the delivery journal: %s", exc)
             await asyncio.sleep(3600)
@@ -212,10 +348,14 @@ class Gateway:
             self._metrics_server.shutdown()
         if self._expiry is not None:
             self._expiry.stop()
-        await self.relay.close()
+        generations = [*self._retired, self.current]
+        self._retired = []
+        for relay in {id(g.relay): g.relay for g in generations}.values():
+            await relay.close()
         self.executor.shutdown(wait=True, cancel_futures=False)
-        if self.process_pool is not None:
-            self.process_pool.shutdown(wait=True, cancel_futures=False)
+        for gen in generations:
+            if gen.process_pool is not None:
+                gen.process_pool.shutdown(wait=True, cancel_futures=False)
         self.audit_writer.close()
 
     async def serve_forever(self) -> None:
@@ -226,13 +366,17 @@ class Gateway:
 
     # -- one message ----------------------------------------------------------------------------------
     async def on_message(self, tx: Transaction) -> Reply:
+        """One message with the current generation's settings (library callers; connections use their own)."""
+        return await self._on_message(self.current, tx)
+
+    async def _on_message(self, gen: Generation, tx: Transaction) -> Reply:
         started = time.perf_counter()
         self.metrics.in_flight.inc()
         record: dict[str, Any] = {"event": "message", "from": tx.mail_from, "recipients": len(tx.recipients),
                                   "size": tx.size, "peer": tx.peer, "origin": tx.origin, "tls": tx.tls}
         delivered: list[str] = []  # journal keys of this transaction's copies, forgotten once it is answered 250
         try:
-            reply, result = await self._handle(tx, record, delivered)
+            reply, result = await self._handle(gen, tx, record, delivered)
         finally:
             self.metrics.in_flight.dec()
         record["result"] = result
@@ -247,15 +391,16 @@ class Gateway:
         self.audit_writer.submit("gateway.message", str(record.get("message_id") or "-"),
                                  {**{k: v for k, v in record.items() if k != "event"}, "to": list(tx.recipients)})
         if result == "accepted":
-            return Reply(reply, partial(self.relay.journal.forget, delivered))
+            return Reply(reply, partial(self.journal.forget, delivered))
         return Reply(reply)
 
-    async def _handle(self, tx: Transaction, record: dict[str, Any], delivered: list[str]) -> tuple[str, str]:
+    async def _handle(self, gen: Generation, tx: Transaction, record: dict[str, Any], delivered: list[str]
+                      ) -> tuple[str, str]:
         # Our own senders: an authenticated user, or a trusted peer relaying for an original client in the
         # signing networks (behind Postfix: XFORWARD ADDR). Only they are signed for, and only they are sent a
         # DSN for refused recipients (anyone else could be a forged sender: no backscatter).
-        internal_origin = (in_networks(tx.peer, self.settings.trusted_networks)
-                           and in_networks(tx.origin, self.settings.origin_networks_for_signing))
+        internal_origin = (in_networks(tx.peer, gen.settings.trusted_networks)
+                           and in_networks(tx.origin, gen.settings.origin_networks_for_signing))
         ours = tx.user is not None or internal_origin
         if tx.user is not None:  # an authenticated user: signing for their own addresses only
             may_sign = tx.user.may_use(tx.mail_from)
@@ -268,11 +413,11 @@ class Gateway:
             self._waiting += 1
             self.metrics.queue.set(self._waiting)
             try:
-                if self.process_pool is not None:
-                    outcome = await self._pipeline_in_worker(tx, may_sign, ours)
+                if gen.process_pool is not None:
+                    outcome = await self._pipeline_in_worker(gen, tx, may_sign, ours)
                 else:
                     outcome = await loop.run_in_executor(
-                        self.executor, lambda: self.pipeline.process(tx.mail_from, tx.recipients, tx.data, tx.size,
+                        self.executor, lambda: gen.pipeline.process(tx.mail_from, tx.recipients, tx.data, tx.size,
                                                                      may_sign=may_sign, digest=tx.digest,
                                                                      may_notify=ours))
             finally:
@@ -285,7 +430,7 @@ class Gateway:
             record["held"] = len(outcome.held)
             copies = copies_of(outcome, tx.digest, tx.mail_from)
             delivered.extend(c.key for c in copies)
-            sent = await self.relay.deliver(tx.mail_from, copies)
+            sent = await gen.relay.deliver(tx.mail_from, copies)
             self.metrics.copies.inc(sent)
             return "250 2.0.0 OK: " + _one_line(f"{len(copies)} copies delivered, {len(outcome.held)} held"), \
                 "accepted"
@@ -317,4 +462,4 @@ class Gateway:
             log.exception("could not write the audit record")
 
 
-__all__ = ["Gateway", "copies_of"]
+__all__ = ["RESTART_ONLY", "Gateway", "Generation", "copies_of", "server_tls_context"]

@@ -7,7 +7,6 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from cryptography import x509
@@ -26,12 +25,11 @@ from ..errors import CertificateUsageError, TokenError, UsageError, WrongPasswor
 from ..pki.profile import certificate_emails, encryption_usage_problems, normalize_address, signing_usage_problems
 from . import audit
 from .database import Store
+from .passphrase import KEYFILE_ENV, PASSPHRASE_ENV, resolve_passphrase
 from .tables import identities, settings, utcnow
 
 Usage = Literal["sign", "encrypt", "dual"]
 USAGES: tuple[str, ...] = ("sign", "encrypt", "dual")
-PASSPHRASE_ENV = "MAILSEAL_STORE_PASSPHRASE"
-KEYFILE_ENV = "MAILSEAL_STORE_KEYFILE"
 EXPORT_ENV = "MAILSEAL_ALLOW_KEY_EXPORT"
 
 #: scrypt cost (RFC 7914): N=2^17, r=8, p=1 is OWASP's current minimum for password storage (128 MiB, ~0.3 s).
@@ -41,23 +39,6 @@ _VERIFIER_PLAINTEXT = b"mailseal key store verifier v1"
 _VERIFIER_AAD = b"mailseal verifier"
 _BLOB_VERSION = b"\x01"
 _ID = identities.c
-
-
-def resolve_passphrase(prompt: Callable[[], bytes] | None = None) -> bytes:
-    """The store passphrase: ``$MAILSEAL_STORE_PASSPHRASE``, else the key file ``$MAILSEAL_STORE_KEYFILE``, else
-    ``prompt()`` (the CLI asks on the terminal); with none of them a ``UsageError``."""
-    value = os.environ.get(PASSPHRASE_ENV)
-    if value:
-        return value.encode()
-    keyfile = os.environ.get(KEYFILE_ENV)
-    if keyfile:
-        data = Path(keyfile).read_bytes()
-        if not data.strip():
-            raise UsageError(f"the key file {keyfile} is empty")
-        return data
-    if prompt is not None:
-        return prompt()
-    raise UsageError(f"no key store passphrase: set {PASSPHRASE_ENV} or {KEYFILE_ENV}")
 
 
 def certificate_usage(cert: x509.Certificate, usage: str | None = None) -> str:
