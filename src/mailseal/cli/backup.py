@@ -98,7 +98,7 @@ def _included_lines(contents: dict[str, Any]) -> list[str]:
 @click.option("-o", "--out", "outfile", required=True, type=click.Path(dir_okay=False), metavar="FILE",
               help="The archive to write (gzip tar; mode 0600).")
 @click.option("--include-secrets", is_flag=True,
-              help="Also the store passphrase ($MAILSEAL_STORE_PASSPHRASE or the key file) and the CA passphrase "
+              help="Also the store passphrase (the systemd credential, $MAILSEAL_STORE_PASSPHRASE or the key file) and the CA passphrase "
                    "($MAILSEAL_CA_PASSPHRASE), sealed: needs --passphrase-file and/or --to-cert.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True), metavar="FILE",
               help="Seal the secrets to the passphrase on this file's first line (scrypt + AES-256-GCM).")

@@ -14,7 +14,8 @@ def _prompt() -> bytes:
 
     secret = read_secret("Key store passphrase: ")
     if secret is None:
-        raise UsageError("no key store passphrase: set MAILSEAL_STORE_PASSPHRASE or MAILSEAL_STORE_KEYFILE")
+        raise UsageError("no key store passphrase: set MAILSEAL_STORE_PASSPHRASE or MAILSEAL_STORE_KEYFILE (or run "
+                         "under systemd with the credential store-passphrase), or run it on a terminal")
     return secret
 
 
