@@ -23,6 +23,7 @@ from pyhanko_certvalidator.fetchers import common_utils as cu
 from pyhanko_certvalidator.util import get_ocsp_urls, get_relevant_crl_dps, issuer_serial
 
 from .fetching import FetchError, FetchEvent, FetchSession
+from .revocation import parse_crl
 
 
 class GuardedCRLFetcher(api.CRLFetcher):
@@ -37,25 +38,23 @@ class GuardedCRLFetcher(api.CRLFetcher):
     async def _one(self, url: str) -> a_crl.CertificateList:
         session = self._session
         if session.cache is not None:
-            cached = session.cache.get_crl(url, session.moment)
+            cached = session.cache.load_crl(url, session.moment)
             if cached is not None:
                 session.events.append(FetchEvent("crl", url, "cached", "fresh CRL from the disk cache"))
-                return a_crl.CertificateList.load(cached)
+                return cached
         try:
             data = (await session.get("crl", url)).body
             if pem.detect(data):
                 _, _, data = pem.unarmor(data)
-            # A full parse on a throw-away copy, so garbage fails here and not deep in validation; the
-            # received bytes are what is cached and validated (a parsed object may re-encode).
-            a_crl.CertificateList.load(data).native  # noqa: B018
-            parsed = a_crl.CertificateList.load(data)
+            # Parsed once, all of it, so garbage fails here and not deep in validation.
+            parsed = parse_crl(data)
         except FetchError as exc:
             raise ph_errors.CRLFetchError(exc.message) from exc
         except ValueError as exc:
             session.events.append(FetchEvent("crl", url, "failed", f"not a CRL: {exc}", "content"))
             raise ph_errors.CRLFetchError(f"{url} did not return a CRL") from exc
         if session.cache is not None:
-            session.cache.put_crl(url, data)
+            session.cache.put_crl(url, data, parsed)
         return parsed
 
     async def fetch(self, cert: a_x509.Certificate, *, use_deltas: bool | None = True) -> list[a_crl.CertificateList]:
