@@ -14,7 +14,7 @@ import mailseal
 from mailseal.cms.identity import Identity
 from mailseal.mime.report import SignerResult
 from mailseal.pki.fetching import FetchPolicy
-from mailseal.pki.revocation import RevocationCache, crl_validity, load_crls
+from mailseal.pki.revocation import RevocationCache, crl_validity, load_crls, parse_crl
 from mailseal.pki.truststore import TrustStore
 from mailseal.pki.validation import ValidationContext, validate_path
 from tests.conftest import RunCli
@@ -131,6 +131,57 @@ def test_older_crl_never_replaces_a_newer_one_in_the_cache(pki: TestPKI, tmp_pat
     cache.put_crl("http://example.org/ca.crl", newer)
     cache.put_crl("http://example.org/ca.crl", older)
     assert cache.get_crl("http://example.org/ca.crl", now) == newer
+
+
+def _crl_with_a_damaged_entry(ca: RevocationCA, user: IssuedUser) -> bytes:
+    """A CRL whose revoked entry has a revocation date that is not a time: its outer structure still loads."""
+    when = datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    ca.revoke(user.cert, when)
+    der = ca.crl()
+    date = b"\x17\x0d200102030405Z"
+    assert der.count(date) == 1
+    return der.replace(date, b"\x17\x0d2001020304ZZZ")
+
+
+def test_parse_crl_checks_every_entry_and_keeps_the_received_bytes(pki: TestPKI) -> None:
+    from asn1crypto import crl as a_crl
+
+    ca = RevocationCA(pki)
+    user = ca.user("entry")
+    bad = _crl_with_a_damaged_entry(ca, user)
+    assert a_crl.CertificateList.load(bad)["tbs_cert_list"]["this_update"].native is not None
+    with pytest.raises(ValueError):
+        parse_crl(bad)
+    good = ca.crl()
+    parsed = parse_crl(good)
+    assert parsed.dump() == good
+    # The entries, checked and put back to their unparsed form, are read again on demand.
+    entries = list(parsed["tbs_cert_list"]["revoked_certificates"])
+    assert [e["user_certificate"].native for e in entries] == [user.cert.serial_number]
+    assert entries[0]["revocation_date"].native == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_a_fetched_crl_with_a_damaged_entry_fails_at_fetch_and_is_not_cached(
+    pki: TestPKI, server: RevocationServer, tmp_path: Path
+) -> None:
+    user = server.user("damaged", crl=True)
+    server.crl_bytes = _crl_with_a_damaged_entry(server.ca, user)
+    result = validate_path(user.cert, (), _context(pki, cache_dir=tmp_path))
+    assert result.revocation != "good"
+    assert [(e.kind, e.outcome, e.reason) for e in result.fetches] == [("crl", "fetched", ""),
+                                                                       ("crl", "failed", "content")]
+    assert not list(tmp_path.glob("*.crl"))
+
+
+def test_the_cache_hands_back_a_loaded_crl(pki: TestPKI, tmp_path: Path) -> None:
+    ca = RevocationCA(pki)
+    now = datetime.now(UTC)
+    der = ca.crl()
+    cache = RevocationCache(tmp_path)
+    cache.put_crl("http://example.org/ca.crl", der, parse_crl(der))
+    loaded = cache.load_crl("http://example.org/ca.crl", now)
+    assert loaded is not None and loaded.dump() == der == cache.get_crl("http://example.org/ca.crl", now)
+    assert cache.load_crl("http://example.org/ca.crl", now + timedelta(days=2)) is None  # stale
 
 
 @pytest.fixture

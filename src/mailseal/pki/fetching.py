@@ -21,7 +21,7 @@ import ipaddress
 import socket
 import ssl
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -254,7 +254,7 @@ class _Budget:
         self.used += 1
 
 
-class _Shared:
+class FetchSession:
     """State the three fetchers of one backend share: policy, cache, clock, budget and the event log."""
 
     def __init__(self, policy: FetchPolicy, cache: RevocationCache | None, moment: datetime,
@@ -279,173 +279,6 @@ class _Shared:
         return response
 
 
-def _fetchers_api() -> Any:
-    # Imported lazily: pyhanko-certvalidator is heavy and signing never needs it.
-    from pyhanko_certvalidator.fetchers import api
-
-    return api
-
-
-def build_fetchers(shared: _Shared) -> Any:
-    """pyhanko ``Fetchers`` (CRL, OCSP, certificate) backed by the guarded client."""
-    from asn1crypto import crl as a_crl
-    from asn1crypto import ocsp as a_ocsp
-    from asn1crypto import pem
-    from pyhanko_certvalidator import errors as ph_errors
-    from pyhanko_certvalidator.fetchers import common_utils as cu
-    from pyhanko_certvalidator.util import get_ocsp_urls, get_relevant_crl_dps, issuer_serial
-
-    api = _fetchers_api()
-
-    class CRLFetcher(api.CRLFetcher):  # type: ignore[misc,name-defined]
-        def __init__(self) -> None:
-            self._by_cert: dict[bytes, list[Any]] = {}
-            self._all: dict[bytes, Any] = {}
-            self._failed: dict[bytes, Exception] = {}  # a failure is not retried within one validation
-
-        async def _one(self, url: str) -> Any:
-            if shared.cache is not None:
-                cached = shared.cache.get_crl(url, shared.moment)
-                if cached is not None:
-                    shared.events.append(FetchEvent("crl", url, "cached", "fresh CRL from the disk cache"))
-                    return a_crl.CertificateList.load(cached)
-            try:
-                data = (await shared.get("crl", url)).body
-                if pem.detect(data):
-                    _, _, data = pem.unarmor(data)
-                # A full parse on a throw-away copy, so garbage fails here and not deep in validation; the
-                # received bytes are what is cached and validated (a parsed object may re-encode).
-                a_crl.CertificateList.load(data).native  # noqa: B018
-                parsed = a_crl.CertificateList.load(data)
-            except FetchError as exc:
-                raise ph_errors.CRLFetchError(exc.message) from exc
-            except ValueError as exc:
-                shared.events.append(FetchEvent("crl", url, "failed", f"not a CRL: {exc}", "content"))
-                raise ph_errors.CRLFetchError(f"{url} did not return a CRL") from exc
-            if shared.cache is not None:
-                shared.cache.put_crl(url, data)
-            return parsed
-
-        async def fetch(self, cert: Any, *, use_deltas: bool | None = True) -> list[Any]:
-            key = issuer_serial(cert)
-            if key in self._by_cert:
-                return self._by_cert[key]
-            if key in self._failed:
-                raise self._failed[key]
-            urls = [u for dp in get_relevant_crl_dps(cert, use_deltas=bool(use_deltas))
-                    for u in cu.enumerate_delivery_point_urls(dp)]
-            results: list[Any] = []
-            last: Exception | None = None
-            for url in urls:
-                try:
-                    got = await self._one(url)
-                except ph_errors.CRLFetchError as exc:
-                    last = exc
-                    continue
-                results.append(got)
-                self._all[got.sha256] = got
-            if not results and last is not None:
-                self._failed[key] = last
-                raise last
-            self._by_cert[key] = results
-            return results
-
-        def fetched_crls(self) -> Iterable[Any]:
-            return list(self._all.values())
-
-        def fetched_crls_for_cert(self, cert: Any) -> Iterable[Any]:
-            return self._by_cert[issuer_serial(cert)]
-
-    class OCSPFetcher(api.OCSPFetcher):  # type: ignore[misc,name-defined]
-        def __init__(self) -> None:
-            self._results: dict[tuple[bytes, Any], Any] = {}
-            self._failed: dict[tuple[bytes, Any], Exception] = {}
-
-        async def fetch(self, cert: Any, authority: Any) -> Any:
-            tag = (issuer_serial(cert), authority.hashable)
-            if tag in self._results:
-                return self._results[tag]
-            if tag in self._failed:
-                raise self._failed[tag]
-            try:
-                return await self._fetch(cert, authority, tag)
-            except ph_errors.OCSPFetchError as exc:
-                self._failed[tag] = exc
-                raise
-
-        async def _fetch(self, cert: Any, authority: Any, tag: tuple[bytes, Any]) -> Any:
-            # No nonce: responses are cached on disk and pre-produced responses (RFC 5019) carry none.
-            request = cu.format_ocsp_request(cert, authority, certid_hash_algo="sha1", request_nonces=False)
-            cache_key = request["tbs_request"]["request_list"][0]["req_cert"].dump()
-            urls = list(get_ocsp_urls(cert))
-            if not urls:
-                raise ph_errors.OCSPFetchError("the certificate names no OCSP responder")
-            last: Exception | None = None
-            for url in urls:
-                if shared.cache is not None:
-                    cached = shared.cache.get_ocsp(url, cache_key, shared.moment)
-                    if cached is not None:
-                        shared.events.append(FetchEvent("ocsp", url, "cached", "fresh OCSP response from the cache"))
-                        response = a_ocsp.OCSPResponse.load(cached)
-                        self._results[tag] = response
-                        return response
-                try:
-                    got = await shared.get("ocsp", url, request.dump(), "application/ocsp-request")
-                    response = cu.process_ocsp_response_data(got.body, ocsp_request=request, ocsp_url=url)
-                except FetchError as exc:
-                    last = ph_errors.OCSPFetchError(exc.message)
-                    continue
-                except ph_errors.OCSPValidationError as exc:
-                    shared.events.append(FetchEvent("ocsp", url, "failed", str(exc), "content"))
-                    last = ph_errors.OCSPFetchError(str(exc))
-                    continue
-                if shared.cache is not None:
-                    shared.cache.put_ocsp(url, cache_key, response.dump())
-                self._results[tag] = response
-                return response
-            raise last or ph_errors.OCSPFetchError("no OCSP response")
-
-        def fetched_responses(self) -> Iterable[Any]:
-            return list(self._results.values())
-
-        def fetched_responses_for_cert(self, cert: Any) -> Iterable[Any]:
-            wanted = issuer_serial(cert)
-            return [r for (iss, _), r in self._results.items() if iss == wanted]
-
-    class CertFetcher(api.CertificateFetcher):  # type: ignore[misc,name-defined]
-        def __init__(self) -> None:
-            self._certs: dict[bytes, Any] = {}
-            self._done: set[str] = set()
-
-        async def _from(self, urls: Iterable[str]) -> AsyncGenerator[Any, None]:
-            for url in list(urls)[:4]:
-                if url in self._done:
-                    continue
-                self._done.add(url)
-                try:
-                    got = await shared.get("cert", url)
-                    certs = list(cu.unpack_cert_content(got.body, got.content_type or None, url, True))
-                except FetchError:
-                    continue
-                except ValueError as exc:
-                    shared.events.append(FetchEvent("cert", url, "failed", f"not a certificate: {exc}", "content"))
-                    continue
-                for c in certs:
-                    self._certs[c.sha256] = c
-                    yield c
-
-        def fetch_cert_issuers(self, cert: Any) -> AsyncGenerator[Any, None]:
-            return self._from(cu.gather_aia_issuer_urls(cert))
-
-        def fetch_crl_issuers(self, certificate_list: Any) -> AsyncGenerator[Any, None]:
-            return self._from(u for u in certificate_list.issuer_cert_urls if u.startswith("http"))
-
-        def fetched_certs(self) -> Iterable[Any]:
-            return list(self._certs.values())
-
-    return api.Fetchers(ocsp_fetcher=OCSPFetcher(), crl_fetcher=CRLFetcher(), cert_fetcher=CertFetcher())
-
-
 class GuardedFetcherBackend:
     """A pyhanko-certvalidator fetcher backend that enforces a FetchPolicy and uses a disk cache.
 
@@ -459,7 +292,11 @@ class GuardedFetcherBackend:
         self.events: list[FetchEvent] = []
 
     def get_fetchers(self) -> Any:
-        return build_fetchers(_Shared(self.policy, self.cache, self.moment, self.events))
+        """pyhanko ``Fetchers`` (CRL, OCSP, certificate) backed by the guarded client."""
+        # Imported here: pyhanko-certvalidator is heavy and signing never needs it.
+        from .certvalidator_fetchers import build_fetchers
+
+        return build_fetchers(FetchSession(self.policy, self.cache, self.moment, self.events))
 
     async def close(self) -> None:
         return None

@@ -16,8 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from asn1crypto import core as a_core
 from asn1crypto import crl as a_crl
 from asn1crypto import ocsp as a_ocsp
 from asn1crypto import pem
@@ -60,9 +61,45 @@ def _checked_crl(der: bytes) -> bytes:
     return bytes(der)
 
 
-def crl_validity(der: bytes) -> tuple[datetime | None, datetime | None]:
-    """(thisUpdate, nextUpdate) of a DER CRL."""
-    tbs = a_crl.CertificateList.load(der)["tbs_cert_list"]
+def parse_crl(der: bytes) -> a_crl.CertificateList:
+    """Load a DER CRL and parse all of it now, so garbage fails here (ValueError) and not deep in validation.
+
+    Every part is decoded once to check it, as ``.native`` would, but the decoded values of the leaves are not
+    kept: a large CRL stays in memory as its parsed structure, not also as an integer and a datetime per entry.
+    The object still dumps the received bytes (nothing is re-encoded), so its signature checks.
+    """
+    crl = a_crl.CertificateList.load(der)
+    try:
+        _parse_all(crl)
+    except (TypeError, KeyError, AttributeError) as exc:  # AttributeError: a REAL, which asn1crypto cannot decode
+        raise ValueError(str(exc)) from exc
+    return crl
+
+
+def _parse_all(item: Any) -> None:
+    if isinstance(item, a_core.Sequence):
+        # By position, not by field name: elements past the known fields are parsed too, as .native does.
+        for index in range(len(item)):
+            _parse_all(item[index])
+    elif isinstance(item, a_core.SequenceOf):
+        for child in item:
+            _parse_all(child)
+            if isinstance(child, a_core.Sequence | a_core.SequenceOf):
+                # Checked: its parts are dropped and parsed again only if asked for (an entry of a large
+                # CRL is looked at only when its serial matches).
+                child.children = None
+    elif isinstance(item, a_core.Choice):
+        _parse_all(item.chosen)
+    else:
+        item.native  # noqa: B018 - decodes the leaf (an extension value: parsed by its specification)
+        item._native = None  # the decoded form is not kept (asn1crypto decodes again when asked)
+
+
+def crl_validity(crl: bytes | a_crl.CertificateList) -> tuple[datetime | None, datetime | None]:
+    """(thisUpdate, nextUpdate) of a CRL, given as DER or already loaded."""
+    if isinstance(crl, bytes):
+        crl = a_crl.CertificateList.load(crl)
+    tbs = crl["tbs_cert_list"]
     next_update = tbs["next_update"].native
     return tbs["this_update"].native, next_update
 
@@ -118,24 +155,38 @@ class RevocationCache:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def get_crl(self, url: str, moment: datetime) -> bytes | None:
-        """The cached CRL for url when it is fresh at moment; None when absent, stale or unreadable."""
+    def _cached_crl(self, url: str, moment: datetime) -> tuple[bytes, a_crl.CertificateList] | None:
         data = self._read(self._path("crl", url.encode()))
         if data is None:
             return None
         try:
-            return data if self._fresh(crl_validity(data), moment) else None
-        except ValueError:
+            crl = a_crl.CertificateList.load(data)
+            return (data, crl) if self._fresh(crl_validity(crl), moment) else None
+        except (ValueError, TypeError, KeyError):
             return None
 
-    def put_crl(self, url: str, der: bytes) -> None:
-        """Keep der for url unless the cache already holds a newer CRL (the newest thisUpdate wins)."""
+    def get_crl(self, url: str, moment: datetime) -> bytes | None:
+        """The cached CRL for url when it is fresh at moment; None when absent, stale or unreadable."""
+        cached = self._cached_crl(url, moment)
+        return cached[0] if cached is not None else None
+
+    def load_crl(self, url: str, moment: datetime) -> a_crl.CertificateList | None:
+        """``get_crl``, loaded: the object its freshness was read from (it was fully parsed when fetched)."""
+        cached = self._cached_crl(url, moment)
+        return cached[1] if cached is not None else None
+
+    def put_crl(self, url: str, der: bytes, parsed: a_crl.CertificateList | None = None) -> None:
+        """Keep der for url unless the cache already holds a newer CRL (the newest thisUpdate wins).
+
+        ``parsed`` is der already loaded, so it is not parsed again.
+        """
         path = self._path("crl", url.encode())
         old = self._read(path)
         try:
-            if old is not None and (crl_validity(old)[0] or datetime.min) > (crl_validity(der)[0] or datetime.min):
+            new_this = crl_validity(parsed if parsed is not None else der)[0]
+            if old is not None and (crl_validity(old)[0] or datetime.min) > (new_this or datetime.min):
                 return
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, KeyError):
             pass
         self._write(path, der)
 
@@ -167,4 +218,5 @@ __all__ = [
     "crl_validity",
     "load_crls",
     "ocsp_validity",
+    "parse_crl",
 ]

@@ -265,15 +265,22 @@ def _classify(exc: Exception, cert: x509.Certificate) -> PathResult:
     return _failure(SignerStatus.UNTRUSTED, cert, f"the chain could not be validated: {exc}")
 
 
+@functools.lru_cache(maxsize=8)
+def _x509_crls(crls: tuple[bytes, ...]) -> tuple[x509.CertificateRevocationList, ...]:
+    # Parsed once per set of CRLs, like _parsed_crls, not once per validation that falls back to them.
+    out = []
+    for raw in crls:
+        try:
+            out.append(x509.load_der_x509_crl(raw) if raw[:1] == b"\x30" else x509.load_pem_x509_crl(raw))
+        except ValueError:
+            continue
+    return tuple(out)
+
+
 def _revoked_by_given_crls(chain: Sequence[x509.Certificate], context: ValidationContext) -> str | None:
     """Soft-fail fallback when pyhanko cannot complete the revocation check of the whole path (e.g. an
     intermediate without CRL): look each certificate up in the CRLs given, signed by its issuer."""
-    crls = []
-    for raw in context.crls:
-        try:
-            crls.append(x509.load_der_x509_crl(raw) if raw[:1] == b"\x30" else x509.load_pem_x509_crl(raw))
-        except ValueError:
-            continue
+    crls = _x509_crls(context.crls)
     for cert, issuer in itertools.pairwise(chain):
         for crl in crls:
             if crl.issuer != issuer.subject:
