@@ -23,13 +23,11 @@ if TYPE_CHECKING:
 
 from ..errors import SignerError, UnsupportedAlgorithmError, UsageError
 from . import der
-from .algorithms import CAPABILITY_OIDS, SIGNING_DIGESTS, hash_algorithm
+from .algorithms import CAPABILITY_OIDS, SIGNING_DIGESTS, ContentKind, hash_algorithm
 from .identity import Identity
 
 CHUNK = 1 << 20
 
-OID_DATA = "1.2.840.113549.1.7.1"
-OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
@@ -194,7 +192,7 @@ class SignPlan:
     def signer_info(self, message_digest: bytes) -> bytes:
         """SignerInfo (RFC 5652 §5.3) over the content's digest."""
         attrs = [
-            _attribute(OID_CONTENT_TYPE, der.oid(OID_DATA)),
+            _attribute(OID_CONTENT_TYPE, ContentKind.DATA.der),
             _attribute(OID_SIGNING_TIME, _signing_time(self.signing_time or datetime.now(UTC))),
             _attribute(OID_MESSAGE_DIGEST, der.octet_string(message_digest)),
             *([smime_capabilities_attr()] if self.capabilities else []),
@@ -248,20 +246,20 @@ def detached_signed_data(plan: SignPlan, message_digest: bytes) -> bytes:
     signed = der.seq(
         der.integer(1),
         der.set_of(plan.digest_algorithm),
-        der.seq(der.oid(OID_DATA)),
+        der.seq(ContentKind.DATA.der),
         plan.certificates_field(),
         der.set_of(plan.signer_info(message_digest)),
     )
-    return der.seq(der.oid(OID_SIGNED_DATA), der.tlv(0xA0, signed))
+    return der.seq(ContentKind.SIGNED_DATA.der, der.tlv(0xA0, signed))
 
 
 def stream_signed_data(plan: SignPlan, chunks: Iterable[bytes], write: Callable[[bytes], object]) -> None:
     """Write an encapsulating SignedData in indefinite-length BER, hashing the content as it passes."""
     h = plan.new_hash()
     write(
-        der.indefinite(0x30) + der.oid(OID_SIGNED_DATA) + der.indefinite(0xA0)
+        der.indefinite(0x30) + ContentKind.SIGNED_DATA.der + der.indefinite(0xA0)
         + der.indefinite(0x30) + der.integer(1) + der.set_of(plan.digest_algorithm)
-        + der.indefinite(0x30) + der.oid(OID_DATA) + der.indefinite(0xA0) + der.indefinite(0x24)
+        + der.indefinite(0x30) + ContentKind.DATA.der + der.indefinite(0xA0) + der.indefinite(0x24)
     )
     pending = bytearray()
     for chunk in chunks:

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from ..errors import LimitExceededError, MalformedCMSError, MalformedMIMEError, UnsupportedAlgorithmError
 from ..streamio import Region, Source, region_of, region_of_file, spool
 from . import der
-from .algorithms import DIGESTS, REFUSED_DIGESTS, hash_algorithm
+from .algorithms import DIGESTS, REFUSED_DIGESTS, ContentKind, hash_algorithm
 from .der import BerReader
 from .parsing import cms_bytes
 from .signing import cert_der, new_hash
@@ -394,8 +394,6 @@ def _verify_raw(public_key: Any, signer: RawSignerInfo, data: bytes) -> None:
 
 # -- Reading the SignedData (step 1) ------------------------------------------------------------------------------
 
-OID_SIGNED_DATA = der.oid("1.2.840.113549.1.7.2")
-
 
 @dataclass
 class _SignedParts:
@@ -414,7 +412,7 @@ def _read_signed_data(source: Source, hash_names: Callable[[list[str]], list[str
     if r.header().tag != 0x30:
         raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
     ctype = r.element()
-    if ctype != OID_SIGNED_DATA:
+    if ctype != ContentKind.SIGNED_DATA.der:
         name = cms.ContentType.load(ctype).native if ctype[:1] == b"\x06" else "not CMS"
         raise MalformedCMSError(f"expected SignedData, found {name}")
     if r.header().tag != 0xA0 or r.header().tag != 0x30:
