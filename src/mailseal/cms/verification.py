@@ -33,7 +33,6 @@ from asn1crypto import algos, cms
 from asn1crypto import x509 as a_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from ..errors import LimitExceededError, MalformedCMSError, MalformedMIMEError, UnsupportedAlgorithmError
@@ -643,8 +642,4 @@ def _short(exc: Exception) -> str:
     return text[:160]
 
 
-def fingerprint(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
-
-
-__all__ = ["SignedDataCheck", "SignerCheck", "check_signed_data", "fingerprint"]
+__all__ = ["SignedDataCheck", "SignerCheck", "check_signed_data"]
