@@ -72,6 +72,23 @@ def test_oid_is_written_in_one_module(name: str) -> None:
     assert _homes(ALL[name], _sources()) == {HOME}
 
 
+def _cms_oids() -> set[str]:
+    """Every dotted OID written as a string literal in src/mailseal/cms."""
+    dotted = re.compile(r"[\"'](\d(?:\.\d+){3,})[\"']")
+    return {m.group(1) for p in (SRC / "cms").glob("*.py") for m in dotted.finditer(p.read_text(encoding="utf-8"))}
+
+
+def test_every_oid_the_cms_layer_writes_has_one_home() -> None:
+    """Not only the ciphers and content types: signed attributes, digests and signatures too (cms/algorithms.py),
+    and the registrations asn1crypto lacks (cms/asn1.py)."""
+    sources = _sources()
+    oids = _cms_oids()
+    assert set(ALL) <= {name for name, dotted in ALL.items() if dotted in oids}
+    assert "1.2.840.113549.1.9.3" in oids  # the contentType attribute: once spelt in signing and verification
+    spread = {dotted: sorted(homes) for dotted in sorted(oids) if len(homes := _homes(dotted, sources)) != 1}
+    assert spread == {}
+
+
 def test_search_finds_every_spelling() -> None:
     """The search is not blind: each spelling of signedData, planted in a module, is found there."""
     element = der.oid(CONTENT_TYPE_OIDS["signedData"])

@@ -145,15 +145,38 @@ KDF_HASH = {
     "dh_single_pass_stddh_hkdf_sha512": ("hkdf", "sha512"),
 }
 
-# Our SMIMECapabilities, strongest first (RFC 8551 §2.5.2): content ciphers, then key transport and signatures.
+# Digest and signature algorithms as written in new SignerInfos (RFC 5754 §2 and §3.3, RFC 8419 §2.3).
+DIGEST_OIDS = {
+    "sha256": "2.16.840.1.101.3.4.2.1",
+    "sha384": "2.16.840.1.101.3.4.2.2",
+    "sha512": "2.16.840.1.101.3.4.2.3",
+}
+ECDSA_OIDS = {
+    "sha256": "1.2.840.10045.4.3.2",
+    "sha384": "1.2.840.10045.4.3.3",
+    "sha512": "1.2.840.10045.4.3.4",
+}
+OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"  # RFC 3370 §3.2: signature and key transport with PKCS #1 v1.5
 OID_RSAES_OAEP = "1.2.840.113549.1.1.7"  # RFC 8017 §A.2.1, for CMS RFC 3560
+OID_RSASSA_PSS = "1.2.840.113549.1.1.10"  # RFC 4056
+OID_ED25519 = "1.3.101.112"  # RFC 8419 §2.3
+
+# Signed attributes (RFC 5652 §11, RFC 8551 §2.5.2, RFC 5035 §5.4).
+OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
+OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
+OID_COUNTERSIGNATURE = "1.2.840.113549.1.9.6"
+OID_SMIME_CAPABILITIES = "1.2.840.113549.1.9.15"
+OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
+
+# Our SMIMECapabilities, strongest first (RFC 8551 §2.5.2): content ciphers, then key transport and signatures.
 CAPABILITY_OIDS: tuple[str, ...] = (
     *(c.oid for c in CONTENT_CIPHERS.values()),
     OID_RSAES_OAEP,
-    "1.2.840.113549.1.1.1",  # rsaEncryption
-    "1.2.840.113549.1.1.10",  # RSASSA-PSS
-    "1.2.840.10045.4.3.2",  # ecdsa-with-SHA256
-    "1.3.101.112",  # Ed25519
+    OID_RSA_ENCRYPTION,
+    OID_RSASSA_PSS,
+    ECDSA_OIDS["sha256"],
+    OID_ED25519,
 )
 
 _KIND_BY_DER = {kind.der: kind for kind in ContentKind}
@@ -164,11 +187,22 @@ __all__ = [
     "CONTENT_CIPHERS",
     "DEFAULT_CIPHER",
     "DEFAULT_DIGEST",
+    "DIGEST_OIDS",
+    "ECDSA_OIDS",
     "KDF_FOR_CURVE",
     "KDF_HASH",
     "LEGACY_DECRYPT",
     "MICALG",
+    "OID_CONTENT_TYPE",
+    "OID_COUNTERSIGNATURE",
+    "OID_ED25519",
+    "OID_MESSAGE_DIGEST",
     "OID_RSAES_OAEP",
+    "OID_RSASSA_PSS",
+    "OID_RSA_ENCRYPTION",
+    "OID_SIGNING_CERTIFICATE_V2",
+    "OID_SIGNING_TIME",
+    "OID_SMIME_CAPABILITIES",
     "REFUSED_DIGESTS",
     "SIGNING_DIGESTS",
     "WEAK_CIPHERS",

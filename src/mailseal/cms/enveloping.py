@@ -14,7 +14,15 @@ from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 from ..errors import LimitExceededError, RecipientError, UsageError
 from . import der
-from .algorithms import DEFAULT_CIPHER, KDF_FOR_CURVE, WRAP_FOR_KEY_SIZE, ContentCipher, ContentKind, content_cipher
+from .algorithms import (
+    DEFAULT_CIPHER,
+    KDF_FOR_CURVE,
+    OID_RSA_ENCRYPTION,
+    WRAP_FOR_KEY_SIZE,
+    ContentCipher,
+    ContentKind,
+    content_cipher,
+)
 from .content import ContentEncryptor
 from .keyagreement import curve_name, derive_kek, ephemeral_for, exchange, public_key_info
 from .names import name_text
@@ -134,7 +142,7 @@ def recipient_info(
     return _kari(cert, cek, rid)
 
 
-RSA_ENCRYPTION = der.seq(der.oid("1.2.840.113549.1.1.1"), b"\x05\x00")
+RSA_ENCRYPTION = der.seq(der.oid(OID_RSA_ENCRYPTION), b"\x05\x00")
 
 
 def recipient_info_der(

@@ -23,28 +23,24 @@ if TYPE_CHECKING:
 
 from ..errors import SignerError, UnsupportedAlgorithmError, UsageError
 from . import der
-from .algorithms import CAPABILITY_OIDS, SIGNING_DIGESTS, ContentKind, hash_algorithm
+from .algorithms import (
+    CAPABILITY_OIDS,
+    DIGEST_OIDS,
+    ECDSA_OIDS,
+    OID_CONTENT_TYPE,
+    OID_ED25519,
+    OID_MESSAGE_DIGEST,
+    OID_RSA_ENCRYPTION,
+    OID_SIGNING_CERTIFICATE_V2,
+    OID_SIGNING_TIME,
+    OID_SMIME_CAPABILITIES,
+    SIGNING_DIGESTS,
+    ContentKind,
+    hash_algorithm,
+)
 from .identity import Identity
 
 CHUNK = 1 << 20
-
-OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
-OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
-OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
-OID_SMIME_CAPABILITIES = "1.2.840.113549.1.9.15"
-OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
-DIGEST_OIDS = {
-    "sha256": "2.16.840.1.101.3.4.2.1",
-    "sha384": "2.16.840.1.101.3.4.2.2",
-    "sha512": "2.16.840.1.101.3.4.2.3",
-}
-ECDSA_OIDS = {
-    "sha256": "1.2.840.10045.4.3.2",
-    "sha384": "1.2.840.10045.4.3.3",
-    "sha512": "1.2.840.10045.4.3.4",
-}
-OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
-OID_ED25519 = "1.3.101.112"
 
 
 def to_asn1_cert(cert: x509.Certificate) -> a_x509.Certificate:

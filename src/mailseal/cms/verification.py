@@ -38,7 +38,17 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from ..errors import LimitExceededError, MalformedCMSError, MalformedMIMEError, UnsupportedAlgorithmError
 from ..streamio import Region, Source, region_of, region_of_file, spool
 from . import der
-from .algorithms import DIGESTS, REFUSED_DIGESTS, ContentKind, hash_algorithm
+from .algorithms import (
+    DIGESTS,
+    OID_CONTENT_TYPE,
+    OID_COUNTERSIGNATURE,
+    OID_MESSAGE_DIGEST,
+    OID_SIGNING_TIME,
+    OID_SMIME_CAPABILITIES,
+    REFUSED_DIGESTS,
+    ContentKind,
+    hash_algorithm,
+)
 from .der import BerReader
 from .parsing import cms_bytes
 from .signing import cert_der, new_hash
@@ -478,11 +488,11 @@ def _certificate_ders(element: bytes) -> list[bytes]:
 
 # -- SignerInfo and attributes, read from their received bytes ----------------------------------------------------
 
-ATTR_CONTENT_TYPE = der.oid("1.2.840.113549.1.9.3")
-ATTR_MESSAGE_DIGEST = der.oid("1.2.840.113549.1.9.4")
-ATTR_SIGNING_TIME = der.oid("1.2.840.113549.1.9.5")
-ATTR_COUNTERSIGNATURE = der.oid("1.2.840.113549.1.9.6")
-ATTR_SMIME_CAPABILITIES = der.oid("1.2.840.113549.1.9.15")
+ATTR_CONTENT_TYPE = der.oid(OID_CONTENT_TYPE)
+ATTR_MESSAGE_DIGEST = der.oid(OID_MESSAGE_DIGEST)
+ATTR_SIGNING_TIME = der.oid(OID_SIGNING_TIME)
+ATTR_COUNTERSIGNATURE = der.oid(OID_COUNTERSIGNATURE)
+ATTR_SMIME_CAPABILITIES = der.oid(OID_SMIME_CAPABILITIES)
 
 
 @dataclass(frozen=True)
