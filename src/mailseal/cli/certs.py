@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
-from ..cms.identity import load_certificates
+from ..cms.identity import fingerprint, load_certificates
 from ..cms.names import name_text, serial_text
 from ..errors import CertificateError
 from ..pki.profile import ProfileVerdict, certificate_emails, check_certificate, describe_key
@@ -116,7 +116,7 @@ def describe(cert: x509.Certificate, at: datetime | None = None) -> dict[str, An
                                             if isinstance(n, x509.UniformResourceIdentifier)],
         "ocsp_urls": [] if aia is None else [d.access_location.value for d in aia
                                              if d.access_method == AuthorityInformationAccessOID.OCSP],
-        "fingerprint_sha256": cert.fingerprint(hashes.SHA256()).hex(),
+        "fingerprint_sha256": fingerprint(cert),
         "fingerprint_sha1": cert.fingerprint(hashes.SHA1()).hex(),
         "smime": {"can_sign": verdict.can_sign, "can_encrypt": verdict.can_encrypt},
     }

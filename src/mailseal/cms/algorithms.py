@@ -3,10 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from cryptography.hazmat.primitives import hashes
 
 from ..errors import UnsupportedAlgorithmError
+from .der import oid as _der_oid
+
+
+class ContentKind(Enum):
+    """The CMS content types mailseal reads and writes; each value is the type's OID, written only here.
+
+    RFC 5652 §4 (Data), §5.1 (SignedData), §6.1 (EnvelopedData); RFC 5083 §1 (AuthEnvelopedData).
+    """
+
+    DATA = "1.2.840.113549.1.7.1"
+    SIGNED_DATA = "1.2.840.113549.1.7.2"
+    ENVELOPED_DATA = "1.2.840.113549.1.7.3"
+    AUTH_ENVELOPED_DATA = "1.2.840.113549.1.9.16.1.23"
+
+    @property
+    def oid(self) -> str:
+        """The dotted OID."""
+        return self.value
+
+    @property
+    def der(self) -> bytes:
+        """The OID as a DER element (tag, length, content), as it appears in a ContentInfo."""
+        return _der_oid(self.value)
+
+    @classmethod
+    def from_der(cls, element: bytes) -> ContentKind | None:
+        """The kind whose DER OID element is ``element``; None for any other content type."""
+        return _KIND_BY_DER.get(element)
 
 # RFC 8551 §2.1: SHA-256 MUST be supported; SHA-512 SHOULD. SHA-1 and MD5 are only read (MD5 is refused).
 DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
@@ -48,10 +77,11 @@ def hash_algorithm(name: str) -> hashes.HashAlgorithm:
 
 @dataclass(frozen=True)
 class ContentCipher:
-    """A content-encryption algorithm: its CLI name, asn1crypto OID name, key size and whether it is an AEAD."""
+    """A content-encryption algorithm: its CLI name, asn1crypto OID name, OID, key size and whether it is an AEAD."""
 
     name: str
     oid_name: str
+    oid: str
     key_size: int
     aead: bool
     smime_type: str
@@ -60,14 +90,19 @@ class ContentCipher:
 CONTENT_CIPHERS: dict[str, ContentCipher] = {
     c.name: c
     for c in (
+        # Strongest first (RFC 8551 §2.5.2 orders SMIMECapabilities by preference): AEAD before CBC, 256 before 128.
         # RFC 8551 §2.7: AES-128 GCM and AES-256 GCM MUST, ChaCha20-Poly1305 SHOULD+, AES-128 CBC SHOULD-.
-        ContentCipher("aes256-gcm", "aes256_gcm", 32, True, "authEnveloped-data"),
-        ContentCipher("aes128-gcm", "aes128_gcm", 16, True, "authEnveloped-data"),
-        ContentCipher("chacha20-poly1305", "chacha20_poly1305", 32, True, "authEnveloped-data"),
-        ContentCipher("aes256-cbc", "aes256_cbc", 32, False, "enveloped-data"),
-        ContentCipher("aes128-cbc", "aes128_cbc", 16, False, "enveloped-data"),
+        # OIDs: RFC 5084 §3 (GCM), RFC 8103 §5 (ChaCha20-Poly1305), RFC 3565 §4.1 (CBC).
+        ContentCipher("aes256-gcm", "aes256_gcm", "2.16.840.1.101.3.4.1.46", 32, True, "authEnveloped-data"),
+        ContentCipher("aes128-gcm", "aes128_gcm", "2.16.840.1.101.3.4.1.6", 16, True, "authEnveloped-data"),
+        ContentCipher(
+            "chacha20-poly1305", "chacha20_poly1305", "1.2.840.113549.1.9.16.3.18", 32, True, "authEnveloped-data"
+        ),
+        ContentCipher("aes256-cbc", "aes256_cbc", "2.16.840.1.101.3.4.1.42", 32, False, "enveloped-data"),
+        ContentCipher("aes128-cbc", "aes128_cbc", "2.16.840.1.101.3.4.1.2", 16, False, "enveloped-data"),
     )
 }
+#: Keyed by asn1crypto name ("aes256_gcm"), the name the parsed AlgorithmIdentifier gives.
 CIPHER_BY_OID = {c.oid_name: c for c in CONTENT_CIPHERS.values()}
 # Ciphers that are decrypted for compatibility but never chosen for new messages.
 LEGACY_DECRYPT = {"aes192_cbc": 24, "tripledes_3key": 24}
@@ -110,19 +145,41 @@ KDF_HASH = {
     "dh_single_pass_stddh_hkdf_sha512": ("hkdf", "sha512"),
 }
 
+# Digest and signature algorithms as written in new SignerInfos (RFC 5754 §2 and §3.3, RFC 8419 §2.3).
+DIGEST_OIDS = {
+    "sha256": "2.16.840.1.101.3.4.2.1",
+    "sha384": "2.16.840.1.101.3.4.2.2",
+    "sha512": "2.16.840.1.101.3.4.2.3",
+}
+ECDSA_OIDS = {
+    "sha256": "1.2.840.10045.4.3.2",
+    "sha384": "1.2.840.10045.4.3.3",
+    "sha512": "1.2.840.10045.4.3.4",
+}
+OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"  # RFC 3370 §3.2: signature and key transport with PKCS #1 v1.5
+OID_RSAES_OAEP = "1.2.840.113549.1.1.7"  # RFC 8017 §A.2.1, for CMS RFC 3560
+OID_RSASSA_PSS = "1.2.840.113549.1.1.10"  # RFC 4056
+OID_ED25519 = "1.3.101.112"  # RFC 8419 §2.3
+
+# Signed attributes (RFC 5652 §11, RFC 8551 §2.5.2, RFC 5035 §5.4).
+OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
+OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
+OID_COUNTERSIGNATURE = "1.2.840.113549.1.9.6"
+OID_SMIME_CAPABILITIES = "1.2.840.113549.1.9.15"
+OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
+
 # Our SMIMECapabilities, strongest first (RFC 8551 §2.5.2): content ciphers, then key transport and signatures.
 CAPABILITY_OIDS: tuple[str, ...] = (
-    "2.16.840.1.101.3.4.1.46",  # aes256-GCM
-    "2.16.840.1.101.3.4.1.6",  # aes128-GCM
-    "1.2.840.113549.1.9.16.3.18",  # ChaCha20-Poly1305
-    "2.16.840.1.101.3.4.1.42",  # aes256-CBC
-    "2.16.840.1.101.3.4.1.2",  # aes128-CBC
-    "1.2.840.113549.1.1.7",  # RSAES-OAEP
-    "1.2.840.113549.1.1.1",  # rsaEncryption
-    "1.2.840.113549.1.1.10",  # RSASSA-PSS
-    "1.2.840.10045.4.3.2",  # ecdsa-with-SHA256
-    "1.3.101.112",  # Ed25519
+    *(c.oid for c in CONTENT_CIPHERS.values()),
+    OID_RSAES_OAEP,
+    OID_RSA_ENCRYPTION,
+    OID_RSASSA_PSS,
+    ECDSA_OIDS["sha256"],
+    OID_ED25519,
 )
+
+_KIND_BY_DER = {kind.der: kind for kind in ContentKind}
 
 __all__ = [
     "CAPABILITY_OIDS",
@@ -130,10 +187,22 @@ __all__ = [
     "CONTENT_CIPHERS",
     "DEFAULT_CIPHER",
     "DEFAULT_DIGEST",
+    "DIGEST_OIDS",
+    "ECDSA_OIDS",
     "KDF_FOR_CURVE",
     "KDF_HASH",
     "LEGACY_DECRYPT",
     "MICALG",
+    "OID_CONTENT_TYPE",
+    "OID_COUNTERSIGNATURE",
+    "OID_ED25519",
+    "OID_MESSAGE_DIGEST",
+    "OID_RSAES_OAEP",
+    "OID_RSASSA_PSS",
+    "OID_RSA_ENCRYPTION",
+    "OID_SIGNING_CERTIFICATE_V2",
+    "OID_SIGNING_TIME",
+    "OID_SMIME_CAPABILITIES",
     "REFUSED_DIGESTS",
     "SIGNING_DIGESTS",
     "WEAK_CIPHERS",
@@ -141,6 +210,7 @@ __all__ = [
     "WRAP_FOR_KEY_SIZE",
     "WRAP_KEY_SIZE",
     "ContentCipher",
+    "ContentKind",
     "content_cipher",
     "hash_algorithm",
 ]

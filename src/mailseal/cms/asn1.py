@@ -7,6 +7,8 @@ from typing import Any
 from asn1crypto import algos, cms, core
 from asn1crypto import tsp as _tsp  # noqa: F401  (registers signingCertificate/V2 attribute types)
 
+from .algorithms import CONTENT_CIPHERS
+
 
 class GCMParameters(core.Sequence):
     """RFC 5084 §3.2: GCMParameters ::= SEQUENCE { aes-nonce OCTET STRING, aes-ICVlen AES-GCM-ICVlen DEFAULT 12 }."""
@@ -58,7 +60,8 @@ KEY_AGREEMENT_OIDS = {
 }
 
 _register(cms.KeyEncryptionAlgorithmId, KEY_AGREEMENT_OIDS)
-_register(algos.EncryptionAlgorithmId, {"1.2.840.113549.1.9.16.3.18": "chacha20_poly1305"})
+_CHACHA = CONTENT_CIPHERS["chacha20-poly1305"]
+_register(algos.EncryptionAlgorithmId, {_CHACHA.oid: _CHACHA.oid_name})
 # RFC 3217 Triple-DES key wrap: read only, for mail written by older OpenSSL versions.
 _register(cms.KeyEncryptionAlgorithmId, {"1.2.840.113549.1.9.16.3.6": "tripledes_wrap"})
 # MD4 gets a name so that it is refused as broken rather than reported as unknown.

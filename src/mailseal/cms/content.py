@@ -19,15 +19,6 @@ from .algorithms import CIPHER_BY_OID, LEGACY_DECRYPT, ContentCipher
 
 TAG_LENGTH = 16
 
-
-
-OIDS = {
-    "aes128_gcm": "2.16.840.1.101.3.4.1.6",
-    "aes256_gcm": "2.16.840.1.101.3.4.1.46",
-    "aes128_cbc": "2.16.840.1.101.3.4.1.2",
-    "aes256_cbc": "2.16.840.1.101.3.4.1.42",
-    "chacha20_poly1305": "1.2.840.113549.1.9.16.3.18",
-}
 MAX_ONE_SHOT = 256 << 20  # ChaCha20-Poly1305 has no streaming interface in pyca: it is encrypted whole
 
 
@@ -55,7 +46,7 @@ class ContentEncryptor:
             self._enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
             self._padder = sym_padding.PKCS7(128).padder()
             params = der.octet_string(iv)
-        self.algorithm = der.seq(der.oid(OIDS[name]), params)
+        self.algorithm = der.seq(der.oid(cipher.oid), params)
 
     def update(self, data: bytes) -> bytes:
         name = self.cipher.oid_name

@@ -25,7 +25,7 @@ from ..errors import (
 )
 from ..streamio import Region, region_of_file, spool
 from . import der
-from .algorithms import hash_algorithm
+from .algorithms import ContentKind, hash_algorithm
 from .content import ContentDecryptor, algorithm_name, content_key_size, is_aead
 from .der import BerReader, Readable
 from .identity import PrivateKey
@@ -182,10 +182,6 @@ def _kari_key(kari: cms.KeyAgreeRecipientInfo, rek: Any, key: PrivateKey, size: 
     return cek if len(cek) == size else substitute_key(key, wrapped, size)
 
 
-OID_ENVELOPED = der.oid("1.2.840.113549.1.7.3")
-OID_AUTH_ENVELOPED = der.oid("1.2.840.113549.1.9.16.1.23")
-
-
 @dataclass
 class _Prefix:
     auth: bool
@@ -210,10 +206,11 @@ def _read_prefix(r: BerReader) -> _Prefix:
     if outer.tag != 0x30:
         raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
     ctype = r.element()
-    if ctype not in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
+    kind = ContentKind.from_der(ctype)
+    if kind not in (ContentKind.ENVELOPED_DATA, ContentKind.AUTH_ENVELOPED_DATA):
         name = cms.ContentType.load(ctype).native if ctype[:1] == b"\x06" else "not CMS"
         raise NotEncryptedError(f"the CMS object is {name}, not EnvelopedData or AuthEnvelopedData")
-    auth = ctype == OID_AUTH_ENVELOPED
+    auth = kind is ContentKind.AUTH_ENVELOPED_DATA
     if r.header().tag != 0xA0 or r.header().tag != 0x30:
         raise MalformedCMSError("the enveloped structure is malformed")
     r.element()  # version

@@ -14,7 +14,15 @@ from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 from ..errors import LimitExceededError, RecipientError, UsageError
 from . import der
-from .algorithms import DEFAULT_CIPHER, KDF_FOR_CURVE, WRAP_FOR_KEY_SIZE, ContentCipher, content_cipher
+from .algorithms import (
+    DEFAULT_CIPHER,
+    KDF_FOR_CURVE,
+    OID_RSA_ENCRYPTION,
+    WRAP_FOR_KEY_SIZE,
+    ContentCipher,
+    ContentKind,
+    content_cipher,
+)
 from .content import ContentEncryptor
 from .keyagreement import curve_name, derive_kek, ephemeral_for, exchange, public_key_info
 from .names import name_text
@@ -134,7 +142,7 @@ def recipient_info(
     return _kari(cert, cek, rid)
 
 
-RSA_ENCRYPTION = der.seq(der.oid("1.2.840.113549.1.1.1"), b"\x05\x00")
+RSA_ENCRYPTION = der.seq(der.oid(OID_RSA_ENCRYPTION), b"\x05\x00")
 
 
 def recipient_info_der(
@@ -150,11 +158,6 @@ def recipient_info_der(
 
 def signer_template_sid(cert: x509.Certificate) -> bytes:
     return der.seq(cert.issuer.public_bytes(), der.integer(cert.serial_number))
-
-
-OID_DATA = "1.2.840.113549.1.7.1"
-OID_ENVELOPED = "1.2.840.113549.1.7.3"
-OID_AUTH_ENVELOPED = "1.2.840.113549.1.9.16.1.23"
 
 
 def _prepare(
@@ -188,15 +191,15 @@ def stream_enveloped_data(
     infos = [recipient_info_der(c, cek, key_transport, recipient_id) for c in recipients]
     encryptor = ContentEncryptor(spec, cek, random)
     if spec.aead:
-        outer_oid, version = OID_AUTH_ENVELOPED, 0  # RFC 5083 §2.1: version is always 0
+        outer, version = ContentKind.AUTH_ENVELOPED_DATA, 0  # RFC 5083 §2.1: version is always 0
     else:
-        outer_oid = OID_ENVELOPED
+        outer = ContentKind.ENVELOPED_DATA
         # RFC 5652 §6.1: version 0 only when every RecipientInfo is a version 0 KeyTransRecipientInfo.
         version = 0 if all(_is_v0_ktri(i) for i in infos) else 2
     write(
-        der.indefinite(0x30) + der.oid(outer_oid) + der.indefinite(0xA0) + der.indefinite(0x30)
+        der.indefinite(0x30) + outer.der + der.indefinite(0xA0) + der.indefinite(0x30)
         + der.integer(version) + der.set_of(*infos)
-        + der.indefinite(0x30) + der.oid(OID_DATA) + encryptor.algorithm + der.indefinite(0xA0)
+        + der.indefinite(0x30) + ContentKind.DATA.der + encryptor.algorithm + der.indefinite(0xA0)
     )
     pending = bytearray()  # small pieces are gathered so that a small message is one segment
     for chunk in chunks:

@@ -314,11 +314,17 @@ def _certs_from_pkcs7(data: bytes) -> list[x509.Certificate]:
 
 
 
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the certificate's DER in lower-case hex without separators: the name mailseal files a
+    certificate under everywhere (trust lists, directory, key store, JSON reports)."""
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
 def dedupe(certs: Sequence[x509.Certificate]) -> list[x509.Certificate]:
-    seen: set[bytes] = set()
+    seen: set[str] = set()
     out = []
     for c in certs:
-        fp = c.fingerprint(hashes.SHA256())
+        fp = fingerprint(c)
         if fp not in seen:
             seen.add(fp)
             out.append(c)
@@ -331,6 +337,7 @@ __all__ = [
     "PrivateKey",
     "PublicKey",
     "dedupe",
+    "fingerprint",
     "load_certificates",
     "load_pkcs12",
     "load_private_key",

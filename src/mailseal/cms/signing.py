@@ -23,30 +23,24 @@ if TYPE_CHECKING:
 
 from ..errors import SignerError, UnsupportedAlgorithmError, UsageError
 from . import der
-from .algorithms import CAPABILITY_OIDS, SIGNING_DIGESTS, hash_algorithm
+from .algorithms import (
+    CAPABILITY_OIDS,
+    DIGEST_OIDS,
+    ECDSA_OIDS,
+    OID_CONTENT_TYPE,
+    OID_ED25519,
+    OID_MESSAGE_DIGEST,
+    OID_RSA_ENCRYPTION,
+    OID_SIGNING_CERTIFICATE_V2,
+    OID_SIGNING_TIME,
+    OID_SMIME_CAPABILITIES,
+    SIGNING_DIGESTS,
+    ContentKind,
+    hash_algorithm,
+)
 from .identity import Identity
 
 CHUNK = 1 << 20
-
-OID_DATA = "1.2.840.113549.1.7.1"
-OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
-OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
-OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
-OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
-OID_SMIME_CAPABILITIES = "1.2.840.113549.1.9.15"
-OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
-DIGEST_OIDS = {
-    "sha256": "2.16.840.1.101.3.4.2.1",
-    "sha384": "2.16.840.1.101.3.4.2.2",
-    "sha512": "2.16.840.1.101.3.4.2.3",
-}
-ECDSA_OIDS = {
-    "sha256": "1.2.840.10045.4.3.2",
-    "sha384": "1.2.840.10045.4.3.3",
-    "sha512": "1.2.840.10045.4.3.4",
-}
-OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
-OID_ED25519 = "1.3.101.112"
 
 
 def to_asn1_cert(cert: x509.Certificate) -> a_x509.Certificate:
@@ -194,7 +188,7 @@ class SignPlan:
     def signer_info(self, message_digest: bytes) -> bytes:
         """SignerInfo (RFC 5652 §5.3) over the content's digest."""
         attrs = [
-            _attribute(OID_CONTENT_TYPE, der.oid(OID_DATA)),
+            _attribute(OID_CONTENT_TYPE, ContentKind.DATA.der),
             _attribute(OID_SIGNING_TIME, _signing_time(self.signing_time or datetime.now(UTC))),
             _attribute(OID_MESSAGE_DIGEST, der.octet_string(message_digest)),
             *([smime_capabilities_attr()] if self.capabilities else []),
@@ -248,20 +242,20 @@ def detached_signed_data(plan: SignPlan, message_digest: bytes) -> bytes:
     signed = der.seq(
         der.integer(1),
         der.set_of(plan.digest_algorithm),
-        der.seq(der.oid(OID_DATA)),
+        der.seq(ContentKind.DATA.der),
         plan.certificates_field(),
         der.set_of(plan.signer_info(message_digest)),
     )
-    return der.seq(der.oid(OID_SIGNED_DATA), der.tlv(0xA0, signed))
+    return der.seq(ContentKind.SIGNED_DATA.der, der.tlv(0xA0, signed))
 
 
 def stream_signed_data(plan: SignPlan, chunks: Iterable[bytes], write: Callable[[bytes], object]) -> None:
     """Write an encapsulating SignedData in indefinite-length BER, hashing the content as it passes."""
     h = plan.new_hash()
     write(
-        der.indefinite(0x30) + der.oid(OID_SIGNED_DATA) + der.indefinite(0xA0)
+        der.indefinite(0x30) + ContentKind.SIGNED_DATA.der + der.indefinite(0xA0)
         + der.indefinite(0x30) + der.integer(1) + der.set_of(plan.digest_algorithm)
-        + der.indefinite(0x30) + der.oid(OID_DATA) + der.indefinite(0xA0) + der.indefinite(0x24)
+        + der.indefinite(0x30) + ContentKind.DATA.der + der.indefinite(0xA0) + der.indefinite(0x24)
     )
     pending = bytearray()
     for chunk in chunks:

@@ -33,13 +33,22 @@ from asn1crypto import algos, cms
 from asn1crypto import x509 as a_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from ..errors import LimitExceededError, MalformedCMSError, MalformedMIMEError, UnsupportedAlgorithmError
 from ..streamio import Region, Source, region_of, region_of_file, spool
 from . import der
-from .algorithms import DIGESTS, REFUSED_DIGESTS, hash_algorithm
+from .algorithms import (
+    DIGESTS,
+    OID_CONTENT_TYPE,
+    OID_COUNTERSIGNATURE,
+    OID_MESSAGE_DIGEST,
+    OID_SIGNING_TIME,
+    OID_SMIME_CAPABILITIES,
+    REFUSED_DIGESTS,
+    ContentKind,
+    hash_algorithm,
+)
 from .der import BerReader
 from .parsing import cms_bytes
 from .signing import cert_der, new_hash
@@ -394,8 +403,6 @@ def _verify_raw(public_key: Any, signer: RawSignerInfo, data: bytes) -> None:
 
 # -- Reading the SignedData (step 1) ------------------------------------------------------------------------------
 
-OID_SIGNED_DATA = der.oid("1.2.840.113549.1.7.2")
-
 
 @dataclass
 class _SignedParts:
@@ -414,7 +421,7 @@ def _read_signed_data(source: Source, hash_names: Callable[[list[str]], list[str
     if r.header().tag != 0x30:
         raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
     ctype = r.element()
-    if ctype != OID_SIGNED_DATA:
+    if ctype != ContentKind.SIGNED_DATA.der:
         name = cms.ContentType.load(ctype).native if ctype[:1] == b"\x06" else "not CMS"
         raise MalformedCMSError(f"expected SignedData, found {name}")
     if r.header().tag != 0xA0 or r.header().tag != 0x30:
@@ -481,11 +488,11 @@ def _certificate_ders(element: bytes) -> list[bytes]:
 
 # -- SignerInfo and attributes, read from their received bytes ----------------------------------------------------
 
-ATTR_CONTENT_TYPE = der.oid("1.2.840.113549.1.9.3")
-ATTR_MESSAGE_DIGEST = der.oid("1.2.840.113549.1.9.4")
-ATTR_SIGNING_TIME = der.oid("1.2.840.113549.1.9.5")
-ATTR_COUNTERSIGNATURE = der.oid("1.2.840.113549.1.9.6")
-ATTR_SMIME_CAPABILITIES = der.oid("1.2.840.113549.1.9.15")
+ATTR_CONTENT_TYPE = der.oid(OID_CONTENT_TYPE)
+ATTR_MESSAGE_DIGEST = der.oid(OID_MESSAGE_DIGEST)
+ATTR_SIGNING_TIME = der.oid(OID_SIGNING_TIME)
+ATTR_COUNTERSIGNATURE = der.oid(OID_COUNTERSIGNATURE)
+ATTR_SMIME_CAPABILITIES = der.oid(OID_SMIME_CAPABILITIES)
 
 
 @dataclass(frozen=True)
@@ -645,8 +652,4 @@ def _short(exc: Exception) -> str:
     return text[:160]
 
 
-def fingerprint(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
-
-
-__all__ = ["SignedDataCheck", "SignerCheck", "check_signed_data", "fingerprint"]
+__all__ = ["SignedDataCheck", "SignerCheck", "check_signed_data"]

@@ -14,7 +14,7 @@ from .signed import parse_multipart_signed
 def inspect_message(raw: bytes) -> list[dict[str, Any]]:
     """Layers outermost first; encrypted layers stop the walk (their content needs a key)."""
     layers: list[dict[str, Any]] = []
-    if looks_like_cms(raw) and not raw.lstrip()[:1].isalpha():
+    if looks_like_cms(raw):
         return [{"form": "cms", **inspect_cms(raw)}]
     entity = Entity.parse(raw)
     for _ in range(MAX_DEPTH):

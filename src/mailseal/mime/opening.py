@@ -6,7 +6,6 @@ layer), so a 1 GiB message is opened in bounded memory.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,10 +14,9 @@ from typing import TYPE_CHECKING, BinaryIO
 from cryptography import x509
 
 from ..cms.decryption import DecryptionInfo, decrypt_stream, decrypt_to, enveloped_recipients
-from ..cms.der import BerReader
 from ..cms.identity import Identity
 from ..cms.inspection import RecipientIdentifier
-from ..cms.parsing import cms_bytes, looks_like_cms
+from ..cms.parsing import ContentKind, cms_region, content_type_of, looks_like_cms
 from ..cms.verification import SignedDataCheck, check_signed_data
 from ..errors import (
     DecryptionError,
@@ -40,9 +38,8 @@ if TYPE_CHECKING:  # path validation (pyhanko-certvalidator, asyncio) is importe
 MAX_DEPTH = 8
 PKCS7_MIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
 SIGNED_TYPES = ("multipart/signed",)
-OID_SIGNED = bytes.fromhex("06092a864886f70d010702")
-OID_ENVELOPED = bytes.fromhex("06092a864886f70d010703")
-OID_AUTH_ENVELOPED = bytes.fromhex("060b2a864886f70d0109100117")
+ENVELOPED_KINDS = (ContentKind.ENVELOPED_DATA, ContentKind.AUTH_ENVELOPED_DATA)
+OPENED_KINDS = (ContentKind.SIGNED_DATA, *ENVELOPED_KINDS)
 
 #: Picks the keys for one encrypted layer from the certificates the layer is encrypted for (a key store does so):
 #: called when that layer is met, so a key that no layer needs is never opened.
@@ -118,18 +115,18 @@ def _check_detached(signature: bytes, content: Region, extra: Sequence[x509.Cert
     return check
 
 
-def _chosen(cms_region: Source, keys: Sequence[Identity] | KeyChooser) -> Sequence[Identity]:
-    return keys(enveloped_recipients(cms_region.open)) if callable(keys) else keys
+def _chosen(body: Source, keys: Sequence[Identity] | KeyChooser) -> Sequence[Identity]:
+    return keys(enveloped_recipients(body.open)) if callable(keys) else keys
 
 
-def _decrypt(cms_region: Source, keys: Sequence[Identity] | KeyChooser) -> tuple[DecryptionInfo, Region]:
-    identities = _chosen(cms_region, keys)
+def _decrypt(body: Source, keys: Sequence[Identity] | KeyChooser) -> tuple[DecryptionInfo, Region]:
+    identities = _chosen(body, keys)
     if not identities:
         raise NoMatchingRecipientError("the message is encrypted: give the recipient's key to open it")
     failed = False
     for ident in identities:
         try:
-            return decrypt_stream(cms_region.open, ident.private_key, ident.certificate)
+            return decrypt_stream(body.open, ident.private_key, ident.certificate)
         except NoMatchingRecipientError:
             continue
         except DecryptionError:
@@ -137,23 +134,6 @@ def _decrypt(cms_region: Source, keys: Sequence[Identity] | KeyChooser) -> tuple
     if failed:
         raise DecryptionError()
     raise NoMatchingRecipientError("the message is not encrypted for any of the keys given")
-
-
-def _cms_kind(source: Source) -> bytes:
-    """The content type OID (DER) of a ContentInfo, read from its first bytes."""
-    head = source.head(64)
-    if not head or head[0] != 0x30:
-        raise MalformedCMSError("the data is not a CMS structure (it does not start with an ASN.1 SEQUENCE)")
-    try:
-        reader = BerReader(io.BytesIO(head))
-        reader.header()
-        oid = reader.element()
-        explicit = reader.header()
-    except Exception:
-        raise MalformedCMSError("the CMS structure cannot be parsed (truncated or not CMS)") from None
-    if oid[:1] != b"\x06" or explicit.tag != 0xA0:
-        raise MalformedCMSError("the data is not a CMS ContentInfo (no content type and [0] content)")
-    return oid
 
 
 def _mentions_smime(entity: Entity) -> bool:
@@ -229,11 +209,6 @@ def _default_context() -> ValidationContext:
     return ValidationContext()
 
 
-def _is_bare_cms(region: Region) -> bool:
-    head = region.read(0, 64)
-    return looks_like_cms(head) and not head.lstrip()[:1].isalpha()
-
-
 def open_message(
     message: MessageInput,
     *,
@@ -248,7 +223,7 @@ def open_message(
     ``identities`` are the keys to decrypt with, or a ``KeyChooser`` asked at each encrypted layer."""
     ctx = context or _default_context()
     source = input_region(message)
-    if _is_bare_cms(source):
+    if looks_like_cms(source.head(64)):
         return _open_bare(source, identities, ctx, extra_certificates, detached_content, max_depth)
     layers: list[Layer] = []
     warnings: list[str] = []
@@ -271,12 +246,12 @@ def open_message(
             )
             current = inner
             continue
-        cms_region = current.decoded_source()
-        if not cms_region.head(1):
+        body = current.decoded_source()
+        if not body.head(1):
             raise MalformedMIMEError("the application/pkcs7-mime body is empty")
-        oid = _cms_kind(cms_region)
-        if oid == OID_SIGNED:
-            check = check_signed_data(cms_region, None, list(extra_certificates))
+        content_kind = content_type_of(body)
+        if content_kind is ContentKind.SIGNED_DATA:
+            check = check_signed_data(body, None, list(extra_certificates))
             if not check.signers and check.content_region is None:
                 warnings.append("the message carries only certificates (certs-only), no content")
                 break
@@ -286,8 +261,8 @@ def open_message(
             # RFC 9788: From inside the signed entity (protected headers) is authoritative when present.
             signers = judge(check, ctx, from_addresses(current) or froms)
             layers.append(Layer("signed", "application/pkcs7-mime", signers, covers=current.content_type()[0]))
-        elif oid in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
-            info, plain = _decrypt(cms_region, identities)
+        elif content_kind in ENVELOPED_KINDS:
+            info, plain = _decrypt(body, identities)
             layers.append(_encrypted_layer(info, "application/pkcs7-mime"))
             current = Entity.content_from_region(plain)
         else:
@@ -319,11 +294,10 @@ def _open_bare(
     """A bare CMS object (DER, BER or PEM) rather than a message: unwrap CMS layers only."""
     layers: list[Layer] = []
     warnings = ["a bare CMS object has no From address: signer addresses were not checked"]
-    head = source.read(0, 64)
-    content = Region.of_bytes(cms_bytes(source.read_all(64 << 20))) if head.lstrip().startswith(b"-") else source
+    content = cms_region(source)
     for _ in range(max_depth):
-        oid = _cms_kind(content)
-        if oid == OID_SIGNED:
+        kind = content_type_of(content)
+        if kind is ContentKind.SIGNED_DATA:
             check = check_signed_data(content, detached_content, list(extra))
             detached_content = None
             if not check.signers and check.content_region is None:
@@ -336,18 +310,15 @@ def _open_bare(
                 content = Region.of_bytes(b"")
                 break
             content = check.content_region
-        elif oid in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
+        elif kind in ENVELOPED_KINDS:
             info, content = _decrypt(content, identities)
             layers.append(_encrypted_layer(info, "cms"))
         else:
             raise NotEncryptedError("the CMS object is of a type that mailseal does not open")
-        head = content.read(0, 64)
-        if not head.startswith(b"\x30"):
-            break
         try:
-            if _cms_kind(content) not in (OID_SIGNED, OID_ENVELOPED, OID_AUTH_ENVELOPED):
+            if content_type_of(content) not in OPENED_KINDS:
                 break
-        except MalformedCMSError:
+        except MalformedCMSError:  # the content is not CMS: this was the innermost layer
             break
     report = Report(tuple(layers), "application/octet-stream", tuple(warnings))
     return Opened(report, Entity((), content), None)
@@ -404,19 +375,18 @@ def decrypt_message(
     large message: only for a seekable output that the caller throws away when this raises.
     """
     source = input_region(message)
-    if _is_bare_cms(source):
-        head = source.read(0, 64)
-        cms_region = Region.of_bytes(cms_bytes(source.read_all(64 << 20))) if head.lstrip().startswith(b"-") else source
-        if _cms_kind(cms_region) not in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
+    if looks_like_cms(source.head(64)):
+        bare = cms_region(source)
+        if content_type_of(bare) not in ENVELOPED_KINDS:
             raise NotEncryptedError("the CMS object is not EnvelopedData or AuthEnvelopedData")
-        _, plain = _decrypt(cms_region, [identity] if isinstance(identity, Identity) else identity)
+        _, plain = _decrypt(bare, [identity] if isinstance(identity, Identity) else identity)
         opened = Opened(Report(), Entity((), plain), None)
     else:
         root = Entity.from_region(source)
         if classify(root) != "pkcs7":
             raise NotEncryptedError("the message is not encrypted (no application/pkcs7-mime body at its root)")
         body = root.decoded_source()
-        if _cms_kind(body) not in (OID_ENVELOPED, OID_AUTH_ENVELOPED):
+        if content_type_of(body) not in ENVELOPED_KINDS:
             raise NotEncryptedError("the S/MIME body is not encrypted data")
         chosen = [identity] if isinstance(identity, Identity) else _chosen(body, identity)
         if out is not None and out_is_staging and len(chosen) == 1:

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
+from ..cms.identity import fingerprint
 from ..cms.names import name_text, serial_text
 from .profile import certificate_emails
 
@@ -68,7 +68,7 @@ def certificate_fields(cert: x509.Certificate) -> CertificateFields:
         subject=_name(cert, lambda c: c.subject),
         issuer=_name(cert, lambda c: c.issuer),
         serial=serial_text(cert.serial_number),
-        fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        fingerprint_sha256=fingerprint(cert),
         emails=tuple(certificate_emails(cert)),  # reads the SAN and subject defensively itself
     )
 
@@ -76,7 +76,7 @@ def certificate_fields(cert: x509.Certificate) -> CertificateFields:
 def subject_or_fingerprint(cert: x509.Certificate) -> str:
     """The subject as text, or "certificate <fingerprint prefix>" when the subject cannot be parsed."""
     subject = _name(cert, lambda c: c.subject)  # an empty subject (RFC 5280 §4.1.2.6) is shown as it is: ""
-    return subject if subject is not None else f"certificate {cert.fingerprint(hashes.SHA256()).hex()[:16]}"
+    return subject if subject is not None else f"certificate {fingerprint(cert)[:16]}"
 
 
 __all__ = ["CertificateFields", "certificate_fields", "subject_or_fingerprint", "unreadable_reason"]

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 
-from ..cms.identity import Password, load_certificates
+from ..cms.identity import Password, fingerprint, load_certificates
 from ..cms.names import name_text, serial_text
 from ..config import data_dir
 from ..errors import CertificateError, UsageError
@@ -43,11 +43,6 @@ _HEADERS: dict[Kind, str] = {
 }
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 fingerprint in lowercase hex without separators (as in the JSON reports)."""
-    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def is_ca(cert: x509.Certificate) -> bool:

@@ -32,9 +32,9 @@ from typing import Any, Literal, TypeVar
 
 from asn1crypto import x509 as a_x509
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ..cms.identity import fingerprint
 from ..cms.names import asn1_name_text, name_text
 from .fetching import FetchEvent, FetchPolicy, GuardedFetcherBackend
 from .revocation import RevocationCache, RevocationState
@@ -319,9 +319,7 @@ def _context_key(context: ValidationContext) -> tuple[Any, ...]:
 _cache_lock = threading.Lock()
 
 
-@lru_cache(maxsize=2048)
-def _fingerprint(cert: x509.Certificate) -> bytes:
-    return cert.fingerprint(hashes.SHA256())
+_fingerprint = lru_cache(maxsize=2048)(fingerprint)  # the cache key of a path: computed once per certificate
 
 
 def validate_path(

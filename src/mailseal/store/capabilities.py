@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..cms.algorithms import CONTENT_CIPHERS
+from ..cms.algorithms import OID_RSAES_OAEP as RSAES_OAEP
 from ..cms.enveloping import KeyTransport
 from ..errors import RecipientError, UsageError
 
-#: Strongest first (issue 5): AEAD before CBC, 256-bit before 128-bit; every name is a CONTENT_CIPHERS key.
-CIPHER_PREFERENCE: tuple[str, ...] = ("aes256-gcm", "aes128-gcm", "chacha20-poly1305", "aes256-cbc", "aes128-cbc")
-#: SMIMECapability OIDs of those ciphers (RFC 5084 §3 for GCM, RFC 8103 §5 for ChaCha20-Poly1305, RFC 3565 for CBC).
-CIPHER_OIDS: dict[str, str] = {
-    "2.16.840.1.101.3.4.1.46": "aes256-gcm",
-    "2.16.840.1.101.3.4.1.6": "aes128-gcm",
-    "1.2.840.113549.1.9.16.3.18": "chacha20-poly1305",
-    "2.16.840.1.101.3.4.1.42": "aes256-cbc",
-    "2.16.840.1.101.3.4.1.2": "aes128-cbc",
-}
-RSAES_OAEP = "1.2.840.113549.1.1.7"
+#: Strongest first (issue 5): AEAD before CBC, 256-bit before 128-bit, the order of ``CONTENT_CIPHERS``.
+CIPHER_PREFERENCE: tuple[str, ...] = tuple(CONTENT_CIPHERS)
+#: SMIMECapability OIDs of those ciphers, to their names (the OIDs live in ``cms.algorithms``).
+CIPHER_OIDS: dict[str, str] = {c.oid: c.name for c in CONTENT_CIPHERS.values()}
 #: RFC 8551 §2.7.1.2: with no knowledge of the recipient's capabilities, use AES-256 GCM.
 DEFAULT_FOR_UNKNOWN = "aes256-gcm"
 DEFAULT_FLOOR = "aes128-cbc"

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Insert, bindparam, delete, or_, select, update
 
+from ..cms.identity import fingerprint
 from ..cms.names import name_text, serial_text
 from ..errors import UsageError
 from ..pki.profile import certificate_emails, normalize_address
@@ -23,11 +24,6 @@ if TYPE_CHECKING:
 
 SOURCES: tuple[str, ...] = ("imported", "harvested", "ldap", "smimea", "ca")
 _RC = recipient_certificates.c
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    """SHA-256 of the certificate's DER, lower-case hex: the key the directory files certificates under."""
-    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def _iso(t: datetime | None) -> str | None:

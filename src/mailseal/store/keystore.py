@@ -11,13 +11,13 @@ from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ..cms.identity import Identity, load_private_key
+from ..cms.identity import Identity, fingerprint, load_private_key
 from ..cms.inspection import RecipientIdentifier
 from ..cms.names import name_text
 from ..cms.token import TokenKey, TokenSettings
@@ -61,10 +61,6 @@ def certificate_usage(cert: x509.Certificate, usage: str | None = None) -> str:
     if problems:
         raise CertificateUsageError(f"the certificate does not allow usage {usage}: {problems[0]}")
     return usage
-
-
-def _fingerprint(cert: x509.Certificate) -> str:
-    return cert.fingerprint(hashes.SHA256()).hex()
 
 
 def derive_kek(passphrase: bytes, params: dict[str, Any]) -> bytes:
@@ -199,7 +195,7 @@ class KeyStore:
         usage = certificate_usage(identity.certificate, usage)
         if isinstance(identity.private_key, TokenKey):
             return self.add_token_identity(identity, usage, address, actor)
-        fp = _fingerprint(identity.certificate)
+        fp = fingerprint(identity.certificate)
         pkcs8 = identity.private_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                                                    serialization.NoEncryption())
         sealed = self._key().seal(pkcs8, _aad(fp))
@@ -226,7 +222,7 @@ class KeyStore:
             addresses = [wanted]
         if not addresses:
             raise UsageError("the certificate carries no e-mail address: nothing to file the identity under")
-        fp = _fingerprint(cert)
+        fp = fingerprint(cert)
         ids: list[int] = []
         try:
             with self.store.session() as session:
@@ -297,7 +293,7 @@ class KeyStore:
             return Identity(key, cert, chain)
         if row.encrypted_key is None:
             raise WrongPasswordError("the stored identity has neither a key nor a key location")
-        key = load_private_key(self._key().open(row.encrypted_key, _aad(_fingerprint(cert))))
+        key = load_private_key(self._key().open(row.encrypted_key, _aad(fingerprint(cert))))
         return Identity(key, cert, chain)
 
     def get(self, identity_id: int) -> Identity:
@@ -357,7 +353,7 @@ class KeyStore:
             None, ident.private_key, ident.certificate, list(ident.chain) or None,  # type: ignore[arg-type]
             serialization.BestAvailableEncryption(password))
         with self.store.session() as session:
-            audit.record(session, "keys.export", str(identity_id), {"fingerprint": _fingerprint(ident.certificate)},
+            audit.record(session, "keys.export", str(identity_id), {"fingerprint": fingerprint(ident.certificate)},
                          actor)
         return data
 
