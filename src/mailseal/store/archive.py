@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 import os
-import secrets as _random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ..cms.identity import Identity
 from ..errors import ErrorCode, MailsealError, UsageError, WrongPasswordError
+from ..pki.sealing import seal, unseal
 
 FORMAT = "mailseal-backup/1"
 SECRETS_FORMAT = "mailseal-backup-secrets/1"
@@ -38,8 +36,6 @@ MAX_MANIFEST = 1 << 20
 
 _KEY_FORMAT = "mailseal-backup-seal/1"
 # scrypt N=2^17, r=8, p=1 (RFC 7914; OWASP's minimum for passwords), as the key store and the CA key use.
-_SCRYPT = {"n": 2**17, "r": 8, "p": 1}
-_MAX_SCRYPT_N = 2**20
 
 
 class ArchiveError(MailsealError):
@@ -78,44 +74,22 @@ def safe_member_name(name: str) -> bool:
 # -- sealing to a passphrase ------------------------------------------------------------------------------------
 
 
-def _kdf(salt: bytes, n: int, r: int, p: int) -> Scrypt:
-    return Scrypt(salt=salt, length=32, n=n, r=r, p=p)
-
-
 def seal_to_passphrase(data: bytes, passphrase: bytes, scrypt: dict[str, int] | None = None) -> bytes:
-    """``data`` sealed with AES-256-GCM under scrypt(passphrase), as a JSON document; the header is authenticated."""
+    """``data`` sealed with AES-256-GCM under scrypt(passphrase), as a JSON document (pki/sealing.py)."""
     if len(passphrase) < MIN_PASSPHRASE:
         raise UsageError(f"the backup passphrase must be at least {MIN_PASSPHRASE} characters: it protects the "
                          "store passphrase")
-    params = scrypt or _SCRYPT
-    salt, nonce = _random.token_bytes(16), _random.token_bytes(12)
-    header = {"format": _KEY_FORMAT, "kdf": {"name": "scrypt", **params, "salt": base64.b64encode(salt).decode()},
-              "cipher": {"name": "aes-256-gcm", "nonce": base64.b64encode(nonce).decode()}}
-    aead = AESGCM(_kdf(salt, params["n"], params["r"], params["p"]).derive(passphrase))
-    sealed = aead.encrypt(nonce, data, json.dumps(header, sort_keys=True).encode())
-    return json.dumps({**header, "ciphertext": base64.b64encode(sealed).decode()}).encode()
+    return seal(data, passphrase, _KEY_FORMAT, scrypt=scrypt)
 
 
 def open_with_passphrase(blob: bytes, passphrase: bytes) -> bytes:
     """Open ``seal_to_passphrase``'s document; a wrong passphrase raises ``WrongPasswordError``."""
     try:
-        doc = json.loads(blob)
-        header = {k: doc[k] for k in ("format", "kdf", "cipher")}
-        if header["format"] != _KEY_FORMAT or header["kdf"]["name"] != "scrypt":
-            raise ValueError("unknown sealing format")
-        n, r, p = int(header["kdf"]["n"]), int(header["kdf"]["r"]), int(header["kdf"]["p"])
-        if not (2 <= n <= _MAX_SCRYPT_N and 1 <= r <= 32 and 1 <= p <= 16):
-            raise ValueError("scrypt parameters out of range")
-        salt = base64.b64decode(header["kdf"]["salt"])
-        nonce = base64.b64decode(header["cipher"]["nonce"])
-        sealed = base64.b64decode(doc["ciphertext"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ArchiveError(f"the archive's sealed secrets are damaged: {exc}") from None
-    try:
-        return AESGCM(_kdf(salt, n, r, p).derive(passphrase)).decrypt(
-            nonce, sealed, json.dumps(header, sort_keys=True).encode())
+        return unseal(blob, passphrase, _KEY_FORMAT)
     except InvalidTag:
         raise WrongPasswordError("the backup passphrase is wrong (or the sealed secrets were changed)") from None
+    except ValueError as exc:
+        raise ArchiveError(f"the archive's sealed secrets are damaged: {exc}") from None
 
 
 # -- sealing to a certificate (CMS) -----------------------------------------------------------------------------
