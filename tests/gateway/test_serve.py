@@ -7,12 +7,12 @@ import signal
 import smtplib
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from tests.conftest import RunCli, cli_env
 from tests.gateway.harness import message
+from tests.support.processes import wait_port
 from tests.support.smtp_sink import SmtpSink, free_port
 
 GOOD = """
@@ -50,21 +50,6 @@ def test_check_config_names_the_bad_key(run_cli: RunCli, tmp_path: Path) -> None
     assert "Traceback" not in err
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"exited {proc.returncode}: {proc.stderr.read() if proc.stderr else b''!r}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
 def _demo_setup(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """The demo organisation's data directory (`mailseal.demo --setup-only`) and an environment to serve it."""
     home = tmp_path / "mailseal-data"
@@ -93,7 +78,7 @@ def test_demo_then_serve_with_metrics(tmp_path: Path) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "serve"], cwd=tmp_path, env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            _wait_port(port, proc)
+            wait_port(port, proc)
             rcpts = ["carol@partner.example", "nobody@elsewhere.example"]
             with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
                 client.sendmail("alice@example.org", rcpts, message("alice@example.org", rcpts).as_bytes(
@@ -140,7 +125,7 @@ def test_large_message_streams_through_in_bounded_memory(tmp_path: Path) -> None
                                  f"127.0.0.1:{port}", "--next-hop", f"127.0.0.1:{sink_port}"],
                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            _wait_port(port, proc)
+            wait_port(port, proc)
             # start-up peaks on the key store's scrypt (128 MiB by design); measure the message from here
             Path(f"/proc/{proc.pid}/clear_refs").write_text("5")
             start = _peak_rss_mib(proc.pid)
@@ -193,7 +178,7 @@ def test_worker_processes(tmp_path: Path) -> None:
                                  f"127.0.0.1:{port}", "--next-hop", f"127.0.0.1:{sink_port}"],
                                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            _wait_port(port, proc, timeout=60)
+            wait_port(port, proc, timeout=60)
             with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
                 for i in range(4):
                     client.sendmail("alice@example.org", ["carol@partner.example"], message(

@@ -92,19 +92,6 @@ def demo_home(demo_template: Path, tmp_path: Path) -> DemoHome:
     return DemoHome(home, home / "mailseal.toml", home / "demo" / "store.key", env)
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"exited {proc.returncode}: {proc.stderr.read() if proc.stderr else b''!r}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
 def _interpreter() -> str:
     """A Python that every user may run: the system's when it is recent enough (the tests' own may live under
     /root, which other users cannot enter), else this one."""

@@ -22,7 +22,8 @@ import pytest
 from mailseal import api
 from mailseal.cli.serve import EXIT_CONFIG
 from mailseal.pki.truststore import TrustStore
-from tests.ops.conftest import REPO, Installed, NotifySocket, wait_port
+from tests.ops.conftest import REPO, Installed, NotifySocket
+from tests.support.processes import wait_port
 from tests.support.smtp_sink import SmtpSink, free_port
 from tests.support.testpki import TestPKI
 
