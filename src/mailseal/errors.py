@@ -33,6 +33,8 @@ class ErrorCode(StrEnum):
     TOKEN = "token"
     SCHEMA_MISMATCH = "schema-mismatch"
     ARCHIVE_INVALID = "archive-invalid"
+    TEMPORARY_FAILURE = "temporary-failure"
+    DELIVERY_FAILED = "delivery-failed"
 
 
 class MailsealError(Exception):
@@ -178,6 +180,14 @@ class PolicyRefusal(MailsealError):
     code = ErrorCode.POLICY_REFUSED
 
 
+class TemporaryError(MailsealError):
+    """A condition that may pass by itself: a nameserver, directory or database that did not answer, a key
+    removed between the policy's decision and its use. The gateway answers 4xx (the sender retries); never a
+    reason to refuse a message for good."""
+
+    code = ErrorCode.TEMPORARY_FAILURE
+
+
 class TokenError(PrivateKeyError):
     """A PKCS#11 token could not be opened, logged into, or refused an operation."""
 
@@ -203,6 +213,7 @@ __all__ = [
     "PrivateKeyError",
     "RecipientError",
     "SignerError",
+    "TemporaryError",
     "TokenError",
     "UnsupportedAlgorithmError",
     "UsageError",

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from ..config import data_dir
-from ..errors import ConfigurationError, ErrorCode, MailsealError, UsageError
+from ..errors import ConfigurationError, ErrorCode, MailsealError
 
 if TYPE_CHECKING:  # the ORM is imported by the first session: a Core lookup does without it
     from sqlalchemy.orm import Session, sessionmaker
@@ -88,7 +88,8 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql"):
         # No pre-ping (a round trip per checkout, doubling lookup time); stale connections are recycled instead.
         return create_engine(url, pool_recycle=1800)
-    raise UsageError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or postgresql+psycopg://")
+    raise ConfigurationError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or "
+                             "postgresql+psycopg://")
 
 
 def schema_revision(engine: Engine) -> str | None:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import ConfigurationError
 from ..pki.validation import ValidationContext
 from .directory import Directory
 from .lookup import DEFAULT_TTL, LOCAL, CertificateLookup, Source
@@ -32,10 +32,10 @@ def lookup_from_settings(
     """
     table = settings.get("lookup", {})
     if not isinstance(table, Mapping):
-        raise UsageError("[lookup] in the settings file must be a table")
+        raise ConfigurationError("[lookup] in the settings file must be a table")
     order = table.get("order", [LOCAL])
     if not isinstance(order, list) or not all(isinstance(o, str) for o in order):
-        raise UsageError("lookup.order must be a list of source names")
+        raise ConfigurationError("lookup.order must be a list of source names")
     sources: list[Source | str] = []
     for name in order:
         if name == LOCAL:
@@ -45,28 +45,36 @@ def lookup_from_settings(
         elif name == "smimea":
             sources.append(_smimea(table.get("smimea")))
         else:
-            raise UsageError(f"lookup.order: unknown source {name!r} (local, ldap or smimea)")
-    ttl = float(table.get("ttl", DEFAULT_TTL))
+            raise ConfigurationError(f"lookup.order: unknown source {name!r} (local, ldap or smimea)")
+    ttl = _number(table, "ttl", DEFAULT_TTL, "lookup.ttl")
     return CertificateLookup(directory, sources, context=context, ttl=ttl)  # type: ignore[arg-type]
+
+
+def _number(table: Mapping[str, Any], key: str, default: float, name: str) -> float:
+    """``table[key]`` as a number (``default`` when absent); anything else is a ``ConfigurationError`` naming it."""
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be a number, not {value!r}")
+    return float(value)
 
 
 def _ldap(table: Any) -> Source:
     from .ldap import LdapConfig, LdapSource
 
     if not isinstance(table, Mapping) or "url" not in table or "base_dn" not in table:
-        raise UsageError("lookup.order names ldap: [lookup.ldap] needs url and base_dn")
+        raise ConfigurationError("lookup.order names ldap: [lookup.ldap] needs url and base_dn")
     password = None
     if "password_env" in table:
         password = os.environ.get(str(table["password_env"]))
         if password is None:
-            raise UsageError(f"lookup.ldap.password_env: {table['password_env']} is not set")
+            raise ConfigurationError(f"lookup.ldap.password_env: {table['password_env']} is not set")
     kwargs: dict[str, Any] = {"url": str(table["url"]), "base_dn": str(table["base_dn"]), "password": password}
     if "bind_dn" in table:
         kwargs["bind_dn"] = str(table["bind_dn"])
     if "filter" in table:
         kwargs["filter_template"] = str(table["filter"])
     if "timeout" in table:
-        kwargs["timeout"] = float(table["timeout"])
+        kwargs["timeout"] = _number(table, "timeout", 5.0, "lookup.ldap.timeout")
     return LdapSource(LdapConfig(**kwargs))
 
 
@@ -74,10 +82,10 @@ def _smimea(table: Any) -> Source:
     from .smimea import SmimeaConfig, SmimeaSource
 
     if not isinstance(table, Mapping) or "nameserver" not in table:
-        raise UsageError("lookup.order names smimea: [lookup.smimea] needs nameserver")
+        raise ConfigurationError("lookup.order names smimea: [lookup.smimea] needs nameserver")
     return SmimeaSource(SmimeaConfig(
-        nameserver=str(table["nameserver"]), port=int(table.get("port", 53)),
-        timeout=float(table.get("timeout", 5.0)), tcp=bool(table.get("tcp", False)),
+        nameserver=str(table["nameserver"]), port=int(_number(table, "port", 53, "lookup.smimea.port")),
+        timeout=_number(table, "timeout", 5.0, "lookup.smimea.timeout"), tcp=bool(table.get("tcp", False)),
     ))
 
 
