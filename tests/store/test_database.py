@@ -68,3 +68,12 @@ def test_schema_revision_of_new_and_migrated_store(tmp_path: Path) -> None:
     store = Store.open(url)
     assert schema_revision(store.engine) == HEAD_REVISION
     store.close()
+
+
+def test_an_unsupported_database_url_is_a_configuration_error() -> None:
+    from mailseal.errors import ConfigurationError, ErrorCode
+    from mailseal.store.database import make_engine
+
+    with pytest.raises(ConfigurationError) as info:
+        make_engine("mysql://db.example.org/mailseal")
+    assert info.value.code == ErrorCode.CONFIGURATION and "'mysql'" in info.value.message
