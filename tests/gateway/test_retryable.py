@@ -131,3 +131,20 @@ def test_temporary_error_is_a_mailseal_error_with_its_own_code() -> None:
     exc = TemporaryError("the nameserver did not answer")
     assert isinstance(exc, MailsealError) and exc.code == ErrorCode.TEMPORARY_FAILURE
     assert ErrorCode.TEMPORARY_FAILURE != ErrorCode.MALFORMED_INPUT
+
+
+def test_release_the_next_hop_refuses_is_delivery_failed_and_stays_held(start_gateway: StartGateway,
+                                                                        refusing_hop: tuple[str, int]) -> None:
+    from mailseal.gateway.release import release
+
+    gw = start_gateway({"policy": {"domains": {"partner.example": {"encrypt": "require",
+                                                                   "on_missing_certificate": "hold"}}}},
+                       next_hop=refusing_hop)
+    assert gw.send(message("alice@example.org", ["dave@partner.example"]), "alice@example.org",
+                   ["dave@partner.example"]) == {}  # held whole: nothing goes to the next hop yet
+    [held] = gw.gateway.pipeline.held.list()
+    with pytest.raises(DeliveryError) as info:
+        release(gw.gateway, held.id, unencrypted=True)
+    assert info.value.code == ErrorCode.DELIVERY_FAILED and info.value.permanent
+    assert "the next hop did not take the message" in info.value.message
+    assert [m.id for m in gw.gateway.pipeline.held.list()] == [held.id]

@@ -158,7 +158,7 @@ class Pipeline:
         region = Region(data, 0, size)
         try:
             entity = Entity.from_region(region)
-        except MailsealError as exc:
+        except MalformedInputError as exc:  # the sender's message itself is broken: 5xx, retrying cannot help
             raise PolicyRefusal(f"the message header cannot be read: {exc.message}") from None
         facts = message_facts(entity, size)
         message_id = (entity.field("Message-ID") or "").strip()
