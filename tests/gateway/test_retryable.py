@@ -22,7 +22,10 @@ from mailseal.store.lookup import LOCAL, CertificateLookup
 from mailseal.store.smimea import SmimeaConfig, SmimeaSource
 from tests.gateway.conftest import StartGateway
 from tests.gateway.harness import message
+from tests.support.postgres import postgres_url
 from tests.support.smtp_sink import SmtpSink, free_port
+
+__all__ = ["postgres_url"]  # the session's PostgreSQL server, for the store-connection test
 
 
 def _silent_udp_port() -> int:
@@ -148,3 +151,35 @@ def test_release_the_next_hop_refuses_is_delivery_failed_and_stays_held(start_ga
     assert info.value.code == ErrorCode.DELIVERY_FAILED and info.value.permanent
     assert "the next hop did not take the message" in info.value.message
     assert [m.id for m in gw.gateway.pipeline.held.list()] == [held.id]
+
+
+def test_store_connection_lost_defers_4xx_then_the_retry_goes_through(start_gateway: StartGateway, sink: SmtpSink,
+                                                                       postgres_url: str) -> None:
+    """PostgreSQL ends every connection of the gateway's store (a restart, a failover): the message in flight is
+    answered 451 with code temporary-failure, never sent unsigned for want of a key; the sender's retry works."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from tests.support.postgres import _libpq, drop_database, fresh_database
+
+    url, name = fresh_database(postgres_url)
+    try:
+        gw = start_gateway(store_url=url)
+        with psycopg.connect(_libpq(make_url(url)), autocommit=True) as admin:
+            ended = admin.execute("SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = %s AND pid <> pg_backend_pid()) AS t", (name,)).fetchone()
+        assert ended is not None and ended[0] >= 1
+        msg = message("alice@example.org", ["carol@partner.example"])
+        with pytest.raises(smtplib.SMTPDataError) as info:
+            gw.send(msg, "alice@example.org", ["carol@partner.example"])
+        assert info.value.smtp_code == 451
+        assert sink.messages == []
+        assert gw.send(msg, "alice@example.org", ["carol@partner.example"]) == {}
+        [got] = sink.wait_for(1)
+        assert got.rcpt_tos == ["carol@partner.example"]
+        gw.gateway.audit_writer.flush()
+        deferred = [e.detail for e in events(gw.store, action="gateway.message") if e.detail["result"] == "deferred"]
+        assert [d["error"] for d in deferred] == ["temporary-failure"]
+        assert "the store database did not answer" in deferred[0]["reason"]
+    finally:
+        drop_database(postgres_url, name)

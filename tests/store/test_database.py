@@ -77,3 +77,45 @@ def test_an_unsupported_database_url_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError) as info:
         make_engine("mysql://db.example.org/mailseal")
     assert info.value.code == ErrorCode.CONFIGURATION and "'mysql'" in info.value.message
+
+
+def test_a_connection_the_server_ended_is_a_temporary_error(postgres_url: str) -> None:
+    """PostgreSQL ends the store's pooled connection (pg_terminate_backend, as a restart or failover would): the
+    next session raises ``TemporaryError`` (the gateway answers 4xx), and the one after reconnects."""
+    import psycopg
+
+    from mailseal.errors import ErrorCode, TemporaryError
+    from tests.support.postgres import _libpq, drop_database, fresh_database
+
+    url, name = fresh_database(postgres_url)
+    store = Store.open(url)
+    try:
+        with store.session() as session:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        from sqlalchemy.engine import make_url
+
+        with psycopg.connect(_libpq(make_url(url)), autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+        with pytest.raises(TemporaryError) as info, store.session() as session:
+            session.execute(text("SELECT 1"))
+        assert info.value.code == ErrorCode.TEMPORARY_FAILURE
+        assert info.value.message.startswith("the store database did not answer")
+        with store.session() as session:
+            assert session.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        store.close()
+        drop_database(postgres_url, name)
+
+
+def test_a_missing_table_is_not_temporary(tmp_path: Path) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from mailseal.errors import TemporaryError
+
+    store = Store.open(f"sqlite:///{tmp_path / 's.db'}")
+    try:
+        with pytest.raises(OperationalError) as info, store.session() as session:
+            session.execute(text("SELECT * FROM no_such_table"))
+        assert not isinstance(info.value, TemporaryError)
+    finally:
+        store.close()

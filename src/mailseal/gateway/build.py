@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, MailsealError
+from ..errors import ConfigurationError, MailsealError, TemporaryError
 from ..policy import Policy
 from .resources import Resources, trust_context
 from .service import Gateway, server_tls_context
@@ -38,6 +38,8 @@ def _unlock(keystore: KeyStore) -> int:
     sealed = sum(1 for record in keystore.list() if record.key_location == "store")
     try:
         keystore.unlock()
+    except TemporaryError:  # the store did not answer: not a configuration error (no exit 78: systemd retries)
+        raise
     except MailsealError as exc:
         if sealed:
             source = passphrase_source()

@@ -69,6 +69,8 @@ class Resources:
     def _identity(self, address: str, usage: str) -> Identity | None:
         try:
             return self.keys.identity_for(address, usage)
+        except TemporaryError:  # the store did not answer: no verdict (4xx), never "no key" (unsigned mail)
+            raise
         except MailsealError:
             return None
 
@@ -83,6 +85,8 @@ class Resources:
                 if record.usage in ("encrypt", "dual"):
                     try:
                         out.append(self.keys.get(record.id))
+                    except TemporaryError:  # the store did not answer: 4xx, not a message left encrypted
+                        raise
                     except MailsealError:
                         continue
             return out
