@@ -440,6 +440,8 @@ class Pipeline:
         try:
             current.seek(0)
             report = api.verify(current, self.resources.context)
+        except TemporaryError:  # e.g. the store did not answer: 4xx, not a stamp saying the signature failed
+            raise
         except MailsealError as exc:
             detail["verify_error"] = exc.code.value
             detail["verify_message"] = exc.message
