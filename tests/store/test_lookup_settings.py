@@ -56,13 +56,13 @@ def test_without_settings_only_the_local_directory_is_asked(run_cli: RunCli, tmp
 
 @pytest.mark.parametrize("bad", [
     {"lookup": {"order": ["ldap"]}}, {"lookup": {"order": ["x500"]}}, {"lookup": []},
-    {"lookup": {"ttl": "an hour"}},
+    {"lookup": {"ttl": "an hour"}}, {"lookup": {"ttl": -1}},
     {"lookup": {"order": ["smimea"], "smimea": {"nameserver": "127.0.0.1", "port": "fifty-three"}}},
     {"lookup": {"order": ["smimea"], "smimea": {"nameserver": "127.0.0.1", "timeout": 0}}},
     {"lookup": {"order": ["ldap"], "ldap": {"url": "http://x", "base_dn": "dc=x"}}},
     {"lookup": {"order": ["ldap"], "ldap": {"url": "ldap://x", "base_dn": "dc=x", "timeout": -1}}},
     {"lookup": {"order": ["ldap"], "ldap": {"url": "ldap://x", "base_dn": "dc=x", "bind_dn": "cn=r"}}},
-], ids=["ldap-without-table", "unknown-source", "not-a-table", "ttl-text", "port-text", "timeout-zero",
+], ids=["ldap-without-table", "unknown-source", "not-a-table", "ttl-text", "ttl-negative", "port-text", "timeout-zero",
         "ldap-url", "ldap-timeout", "bind-dn-alone"])
 def test_bad_lookup_settings_are_configuration_errors(tmp_path: Path, bad: dict[str, object]) -> None:
     directory = Directory(Store.open(f"sqlite:///{tmp_path / 's.db'}"))

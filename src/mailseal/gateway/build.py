@@ -19,9 +19,15 @@ if TYPE_CHECKING:
 
 def check_settings(settings: Mapping[str, Any]) -> tuple[GatewaySettings, Policy]:
     """Parse and cross-check the settings without opening anything: ``mailseal serve --check-config``."""
+    from ..cms.token import TokenSettings
+    from ..store.lookup_settings import lookup_sources
+
     gateway = GatewaySettings.from_settings(settings)
     policy = Policy.from_settings(settings)
     LogSettings.from_settings(settings)
+    TokenSettings.from_mapping(settings.get("pkcs11"))
+    if "lookup" in settings:
+        lookup_sources(settings)
     if not gateway.accepted_domains and not policy.accepted_domains:
         raise ConfigurationError("gateway.accepted_domains is empty: which domains are the organisation's?")
     if gateway.max_message_size > 2 << 30:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import ConfigurationError
 from ..pki.validation import ValidationContext
@@ -15,7 +15,14 @@ from .lookup import DEFAULT_TTL, LOCAL, CertificateLookup, Source
 def lookup_from_settings(
     directory: Directory, settings: Mapping[str, Any], context: ValidationContext | None = None
 ) -> CertificateLookup:
-    """Build the lookup from the `[lookup]` table::
+    """Build the lookup from the `[lookup]` table (see :func:`lookup_sources`)."""
+    sources, ttl = lookup_sources(settings)
+    return CertificateLookup(directory, sources, context=context, ttl=ttl)
+
+
+def lookup_sources(settings: Mapping[str, Any]) -> tuple[list[Source | Literal["local"]], float]:
+    """The sources in order and the cache lifetime the `[lookup]` table names, checked without contacting any
+    (``serve --check-config`` calls it); a bad table is a ``ConfigurationError`` naming the key::
 
         [lookup]
         order = ["local", "ldap", "smimea"]     # default: ["local"]
@@ -36,7 +43,7 @@ def lookup_from_settings(
     order = table.get("order", [LOCAL])
     if not isinstance(order, list) or not all(isinstance(o, str) for o in order):
         raise ConfigurationError("lookup.order must be a list of source names")
-    sources: list[Source | str] = []
+    sources: list[Source | Literal["local"]] = []
     for name in order:
         if name == LOCAL:
             sources.append(LOCAL)
@@ -47,7 +54,9 @@ def lookup_from_settings(
         else:
             raise ConfigurationError(f"lookup.order: unknown source {name!r} (local, ldap or smimea)")
     ttl = _number(table, "ttl", DEFAULT_TTL, "lookup.ttl")
-    return CertificateLookup(directory, sources, context=context, ttl=ttl)  # type: ignore[arg-type]
+    if ttl < 0:
+        raise ConfigurationError("lookup.ttl must not be negative")
+    return sources, ttl
 
 
 def _number(table: Mapping[str, Any], key: str, default: float, name: str) -> float:
@@ -89,4 +98,4 @@ def _smimea(table: Any) -> Source:
     ))
 
 
-__all__ = ["lookup_from_settings"]
+__all__ = ["lookup_from_settings", "lookup_sources"]
