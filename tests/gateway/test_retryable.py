@@ -183,3 +183,12 @@ def test_store_connection_lost_defers_4xx_then_the_retry_goes_through(start_gate
         assert "the store database did not answer" in deferred[0]["reason"]
     finally:
         drop_database(postgres_url, name)
+
+
+def test_errors_keep_their_facts_across_a_process_boundary() -> None:
+    import pickle
+
+    permanent = pickle.loads(pickle.dumps(DeliveryError("554 no", permanent=True)))
+    assert isinstance(permanent, DeliveryError) and permanent.permanent and permanent.message == "554 no"
+    temporary = pickle.loads(pickle.dumps(TemporaryError("the store database did not answer")))
+    assert temporary.code == ErrorCode.TEMPORARY_FAILURE and temporary.message == "the store database did not answer"

@@ -119,3 +119,31 @@ def test_a_missing_table_is_not_temporary(tmp_path: Path) -> None:
         assert not isinstance(info.value, TemporaryError)
     finally:
         store.close()
+
+
+def test_a_sqlite_lock_past_the_busy_timeout_is_unavailable(tmp_path: Path) -> None:
+    """The classification on a real SQLITE_BUSY (the store waits 30 s for it; this engine does not wait)."""
+    import sqlite3
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import DBAPIError
+
+    from mailseal.store.database import unavailable
+
+    path = tmp_path / "busy.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (a)")
+    holder.execute("BEGIN EXCLUSIVE")
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+    try:
+        with pytest.raises(DBAPIError) as info, engine.connect() as conn:
+            conn.execute(text("SELECT * FROM t"))
+        assert getattr(info.value.orig, "sqlite_errorname", None) == "SQLITE_BUSY"
+        assert unavailable(info.value)
+        holder.execute("ROLLBACK")
+        with pytest.raises(DBAPIError) as missing, engine.connect() as conn:
+            conn.execute(text("SELECT * FROM no_such_table"))
+        assert not unavailable(missing.value)
+    finally:
+        engine.dispose()
+        holder.close()
