@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -50,6 +52,19 @@ class MailsealError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Callable[..., MailsealError], tuple[type[MailsealError], str, dict[str, Any]]]:
+        # Pickle rebuilds an exception from its constructor arguments by default, which loses a code given to
+        # the constructor and the fields of subclasses with their own (a gateway worker process hands its errors
+        # back this way, and the SMTP reply depends on them): the instance's state is restored instead.
+        return _restore, (type(self), self.message, dict(self.__dict__))
+
+
+def _restore(cls: type[MailsealError], message: str, state: dict[str, Any]) -> MailsealError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class UsageError(MailsealError):

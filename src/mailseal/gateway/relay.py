@@ -51,10 +51,6 @@ class DeliveryError(MailsealError):
         super().__init__(message)
         self.permanent = permanent
 
-    def __reduce__(self) -> tuple[type[DeliveryError], tuple[str, bool]]:
-        # Keeps ``permanent`` when the error crosses a process boundary (pickle rebuilds from these arguments).
-        return type(self), (self.message, self.permanent)
-
 
 @dataclass
 class Copy:
