@@ -144,3 +144,22 @@ def test_status_hides_a_database_password(run_cli: RunCli, tmp_path: Path) -> No
 def test_no_test_writes_into_the_user_data_home() -> None:
     """The suite's conftest points the per-user default at a temporary folder."""
     assert os.environ["XDG_DATA_HOME"] != str(Path.home() / ".local" / "share")
+
+
+def test_a_named_settings_file_that_is_missing_is_a_configuration_error(run_cli: RunCli, tmp_path: Path) -> None:
+    proc = run_cli("encrypt", "--to", "x@example.org", input=b"Subject: s\r\n\r\nx\r\n",
+                   env={"MAILSEAL_HOME": str(tmp_path), "MAILSEAL_CONFIG": str(tmp_path / "nowhere.toml")})
+    assert proc.returncode == 2
+    assert proc.stderr.decode().startswith("mailseal: error[configuration]: the settings file ")
+
+
+def test_settings_that_are_not_toml_are_a_configuration_error(monkeypatch: pytest.MonkeyPatch,
+                                                              tmp_path: Path) -> None:
+    from mailseal.errors import ConfigurationError, ErrorCode
+
+    (tmp_path / "mailseal.toml").write_text("[gateway\n")
+    monkeypatch.setenv("MAILSEAL_HOME", str(tmp_path))
+    monkeypatch.delenv("MAILSEAL_CONFIG", raising=False)
+    with pytest.raises(ConfigurationError) as info:
+        load_settings()
+    assert info.value.code == ErrorCode.CONFIGURATION and "not valid TOML" in info.value.message

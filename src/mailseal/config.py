@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import ConfigurationError, UsageError
 
 HOME_ENV = "MAILSEAL_HOME"
 CONFIG_ENV = "MAILSEAL_CONFIG"
@@ -62,12 +62,12 @@ def load_settings() -> dict[str, Any]:
     path = settings_path()
     if not path.is_file():
         if os.environ.get(CONFIG_ENV):
-            raise UsageError(f"the settings file {path} does not exist")
+            raise ConfigurationError(f"the settings file {path} does not exist")
         return {}
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"the settings file {path} is not valid TOML: {exc}") from None
+        raise ConfigurationError(f"the settings file {path} is not valid TOML: {exc}") from None
 
 
 __all__ = ["APP_DIR", "CONFIG_ENV", "HOME_ENV", "data_dir", "default_home", "home_source", "load_settings",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -33,6 +35,8 @@ class ErrorCode(StrEnum):
     TOKEN = "token"
     SCHEMA_MISMATCH = "schema-mismatch"
     ARCHIVE_INVALID = "archive-invalid"
+    TEMPORARY_FAILURE = "temporary-failure"
+    DELIVERY_FAILED = "delivery-failed"
 
 
 class MailsealError(Exception):
@@ -48,6 +52,19 @@ class MailsealError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[Callable[..., MailsealError], tuple[type[MailsealError], str, dict[str, Any]]]:
+        # Pickle rebuilds an exception from its constructor arguments by default, which loses a code given to
+        # the constructor and the fields of subclasses with their own (a gateway worker process hands its errors
+        # back this way, and the SMTP reply depends on them): the instance's state is restored instead.
+        return _restore, (type(self), self.message, dict(self.__dict__))
+
+
+def _restore(cls: type[MailsealError], message: str, state: dict[str, Any]) -> MailsealError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
 
 
 class UsageError(MailsealError):
@@ -178,6 +195,14 @@ class PolicyRefusal(MailsealError):
     code = ErrorCode.POLICY_REFUSED
 
 
+class TemporaryError(MailsealError):
+    """A condition that may pass by itself: a nameserver, directory or database that did not answer, a key
+    removed between the policy's decision and its use. The gateway answers 4xx (the sender retries); never a
+    reason to refuse a message for good."""
+
+    code = ErrorCode.TEMPORARY_FAILURE
+
+
 class TokenError(PrivateKeyError):
     """A PKCS#11 token could not be opened, logged into, or refused an operation."""
 
@@ -203,6 +228,7 @@ __all__ = [
     "PrivateKeyError",
     "RecipientError",
     "SignerError",
+    "TemporaryError",
     "TokenError",
     "UnsupportedAlgorithmError",
     "UsageError",

@@ -11,7 +11,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -32,6 +32,7 @@ from mailseal.pki.truststore import TrustStore
 from mailseal.pki.validation import ValidationContext
 from mailseal.policy import Policy
 from mailseal.store import Directory, KeyStore, Store
+from mailseal.store.lookup import CertificateLookup
 from tests.store.conftest import FAST_SCRYPT, PASSPHRASE
 from tests.support.smtp_sink import SmtpSink
 from tests.support.testpki import TestPKI, User
@@ -87,7 +88,8 @@ class RunningGateway:
     """The gateway on its own event loop in a thread."""
 
     def __init__(self, org: Org, home: Path, sink: SmtpSink, settings: Mapping[str, Any] | None = None,
-                 store_url: str | None = None, next_hop: tuple[str, int] | None = None) -> None:
+                 store_url: str | None = None, next_hop: tuple[str, int] | None = None,
+                 lookup: Callable[[Directory], CertificateLookup] | None = None) -> None:
         hop = next_hop or sink.address
         full = merged(BASE_SETTINGS, {"gateway": {"next_hop": f"{hop[0]}:{hop[1]}", "listen": "127.0.0.1:0",
                                                   "spool_dir": str(home / "spool"),
@@ -98,7 +100,8 @@ class RunningGateway:
         self.keys = org.populate(self.store)
         context = ValidationContext(trust=TrustStore(anchors=(org.pki.root_cert,)))
         self.gateway = Gateway(GatewaySettings.from_settings(full), Policy.from_settings(full),
-                               Resources(self.store, self.keys, context))
+                               Resources(self.store, self.keys, context,
+                                         lookup(Directory(self.store)) if lookup is not None else None))
         self.sink = sink
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

@@ -10,6 +10,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import RunCli, cli_env
 from tests.gateway.harness import message
 from tests.support.processes import wait_port
@@ -37,6 +39,19 @@ def test_check_config_summary(run_cli: RunCli, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout.decode()
     assert "settings OK" in out and "next_hop: 127.0.0.1:2526" in out and "rules: 1" in out
+
+
+@pytest.mark.parametrize(("table", "named"), [
+    ('[lookup]\norder = ["local", "smimea"]\n', "[lookup.smimea] needs nameserver"),
+    ('[lookup]\nttl = "an hour"\n', "lookup.ttl must be a number"),
+    ('[pkcs11]\npin = "1234"\n', "a PIN is never read from the settings file"),
+], ids=["smimea-without-nameserver", "ttl-text", "pkcs11-pin"])
+def test_check_config_checks_lookup_and_pkcs11(run_cli: RunCli, tmp_path: Path, table: str, named: str) -> None:
+    config = tmp_path / "mailseal.toml"
+    config.write_text(GOOD + table)
+    done = run_cli("serve", "--check-config", "--config", config)
+    assert done.returncode == 78, done.stderr  # EX_CONFIG, as for every other settings error
+    assert done.stderr.decode().startswith("mailseal: error[configuration]: ") and named in done.stderr.decode()
 
 
 def test_check_config_names_the_bad_key(run_cli: RunCli, tmp_path: Path) -> None:

@@ -177,3 +177,18 @@ def test_uri_needs_token_and_key() -> None:
         TokenURI.parse("pkcs11:object=k")
     with pytest.raises(UsageError, match="key"):
         TokenURI.parse("pkcs11:token=t")
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"pin": "1234"}, "never read from the settings file"),
+    ({"modul": "/x.so"}, "unknown setting 'modul'"),
+    ({"module": 5}, "module must be a path"),
+    ({"pin_env": ""}, "pin_env must name"),
+])
+def test_bad_pkcs11_settings_are_configuration_errors(table: dict[str, object], message: str) -> None:
+    from mailseal.cms.token import TokenSettings
+    from mailseal.errors import ConfigurationError, ErrorCode
+
+    with pytest.raises(ConfigurationError, match=message) as info:
+        TokenSettings.from_mapping(table)
+    assert info.value.code == ErrorCode.CONFIGURATION

@@ -85,7 +85,8 @@ def test_ldap_server_down_is_an_error_not_an_exception() -> None:
 
 
 def test_ldap_config_refuses_template_without_address() -> None:
-    from mailseal.errors import UsageError
+    from mailseal.errors import ConfigurationError, ErrorCode
 
-    with pytest.raises(UsageError):
+    with pytest.raises(ConfigurationError) as info:
         LdapConfig(url="ldap://127.0.0.1:1", base_dn=SUFFIX, filter_template="(mail=x)")
+    assert info.value.code == ErrorCode.CONFIGURATION and info.value.message.startswith("lookup.ldap.filter:")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from mailseal.errors import UsageError
+from mailseal.errors import ConfigurationError, ErrorCode
 from mailseal.store import Directory, Store
 from mailseal.store.lookup_settings import lookup_from_settings
 from tests.conftest import RunCli
@@ -54,8 +54,25 @@ def test_without_settings_only_the_local_directory_is_asked(run_cli: RunCli, tmp
     assert proc.returncode == 2 and b"no usable certificate for erin@example.org" in proc.stderr
 
 
-def test_bad_lookup_settings_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bad", [
+    {"lookup": {"order": ["ldap"]}}, {"lookup": {"order": ["x500"]}}, {"lookup": []},
+    {"lookup": {"ttl": "an hour"}}, {"lookup": {"ttl": -1}},
+    {"lookup": {"order": ["smimea"], "smimea": {"nameserver": "127.0.0.1", "port": "fifty-three"}}},
+    {"lookup": {"order": ["smimea"], "smimea": {"nameserver": "127.0.0.1", "timeout": 0}}},
+    {"lookup": {"order": ["ldap"], "ldap": {"url": "http://x", "base_dn": "dc=x"}}},
+    {"lookup": {"order": ["ldap"], "ldap": {"url": "ldap://x", "base_dn": "dc=x", "timeout": -1}}},
+    {"lookup": {"order": ["ldap"], "ldap": {"url": "ldap://x", "base_dn": "dc=x", "bind_dn": "cn=r"}}},
+], ids=["ldap-without-table", "unknown-source", "not-a-table", "ttl-text", "ttl-negative", "port-text", "timeout-zero",
+        "ldap-url", "ldap-timeout", "bind-dn-alone"])
+def test_bad_lookup_settings_are_configuration_errors(tmp_path: Path, bad: dict[str, object]) -> None:
     directory = Directory(Store.open(f"sqlite:///{tmp_path / 's.db'}"))
-    for bad in ({"lookup": {"order": ["ldap"]}}, {"lookup": {"order": ["x500"]}}, {"lookup": []}):
-        with pytest.raises(UsageError):
-            lookup_from_settings(directory, bad)
+    with pytest.raises(ConfigurationError) as info:
+        lookup_from_settings(directory, bad)
+    assert info.value.code == ErrorCode.CONFIGURATION and "lookup" in info.value.message
+
+
+def test_encrypt_with_bad_lookup_settings_says_configuration(run_cli: RunCli, tmp_path: Path) -> None:
+    (tmp_path / "mailseal.toml").write_text('[lookup]\norder = ["local"]\nttl = "an hour"\n')
+    proc = run_cli("encrypt", "--to", "erin@example.org", input=MESSAGE, env={"MAILSEAL_HOME": str(tmp_path)})
+    assert proc.returncode == 2
+    assert b"error[configuration]: lookup.ttl must be a number" in proc.stderr

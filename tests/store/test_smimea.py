@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from mailseal.errors import ConfigurationError, ErrorCode, RecipientError, TemporaryError
+from mailseal.store import Directory, Store
 from mailseal.store.lookup import CertificateLookup
-from mailseal.store.smimea import SmimeaConfig, SmimeaSource, owner_name
+from mailseal.store.resolution import resolve_recipients
+from mailseal.store.smimea import SmimeaConfig, SmimeaQueryError, SmimeaSource, owner_name
 from tests.support.dnsserver import Dnsmasq, require_dnsmasq, smimea_rdata
 from tests.support.testpki import TestPKI
 
@@ -78,3 +82,37 @@ def test_smimea_server_down_is_an_error_not_an_exception() -> None:
         port = s.getsockname()[1]
     result = SmimeaSource(SmimeaConfig("127.0.0.1", port, timeout=0.5)).search("a@example.org")
     assert result.error is not None
+
+
+def test_smimea_refused_answer_is_a_temporary_error(dns_server: Dnsmasq) -> None:
+    # dnsmasq has no upstream: a name outside its local domains is answered REFUSED.
+    with pytest.raises(SmimeaQueryError) as info:
+        source(dns_server).records("someone@elsewhere.test")
+    assert isinstance(info.value, TemporaryError) and info.value.code == ErrorCode.TEMPORARY_FAILURE
+    assert "REFUSED" in info.value.message
+    result = source(dns_server).search("someone@elsewhere.test")
+    assert result.error is not None and "REFUSED" in result.error
+
+
+def test_no_certificate_while_the_nameserver_refuses_is_temporary(dns_server: Dnsmasq, tmp_path: Path) -> None:
+    directory = Directory(Store.open(f"sqlite:///{tmp_path / 's.db'}"))
+    lookup = CertificateLookup(directory, ["local", source(dns_server)], store_found=False)
+    with pytest.raises(TemporaryError) as info:
+        resolve_recipients(["someone@elsewhere.test"], directory, lookup=lookup)
+    assert info.value.code == ErrorCode.TEMPORARY_FAILURE and "smimea" in info.value.message
+    assert lookup.lookup("someone@elsewhere.test").failed == ("smimea",)
+
+
+def test_no_certificate_when_the_nameserver_answered_is_not_temporary(dns_server: Dnsmasq, tmp_path: Path) -> None:
+    directory = Directory(Store.open(f"sqlite:///{tmp_path / 's.db'}"))
+    lookup = CertificateLookup(directory, ["local", source(dns_server)], store_found=False)
+    with pytest.raises(RecipientError) as info:
+        resolve_recipients(["nobody@example.org"], directory, lookup=lookup)
+    assert not isinstance(info.value, TemporaryError) and info.value.code == ErrorCode.RECIPIENT_UNSUITABLE
+
+
+@pytest.mark.parametrize("kw", [{"timeout": 0}, {"port": 0}, {"port": 65536}])
+def test_bad_smimea_settings_are_configuration_errors(kw: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        SmimeaConfig("127.0.0.1", **kw)  # type: ignore[arg-type]
+    assert info.value.code == ErrorCode.CONFIGURATION and "lookup.smimea." in info.value.message

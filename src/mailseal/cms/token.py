@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from cryptography.utils import Buffer
 
-from ..errors import TokenError, UsageError
+from ..errors import ConfigurationError, TokenError, UsageError
 
 PIN_ENV = "MAILSEAL_PKCS11_PIN"
 MODULE_ENV = "MAILSEAL_PKCS11_MODULE"
@@ -53,16 +53,16 @@ class TokenSettings:
     def from_mapping(cls, table: Mapping[str, Any] | None) -> TokenSettings:
         table = dict(table or {})
         if "pin" in table:
-            raise UsageError(f"[pkcs11]: a PIN is never read from the settings file (set ${PIN_ENV})")
+            raise ConfigurationError(f"[pkcs11]: a PIN is never read from the settings file (set ${PIN_ENV})")
         unknown = set(table) - {"module", "pin_env"}
         if unknown:
-            raise UsageError(f"[pkcs11]: unknown setting {sorted(unknown)[0]!r} (module, pin_env)")
+            raise ConfigurationError(f"[pkcs11]: unknown setting {sorted(unknown)[0]!r} (module, pin_env)")
         module = table.get("module")
         pin_env = table.get("pin_env", PIN_ENV)
         if module is not None and not isinstance(module, str):
-            raise UsageError("[pkcs11] module must be a path")
+            raise ConfigurationError("[pkcs11] module must be a path")
         if not isinstance(pin_env, str) or not pin_env:
-            raise UsageError("[pkcs11] pin_env must name an environment variable")
+            raise ConfigurationError("[pkcs11] pin_env must name an environment variable")
         return cls(module, pin_env)
 
     def module_for(self, uri: TokenURI) -> str:

@@ -55,7 +55,8 @@ class AuditWriter:
             with self.store.session() as session:
                 for action, subject, detail, actor in batch:
                     audit.record(session, action, subject, detail, actor)
-        except Exception:  # the audit trail must not turn delivered mail into retries
+        except Exception:  # deliberately broad: whatever the store raised, the audit trail must not turn
+            # delivered mail into retries
             log.exception("could not write %d audit records", len(batch))
 
     def flush(self) -> None:

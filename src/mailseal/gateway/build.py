@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError, MailsealError
+from ..errors import ConfigurationError, MailsealError, TemporaryError
 from ..policy import Policy
 from .resources import Resources, trust_context
 from .service import Gateway, server_tls_context
@@ -19,9 +19,15 @@ if TYPE_CHECKING:
 
 def check_settings(settings: Mapping[str, Any]) -> tuple[GatewaySettings, Policy]:
     """Parse and cross-check the settings without opening anything: ``mailseal serve --check-config``."""
+    from ..cms.token import TokenSettings
+    from ..store.lookup_settings import lookup_sources
+
     gateway = GatewaySettings.from_settings(settings)
     policy = Policy.from_settings(settings)
     LogSettings.from_settings(settings)
+    TokenSettings.from_mapping(settings.get("pkcs11"))
+    if "lookup" in settings:
+        lookup_sources(settings)
     if not gateway.accepted_domains and not policy.accepted_domains:
         raise ConfigurationError("gateway.accepted_domains is empty: which domains are the organisation's?")
     if gateway.max_message_size > 2 << 30:
@@ -38,6 +44,8 @@ def _unlock(keystore: KeyStore) -> int:
     sealed = sum(1 for record in keystore.list() if record.key_location == "store")
     try:
         keystore.unlock()
+    except TemporaryError:  # the store did not answer: not a configuration error (no exit 78: systemd retries)
+        raise
     except MailsealError as exc:
         if sealed:
             source = passphrase_source()

@@ -73,7 +73,8 @@ class ExpiryCollector(Collector):
         while True:
             try:
                 self.refresh()
-            except Exception:  # a store that is briefly unreachable must not end the refreshes
+            except Exception:  # deliberately broad: a store that is briefly unreachable (or anything else) must
+                # not end the refreshes: the thread is the metric's only source
                 log.exception("could not compute the certificate expiry metric")
             if self._stop.wait(interval):
                 return

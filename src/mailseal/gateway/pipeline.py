@@ -3,8 +3,9 @@ it in a worker thread, the tests call it directly.
 
 Outbound (and internal) copies are signed with the sender's key and/or encrypted to the recipients'
 certificates; inbound copies are decrypted with the recipients' keys, verified, stamped with
-Authentication-Results and tagged. Refusals raise ``PolicyRefusal`` (the service answers 5xx); anything
-unexpected propagates (the service answers 4xx and the sender retries).
+Authentication-Results and tagged. Refusals raise ``PolicyRefusal`` (the service answers 5xx); a condition
+that may pass raises ``TemporaryError`` (code ``temporary-failure``: 4xx); anything unexpected propagates (the
+service answers 4xx too and the sender retries).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..errors import (
     NotEncryptedError,
     PolicyRefusal,
     RecipientError,
+    TemporaryError,
 )
 from ..mime.entity import Entity
 from ..mime.opening import classify
@@ -156,7 +158,7 @@ class Pipeline:
         region = Region(data, 0, size)
         try:
             entity = Entity.from_region(region)
-        except MailsealError as exc:
+        except MalformedInputError as exc:  # the sender's message itself is broken: 5xx, retrying cannot help
             raise PolicyRefusal(f"the message header cannot be read: {exc.message}") from None
         facts = message_facts(entity, size)
         message_id = (entity.field("Message-ID") or "").strip()
@@ -280,7 +282,7 @@ class Pipeline:
         obscure = smime.obscure_subject and to_be_encrypted
         identity = self.resources.signing_identity(sender)
         if identity is None:  # the policy saw a key a moment ago: removed since; retry later
-            raise MailsealError(f"the signing key of {sender} is no longer available")
+            raise TemporaryError(f"the signing key of {sender} is no longer available")
         if not smime.include_root:  # OWAIncludeCertificateChainWithoutRootCertificate
             identity = Identity(identity.private_key, identity.certificate,
                                 tuple(c for c in identity.chain if c.subject != c.issuer))
@@ -311,7 +313,7 @@ class Pipeline:
         for address in rcpts:
             found = self.resources.recipient(address)
             if found is None:
-                raise MailsealError(f"the certificate of {address} is no longer available")
+                raise TemporaryError(f"the certificate of {address} is no longer available")
             resolved.append(found)
         if all(r.capabilities is None for r in resolved):
             cipher, transport = smime.encryption_algorithm, "pkcs1v15"
@@ -438,6 +440,8 @@ class Pipeline:
         try:
             current.seek(0)
             report = api.verify(current, self.resources.context)
+        except TemporaryError:  # e.g. the store did not answer: 4xx, not a stamp saying the signature failed
+            raise
         except MailsealError as exc:
             detail["verify_error"] = exc.code.value
             detail["verify_message"] = exc.message

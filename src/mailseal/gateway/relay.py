@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 import aiosmtplib
 
+from ..errors import ErrorCode, MailsealError
 from ..policy import domain_of
 from ..streamio import Canonicalizer
 from .pacing import BULK_AFTER, BulkLane
@@ -40,8 +41,11 @@ log = logging.getLogger("mailseal.gateway")
 _DOT_AFTER_LF = re.compile(rb"\n\.")
 
 
-class DeliveryError(Exception):
-    """The next hop did not take a copy. ``permanent`` when it refused with 5xx."""
+class DeliveryError(MailsealError):
+    """The next hop did not take a copy (code ``delivery-failed``). ``permanent`` when it refused with 5xx: the
+    gateway then refuses with 5xx too; otherwise (no connection, a timeout, a 4xx) it answers 4xx."""
+
+    code = ErrorCode.DELIVERY_FAILED
 
     def __init__(self, message: str, permanent: bool = False) -> None:
         super().__init__(message)

@@ -51,8 +51,9 @@ def _outcome(gateway: Gateway, message: HeldMessage, rcpts: list[str], unencrypt
             copies = copies_of(outcome, digest, message.mail_from)
             try:
                 asyncio.run(_deliver(gateway.relay, message.mail_from, copies))
-            except DeliveryError as exc:
-                raise PolicyRefusal(f"the next hop did not take the message: {exc}") from None
+            except DeliveryError as exc:  # not a policy's refusal: its own code (delivery-failed), still held
+                raise DeliveryError(f"the next hop did not take the message: {exc.message}",
+                                    permanent=exc.permanent) from None
             actions = tuple(sorted({a for o in outcome.outgoing for a in o.actions}))
             return Released(message, tuple(rcpts), len(copies), actions)
         finally:

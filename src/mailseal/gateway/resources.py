@@ -13,7 +13,7 @@ from typing import Any
 from cryptography import x509
 
 from ..cms.identity import Identity
-from ..errors import MailsealError, RecipientError
+from ..errors import MailsealError, RecipientError, TemporaryError
 from ..pki.validation import ValidationContext
 from ..store.database import Store
 from ..store.directory import Directory
@@ -69,6 +69,8 @@ class Resources:
     def _identity(self, address: str, usage: str) -> Identity | None:
         try:
             return self.keys.identity_for(address, usage)
+        except TemporaryError:  # the store did not answer: no verdict (4xx), never "no key" (unsigned mail)
+            raise
         except MailsealError:
             return None
 
@@ -83,6 +85,8 @@ class Resources:
                 if record.usage in ("encrypt", "dual"):
                     try:
                         out.append(self.keys.get(record.id))
+                    except TemporaryError:  # the store did not answer: 4xx, not a message left encrypted
+                        raise
                     except MailsealError:
                         continue
             return out
@@ -94,12 +98,17 @@ class Resources:
         """The certificate to encrypt to: from the directory (and the configured lookup), else, for the
         organisation's own users, the certificate of their encryption identity in the key store."""
         def load() -> ResolvedRecipient | None:
+            unanswered: TemporaryError | None = None
             try:
                 return resolve_recipients([address], self.directory, lookup=self.lookup)[0]
+            except TemporaryError as exc:
+                unanswered = exc
             except (RecipientError, MailsealError):
                 pass
             own = self._identity(address, "encrypt")
             if own is None:
+                if unanswered is not None:  # a lookup source did not answer: 4xx (the sender retries), no verdict
+                    raise unanswered
                 return None
             return ResolvedRecipient(address, own.certificate, self.directory.capabilities_for(address))
 

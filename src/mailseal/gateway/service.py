@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields, replace
 from functools import partial
 from typing import Any
 
-from ..errors import ConfigurationError, PolicyRefusal
+from ..errors import ConfigurationError, PolicyRefusal, TemporaryError
 from ..policy import Policy
 from . import workers
 from .auditlog import AuditWriter
@@ -438,11 +438,18 @@ class Gateway:
             record["reason"] = exc.message
             return "550 5.7.1 " + _one_line(exc.message), "refused"
         except DeliveryError as exc:
-            record["reason"] = str(exc)
+            record["reason"] = exc.message
+            record["error"] = exc.code.value
             if exc.permanent:
-                return "554 5.0.0 The next hop refused the message: " + _one_line(str(exc)), "refused"
+                return "554 5.0.0 The next hop refused the message: " + _one_line(exc.message), "refused"
             return "451 4.4.1 Next hop not available, try again later", "deferred"
-        except Exception as exc:  # never lose a message: any other failure is temporary for the sender
+        except TemporaryError as exc:  # foreseen (a source that did not answer, a key removed): no traceback
+            record["reason"] = exc.message
+            record["error"] = exc.code.value
+            log.warning("message deferred: %s", _one_line(exc.message, 200))
+            return "451 4.3.0 Temporary failure processing the message, try again later", "deferred"
+        except Exception as exc:  # deliberately last-resort: never lose a message, so any other
+            # failure (a bug, a database that went away mid-query) is temporary for the sender: 4xx, and it retries.
             record["reason"] = f"{type(exc).__name__}: {_one_line(str(exc), 200)}"
             log.exception("message processing failed")
             return "451 4.3.0 Temporary failure processing the message, try again later", "deferred"
@@ -458,7 +465,8 @@ class Gateway:
         try:
             with self.resources.store.session() as session:
                 audit.record(session, action, str(record.get("message_id") or "-"), detail, actor or "gateway")
-        except Exception:  # the audit trail must not turn a delivered message into a retry
+        except Exception:  # deliberately broad: the audit trail must not turn a delivered message
+            # into a retry, whatever the store raised
             log.exception("could not write the audit record")
 
 

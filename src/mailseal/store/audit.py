@@ -31,7 +31,7 @@ def default_actor() -> str:
         return actor
     try:
         return f"cli:{getpass.getuser()}"
-    except Exception:
+    except (KeyError, OSError):  # no password entry for the uid (a container's bare uid), no $USER/$LOGNAME
         return "cli"
 
 

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from ..config import data_dir
-from ..errors import ConfigurationError, ErrorCode, MailsealError, UsageError
+from ..errors import ConfigurationError, ErrorCode, MailsealError, TemporaryError
 
 if TYPE_CHECKING:  # the ORM is imported by the first session: a Core lookup does without it
     from sqlalchemy.orm import Session, sessionmaker
@@ -88,7 +89,8 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql"):
         # No pre-ping (a round trip per checkout, doubling lookup time); stale connections are recycled instead.
         return create_engine(url, pool_recycle=1800)
-    raise UsageError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or postgresql+psycopg://")
+    raise ConfigurationError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or "
+                             "postgresql+psycopg://")
 
 
 def schema_revision(engine: Engine) -> str | None:
@@ -255,8 +257,40 @@ def existing_database_url() -> str | None:
     return f"sqlite:///{path.resolve()}" if path.is_file() else None
 
 
+#: SQLite's result codes for a lock held by another connection past the busy timeout: the next try may get it.
+_SQLITE_RETRYABLE = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+
+
+def unavailable(exc: DBAPIError) -> bool:
+    """Whether ``exc`` is a failure that may pass by itself: a connection the server closed or refused, a server
+    shutting down, a lock or serialization conflict (PostgreSQL's OperationalError: SQLSTATE classes 08, 40, 53,
+    55, 57), or a SQLite lock held past the busy timeout. A missing table or a constraint is not: retrying
+    cannot mend those."""
+    if exc.connection_invalidated:
+        return True
+    sqlite_name = getattr(exc.orig, "sqlite_errorname", None)
+    if sqlite_name is not None:
+        return str(sqlite_name) in _SQLITE_RETRYABLE
+    return isinstance(exc, OperationalError)
+
+
+@contextmanager
+def _unavailable_is_temporary() -> Iterator[None]:
+    """Turn a database that did not answer into a ``TemporaryError`` (``temporary-failure``: the gateway answers
+    4xx); every other database error passes as it is."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if not unavailable(exc):
+            raise
+        detail = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        raise TemporaryError(f"the store database did not answer ({detail}): try again later") from exc
+
+
 class Store:
-    """An open store database: an engine and a session factory. ``Store.open()`` migrates first."""
+    """An open store database: an engine and a session factory. ``Store.open()`` migrates first.
+
+    A database that does not answer (``unavailable``) raises ``TemporaryError`` from a session or lookup."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -297,19 +331,19 @@ class Store:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back on an exception."""
-        with self._session_makers()[0]() as session, session.begin():
+        with _unavailable_is_temporary(), self._session_makers()[0]() as session, session.begin():
             yield session
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A transaction for lookups only: on SQLite it takes no write lock, so it never waits for writers."""
-        with self._session_makers()[1]() as session, session.begin():
+        with _unavailable_is_temporary(), self._session_makers()[1]() as session, session.begin():
             yield session
 
     @contextmanager
     def lookup(self) -> Iterator[Connection]:
         """A Core connection for hot read paths (no ORM objects): directory lookups per recipient."""
-        with self._lookup_engine.connect() as conn:
+        with _unavailable_is_temporary(), self._lookup_engine.connect() as conn:
             yield conn
 
     def close(self) -> None:
@@ -319,4 +353,4 @@ class Store:
 __all__ = ["DB_URL_ENV", "HEAD_REVISION", "STORE_SETTINGS", "SchemaError", "SchemaState", "Store", "auto_migrate",
            "database_url", "display_url", "ensure_schema", "existing_database_url", "inspect_schema", "known_revisions",
            "make_engine", "migrate", "open_service_store", "pending_revisions", "schema_revision", "schema_state",
-           "upgrade_schema"]
+           "unavailable", "upgrade_schema"]

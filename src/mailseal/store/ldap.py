@@ -17,7 +17,7 @@ from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
 from ..cms.identity import load_certificates
-from ..errors import CertificateError, UsageError
+from ..errors import CertificateError, ConfigurationError
 from .lookup import SkippedValue, SourceResult
 
 #: RFC 2798 §2.8 and RFC 4523 §2.1 (``;binary`` per RFC 4522): where directories publish mail certificates.
@@ -49,15 +49,16 @@ class LdapConfig:
 
     def __post_init__(self) -> None:
         if "{address}" not in self.filter_template:
-            raise UsageError("the LDAP filter template must contain {address}")
+            raise ConfigurationError("lookup.ldap.filter: the LDAP filter template must contain {address}")
         if not (self.filter_template.startswith("(") and self.filter_template.endswith(")")):
-            raise UsageError("the LDAP filter template must be a parenthesised RFC 4515 filter")
+            raise ConfigurationError("lookup.ldap.filter: the LDAP filter template must be a parenthesised RFC 4515 "
+                                     "filter")
         if not self.url.startswith(("ldap://", "ldaps://")):
-            raise UsageError("the LDAP server URL must start with ldap:// or ldaps://")
+            raise ConfigurationError("lookup.ldap.url: the LDAP server URL must start with ldap:// or ldaps://")
         if self.timeout <= 0 or self.size_limit <= 0:
-            raise UsageError("the LDAP timeout and size limit must be positive")
+            raise ConfigurationError("lookup.ldap.timeout: the LDAP timeout and size limit must be positive")
         if (self.bind_dn is None) != (self.password is None):
-            raise UsageError("give both a bind DN and a password, or neither (anonymous bind)")
+            raise ConfigurationError("lookup.ldap: give both bind_dn and password_env, or neither (anonymous bind)")
 
 
 def parse_value(value: bytes) -> list[x509.Certificate]:

@@ -84,6 +84,7 @@ class LookupResult:
     refused: tuple[Refusal, ...] = ()
     skipped: tuple[SkippedValue, ...] = ()
     errors: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()  # the sources that did not answer (their errors are in ``errors``)
 
 
 @dataclass
@@ -92,6 +93,7 @@ class _Trace:
     refused: list[Refusal] = field(default_factory=list)
     skipped: list[SkippedValue] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
 
 class CertificateLookup:
@@ -159,6 +161,7 @@ class CertificateLookup:
             if answer.error is not None:
                 log.warning("certificate lookup for %s: %s", addr, answer.error)
                 trace.errors.append(answer.error)
+                trace.failed.append(source.name)
                 continue
             trace.errors.extend(answer.problems)
             found = [c for c in answer.certificates
@@ -216,7 +219,7 @@ class CertificateLookup:
     @staticmethod
     def _result(addr: str, found: Sequence[x509.Certificate], source: str | None, trace: _Trace) -> LookupResult:
         return LookupResult(addr, tuple(found), source, False, tuple(trace.consulted), tuple(trace.refused),
-                            tuple(trace.skipped), tuple(trace.errors))
+                            tuple(trace.skipped), tuple(trace.errors), tuple(trace.failed))
 
 
 __all__ = [

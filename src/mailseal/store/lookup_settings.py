@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from ..errors import UsageError
+from ..errors import ConfigurationError
 from ..pki.validation import ValidationContext
 from .directory import Directory
 from .lookup import DEFAULT_TTL, LOCAL, CertificateLookup, Source
@@ -15,7 +15,14 @@ from .lookup import DEFAULT_TTL, LOCAL, CertificateLookup, Source
 def lookup_from_settings(
     directory: Directory, settings: Mapping[str, Any], context: ValidationContext | None = None
 ) -> CertificateLookup:
-    """Build the lookup from the `[lookup]` table::
+    """Build the lookup from the `[lookup]` table (see :func:`lookup_sources`)."""
+    sources, ttl = lookup_sources(settings)
+    return CertificateLookup(directory, sources, context=context, ttl=ttl)
+
+
+def lookup_sources(settings: Mapping[str, Any]) -> tuple[list[Source | Literal["local"]], float]:
+    """The sources in order and the cache lifetime the `[lookup]` table names, checked without contacting any
+    (``serve --check-config`` calls it); a bad table is a ``ConfigurationError`` naming the key::
 
         [lookup]
         order = ["local", "ldap", "smimea"]     # default: ["local"]
@@ -32,11 +39,11 @@ def lookup_from_settings(
     """
     table = settings.get("lookup", {})
     if not isinstance(table, Mapping):
-        raise UsageError("[lookup] in the settings file must be a table")
+        raise ConfigurationError("[lookup] in the settings file must be a table")
     order = table.get("order", [LOCAL])
     if not isinstance(order, list) or not all(isinstance(o, str) for o in order):
-        raise UsageError("lookup.order must be a list of source names")
-    sources: list[Source | str] = []
+        raise ConfigurationError("lookup.order must be a list of source names")
+    sources: list[Source | Literal["local"]] = []
     for name in order:
         if name == LOCAL:
             sources.append(LOCAL)
@@ -45,28 +52,38 @@ def lookup_from_settings(
         elif name == "smimea":
             sources.append(_smimea(table.get("smimea")))
         else:
-            raise UsageError(f"lookup.order: unknown source {name!r} (local, ldap or smimea)")
-    ttl = float(table.get("ttl", DEFAULT_TTL))
-    return CertificateLookup(directory, sources, context=context, ttl=ttl)  # type: ignore[arg-type]
+            raise ConfigurationError(f"lookup.order: unknown source {name!r} (local, ldap or smimea)")
+    ttl = _number(table, "ttl", DEFAULT_TTL, "lookup.ttl")
+    if ttl < 0:
+        raise ConfigurationError("lookup.ttl must not be negative")
+    return sources, ttl
+
+
+def _number(table: Mapping[str, Any], key: str, default: float, name: str) -> float:
+    """``table[key]`` as a number (``default`` when absent); anything else is a ``ConfigurationError`` naming it."""
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"{name} must be a number, not {value!r}")
+    return float(value)
 
 
 def _ldap(table: Any) -> Source:
     from .ldap import LdapConfig, LdapSource
 
     if not isinstance(table, Mapping) or "url" not in table or "base_dn" not in table:
-        raise UsageError("lookup.order names ldap: [lookup.ldap] needs url and base_dn")
+        raise ConfigurationError("lookup.order names ldap: [lookup.ldap] needs url and base_dn")
     password = None
     if "password_env" in table:
         password = os.environ.get(str(table["password_env"]))
         if password is None:
-            raise UsageError(f"lookup.ldap.password_env: {table['password_env']} is not set")
+            raise ConfigurationError(f"lookup.ldap.password_env: {table['password_env']} is not set")
     kwargs: dict[str, Any] = {"url": str(table["url"]), "base_dn": str(table["base_dn"]), "password": password}
     if "bind_dn" in table:
         kwargs["bind_dn"] = str(table["bind_dn"])
     if "filter" in table:
         kwargs["filter_template"] = str(table["filter"])
     if "timeout" in table:
-        kwargs["timeout"] = float(table["timeout"])
+        kwargs["timeout"] = _number(table, "timeout", 5.0, "lookup.ldap.timeout")
     return LdapSource(LdapConfig(**kwargs))
 
 
@@ -74,11 +91,11 @@ def _smimea(table: Any) -> Source:
     from .smimea import SmimeaConfig, SmimeaSource
 
     if not isinstance(table, Mapping) or "nameserver" not in table:
-        raise UsageError("lookup.order names smimea: [lookup.smimea] needs nameserver")
+        raise ConfigurationError("lookup.order names smimea: [lookup.smimea] needs nameserver")
     return SmimeaSource(SmimeaConfig(
-        nameserver=str(table["nameserver"]), port=int(table.get("port", 53)),
-        timeout=float(table.get("timeout", 5.0)), tcp=bool(table.get("tcp", False)),
+        nameserver=str(table["nameserver"]), port=int(_number(table, "port", 53, "lookup.smimea.port")),
+        timeout=_number(table, "timeout", 5.0, "lookup.smimea.timeout"), tcp=bool(table.get("tcp", False)),
     ))
 
 
-__all__ = ["lookup_from_settings"]
+__all__ = ["lookup_from_settings", "lookup_sources"]

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from cryptography import x509
 
-from ..errors import RecipientError
+from ..errors import RecipientError, TemporaryError
 from ..pki.profile import check_certificate
 from .capabilities import choose_cipher, choose_key_transport_for_all
 from .directory import Directory
@@ -27,12 +27,24 @@ def resolve_recipients(
     lookup: CertificateLookup | None = None,
 ) -> list[ResolvedRecipient]:
     """For each address, the certificate that may receive encrypted mail and lasts longest: from the directory,
-    or through the configured lookup (local directory, then LDAP / DNS SMIMEA)."""
+    or through the configured lookup (local directory, then LDAP / DNS SMIMEA).
+
+    None found is a ``RecipientError``; none found while a source of the lookup did not answer is a
+    ``TemporaryError`` (``temporary-failure``): the certificate may be there on a later try, so the gateway
+    answers 4xx rather than refuse the message or send it without encryption."""
     out = []
     for address in addresses:
-        found = lookup.find(address) if lookup is not None else directory.certificates_for(address, at)
+        failed: tuple[str, ...] = ()
+        if lookup is not None:
+            result = lookup.lookup(address)
+            found, failed = list(result.certificates), result.failed
+        else:
+            found = directory.certificates_for(address, at)
         usable = sorted((c for c in found if check_certificate(c, email=address, at=at).can_encrypt),
                         key=lambda c: c.not_valid_after_utc, reverse=True)
+        if not usable and failed:
+            raise TemporaryError(f"no certificate for {address} yet, and the lookup could not ask "
+                                 f"{', '.join(failed)}: try again later")
         if not usable:
             raise RecipientError(
                 f"no usable certificate for {address} in the certificate directory "

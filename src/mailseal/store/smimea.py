@@ -24,7 +24,7 @@ import dns.rcode
 import dns.rdatatype
 from cryptography import x509
 
-from ..errors import UsageError
+from ..errors import ConfigurationError, TemporaryError, UsageError
 from .lookup import SkippedValue, SourceResult
 
 #: RFC 8162 §3: the hash is truncated to 28 octets (224 bits).
@@ -43,8 +43,9 @@ def owner_name(address: str) -> str:
     return f"{digest.hex()}._smimecert.{domain_name.to_text()}"
 
 
-class SmimeaQueryError(Exception):
-    """The nameserver answered with an error code other than NXDOMAIN."""
+class SmimeaQueryError(TemporaryError):
+    """The nameserver answered with an error code other than NXDOMAIN (SERVFAIL, REFUSED...): code
+    ``temporary-failure``, the answer may be different on a later try."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,9 @@ class SmimeaConfig:
 
     def __post_init__(self) -> None:
         if self.timeout <= 0:
-            raise UsageError("the DNS timeout must be positive")
+            raise ConfigurationError("lookup.smimea.timeout: the DNS timeout must be positive")
         if not 0 < self.port < 65536:
-            raise UsageError("the DNS port must be between 1 and 65535")
+            raise ConfigurationError("lookup.smimea.port: the DNS port must be between 1 and 65535")
 
 
 class SmimeaSource:
