@@ -11,7 +11,7 @@ from mailseal import api
 from mailseal.cms.identity import Identity
 from mailseal.errors import UsageError
 from mailseal.gateway.resources import trust_context
-from mailseal.pki.trustlist import fingerprint
+from mailseal.pki.trustlist import AddResult, fingerprint
 from mailseal.pki.validation import ValidationContext
 from mailseal.store import Store, events
 from mailseal.store.trust import StoredTrust
@@ -19,12 +19,17 @@ from tests.conftest import RunCli
 from tests.support.testpki import TestPKI
 
 
+def changed(result: AddResult) -> list[str]:
+    """The fingerprints an add changed (added, or moved to the other kind)."""
+    return [e.fingerprint for e in (*result.added, *result.moved)]
+
+
 def test_add_list_remove(store: Store, pki: TestPKI) -> None:
     trust = StoredTrust(store)
     assert trust.entries() == []
     root_fp, inter_fp = fingerprint(pki.root_cert), fingerprint(pki.intermediate_cert)
-    assert trust.add([pki.root_cert], actor="test") == [root_fp]
-    assert trust.add([pki.intermediate_cert], intermediate=True, actor="test") == [inter_fp]
+    assert changed(trust.add([pki.root_cert], actor="test")) == [root_fp]
+    assert changed(trust.add([pki.intermediate_cert], intermediate=True, actor="test")) == [inter_fp]
     assert [(e.fingerprint, e.kind) for e in trust.entries()] == [(root_fp, "anchor"), (inter_fp, "intermediate")]
     ts = trust.trust_store()
     assert ts.anchors == (pki.root_cert,) and ts.intermediates == (pki.intermediate_cert,)
@@ -41,10 +46,10 @@ def test_add_list_remove(store: Store, pki: TestPKI) -> None:
 def test_add_is_idempotent_and_moves_kind(store: Store, pki: TestPKI) -> None:
     trust = StoredTrust(store)
     fp = fingerprint(pki.root_cert)
-    assert trust.add([pki.root_cert, pki.root_cert]) == [fp]
-    assert trust.add([pki.root_cert]) == []
+    assert changed(trust.add([pki.root_cert, pki.root_cert])) == [fp]
+    assert changed(trust.add([pki.root_cert])) == []
     assert len(trust.entries()) == 1
-    assert trust.add([pki.root_cert], intermediate=True) == [fp]
+    assert changed(trust.add([pki.root_cert], intermediate=True)) == [fp]
     assert [e.kind for e in trust.entries()] == ["intermediate"]
 
 
@@ -96,8 +101,9 @@ def test_cli_store_flag(store: Store, store_url: str, pki: TestPKI, run_cli: Run
     assert [(c["fingerprint_sha256"], c["kind"]) for c in listed] == [
         (root_fp, "anchor"), (fingerprint(pki.intermediate_cert), "intermediate")]
     assert [e.kind for e in StoredTrust(store).entries()] == ["anchor", "intermediate"]
-    # the file trust list is untouched
-    assert json.loads(run_cli("trust", "list", "--json", env=env).stdout)["certificates"] == []
+    # a store exists, so without --store the commands use the same list; the file list stays unwritten
+    assert json.loads(run_cli("trust", "list", "--json", env=env).stdout)["certificates"] == listed
+    assert not (tmp_path / "clihome" / "trust" / "anchors.pem").exists()
     res = run_cli("trust", "remove", "--store", root_fp[:16], env=env)
     assert res.returncode == 0, res.stderr
     assert b"removed anchor" in res.stdout
