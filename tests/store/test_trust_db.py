@@ -1,4 +1,5 @@
-"""The trust list in the store database (StoredTrust), its CLI (`mailseal trust ... --store`) and the gateway merge."""
+"""The trust list in the store database (StoredTrust), its CLI (`mailseal trust ... --store`), the take-over of a file
+list when a store exists, and the gateway merge."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from mailseal import api
 from mailseal.cms.identity import Identity
 from mailseal.errors import UsageError
 from mailseal.gateway.resources import trust_context
-from mailseal.pki.trustlist import AddResult, fingerprint
+from mailseal.pki import trustlist
+from mailseal.pki.trustlist import AddResult, ExportFormat, fingerprint
 from mailseal.pki.validation import ValidationContext
 from mailseal.store import Store, events
-from mailseal.store.trust import StoredTrust
+from mailseal.store.trust import StoredTrust, migrate_file_list
 from tests.conftest import RunCli
 from tests.support.testpki import TestPKI
 
@@ -110,3 +112,79 @@ def test_cli_store_flag(store: Store, store_url: str, pki: TestPKI, run_cli: Run
     assert [e.kind for e in StoredTrust(store).entries()] == ["intermediate"]
     res = run_cli("trust", "remove", "--store", root_fp[:16], env=env)
     assert res.returncode != 0
+
+
+def test_file_list_taken_over_once(store: Store, pki: TestPKI, tmp_path: Path) -> None:
+    home = tmp_path / "files"
+    trustlist.add([pki.root_cert], home=home)
+    trustlist.add([pki.intermediate_cert], intermediate=True, home=home)
+    root_fp, inter_fp = fingerprint(pki.root_cert), fingerprint(pki.intermediate_cert)
+    taken = migrate_file_list(store, home, actor="test")
+    assert [(e.fingerprint, e.kind) for e in taken] == [(root_fp, "anchor"), (inter_fp, "intermediate")]
+    assert [(e.fingerprint, e.kind) for e in StoredTrust(store).entries()] == [
+        (root_fp, "anchor"), (inter_fp, "intermediate")]
+    # the files are renamed, not deleted: the list now lives in the database
+    assert trustlist.entries(home) == []
+    assert sorted(p.name for p in (home / "trust").iterdir()) == ["anchors.pem.migrated", "intermediates.pem.migrated"]
+    added = events(store, action="trust.add")
+    assert [(e.subject, e.detail["kind"], e.detail["migrated_from"]) for e in added] == [
+        (root_fp, "anchor", str(home / "trust")), (inter_fp, "intermediate", str(home / "trust"))]
+    # a second use finds nothing to take over: no duplicate rows, no new events
+    assert migrate_file_list(store, home) == []
+    assert len(StoredTrust(store).entries()) == 2 and len(events(store, action="trust.add")) == 2
+
+
+def test_take_over_keeps_what_the_database_holds(store: Store, pki: TestPKI, tmp_path: Path) -> None:
+    home = tmp_path / "files"
+    trustlist.add([pki.intermediate_cert], home=home)  # an anchor in the files...
+    StoredTrust(store).add([pki.intermediate_cert], intermediate=True)  # ...an intermediate in the database
+    assert migrate_file_list(store, home) == []
+    assert [e.kind for e in StoredTrust(store).entries()] == ["intermediate"]
+    assert trustlist.entries(home) == []
+
+
+def test_cli_takes_the_file_list_over_when_a_store_appears(pki: TestPKI, run_cli: RunCli, tmp_path: Path) -> None:
+    """The rule without $MAILSEAL_DB_URL: the database once mailseal.db is in the data directory, else the files;
+    looking never creates a store."""
+    home = tmp_path / "home"
+    env = {"MAILSEAL_HOME": str(home)}
+    alice = pki.user("alice")
+    message = (f"From: {alice.email}\r\nTo: bob@example.org\r\nSubject: hi\r\n"
+               "Content-Type: text/plain\r\n\r\nHello.\r\n").encode()
+    signed = tmp_path / "signed.eml"
+    signed.write_bytes(api.sign(message, Identity(alice.key, alice.cert, tuple(alice.chain))))
+    assert run_cli("trust", "add", pki.root_path, env=env).returncode == 0
+    assert (home / "trust" / "anchors.pem").is_file()
+    res = run_cli("verify", "-i", str(signed), env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not (home / "mailseal.db").exists()  # no store was created to check for one
+    Store.open(f"sqlite:///{home / 'mailseal.db'}").close()  # a store appears (e.g. `mailseal keys import`)
+    res = run_cli("verify", "-i", str(signed), env=env)  # first use: the file list moves into the database
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not (home / "trust" / "anchors.pem").exists() and (home / "trust" / "anchors.pem.migrated").is_file()
+    listed = json.loads(run_cli("trust", "list", "--json", env=env).stdout)["certificates"]
+    assert [c["fingerprint_sha256"] for c in listed] == [fingerprint(pki.root_cert)]
+    store = Store.open(f"sqlite:///{home / 'mailseal.db'}")
+    try:
+        assert [e.subject for e in events(store, action="trust.add")] == [fingerprint(pki.root_cert)]
+        # removing it from the database is not undone by a second take-over
+        assert run_cli("trust", "remove", fingerprint(pki.root_cert)[:16], env=env).returncode == 0
+        assert StoredTrust(store).entries() == []
+        assert run_cli("verify", "-i", str(signed), env=env).returncode != 0
+        assert StoredTrust(store).entries() == []
+    finally:
+        store.close()
+
+
+def test_both_lists_export_alike(store: Store, pki: TestPKI, tmp_path: Path) -> None:
+    files = trustlist.FileTrustList(tmp_path / "files")
+    stored = StoredTrust(store)
+    for trust in (files, stored):  # the TrustList interface, whichever the implementation
+        trust.add([pki.intermediate_cert], intermediate=True)
+        trust.add([pki.root_cert])
+    formats: tuple[ExportFormat, ...] = ("pem", "sst")
+    for fmt in formats:
+        assert stored.export(fmt) == files.export(fmt)
+    assert stored.export("pem", anchors_only=True) == files.export("pem", anchors_only=True)
+    assert b"BEGIN CERTIFICATE" in stored.export("pem", anchors_only=True)
+    assert stored.trust_store() == files.trust_store()
