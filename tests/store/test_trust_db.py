@@ -18,6 +18,7 @@ from mailseal.pki.validation import ValidationContext
 from mailseal.store import Store, events
 from mailseal.store.trust import StoredTrust, migrate_file_list
 from tests.conftest import RunCli
+from tests.support.smtp_sink import free_port
 from tests.support.testpki import TestPKI
 
 
@@ -188,3 +189,37 @@ def test_both_lists_export_alike(store: Store, pki: TestPKI, tmp_path: Path) -> 
     assert stored.export("pem", anchors_only=True) == files.export("pem", anchors_only=True)
     assert b"BEGIN CERTIFICATE" in stored.export("pem", anchors_only=True)
     assert stored.trust_store() == files.trust_store()
+
+
+def _signed_by_alice(pki: TestPKI, path: Path) -> Path:
+    alice = pki.user("alice")
+    message = (f"From: {alice.email}\r\nTo: bob@example.org\r\nSubject: hi\r\n"
+               "Content-Type: text/plain\r\n\r\nHello.\r\n").encode()
+    path.write_bytes(api.sign(message, Identity(alice.key, alice.cert, tuple(alice.chain))))
+    return path
+
+
+def test_cli_export_reads_the_store_without_flag(store: Store, store_url: str, pki: TestPKI, run_cli: RunCli,
+                                                 tmp_path: Path) -> None:
+    env = {"MAILSEAL_HOME": str(tmp_path / "clihome"), "MAILSEAL_DB_URL": store_url}
+    StoredTrust(store).add([pki.root_cert])
+    res = run_cli("trust", "export", "-o", str(tmp_path / "out.pem"), env=env)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "out.pem").read_bytes() == StoredTrust(store).export("pem")
+    signed = _signed_by_alice(pki, tmp_path / "signed.eml")
+    res = run_cli("verify", "-i", str(signed), env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_unreachable_store_is_an_error_not_a_fallback(pki: TestPKI, run_cli: RunCli, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    trustlist.add([pki.root_cert], home=home)  # a file list that would make the signature valid
+    env = {"MAILSEAL_HOME": str(home), "MAILSEAL_DB_URL": f"postgresql+psycopg://u:pw@127.0.0.1:{free_port()}/x"}
+    signed = _signed_by_alice(pki, tmp_path / "signed.eml")
+    res = run_cli("verify", "-i", str(signed), env=env)
+    assert res.returncode == 2
+    assert b"error[configuration]" in res.stderr and b"--trust FILE" in res.stderr and b"u:pw@" not in res.stderr
+    assert (home / "trust" / "anchors.pem").is_file()  # nothing was taken over
+    # --trust is the explicit override: the store is not needed
+    res = run_cli("verify", "--trust", pki.root_path, "-i", str(signed), env=env)
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -21,8 +21,9 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from ..errors import ConfigurationError
 from ..pki.trustlist import (
     AddResult,
     ExportFormat,
@@ -38,7 +39,7 @@ from ..pki.trustlist import (
 )
 from ..pki.truststore import TrustStore
 from . import audit
-from .database import Store, existing_database_url
+from .database import Store, database_url, display_url, existing_database_url
 from .models import TrustCertificate
 
 _KINDS: tuple[Kind, ...] = ("anchor", "intermediate")
@@ -186,7 +187,14 @@ def open_trust_list(*, use_store: bool = False, home: Path | None = None) -> Ite
     if url is None and not use_store:
         yield FileTrustList(home)
         return
-    store = Store.open(url)
+    try:
+        store = Store.open(url)
+    except OperationalError as exc:
+        # The list lives in that database: falling back to the files would trust something else, silently.
+        where = display_url(url or database_url())
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise ConfigurationError(f"the store database {where} holds the trust list but cannot be opened ({reason}); "
+                                 "verify and open can trust files instead with --trust FILE") from None
     try:
         migrate_file_list(store, home)
         yield StoredTrust(store)
