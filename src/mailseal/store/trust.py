@@ -182,7 +182,8 @@ def store_exists() -> bool:
 def open_trust_list(*, use_store: bool = False, home: Path | None = None) -> Iterator[TrustList]:
     """The trust list in effect: the store database's when a store exists (the file list taken over on first
     use), else the files of `home`. `use_store` asks for the database even when none exists yet (it is then
-    created, as ``mailseal trust add --store`` always did). The store is closed on leaving."""
+    created, as ``mailseal trust add --store`` always did). `home` names the files only: the store is found as
+    every command finds it (``$MAILSEAL_DB_URL``, else the data directory). The store is closed on leaving."""
     url = existing_database_url()
     if url is None and not use_store:
         yield FileTrustList(home)
@@ -206,5 +207,6 @@ def effective_trust_store(home: Path | None = None) -> TrustStore:
     """The anchors and intermediates of the trust list in effect (`open_trust_list`), for a ValidationContext."""
     with open_trust_list(home=home) as trust:
         return trust.trust_store()
+
 
 __all__ = ["StoredTrust", "effective_trust_store", "migrate_file_list", "open_trust_list", "store_exists"]
