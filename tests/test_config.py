@@ -93,7 +93,7 @@ def test_same_answer_from_two_folders(run_cli: RunCli, pki: TestPKI, tmp_path: P
     assert first == second
     assert first["home"] == str(tmp_path / "xdg" / "mailseal") and first["home_from"] == "default"
     assert first["trust_list"] == {"path": str(tmp_path / "xdg" / "mailseal" / "trust"), "anchors": 1,
-                                   "intermediates": 0}
+                                   "intermediates": 0, "in_effect": "files"}
 
 
 def test_home_option(run_cli: RunCli, tmp_path: Path) -> None:
@@ -130,7 +130,11 @@ def test_status_counts_what_the_home_holds(run_cli: RunCli, pki: TestPKI, tmp_pa
     out = text.stdout.decode()
     assert f"home: {home} (from $MAILSEAL_HOME)" in out
     assert "keys: 1" in out and "certificates: 1" in out and f"trust anchors: 1 in {home / 'trust'}" in out
+    assert "trust list in effect: the store" in out  # status only looks: the file list is taken over on first use
     assert "Traceback" not in out + text.stderr.decode()
+    assert run_cli("trust", "list", env=env, cwd=tmp_path).returncode == 0
+    out = run_cli("status", env=env, cwd=tmp_path).stdout.decode()
+    assert f"trust anchors: 0 in {home / 'trust'}, 1 in the store" in out
 
 
 def test_status_hides_a_database_password(run_cli: RunCli, tmp_path: Path) -> None:

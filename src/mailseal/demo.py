@@ -135,11 +135,11 @@ def setup(home: Path, ports: Ports = Ports()) -> bool:
         if wanted != current:
             settings_file.write_text(wanted, encoding="utf-8")
         return False
-    from .pki import trustlist
     from .pki.authority import CertificateAuthority
     from .store.database import Store
     from .store.directory import Directory
     from .store.keystore import KeyStore
+    from .store.trust import StoredTrust
 
     (home / "demo").mkdir(parents=True, exist_ok=True)
     home.chmod(0o700)
@@ -147,9 +147,10 @@ def setup(home: Path, ports: Ports = Ports()) -> bool:
     key_file.chmod(0o600)
     passphrase = key_file.read_bytes()
     ca = CertificateAuthority.create("mailseal demo CA", passphrase, directory=home / "ca", key_type="p256")
-    trustlist.add([ca.certificate], home=home)
     store = Store.open()
     try:
+        # the store exists, so the trust list lives in it (docs/trust.md): the gateway and the CLI both read it
+        StoredTrust(store).add([ca.certificate], actor="demo")
         keys = KeyStore(store, passphrase)
         for address, key_type in USERS:
             issued = ca.issue(address, usage="dual", key_type=key_type)
@@ -212,7 +213,7 @@ def _self_test(home: Path, port: int) -> int:
     """Send alice -> carol and check the sink got a signed and encrypted copy carol can open."""
     from . import api
     from .cms.identity import Identity as Ident
-    from .pki.trustlist import load_trust_list
+    from .store.trust import effective_trust_store
 
     before = set((home / "sink").glob("*.eml"))
     data = sample_message("alice@example.org", PARTNER, "demo", "Hello Carol, this is sealed.\n")
@@ -232,7 +233,7 @@ def _self_test(home: Path, port: int) -> int:
     key, cert, chain = pkcs12.load_key_and_certificates((home / "demo" / "carol.p12").read_bytes(), DEMO_PASSWORD)
     assert cert is not None and key is not None
     opened = api.open(next(iter(new)).read_bytes(), [Ident(key, cert, tuple(chain))],  # type: ignore[arg-type]
-                      trust=load_trust_list(home))
+                      trust=effective_trust_store(home))
     ok = opened.report.encrypted and opened.report.valid and b"this is sealed" in opened.message
     print(f"self-test: delivered {next(iter(new)).name}: encrypted={opened.report.encrypted} "
           f"signature={opened.report.status} -> {'OK' if ok else 'FAILED'}")

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from mailseal.cms.identity import Identity
-from mailseal.gateway.resources import Resources
+from mailseal.gateway.resources import Resources, trust_context
 from mailseal.gateway.service import Gateway
 from mailseal.gateway.settings import GatewaySettings
 from mailseal.pki.truststore import TrustStore
@@ -89,7 +89,11 @@ class RunningGateway:
 
     def __init__(self, org: Org, home: Path, sink: SmtpSink, settings: Mapping[str, Any] | None = None,
                  store_url: str | None = None, next_hop: tuple[str, int] | None = None,
-                 lookup: Callable[[Directory], CertificateLookup] | None = None) -> None:
+                 lookup: Callable[[Directory], CertificateLookup] | None = None,
+                 trust_home: Path | None = None) -> None:
+        """``lookup``: the certificate lookup the gateway uses (default: none). ``trust_home``: trust what the
+        gateway's own ``trust_context`` finds (the store's trust list, a file list in that data directory taken
+        over), instead of the test root alone."""
         hop = next_hop or sink.address
         full = merged(BASE_SETTINGS, {"gateway": {"next_hop": f"{hop[0]}:{hop[1]}", "listen": "127.0.0.1:0",
                                                   "spool_dir": str(home / "spool"),
@@ -98,7 +102,8 @@ class RunningGateway:
         self.settings_dict = full
         self.store = Store.open(store_url or f"sqlite:///{home / 'mailseal.db'}")
         self.keys = org.populate(self.store)
-        context = ValidationContext(trust=TrustStore(anchors=(org.pki.root_cert,)))
+        context = (ValidationContext(trust=TrustStore(anchors=(org.pki.root_cert,))) if trust_home is None
+                   else trust_context((), self.store, trust_home))
         self.gateway = Gateway(GatewaySettings.from_settings(full), Policy.from_settings(full),
                                Resources(self.store, self.keys, context,
                                          lookup(Directory(self.store)) if lookup is not None else None))

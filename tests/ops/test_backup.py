@@ -82,10 +82,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
 
     run("ca", "init", "--name", "Example Backup CA", "--key-type", "p256")
     run("ca", "export", "-o", root / "ca.pem")
+    # before the store exists, so the trust list is the files (a store found later takes them over, docs/trust.md)
+    run("trust", "add", root / "ca.pem")
     run("ca", "issue", "--email", "alice@example.org", "--usage", "encrypt", "--key-type", "p256",
         "-o", root / "alice.p12", "--pass", "pass:x", "--cert-out", root / "alice.pem")
     run("keys", "import", root / "alice.p12", "--pass", "pass:x")
-    run("trust", "add", root / "ca.pem")
     (home / "mailseal.toml").write_text('[gateway]\nlisten = "127.0.0.1:2525"\nnext_hop = "127.0.0.1:2526"\n'
                                         'accepted_domains = ["example.org"]\n')
     _hold_a_message(home)
@@ -295,10 +296,11 @@ def test_a_manifest_changed_with_its_member_is_caught_by_the_sealed_digests(site
                      env=site.env()))
     members = _members(archive)
     manifest = json.loads(members[0][1])
-    new_pem = dict(members)["trust/anchors.pem"] + b"\n"
-    manifest["members"]["trust/anchors.pem"] = {"sha256": hashlib.sha256(new_pem).hexdigest(), "size": len(new_pem)}
+    # ca/ca.pem: an earlier test's `trust list` took the home's file list over into the store (docs/trust.md)
+    new_pem = dict(members)["ca/ca.pem"] + b"\n"
+    manifest["members"]["ca/ca.pem"] = {"sha256": hashlib.sha256(new_pem).hexdigest(), "size": len(new_pem)}
     forged = [("manifest.json", json.dumps(manifest).encode()),
-              *((n, new_pem if n == "trust/anchors.pem" else d) for n, d in members[1:])]
+              *((n, new_pem if n == "ca/ca.pem" else d) for n, d in members[1:])]
     _write_tar(tmp_path / "forged.tar.gz", forged)
     target = tmp_path / "restored"
     line = _refused(run_mailseal("restore", tmp_path / "forged.tar.gz", "--passphrase-file", tmp_path / "pass",

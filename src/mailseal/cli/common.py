@@ -174,12 +174,13 @@ def validation_context(
     """The ValidationContext the verify/open options describe (RFC 5280 §6.1.1 inputs, revocation, fetching)."""
     from ..pki.fetching import FetchPolicy
     from ..pki.revocation import load_crls
-    from ..pki.trustlist import load_trust_list
     from ..pki.truststore import TrustStore, read_certificate_file
     from ..pki.validation import ValidationContext
+    from ..store.trust import effective_trust_store
 
-    # Without --trust, the trust list the administrator keeps ($MAILSEAL_HOME/trust, `mailseal trust add`).
-    store = TrustStore.from_files(trust) if trust else load_trust_list()
+    # Without --trust, the trust list the administrator keeps (`mailseal trust add`): the store database's when a
+    # store exists, else $MAILSEAL_HOME/trust; the same list the gateway reads (docs/trust.md).
+    store = TrustStore.from_files(trust) if trust else effective_trust_store()
     if system_trust:
         store = store.merged(TrustStore.system())
     if revocation not in REVOCATION_CHOICES:

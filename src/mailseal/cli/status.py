@@ -117,6 +117,7 @@ def status() -> dict[str, Any]:
     """Everything `mailseal status` prints, as one dictionary (the ``--json`` output)."""
     from ..config import data_dir, home_source, settings_path
     from ..pki import trustlist
+    from ..store.trust import store_exists
 
     home = data_dir()
     settings = settings_path()
@@ -130,7 +131,9 @@ def status() -> dict[str, Any]:
         "settings": {"path": str(settings), "exists": settings.is_file()},
         "policy": _policy_facts(),
         "store": store,
-        "trust_list": {"path": str(trustlist.trust_dir()), "anchors": anchors, "intermediates": len(listed) - anchors},
+        # in_effect: which list verify, open and the gateway read (docs/trust.md, "Where the trust list lives")
+        "trust_list": {"path": str(trustlist.trust_dir()), "anchors": anchors, "intermediates": len(listed) - anchors,
+                       "in_effect": "store" if store_exists() else "files"},
         "ca": _ca_facts(),
         "expiring": expiring,
     }
@@ -196,6 +199,7 @@ def status_cmd(as_json: bool) -> None:
             f"store: {store['url']}{held}",
             f"keys: {store['keys']}",
             f"certificates: {store['certificates']}",
+            f"trust list in effect: {'the store' if trust['in_effect'] == 'store' else trust['path']}",
             f"trust anchors: {trust['anchors']} in {trust['path']}, {store['trust_anchors']} in the store",
             f"trust intermediates: {trust['intermediates']} in the list, {store['trust_intermediates']} in the store",
             *_ca_lines(facts["ca"]),

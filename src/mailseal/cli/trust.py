@@ -10,23 +10,13 @@ from cryptography import x509
 
 from ..config import data_dir
 from ..errors import UsageError
-from ..pki import trustlist
-from ..pki.trustlist import ExportFormat, Kind, TrustEntry
+from ..pki.trustlist import ExportFormat, TrustEntry
 from ..pki.truststore import read_certificate_file
 from .common import apply, handle_errors, print_json, with_password, write_out
 
-_STORE_HELP = "Use the trust list in the store database ($MAILSEAL_DB_URL), shared by the gateway nodes."
-
-
-def _stored_entries() -> list[TrustEntry]:
-    from ..store.database import Store
-    from ..store.trust import StoredTrust
-
-    store = Store.open()
-    try:
-        return StoredTrust(store).entries()
-    finally:
-        store.close()
+_STORE_HELP = ("Use the trust list in the store database even when no store exists yet (it is created); without "
+               "--store the database is used whenever a store exists ($MAILSEAL_DB_URL, or mailseal.db in the "
+               "data directory), else the files.")
 
 
 def _line(verb: str, entry: TrustEntry) -> str:
@@ -35,7 +25,8 @@ def _line(verb: str, entry: TrustEntry) -> str:
 
 @click.group("trust")
 def trust_group() -> None:
-    """The trust list in the data directory ($MAILSEAL_HOME/trust): anchors and intermediates.
+    """The trust list: anchors and intermediates, in the store database when a store exists, else in the data
+    directory ($MAILSEAL_HOME/trust).
 
     Files are read in any format, told by content: PEM, DER, PKCS#7 certs-only (.p7b/.p7c), PKCS#12 and
     Microsoft serialized certificate stores (.sst, from Export-Certificate -Type SST).
@@ -48,13 +39,16 @@ def trust_group() -> None:
 @handle_errors
 def list_cmd(as_json: bool, use_store: bool) -> None:
     """List the anchors, then the intermediates."""
-    current = _stored_entries() if use_store else trustlist.entries()
+    from ..store.trust import open_trust_list
+
+    with open_trust_list(use_store=use_store) as trust:
+        current = trust.entries()
+        where = trust.where
     if as_json:
         print_json({"certificates": [e.to_dict() for e in current]})
         return
     if not current:
-        click.echo("the trust list in the store database is empty" if use_store
-                   else f"the trust list in {trustlist.trust_dir()} is empty")
+        click.echo(f"{where} is empty")
         return
     for e in current:
         d = e.to_dict()
@@ -79,40 +73,22 @@ def _read_file(path: str, secret: bytes | None) -> list[x509.Certificate]:
     return read_certificate_file(path, password=secret)
 
 
-def _add_to_store(files: Sequence[str], intermediate: bool, allow_leaf: bool, pass_spec: str | None) -> None:
-    from ..store.database import Store
-    from ..store.trust import StoredTrust
-
-    certs = _read(files, pass_spec)
-    store = Store.open()
-    try:
-        changed = set(StoredTrust(store).add(certs, intermediate, allow_leaf=allow_leaf))
-    finally:
-        store.close()
-    kind: Kind = "intermediate" if intermediate else "anchor"
-    seen: set[str] = set()
-    for cert in certs:
-        e = TrustEntry(cert, kind)
-        if e.fingerprint in seen:
-            continue
-        seen.add(e.fingerprint)
-        click.echo(_line("added" if e.fingerprint in changed else "already present as", e))
-    click.echo(f"{len(changed)} added, {len(seen) - len(changed)} already present (store database)")
-
-
 def _add(files: Sequence[str], intermediate: bool, allow_leaf: bool, pass_spec: str | None,
          use_store: bool = False) -> None:
-    if use_store:
-        _add_to_store(files, intermediate, allow_leaf, pass_spec)
-        return
-    result = trustlist.add(_read(files, pass_spec), intermediate=intermediate, allow_leaf=allow_leaf)
+    from ..store.trust import StoredTrust, open_trust_list
+
+    certs = _read(files, pass_spec)
+    with open_trust_list(use_store=use_store) as trust:
+        result = trust.add(certs, intermediate=intermediate, allow_leaf=allow_leaf)
+        stored = isinstance(trust, StoredTrust)
     for e in result.added:
         click.echo(_line("added", e))
     for e in result.moved:
         click.echo(_line("moved to", e))
     for e in result.unchanged:
         click.echo(_line("already present as", e))
-    click.echo(f"{len(result.added)} added, {len(result.moved)} moved, {len(result.unchanged)} already present")
+    click.echo(f"{len(result.added)} added, {len(result.moved)} moved, {len(result.unchanged)} already present"
+               + (" (store database)" if stored else ""))
 
 
 _add_options = [
@@ -149,17 +125,10 @@ def import_cmd(files: tuple[str, ...], intermediate: bool, allow_leaf: bool, pas
 @handle_errors
 def remove_cmd(selector: str, all_matches: bool, use_store: bool) -> None:
     """Remove by SHA-256 fingerprint prefix, part of the subject, or the certificates of a file."""
-    if use_store:
-        from ..store.database import Store
-        from ..store.trust import StoredTrust
+    from ..store.trust import open_trust_list
 
-        store = Store.open()
-        try:
-            removed = StoredTrust(store).remove(selector, all_matches=all_matches)
-        finally:
-            store.close()
-    else:
-        removed = trustlist.remove(selector, all_matches=all_matches)
+    with open_trust_list(use_store=use_store) as trust:
+        removed = trust.remove(selector, all_matches=all_matches)
     for e in removed:
         click.echo(_line("removed", e))
 
@@ -170,15 +139,19 @@ def remove_cmd(selector: str, all_matches: bool, use_store: bool) -> None:
               help="pem (a bundle) or sst (for Exchange: Set-SmimeConfig -SMIMECertificateIssuingCA); "
                    "default: sst when FILE ends in .sst, else pem.")
 @click.option("--anchors-only", is_flag=True, help="Leave the intermediates out.")
+@click.option("--store", "use_store", is_flag=True, help=_STORE_HELP)
 @handle_errors
-def export_cmd(outfile: str | None, fmt: str | None, anchors_only: bool) -> None:
+def export_cmd(outfile: str | None, fmt: str | None, anchors_only: bool, use_store: bool) -> None:
     """Export the trust list: anchors, then intermediates."""
+    from ..store.trust import open_trust_list
+
     chosen: ExportFormat = "sst" if fmt == "sst" or (fmt is None and (outfile or "").lower().endswith(".sst")) \
         else "pem"
-    if not trustlist.entries():
-        raise UsageError(f"the trust list in {trustlist.trust_dir()} is empty: nothing to export"
-                         f" (data directory: {data_dir()})")
-    write_out(outfile, trustlist.export(chosen, anchors_only=anchors_only))
+    with open_trust_list(use_store=use_store) as trust:
+        if not trust.entries():
+            raise UsageError(f"{trust.where} is empty: nothing to export (data directory: {data_dir()})")
+        data = trust.export(chosen, anchors_only=anchors_only)
+    write_out(outfile, data)
 
 
 __all__ = ["trust_group"]

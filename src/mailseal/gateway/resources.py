@@ -139,23 +139,21 @@ class StoreFacts:
         return self.resources.recipient(address) is not None
 
 
-def trust_context(trust_files: tuple[Path, ...], store: Store | None = None) -> ValidationContext:
-    """The trust list in the data directory plus any files the gateway settings name, plus (given `store`) the
-    anchors and intermediates in the store database, which every node sharing that database sees."""
-    from ..pki.trustlist import load_trust_list
+def trust_context(trust_files: tuple[Path, ...], store: Store | None = None,
+                  home: Path | None = None) -> ValidationContext:
+    """The trust list in effect, as the CLI reads it (the store database's when given `store`, a file list in
+    `home` taken over into it on first use; else the files), plus any files the gateway settings name."""
+    from ..pki.trustlist import FileTrustList
     from ..pki.truststore import TrustStore
+    from ..store.trust import StoredTrust, migrate_file_list
 
-    trust = load_trust_list()
-    extras: list[TrustStore] = []
-    if trust_files:
-        extras.append(TrustStore.from_files([str(p) for p in trust_files]))
     if store is not None:
-        from ..store.trust import StoredTrust
-
-        extras.append(StoredTrust(store).trust_store())
-    for extra in extras:
-        trust = TrustStore(anchors=(*trust.anchors, *extra.anchors),
-                           intermediates=(*trust.intermediates, *extra.intermediates))
+        migrate_file_list(store, home)
+        trust = StoredTrust(store).trust_store()
+    else:
+        trust = FileTrustList(home).trust_store()
+    if trust_files:
+        trust = trust.merged(TrustStore.from_files([str(p) for p in trust_files]))
     return ValidationContext(trust=trust)
 
 

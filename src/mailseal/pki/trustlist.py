@@ -6,8 +6,11 @@ twice changes nothing, adding an anchor as an intermediate (or the reverse) move
 certificates (basicConstraints cA, or a version 1 self-issued root, RFC 5280 §6.1.1 (d)) unless the caller
 allows leaves, e.g. to pin one partner's certificate.
 
-The interface is deliberately small (`load_trust_list`, `entries`, `add`, `remove`, `export`): the certificate
-store will move the list into its database behind the same functions.
+`TrustList` is the one interface every reader and writer of a trust list uses (the CLI's validation context,
+`mailseal trust`, the gateway): `FileTrustList` here keeps the list in those files; the store layer's
+``StoredTrust`` keeps it in the store database, and ``mailseal.store.trust.open_trust_list`` picks which one is
+in effect (docs/trust.md, "Where the trust list lives"). The module functions (`entries`, `add`, `remove`,
+`export`, `load_trust_list`) are the file list's, kept for library callers.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -240,10 +243,9 @@ def add_files(
     return add(certs, intermediate=intermediate, allow_leaf=allow_leaf, home=home)
 
 
-def select(selector: str, home: Path | None = None) -> list[TrustEntry]:
+def select_entries(current: Sequence[TrustEntry], selector: str) -> list[TrustEntry]:
     """The entries a selector names: a certificate file (its certificates), a fingerprint prefix (hex, colons
     allowed, at least 4 digits) or else a case-insensitive substring of the subject."""
-    current = entries(home)
     path = Path(selector)
     if path.is_file():
         wanted = {fingerprint(c) for c in read_certificate_file(path)}
@@ -257,22 +259,41 @@ def select(selector: str, home: Path | None = None) -> list[TrustEntry]:
     return [e for e in current if needle in e.subject.casefold()]
 
 
-def remove(selector: str, *, all_matches: bool = False, home: Path | None = None) -> list[TrustEntry]:
-    """Remove what `selector` names (see `select`) and return it.
-
-    A fingerprint prefix or subject text that names several certificates is refused unless `all_matches`;
-    a file removes every certificate it holds. Naming nothing is an error.
-    """
+def check_removable(current: Sequence[TrustEntry], selector: str, all_matches: bool, where: str) -> list[TrustEntry]:
+    """What `selector` removes from `current` (see `select_entries`); ``UsageError`` when it names nothing, or
+    several by prefix or subject text without `all_matches` (a file removes every certificate it holds)."""
     if not selector.strip():
         raise UsageError("give a fingerprint prefix, part of a subject, or a certificate file")
-    matched = select(selector, home)
+    matched = select_entries(current, selector)
     if not matched:
-        raise UsageError(f"no certificate in the trust list matches {selector!r}")
+        raise UsageError(f"no certificate in {where} matches {selector!r}")
     if len(matched) > 1 and not all_matches and not Path(selector).is_file():
         raise UsageError(
             f"{len(matched)} certificates match {selector!r}; give a longer fingerprint prefix, or --all to remove"
             " them all"
         )
+    return matched
+
+
+def export_entries(current: Sequence[TrustEntry], fmt: ExportFormat = "pem", *, anchors_only: bool = False) -> bytes:
+    """Entries as one PEM bundle or one serialized certificate store: anchors, then intermediates."""
+    chosen = [e.certificate for kind in FILES for e in current
+              if e.kind == kind and (kind == "anchor" or not anchors_only)]
+    if fmt == "sst":
+        return write_sst(chosen, friendly_names=True)
+    if fmt == "pem":
+        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chosen)
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+def select(selector: str, home: Path | None = None) -> list[TrustEntry]:
+    """The entries of the file list a selector names (see `select_entries`)."""
+    return select_entries(entries(home), selector)
+
+
+def remove(selector: str, *, all_matches: bool = False, home: Path | None = None) -> list[TrustEntry]:
+    """Remove what `selector` names from the file list (see `check_removable`) and return it."""
+    matched = check_removable(entries(home), selector, all_matches, "the trust list")
     gone = {e.fingerprint for e in matched}
     lists = _load(home)
     touched: list[Kind] = [k for k in FILES if any(fingerprint(c) in gone for c in lists[k])]
@@ -283,31 +304,112 @@ def remove(selector: str, *, all_matches: bool = False, home: Path | None = None
 
 
 def export(fmt: ExportFormat = "pem", *, anchors_only: bool = False, home: Path | None = None) -> bytes:
-    """The trust list as one PEM bundle or one serialized certificate store: anchors, then intermediates."""
-    chosen = [e.certificate for e in entries(home) if e.kind == "anchor" or not anchors_only]
-    if fmt == "sst":
-        return write_sst(chosen, friendly_names=True)
-    if fmt == "pem":
-        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chosen)
-    raise ValueError(f"unknown export format {fmt!r}")
+    """The file list as one PEM bundle or one serialized certificate store: anchors, then intermediates."""
+    return export_entries(entries(home), fmt, anchors_only=anchors_only)
+
+
+MIGRATED_SUFFIX = ".migrated"
+
+
+class TrustList(Protocol):
+    """A trust list: anchors and intermediates identified by SHA-256 fingerprint, in one place (files or the
+    store database). Adding is all or nothing and refuses leaves unless allowed (`check_addable`); `actor`
+    names who made a change, for an audit trail where the list keeps one."""
+
+    @property
+    def where(self) -> str:
+        """The list as messages name it, e.g. ``the trust list in /home/u/.local/share/mailseal/trust``."""
+        ...
+
+    def entries(self) -> list[TrustEntry]:
+        """Anchors first, then intermediates, each in the order added."""
+        ...
+
+    def trust_store(self) -> TrustStore:
+        """The list as the TrustStore a ValidationContext takes."""
+        ...
+
+    def add(self, certs: Sequence[x509.Certificate], *, intermediate: bool = False, allow_leaf: bool = False,
+            actor: str | None = None) -> AddResult:
+        """Add as anchors (or intermediates); one already present as the other kind is moved."""
+        ...
+
+    def remove(self, selector: str, *, all_matches: bool = False, actor: str | None = None) -> list[TrustEntry]:
+        """Remove what `selector` names (`check_removable`) and return it."""
+        ...
+
+    def export(self, fmt: ExportFormat = "pem", *, anchors_only: bool = False) -> bytes:
+        """A PEM bundle or an SST file: anchors, then intermediates."""
+        ...
+
+
+class FileTrustList:
+    """The trust list kept in ``<data directory>/trust`` (`home`, default the data directory). It keeps no
+    audit trail: `actor` is accepted and ignored."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home
+
+    @property
+    def folder(self) -> Path:
+        return trust_dir(self.home)
+
+    @property
+    def where(self) -> str:
+        return f"the trust list in {self.folder}"
+
+    def entries(self) -> list[TrustEntry]:
+        return entries(self.home)
+
+    def trust_store(self) -> TrustStore:
+        return load_trust_list(self.home)
+
+    def add(self, certs: Sequence[x509.Certificate], *, intermediate: bool = False, allow_leaf: bool = False,
+            actor: str | None = None) -> AddResult:
+        return add(certs, intermediate=intermediate, allow_leaf=allow_leaf, home=self.home)
+
+    def remove(self, selector: str, *, all_matches: bool = False, actor: str | None = None) -> list[TrustEntry]:
+        return remove(selector, all_matches=all_matches, home=self.home)
+
+    def export(self, fmt: ExportFormat = "pem", *, anchors_only: bool = False) -> bytes:
+        return export(fmt, anchors_only=anchors_only, home=self.home)
+
+    def retire(self) -> list[Path]:
+        """Rename the list's files to ``*.pem.migrated`` (after the store database took them over): the list is
+        then empty, and its certificates are never taken over twice. The files renamed."""
+        renamed: list[Path] = []
+        for name in FILES.values():
+            path = self.folder / name
+            try:
+                path.replace(path.with_name(name + MIGRATED_SUFFIX))
+            except FileNotFoundError:  # never written, or another process retired it first
+                continue
+            renamed.append(path)
+        return renamed
 
 
 __all__ = [
     "FILES",
+    "MIGRATED_SUFFIX",
     "TRUST_DIR",
     "AddResult",
     "ExportFormat",
+    "FileTrustList",
     "Kind",
     "TrustEntry",
+    "TrustList",
     "add",
     "add_files",
     "check_addable",
+    "check_removable",
     "entries",
     "export",
+    "export_entries",
     "fingerprint",
     "is_ca",
     "load_trust_list",
     "remove",
     "select",
+    "select_entries",
     "trust_dir",
 ]
