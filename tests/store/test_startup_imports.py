@@ -58,3 +58,15 @@ def test_decrypt_does_not_load_path_validation(home: Path, pki: TestPKI, tmp_pat
                        "-i", str(sealed), "-o", str(tmp_path / "out.eml"))
     assert "mailseal.pki.validation" not in modules
     assert "pyhanko_certvalidator" not in modules and "asyncio" not in modules
+
+
+def test_verify_with_trust_files_does_not_open_the_store(home: Path, pki: TestPKI, tmp_path: Path) -> None:
+    """--trust FILE names every anchor: the store's trust list (and its database code) is not needed; a home that
+    has a store must not make a scripted verify pay for SQLAlchemy."""
+    alice = pki.user("alice")
+    message = tmp_path / "m.eml"
+    message.write_bytes(b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: x\r\n\r\nhello\r\n")
+    signed = tmp_path / "s.eml"
+    imported(home, "sign", "--key", str(alice.p12_path), "--pass", "pass:test", "-i", str(message), "-o", str(signed))
+    modules = imported(home, "verify", "--trust", str(pki.root_path), "-i", str(signed))
+    assert "sqlalchemy" not in modules and "mailseal.store.trust" not in modules

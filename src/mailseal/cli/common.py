@@ -176,11 +176,16 @@ def validation_context(
     from ..pki.revocation import load_crls
     from ..pki.truststore import TrustStore, read_certificate_file
     from ..pki.validation import ValidationContext
-    from ..store.trust import effective_trust_store
 
-    # Without --trust, the trust list the administrator keeps (`mailseal trust add`): the store database's when a
-    # store exists, else $MAILSEAL_HOME/trust; the same list the gateway reads (docs/trust.md).
-    store = TrustStore.from_files(trust) if trust else effective_trust_store()
+    if trust:
+        store = TrustStore.from_files(trust)
+    else:
+        # The trust list the administrator keeps (`mailseal trust add`): the store database's when a store exists,
+        # else $MAILSEAL_HOME/trust; the same list the gateway reads (docs/trust.md). Imported here: with --trust
+        # a verify needs no database code at all.
+        from ..store.trust import effective_trust_store
+
+        store = effective_trust_store()
     if system_trust:
         store = store.merged(TrustStore.system())
     if revocation not in REVOCATION_CHOICES:
