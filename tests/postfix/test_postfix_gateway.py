@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from mailseal import api
 from mailseal.cms.identity import Identity
-from mailseal.pki.trustlist import load_trust_list
+from mailseal.pki.truststore import TrustStore
+from mailseal.store.database import Store
+from mailseal.store.trust import StoredTrust
 from tests.gateway.harness import message
 from tests.support.load import TargetProcess
 from tests.support.postfix import PostfixInstance, running_postfix
@@ -51,9 +53,18 @@ def _send(postfix: PostfixInstance, sender: str, rcpt: str, data: bytes) -> None
     postfix.send(data, sender, [rcpt])
 
 
+def _trust(home: Path) -> TrustStore:
+    """The demo's trust list in effect: its store's (the demo files its CA there, docs/trust.md)."""
+    store = Store.open(f"sqlite:///{home / 'mailseal.db'}")
+    try:
+        return StoredTrust(store).trust_store()
+    finally:
+        store.close()
+
+
 def test_outbound_and_inbound_through_postfix(demo_home: Path, tmp_path: Path) -> None:
     filter_port, reinject_port = free_port(), free_port()
-    trust = load_trust_list(demo_home)
+    trust = _trust(demo_home)
     with SmtpSink() as sink, _gateway(demo_home, filter_port, reinject_port, tmp_path / "gw.log"), \
             running_postfix(filter_address=("127.0.0.1", filter_port), sink_address=sink.address,
                             reinject_port=reinject_port, relay_domains=("example.org", "partner.example")) as postfix:
