@@ -60,10 +60,17 @@ class AgentServer:
 
         for name in sorted(VIA_AGENT):
             importlib.import_module(f"{__package__}.{COMMANDS[name][0]}")
-        for name in ("mailseal.api", "mailseal.mime.opening", "mailseal.pki.validation", "pyhanko_certvalidator",
-                     "mailseal.store.keystore", "mailseal.store.directory", "mailseal.store.database"):
+        for name in ("ctypes", "mailseal._allocator", "mailseal.api", "mailseal.mime.opening",
+                     "mailseal.mime.judgement", "mailseal.pki.validation", "mailseal.pki.recipients",
+                     "pyhanko_certvalidator", "asn1crypto.pkcs12", "mailseal.store.keystore",
+                     "mailseal.store.directory", "mailseal.store.database", "sqlite3"):
             with contextlib.suppress(ImportError):
                 importlib.import_module(name)
+        # SQLAlchemy loads a database's dialect when the first engine is made: make one (in memory, nothing
+        # opened on disk, disposed at once), so that a store command's child does not import it every time.
+        from sqlalchemy import create_engine
+
+        create_engine("sqlite://").dispose()
         for module in list(sys.modules.values()):
             path = getattr(module, "__file__", None)
             if path and getattr(module, "__name__", "").startswith("mailseal"):
