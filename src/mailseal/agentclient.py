@@ -213,6 +213,20 @@ def _open_tty() -> int | None:
         return None
 
 
+#: In a command the agent forked: the keys the agent held at the fork (tag -> (key, time.monotonic() expiry)),
+#: so that the command needs no round trip for a key the agent already derived.
+inherited_keks: dict[str, tuple[bytes, float]] = {}
+
+
+def kek_tag(passphrase_b64: str, params: dict[str, Any]) -> str:
+    """What a kept key is filed under: the passphrase and the store's KDF parameters (salt and cost)."""
+    import hashlib
+    import json
+
+    kdf = {k: params[k] for k in ("algorithm", "salt", "n", "r", "p") if k in params}
+    return hashlib.sha256(json.dumps([passphrase_b64, kdf], sort_keys=True).encode()).hexdigest()
+
+
 def cached_kek(passphrase: bytes, params: dict[str, Any]) -> bytes | None:
     """The key store's key-encryption key for `passphrase` and the store's KDF `params`, derived (and kept for
     a while) by the agent when the user enabled it; None when there is no agent to ask."""
@@ -220,14 +234,17 @@ def cached_kek(passphrase: bytes, params: dict[str, Any]) -> bytes | None:
         return None
     import base64
 
+    passphrase_b64 = base64.b64encode(passphrase).decode()
+    kept = inherited_keks.get(kek_tag(passphrase_b64, params))
+    if kept is not None and kept[1] > time.monotonic():
+        return kept[0]
     try:
-        answer = request({"op": "kek", "passphrase": base64.b64encode(passphrase).decode(), "params": params},
-                         start=True)
+        answer = request({"op": "kek", "passphrase": passphrase_b64, "params": params}, start=True)
     except AgentUnavailable:
         return None
     kek = answer.get("kek")
     return base64.b64decode(kek) if isinstance(kek, str) else None
 
 
-__all__ = ["AGENT_ENV", "SOCKET_ENV", "AgentUnavailable", "cached_kek", "connect", "enabled", "private_folder",
-           "recv_frame", "request", "run_command", "send_frame", "socket_path", "spawn"]
+__all__ = ["AGENT_ENV", "SOCKET_ENV", "AgentUnavailable", "cached_kek", "connect", "enabled", "inherited_keks",
+           "kek_tag", "private_folder", "recv_frame", "request", "run_command", "send_frame", "socket_path", "spawn"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib
 import io
 import json
@@ -191,10 +190,9 @@ class AgentServer:
 
         now = time.monotonic()
         self._keks = {k: v for k, v in self._keks.items() if v[1] > now}
-        kdf: dict[str, Any] = {k: params[k] for k in ("algorithm", "salt", "n", "r", "p") if k in params}
-        tag = hashlib.sha256(json.dumps([passphrase_b64, kdf], sort_keys=True).encode()).hexdigest()
+        tag = agentclient.kek_tag(passphrase_b64, params)
         if tag not in self._keks:
-            self._keks[tag] = (derive_kek(base64.b64decode(passphrase_b64), kdf), now + self.cache_ttl)
+            self._keks[tag] = (derive_kek(base64.b64decode(passphrase_b64), params), now + self.cache_ttl)
         return base64.b64encode(self._keks[tag][0]).decode()
 
     # -- one command -----------------------------------------------------------------------------------------
@@ -209,6 +207,7 @@ class AgentServer:
         self.commands_run += 1
         sys.stdout.flush()
         sys.stderr.flush()
+        agentclient.inherited_keks = self._keks  # a forked command finds the keys already derived
         pid = os.fork()
         if pid == 0:  # the child: never returns
             code = 70
