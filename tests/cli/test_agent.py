@@ -58,18 +58,6 @@ def agent(tmp_path: Path) -> Iterator[Agent]:
     a.run("agent", "stop")
 
 
-@pytest.fixture
-def alice(pki: TestPKI) -> User:
-    return pki.user("alice")
-
-
-@pytest.fixture
-def message(tmp_path: Path, alice: User) -> Path:
-    path = tmp_path / "msg.eml"
-    path.write_bytes(f"From: {alice.email}\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\nhello\r\n".encode())
-    return path
-
-
 def _verified_signer(signed: bytes, pki: TestPKI) -> str:
     report = mailseal.verify(signed, ValidationContext(trust=TrustStore((pki.root_cert,))))
     assert report.status == "valid", report.to_dict()

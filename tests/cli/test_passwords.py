@@ -23,21 +23,9 @@ from mailseal.errors import ErrorCode, PasswordNeededError, WrongPasswordError
 from mailseal.pki.authority import CertificateAuthority
 from mailseal.pki.truststore import read_certificates
 from tests.conftest import RunCli, cli_env
-from tests.support.testpki import PASSWORD, TestPKI, User
+from tests.support.testpki import PASSWORD, User
 
 PROMPT_TIMEOUT = 60
-
-
-@pytest.fixture
-def alice(pki: TestPKI) -> User:
-    return pki.user("alice")
-
-
-@pytest.fixture
-def message(tmp_path: Path, alice: User) -> Path:
-    path = tmp_path / "msg.eml"
-    path.write_bytes(f"From: {alice.email}\r\nTo: bob@example.org\r\nSubject: hi\r\n\r\nhello\r\n".encode())
-    return path
 
 
 @pytest.fixture
