@@ -147,3 +147,14 @@ def test_a_sqlite_lock_past_the_busy_timeout_is_unavailable(tmp_path: Path) -> N
     finally:
         engine.dispose()
         holder.close()
+
+
+def test_not_created_yet_names_only_a_missing_sqlite_file(tmp_path: Path) -> None:
+    from mailseal.store.database import not_created_yet
+
+    present = tmp_path / "present.db"
+    present.write_bytes(b"")
+    assert not_created_yet(f"sqlite:///{tmp_path / 'missing.db'}")
+    assert not not_created_yet(f"sqlite:///{present}")
+    assert not not_created_yet("sqlite://")  # in memory: nothing on disk
+    assert not not_created_yet("postgresql+psycopg://u@127.0.0.1:1/db")

@@ -81,16 +81,13 @@ def build_resources(settings: Mapping[str, Any], store: Store | None = None
 def check_store(settings: Mapping[str, Any]) -> dict[str, Any]:
     """``--check-config`` beyond the settings: the store opens, its sealed keys can be unlocked with the
     passphrase given (systemd credential, environment or key file), the TLS certificate loads. What was found."""
-    from sqlalchemy.engine import make_url
-
     from ..cms.token import TokenSettings
-    from ..store.database import database_url, open_service_store
+    from ..store.database import database_url, not_created_yet, open_service_store
     from ..store.keystore import KeyStore, resolve_passphrase
 
     gateway = GatewaySettings.from_settings(settings)
     server_tls_context(gateway.tls)
-    url = make_url(database_url())
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+    if not_created_yet(database_url()):
         # Not created here: run as root, the check would leave a database the service account cannot write.
         return {"sealed_keys": 0, "key_store": "not created yet"}
     store = open_service_store(settings)  # the schema as the gateway would find it (older: refused)

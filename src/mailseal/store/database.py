@@ -247,6 +247,15 @@ def display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def not_created_yet(url: str) -> bool:
+    """True when `url` names a SQLite file that does not exist: opening it would create a new, empty store."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database is not None and parsed.database != "" \
+        and not Path(parsed.database).exists()
+
+
 def existing_database_url() -> str | None:
     """``$MAILSEAL_DB_URL``, else the URL of ``mailseal.db`` in the data directory when that file exists; None
     otherwise (nothing is created: for commands that only look)."""
