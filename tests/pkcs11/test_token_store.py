@@ -71,7 +71,7 @@ def test_token_identity_is_not_exported(store_url: str, hsm: HSM, monkeypatch: p
 
 
 def test_add_token_identity_refuses_a_software_key(store_url: str, hsm: HSM) -> None:
-    from tests.core.helpers import ident
+    from tests.support.messages import ident
 
     ks = _keystore(store_url)
     with pytest.raises(UsageError, match="not on a PKCS#11 token"):
@@ -118,7 +118,7 @@ def test_migration_keeps_existing_identities(store_url: str, hsm: HSM) -> None:
     from alembic.config import Config
 
     from mailseal.store.database import MIGRATIONS, make_engine, migrate
-    from tests.core.helpers import ident
+    from tests.support.messages import ident
 
     engine = make_engine(store_url)
     cfg = Config()

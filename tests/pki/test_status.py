@@ -11,7 +11,7 @@ from mailseal.cli.render import STATUS_WORDS, render
 from mailseal.gateway.stamping import RESULTS, authentication_results
 from mailseal.mime import STATUS_ORDER, SignerStatus
 from mailseal.store.harvesting import HARVESTABLE
-from tests.core.helpers import MESSAGE, ident
+from tests.support.messages import MESSAGE, ident
 from tests.support.testpki import TestPKI
 
 SRC = Path(mailseal.__file__).resolve().parent

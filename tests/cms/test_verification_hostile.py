@@ -16,8 +16,8 @@ from mailseal.cli.render import render
 from mailseal.cms import check_signed_data, der, sign_data
 from mailseal.gateway.stamping import authentication_results
 from tests.conftest import RunCli
-from tests.core.helpers import MESSAGE, ident
 from tests.support.broken_certs import BREAKAGES, with_broken_signer_certificate
+from tests.support.messages import MESSAGE, ident
 from tests.support.testpki import TestPKI
 
 CONTENT = b"Hello Bob,\r\nthis is a test.\r\n"

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import RunCli
-from tests.mime_protection.helpers import MESSAGE, PROTECTED, parse, signed_part
+from tests.mime.protection_helpers import MESSAGE, PROTECTED, parse, signed_part
 from tests.support.testpki import TestPKI
 
 

@@ -14,7 +14,7 @@ import mailseal
 from mailseal.cms import check_signed_data, sign_data
 from mailseal.mime import Entity
 from mailseal.mime.signed import parse_multipart_signed
-from tests.core.helpers import MESSAGE, ident, message_from
+from tests.support.messages import MESSAGE, ident, message_from
 from tests.support.testpki import TestPKI
 
 KEY_TYPES = ["rsa2048", "ec-p256", "ec-p384", "ec-p521", "ed25519"]

@@ -11,8 +11,8 @@ import mailseal
 from mailseal.errors import UsageError
 from mailseal.mime import Entity
 from mailseal.mime.protection import with_hp
-from tests.core.helpers import ident
-from tests.mime_protection.helpers import BCC, MESSAGE, PROTECTED, header_block, parse, signed_part
+from tests.mime.protection_helpers import BCC, MESSAGE, PROTECTED, header_block, parse, signed_part
+from tests.support.messages import ident
 from tests.support.testpki import TestPKI
 
 

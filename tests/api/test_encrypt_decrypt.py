@@ -16,7 +16,7 @@ from mailseal.errors import (
     UnsupportedAlgorithmError,
 )
 from mailseal.mime import Entity
-from tests.core.helpers import MESSAGE, ident
+from tests.support.messages import MESSAGE, ident
 from tests.support.testpki import TestPKI
 
 CIPHERS = ["aes256-gcm", "aes128-gcm", "chacha20-poly1305", "aes256-cbc", "aes128-cbc"]

@@ -8,7 +8,7 @@ import pytest
 
 import mailseal
 from mailseal.errors import ErrorCode, FromMismatchError, SignerError
-from tests.core.helpers import ident
+from tests.support.messages import ident
 from tests.support.testpki import TestPKI
 
 

@@ -1,4 +1,4 @@
-"""Small helpers shared by the core tests."""
+"""A test message and the helpers that turn test users into signing identities, shared by the test groups."""
 
 from __future__ import annotations
 

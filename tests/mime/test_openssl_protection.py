@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import mailseal
-from tests.core.helpers import ident
-from tests.mime_protection.helpers import MESSAGE, PROTECTED, parse, signed_part
+from tests.mime.protection_helpers import MESSAGE, PROTECTED, parse, signed_part
+from tests.support.messages import ident
 from tests.support.peers import openssl_cms, require_peer
 from tests.support.testpki import TestPKI
 
