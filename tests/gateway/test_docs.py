@@ -13,7 +13,7 @@ import pytest
 
 from mailseal.config import data_dir
 from mailseal.errors import ConfigurationError
-from mailseal.gateway.build import check_settings
+from mailseal.gateway.parts import check_settings
 from mailseal.gateway.settings import AuthSettings, GatewaySettings, OutboundTls, TlsSettings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "gateway.md"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mailseal.gateway.build import check_settings
+from mailseal.gateway.parts import check_settings
 from tests.conftest import RunCli
 
 USER = "mailseal-test"

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import sys
 
+from .words import command_word
+
 #: One-shot commands the agent may run; a server (``serve``, ``ca ocsp``) and ``agent`` itself never go there.
 VIA_AGENT = frozenset({"sign", "encrypt", "decrypt", "verify", "open", "inspect", "certs", "keys", "trust",
                        "policy", "status"})
-
-
-def command_word(argv: list[str]) -> str | None:
-    """The first word that is not an option, nor the value of ``--home``: the command's name."""
-    words = [a for i, a in enumerate(argv) if not a.startswith("-") and (i == 0 or argv[i - 1] != "--home")]
-    return words[0] if words else None
 
 
 def main() -> None:

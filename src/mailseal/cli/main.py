@@ -11,7 +11,7 @@ import click
 from .. import __version__
 from .._allocator import keep_freed_memory
 from ..config import HOME_ENV
-from .launcher import command_word
+from .words import command_word
 
 # Each command's module is imported only when that command runs: start-up cost matters for a CLI.
 COMMANDS = {

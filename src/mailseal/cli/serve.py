@@ -95,7 +95,7 @@ def _settings(overrides: dict[str, Any], store_overrides: dict[str, Any]) -> dic
 
 
 def _check(settings: dict[str, Any], as_json: bool) -> None:
-    from ..gateway.build import check_settings, check_store
+    from ..gateway.parts import check_settings, check_store
     from ..store.database import auto_migrate
 
     gateway, policy = check_settings(settings)
@@ -202,7 +202,7 @@ async def _reload(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[
     """SIGHUP: the settings file read again and new policy, trust, keys and TLS certificate built beside the
     running ones (in a thread: the key store's scrypt must not stall connections); new connections get them,
     open ones finish with theirs. Anything wrong keeps the running settings, with one log line saying why."""
-    from ..gateway.build import build_resources
+    from ..gateway.parts import build_resources
 
     async with lock:
         notify.reloading()

@@ -12,13 +12,14 @@ _EXPORTS = {
     "GatewaySettings": ".settings",
     "Pipeline": ".pipeline",
     "build_gateway": ".build",
-    "check_settings": ".build",
+    "check_settings": ".parts",
     "start_sink": ".sink",
 }
 __getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)
 
 if TYPE_CHECKING:
-    from .build import build_gateway, check_settings
+    from .build import build_gateway
+    from .parts import check_settings
     from .pipeline import Pipeline
     from .service import Gateway
     from .settings import GatewaySettings

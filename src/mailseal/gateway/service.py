@@ -32,9 +32,10 @@ from .pacing import BulkLane
 from .pipeline import Outcome, Pipeline
 from .relay import Copy, DeliveryError, Journal, Relay, copy_key
 from .resources import Resources
-from .settings import GatewaySettings, TlsSettings
+from .settings import GatewaySettings
 from .smtpserver import Account, Authenticate, GatewaySMTP, Handler, Protections, Reply, Transaction
 from .throttle import AuthThrottle
+from .tls import server_tls_context
 
 log = logging.getLogger("mailseal.gateway")
 
@@ -48,21 +49,6 @@ def copies_of(outcome: Outcome, digest: str, mail_from: str) -> list[Copy]:
     """What the relay delivers, each with its journal key (a notice's sender is the null sender)."""
     return [Copy(o.recipients, o.file, copy_key(digest, mail_from if o.sender is None else "<>", o.recipients),
                  o.sender) for o in outcome.outgoing]
-
-
-def server_tls_context(tls: TlsSettings) -> ssl.SSLContext | None:
-    """The STARTTLS context for clients, or None when no certificate is configured; a certificate or key that
-    cannot be loaded is a ``ConfigurationError`` naming the files."""
-    if tls.certificate is None or tls.key is None:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        ctx.load_cert_chain(str(tls.certificate), str(tls.key))
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigurationError(f"gateway.tls: cannot load the certificate {tls.certificate} with the key "
-                                 f"{tls.key}: {getattr(exc, 'strerror', None) or exc}") from None
-    return ctx
 
 
 #: Settings a reload cannot change in a running gateway (sockets, pools, limits shared by every connection):
@@ -237,7 +223,7 @@ class Gateway:
     async def reload(self, settings: GatewaySettings, policy: Policy, resources: Resources,
                      raw_settings: Mapping[str, Any] | None = None) -> list[str]:
         """Serve new connections with new settings, policy, keys, trust and TLS certificate (built by the caller:
-        ``gateway.build.reload_parts``); open connections finish with the ones they started with. Returns the
+        ``gateway.parts.build_resources``); open connections finish with the ones they started with. Returns the
         settings that changed but need a restart (they keep their old values until then)."""
         old = self.current
         raw = dict(raw_settings) if raw_settings is not None else None
@@ -470,4 +456,4 @@ class Gateway:
             log.exception("could not write the audit record")
 
 
-__all__ = ["RESTART_ONLY", "Gateway", "Generation", "copies_of", "server_tls_context"]
+__all__ = ["RESTART_ONLY", "Gateway", "Generation", "copies_of"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from .parts import build_resources
 from .pipeline import Outcome, Outgoing, Pipeline
 
 IN_JOB = 4 << 20  # messages up to this size travel inside the job; larger ones as a spool file
@@ -55,8 +56,6 @@ class JobResult:
 def init_worker(settings: Mapping[str, Any]) -> None:
     """Process initializer: open the store, unlock the keys, build the pipeline."""
     global _pipeline
-    from .build import build_resources
-
     gateway, policy, resources = build_resources(settings)
     _pipeline = Pipeline(policy, resources, hostname=gateway.hostname, spool_dir=gateway.spool_dir,
                          held_dir=gateway.held_dir, harvest=gateway.harvest)

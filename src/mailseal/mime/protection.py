@@ -19,6 +19,7 @@ from ..errors import UsageError
 from ..streamio import Base64Source, Canonicalizer, LineStats
 from .canonical import default_entity_header
 from .entity import Entity
+from .multipart import split_multipart
 
 HP = Literal["clear", "cipher"]
 
@@ -145,8 +146,6 @@ def signed_layer_hp(entity: Entity) -> str | None:
     """The ``hp`` value of the signed layer's content, or None when it carries none."""
     ctype, params = entity.content_type()
     if ctype == "multipart/signed":
-        from .signed import split_multipart
-
         boundary = params.get("boundary")
         parts = split_multipart(entity.region, boundary) if boundary else []
         if not parts:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -15,6 +14,7 @@ from ..errors import MalformedMIMEError
 from ..streamio import Base64Writer, Region, base64_lines, rewindable, truncate_to
 from .canonical import canonical_entity_chunks, canonical_entity_hashed
 from .entity import Entity, MessageInput, input_region
+from .multipart import split_multipart
 
 PREAMBLE = b"This is an S/MIME signed message\r\n"
 DROPPED_OUTER = (b"bcc",)
@@ -143,37 +143,6 @@ def _write_multipart_signed(sink: BinaryIO, plan: SignPlan, content: Entity, out
         raise
 
 
-def split_multipart(body: Region, boundary: str) -> list[Region]:
-    """Each body part exactly as received: from after a delimiter line to the line end before the next one
-    (RFC 2046 §5.1.1). Scans the body in chunks; the parts are Regions, not copies."""
-    delimiter = b"--" + boundary.encode()
-    parts: list[Region] = []
-    start: int | None = None
-    pos = 0
-    while True:
-        hit = body.find(delimiter, pos)
-        if hit < 0:
-            raise MalformedMIMEError("the multipart body has no closing boundary (truncated message?)")
-        pos = hit + 1
-        if hit > 0 and body.read(hit - 1, 1) != b"\n":
-            continue  # not at the start of a line
-        rest = body.read(hit + len(delimiter), 256)
-        m = _DELIMITER_TAIL.match(rest)
-        if m is None:
-            continue
-        if start is not None:
-            end = hit
-            if end > 0 and body.read(end - 1, 1) == b"\n":
-                end -= 2 if end > 1 and body.read(end - 2, 1) == b"\r" else 1
-            parts.append(body.sub(start, max(start, end)))
-        if m.group(1):
-            return parts
-        start = hit + len(delimiter) + m.end()
-
-
-_DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*(?:\r?\n|\Z)")
-
-
 @dataclass(frozen=True)
 class DetachedSigned:
     content: Region  # the signed entity exactly as received
@@ -207,5 +176,4 @@ __all__ = [
     "outer_header_block",
     "parse_multipart_signed",
     "sign_message",
-    "split_multipart",
 ]

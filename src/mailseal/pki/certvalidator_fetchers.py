@@ -1,7 +1,8 @@
 """The pyhanko-certvalidator fetchers (CRL, OCSP, AIA issuer certificate) backed by the guarded HTTP client.
 
-Low level: ``GuardedFetcherBackend.get_fetchers`` (``mailseal.pki.fetching``) imports this module when a
-validation fetches, so pyhanko-certvalidator, heavy and never needed to sign, is only loaded then.
+Low level: path validation (``mailseal.pki.validation``) imports this module only when a validation fetches, so
+pyhanko-certvalidator, heavy and never needed to sign, is only loaded then. ``GuardedFetcherBackend`` is the
+backend it hands pyhanko.
 
 Every fetcher of one backend shares a ``FetchSession``: the policy, the disk cache, the validation moment, the
 request budget and the event log. A failure is not retried within one validation.
@@ -10,6 +11,7 @@ request budget and the event log. A failure is not retried within one validation
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable
+from datetime import datetime
 from typing import Any
 
 from asn1crypto import crl as a_crl
@@ -22,8 +24,8 @@ from pyhanko_certvalidator.fetchers import api
 from pyhanko_certvalidator.fetchers import common_utils as cu
 from pyhanko_certvalidator.util import get_ocsp_urls, get_relevant_crl_dps, issuer_serial
 
-from .fetching import FetchError, FetchEvent, FetchSession
-from .revocation import parse_crl
+from .fetching import FetchError, FetchEvent, FetchPolicy, FetchSession
+from .revocation import RevocationCache, parse_crl
 
 
 class GuardedCRLFetcher(api.CRLFetcher):
@@ -192,4 +194,24 @@ def build_fetchers(session: FetchSession) -> api.Fetchers:
                         cert_fetcher=GuardedCertFetcher(session))
 
 
-__all__ = ["GuardedCRLFetcher", "GuardedCertFetcher", "GuardedOCSPFetcher", "build_fetchers"]
+class GuardedFetcherBackend:
+    """A pyhanko-certvalidator fetcher backend that enforces a FetchPolicy and uses a disk cache.
+
+    ``events`` lists every attempt (fetched, cached, refused, failed), in order.
+    """
+
+    def __init__(self, policy: FetchPolicy, cache: RevocationCache | None, moment: datetime) -> None:
+        self.policy = policy
+        self.cache = cache
+        self.moment = moment
+        self.events: list[FetchEvent] = []
+
+    def get_fetchers(self) -> Any:
+        """pyhanko ``Fetchers`` (CRL, OCSP, certificate) backed by the guarded client."""
+        return build_fetchers(FetchSession(self.policy, self.cache, self.moment, self.events))
+
+    async def close(self) -> None:
+        return None
+
+
+__all__ = ["GuardedCRLFetcher", "GuardedCertFetcher", "GuardedFetcherBackend", "GuardedOCSPFetcher", "build_fetchers"]

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urljoin, urlsplit
 
 from ..errors import ErrorCode, MailsealError
@@ -279,29 +279,6 @@ class FetchSession:
         return response
 
 
-class GuardedFetcherBackend:
-    """A pyhanko-certvalidator fetcher backend that enforces a FetchPolicy and uses a disk cache.
-
-    ``events`` lists every attempt (fetched, cached, refused, failed), in order.
-    """
-
-    def __init__(self, policy: FetchPolicy, cache: RevocationCache | None, moment: datetime) -> None:
-        self.policy = policy
-        self.cache = cache
-        self.moment = moment
-        self.events: list[FetchEvent] = []
-
-    def get_fetchers(self) -> Any:
-        """pyhanko ``Fetchers`` (CRL, OCSP, certificate) backed by the guarded client."""
-        # Imported here: pyhanko-certvalidator is heavy and signing never needs it.
-        from .certvalidator_fetchers import build_fetchers
-
-        return build_fetchers(FetchSession(self.policy, self.cache, self.moment, self.events))
-
-    async def close(self) -> None:
-        return None
-
-
 __all__ = [
     "FAILURE_REASONS",
     "REFUSAL_REASONS",
@@ -309,7 +286,6 @@ __all__ = [
     "FetchEvent",
     "FetchPolicy",
     "FetchResponse",
-    "GuardedFetcherBackend",
     "check_target",
     "http_request",
     "public_address",

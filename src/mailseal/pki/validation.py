@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from asn1crypto import x509 as a_x509
 from cryptography import x509
@@ -36,10 +36,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..cms.identity import fingerprint
 from ..cms.names import asn1_name_text, name_text
-from .fetching import FetchEvent, FetchPolicy, GuardedFetcherBackend
+from .fetching import FetchEvent, FetchPolicy
 from .revocation import RevocationCache, RevocationState
 from .status import SignerStatus
 from .truststore import TrustStore
+
+if TYPE_CHECKING:
+    from .certvalidator_fetchers import GuardedFetcherBackend
 
 RevocationMode = Literal["off", "soft-fail", "hard-fail"]
 REVOCATION_MODES: tuple[RevocationMode, ...] = ("off", "soft-fail", "hard-fail")
@@ -299,6 +302,8 @@ def _revoked_by_given_crls(chain: Sequence[x509.Certificate], context: Validatio
 def _fetcher_setup(context: ValidationContext) -> tuple[Any, GuardedFetcherBackend | None]:
     if not context.allow_fetching:
         return None, None
+    from .certvalidator_fetchers import GuardedFetcherBackend  # pyhanko-certvalidator: loaded when fetching
+
     cache = RevocationCache(context.cache_dir) if context.cache_dir is not None else None
     backend = GuardedFetcherBackend(context.fetch_policy, cache, context.at())
     return backend.get_fetchers(), backend
