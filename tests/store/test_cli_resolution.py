@@ -80,3 +80,19 @@ def test_untrusted_signer_is_not_harvested(pki: TestPKI, run_cli: RunCli, tmp_pa
     assert report.returncode == 1  # no trust anchors: untrusted
     assert json.loads(report.stdout)["harvest"]["added"] == []
     assert run_cli("certs", "find", "alice@example.org", env=env(home)).returncode == 1
+
+
+def test_encrypt_to_a_colleague_whose_key_the_store_holds(pki: TestPKI, run_cli: RunCli, tmp_path: Path) -> None:
+    """An address of the organisation's own, with an encryption identity in the key store and nothing in the
+    directory: `encrypt --to` finds its certificate there, as the gateway does, without the store's passphrase."""
+    bob = pki.user("bob")
+    home = tmp_path / "home"
+    added = run_cli("keys", "import", bob.p12_path, "--pass", "pass:test", "--usage", "encrypt", env=env(home))
+    assert added.returncode == 0, added.stderr
+    listed = run_cli("certs", "list", "--json", env=env(home))
+    assert listed.returncode == 0 and json.loads(listed.stdout)["certificates"] == []  # not in the directory
+    no_passphrase = {"MAILSEAL_HOME": str(home)}
+    sealed = run_cli("encrypt", "--to", "bob@example.org", input=MESSAGE, env=no_passphrase)
+    assert sealed.returncode == 0, sealed.stderr
+    plain = run_cli("decrypt", "--key", bob.key_path, "--cert", bob.cert_path, input=sealed.stdout)
+    assert plain.returncode == 0 and plain.stdout.endswith(b"hello bob\r\n")

@@ -91,27 +91,30 @@ def encrypt_cmd(
 ) -> None:
     """Encrypt a message for one or more recipients; unsuitable, expired or revoked recipients are refused."""
     from ..pki.truststore import read_certificate_file  # for encrypt only: sign and decrypt read no certificate files
+    from ..store.capabilities import choose_algorithms
 
     context = validation_context(trust, False, None, revocation=revocation, crls=crls) if trust else None
     files = [r for r in recipients if Path(r).exists() or "@" not in r]
     addresses = [r for r in recipients if r not in files]
     certs = [c for path in files for c in read_certificate_file(path)]
-    chosen_cipher, chosen_transport = DEFAULT_CIPHER, "pkcs1v15"
+    # Certificates given as files advertise no capabilities: they do not narrow the cipher, and OAEP needs every
+    # recipient to have advertised it.
+    capabilities: list[tuple[str, ...] | None] = [None] * len(certs)
     if addresses:
         from ..config import load_settings
         from ..store.database import Store
         from ..store.directory import Directory
+        from ..store.keystore import KeyStore
         from ..store.lookup_settings import lookup_from_settings
-        from ..store.resolution import algorithms_for, resolve_recipients
+        from ..store.resolution import resolve_recipients
 
-        directory = Directory(Store.open())
+        store = Store.open()
+        directory = Directory(store)
         lookup = lookup_from_settings(directory, load_settings(), context)
-        resolved = resolve_recipients(addresses, directory, lookup=lookup)
-        certs.extend(r.certificate for r in resolved)
-        # Certificates given as files carry no capabilities: they do not narrow the cipher, and OAEP needs
-        # every recipient to have advertised it.
-        chosen_cipher, transport_for_all = algorithms_for(resolved)
-        chosen_transport = "pkcs1v15" if files else transport_for_all
+        resolved = resolve_recipients(addresses, directory, lookup=lookup, keys=KeyStore(store))
+        certs += [r.certificate for r in resolved]
+        capabilities += [r.capabilities for r in resolved]
+    chosen_cipher, chosen_transport = choose_algorithms(capabilities)
     cipher = cipher or chosen_cipher
     transport = chosen_transport if oaep is None else ("oaep" if oaep else "pkcs1v15")
     sender = read_certificate_file(sender_cert)[0] if sender_cert else None

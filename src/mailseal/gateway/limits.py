@@ -13,6 +13,7 @@ import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 
+from . import status
 from .settings import Network
 
 STRESS_FRACTION = 0.8  # Postfix's anvil starts "stress" mode when the process limit is nearly reached
@@ -47,10 +48,10 @@ class ConnectionGate:
     def enter(self, client: str = "") -> str | None:
         """Take a slot for ``client``: None when admitted, else the refusal (an SMTP 421 reply)."""
         if self.active >= self.limit:
-            return "421 4.3.2 Too many connections, try again later"
+            return status.TOO_MANY_CONNECTIONS
         held = self.by_client.get(client, 0)
         if held >= self.per_client and not in_networks(client, self.exempt):
-            return "421 4.7.0 Too many connections from your address, try again later"
+            return status.TOO_MANY_FROM_CLIENT
         self.active += 1
         self.by_client[client] = held + 1
         self._observe(self.active)

@@ -15,9 +15,8 @@ import hashlib
 import logging
 import tempfile
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from .. import api
 from ..cms.identity import Identity
@@ -39,40 +38,16 @@ from ..mime.sender import from_addresses
 from ..pki.fetching import FetchPolicy
 from ..pki.validation import ValidationContext
 from ..policy import Decision, Envelope, MessageFacts, Policy, RecipientGroup
+from ..store.capabilities import choose_algorithms
 from ..streamio import Region, region_of
 from .dsn import refusal_notice
 from .held import HeldMessages
+from .outcome import Outcome, Outgoing, Processed, Step
 from .resources import Resources, StoreFacts
 from .smtpsafe import normalise
 from .stamping import authentication_results, drop_fields, rewrite_subject, tag_subject, without_our_stamps
 
 log = logging.getLogger("mailseal.gateway")
-
-
-@dataclass
-class Outgoing:
-    """One copy to deliver: its recipients and the message file (deleted by ``close``)."""
-
-    recipients: list[str]
-    file: BinaryIO
-    actions: list[str] = field(default_factory=list)
-    detail: dict[str, Any] = field(default_factory=dict)
-    sender: str | None = None  # the envelope sender of this copy when not the message's ("" for a DSN)
-
-    def close(self) -> None:
-        self.file.close()
-
-
-@dataclass
-class Outcome:
-    outgoing: list[Outgoing]
-    held: list[str]
-    decision: dict[str, Any]
-    message_id: str
-
-    def close(self) -> None:
-        for out in self.outgoing:
-            out.close()
 
 
 def _address_list(values: Sequence[str]) -> frozenset[str]:
@@ -149,7 +124,7 @@ class Pipeline:
 
     def process(self, mail_from: str, recipients: Sequence[str], data: BinaryIO, size: int,
                 *, may_sign: bool, digest: str = "", release_unencrypted: Collection[str] = (),
-                may_notify: bool = False) -> Outcome:
+                may_notify: bool = False) -> Processed:
         """The copies to deliver. ``release_unencrypted``: recipients an administrator released from a hold for
         want of a certificate, who get the message without encryption (signed if the policy signs).
         ``may_notify``: the sender is one of ours (trusted origin or authenticated), so recipients the policy
@@ -175,10 +150,10 @@ class Pipeline:
                                   len(decision.recipients) - len(refused))
         if release_unencrypted:
             decision = _unencrypted(decision, store_facts, release_unencrypted)
-        held = [r.recipient for r in decision.held()]
+        held = tuple(r.recipient for r in decision.held())
         if held:
-            self.held.hold(region, digest=digest or hashlib.sha256(b"".join(region.chunks())).hexdigest(),
-                           mail_from=mail_from, reasons={r.recipient: r.hold or "" for r in decision.held()},
+            self.held.hold(region, digest=digest or _sha256(region), mail_from=mail_from,
+                           reasons={r.recipient: r.hold or "" for r in decision.held()},
                            message_id=message_id, may_sign=may_sign)
         outgoing: list[Outgoing] = [notice] if notice is not None else []
         try:
@@ -188,7 +163,7 @@ class Pipeline:
             for out in outgoing:
                 out.close()
             raise
-        return Outcome(outgoing, held, decision.to_dict(), message_id)
+        return Processed(tuple(outgoing), held, decision, message_id)
 
     def _notice(self, entity: Entity, sender: str, refused: list[tuple[str, str]], delivered: int) -> Outgoing:
         data = refusal_notice(hostname=self.hostname, sender=sender, refused=refused,
@@ -196,34 +171,31 @@ class Pipeline:
         out = self._temp()
         out.write(data)
         out.seek(0)
-        return Outgoing([sender], out, ["refusal-notice"], {"refused": len(refused)}, sender="")
+        return Outgoing((sender,), out, Outcome().then(Step.REFUSAL_NOTICE, refused=len(refused)), sender="")
 
     # -- one copy -----------------------------------------------------------------------------------------
     def _copy(self, region: Region, entity: Entity, facts: MessageFacts, mail_from: str,
               group: RecipientGroup) -> Outgoing:
-        rcpts = list(group.recipients)
         if group.direction == "inbound":
-            return self._inbound(region, entity, facts, rcpts, group)
-        return self._outbound(region, entity, facts, mail_from, rcpts, group)
+            return self._inbound(region, entity, facts, group)
+        return self._outbound(entity, facts, mail_from, group)
 
-    def _unsigned(self, current: BinaryIO, actions: list[str], notes: list[str] | None = None) -> BinaryIO:
+    def _unsigned(self, current: BinaryIO, done: Outcome) -> tuple[BinaryIO, Outcome]:
         """The message with its signature layers removed (the innermost content, outer fields merged in), with
         CRLF line ends only; as it was when SMTP could not carry the unwrapped content."""
         current.seek(0)
         opened = api.open(current, context=self.resources.context)
         out = self._temp()
         opened.write_message(out)
-        wire = self._wire_safe(out, actions, notes)
+        wire, done = self._wire_safe(out, done)
         if wire is None:
-            if notes is not None:
-                notes.append("signature not stripped: the signed content cannot be sent over SMTP as it is")
             current.seek(0)
-            return current
+            return current, done.noting("signature not stripped: the signed content cannot be sent over SMTP as it "
+                                        "is")
         current.close()
-        actions.append("signature-stripped")
-        return wire
+        return wire, done.then(Step.SIGNATURE_STRIPPED)
 
-    def _wire_safe(self, produced: BinaryIO, actions: list[str], notes: list[str] | None) -> BinaryIO | None:
+    def _wire_safe(self, produced: BinaryIO, done: Outcome) -> tuple[BinaryIO | None, Outcome]:
         """Text the gateway produced, made safe for SMTP (smtpsafe.normalise); None (and ``produced`` closed)
         when it holds what SMTP cannot carry."""
         out = self._temp()
@@ -232,13 +204,13 @@ class Pipeline:
         if check.problem is not None:
             out.close()
             log.info("produced content not sent: it %s", check.problem)
-            return None
+            return None, done
         if check.normalised:
-            actions.append("line-ends-normalised")
-            if notes is not None and check.note:
-                notes.append(check.note)
+            done = done.then(Step.LINE_ENDS_NORMALISED)
+            if check.note:
+                done = done.noting(check.note)
         out.seek(0)
-        return out
+        return out, done
 
     def _header_edit(self, entity: Entity, lines: list[bytes]) -> BinaryIO:
         out = self._temp()
@@ -248,35 +220,33 @@ class Pipeline:
         out.seek(0)
         return out
 
-    def _outbound(self, region: Region, entity: Entity, facts: MessageFacts, mail_from: str,
-                  rcpts: list[str], decision: RecipientGroup) -> Outgoing:
+    def _outbound(self, entity: Entity, facts: MessageFacts, mail_from: str, group: RecipientGroup) -> Outgoing:
         smime = self.policy.smime
-        actions: list[str] = []
-        detail: dict[str, Any] = {}
+        done = Outcome()
         # our stamps and tags are ours to write: whatever arrived (forged from outside, or forwarded) goes
         lines = without_our_stamps(drop_fields(entity.header_lines, ["Bcc"]), self.hostname,
                                    self.policy.subject_tags)
-        if decision.subject_rewrite is not None:
-            lines = rewrite_subject(lines, decision.subject_rewrite)
-            actions.append("subject-trigger-removed")
+        if group.subject_rewrite is not None:
+            lines = rewrite_subject(lines, group.subject_rewrite)
+            done = done.then(Step.SUBJECT_TRIGGER_REMOVED)
         current = self._header_edit(entity, lines)
-        if decision.strip_signature and facts.signed:
-            current = self._unsigned(current, actions)
-        sender = decision.signer or (facts.from_addresses[0] if facts.from_addresses else mail_from.lower())
+        if group.strip_signature and facts.signed:
+            current, done = self._unsigned(current, done)
+        sender = group.signer or (facts.from_addresses[0] if facts.from_addresses else mail_from.lower())
         try:
-            if decision.sign:
-                current = self._sign(current, sender, actions, detail, to_be_encrypted=decision.encrypt)
-            if decision.encrypt:
-                current = self._encrypt(current, sender, rcpts, actions, detail)
-                if decision.sign and smime.triple_wrap:
-                    current = self._sign(current, sender, actions, detail)
+            if group.sign:
+                current, done = self._sign(current, sender, done, to_be_encrypted=group.encrypt)
+            if group.encrypt:
+                current, done = self._encrypt(current, sender, group.recipients, done)
+                if group.sign and smime.triple_wrap:
+                    current, done = self._sign(current, sender, done)
         except MalformedInputError as exc:  # the sender's message itself is broken: retrying cannot help
             current.close()
             raise PolicyRefusal(f"the message cannot be signed or encrypted: {exc.message}") from None
-        return Outgoing(rcpts, current, actions or ["relayed"], detail)
+        return Outgoing(group.recipients, current, done)
 
-    def _sign(self, current: BinaryIO, sender: str, actions: list[str], detail: dict[str, Any],
-              to_be_encrypted: bool = False) -> BinaryIO:
+    def _sign(self, current: BinaryIO, sender: str, done: Outcome, to_be_encrypted: bool = False
+              ) -> tuple[BinaryIO, Outcome]:
         smime = self.policy.smime
         # obscure_subject: a message encrypted next carries its protected fields in the signed layer, hp="cipher"
         obscure = smime.obscure_subject and to_be_encrypted
@@ -299,15 +269,10 @@ class Pipeline:
                  allow_from_mismatch=True, out=out)
         current.close()
         out.seek(0)
-        actions.append("signed")
-        detail["signer"] = sender
-        detail["digest"] = smime.signing_algorithm
-        return out
+        return out, done.then(Step.SIGNED, signer=sender, digest=smime.signing_algorithm)
 
-    def _encrypt(self, current: BinaryIO, sender: str, rcpts: list[str], actions: list[str],
-                 detail: dict[str, Any]) -> BinaryIO:
-        from ..store.resolution import algorithms_for
-
+    def _encrypt(self, current: BinaryIO, sender: str, rcpts: Sequence[str], done: Outcome
+                 ) -> tuple[BinaryIO, Outcome]:
         smime = self.policy.smime
         resolved = []
         for address in rcpts:
@@ -315,10 +280,8 @@ class Pipeline:
             if found is None:
                 raise TemporaryError(f"the certificate of {address} is no longer available")
             resolved.append(found)
-        if all(r.capabilities is None for r in resolved):
-            cipher, transport = smime.encryption_algorithm, "pkcs1v15"
-        else:
-            cipher, transport = algorithms_for(resolved, smime.encryption_floor)
+        cipher, transport = choose_algorithms([r.capabilities for r in resolved], default=smime.encryption_algorithm,
+                                              floor=smime.encryption_floor)
         certs = [r.certificate for r in resolved]
         own = self.resources.encryption_certificate_of_sender(sender) if smime.encrypt_to_sender else None
         out = self._temp()
@@ -326,18 +289,15 @@ class Pipeline:
         # real Subject could then travel nowhere: it is left as it is)
         obscure = smime.obscure_subject and not self._signed_without_protection(current)
         try:
-            api.encrypt(current, certs, cipher=cipher, key_transport=cast(Any, transport),
+            api.encrypt(current, certs, cipher=cipher, key_transport=transport,
                         sender=own, context=self._send_context(), protect_headers=obscure, out=out)
         except RecipientError as exc:  # revoked, untrusted (with check_crl_on_send) or no longer suitable
             out.close()
             raise PolicyRefusal(f"encryption refused: {exc.message}") from None
         current.close()
         out.seek(0)
-        actions.append("encrypted")
-        detail.update(cipher=cipher, key_transport=transport, encrypted_for=len(certs) + (own is not None))
-        if obscure:
-            detail["subject_obscured"] = True
-        return out
+        return out, done.then(Step.ENCRYPTED, cipher=cipher, key_transport=transport,
+                              encrypted_for=len(certs) + (own is not None), subject_obscured=obscure)
 
     @staticmethod
     def _signed_without_protection(current: BinaryIO) -> bool:
@@ -358,50 +318,48 @@ class Pipeline:
         return dataclasses.replace(self.resources.context, revocation_mode="soft-fail", allow_fetching=True,
                                    fetch_policy=FetchPolicy(timeout=smime.crl_timeout_seconds))
 
-    def _inbound(self, region: Region, entity: Entity, facts: MessageFacts, rcpts: list[str],
-                 decision: RecipientGroup) -> Outgoing:
-        actions: list[str] = []
-        detail: dict[str, Any] = {}
-        notes: list[str] = []
+    def _inbound(self, region: Region, entity: Entity, facts: MessageFacts, group: RecipientGroup) -> Outgoing:
+        done = Outcome()
         current: BinaryIO = self._temp()
         for chunk in region.chunks():
             current.write(chunk)
         current.seek(0)
-        if decision.decrypt and facts.encrypted:
-            current = self._decrypt(current, rcpts, actions, notes)
+        if group.decrypt and facts.encrypted:
+            current, done = self._decrypt(current, group.recipients, done)
         report: Report | None = None
-        if decision.verify:
-            if facts.encrypted and "decrypted" not in actions:
-                notes.append("encrypted: a signature inside was not checked")
+        if group.verify:
+            if facts.encrypted and not done.decrypted:
+                done = done.noting("encrypted: a signature inside was not checked")
             else:
-                report = self._verify(current, facts, detail)
-            if report is not None and report.signed:
-                actions.append(f"verified:{report.status}")
-            if decision.strip_signature and report is not None and report.signed:
-                current = self._unsigned(current, actions, notes)
-        tags = decision.subject_tags
-        signed = report is not None and report.signed
-        stamp_tag = tags.for_outcome(encrypted="decrypted" in actions, signed=signed and report is not None
-                                     and report.valid,
-                                     failed="decrypt-failed" in actions or (signed and report is not None
-                                                                             and not report.valid))
-        # Restamp the header: our old stamps and tags out, the new ones in.
-        current.seek(0)
-        size = current.seek(0, 2)
-        result = Entity.from_region(Region(current, 0, size))
-        lines = without_our_stamps(result.header_lines, self.hostname, self.policy.subject_tags)
-        wants_stamp = decision.verify or bool(decision.decisions[0].settings.get("verify_inbound"))
-        if wants_stamp or notes:
-            error = f"{detail['verify_error']}: {detail['verify_message']}" if "verify_error" in detail else None
-            stamp = authentication_results(self.hostname, report, note="; ".join(notes) or None, error=error)
-            lines = [stamp.rstrip(b"\r\n"), *lines]
-        if stamp_tag:  # chosen from what opening found (decision.subject_tag is only the policy's forecast)
-            lines = tag_subject(lines, stamp_tag)
+                report, done = self._verify(current, facts, done)
+            if report is not None and report.signed and group.strip_signature:
+                current, done = self._unsigned(current, done)
+        result, lines = self._restamped(current, group, report, done)
         out = self._header_edit(result, lines)
         current.close()
-        return Outgoing(rcpts, out, actions or ["relayed"], detail)
+        return Outgoing(group.recipients, out, done)
 
-    def _decrypt(self, current: BinaryIO, rcpts: list[str], actions: list[str], notes: list[str]) -> BinaryIO:
+    def _restamped(self, current: BinaryIO, group: RecipientGroup, report: Report | None, done: Outcome
+                   ) -> tuple[Entity, list[bytes]]:
+        """The delivered message and its new header: our old stamps and tags out, the new ones in."""
+        signed = report is not None and report.signed
+        # the tag is chosen from what opening found (group.subject_tag is only the policy's forecast)
+        tag = group.subject_tags.for_outcome(encrypted=bool(done.decrypted), signed=bool(done.signature_valid),
+                                             failed=done.decrypted is False or (signed and not done.signature_valid))
+        current.seek(0)
+        result = Entity.from_region(region_of(current))
+        lines = without_our_stamps(result.header_lines, self.hostname, self.policy.subject_tags)
+        wants_stamp = group.verify or bool(group.decisions[0].settings.get("verify_inbound"))
+        if wants_stamp or done.notes:
+            error = f"{done.verify_error.value}: {done.verify_message}" if done.verify_error is not None else None
+            stamp = authentication_results(self.hostname, report, note="; ".join(done.notes) or None, error=error)
+            lines = [stamp.rstrip(b"\r\n"), *lines]
+        if tag:
+            lines = tag_subject(lines, tag)
+        return result, lines
+
+    def _decrypt(self, current: BinaryIO, rcpts: Sequence[str], done: Outcome) -> tuple[BinaryIO, Outcome]:
+        failed = done.then(Step.DECRYPT_FAILED, decrypted=False)
         identities = [i for address in rcpts for i in self.resources.decryption_identities(address)]
         for identity in identities:
             out = self._temp()
@@ -414,56 +372,56 @@ class Pipeline:
             except MalformedInputError as exc:  # broken on the way: delivered as it came, with the reason
                 out.close()
                 current.seek(0)
-                notes.append(f"not decrypted: {exc.code.value}: {exc.message}")
-                actions.append("decrypt-failed")
-                return current
-            wire = self._wire_safe(out, actions, notes)
+                return current, failed.noting(f"not decrypted: {exc.code.value}: {exc.message}")
+            wire, done = self._wire_safe(out, done.then(Step.DECRYPTED, decrypted=True))
             if wire is None:  # delivered encrypted as it came: the recipient's own client can still open it
                 current.seek(0)
-                notes.append("not decrypted: the decrypted content cannot be sent over SMTP (NUL bytes or lines "
-                             "over 998 octets)")
-                actions.append("decrypt-failed")
-                return current
+                return current, failed.noting("not decrypted: the decrypted content cannot be sent over SMTP (NUL "
+                                              "bytes or lines over 998 octets)")
             current.close()
-            actions.append("decrypted")
-            return wire
-        notes.append("not decrypted: no key held for this message's recipients")
-        actions.append("decrypt-failed")
-        return current
+            return wire, done
+        return current, failed.noting("not decrypted: no key held for this message's recipients")
 
-    def _verify(self, current: BinaryIO, facts: MessageFacts, detail: dict[str, Any]) -> Report | None:
+    def _verify(self, current: BinaryIO, facts: MessageFacts, done: Outcome) -> tuple[Report | None, Outcome]:
         current.seek(0)
-        size = current.seek(0, 2)
-        entity = Entity.from_region(Region(current, 0, size))
+        entity = Entity.from_region(region_of(current))
         if classify(entity) is None:
-            return Report()
+            return Report(), done
         try:
             current.seek(0)
             report = api.verify(current, self.resources.context)
         except TemporaryError:  # e.g. the store did not answer: 4xx, not a stamp saying the signature failed
             raise
         except MailsealError as exc:
-            detail["verify_error"] = exc.code.value
-            detail["verify_message"] = exc.message
-            return None
+            return None, dataclasses.replace(done, verify_error=exc.code, verify_message=exc.message)
         finally:
             current.seek(0)
-        detail["signature"] = report.status
+        if report.signed:
+            done = done.then(Step.VERIFIED, signature=report.status, signature_valid=report.valid)
+        else:
+            done = dataclasses.replace(done, signature=report.status)
         if self.harvest and report.signed and facts.from_addresses:
-            self._harvest(report, facts.from_addresses[0], detail)
-        return report
+            done = self._harvest(report, facts.from_addresses[0], done)
+        return report, done
 
-    def _harvest(self, report: Report, from_address: str, detail: dict[str, Any]) -> None:
+    def _harvest(self, report: Report, from_address: str, done: Outcome) -> Outcome:
         from ..store.harvesting import harvest
 
         try:
             result = harvest(report, from_address, self.resources.store)
         except MailsealError as exc:
-            detail["harvest_error"] = exc.code.value
-            return
+            return dataclasses.replace(done, harvest_error=exc.code)
         if result.added or result.capabilities_learned:
             self.resources.forget()
-        detail["harvested"] = len(result.added)
+        return dataclasses.replace(done, harvested=len(result.added))
 
 
-__all__ = ["Outcome", "Outgoing", "Pipeline", "message_facts"]
+def _sha256(region: Region) -> str:
+    """The message's digest, read in chunks (never the whole message in memory)."""
+    digest = hashlib.sha256()
+    for chunk in region.chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+__all__ = ["Pipeline", "message_facts"]

@@ -54,7 +54,7 @@ def _outcome(gateway: Gateway, message: HeldMessage, rcpts: list[str], unencrypt
             except DeliveryError as exc:  # not a policy's refusal: its own code (delivery-failed), still held
                 raise DeliveryError(f"the next hop did not take the message: {exc.message}",
                                     permanent=exc.permanent) from None
-            actions = tuple(sorted({a for o in outcome.outgoing for a in o.actions}))
+            actions = tuple(outcome.actions)
             return Released(message, tuple(rcpts), len(copies), actions)
         finally:
             outcome.close()

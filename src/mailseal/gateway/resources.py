@@ -13,13 +13,13 @@ from typing import Any
 from cryptography import x509
 
 from ..cms.identity import Identity
-from ..errors import MailsealError, RecipientError, TemporaryError
+from ..errors import MailsealError, TemporaryError
 from ..pki.validation import ValidationContext
 from ..store.database import Store
 from ..store.directory import Directory
 from ..store.keystore import KeyStore
 from ..store.lookup import CertificateLookup
-from ..store.resolution import ResolvedRecipient, resolve_recipients
+from ..store.resolution import ResolvedRecipient, resolve_recipient
 
 CACHE_SECONDS = 30.0
 CACHE_ENTRIES = 20_000
@@ -98,19 +98,12 @@ class Resources:
         """The certificate to encrypt to: from the directory (and the configured lookup), else, for the
         organisation's own users, the certificate of their encryption identity in the key store."""
         def load() -> ResolvedRecipient | None:
-            unanswered: TemporaryError | None = None
             try:
-                return resolve_recipients([address], self.directory, lookup=self.lookup)[0]
-            except TemporaryError as exc:
-                unanswered = exc
-            except (RecipientError, MailsealError):
-                pass
-            own = self._identity(address, "encrypt")
-            if own is None:
-                if unanswered is not None:  # a lookup source did not answer: 4xx (the sender retries), no verdict
-                    raise unanswered
+                return resolve_recipient(address, self.directory, lookup=self.lookup, keys=self.keys)
+            except TemporaryError:  # a lookup source did not answer: 4xx (the sender retries), no verdict
+                raise
+            except MailsealError:
                 return None
-            return ResolvedRecipient(address, own.certificate, self.directory.capabilities_for(address))
 
         result = self._cached("cert", address, load)
         return result if isinstance(result, ResolvedRecipient) else None

@@ -23,13 +23,14 @@ from typing import Any
 
 from ..errors import ConfigurationError, PolicyRefusal, TemporaryError
 from ..policy import Policy
-from . import workers
+from . import status, workers
 from .auditlog import AuditWriter
 from .limits import ConnectionGate, Timeouts, in_networks
 from .loglimit import RateLimitedLog
 from .metrics import Metrics
+from .outcome import Processed
 from .pacing import BulkLane
-from .pipeline import Outcome, Pipeline
+from .pipeline import Pipeline
 from .relay import Copy, DeliveryError, Journal, Relay, copy_key
 from .resources import Resources
 from .settings import GatewaySettings
@@ -40,12 +41,7 @@ from .tls import server_tls_context
 log = logging.getLogger("mailseal.gateway")
 
 
-def _one_line(text: str, limit: int = 300) -> str:
-    """Safe inside an SMTP reply: printable ASCII on one line."""
-    return "".join(ch if 32 <= ord(ch) < 127 else " " for ch in text)[:limit]
-
-
-def copies_of(outcome: Outcome, digest: str, mail_from: str) -> list[Copy]:
+def copies_of(outcome: Processed, digest: str, mail_from: str) -> list[Copy]:
     """What the relay delivers, each with its journal key (a notice's sender is the null sender)."""
     return [Copy(o.recipients, o.file, copy_key(digest, mail_from if o.sender is None else "<>", o.recipients),
                  o.sender) for o in outcome.outgoing]
@@ -261,7 +257,7 @@ class Gateway:
             gen.process_pool.shutdown(wait=False, cancel_futures=True)
             raise
 
-    async def _pipeline_in_worker(self, gen: Generation, tx: Transaction, may_sign: bool, ours: bool) -> Outcome:
+    async def _pipeline_in_worker(self, gen: Generation, tx: Transaction, may_sign: bool, ours: bool) -> Processed:
         assert gen.process_pool is not None
         job = workers.job_for(tx.mail_from, tx.recipients, tx.data, tx.size, may_sign=may_sign, may_notify=ours,
                               digest=tx.digest, spool_dir=gen.settings.spool_dir)
@@ -309,7 +305,7 @@ class Gateway:
         error = context.get("exception")
         if isinstance(error, ssl.SSLError | ConnectionError) or "SSL" in str(context.get("message", "")):
             self.metrics.abuse.labels(event="tls-failed").inc()
-            self.noisy.warning("tls-error", "TLS connection failed: %s", _one_line(
+            self.noisy.warning("tls-error", "TLS connection failed: %s", status.one_line(
                 str(getattr(error, "reason", None) or error or context.get("message")), 200))
             return
         if self._default_exception_handler is not None:
@@ -394,7 +390,7 @@ class Gateway:
         else:
             may_sign = internal_origin
         loop = asyncio.get_running_loop()
-        outcome: Outcome | None = None
+        outcome: Processed | None = None
         try:
             self._waiting += 1
             self.metrics.queue.set(self._waiting)
@@ -410,35 +406,33 @@ class Gateway:
                 self._waiting -= 1
                 self.metrics.queue.set(self._waiting)
             record["message_id"] = outcome.message_id
-            record["actions"] = sorted({a for out in outcome.outgoing for a in out.actions})
-            record["copies"] = [{"recipients": len(o.recipients), "actions": o.actions, **o.detail}
-                                for o in outcome.outgoing]
+            record["actions"] = outcome.actions
+            record["copies"] = [{"recipients": len(o.recipients), **o.outcome.to_dict()} for o in outcome.outgoing]
             record["held"] = len(outcome.held)
             copies = copies_of(outcome, tx.digest, tx.mail_from)
             delivered.extend(c.key for c in copies)
             sent = await gen.relay.deliver(tx.mail_from, copies)
             self.metrics.copies.inc(sent)
-            return "250 2.0.0 OK: " + _one_line(f"{len(copies)} copies delivered, {len(outcome.held)} held"), \
-                "accepted"
+            return status.delivered(len(copies), len(outcome.held)), "accepted"
         except PolicyRefusal as exc:
             record["reason"] = exc.message
-            return "550 5.7.1 " + _one_line(exc.message), "refused"
+            return status.refused_by_policy(exc.message), "refused"
         except DeliveryError as exc:
             record["reason"] = exc.message
             record["error"] = exc.code.value
             if exc.permanent:
-                return "554 5.0.0 The next hop refused the message: " + _one_line(exc.message), "refused"
-            return "451 4.4.1 Next hop not available, try again later", "deferred"
+                return status.refused_by_next_hop(exc.message), "refused"
+            return status.NEXT_HOP_DOWN, "deferred"
         except TemporaryError as exc:  # foreseen (a source that did not answer, a key removed): no traceback
             record["reason"] = exc.message
             record["error"] = exc.code.value
-            log.warning("message deferred: %s", _one_line(exc.message, 200))
-            return "451 4.3.0 Temporary failure processing the message, try again later", "deferred"
+            log.warning("message deferred: %s", status.one_line(exc.message, 200))
+            return status.PROCESSING_FAILED, "deferred"
         except Exception as exc:  # deliberately last-resort: never lose a message, so any other
             # failure (a bug, a database that went away mid-query) is temporary for the sender: 4xx, and it retries.
-            record["reason"] = f"{type(exc).__name__}: {_one_line(str(exc), 200)}"
+            record["reason"] = f"{type(exc).__name__}: {status.one_line(str(exc), 200)}"
             log.exception("message processing failed")
-            return "451 4.3.0 Temporary failure processing the message, try again later", "deferred"
+            return status.PROCESSING_FAILED, "deferred"
         finally:
             if outcome is not None:
                 outcome.close()

@@ -12,6 +12,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from . import status
+
 
 class _SinkHandler:
     def __init__(self, directory: Path) -> None:
@@ -28,7 +30,7 @@ class _SinkHandler:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.directory / f"{name}.eml")
-        return "250 2.0.0 OK: stored as " + name
+        return status.stored_as(name)
 
 
 async def start_sink(directory: Path, host: str = "127.0.0.1", port: int = 0) -> asyncio.AbstractServer:

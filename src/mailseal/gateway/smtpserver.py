@@ -28,6 +28,7 @@ import numpy  # noqa: F401
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
 
 from ..streamio import is_crlf_canonical, longest_line
+from . import status
 from .addresses import address_problem
 from .limits import ConnectionGate, Timeouts, in_networks
 from .loglimit import RateLimitedLog
@@ -121,7 +122,7 @@ class Handler:
         if not isinstance(error, TLSSetupException):
             log.error("SMTP command failed: %s: %s", type(error).__name__, error, exc_info=log.isEnabledFor(
                 logging.DEBUG))
-        return "451 4.3.0 Temporary failure, try again later"
+        return status.TEMPORARY_FAILURE
 
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
                           responses: list[str]) -> list[str]:
@@ -135,25 +136,25 @@ class Handler:
                           options: list[str]) -> str:
         # the null sender (bounces) is "<>" here; aiosmtpd needs a non-empty mail_from, Transaction has ""
         if address and address != "<>" and (problem := address_problem(address)):
-            return f"553 5.1.7 Sender address refused: {problem}"
+            return status.sender_refused(problem)
         account = session.auth_data if session.authenticated else None
         if account is not None and not account.may_use(address):
-            return "553 5.7.1 Sender address refused: not an address of the authenticated user"
+            return status.SENDER_NOT_OURS
         envelope.mail_from = address
         envelope.mail_options.extend(options)
-        return "250 2.1.0 OK"
+        return status.SENDER_OK
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           options: list[str]) -> str:
         if problem := address_problem(address):
-            return f"553 5.1.3 Recipient address refused: {problem}"
+            return status.recipient_refused(problem)
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
-            return "452 4.5.3 Too many recipients"
+            return status.TOO_MANY_RECIPIENTS
         if not (self.trusted(session) or session.authenticated) and not self.is_accepted(address):
-            return "554 5.7.1 Relay access denied"
+            return status.RELAY_DENIED
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
-        return "250 2.1.5 OK"
+        return status.RECIPIENT_OK
 
 
 class GatewaySMTP(SMTP):
@@ -230,7 +231,7 @@ class GatewaySMTP(SMTP):
             return True
         self._protect.count("no-progress")
         log.info("%s: %d commands without progress, connection closed", self._client, self._no_progress)
-        await super().push("421 4.7.0 Too many commands without progress, closing connection")
+        await super().push(status.NO_PROGRESS)
         if self.transport is not None:
             self.transport.close()
         return False
@@ -248,7 +249,7 @@ class GatewaySMTP(SMTP):
         if arg and re.search(r"<\s*@", arg):
             if await self.check_helo_needed():
                 return
-            await self.push("553 5.1.3 Recipient address refused: source routes are not accepted")
+            await self.push(status.RECIPIENT_SOURCE_ROUTE)
             return
         await super().smtp_RCPT(arg)
 
@@ -274,7 +275,7 @@ class GatewaySMTP(SMTP):
             self._protect.count("auth-refused-address")
             self._protect.noisy.warning("auth-refused", "%s: AUTH refused: too many failed logins from this "
                                         "address", self._client)
-            await self.push("454 4.7.0 Too many failed authentications from your address, try again later")
+            await self.push(status.AUTH_THROTTLED)
             return
         await super().smtp_AUTH(arg)
 
@@ -300,7 +301,7 @@ class GatewaySMTP(SMTP):
         self._protect.noisy.warning("auth-failed", "authentication failed for %r from %s", login[:64],
                                     self._client)
         if self._auth_failures >= MAX_AUTH_FAILURES and self.transport is not None:
-            await self.push("421 4.7.0 Too many failed authentications, closing")
+            await self.push(status.AUTH_CLOSING)
             self.transport.close()
             return AuthResult(success=False, handled=True)
         return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
@@ -319,7 +320,7 @@ class GatewaySMTP(SMTP):
         if arg and re.search(r"<\s*@", arg):
             if await self.check_helo_needed():
                 return
-            await self.push("553 5.1.7 Sender address refused: source routes are not accepted")
+            await self.push(status.SENDER_SOURCE_ROUTE)
             return
         await super().smtp_MAIL(arg)
         self._reset_timeout()  # inside a transaction now: the transaction's timeout applies
@@ -327,7 +328,7 @@ class GatewaySMTP(SMTP):
     async def smtp_STARTTLS(self, arg: str) -> None:
         # RFC 3207 §4.2: a client MUST NOT start TLS twice; aiosmtpd would answer 220 and handshake again.
         if self._tls_protocol is not None:
-            await self.push("503 5.5.1 TLS is already active")
+            await self.push(status.TLS_ACTIVE)
             return
         try:
             await super().smtp_STARTTLS(arg)
@@ -344,28 +345,28 @@ class GatewaySMTP(SMTP):
         handler = self.event_handler
         assert isinstance(handler, Handler)
         if not handler.trusted(self.session):
-            await self.push("550 5.7.0 XFORWARD not permitted")
+            await self.push(status.XFORWARD_REFUSED)
             return
         if not arg:
-            await self.push("501 5.5.4 Syntax: XFORWARD attribute=value ...")
+            await self.push(status.XFORWARD_SYNTAX)
             return
         for item in arg.split():
             name, sep, value = item.partition("=")
             if not sep or name.upper() not in XFORWARD_ATTRS:
-                await self.push("501 5.5.4 Bad XFORWARD attribute")
+                await self.push(status.XFORWARD_BAD_ATTRIBUTE)
                 return
             self._xforward[name.upper()] = value
-        await self.push("250 2.0.0 OK")
+        await self.push(status.OK)
 
     async def smtp_DATA(self, arg: str | None) -> None:
         if await self.check_helo_needed():
             return
         assert self.envelope is not None and self.session is not None
         if not self.envelope.rcpt_tos:
-            await self.push("503 5.5.1 Error: need RCPT command")
+            await self.push(status.NEED_RCPT)
             return
         if arg:
-            await self.push("501 5.5.4 Syntax: DATA")
+            await self.push(status.DATA_SYNTAX)
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         spool = cast(BinaryIO, tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed below)
@@ -457,8 +458,8 @@ class GatewaySMTP(SMTP):
         if len(data) > state.max_line:  # no line end in sight: too long; keep what could start the end
             state.size += len(data) - 4
             if _bare(data[:-4]):
-                state.refuse(REFUSE_BARE)
-            state.refuse(REFUSE_LONG)
+                state.refuse(status.REFUSE_BARE)
+            state.refuse(status.REFUSE_LONG)
             data = data[-4:]
             state.lost_line_start = True
         return data, kept
@@ -480,12 +481,6 @@ class GatewaySMTP(SMTP):
 
 DATA_BLOCK = 128 << 10
 _PROCESSING: set[asyncio.Task[Reply]] = set()  # messages being processed (a reference, so none is collected)
-REFUSE_BARE = "550 5.5.2 Message refused: bare CR or LF in the data (only CRLF line ends are accepted)"
-REFUSE_NUL = "554 5.6.0 Message refused: NUL byte in the data (not allowed in SMTP, RFC 6152 section 3)"
-REFUSE_8BIT = ("554 5.6.1 Message refused: 8-bit data without BODY=8BITMIME (RFC 6152); send it declared "
-               "or 7-bit encoded")
-REFUSE_LONG = "500 5.5.6 Line too long (RFC 5321 section 4.5.3.1.6)"
-REFUSE_BIG = "552 5.3.4 Message too big for this system"
 
 
 def _bare(block: bytes) -> bool:
@@ -514,15 +509,15 @@ class _DataState:
         if self.refused is not None:
             return b""
         if self.limit and self.size > self.limit:
-            self.refuse(REFUSE_BIG)
+            self.refuse(status.REFUSE_BIG)
         elif _bare(block):
-            self.refuse(REFUSE_BARE)
+            self.refuse(status.REFUSE_BARE)
         elif b"\x00" in block:
-            self.refuse(REFUSE_NUL)
+            self.refuse(status.REFUSE_NUL)
         elif len(block) >= self.max_line and longest_line(block) >= self.max_line:
-            self.refuse(REFUSE_LONG)  # the longest line, CR included, LF not (as aiosmtpd's limit counts)
+            self.refuse(status.REFUSE_LONG)  # the longest line, CR included, LF not (as aiosmtpd's limit counts)
         elif self.refuse_8bit and not block.isascii():
-            self.refuse(REFUSE_8BIT)
+            self.refuse(status.REFUSE_8BIT)
         if self.refused is not None:
             return b""
         if b"\n." in block or block[:1] == b".":

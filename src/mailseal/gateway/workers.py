@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+from ..policy import Decision
+from .outcome import Outcome, Outgoing, Processed
 from .parts import build_resources
-from .pipeline import Outcome, Outgoing, Pipeline
+from .pipeline import Pipeline
 
 IN_JOB = 4 << 20  # messages up to this size travel inside the job; larger ones as a spool file
 
@@ -38,18 +40,17 @@ class Job:
 
 @dataclass(frozen=True)
 class CopyFile:
-    recipients: list[str]
+    recipients: tuple[str, ...]
     path: str
-    actions: list[str]
-    detail: dict[str, Any]
+    outcome: Outcome
     sender: str | None
 
 
 @dataclass(frozen=True)
 class JobResult:
-    copies: list[CopyFile]
-    held: list[str]
-    decision: dict[str, Any]
+    copies: tuple[CopyFile, ...]
+    held: tuple[str, ...]
+    decision: Decision
     message_id: str
 
 
@@ -81,14 +82,14 @@ def run_job(job: Job) -> JobResult:
             with os.fdopen(fd, "wb") as f:
                 out.file.seek(0)
                 shutil.copyfileobj(out.file, f, 1 << 20)
-            copies.append(CopyFile(out.recipients, path, out.actions, out.detail, out.sender))
+            copies.append(CopyFile(out.recipients, path, out.outcome, out.sender))
     except BaseException:
         for c in copies:
             Path(c.path).unlink(missing_ok=True)
         raise
     finally:
         outcome.close()
-    return JobResult(copies, outcome.held, outcome.decision, outcome.message_id)
+    return JobResult(tuple(copies), outcome.held, outcome.decision, outcome.message_id)
 
 
 def job_for(mail_from: str, recipients: list[str], data: BinaryIO, size: int, *, may_sign: bool, may_notify: bool,
@@ -102,14 +103,14 @@ def job_for(mail_from: str, recipients: list[str], data: BinaryIO, size: int, *,
     return Job(mail_from, tuple(recipients), size, may_sign, may_notify, digest, path=path)
 
 
-def outcome_of(result: JobResult) -> Outcome:
+def outcome_of(result: JobResult) -> Processed:
     """The copies as open files; their names are unlinked at once (the open files stay readable)."""
     outgoing = []
     for c in result.copies:
         f = open(c.path, "rb")  # noqa: SIM115 (closed by Outcome.close)
         os.unlink(c.path)
-        outgoing.append(Outgoing(c.recipients, cast(BinaryIO, f), c.actions, c.detail, c.sender))
-    return Outcome(outgoing, result.held, result.decision, result.message_id)
+        outgoing.append(Outgoing(c.recipients, cast(BinaryIO, f), c.outcome, c.sender))
+    return Processed(tuple(outgoing), result.held, result.decision, result.message_id)
 
 
 __all__ = ["IN_JOB", "Job", "JobResult", "init_worker", "job_for", "outcome_of", "run_job"]

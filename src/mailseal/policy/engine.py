@@ -5,7 +5,10 @@ Pure code: no sockets, no database. What the store knows comes in through the ``
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -193,24 +196,25 @@ class Policy:
         relevant = INBOUND_KEYS if direction is Direction.INBOUND else OUTBOUND_KEYS
         decided_by = rule.label if rule is not None else max(
             (resolved.sources[k] for k in relevant), key=lambda s: _SPECIFICITY[s.split(" ", 1)[0]])
-        out: dict[str, Any] = {"bcc": bcc, "rule": decided_by, "sources": dict(resolved.sources),
-                               "settings": resolved.plain()}
+        decision = partial(RecipientDecision, rcpt, direction, bcc=bcc, sources=dict(resolved.sources),
+                           settings=resolved.plain(),
+                           subject_rewrite=rule.rewrite_subject(message.subject) if rule is not None else None)
+        if rule is not None and rule.action is not Action.DELIVER:
+            reason = rule.reason or f"{'refused' if rule.action is Action.REJECT else 'held'} by {rule.label}"
+            return decision(rule=decided_by, refuse=reason if rule.action is Action.REJECT else None,
+                            hold=reason if rule.action is Action.HOLD else None)
         notes: list[str] = []
-        if rule is not None:
-            out["subject_rewrite"] = rule.rewrite_subject(message.subject)
-            if rule.action is not Action.DELIVER:
-                reason = rule.reason or f"{'refused' if rule.action is Action.REJECT else 'held'} by {rule.label}"
-                out["refuse" if rule.action is Action.REJECT else "hold"] = reason
-                return RecipientDecision(rcpt, direction, **out)
         if direction is Direction.INBOUND:
-            out.update(_inbound(rcpt, message, facts, resolved, notes))
-        else:
-            out.update(_outbound(rcpt, message, facts, resolved, signer, notes))
-        decisive = out.pop("decisive", None)
-        if decisive is not None and rule is None:
+            opened = _inbound(rcpt, message, facts, resolved, notes)
+            return decision(rule=decided_by, notes=tuple(notes), decrypt=opened.decrypt, verify=opened.verify,
+                            strip_signature=opened.strip_signature, subject_tag=opened.subject_tag,
+                            subject_tags=opened.subject_tags)
+        sent = _outbound(rcpt, message, facts, resolved, signer, notes)
+        if sent.decisive is not None and rule is None:
             # A refusal or hold is decided by the setting that demanded what could not be done.
-            out["rule"] = resolved.sources[decisive]
-        return RecipientDecision(rcpt, direction, notes=tuple(notes), **out)
+            decided_by = resolved.sources[sent.decisive]
+        return decision(rule=decided_by, notes=tuple(notes), sign=sent.sign, signer=sent.signer, encrypt=sent.encrypt,
+                        refuse=sent.refuse, hold=sent.hold)
 
 
 class _SignerCheck:
@@ -249,42 +253,64 @@ class _SignerCheck:
         return self.address, self.reason
 
 
+@dataclass(frozen=True)
+class _Outbound:
+    """What policy grants one outbound or internal recipient; ``decisive`` names the setting that demanded what
+    could not be done when the recipient is refused or held."""
+
+    sign: bool = False
+    signer: str | None = None
+    encrypt: bool = False
+    refuse: str | None = None
+    hold: str | None = None
+    decisive: str | None = None
+
+
+@dataclass(frozen=True)
+class _Inbound:
+    """What policy grants one inbound recipient."""
+
+    decrypt: bool
+    verify: bool
+    strip_signature: bool
+    subject_tags: SubjectTags
+    subject_tag: str | None
+
+
 def _outbound(rcpt: str, message: MessageFacts, facts: Facts, resolved: Resolved, signer: _SignerCheck,
-              notes: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+              notes: list[str]) -> _Outbound:
     if message.encrypted:
         # Encrypted end to end by the sender's client: the gateway neither can nor should add anything.
         notes.append("the message is already encrypted by the sender's client: passed on unchanged")
-        return out
+        return _Outbound()
+    sign_as: str | None = None
     sign_mode = resolved.sign
     if sign_mode is not SignMode.NEVER and message.signed:
         notes.append("the message is already signed by the sender's client: not signed again")
     elif sign_mode is not SignMode.NEVER:
         address, why_not = signer.check()
         if address is not None:
-            out.update(sign=True, signer=address)
+            sign_as = address
         elif sign_mode is SignMode.ALWAYS and not signer.null:
-            out.update(refuse=f"signing required but {why_not}", decisive="sign")
-            return out
+            return _Outbound(refuse=f"signing required but {why_not}", decisive="sign")
         else:
             notes.append(f"not signed: {why_not}")
+    signed = _Outbound(sign=sign_as is not None, signer=sign_as)
     encrypt_mode = resolved.encrypt
     if encrypt_mode is EncryptMode.NEVER:
-        return out
+        return signed
     if facts.has_certificate(rcpt):
-        out["encrypt"] = True
-    elif encrypt_mode is EncryptMode.REQUIRE:
+        return dataclasses.replace(signed, encrypt=True)
+    if encrypt_mode is EncryptMode.REQUIRE:
         reason = f"encryption required but no certificate for {rcpt}"
-        out.update(sign=False, signer=None)
-        out["hold" if resolved.on_missing_certificate is MissingCertificate.HOLD else "refuse"] = reason
-        out["decisive"] = "encrypt"
-    else:
-        notes.append(f"not encrypted: no certificate for {rcpt}")
-    return out
+        if resolved.on_missing_certificate is MissingCertificate.HOLD:
+            return _Outbound(hold=reason, decisive="encrypt")
+        return _Outbound(refuse=reason, decisive="encrypt")
+    notes.append(f"not encrypted: no certificate for {rcpt}")
+    return signed
 
 
-def _inbound(rcpt: str, message: MessageFacts, facts: Facts, resolved: Resolved,
-             notes: list[str]) -> dict[str, Any]:
+def _inbound(rcpt: str, message: MessageFacts, facts: Facts, resolved: Resolved, notes: list[str]) -> _Inbound:
     decrypt = False
     if message.encrypted and resolved.flag("decrypt_inbound"):
         decrypt = facts.has_decryption_key(rcpt)
@@ -299,8 +325,8 @@ def _inbound(rcpt: str, message: MessageFacts, facts: Facts, resolved: Resolved,
             notes.append("strip_signatures needs verify_inbound: an unverified signature is left in place")
     tags = SubjectTags(resolved.text("subject_tag_encrypted"), resolved.text("subject_tag_signed"),
                        resolved.text("subject_tag_failed"))
-    return {"decrypt": decrypt, "verify": verify, "strip_signature": strip, "subject_tags": tags,
-            "subject_tag": tags.for_outcome(encrypted=message.encrypted, signed=message.signed, failed=False)}
+    return _Inbound(decrypt=decrypt, verify=verify, strip_signature=strip, subject_tags=tags,
+                    subject_tag=tags.for_outcome(encrypted=message.encrypted, signed=message.signed, failed=False))
 
 
 __all__ = ["POLICY_KEYS", "Policy"]

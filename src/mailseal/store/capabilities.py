@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..cms.algorithms import CONTENT_CIPHERS
+from ..cms.algorithms import CONTENT_CIPHERS, DEFAULT_CIPHER
 from ..cms.algorithms import OID_RSAES_OAEP as RSAES_OAEP
 from ..cms.enveloping import KeyTransport
 from ..errors import RecipientError, UsageError
@@ -14,7 +14,7 @@ CIPHER_PREFERENCE: tuple[str, ...] = tuple(CONTENT_CIPHERS)
 #: SMIMECapability OIDs of those ciphers, to their names (the OIDs live in ``cms.algorithms``).
 CIPHER_OIDS: dict[str, str] = {c.oid: c.name for c in CONTENT_CIPHERS.values()}
 #: RFC 8551 §2.7.1.2: with no knowledge of the recipient's capabilities, use AES-256 GCM.
-DEFAULT_FOR_UNKNOWN = "aes256-gcm"
+DEFAULT_FOR_UNKNOWN = DEFAULT_CIPHER
 DEFAULT_FLOOR = "aes128-cbc"
 
 
@@ -60,12 +60,24 @@ def choose_key_transport_for_all(recipients_caps: Sequence[tuple[str, ...] | Non
     return "pkcs1v15"
 
 
+def choose_algorithms(recipients_caps: Sequence[tuple[str, ...] | None], *, default: str = DEFAULT_FOR_UNKNOWN,
+                      floor: str = DEFAULT_FLOOR) -> tuple[str, KeyTransport]:
+    """Content cipher and key transport for one message to every recipient (RFC 8551 §2.7): when none advertised
+    its capabilities (a certificate given as a file advertises nothing), the ``default`` cipher and PKCS#1 v1.5;
+    else the strongest cipher at or above ``floor`` every advertiser supports, and OAEP only when every recipient
+    advertised it. `mailseal encrypt` and the gateway both choose here."""
+    if all(caps is None for caps in recipients_caps):
+        return default, "pkcs1v15"
+    return choose_cipher(recipients_caps, floor), choose_key_transport_for_all(recipients_caps)
+
+
 __all__ = [
     "CIPHER_OIDS",
     "CIPHER_PREFERENCE",
     "DEFAULT_FLOOR",
     "DEFAULT_FOR_UNKNOWN",
     "RSAES_OAEP",
+    "choose_algorithms",
     "choose_cipher",
     "choose_key_transport",
     "choose_key_transport_for_all",

@@ -304,6 +304,14 @@ class KeyStore:
 
     def identity_for(self, address: str, usage: str = "sign", at: datetime | None = None) -> Identity:
         """The newest identity valid at ``at`` (default now) for ``address`` that can do ``usage``."""
+        return self._load(self._newest(address, usage, at))
+
+    def certificate_for(self, address: str, usage: str = "encrypt", at: datetime | None = None
+                        ) -> x509.Certificate:
+        """The certificate of ``identity_for(address, usage, at)``, without opening its key (no passphrase)."""
+        return x509.load_der_x509_certificate(self._newest(address, usage, at).certificate)
+
+    def _newest(self, address: str, usage: str, at: datetime | None) -> Any:
         if usage not in ("sign", "encrypt"):
             raise UsageError("usage must be sign or encrypt")
         when = at or datetime.now(UTC)
@@ -318,7 +326,7 @@ class KeyStore:
             row = conn.execute(query).first()
         if row is None:
             raise UsageError(f"no valid {usage} identity for {address} in the key store")
-        return self._load(row)
+        return row
 
     def remove(self, target: str, actor: str | None = None) -> int:
         """Remove by row id or by address (every identity of it); returns how many were removed."""
