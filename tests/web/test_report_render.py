@@ -92,10 +92,11 @@ def test_page_is_clean_and_svg_well_formed(pki: TestPKI, name: str) -> None:
 def test_valid_page_says_valid_and_draws_leaf_to_anchor(tmp_path: Path) -> None:
     valid, _ = cases.ca_cases(tmp_path)
     view = view_of(valid)
-    html = str(render_report(view, cert_url=lambda fp: f"/certificates/{fp}.pem"))
+    html = str(render_report(view, cert_url=lambda fp: f"/certificates/{fp}.pem", signature_url="/verify/1/sig.p7s"))
     assert_clean_html(html)
     assert '<h2 id="report-verdict"><span class="state state-good ">' in html
     assert "Mailbox-validated, strict" in html and "claimed by the signer" in html
+    assert 'href="/verify/1/sig.p7s"' in html
     signer = view.layers[0].signers[0]
     assert f"/certificates/{signer.chain[-1].cert.fingerprint_sha256}.pem" in html
     (root,) = svgs(html)

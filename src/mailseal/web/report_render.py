@@ -34,11 +34,14 @@ def _svg(signer: SignerView) -> Markup:
     return Markup(chain_svg(signer))  # chain_svg escapes every text it draws
 
 
-def render_report(view: ReportView, *, cert_url: Callable[[str], str] | None = None) -> Markup:
+def render_report(view: ReportView, *, cert_url: Callable[[str], str] | None = None,
+                  signature_url: str | None = None) -> Markup:
     """The report section's HTML. ``cert_url`` maps a certificate's SHA-256 fingerprint to the console's download
-    link for it; without one, each certificate's PEM is shown in a collapsed block."""
+    link for it (without one, each certificate's PEM is shown in a collapsed block); ``signature_url`` is the
+    console's download link for the signature (.p7s) of the layer that counts for the message."""
     template = environment().get_template("report/report.html")
-    return Markup(template.render(view=view, chain_svg=_svg, claimed=CLAIMED, cert_url=cert_url))
+    return Markup(template.render(view=view, chain_svg=_svg, claimed=CLAIMED, cert_url=cert_url,
+                                  signature_url=signature_url))
 
 
 __all__ = ["environment", "render_report"]

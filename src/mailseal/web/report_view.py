@@ -218,7 +218,8 @@ def _encryption(layer: Layer) -> Encryption:
 
 def _layer(depth: int, layer: Layer, report: Report, headers: MessageHeaders, at: datetime,
            sources: Mapping[str, str]) -> LayerView:
-    outer = ("the encryption around it",) if depth > 1 else ()
+    outer = ("the encryption around it: a signature inside encryption does not show who encrypted the message "
+             "or for whom (anyone holding it could have encrypted it again)",) if depth > 1 else ()
     if layer.kind != "signed":
         enc = _encryption(layer)
         return LayerView(depth, "encrypted", f"Encrypted ({layer.kind}, {layer.form})", enc.state,
@@ -237,6 +238,8 @@ def _layer(depth: int, layer: Layer, report: Report, headers: MessageHeaders, at
 
 def _verdict(report: Report, layers: tuple[LayerView, ...]) -> tuple[State, str, list[str]]:
     nested_signed = [p for p in report.nested_parts if any(t in p for t in SIGNED_PART_TYPES)]
+    if any("multipart/signed" in p for p in nested_signed):  # its application/pkcs7-signature child is listed too
+        nested_signed = [p for p in nested_signed if "pkcs7-signature" not in p]
     if report.signed:
         signer = next((s for lay in layers if lay.counts for s in lay.signers if s.status == report.status), None)
         state = signer.state if signer else STATUS_STATES[report.status]
