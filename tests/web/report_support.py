@@ -109,22 +109,65 @@ def encrypted(pki: TestPKI, cipher: str, *, signed: bool = False) -> Case:
     return Case(message, opened.report)
 
 
+def _certificate(subject: x509.Name, key: rsa.RSAPrivateKey, issuer: x509.Certificate, issuer_key: rsa.RSAPrivateKey,
+                 days: tuple[int, int], *, ca: bool = False, email: str | None = None) -> x509.Certificate:
+    """A certificate valid from ``days[0]`` to ``days[1]`` days from now (negative: in the past)."""
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(issuer.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now + timedelta(days=days[0])).not_valid_after(now + timedelta(days=days[1]))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+    else:
+        builder = (
+            builder.add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False),
+                                  critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.RFC822Name(email or "x@example.org")]), critical=False)
+        )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
 def hostile(pki: TestPKI) -> Case:
     """A signer whose subject holds markup, quotes, an ampersand, a right-to-left override and a long text."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.now(UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOSTILE_CN),
                       x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, HOSTILE_OU)])
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(pki.intermediate_cert.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
-        .add_extension(x509.SubjectAlternativeName([x509.RFC822Name("hostile@example.org")]), critical=False)
-        .sign(pki.intermediate_key, hashes.SHA256())  # type: ignore[arg-type]
-    )
+    cert = _certificate(name, key, pki.intermediate_cert, pki.intermediate_key, (-1, 30),  # type: ignore[arg-type]
+                        email="hostile@example.org")
     identity = mailseal.Identity(key, cert, (pki.intermediate_cert, pki.root_cert))
     message = message_from('"<img src=x onerror=alert(1)>" <mallory@example.org>', b"hi\r\n")
     return verified(mailseal.sign(message, identity, allow_from_mismatch=True), pki)
+
+
+def expired_ca(pki: TestPKI) -> Case:
+    """A signer certificate within its dates, issued by an intermediate that expired yesterday."""
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Expired Intermediate")])
+    ca = _certificate(ca_name, ca_key, pki.root_cert, pki.root_key, (-400, -1), ca=True)  # type: ignore[arg-type]
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    leaf = _certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")]), key, ca, ca_key, (-1, 30),
+                        email="alice@example.org")
+    return verified(mailseal.sign(MESSAGE, mailseal.Identity(key, leaf, (ca, pki.root_cert))), pki)
+
+
+def not_for_email(pki: TestPKI) -> Case:
+    user = pki.user("codesign", eku=[ExtendedKeyUsageOID.CODE_SIGNING], email="alice@example.org")
+    return verified(mailseal.sign(MESSAGE, ident(user)), pki)
+
+
+def hard_fail(pki: TestPKI) -> Case:
+    """Revocation required (hard-fail) but no CRL or OCSP response to be had."""
+    signed = mailseal.sign(MESSAGE, ident(pki.user("alice")))
+    return Case(signed, mailseal.verify(signed, ValidationContext(trust=trust(pki), revocation_mode="hard-fail")))
+
+
+def triple(pki: TestPKI) -> Case:
+    """Signed, encrypted, signed again (RFC 2634 triple wrapping): two signed layers, each with a signer 1."""
+    alice, bob = ident(pki.user("alice")), pki.user("bob")
+    message = mailseal.sign(mailseal.encrypt(mailseal.sign(MESSAGE, alice), [bob.cert]), alice)
+    return Case(message, mailseal.open(message, [ident(bob)], trust=trust(pki)).report)

@@ -30,6 +30,9 @@ BUILDERS: dict[str, Callable[[TestPKI], Case]] = {
     "gcm-signed": lambda pki: cases.encrypted(pki, "aes256-gcm", signed=True),
     "cbc": lambda pki: cases.encrypted(pki, "aes256-cbc"),
     "hostile": cases.hostile,
+    "expired-ca": cases.expired_ca,
+    "hard-fail": cases.hard_fail,
+    "triple": cases.triple,
 }
 
 
@@ -87,6 +90,8 @@ def test_page_is_clean_and_svg_well_formed(pki: TestPKI, name: str) -> None:
     assert len(drawings) == sum(len(layer.signers) for layer in view.layers)
     for root in drawings:
         assert_clean_svg(root)
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), ids
 
 
 def test_valid_page_says_valid_and_draws_leaf_to_anchor(tmp_path: Path) -> None:

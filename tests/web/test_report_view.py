@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+import mailseal
 from mailseal.cms.identity import fingerprint
 from mailseal.web import report_words as words
 from mailseal.web.report_certs import validation_type
 from mailseal.web.report_view import ReportView, SignerView, message_headers, report_view
+from tests.support.messages import ident
 from tests.support.testpki import TestPKI
 from tests.web import report_support as cases
 from tests.web.report_support import Case
@@ -152,3 +154,41 @@ def test_message_headers_are_read_from_the_root() -> None:
                             b"Subject: hi\r\n\r\nbody\r\n")
     assert heads.from_address == "a@example.org" and heads.subject == "hi" and heads.date_header is not None
     assert message_headers(b"From: a@example.org, b@example.org\r\n\r\n").from_address is None
+
+
+def test_expired_issuer_is_worded_as_the_ca_expired(pki: TestPKI) -> None:
+    signer = only_signer(view_of(cases.expired_ca(pki)))
+    assert signer.status == "expired" and signer.sentence == words.EXPIRED_CA
+    assert signer.chain[0].validity.word == "Within validity"  # the signer's own certificate is within its dates
+
+
+def test_certificate_not_for_email_signing(pki: TestPKI) -> None:
+    signer = only_signer(view_of(cases.not_for_email(pki)))
+    assert signer.status == "usage-not-allowed" and signer.sentence == words.USAGE_NOT_ALLOWED
+    assert signer.state.tone == "bad" and "not for e-mail" in signer.state.word
+
+
+def test_hard_fail_without_revocation_information_is_not_valid(pki: TestPKI) -> None:
+    view = view_of(cases.hard_fail(pki))
+    signer = only_signer(view)
+    assert signer.status == "revocation-unknown" and signer.sentence == words.REVOCATION_UNKNOWN
+    assert signer.revocation.state.word == "Revocation unknown"
+    assert signer.revocation.method.startswith("no CRL or OCSP response answered")
+    assert view.verdict.word == "Not valid: revocation unknown" and view.verdict.icon == "question"
+
+
+def test_message_without_from_shows_who_signed(pki: TestPKI) -> None:
+    signed = mailseal.sign(b"To: bob@example.org\r\nSubject: s\r\n\r\nhi\r\n", ident(pki.user("alice")),
+                           allow_from_mismatch=True)
+    view = view_of(cases.verified(signed, pki))
+    signer = only_signer(view)
+    assert view.headers.from_header is None and signer.status == "address-mismatch"
+    assert signer.signed_by == "alice@example.org" and signer.address_matches is None
+
+
+def test_triple_wrapped_counts_the_outer_signature_only(pki: TestPKI) -> None:
+    view = view_of(cases.triple(pki))
+    assert [lay.kind for lay in view.layers] == ["signed", "encrypted", "signed"]
+    assert [lay.counts for lay in view.layers] == [True, False, False]
+    assert view.layers[0].covers == "application/pkcs7-mime"
+    assert any("too deep" in n for n in view.layers[2].not_covered)

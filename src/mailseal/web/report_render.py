@@ -30,8 +30,9 @@ def environment() -> Environment:
     return env
 
 
-def _svg(signer: SignerView) -> Markup:
-    return Markup(chain_svg(signer))  # chain_svg escapes every text it draws
+def _svg(signer: SignerView, depth: int) -> Markup:
+    # An id per layer and signer: a triple-wrapped message has a signer 1 in two layers.
+    return Markup(chain_svg(signer, svg_id=f"chain-{depth}-{signer.index}"))  # chain_svg escapes all it draws
 
 
 def render_report(view: ReportView, *, cert_url: Callable[[str], str] | None = None,
