@@ -66,6 +66,7 @@ def test_revoked_signer_shows_revocation_method_and_time(ca_pair: tuple[Case, Ca
     assert signer.revocation.time is not None
     assert signer.revocation.time.startswith(datetime.now(UTC).strftime("%Y-%m-"))
     assert signer.chain[0].revocation.word == "Revoked"
+    assert [e.role for e in signer.chain] == ["Signer certificate", "Issuer carried by the message"]
     assert view.verdict.tone == "bad" and "revoked" in view.verdict.word
 
 
@@ -88,6 +89,10 @@ def test_untrusted_issuer_is_unknown_ca(pki: TestPKI) -> None:
     signer = only_signer(view_of(cases.untrusted(pki)))
     assert signer.status == "untrusted" and signer.sentence == words.UNKNOWN_CA
     assert not signer.chain_complete and "No trusted chain" in signer.chain_note
+    assert [e.cert.subject for e in signer.chain] == [
+        "O=mailseal tests,CN=alice", "O=mailseal tests,CN=mailseal Test Intermediate",
+        "O=mailseal tests,CN=mailseal Test Root"]
+    assert all(e.trust.startswith("Carried by the message") for e in signer.chain[1:])
 
 
 def test_address_mismatch_shows_signed_by(pki: TestPKI) -> None:
@@ -160,6 +165,12 @@ def test_expired_issuer_is_worded_as_the_ca_expired(pki: TestPKI) -> None:
     signer = only_signer(view_of(cases.expired_ca(pki)))
     assert signer.status == "expired" and signer.sentence == words.EXPIRED_CA
     assert signer.chain[0].validity.word == "Within validity"  # the signer's own certificate is within its dates
+    # The refused path holds the signer alone; the intermediate the message carries shows which one expired.
+    assert [(e.role, e.cert.subject, e.validity.word) for e in signer.chain[1:]] == [
+        ("Issuer carried by the message", "CN=Expired Intermediate", "Expired"),
+        ("Issuer carried by the message", "O=mailseal tests,CN=mailseal Test Root", "Within validity"),
+    ]
+    assert not signer.chain_complete and "not validate" in signer.chain_note
 
 
 def test_certificate_not_for_email_signing(pki: TestPKI) -> None:

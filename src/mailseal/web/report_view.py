@@ -18,7 +18,8 @@ from ..mime.entity import Entity
 from ..mime.report import Layer, Report, SignerResult, worst_status
 from ..pki.profile import email_matches
 from ..pki.status import SignerStatus
-from .report_certs import CertFacts, cert_facts, revocation_method, revocation_time
+from .report_certs import revocation_method, revocation_time
+from .report_chain import ChainEntry, chain_entries
 from .report_words import (
     BAD,
     GOOD,
@@ -27,7 +28,6 @@ from .report_words import (
     REVOCATION_SOFT,
     REVOCATION_STATES,
     STATUS_STATES,
-    VALIDITY_STATES,
     WARN,
     State,
     sentence,
@@ -62,17 +62,6 @@ def message_headers(message: bytes) -> MessageHeaders:
     except MailsealError:
         return MessageHeaders()
     return MessageHeaders(entity.field("From"), entity.field("Date"), entity.field("Subject"))
-
-
-@dataclass(frozen=True)
-class ChainEntry:
-    """One certificate of a signer's chain, leaf first."""
-
-    role: str  # "Signer certificate" | "Intermediate CA" | "Trust anchor" | "Issuer (not trusted)"
-    cert: CertFacts
-    validity: State
-    revocation: State
-    trust: str
 
 
 @dataclass(frozen=True)
@@ -150,32 +139,9 @@ def _state(status: SignerStatus, revocation: str) -> State:
     return STATUS_STATES.get(status, State(BAD, "cross", str(status)))
 
 
-def _chain(s: SignerResult, at: datetime, sources: Mapping[str, str]) -> tuple[tuple[ChainEntry, ...], bool, str]:
-    entries = []
-    last = len(s.chain) - 1
-    for i, cert in enumerate(s.chain):
-        facts = cert_facts(cert, at)
-        if s.trusted and i == last:
-            where = sources.get(facts.fingerprint_sha256, "a trust anchor of the validation's trust store")
-            role, trust, rev = "Trust anchor", f"Trusted: {where}", State(NEUTRAL, "info", "Anchor: not checked")
-        else:
-            role = "Signer certificate" if i == 0 else "Intermediate CA" if i < last or s.trusted else "Issuer"
-            trust = "Chains to the trust anchor" if s.trusted else "Not shown to chain to a trust anchor"
-            rev = REVOCATION_STATES.get(s.revocation, REVOCATION_STATES["not-checked"])
-        entries.append(ChainEntry(role, facts, VALIDITY_STATES[facts.validity], rev, trust))
-    if s.trusted:
-        return tuple(entries), True, "The chain leads to a trust anchor."
-    if s.intact and s.certificate is not None and s.status not in (SignerStatus.UNKNOWN_SIGNER,):
-        note = ("No trusted chain was established: the verifier refused the path at the signer certificate, so its "
-                "issuers are not listed.")
-    else:
-        note = "The chain was not checked: the signature itself failed."
-    return tuple(entries), False, note
-
-
 def signer_view(index: int, s: SignerResult, headers: MessageHeaders, at: datetime,
                 sources: Mapping[str, str]) -> SignerView:
-    chain, complete, note = _chain(s, at, sources)
+    chain, complete, note = chain_entries(s, at, sources)
     leaf = chain[0].cert if chain and s.certificate is not None else None
     fields = s.fields
     label = fields.label if fields else "unknown signer"
