@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mailseal.cms.identity import fingerprint
 from mailseal.web.chain_svg import chain_svg
 from mailseal.web.report_render import render_report
 from mailseal.web.report_view import ReportView, message_headers, report_view
@@ -145,6 +146,18 @@ def test_hostile_subject_is_escaped_everywhere(pki: TestPKI) -> None:
     assert name_line.startswith("OU=A&B \\<b\\>bold\\</b\\>[U+0007]")  # the literal text, read back from XML
     title = root.find(f"{SVG_NS}title")
     assert title is not None and HOSTILE_CN.replace("<", "\\<").replace(">", "\\>").replace('"', '\\"') in (title.text or "")
+
+
+def test_refused_path_with_a_known_anchor_is_drawn_as_refused(pki: TestPKI) -> None:
+    case = cases.expired_ca(pki)
+    view = report_view(case.report, message_headers(case.message),
+                       trust_sources={fingerprint(pki.root_cert): "the trust list"})
+    root = ET.fromstring(chain_svg(view.layers[0].signers[0]))
+    assert_clean_svg(root)
+    labels = [g.get("aria-label") or "" for g in root.iter(f"{SVG_NS}g") if (g.get("class") or "").startswith("cert")]
+    assert [label.split(":")[0].split(".")[0] for label in labels] == [
+        "Signer certificate", "Issuer carried by the message", "Trust anchor", "Path refused by the verifier"]
+    assert "Expired" in labels[1] and "Within validity" in labels[0]
 
 
 def test_templates_carry_no_inline_style_or_script() -> None:

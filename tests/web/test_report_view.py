@@ -162,7 +162,8 @@ def test_message_headers_are_read_from_the_root() -> None:
 
 
 def test_expired_issuer_is_worded_as_the_ca_expired(pki: TestPKI) -> None:
-    signer = only_signer(view_of(cases.expired_ca(pki)))
+    case = cases.expired_ca(pki)
+    signer = only_signer(view_of(case))
     assert signer.status == "expired" and signer.sentence == words.EXPIRED_CA
     assert signer.chain[0].validity.word == "Within validity"  # the signer's own certificate is within its dates
     # The refused path holds the signer alone; the intermediate the message carries shows which one expired.
@@ -171,6 +172,11 @@ def test_expired_issuer_is_worded_as_the_ca_expired(pki: TestPKI) -> None:
         ("Issuer carried by the message", "O=mailseal tests,CN=mailseal Test Root", "Within validity"),
     ]
     assert not signer.chain_complete and "not validate" in signer.chain_note
+    # Told which anchors the console trusts, the carried root is shown as the anchor it is.
+    root = fingerprint(pki.root_cert)
+    anchored = only_signer(view_of(case, trust_sources={root: "the system bundle"}))
+    assert (anchored.chain[-1].role, anchored.chain[-1].trust) == (
+        "Trust anchor", "Trusted: the system bundle; the path below it was refused")
 
 
 def test_certificate_not_for_email_signing(pki: TestPKI) -> None:

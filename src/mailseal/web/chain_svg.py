@@ -107,8 +107,8 @@ def _arrow(y: float) -> str:
             f'<text x="{mid + 12}" y="{y + GAP / 2 + 4}" font-size="11" fill="{_NEUTRAL}">issued by</text></g>')
 
 
-def _missing(y: float, note: str) -> str:
-    state = State(BAD, "cross", "No trusted anchor reached")
+def _missing(y: float, note: str, anchor_shown: bool) -> str:
+    state = State(BAD, "cross", "Path refused by the verifier" if anchor_shown else "No trusted anchor reached")
     return (f'<g class="cert cert-missing" role="listitem" aria-label="{_x(state.word + ". " + note)}">'
             f"<title>{_x(note)}</title>"
             f'<rect x="{PAD}" y="{y}" width="{WIDTH - 2 * PAD}" height="{BOX_H / 2}" rx="6" fill="#ffffff" '
@@ -131,7 +131,7 @@ def chain_svg(signer: SignerView, *, svg_id: str | None = None) -> str:
     if not signer.chain_complete:
         if entries:
             boxes.append(_arrow(y - GAP))
-        boxes.append(_missing(y, signer.chain_note))
+        boxes.append(_missing(y, signer.chain_note, bool(entries) and entries[-1].role == "Trust anchor"))
         y += BOX_H / 2 + GAP
     height = int(y - GAP + PAD)
     label = (f"Certificate chain of signer {signer.index} ({signer.label}): "

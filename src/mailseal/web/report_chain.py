@@ -85,8 +85,12 @@ def chain_entries(s: SignerResult, at: datetime,
     issuers = carried_issuers(s.certificate, s.certificates) if len(s.chain) == 1 else []
     for cert in issuers:
         facts = cert_facts(cert, at)
-        entries.append(ChainEntry("Issuer carried by the message", facts, VALIDITY_STATES[facts.validity],
-                                  REVOCATION_STATES["not-checked"], NOT_VALIDATED))
+        source = sources.get(facts.fingerprint_sha256)
+        if source is not None:  # one of the console's anchors, even though the path below it was refused
+            role, trust, rev = "Trust anchor", f"Trusted: {source}; the path below it was refused", ANCHOR_REVOCATION
+        else:
+            role, trust, rev = "Issuer carried by the message", NOT_VALIDATED, REVOCATION_STATES["not-checked"]
+        entries.append(ChainEntry(role, facts, VALIDITY_STATES[facts.validity], rev, trust))
     if issuers:
         note = ("No trusted chain was established. The issuers listed are the certificates the message carries, "
                 "linked by their signatures; the verifier did not validate them.")
