@@ -167,3 +167,7 @@ def test_templates_carry_no_inline_style_or_script() -> None:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"\sstyle\s*=", text) and "<script" not in text and "<style" not in text, path.name
         assert "| safe" not in text and "|safe" not in text, path.name
+        # No remote content: nothing is loaded from the message or from elsewhere.
+        assert not re.search(r"\s(src|srcset|background)\s*=", text) and "http" not in text, path.name
+    css = (TEMPLATES.parents[1] / "static" / "report.css").read_text(encoding="utf-8")
+    assert "url(" not in css and "@import" not in css

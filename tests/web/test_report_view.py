@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -209,3 +209,12 @@ def test_triple_wrapped_counts_the_outer_signature_only(pki: TestPKI) -> None:
     assert [lay.counts for lay in view.layers] == [True, False, False]
     assert view.layers[0].covers == "application/pkcs7-mime"
     assert any("too deep" in n for n in view.layers[2].not_covered)
+
+
+def test_not_yet_valid_signer_certificate(pki: TestPKI) -> None:
+    now = datetime.now(UTC)
+    user = pki.user("early", not_before=now + timedelta(days=2), not_after=now + timedelta(days=30),
+                    email="alice@example.org")
+    signer = only_signer(view_of(cases.verified(mailseal.sign(cases.MESSAGE, ident(user)), pki)))
+    assert signer.status == "not-yet-valid" and signer.sentence == words.NOT_YET_VALID
+    assert signer.chain[0].validity.word == "Not yet valid" and signer.state.word.endswith("not yet valid")
