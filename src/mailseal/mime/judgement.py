@@ -48,6 +48,7 @@ def judge_signer(
             reasons=tuple(reasons),
             capabilities=check.capabilities,
             revocation=revocation,
+            certificates=tuple(certificates),
         )
 
     if cert is None:

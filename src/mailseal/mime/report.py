@@ -28,6 +28,9 @@ class SignerResult:
     reasons: tuple[str, ...]
     capabilities: tuple[str, ...] = ()
     revocation: str = "not-checked"  # good | revoked | unknown | not-checked
+    # Every certificate the SignedData carried (and the extra ones given): a renderer can show the issuers of a
+    # refused path, which ``chain`` (the validated path, or the signer alone) does not hold.
+    certificates: tuple[x509.Certificate, ...] = ()
 
     @property
     def fields(self) -> CertificateFields | None:
