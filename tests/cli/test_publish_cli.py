@@ -14,12 +14,14 @@ from pathlib import Path
 import dns.rdatatype
 import dns.zone
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from mailseal.cms.identity import load_certificates
 from mailseal.pki.authority import CertificateAuthority
 from mailseal.store.ldif import certificates_from_ldif
 from mailseal.store.smimea import owner_name
 from tests.conftest import run_mailseal
+from tests.support.dnsserver import Dnsmasq, require_dnsmasq, smimea_rdata
 from tests.support.testpki import TestPKI
 
 STORE_PASS = "publish store passphrase"
@@ -107,9 +109,39 @@ def test_summary_json_lists_published_and_skipped(home: Path) -> None:
     ("--pem", "--out-dir", "zones"),
     ("--smimea", "--chain"),
     ("--ldif", "--base-dn", "no dn here"),
+    ("--pem", "--check"),
 ], ids=["two-formats", "ldif-without-base", "base-without-ldif", "out-dir-without-smimea", "chain-with-smimea",
-        "bad-base-dn"])
+        "bad-base-dn", "check-with-a-format"])
 def test_contradictory_or_missing_options_are_usage_errors(home: Path, args: tuple[str, ...]) -> None:
     done = run(home, "certs", "publish", *args)
     assert done.returncode == 2 and done.stderr.startswith(b"mailseal: error[usage]: "), done.stderr
     assert b"Traceback" not in done.stderr
+
+
+@pytest.mark.interop
+def test_check_asks_the_lookup_servers_and_exits_1_when_one_lacks_a_certificate(home: Path, tmp_path: Path,
+                                                                                pki: TestPKI) -> None:
+    alice = pki.user("cli-alice", email="cli-alice@example.org")
+    server = Dnsmasq(require_dnsmasq(), {owner_name(alice.email): [smimea_rdata(3, 0, 0, alice.cert.public_bytes(
+        Encoding.DER))]})
+    config = tmp_path / "check.toml"
+    try:
+        server.start()
+        config.write_text('[gateway]\naccepted_domains = ["example.org"]\n[lookup]\norder = ["smimea"]\n'
+                          f'[lookup.smimea]\nnameserver = "127.0.0.1"\nport = {server.port}\ntimeout = 2\n')
+        done = run(home, "certs", "publish", "--config", config, "--check")
+        as_json = run(home, "certs", "publish", "--config", config, "--check", "--json")
+    finally:
+        server.cleanup()
+    assert done.returncode == 1, done.stderr
+    out = done.stdout.decode()
+    assert "FOUND" in out and "smimea: published" in out
+    assert "missing: cli-carol@example.org" in out  # the CA's certificate is not in this DNS
+    found = {c["address"]: c["found"]["smimea"]["status"] for c in json.loads(as_json.stdout)["certificates"]}
+    assert found == {"cli-alice@example.org": "published", "cli-carol@example.org": "missing"}
+    assert as_json.returncode == 1
+
+
+def test_check_without_lookup_servers_is_a_usage_error(home: Path) -> None:
+    done = run(home, "certs", "publish", "--check")
+    assert done.returncode == 2 and b"[lookup]" in done.stderr

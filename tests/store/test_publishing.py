@@ -30,6 +30,7 @@ from mailseal.store.publishing import (
     Selection,
     SmimeaParameters,
     association_data,
+    check_publication,
     entry_dn,
     ldif,
     p7b_bundle,
@@ -217,8 +218,35 @@ def test_zone_served_by_dnsmasq_is_found_by_the_smimea_lookup(filled: tuple[Stor
         lookup = CertificateLookup(None, [source], context=context, store_found=False)
         assert lookup.find("zoe+news,x@example.org") == [filled[1]["plus"].cert]
         assert lookup.find("pub-expired@example.org") == []  # left out of the zone: NXDOMAIN
+        # What is published where: every certificate is served; with other record fields it would not be.
+        assert {c.status for c in check_publication(sel, [source])} == {"published"}
+        other = check_publication(sel, [source], SmimeaParameters(3, 1, 1))
+        assert {c.status for c in other} == {"missing"} and all("other SMIMEA record" in (c.detail or "")
+                                                                for c in other)
     finally:
         server.cleanup()
+    down = check_publication(sel.only(["example.net"]), [source])
+    assert [(c.address, c.status) for c in down] == [("pub-ec@example.net", "error")]
+
+
+@pytest.mark.interop
+def test_check_reports_a_certificate_missing_from_dns(filled: tuple[Store, dict[str, User]], tmp_path: Path) -> None:
+    sel = _selection(filled, tmp_path).only(["example.org"])
+    zone = dns.zone.from_text(SOA + smimea_zone(sel, "example.org"), origin="example.org.", relativize=False)
+    alice = owner_name("pub-alice@example.org")
+    records = {name.to_text(): [r.to_wire().hex() for r in rdataset]
+               for name, rdataset in zone.iterate_rdatasets(dns.rdatatype.SMIMEA) if name.to_text() != alice}
+    server = Dnsmasq(require_dnsmasq(), records)
+    try:
+        server.start()
+        source = SmimeaSource(SmimeaConfig("127.0.0.1", server.port, timeout=2))
+        summary = published(filled[0], is_ours=_is_ours, ca_directory=tmp_path / "no-ca", domains=["example.org"],
+                            check=[source])
+    finally:
+        server.cleanup()
+    assert [(c.address, c.status, c.detail) for c in summary.missing] == [("pub-alice@example.org", "missing", None)]
+    found = {c["address"]: c["found"] for c in summary.to_dict()["certificates"]}
+    assert found["pub-imported@example.org"] == {"smimea": {"status": "published", "detail": None}}
 
 
 @pytest.mark.interop
@@ -247,6 +275,7 @@ def test_ldif_loaded_by_ldapadd_is_found_by_the_ldap_lookup(filled: tuple[Store,
         # The chain came with userSMIMECertificate: the path validates without any intermediate configured.
         # (Found in both attributes, so the lookup returns it twice: it does not merge duplicates.)
         assert set(lookup.find("pub-ec@example.net")) == {filled[1]["ec"].cert}
+        assert {c.status for c in check_publication(sel, [source])} == {"published"}
         with server.admin() as conn:
             conn.search(entry_dn("zoe+news,x@example.org", PEOPLE), "(objectClass=*)", search_scope="BASE",
                         attributes=["cn", "mail"])

@@ -3,29 +3,41 @@ PEM or PKCS#7 (docs/publishing.md). The choosing and the formats are in ``store.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import UsageError
-from .common import handle_errors, parse_time, print_json, write_out
+from .common import EXIT_NOT_VALID, handle_errors, parse_time, print_json, write_out
 from .terminal import quiet_requested
 
 if TYPE_CHECKING:
+    from ..store.lookup import Source
     from ..store.publishing import PublishingSummary, Selection
 
 FORMATS = ("smimea", "ldif", "pem", "p7b")
 
 
-def _is_ours(config: str | None) -> Callable[[str], bool] | None:
+def _is_ours(settings: dict[str, Any]) -> Callable[[str], bool] | None:
     """``Policy.is_internal`` of the settings' accepted domains; None when none are configured."""
     from ..policy.engine import Policy
-    from .policy import read_settings
 
-    policy = Policy.from_settings(read_settings(config))
+    policy = Policy.from_settings(settings)
     return policy.is_internal if policy.accepted_domains else None
+
+
+def _check_sources(settings: dict[str, Any]) -> list[Source]:
+    """The LDAP and SMIMEA servers of `[lookup]`, to ask whether they serve what is published."""
+    from ..store.lookup_settings import lookup_sources
+
+    sources = [s for s in lookup_sources(settings)[0] if not isinstance(s, str)]
+    if not sources:
+        raise UsageError("--check asks the LDAP and SMIMEA servers of [lookup] in the settings file, and its order "
+                         "names none")
+    return sources
 
 
 def _notes(selection: Selection) -> None:
@@ -65,17 +77,21 @@ def _zone_domains(selection: Selection, domains: tuple[str, ...]) -> list[str]:
 @click.option("--config", type=click.Path(dir_okay=False, exists=True),
               help="Settings file with [gateway].accepted_domains (default: the usual one).")
 @click.option("--at", "at", metavar="ISO-8601", help="Judge validity at this time instead of now.")
+@click.option("--check", is_flag=True,
+              help="Without a format: ask the [lookup] LDAP and SMIMEA servers whether they serve each certificate "
+                   "(exit 1 when one does not).")
 @click.option("--json", "as_json", is_flag=True, help="Without a format: the summary as JSON.")
 @handle_errors
 def publish_cmd(smimea: bool, as_ldif: bool, pem: bool, p7b: bool, domains: tuple[str, ...], outfile: str | None,
                 out_dir: str | None, usage: int, selector: int, matching_type: int, ttl: int | None, generic: bool,
                 base_dn: str | None, smime_bundle: bool, chain: bool, config: str | None, at: str | None,
-                as_json: bool) -> None:
+                check: bool, as_json: bool) -> None:
     """Export the organisation's own certificates (key store identities, certificates the internal CA issued,
     directory entries imported at accepted domains) for senders outside. Expired, revoked and unsuitable
-    certificates are left out with a note on stderr. Without a format: what would be published where."""
+    certificates are left out with a note on stderr. Without a format: what would be published where, and with
+    --check whether the directory and DNS servers of [lookup] serve it."""
     from ..store import publishing
-    from .policy import open_store_read_only
+    from .policy import open_store_read_only, read_settings
 
     chosen = [name for name, on in zip(FORMATS, (smimea, as_ldif, pem, p7b), strict=True) if on]
     if len(chosen) > 1:
@@ -91,18 +107,24 @@ def publish_cmd(smimea: bool, as_ldif: bool, pem: bool, p7b: bool, domains: tupl
         raise UsageError("--ldif needs --base-dn (the entries' parent, e.g. ou=people,dc=example,dc=org)")
     if chain and fmt not in ("pem", "p7b"):
         raise UsageError("--chain goes with --pem or --p7b")
+    if (check or as_json) and fmt is not None:
+        raise UsageError("--check and --json go with the summary (no format option)")
     params = publishing.SmimeaParameters(usage, selector, matching_type)
+    settings = read_settings(config)
+    sources = _check_sources(settings) if check else []
 
     store = open_store_read_only()
     try:
-        summary = publishing.published(store, is_ours=_is_ours(config), at=parse_time(at), domains=domains,
-                                       params=params, base_dn=base_dn)
+        summary = publishing.published(store, is_ours=_is_ours(settings), at=parse_time(at), domains=domains,
+                                       params=params, base_dn=base_dn, check=sources)
     finally:
         if store is not None:
             store.close()
     selection = summary.selection
     if fmt is None:
         _print_summary(summary, as_json)
+        if summary.missing:
+            sys.exit(EXIT_NOT_VALID)
         return
     _notes(selection)
     if fmt == "smimea":
@@ -137,13 +159,20 @@ def _print_summary(summary: PublishingSummary, as_json: bool) -> None:
     from .render import table
 
     view = summary.to_dict()
+    checked = bool(summary.checks)
     rows = [[c["address"], c["fingerprint_sha256"][:16], c["not_after"][:10], ",".join(c["origins"]),
-             c["published"]["smimea"]["owner"]] for c in view["certificates"]]
+             c["published"]["smimea"]["owner"],
+             *([", ".join(f"{name}: {f['status']}" for name, f in c["found"].items())] if checked else [])]
+            for c in view["certificates"]]
     if rows:
-        click.echo(table(["ADDRESS", "FINGERPRINT", "NOT AFTER", "FROM", "SMIMEA OWNER NAME"], rows))
+        click.echo(table(["ADDRESS", "FINGERPRINT", "NOT AFTER", "FROM", "SMIMEA OWNER NAME",
+                          *(["FOUND"] if checked else [])], rows))
     else:
         click.echo("no certificate to publish")
     for skipped in summary.selection.skipped:
         click.echo(f"not published: {skipped.note()}")
+    for miss in summary.missing:
+        click.echo(f"{miss.status}: {miss.address} ({miss.fingerprint[:16]}) in {miss.source}"
+                   f"{f': {miss.detail}' if miss.detail else ''}")
 
 __all__ = ["publish_cmd"]

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -40,7 +40,10 @@ from ..cms.names import name_text, serial_text
 from ..errors import UsageError
 from ..pki.profile import check_certificate, normalize_address
 from .database import Store
-from .smimea import SMIMEA_TYPE, owner_name
+from .smimea import SMIMEA_TYPE, SmimeaSource, owner_name
+
+if TYPE_CHECKING:
+    from .lookup import Source
 
 #: Where a published certificate comes from (see the module docstring).
 ORIGINS: tuple[str, ...] = ("keystore", "ca", "directory")
@@ -429,6 +432,59 @@ def p7b_bundle(selection: Selection, *, chain: bool = False, pem: bool = False) 
 
 
 @dataclass(frozen=True)
+class PublicationCheck:
+    """Whether one source (DNS SMIMEA, LDAP) serves one published certificate now: ``published``, ``missing``
+    (the source answered without it) or ``error`` (the source could not be asked; ``detail`` says why)."""
+
+    address: str
+    fingerprint: str
+    source: str
+    status: str
+    detail: str | None = None
+
+
+def _smimea_status(source: SmimeaSource, pub: PublishedCertificate, params: SmimeaParameters) -> tuple[str, str | None]:
+    from dns.exception import DNSException
+
+    from .smimea import SmimeaQueryError
+
+    try:
+        records = source.records(pub.address)
+    except (DNSException, SmimeaQueryError, OSError) as exc:
+        return "error", f"SMIMEA query to {source.config.nameserver} failed: {exc or type(exc).__name__}"
+    wanted = smimea_rdata(pub.certificate, params)
+    found = any(bytes([r.usage, r.selector, r.matching_type]) + r.data == wanted for r in records)
+    return ("published", None) if found else ("missing", f"{len(records)} other SMIMEA record(s)" if records else None)
+
+
+def check_publication(selection: Selection, sources: Sequence[Source],
+                      params: SmimeaParameters | None = None) -> tuple[PublicationCheck, ...]:
+    """Ask each source whether it serves each published certificate (one query per source and address): an
+    SMIMEA source must hold the record ``smimea_zone`` writes with ``params``, any other source (LDAP) must return
+    the certificate. Nothing raises: a source that cannot be asked gives ``error`` checks."""
+    params = params or SmimeaParameters()
+    out: list[PublicationCheck] = []
+    answers: dict[tuple[int, str], tuple[x509.Certificate, ...] | str] = {}
+    for pub in selection.certificates:
+        for source in sources:
+            if isinstance(source, SmimeaSource):
+                status, detail = _smimea_status(source, pub, params)
+                out.append(PublicationCheck(pub.address, pub.fingerprint, source.name, status, detail))
+                continue
+            key = (id(source), pub.address)
+            if key not in answers:
+                result = source.search(pub.address)
+                answers[key] = result.error if result.error is not None else result.certificates
+            answer = answers[key]
+            if isinstance(answer, str):
+                out.append(PublicationCheck(pub.address, pub.fingerprint, source.name, "error", answer))
+            else:
+                status = "published" if pub.certificate in answer else "missing"
+                out.append(PublicationCheck(pub.address, pub.fingerprint, source.name, status))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class PublishingSummary:
     """What would be published where: per certificate its SMIMEA owner name and record, its LDIF entry (when a
     base DN is given) and its place in the bundles; then what is left out and why."""
@@ -436,6 +492,17 @@ class PublishingSummary:
     selection: Selection
     params: SmimeaParameters
     base_dn: str | None = None
+    checks: tuple[PublicationCheck, ...] = ()
+
+    @property
+    def missing(self) -> tuple[PublicationCheck, ...]:
+        """The checks that did not find a published certificate where it should be (missing or error)."""
+        return tuple(c for c in self.checks if c.status != "published")
+
+    def found(self, pub: PublishedCertificate) -> dict[str, dict[str, Any]]:
+        """Per checked source, what it said of ``pub``: ``{"smimea": {"status": "published", "detail": None}}``."""
+        return {c.source: {"status": c.status, "detail": c.detail} for c in self.checks
+                if c.address == pub.address and c.fingerprint == pub.fingerprint}
 
     def to_dict(self) -> dict[str, Any]:
         sel = self.selection
@@ -447,23 +514,26 @@ class PublishingSummary:
                 "ldif": None if self.base_dn is None else {"dn": entry_dn(pub.address, self.base_dn)},
                 "bundle": True,
             }
-            certs.append({**pub.to_dict(), "published": where})
+            certs.append({**pub.to_dict(), "published": where, "found": self.found(pub)})
         return {"at": _iso(sel.at), "domains": list(sel.domains), "certificates": certs,
                 "skipped": [s.to_dict() for s in sel.skipped]}
 
 
 def published(store: Store | None, *, is_ours: Callable[[str], bool] | None = None, at: datetime | None = None,
               ca_directory: Path | None = None, domains: Sequence[str] = (), params: SmimeaParameters | None = None,
-              base_dn: str | None = None) -> PublishingSummary:
-    """The summary of what :func:`select_certificates` publishes where (the console's page, `certs publish`)."""
+              base_dn: str | None = None, check: Sequence[Source] = ()) -> PublishingSummary:
+    """The summary of what :func:`select_certificates` publishes where (the console's page, `certs publish`);
+    with ``check``, whether those sources (the `[lookup]` LDAP and SMIMEA servers) serve each certificate now."""
     selection = select_certificates(store, is_ours=is_ours, at=at, ca_directory=ca_directory, domains=domains)
-    return PublishingSummary(selection, params or SmimeaParameters(),
-                             None if base_dn is None else check_base_dn(base_dn))
+    params = params or SmimeaParameters()
+    return PublishingSummary(selection, params, None if base_dn is None else check_base_dn(base_dn),
+                             check_publication(selection, check, params) if check else ())
 
 
 __all__ = [
     "DIRECTORY_SOURCES",
     "ORIGINS",
+    "PublicationCheck",
     "PublishedCertificate",
     "PublishingSummary",
     "Selection",
@@ -471,6 +541,7 @@ __all__ = [
     "SmimeaParameters",
     "association_data",
     "check_base_dn",
+    "check_publication",
     "entry_dn",
     "ldif",
     "p7b_bundle",
