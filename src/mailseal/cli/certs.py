@@ -268,10 +268,12 @@ __all__ = ["certs_group", "describe"]
 
 
 def _attach_directory_commands() -> None:
-    """The certificate directory's commands (import, list, find, show, remove) live in the same group."""
+    """The certificate directory's commands (import, list, find, show, remove) and publishing (`certs publish`)
+    live in the same group."""
     from .directory import DIRECTORY_COMMANDS
+    from .publish import publish_cmd
 
-    for command in DIRECTORY_COMMANDS:
+    for command in (*DIRECTORY_COMMANDS, publish_cmd):
         certs_group.add_command(command)
 
 

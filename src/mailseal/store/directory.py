@@ -197,8 +197,11 @@ class Directory:
             raise UsageError(f"the fingerprint prefix {fp} matches several certificates: give more digits")
         return rows
 
-    def entries(self) -> list[DirectoryEntry]:
+    def entries(self, sources: Iterable[str] | None = None) -> list[DirectoryEntry]:
+        """Every entry by address, or only those filed from ``sources`` (``imported``, ``ca``...)."""
         query = select(recipient_certificates).order_by(_RC.address, _RC.id)
+        if sources is not None:
+            query = query.where(_RC.source.in_(list(sources)))
         with self.store.lookup() as conn:
             return [_entry(r) for r in conn.execute(query)]
 

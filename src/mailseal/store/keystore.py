@@ -271,6 +271,15 @@ class KeyStore:
                 found.append((rank, _record(row)))
         return [record for _, record in sorted(found, key=lambda item: item[0])]
 
+    def certificates(self) -> list[tuple[IdentityRecord, x509.Certificate, tuple[x509.Certificate, ...]]]:
+        """Every identity with its certificate and stored chain, in the order of ``list()``; no key is read, so no
+        passphrase is needed (what certificate publishing exports)."""
+        query = select(identities).order_by(_ID.address, _ID.not_before.desc(), _ID.id)
+        with self.store.lookup() as conn:
+            rows = list(conn.execute(query))
+        return [(_record(r), x509.load_der_x509_certificate(r.certificate),
+                 tuple(x509.load_der_x509_certificate(base64.b64decode(c)) for c in r.chain)) for r in rows]
+
     def list(self, address: str | None = None) -> list[IdentityRecord]:
         query = select(identities).order_by(_ID.address, _ID.not_before.desc(), _ID.id)
         if address is not None:
