@@ -106,6 +106,53 @@ class RegionReader:
         return data
 
 
+class JoinedFile(io.RawIOBase):
+    """A read-only, seekable file made of byte strings and Regions one after the other, without copying them:
+    e.g. an edited header before a message's body, handed to the signer as one message. Every read is filled
+    across the parts (a short read only at the end)."""
+
+    def __init__(self, parts: Iterable[bytes | Region]) -> None:
+        super().__init__()
+        self._parts = [Region.of_bytes(p) if isinstance(p, bytes) else p for p in parts]
+        self._starts: list[int] = []
+        total = 0
+        for part in self._parts:
+            self._starts.append(total)
+            total += part.size
+        self._size = total
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        for part, start in zip(self._parts, self._starts, strict=True):
+            if filled == len(view) or self._pos >= self._size:
+                break
+            if not start <= self._pos < start + part.size:
+                continue
+            data = part.read(self._pos - start, len(view) - filled)
+            view[filled:filled + len(data)] = data
+            filled += len(data)
+            self._pos += len(data)
+        return filled
+
+
 class BackgroundWriter:
     """Writes to a file from a second thread, so that encoding the next chunk overlaps the disk write of the last
     (file writes release the GIL). At most ``depth`` chunks wait; an error in the thread surfaces on the next call."""
@@ -514,6 +561,7 @@ __all__ = [
     "Base64Writer",
     "Canonicalizer",
     "IterReader",
+    "JoinedFile",
     "LineStats",
     "Region",
     "RegionReader",

@@ -114,3 +114,25 @@ def test_region_find_across_chunk_boundaries(monkeypatch: pytest.MonkeyPatch) ->
     assert region.find(b"--boundary") == 10
     assert region.find(b"--boundary", 11) == -1
     assert b"".join(region.sub(10, 20).chunks()) == b"--boundary"
+
+
+def test_a_joined_file_reads_its_parts_as_one_seekable_file() -> None:
+    import io
+    import random
+
+    from mailseal.streamio import JoinedFile, Region
+
+    rng = random.Random(7)
+    body = rng.randbytes(5000)
+    region = Region(io.BytesIO(b"xx" + body + b"yy"), 2, 5002)  # a part in the middle of its file
+    joined = JoinedFile([b"Subject: new\r\n\r\n", region, b"", b"tail"])
+    whole = b"Subject: new\r\n\r\n" + body + b"tail"
+    assert joined.read() == whole
+    for _ in range(500):  # every read is filled across the parts: a short read only at the end
+        start, length = rng.randrange(len(whole) + 5), rng.randrange(7000)
+        joined.seek(start)
+        assert joined.read(length) == whole[start:start + length]
+    assert joined.seek(-4, 2) == len(whole) - 4 and joined.read() == b"tail"
+    assert not region.file.closed
+    joined.close()
+    assert not region.file.closed  # a view: the parts' files are their owners' to close

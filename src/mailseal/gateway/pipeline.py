@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import shutil
 import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -39,7 +40,7 @@ from ..pki.fetching import FetchPolicy
 from ..pki.validation import ValidationContext
 from ..policy import Decision, Envelope, MessageFacts, Policy, RecipientGroup
 from ..store.capabilities import choose_algorithms
-from ..streamio import Region, region_of
+from ..streamio import CHUNK, JoinedFile, Region, region_of
 from .dsn import refusal_notice
 from .held import HeldMessages
 from .outcome import Outcome, Outgoing, Processed, Step
@@ -120,7 +121,8 @@ class Pipeline:
         self.harvest = harvest
 
     def _temp(self) -> BinaryIO:
-        return cast(BinaryIO, tempfile.TemporaryFile(dir=self.spool_dir))
+        """A working file: in memory up to WORKING_IN_MEMORY, then in the spool directory."""
+        return cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=WORKING_IN_MEMORY, dir=str(self.spool_dir)))
 
     def process(self, mail_from: str, recipients: Sequence[str], data: BinaryIO, size: int,
                 *, may_sign: bool, digest: str = "", release_unencrypted: Collection[str] = (),
@@ -212,11 +214,18 @@ class Pipeline:
         out.seek(0)
         return out, done
 
-    def _header_edit(self, entity: Entity, lines: list[bytes]) -> BinaryIO:
+    @staticmethod
+    def _edited(entity: Entity, lines: list[bytes]) -> BinaryIO:
+        """The entity with a new header, as a read-only view (nothing copied): what the next stage reads. Never
+        delivered as it is: the relay reads copies in threads, and a view shares the received message's file."""
+        return cast(BinaryIO, JoinedFile([b"".join(line + b"\r\n" for line in lines) + b"\r\n", entity.region]))
+
+    def _written(self, source: BinaryIO) -> BinaryIO:
+        """``source`` written to a working file of its own (closed: it was a view or a file of ours)."""
         out = self._temp()
-        out.write(b"".join(line + b"\r\n" for line in lines) + b"\r\n")
-        for chunk in entity.region.chunks():
-            out.write(chunk)
+        source.seek(0)
+        shutil.copyfileobj(source, out, CHUNK)
+        source.close()
         out.seek(0)
         return out
 
@@ -229,7 +238,7 @@ class Pipeline:
         if group.subject_rewrite is not None:
             lines = rewrite_subject(lines, group.subject_rewrite)
             done = done.then(Step.SUBJECT_TRIGGER_REMOVED)
-        current = self._header_edit(entity, lines)
+        current = self._edited(entity, lines)
         if group.strip_signature and facts.signed:
             current, done = self._unsigned(current, done)
         sender = group.signer or (facts.from_addresses[0] if facts.from_addresses else mail_from.lower())
@@ -243,6 +252,8 @@ class Pipeline:
         except MalformedInputError as exc:  # the sender's message itself is broken: retrying cannot help
             current.close()
             raise PolicyRefusal(f"the message cannot be signed or encrypted: {exc.message}") from None
+        if isinstance(current, JoinedFile):  # nothing was signed, encrypted or stripped: the edited message
+            current = self._written(current)
         return Outgoing(group.recipients, current, done)
 
     def _sign(self, current: BinaryIO, sender: str, done: Outcome, to_be_encrypted: bool = False
@@ -320,10 +331,7 @@ class Pipeline:
 
     def _inbound(self, region: Region, entity: Entity, facts: MessageFacts, group: RecipientGroup) -> Outgoing:
         done = Outcome()
-        current: BinaryIO = self._temp()
-        for chunk in region.chunks():
-            current.write(chunk)
-        current.seek(0)
+        current = cast(BinaryIO, JoinedFile([region]))  # read in place: the one copy written is the delivered one
         if group.decrypt and facts.encrypted:
             current, done = self._decrypt(current, group.recipients, done)
         report: Report | None = None
@@ -335,7 +343,7 @@ class Pipeline:
             if report is not None and report.signed and group.strip_signature:
                 current, done = self._unsigned(current, done)
         result, lines = self._restamped(current, group, report, done)
-        out = self._header_edit(result, lines)
+        out = self._written(self._edited(result, lines))
         current.close()
         return Outgoing(group.recipients, out, done)
 
