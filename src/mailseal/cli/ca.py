@@ -48,10 +48,13 @@ def _passphrase(confirm: bool = False) -> bytes:
 
 
 def _open(unlock: bool) -> CertificateAuthority:
+    """The CA, with its register in the store when one exists (docs/ca.md); open until the command ends."""
+    from ..store.ca_register import open_authority
+
     directory = default_directory()
     if not CertificateAuthority.exists(directory):
         raise CAError(f"no CA in {directory}: run `mailseal ca init --name NAME` first (or set MAILSEAL_HOME)")
-    return CertificateAuthority.load(directory, _passphrase() if unlock else None)
+    return click.get_current_context().with_resource(open_authority(directory, _passphrase() if unlock else None))
 
 
 @click.group("ca")

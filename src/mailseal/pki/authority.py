@@ -60,7 +60,7 @@ from .ca_profile import (
     ocsp_responder_certificate,
     subscriber_certificate,
 )
-from .ca_register import CARegister, IssuedRecord, parse_serial
+from .ca_register import CARegister, IssuedRecord, IssuedRegister, parse_serial
 
 
 @dataclass(frozen=True)
@@ -76,12 +76,13 @@ class CertificateAuthority:
     """The CA in ``directory``. Reading (certificate, register) needs no passphrase; signing needs the key."""
 
     def __init__(self, directory: Path, certificate: x509.Certificate, config: CAConfig,
-                 key: CAKey | None = None) -> None:
+                 key: CAKey | None = None, register: IssuedRegister | None = None) -> None:
         self.directory = directory
         self.certificate = certificate
         self.config = config
         self._key = key
-        self.register = CARegister(directory / DB_FILE)
+        #: The file register in the CA directory unless another is given (the store's: ``store.ca_register``).
+        self.register: IssuedRegister = register or CARegister(directory / DB_FILE)
 
     # -- creation and loading ----------------------------------------------------------------------------
 
@@ -131,7 +132,8 @@ class CertificateAuthority:
         return ca
 
     @classmethod
-    def load(cls, directory: Path | None = None, passphrase: Password | None = None) -> CertificateAuthority:
+    def load(cls, directory: Path | None = None, passphrase: Password | None = None,
+             register: IssuedRegister | None = None) -> CertificateAuthority:
         """Open the CA; with a passphrase the key is unlocked too (``WrongPasswordError`` when it is wrong)."""
         directory = directory or default_directory()
         if not cls.exists(directory):
@@ -146,7 +148,7 @@ class CertificateAuthority:
             key = decrypt_key((directory / KEY_FILE).read_bytes(), password_bytes(passphrase) or b"")
             if key.public_key() != cert.public_key():
                 raise CAError("the CA key does not belong to the CA certificate")
-        return cls(directory, cert, config, key)
+        return cls(directory, cert, config, key, register)
 
     @property
     def key(self) -> CAKey:

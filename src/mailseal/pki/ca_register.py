@@ -1,7 +1,10 @@
-"""The internal CA's register of issued certificates: ``ca.db``, a SQLite file in the CA directory.
+"""The internal CA's register of issued certificates: what a register does (``IssuedRegister``), and the file
+one, ``ca.db``, a SQLite file in the CA directory, used when there is no store.
 
-One row per certificate issued (serial in hexadecimal, mailbox, usage, key type, validity, revocation, DER), and
-the last CRL number (RFC 5280 §5.2.3) in ``meta``. The file is created mode 0600.
+With a store, the register lives in the store's database (``mailseal.store.ca_register``: shared by every node,
+backed up with the store), and a file register is taken over there on first use. Either keeps one row per
+certificate issued (serial, mailbox, usage, key type, validity, revocation, DER) and the last CRL number (RFC 5280
+§5.2.3). The file is created mode 0600.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 
@@ -100,11 +103,32 @@ def _record(row: tuple[Any, ...]) -> IssuedRecord:
                         datetime.fromisoformat(na), _ts(revoked_at), reason, bytes(der))
 
 
+class IssuedRegister(Protocol):
+    """Where a CA records what it issued and revoked, and numbers its CRLs. Every method is one transaction."""
+
+    where: str
+
+    def create(self) -> None: ...
+
+    def records(self, email: str | None = None) -> list[IssuedRecord]: ...
+
+    def find(self, serial: int) -> IssuedRecord | None: ...
+
+    def add(self, record: IssuedRecord) -> None: ...
+
+    def mark_revoked(self, serial: int, when: datetime, reason: str) -> None: ...
+
+    def last_crl_number(self) -> int: ...
+
+    def next_crl_number(self) -> int: ...
+
+
 class CARegister:
-    """The register in ``path`` (created on first use); every method is one transaction."""
+    """The register in the file ``path`` (created on first use); every method is one transaction."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.where = str(path)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -122,6 +146,8 @@ class CARegister:
 
     def records(self, email: str | None = None) -> list[IssuedRecord]:
         """Every certificate issued (for ``email`` when given), oldest first."""
+        if not self.path.exists():  # nothing issued yet: looking creates nothing
+            return []
         with self._db() as db:
             if email is None:
                 rows = db.execute(f"SELECT {_COLUMNS} FROM certificates ORDER BY not_before, serial")
@@ -131,6 +157,8 @@ class CARegister:
             return [_record(r) for r in rows.fetchall()]
 
     def find(self, serial: int) -> IssuedRecord | None:
+        if not self.path.exists():
+            return None
         with self._db() as db:
             row = db.execute(f"SELECT {_COLUMNS} FROM certificates WHERE serial = ?",
                              (format(serial, "x"),)).fetchone()
@@ -148,6 +176,14 @@ class CARegister:
             db.execute("UPDATE certificates SET revoked_at = ?, reason = ? WHERE serial = ?",
                        (when.isoformat(), reason, format(serial, "x")))
 
+    def last_crl_number(self) -> int:
+        """The number of the last CRL signed, 0 before the first (the file is not created to answer)."""
+        if not self.path.exists():
+            return 0
+        with self._db() as db:
+            row = db.execute("SELECT value FROM meta WHERE name = 'crl_number'").fetchone()
+        return int(row[0]) if row else 0
+
     def next_crl_number(self) -> int:
         """Take the next CRL number (RFC 5280 §5.2.3: monotonically increasing), 1 for the first CRL."""
         with self._db() as db:
@@ -157,4 +193,4 @@ class CARegister:
         return number
 
 
-__all__ = ["CARegister", "IssuedRecord", "parse_serial"]
+__all__ = ["CARegister", "IssuedRecord", "IssuedRegister", "parse_serial"]

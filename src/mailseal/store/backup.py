@@ -229,8 +229,15 @@ def _ca(sources: BackupSources, staging: Path, members: dict[str, Path]) -> dict
         files.append(CA_REGISTER)
         with closing(sqlite3.connect(f"file:{target}?mode=ro", uri=True)) as db:
             issued = int(db.execute("SELECT count(*) FROM certificates").fetchone()[0])
+        register = CA_REGISTER
+    else:  # with a store, the register is in its database, and backed up with it (``ca_register``)
+        from .ca_register import open_authority
+
+        with open_authority(sources.ca_dir) as ca:
+            issued = len(ca.records())
+        register = "the store database"
     return {"included": True, "source": str(sources.ca_dir), "files": files, "issued": issued,
-            "key": "ca-key.json is sealed under the CA passphrase (scrypt + AES-256-GCM)"}
+            "register": register, "key": "ca-key.json is sealed under the CA passphrase (scrypt + AES-256-GCM)"}
 
 
 def _trust(sources: BackupSources, staging: Path, members: dict[str, Path]) -> dict[str, Any]:

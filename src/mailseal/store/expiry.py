@@ -82,14 +82,17 @@ def _subject_or_address(cert: x509.Certificate) -> str:
     return name_text(cert.subject) or serial_text(cert.serial_number)
 
 
-def ca_items(directory: Path | None = None) -> list[ExpiryItem]:
-    """The internal CA's certificate, its last CRL's next update and the certificates it issued (not revoked)."""
+def ca_items(directory: Path | None = None, store: Store | None = None) -> list[ExpiryItem]:
+    """The internal CA's certificate, its last CRL's next update and the certificates it issued (not revoked),
+    from its register (the store's when there is one: ``ca_register.open_authority``)."""
     from ..pki.authority import CRL_FILE, CertificateAuthority, default_directory
+    from .ca_register import open_authority
 
     where = directory or default_directory()
     if not CertificateAuthority.exists(where):
         return []
-    ca = CertificateAuthority.load(where)
+    with open_authority(where, store=store) as ca:
+        records = ca.records()
     cert = ca.certificate
     subject = _subject_or_address(cert)
     out = [ExpiryItem("ca", subject, serial_text(cert.serial_number), cert.not_valid_after_utc, str(where))]
@@ -103,7 +106,7 @@ def ca_items(directory: Path | None = None) -> list[ExpiryItem]:
                 number = ""
             out.append(ExpiryItem("crl", subject, number, crl.next_update_utc, str(crl_path)))
     issued = [ExpiryItem("issued", r.email, serial_text(r.serial), r.not_after, str(where), usage=r.usage)
-              for r in ca.records() if r.revoked_at is None]
+              for r in records if r.revoked_at is None]
     return out + _mark_superseded(issued, lambda i: i.name)
 
 
@@ -177,7 +180,7 @@ def collect(store: Store | None, *, within: timedelta | None = None, at: datetim
     horizon = None if within is None else moment + within
     found: list[ExpiryItem] = []
     if {"ca", "crl", "issued"} & set(kinds):
-        found += ca_items(ca_directory)
+        found += ca_items(ca_directory, store)
     if {"anchor", "intermediate"} & set(kinds):
         found += trust_items(store, home)
     if store is not None:
@@ -202,7 +205,7 @@ def for_metrics(store: Store | None, *, per_kind: int, ca_directory: Path | None
                 home: Path | None = None) -> tuple[list[ExpiryItem], dict[str, int]]:
     """The ``per_kind`` soonest-ending items of each kind that are not superseded (a bounded set of metric
     labels however large the directory), and how many such items each kind has in all."""
-    found = [i for i in ca_items(ca_directory) + trust_items(store, home) if not i.superseded]
+    found = [i for i in ca_items(ca_directory, store) + trust_items(store, home) if not i.superseded]
     totals: dict[str, int] = {kind: 0 for kind in KINDS}
     if store is not None:
         found += [i for i in identity_items(store) if not i.superseded]

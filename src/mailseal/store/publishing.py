@@ -137,22 +137,24 @@ class _Candidate:
     origins: list[str] = field(default_factory=list)
 
 
-def _revocations(ca_directory: Path | None) -> tuple[dict[str, str], list[tuple[str, x509.Certificate, tuple[x509.Certificate, ...]]]]:
-    """The internal CA's revoked certificates (fingerprint -> reason) and what it issued (address, cert, chain)."""
+def _revocations(ca_directory: Path | None, store: Store | None) -> tuple[dict[str, str], list[tuple[str, x509.Certificate, tuple[x509.Certificate, ...]]]]:
+    """The internal CA's revoked certificates (fingerprint -> reason) and what it issued (address, cert, chain),
+    from its register (the store's when there is a store: ``ca_register.open_authority``)."""
     from ..pki.authority import CertificateAuthority, default_directory
+    from .ca_register import open_authority
 
     where = ca_directory or default_directory()
     if not CertificateAuthority.exists(where):
         return {}, []
-    ca = CertificateAuthority.load(where)
     revoked: dict[str, str] = {}
     issued: list[tuple[str, x509.Certificate, tuple[x509.Certificate, ...]]] = []
-    for record in ca.records():
-        cert = record.certificate
-        if record.revoked_at is not None:
-            revoked[fingerprint(cert)] = (f"revoked by the internal CA on {record.revoked_at.date().isoformat()} "
-                                          f"({record.reason or 'unspecified'})")
-        issued.append((record.email, cert, (ca.certificate,)))
+    with open_authority(where, store=store) as ca:
+        for record in ca.records():
+            cert = record.certificate
+            if record.revoked_at is not None:
+                revoked[fingerprint(cert)] = (f"revoked by the internal CA on {record.revoked_at.date().isoformat()} "
+                                              f"({record.reason or 'unspecified'})")
+            issued.append((record.email, cert, (ca.certificate,)))
     return revoked, issued
 
 
@@ -194,7 +196,7 @@ def select_certificates(store: Store | None, *, is_ours: Callable[[str], bool] |
     if store is not None:
         for record, cert, chain in KeyStore(store).certificates():
             offer(record.address, cert, chain, "keystore")
-    revoked, issued = _revocations(ca_directory)
+    revoked, issued = _revocations(ca_directory, store)
     for address, cert, chain in issued:
         offer(address, cert, chain, "ca")
     if store is not None:

@@ -137,5 +137,30 @@ submission_users = Table(
     UniqueConstraint("username", name="uq_submission_users_username"),
 )
 
-__all__ = ["IDENTITY_KEY_CHECK", "UTCDateTime", "audit_log", "identities", "metadata", "recipient_certificates",
-           "settings", "submission_users", "trust_certificates", "utcnow"]
+#: A certificate the internal CA issued (``mailseal ca``), by the CA's certificate fingerprint and the serial.
+ca_certificates = Table(
+    "ca_certificates", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ca", String(64), nullable=False),  # SHA-256 fingerprint of the issuing CA's certificate
+    Column("serial", String(64), nullable=False),  # lower-case hexadecimal, no leading zeros
+    Column("email", String(320), nullable=False),
+    Column("usage", String(16), nullable=False),
+    Column("key_type", String(16), nullable=False),
+    Column("not_before", UTCDateTime(), nullable=False),
+    Column("not_after", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("reason", String(64), nullable=True),
+    Column("certificate", LargeBinary, nullable=False),
+    UniqueConstraint("ca", "serial", name="uq_ca_certificates_serial"),
+    Index("ix_ca_certificates_email", "ca", "email"),
+)
+
+#: The number of the last CRL each CA signed (RFC 5280 §5.2.3: it only grows).
+ca_crl_numbers = Table(
+    "ca_crl_numbers", metadata,
+    Column("ca", String(64), primary_key=True),
+    Column("number", Integer, nullable=False),
+)
+
+__all__ = ["IDENTITY_KEY_CHECK", "UTCDateTime", "audit_log", "ca_certificates", "ca_crl_numbers", "identities",
+           "metadata", "recipient_certificates", "settings", "submission_users", "trust_certificates", "utcnow"]
