@@ -15,6 +15,7 @@ from mailseal.cms.token import TokenKey
 from mailseal.errors import TokenError, UsageError
 from mailseal.pki.truststore import TrustStore
 from mailseal.store import KeyStore, Store
+from mailseal.store.database import HEAD_REVISION
 from tests.pkcs11.softhsm import HSM
 
 MESSAGE = b"From: hsm-rsa@example.org\r\nTo: bob@example.org\r\nSubject: t\r\n\r\nStored on a token.\r\n"
@@ -145,4 +146,4 @@ def test_migration_keeps_existing_identities(store_url: str, hsm: HSM) -> None:
     old.dispose()
     assert bytes(row[0]) == b"\x01sealed"
     assert row[1] is None
-    assert version == "0003"
+    assert version == HEAD_REVISION

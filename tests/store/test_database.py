@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from mailseal.store import Store
-from mailseal.store.database import database_url
+from mailseal.store.database import HEAD_REVISION, database_url
 
 
 def test_migrations_create_every_table(store: Store) -> None:
@@ -21,7 +21,7 @@ def test_reopening_a_migrated_store_keeps_one_revision(store_url: str) -> None:
     Store.open(store_url).close()
     again = Store.open(store_url)
     with again.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD_REVISION]
     again.close()
 
 
