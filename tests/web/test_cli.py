@@ -1,0 +1,104 @@
+"""`mailseal admins` and `mailseal web`: accounts from the command line (a generated password printed once, never a
+hash), and the console served alone, plain HTTP on loopback only."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mailseal.store import Store, events
+from mailseal.store.admins import Admins
+from tests.conftest import cli_env, run_mailseal
+from tests.support.smtp_sink import free_port
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> dict[str, str]:
+    return {"MAILSEAL_HOME": str(tmp_path / "home")}
+
+
+def _ok(*args: str, env: dict[str, str], input: bytes | None = None) -> str:
+    done = run_mailseal(*args, env=env, input=input)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+def test_admins_add_list_passwd_remove(home: dict[str, str], tmp_path: Path) -> None:
+    out = _ok("admins", "add", "root", env=home)
+    assert out.startswith("added root (admin)\npassword: ")
+    password = out.splitlines()[1].removeprefix("password: ")
+    assert len(password) >= 20
+    assert _ok("admins", "add", "eve", "--role", "auditor", "--password-stdin", env=home,
+               input=b"another long password\n") == "added eve (auditor)\n"
+    listed = json.loads(_ok("admins", "list", "--json", env=home))["admins"]
+    assert [(a["name"], a["role"], a["totp_enrolled"]) for a in listed] == [("eve", "auditor", False),
+                                                                           ("root", "admin", False)]
+    assert password not in json.dumps(listed) and "argon2" not in json.dumps(listed)
+    store = Store.open(f"sqlite:///{tmp_path / 'home' / 'mailseal.db'}")
+    try:
+        assert Admins(store).verify_password("root", password) is not None
+        new = _ok("admins", "passwd", "root", env=home).splitlines()[1].removeprefix("password: ")
+        assert Admins(store).verify_password("root", password) is None
+        assert Admins(store).verify_password("root", new) is not None
+        assert _ok("admins", "totp-reset", "root", env=home).startswith("second factor reset for root")
+        token = _ok("admins", "token", "root", "backup", "--scope", "admin", env=home)
+        assert token.startswith("token 1 (admin) for root: mst_")
+        _ok("admins", "remove", "eve", env=home)
+        assert [a.name for a in Admins(store).list()] == ["root"]
+        assert [e.action for e in events(store) if e.action.startswith("admins")] == [
+            "admins.add", "admins.add", "admins.password", "admins.totp-reset", "admins.remove"]
+    finally:
+        store.close()
+
+
+def test_admins_errors_are_one_line(home: dict[str, str]) -> None:
+    _ok("admins", "add", "root", env=home)
+    for args in (("admins", "add", "root"), ("admins", "passwd", "nobody"), ("admins", "remove", "nobody")):
+        done = run_mailseal(*args, env=home)
+        err = done.stderr.decode()
+        assert done.returncode == 2 and err.startswith("mailseal: error[usage]: ") and len(err.splitlines()) == 1
+    short = run_mailseal("admins", "add", "x", "--password-stdin", env=home, input=b"short\n")
+    assert short.returncode == 2 and b"too short" in short.stderr
+
+
+def test_web_refuses_plain_http_off_loopback(home: dict[str, str], tmp_path: Path) -> None:
+    settings = tmp_path / "mailseal.toml"
+    settings.write_text('[web]\nlisten = "0.0.0.0:8443"\n')
+    done = run_mailseal("web", "--config", str(settings), env=home)
+    err = done.stderr.decode()
+    assert done.returncode != 0 and "Traceback" not in err
+    assert err.startswith("mailseal: error[configuration]: web.listen 0.0.0.0:8443 is not a loopback address")
+
+
+def test_web_serves_the_console(home: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    settings = tmp_path / "mailseal.toml"
+    settings.write_text(f'[web]\nlisten = "127.0.0.1:{port}"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "web", "--config", str(settings)],
+                            env=cli_env(home), stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stderr is not None
+        selector = selectors.DefaultSelector()
+        selector.register(proc.stderr, selectors.EVENT_READ)
+        said, deadline = b"", time.monotonic() + 60
+        while b"mailseal console on" not in said and time.monotonic() < deadline and proc.poll() is None:
+            if selector.select(timeout=1):
+                said += os.read(proc.stderr.fileno(), 4096)
+        assert f"mailseal console on http://127.0.0.1:{port}/".encode() in said, said.decode()
+        answer = httpx.get(f"http://127.0.0.1:{port}/login")
+        assert answer.status_code == 200 and "Sign in" in answer.text
+        assert "nonce-" in answer.headers["content-security-policy"]
+        assert (tmp_path / "home" / "console.key").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
