@@ -274,7 +274,9 @@ def test_errors_are_problems_under_the_api_and_pages_elsewhere(console: Console,
     page = root.get("/no/such/page")
     assert page.status_code == 404 and page.headers["content-type"].startswith("text/html") and "404" in page.text
     bad_time = root.get("/api/v1/audit", params={"since": "yesterday"})
-    assert bad_time.status_code == 400 and bad_time.json()["code"] == "usage"
+    assert bad_time.status_code == 422 and bad_time.json()["code"] == "usage"
+    bad_page = root.get("/audit", params={"since": "yesterday"})
+    assert bad_page.status_code == 400 and "is not a time" in bad_page.text
 
 
 def test_an_unexpected_error_shows_no_traceback(console: Console, root: TestClient) -> None:

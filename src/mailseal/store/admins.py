@@ -4,6 +4,7 @@ sealed at rest, and the failed-login lock-out (OWASP ASVS 6.3.1), all in the sha
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,8 @@ from .tables import api_tokens, console_admins, utcnow, web_sessions
 ROLES = ("admin", "auditor")
 MIN_PASSWORD_CHARS = 12
 MAX_NAME_CHARS = 64
+#: An account name: ASCII letters, digits and ``._@-`` (no look-alike letters from other scripts).
+NAME_PATTERN = rf"^[A-Za-z0-9._@-]{{1,{MAX_NAME_CHARS}}}$"
 #: Failures in a row that lock an account, and for how long (ASVS 6.3.1: limit guessing, per account).
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
@@ -36,7 +39,7 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def check_name(name: str) -> None:
-    if not name or len(name) > MAX_NAME_CHARS or not all(c.isalnum() or c in "._-@" for c in name):
+    if not re.fullmatch(NAME_PATTERN, name):
         raise UsageError(f"{name!r} is not an account name: 1-{MAX_NAME_CHARS} letters, digits, '.', '_', '-', '@'")
 
 
@@ -254,5 +257,5 @@ class Admins:
             audit.record(session, "admins.totp-reset", name, {}, actor)
 
 
-__all__ = ["LOCKOUT", "MAX_FAILURES", "MIN_PASSWORD_CHARS", "ROLES", "Admin", "Admins", "check_name",
+__all__ = ["LOCKOUT", "MAX_FAILURES", "MIN_PASSWORD_CHARS", "NAME_PATTERN", "ROLES", "Admin", "Admins", "check_name",
            "check_password", "generate_password"]

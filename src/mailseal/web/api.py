@@ -3,17 +3,18 @@ token or the session cookie with the ``X-CSRF-Token`` header, ``limit``/``offset
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
 from ..store import audit
-from ..store.admins import generate_password
+from ..store.admins import NAME_PATTERN, generate_password
+from ..store.audit import AuditQuery
 from . import service
 from .context import Console, console
-from .pages import audit_query
 from .sessions import API_PREFIX, Principal, admin, recently_authenticated, user
 
 router = APIRouter(prefix=API_PREFIX)
@@ -74,7 +75,9 @@ class AdminList(BaseModel):
 
 
 class NewAdmin(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
     role: Literal["admin", "auditor"] = "auditor"
     password: str | None = Field(None, min_length=12, max_length=1024,
                                  description="omitted: one is generated and returned once")
@@ -117,6 +120,8 @@ class TokenList(BaseModel):
 
 
 class NewToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     label: str = Field(min_length=1, max_length=128)
     scope: Literal["read", "admin"] = "read"
 
@@ -125,26 +130,39 @@ class CreatedToken(Token):
     token: str = Field(description="the bearer token, shown once")
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """An ISO 8601 time; without a zone it is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _query(since: datetime | None, until: datetime | None, actor: str | None, action: str | None,
+           subject: str | None) -> AuditQuery:
+    return AuditQuery(since=_utc(since), until=_utc(until), actor=actor or None, action=action or None,
+                      subject=subject or None)
+
+
 @router.get("/dashboard", response_model=Dashboard, summary="Message counts, what expires soon, recent failures")
 def get_dashboard(who: Principal = Depends(user), app: Console = Depends(console)) -> dict[str, Any]:
     return service.dashboard(app.store, app.now(), ca_directory=app.ca_directory).to_dict()
 
 
 @router.get("/audit", response_model=EventPage, summary="The audit log, newest first")
-def get_audit(since: str | None = None, until: str | None = None, actor: str | None = None,
+def get_audit(since: datetime | None = None, until: datetime | None = None, actor: str | None = None,
               action: str | None = None, subject: str | None = None, limit: int = Query(50, ge=1, le=500),
               offset: int = Query(0, ge=0), who: Principal = Depends(user),
               app: Console = Depends(console)) -> dict[str, Any]:
-    query = audit_query(since, until, actor, action, subject)
+    query = _query(since, until, actor, action, subject)
     return service.audit_page(app.store, query, limit=limit, offset=offset).to_dict()
 
 
 @router.get("/audit/export", response_class=StreamingResponse, summary="The audit log as CSV, oldest first",
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
-def get_audit_csv(since: str | None = None, until: str | None = None, actor: str | None = None,
+def get_audit_csv(since: datetime | None = None, until: datetime | None = None, actor: str | None = None,
                   action: str | None = None, subject: str | None = None, who: Principal = Depends(user),
                   app: Console = Depends(console)) -> Response:
-    query = audit_query(since, until, actor, action, subject)
+    query = _query(since, until, actor, action, subject)
     return StreamingResponse(service.audit_csv(app.store, query), media_type="text/csv")
 
 

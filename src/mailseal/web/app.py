@@ -29,7 +29,7 @@ from .settings import WebSettings, console_key
 
 ERROR_STATUSES = {"400": "Bad request", "401": "Not signed in (no session, no valid token)",
                   "403": "Not allowed (role, token scope, CSRF token or re-authentication)", "404": "Not found",
-                  "422": "Invalid parameters", "503": "The store is not answering"}
+                  "409": "Already exists", "422": "Invalid parameters", "503": "The store is not answering"}
 
 
 def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes | None = None,

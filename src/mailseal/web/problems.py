@@ -50,7 +50,11 @@ def problem(request: Request, status: int, detail: str | None = None, code: str 
 def _status_of(exc: MailsealError) -> int:
     if isinstance(exc, TemporaryError):
         return 503
-    return 404 if exc.message.startswith("no ") and exc.code == ErrorCode.USAGE else 400
+    if exc.code == ErrorCode.USAGE and exc.message.startswith("no "):
+        return 404  # "no console account 'x'": the store's words for a missing thing
+    if exc.code == ErrorCode.USAGE and "already exists" in exc.message:
+        return 409
+    return 400
 
 
 def crashed(request: Request, exc: Exception) -> Response:
