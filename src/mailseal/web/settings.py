@@ -52,6 +52,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def parse_hostport(value: Any, where: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8443`` for IPv6). The console is beside the gateway (layer 6), not above it: it
+    reads the same form without importing the gateway's settings."""
+    if isinstance(value, str):
+        host, sep, port = value.rpartition(":")
+        host = host.strip("[]")
+        if sep and host and port.isdigit() and 0 < int(port) < 65536:
+            return host, int(port)
+    raise ConfigurationError(f'{where} must be "host:port", not {value!r}')
+
+
 def _seconds(value: Any, where: str) -> timedelta:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigurationError(f"{where} must be a positive number of seconds, not {value!r}")
@@ -67,8 +78,6 @@ def _path(value: Any, where: str) -> Path:
 def parse_web(settings: Mapping[str, Any]) -> WebSettings:
     """The ``[web]`` table (defaults when absent). Plain HTTP is refused on any address but loopback: the
     console's cookies and passwords must not cross a network in clear (ASVS 12.1)."""
-    from ..gateway.settings import parse_hostport
-
     table = settings.get("web", {})
     if not isinstance(table, Mapping):
         raise ConfigurationError("[web] must be a table")
