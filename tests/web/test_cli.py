@@ -102,3 +102,20 @@ def test_web_serves_the_console(home: dict[str, str], tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+def test_serve_check_config_checks_the_web_table(home: dict[str, str], tmp_path: Path) -> None:
+    settings = tmp_path / "mailseal.toml"
+    base = ('[gateway]\nlisten = "127.0.0.1:2525"\nnext_hop = "127.0.0.1:2526"\n'
+            'accepted_domains = ["example.org"]\n')
+    settings.write_text(base + '[web]\nlisten = "127.0.0.1:8450"\n')
+    done = run_mailseal("serve", "--check-config", "--json", "--config", str(settings), env=home)
+    assert done.returncode == 0, done.stderr.decode()
+    assert json.loads(done.stdout)["console"] == "http://127.0.0.1:8450/"
+    settings.write_text(base + '[web]\nlisten = "192.0.2.1:8443"\n')
+    refused = run_mailseal("serve", "--check-config", "--config", str(settings), env=home)
+    assert refused.returncode == 78  # EX_CONFIG, as every other configuration error
+    assert refused.stderr.decode().startswith("mailseal: error[configuration]: web.listen 192.0.2.1:8443")
+    settings.write_text(base + '[web]\nlisten = "127.0.0.1:8450"\nidle = 5\n')
+    unknown = run_mailseal("serve", "--check-config", "--config", str(settings), env=home)
+    assert unknown.returncode == 78 and b"unknown setting web.idle" in unknown.stderr

@@ -125,6 +125,7 @@ def _check(settings: dict[str, Any], as_json: bool) -> None:
         "max_message_size": gateway.max_message_size,
         "max_connections": gateway.max_connections,
         "rules": len(policy.rules),
+        "console": console.url if (console := _web_settings(settings)) is not None else None,
         **store,
     }
     if as_json:
