@@ -18,6 +18,7 @@ import pytest
 from mailseal.store import Store, events
 from mailseal.store.admins import Admins
 from tests.conftest import cli_env, run_mailseal
+from tests.gateway.harness import client_tls, tls_files
 from tests.support.smtp_sink import free_port
 
 
@@ -79,29 +80,54 @@ def test_web_refuses_plain_http_off_loopback(home: dict[str, str], tmp_path: Pat
     assert err.startswith("mailseal: error[configuration]: web.listen 0.0.0.0:8443 is not a loopback address")
 
 
+def _serve(home: dict[str, str], settings: Path, marker: str) -> subprocess.Popen[bytes]:
+    """`mailseal web` started, once it says ``marker`` on stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "web", "--config", str(settings)],
+                            env=cli_env(home), stderr=subprocess.PIPE, start_new_session=True)
+    assert proc.stderr is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stderr, selectors.EVENT_READ)
+    said, deadline = b"", time.monotonic() + 60
+    while b"mailseal console on" not in said and time.monotonic() < deadline and proc.poll() is None:
+        if selector.select(timeout=1):
+            said += os.read(proc.stderr.fileno(), 4096)
+    if marker.encode() not in said:
+        os.killpg(proc.pid, signal.SIGTERM)
+        raise AssertionError(said.decode())
+    return proc
+
+
 def test_web_serves_the_console(home: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
     settings = tmp_path / "mailseal.toml"
     settings.write_text(f'[web]\nlisten = "127.0.0.1:{port}"\n')
-    proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "web", "--config", str(settings)],
-                            env=cli_env(home), stderr=subprocess.PIPE, start_new_session=True)
+    proc = _serve(home, settings, f"mailseal console on http://127.0.0.1:{port}/")
     try:
-        assert proc.stderr is not None
-        selector = selectors.DefaultSelector()
-        selector.register(proc.stderr, selectors.EVENT_READ)
-        said, deadline = b"", time.monotonic() + 60
-        while b"mailseal console on" not in said and time.monotonic() < deadline and proc.poll() is None:
-            if selector.select(timeout=1):
-                said += os.read(proc.stderr.fileno(), 4096)
-        assert f"mailseal console on http://127.0.0.1:{port}/".encode() in said, said.decode()
         answer = httpx.get(f"http://127.0.0.1:{port}/login")
         assert answer.status_code == 200 and "Sign in" in answer.text
         assert "nonce-" in answer.headers["content-security-policy"]
+        assert "strict-transport-security" not in answer.headers
         assert (tmp_path / "home" / "console.key").stat().st_mode & 0o777 == 0o600
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
     assert proc.returncode == 0
+
+
+def test_web_serves_tls_with_hsts(home: dict[str, str], tmp_path: Path) -> None:
+    cert, key = tls_files(tmp_path)
+    port = free_port()
+    settings = tmp_path / "mailseal.toml"
+    settings.write_text(f'[web]\nlisten = "127.0.0.1:{port}"\ntls_cert = "{cert}"\ntls_key = "{key}"\n')
+    proc = _serve(home, settings, f"mailseal console on https://127.0.0.1:{port}/")
+    try:
+        answer = httpx.get(f"https://127.0.0.1:{port}/login", verify=client_tls())
+        assert answer.status_code == 200 and answer.headers["strict-transport-security"].startswith("max-age=")
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)  # no plain HTTP on the TLS port
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def test_serve_check_config_checks_the_web_table(home: dict[str, str], tmp_path: Path) -> None:
