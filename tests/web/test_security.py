@@ -204,7 +204,8 @@ def test_sensitive_changes_need_the_password_again(console: Console, root: TestC
     console.clock.advance(minutes=6)
     token = csrf_of(root)
     asked = root.post("/admins", data={"name": "bob", "role": "auditor", "csrf_token": token})
-    assert asked.status_code == 303 and asked.headers["location"].startswith("/reauth")
+    assert asked.status_code == 303 and asked.headers["location"] == "/reauth?next=/admins"
+    assert 'name="next" value="/admins"' in root.get(asked.headers["location"]).text
     assert console.admins.get("bob") is None
     wrong = root.post("/reauth", data={"password": "not my password", "next": "/admins", "csrf_token": token})
     assert wrong.status_code == 401

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -91,7 +92,9 @@ def install(app: FastAPI) -> None:
     async def reauth(request: Request, exc: Exception) -> Response:
         if _is_api(request):
             return problem(request, 403, "give your password again first (POST /reauth), then repeat the request")
-        return RedirectResponse("/reauth", status_code=303)
+        # Back to the page after the password: the page itself, or for a form's POST the page it was on.
+        page = request.url.path if request.method == "GET" else "/" + request.url.path.strip("/").split("/")[0]
+        return RedirectResponse(f"/reauth?next={quote(page)}", status_code=303)
 
     handlers: dict[Any, Any] = {HTTPException: http_error, RequestValidationError: invalid,
                                 MailsealError: mailseal_error, NotSignedIn: not_signed_in, Forbidden: forbidden,
