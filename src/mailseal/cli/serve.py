@@ -76,11 +76,16 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
 
         gw = build_gateway(settings)
         web = _web_settings(settings)
+        console = None
+        if web is not None:  # built now: its imports and set-up are not paid once mail flows
+            from ..web import server
+
+            console = server.server(gw.resources.store, web)
     except MailsealError as exc:
         if exc.code not in CONFIG_CODES:
             raise
         fail(str(exc.code), exc.message, EXIT_CONFIG)
-    asyncio.run(_run(gw, overrides, store_overrides, web))
+    asyncio.run(_run(gw, overrides, store_overrides, web, console))
 
 
 def _web_settings(settings: dict[str, Any]) -> WebSettings | None:
@@ -177,7 +182,7 @@ async def start_listening(gw: Gateway) -> None:
 
 
 async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any],
-               web: WebSettings | None = None) -> None:
+               web: WebSettings | None = None, prepared: Any = None) -> None:
     try:
         await start_listening(gw)
     except ListenFailure as failure:
@@ -191,7 +196,7 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     hop = "{}:{}".format(*gw.settings.next_hop) if gw.settings.next_hop else "-"
     listening = f"listening on {host}:{gw.port}, relaying to {hop}"
     click.echo(f"mailseal gateway {listening}", err=True)
-    console = None if web is None else await _start_console(gw, web)
+    console = None if web is None else await _start_console(gw, web, prepared)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -215,13 +220,13 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     await gw.stop()
 
 
-async def _start_console(gw: Gateway, web: WebSettings) -> tuple[Any, asyncio.Task[None]]:
+async def _start_console(gw: Gateway, web: WebSettings, prepared: Any) -> tuple[Any, asyncio.Task[None]]:
     """The web console beside the gateway, on the gateway's store, in the same event loop. A port it cannot open
     stops the gateway with one line."""
     from ..web import server
 
     try:
-        started = await server.start(gw.resources.store, web)
+        started = await server.start(prepared or gw.resources.store, web)
     except OSError as exc:
         await gw.stop()
         if not is_listen_error(exc):

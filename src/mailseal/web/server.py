@@ -50,10 +50,12 @@ def bind(settings: WebSettings) -> socket.socket:
     return sock
 
 
-async def start(store: Store, settings: WebSettings) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    """The console listening (returns once it accepts connections); an OSError when the port cannot be opened."""
+async def start(store: Store | uvicorn.Server, settings: WebSettings) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """The console listening (returns once it accepts connections); an OSError when the port cannot be opened.
+    ``store`` may be a server made beforehand by ``server()`` (the gateway makes it before it listens, so that
+    importing and building the application is not paid while it serves mail)."""
     sock = bind(settings)
-    console = server(store, settings)
+    console = store if isinstance(store, uvicorn.Server) else server(store, settings)
     task = asyncio.get_running_loop().create_task(console.serve(sockets=[sock]))
     while not console.started:
         if task.done():
