@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mailseal.demo import Ports, sample_message, with_ports
@@ -39,8 +40,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One demo organisation for the module (the CA and the keys take a few seconds to make)."""
     folder = tmp_path_factory.mktemp("demo")
     done = _demo("--setup-only", "--port", free_port(), "--sink-port", free_port(), "--metrics-port", free_port(),
-                 home=folder / "mailseal-data", cwd=folder)
+                 "--web-port", free_port(), home=folder / "mailseal-data", cwd=folder)
     assert done.returncode == 0, done.stderr.decode()
+    assert re.search(r"^web console account admin, password \S{20,} \(shown this once\)$", done.stdout.decode(), re.M)
     return folder / "mailseal-data"
 
 
@@ -59,10 +61,10 @@ def test_the_sample_message_has_a_date() -> None:
     assert parsed["Date"] is not None and parsed["Date"].datetime is not None
 
 
-@pytest.mark.parametrize("option", ["--port", "--sink-port", "--metrics-port"])
+@pytest.mark.parametrize("option", ["--port", "--sink-port", "--metrics-port", "--web-port"])
 def test_a_busy_port_is_one_line(home: Path, busy: int, option: str, tmp_path: Path) -> None:
     """Whichever port is taken: one line naming it and how to choose another, exit 2, the same from any folder."""
-    others = {"--port", "--sink-port", "--metrics-port"} - {option}
+    others = {"--port", "--sink-port", "--metrics-port", "--web-port"} - {option}
     args = [option, str(busy), *(a for o in sorted(others) for a in (o, str(free_port())))]
     answers = []
     for folder in ("one", "two"):
@@ -157,6 +159,27 @@ def _printed_commands(text: str) -> list[str]:
     return [line[2:] for line in text.splitlines() if line.startswith("  ") and not line.startswith("   ")]
 
 
+def _console_answers(printed: str, port: int) -> None:
+    """The console is at the printed URL, and the printed password passes its first step (the second factor
+    is enrolled at that first login)."""
+    found = re.search(r"^web console: (http://127\.0\.0\.1:(\d+)/) user admin, password (\S+)$", printed, re.M)
+    assert found is not None and int(found.group(2)) == port, printed
+    # httpx keeps Secure cookies for https only (a browser also for loopback): they are passed by hand
+    with httpx.Client(base_url=found.group(1)) as client:
+        form = client.get("/login")
+        assert form.status_code == 200 and "Sign in" in form.text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token is not None
+        answer = client.post("/login", data={"name": "admin", "password": found.group(3),
+                                             "csrf_token": token.group(1)},
+                             headers={"Cookie": f"__Host-mailseal-login={form.cookies['__Host-mailseal-login']}"})
+        assert answer.status_code == 303 and answer.headers["location"] == "/login/totp"
+        session = answer.cookies["__Host-mailseal"]
+        enrol = client.get("/login/totp", headers={"Cookie": f"__Host-mailseal={session}"})
+        assert "Your account has no authenticator yet" in enrol.text
+    assert "(shown this once; a new one: " in printed
+
+
 def test_make_run_and_every_printed_command_work_from_another_folder(tmp_path: Path) -> None:
     """`make run` started from one folder (make -C), each command it prints run as printed from another folder,
     by a shell with nothing of mailseal's in its environment."""
@@ -167,7 +190,8 @@ def test_make_run_and_every_printed_command_work_from_another_folder(tmp_path: P
     elsewhere.mkdir()
     user_env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "user"), "LANG": "C.UTF-8",
                 "XDG_DATA_HOME": str(tmp_path / "user-data")}
-    demo_args = f"--port {free_port()} --sink-port {free_port()} --metrics-port {free_port()}"
+    web_port = free_port()
+    demo_args = f"--port {free_port()} --sink-port {free_port()} --metrics-port {free_port()} --web-port {web_port}"
     proc = subprocess.Popen(["make", "-s", "-C", str(REPO_ROOT), "-o", str(VENV / ".installed"), "run",
                              f"VENV={VENV}", f"DEMO_HOME={data}", f"DEMO_ARGS={demo_args}"],
                             cwd=started, env=user_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -186,6 +210,7 @@ def test_make_run_and_every_printed_command_work_from_another_folder(tmp_path: P
                                                      capture_output=True, text=True, timeout=120, check=False)
             assert done.returncode == 0, f"{command}\nexit {done.returncode}\n{done.stdout}\n{done.stderr}"
             assert "Traceback" not in done.stdout + done.stderr
+        _console_answers(printed, web_port)
         by_verb = {re.sub(r"^.*? --home \S+ (\w+).*$", r"\1", c): r for c, r in results.items()}
         assert "status: valid" in by_verb["open"].stdout and "encrypted: yes" in by_verb["open"].stdout
         assert "carol@partner.example: outbound, deliver" in by_verb["policy"].stdout

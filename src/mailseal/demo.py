@@ -5,8 +5,10 @@ else ``$XDG_DATA_HOME/mailseal``; below, HOME. First run: an internal CA in ``HO
 (RSA) and bob@example.org (ECDSA/ECDH P-256) with keys in the store, an outside partner carol@partner.example whose
 certificate is in the directory (her key in ``HOME/demo/carol.p12`` so that you can read what she would receive),
 the CA in the trust list and a settings file ``HOME/mailseal.toml``. Then SMTP on 127.0.0.1:2525 relays to a sink
-on 127.0.0.1:2526 that writes every delivered message into ``HOME/sink/``. ``--port``, ``--sink-port`` and
-``--metrics-port`` choose other ports; they are written into the settings file, so a later run without them keeps
+on 127.0.0.1:2526 that writes every delivered message into ``HOME/sink/``, and the web console on
+http://127.0.0.1:8443/ (docs/web.md) with the account ``admin``, whose password is generated at set-up and printed
+once (``mailseal admins passwd admin`` makes a new one). ``--port``, ``--sink-port``, ``--metrics-port`` and
+``--web-port`` choose other ports; they are written into the settings file, so a later run without them keeps
 them.
 
 The store passphrase of the demo is a random key file, ``HOME/demo/store.key``: fine for a demonstration,
@@ -44,6 +46,9 @@ from .errors import ConfigurationError, ErrorCode, MailsealError
 SMTP_PORT = 2525
 SINK_PORT = 2526
 METRICS_PORT = 9125
+WEB_PORT = 8443
+#: The console account the demo makes; its password is generated at set-up and printed once.
+ADMIN = "admin"
 USERS = (("alice@example.org", "rsa2048"), ("bob@example.org", "p256"))
 PARTNER = "carol@partner.example"
 DEMO_PASSWORD = b"demo"
@@ -68,6 +73,12 @@ subject_tag_failed = "[S/MIME FAILED]"
 
 [policy.smime]
 encryption_algorithm = "aes256-gcm"
+{web}"""
+
+#: The console's table (docs/web.md): plain HTTP, which the console allows on loopback only.
+WEB_TABLE = """
+[web]
+listen = "127.0.0.1:{web_port}"
 """
 
 
@@ -77,11 +88,12 @@ def _key_file(home: Path) -> Path:
 
 @dataclass(frozen=True)
 class Ports:
-    """The three ports of the demo: the gateway's SMTP, the sink it relays to, its metrics."""
+    """The ports of the demo: the gateway's SMTP, the sink it relays to, its metrics, the web console."""
 
     smtp: int = SMTP_PORT
     sink: int = SINK_PORT
     metrics: int = METRICS_PORT
+    web: int = WEB_PORT
 
 
 #: Where each port is set in the settings file, and the demo option that chooses it.
@@ -101,12 +113,22 @@ def ports_in(settings_file: Path) -> Ports:
         raise ConfigurationError(f"the settings file {settings_file} is not valid TOML: {exc}") from None
     found = {field: parse_hostport(table[key], f"gateway.{key}")[1]
              for field, key, _option in _PORT_KEYS if key in table}
+    web = tomllib.loads(settings_file.read_text(encoding="utf-8")).get("web", {})
+    if "listen" in web:
+        found["web"] = parse_hostport(web["listen"], "web.listen")[1]
     return Ports(**found)
 
 
 def with_ports(text: str, ports: Ports) -> str:
-    """The settings text with the [gateway] table's listen, next_hop and metrics_listen set to ``ports``; every
-    other line (the user's edits included) is kept as it is."""
+    """The settings text with the [gateway] table's listen, next_hop and metrics_listen set to ``ports``, and the
+    [web] table's listen when there is one; every other line (the user's edits included) is kept as it is."""
+    web = re.search(r"^\[web\][ \t]*(#.*)?$", text, re.M)
+    if web is not None:
+        following = re.search(r"^\s*\[", text[web.end():], re.M)
+        end = web.end() + following.start() if following else len(text)
+        table, found = re.subn(r"^listen[ \t]*=.*$", f'listen = "127.0.0.1:{ports.web}"', text[web.end():end],
+                               count=1, flags=re.M)
+        text = text[:web.end()] + (table if found else f'\nlisten = "127.0.0.1:{ports.web}"' + table) + text[end:]
     header = re.search(r"^\[gateway\][ \t]*(#.*)?$", text, re.M)
     if header is None:
         text = text.rstrip("\n") + "\n\n[gateway]\n"
@@ -131,8 +153,10 @@ def setup(home: Path, ports: Ports = Ports()) -> bool:
     os.environ["MAILSEAL_STORE_KEYFILE"] = str(key_file)
     if settings_file.exists() and key_file.exists():
         current = settings_file.read_text(encoding="utf-8")
+        if re.search(r"^\[web\]", current, re.M) is None:  # made before the demo had a console
+            current = current.rstrip("\n") + "\n" + WEB_TABLE.format(web_port=ports.web)
         wanted = with_ports(current, ports)
-        if wanted != current:
+        if wanted != settings_file.read_text(encoding="utf-8"):
             settings_file.write_text(wanted, encoding="utf-8")
         return False
     from .pki.authority import CertificateAuthority
@@ -162,8 +186,27 @@ def setup(home: Path, ports: Ports = Ports()) -> bool:
             BestAvailableEncryption(DEMO_PASSWORD)))
     finally:
         store.close()
-    settings_file.write_text(SETTINGS.format(port=ports.smtp, sink_port=ports.sink, metrics_port=ports.metrics))
+    settings_file.write_text(SETTINGS.format(port=ports.smtp, sink_port=ports.sink, metrics_port=ports.metrics,
+                                             web=WEB_TABLE.format(web_port=ports.web)))
     return True
+
+
+def first_admin() -> str | None:
+    """The console account ``admin`` with a generated password, unless it exists: the password (to print once;
+    only its argon2id hash is kept), or None when the account was already there."""
+    from .store.admins import Admins, generate_password
+    from .store.database import Store
+
+    store = Store.open()
+    try:
+        admins = Admins(store)
+        if admins.get(ADMIN) is not None:
+            return None
+        password = generate_password()
+        admins.add(ADMIN, password, "admin", actor="demo")
+        return password
+    finally:
+        store.close()
 
 
 def sample_message(sender: str, recipient: str, subject: str, text: str) -> bytes:
@@ -181,7 +224,16 @@ def _mailseal_command() -> str:
     return shlex.quote(str(beside)) if beside.is_file() else "mailseal"
 
 
-def instructions(home: Path, port: int) -> str:
+def console_lines(home: Path, url: str, password: str | None) -> str:
+    """The console's URL and account: the password when it was made on this run (it is never shown again)."""
+    reset = f"{_mailseal_command()} --home {shlex.quote(str(home))} admins passwd {ADMIN}"
+    if password is not None:
+        return (f"web console: {url} user {ADMIN}, password {password}\n"
+                f"(shown this once; a new one: {reset})")
+    return f"web console: {url} user {ADMIN} (password printed when it was made; a new one: {reset})"
+
+
+def instructions(home: Path, port: int, console: str = "") -> str:
     """What `make run` prints: every command names the data directory in full, so it works from any folder."""
     q = shlex.quote
     hello, sink, carol = home / "demo" / "hello.eml", home / "sink", home / "demo" / "carol.p12"
@@ -193,6 +245,7 @@ mailseal gateway: SMTP on 127.0.0.1:{port}, delivering to {sink}/ (one .eml file
 data directory: {home} (the commands below name it, so they work from any folder)
 demo organisation: alice@example.org and bob@example.org (keys held), partner carol@partner.example
 (certificate in the directory; her key: {carol}, password "demo")
+{console}
 
 send a test message (alice -> carol: signed with alice's key, encrypted for carol):
   curl -s smtp://127.0.0.1:{port} --mail-from alice@example.org --mail-rcpt {PARTNER} --upload-file {q(str(hello))}
@@ -245,10 +298,12 @@ def _port_error(exc: OSError, port: int, option: str) -> MailsealError:
     return listen_error(exc, port, f'{option} N (make run DEMO_ARGS="{option} N")')
 
 
-async def _serve(home: Path, ports: Ports, self_test: bool) -> int:
+async def _serve(home: Path, ports: Ports, self_test: bool, password: str | None = None) -> int:
     from .config import load_settings
     from .gateway.build import build_gateway
     from .gateway.sink import start_sink
+    from .web import server
+    from .web.settings import parse_web
 
     try:
         sink = await start_sink(home / "sink", port=ports.sink)
@@ -257,19 +312,30 @@ async def _serve(home: Path, ports: Ports, self_test: bool) -> int:
             raise
         raise _port_error(exc, ports.sink, "--sink-port") from exc
     try:
-        gateway = build_gateway(load_settings())
+        settings = load_settings()
+        gateway = build_gateway(settings)
         try:
             await start_listening(gateway)
         except ListenFailure as failure:
             raise (_port_error(failure.error, ports.metrics, "--metrics-port") if failure.which == "metrics"
                    else _port_error(failure.error, ports.smtp, "--port")) from failure.error
+        console = None
         try:
             if self_test:
                 return await asyncio.get_running_loop().run_in_executor(None, _self_test, home, gateway.port)
-            print(instructions(home, gateway.port), flush=True)
+            web = parse_web(settings)
+            try:
+                console = await server.start(gateway.resources.store, web)
+            except OSError as exc:
+                if not is_listen_error(exc):
+                    raise
+                raise _port_error(exc, web.port, "--web-port") from exc
+            print(instructions(home, gateway.port, console_lines(home, web.url, password)), flush=True)
             await asyncio.Event().wait()  # until Ctrl-C
             return 0
         finally:
+            if console is not None:
+                await server.stop(*console)
             await gateway.stop()
     finally:
         sink.close()
@@ -297,6 +363,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         parser.add_argument(option, type=_port, metavar="N",
                             help=f"gateway.{key}'s port; default: the settings file's, else "
                                  f"{getattr(Ports(), _field)} (kept for later runs)")
+    parser.add_argument("--web-port", type=_port, metavar="N",
+                        help=f"the web console's port (web.listen); default: the settings file's, else {WEB_PORT} "
+                             "(kept for later runs)")
     parser.add_argument("--self-test", action="store_true", help="send one message through, check it, exit")
     parser.add_argument("--setup-only", action="store_true", help="create the demo organisation, do not serve")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
@@ -320,14 +389,18 @@ def run(args: argparse.Namespace) -> int:
         os.environ.pop(inherited, None)
     before = ports_in(settings_file)
     given = {field: getattr(args, option[2:].replace("-", "_")) for field, _key, option in _PORT_KEYS}
+    given["web"] = args.web_port
     ports = Ports(**{field: value if value is not None else getattr(before, field) for field, value in given.items()})
     if setup(home, ports):
         print(f"created the demo organisation in {home}/")
+    password = first_admin()
+    if password is not None and (args.setup_only or args.self_test):  # no console then: the password now
+        print(f"web console account {ADMIN}, password {password} (shown this once)")
     if args.setup_only:
         return 0
     (home / "demo" / "hello.eml").write_bytes(
         sample_message("alice@example.org", PARTNER, "Hello from the demo", "Hello Carol, this is sealed.\n"))
-    return asyncio.run(_serve(home, ports, args.self_test))
+    return asyncio.run(_serve(home, ports, args.self_test, password))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,20 +70,22 @@ def _demo_setup(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     home = tmp_path / "mailseal-data"
     env = cli_env({"MAILSEAL_HOME": str(home)})
     env.pop("MAILSEAL_CONFIG", None)
-    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port())],
+    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port()),
+                    "--web-port", str(free_port())],
                    cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
     env["MAILSEAL_STORE_KEYFILE"] = str(home / "demo" / "store.key")
     return home, env
 
 
 def test_demo_then_serve_with_metrics(tmp_path: Path) -> None:
-    port, sink_port, metrics_port = free_port(), free_port(), free_port()
+    port, sink_port, metrics_port, web_port = free_port(), free_port(), free_port(), free_port()
     env = cli_env({"MAILSEAL_HOME": str(tmp_path / "mailseal-data")})
     env.pop("MAILSEAL_CONFIG", None)
     env.pop("MAILSEAL_STORE_PASSPHRASE", None)
     # `make run` in self-test mode: the demo organisation, the gateway and the sink, one message through
     demo = subprocess.run([sys.executable, "-m", "mailseal.demo", "--self-test", "--port", str(port),
-                           "--sink-port", str(sink_port), "--metrics-port", str(metrics_port)],
+                           "--sink-port", str(sink_port), "--metrics-port", str(metrics_port),
+                           "--web-port", str(web_port)],
                           cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False)
     assert demo.returncode == 0, demo.stderr.decode()
     assert b"signature=valid -> OK" in demo.stdout
@@ -103,6 +105,9 @@ def test_demo_then_serve_with_metrics(tmp_path: Path) -> None:
             metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
             assert 'mailseal_messages_total{action="encrypted",result="accepted"} 1.0' in metrics
             assert "mailseal_copies_total 2.0" in metrics
+            # the settings file has a [web] table: the console is served beside the gateway, on its store
+            login = urllib.request.urlopen(f"http://127.0.0.1:{web_port}/login", timeout=10)
+            assert login.status == 200 and "nonce-" in login.headers["Content-Security-Policy"]
         finally:
             proc.send_signal(signal.SIGTERM)
             _out, err = proc.communicate(timeout=30)

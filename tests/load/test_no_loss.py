@@ -66,7 +66,8 @@ def gateway_home(tmp_path: Path) -> Path:
     """The `make run` demo organisation in a fresh data directory (keys, certificates, policy)."""
     home = tmp_path / "mailseal-data"
     env = {**os.environ, "MAILSEAL_HOME": str(home), "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port())], env=env, check=True,
+    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port()),
+                    "--web-port", str(free_port())], env=env, check=True,
                    capture_output=True, timeout=120)
     return home
 

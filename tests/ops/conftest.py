@@ -68,7 +68,8 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for inherited in ("MAILSEAL_CONFIG", "MAILSEAL_STORE_PASSPHRASE", "MAILSEAL_STORE_KEYFILE", "MAILSEAL_DB_URL",
                       "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET"):
         env.pop(inherited, None)
-    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port())],
+    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port()),
+                    "--web-port", str(free_port())],
                    cwd=base, env=env, check=True, capture_output=True, timeout=180)
     return home
 

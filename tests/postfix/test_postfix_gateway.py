@@ -30,7 +30,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 def demo_home(tmp_path: Path) -> Path:
     home = tmp_path / "mailseal-data"
     env = {**os.environ, "MAILSEAL_HOME": str(home), "PYTHONPATH": str(SRC)}
-    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port())], env=env, check=True,
+    subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port()),
+                    "--web-port", str(free_port())], env=env, check=True,
                    capture_output=True, timeout=120)
     return home
 

@@ -36,6 +36,8 @@ COMMANDS = {
     "backup": ("backup", "backup_cmd"),
     "restore": ("backup", "restore_cmd"),
     "audit": ("audit", "audit_group"),
+    "admins": ("admins", "admins_group"),
+    "web": ("web", "web_cmd"),
 }
 
 

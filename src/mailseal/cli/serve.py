@@ -20,6 +20,7 @@ log = logging.getLogger("mailseal.gateway")
 
 if TYPE_CHECKING:
     from ..gateway.service import Gateway
+    from ..web.settings import WebSettings
 
 
 #: Exit status of a configuration error (BSD sysexits.h EX_CONFIG): the settings file, the key store passphrase
@@ -74,11 +75,26 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
         setup_logging(settings, log_level)  # stderr, or the [log] file (docs/monitoring.md)
 
         gw = build_gateway(settings)
+        web = _web_settings(settings)
+        console = None
+        if web is not None:  # built now: its imports and set-up are not paid once mail flows
+            from ..web import server
+
+            console = server.server(gw.resources.store, web)
     except MailsealError as exc:
         if exc.code not in CONFIG_CODES:
             raise
         fail(str(exc.code), exc.message, EXIT_CONFIG)
-    asyncio.run(_run(gw, overrides, store_overrides))
+    asyncio.run(_run(gw, overrides, store_overrides, web, console))
+
+
+def _web_settings(settings: dict[str, Any]) -> WebSettings | None:
+    """The console's settings when the settings file has a [web] table (docs/web.md), else None."""
+    if "web" not in settings:
+        return None
+    from ..web.settings import parse_web
+
+    return parse_web(settings)
 
 
 def _settings(overrides: dict[str, Any], store_overrides: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +130,7 @@ def _check(settings: dict[str, Any], as_json: bool) -> None:
         "max_message_size": gateway.max_message_size,
         "max_connections": gateway.max_connections,
         "rules": len(policy.rules),
+        "console": console.url if (console := _web_settings(settings)) is not None else None,
         **store,
     }
     if as_json:
@@ -164,7 +181,8 @@ async def start_listening(gw: Gateway) -> None:
         raise ListenFailure("metrics" if smtp_open else "smtp", exc) from exc
 
 
-async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any]) -> None:
+async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any],
+               web: WebSettings | None = None, prepared: Any = None) -> None:
     try:
         await start_listening(gw)
     except ListenFailure as failure:
@@ -178,6 +196,7 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     hop = "{}:{}".format(*gw.settings.next_hop) if gw.settings.next_hop else "-"
     listening = f"listening on {host}:{gw.port}, relaying to {hop}"
     click.echo(f"mailseal gateway {listening}", err=True)
+    console = None if web is None else await _start_console(gw, web, prepared)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -194,7 +213,27 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     click.echo("mailseal gateway stopping: finishing messages in progress", err=True)
     for task in reloads:
         task.cancel()
+    if console is not None:
+        from ..web import server
+
+        await server.stop(*console)
     await gw.stop()
+
+
+async def _start_console(gw: Gateway, web: WebSettings, prepared: Any) -> tuple[Any, asyncio.Task[None]]:
+    """The web console beside the gateway, on the gateway's store, in the same event loop. A port it cannot open
+    stops the gateway with one line."""
+    from ..web import server
+
+    try:
+        started = await server.start(prepared or gw.resources.store, web)
+    except OSError as exc:
+        await gw.stop()
+        if not is_listen_error(exc):
+            raise
+        raise listen_error(exc, web.port, "web.listen in the settings file") from exc
+    click.echo(f"mailseal console on {web.url}", err=True)
+    return started
 
 
 async def _reload(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any], lock: asyncio.Lock,

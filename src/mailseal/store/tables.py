@@ -1,5 +1,5 @@
 """The store's tables as SQLAlchemy Core ``Table`` objects: identities, recipient certificates, trust, audit log,
-submission accounts, settings.
+submission accounts, settings, and the web console's accounts, sessions and API tokens.
 
 The hot read paths (``keys list``, ``certs find``, a recipient or signer lookup per message) query these tables
 with Core statements and never import the ORM, which costs more to import than such a command takes to run;
@@ -162,5 +162,52 @@ ca_crl_numbers = Table(
     Column("number", Integer, nullable=False),
 )
 
-__all__ = ["IDENTITY_KEY_CHECK", "UTCDateTime", "audit_log", "ca_certificates", "ca_crl_numbers", "identities",
-           "metadata", "recipient_certificates", "settings", "submission_users", "trust_certificates", "utcnow"]
+#: A console account (docs/web.md): an argon2id password hash, a role, a TOTP secret sealed with the console key,
+#: and the failed-login counter that locks it for a while (kept here so that the lock holds on every node).
+console_admins = Table(
+    "console_admins", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("password_hash", String(255), nullable=False),  # argon2id PHC string, never the password
+    Column("role", String(16), nullable=False),  # admin | auditor
+    Column("totp_sealed", LargeBinary, nullable=True),  # AES-256-GCM under the console key; None: not enrolled
+    Column("totp_confirmed", Boolean, nullable=False, default=False),
+    Column("totp_last_step", Integer, nullable=True),  # the last accepted 30 s step: a code works once
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("created", UTCDateTime(), nullable=False, default=utcnow),
+    Column("last_login", UTCDateTime(), nullable=True),
+    UniqueConstraint("name", name="uq_console_admins_name"),
+)
+
+#: A console session: only the SHA-256 of its random id is kept, so a copy of the database opens no session.
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("account", String(64), nullable=False),
+    Column("stage", String(16), nullable=False),  # password (second factor still due) | ok
+    Column("csrf", String(64), nullable=False),
+    Column("client", String(64), nullable=False),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+    Column("reauth", UTCDateTime(), nullable=True),
+    Index("ix_web_sessions_account", "account"),
+)
+
+#: A bearer token for scripts using the REST API: only its SHA-256 is kept; ``read`` or ``admin``; revocable.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("label", String(128), nullable=False),
+    Column("account", String(64), nullable=False),
+    Column("scope", String(8), nullable=False),  # read | admin
+    Column("created", UTCDateTime(), nullable=False),
+    Column("last_used", UTCDateTime(), nullable=True),
+    Column("revoked", UTCDateTime(), nullable=True),
+    UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
+)
+
+__all__ = ["IDENTITY_KEY_CHECK", "UTCDateTime", "api_tokens", "audit_log", "ca_certificates", "ca_crl_numbers",
+           "console_admins", "identities", "metadata", "recipient_certificates", "settings", "submission_users",
+           "trust_certificates", "utcnow", "web_sessions"]

@@ -1,0 +1,64 @@
+"""`mailseal web`: serve the web console alone (docs/web.md), with the ``[web]`` table of the settings file."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import TYPE_CHECKING
+
+import click
+
+from .common import handle_errors
+
+if TYPE_CHECKING:
+    from ..store.database import Store
+    from ..web.settings import WebSettings
+
+
+@click.command("web")
+@click.option("--config", "config", type=click.Path(dir_okay=False, exists=True),
+              help="The settings file (default: $MAILSEAL_CONFIG, else mailseal.toml in the data directory).")
+@click.option("--listen", metavar="HOST:PORT", help="Listen here instead of web.listen.")
+@handle_errors
+def web_cmd(config: str | None, listen: str | None) -> None:
+    """Serve the web console and its REST API (plain HTTP on loopback only; TLS with web.tls_cert/tls_key).
+
+    `mailseal serve` also serves it when the settings file has a [web] table."""
+    import os
+
+    from ..config import CONFIG_ENV, load_settings
+    from ..store.database import open_service_store
+    from ..web.settings import parse_web
+
+    if config:
+        os.environ[CONFIG_ENV] = os.path.abspath(config)
+    settings = load_settings()
+    if listen:
+        settings = {**settings, "web": {**settings.get("web", {}), "listen": listen}}
+    web = parse_web(settings)
+    store = open_service_store(settings)
+    try:
+        asyncio.run(_run(store, web))
+    finally:
+        store.close()
+
+
+async def _run(store: Store, web: WebSettings) -> None:
+    from ..web import server
+    from .serve import is_listen_error, listen_error
+
+    try:
+        console, task = await server.start(store, web)
+    except OSError as exc:
+        if not is_listen_error(exc):
+            raise
+        raise listen_error(exc, web.port, "--listen HOST:N (or web.listen in the settings file)") from exc
+    click.echo(f"mailseal console on {web.url}", err=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = loop.create_task(stop.wait())
+    await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    await server.stop(console, task)

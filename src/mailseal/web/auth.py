@@ -1,0 +1,145 @@
+"""Signing in and out of the console (OWASP ASVS 6, 7): the password, then the TOTP code (enrolled at the first
+login, with a QR code), a new session id at each step, logout that ends the session server-side, and giving the
+password again before a sensitive change."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..store import audit
+from .context import Console, client_ip, console
+from .sessions import COOKIE, LOGIN_COOKIE, NotSignedIn, Principal, clear_cookie, lookup, set_cookie, user
+
+router = APIRouter(include_in_schema=False)
+#: The one sentence for every failed login: it says nothing of which part was wrong or that an account is locked.
+FAILED = "The name, password or code is not right, or the account is locked for a while."
+ISSUER = "mailseal console"
+
+
+def _page(request: Request, name: str, context: dict[str, object], status: int = 200) -> Response:
+    return console(request).templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def _redirect(to: str) -> RedirectResponse:
+    return RedirectResponse(to, status_code=303)
+
+
+def _audit(app: Console, action: str, name: str, client: str) -> None:
+    with app.store.session() as session:
+        audit.record(session, action, name, {"client": client}, f"web:{name} ({client})")
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
+    response = _page(request, "login.html", {"csrf": token, "error": None})
+    set_cookie(response, LOGIN_COOKIE, token, max_age=3600)
+    return response
+
+
+@router.post("/login")
+def login(request: Request, name: str = Form(max_length=64), password: str = Form(max_length=1024),
+          app: Console = Depends(console)) -> Response:
+    account = app.admins.verify_password(name, password, app.now())
+    if account is None:
+        _audit(app, "console.login-failed", name[:64], client_ip(request))
+        return _page(request, "login.html", {"csrf": request.cookies.get(LOGIN_COOKIE, ""), "error": FAILED}, 401)
+    if not account.totp_enrolled:
+        app.admins.begin_totp(account.name)
+    raw, _ = app.sessions.start(account.name, "password", client_ip(request), app.now(),
+                                replacing=request.cookies.get(COOKIE))
+    response = _redirect("/login/totp")
+    set_cookie(response, COOKIE, raw)
+    clear_cookie(response, LOGIN_COOKIE)
+    return response
+
+
+def _half_signed_in(request: Request, app: Console = Depends(console)) -> Principal:
+    found = lookup(request, app)
+    if found is None or found.session is None or found.session.stage != "password":
+        raise NotSignedIn()
+    return found
+
+
+def _totp_context(app: Console, who: Principal, error: str | None) -> dict[str, object]:
+    import pyotp
+    import segno
+
+    assert who.session is not None
+    context: dict[str, object] = {"csrf": who.session.csrf, "error": error, "name": who.name, "enrol": False}
+    account = app.admins.get(who.name)
+    if account is not None and not account.totp_enrolled:
+        secret = app.admins.totp_secret(who.name) or ""
+        uri = pyotp.TOTP(secret).provisioning_uri(name=who.name, issuer_name=ISSUER)
+        qr = segno.make(uri, error="m").svg_inline(scale=4, dark="#000", light="#fff", title="TOTP QR code")
+        context.update(enrol=True, secret=secret, qr=Markup(qr))
+    return context
+
+
+@router.get("/login/totp")
+def totp_form(request: Request, who: Principal = Depends(_half_signed_in),
+              app: Console = Depends(console)) -> Response:
+    return _page(request, "totp.html", _totp_context(app, who, None))
+
+
+@router.post("/login/totp")
+def totp(request: Request, code: str = Form(max_length=16), who: Principal = Depends(_half_signed_in),
+         app: Console = Depends(console)) -> Response:
+    account = app.admins.get(who.name)
+    locked = account is None or (account.locked_until is not None and account.locked_until > app.now())
+    if locked or not app.admins.check_totp(who.name, code.strip().replace(" ", ""), app.now()):
+        app.admins.record_failure(who.name, app.now())
+        _audit(app, "console.login-failed", who.name, who.client)
+        return _page(request, "totp.html", _totp_context(app, who, FAILED), 401)
+    app.admins.record_login(who.name, app.now())
+    raw, _ = app.sessions.start(who.name, "ok", who.client, app.now(), replacing=who.raw_session)
+    _audit(app, "console.login", who.name, who.client)
+    response = _redirect("/")
+    set_cookie(response, COOKIE, raw)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, app: Console = Depends(console)) -> Response:
+    who = lookup(request, app)
+    if who is not None and who.raw_session is not None:
+        app.sessions.end(who.raw_session)
+        _audit(app, "console.logout", who.name, who.client)
+    response = _redirect("/login")
+    clear_cookie(response, COOKIE)
+    return response
+
+
+def _local(target: str) -> str:
+    """Only a path of this console (never another host: an open redirect)."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/reauth")
+def reauth_form(request: Request, next: str = "/", who: Principal = Depends(user)) -> Response:
+    assert who.session is not None
+    return _page(request, "reauth.html", {"csrf": who.session.csrf, "next": _local(next), "error": None,
+                                          "who": who})
+
+
+@router.post("/reauth")
+def reauth(request: Request, password: str = Form(max_length=1024), next: str = Form("/", max_length=512),
+           who: Principal = Depends(user), app: Console = Depends(console)) -> Response:
+    if who.session is None or who.raw_session is None or app.admins.verify_password(who.name, password,
+                                                                                   app.now()) is None:
+        csrf = who.session.csrf if who.session else ""
+        return _page(request, "reauth.html", {"csrf": csrf, "next": _local(next), "error": FAILED, "who": who}, 401)
+    app.sessions.reauthenticated(who.raw_session, app.now())
+    return _redirect(_local(next))
+
+
+__all__ = ["FAILED", "router"]

@@ -1,0 +1,52 @@
+"""What every request of the console reaches: the store, the settings, the accounts, sessions and tokens, the
+templates and the clock (a parameter, so that tests can move time)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
+
+from ..store.admins import Admins
+from ..store.apitokens import ApiTokens
+from ..store.database import Store
+from ..store.tables import utcnow
+from ..store.websessions import WebSessions
+from .settings import WebSettings
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
+#: How long a re-authentication stays good for the sensitive changes that ask for one (ASVS 7.5.1).
+REAUTH_SECONDS = 300
+
+
+@dataclass
+class Console:
+    store: Store
+    settings: WebSettings
+    admins: Admins
+    sessions: WebSessions
+    tokens: ApiTokens
+    templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
+    clock: Callable[[], datetime] = utcnow
+    ca_directory: Path | None = None
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def console(request: Request) -> Console:
+    found = request.app.state.console
+    assert isinstance(found, Console)
+    return found
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+__all__ = ["REAUTH_SECONDS", "STATIC", "TEMPLATES", "Console", "client_ip", "console"]

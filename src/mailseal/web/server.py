@@ -1,0 +1,74 @@
+"""Serving the console with uvicorn in the caller's event loop: alone (`mailseal web`) or beside the gateway
+(`mailseal serve` with a ``[web]`` table)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Generator
+
+import uvicorn
+
+from ..store.database import Store
+from .app import create_app
+from .settings import WebSettings
+
+log = logging.getLogger("mailseal.web")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the process that runs it (the gateway) owns SIGTERM and SIGHUP."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def server(store: Store, settings: WebSettings) -> uvicorn.Server:
+    app = create_app(store, settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                            lifespan="off", server_header=False, proxy_headers=False,
+                            ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+                            ssl_keyfile=str(settings.tls_key) if settings.tls_key else None)
+    return _Server(config)
+
+
+def bind(settings: WebSettings) -> socket.socket:
+    """The listening socket (an OSError here, not uvicorn's exit, when the port is taken)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((settings.host, settings.port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+async def start(store: Store | uvicorn.Server, settings: WebSettings) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """The console listening (returns once it accepts connections); an OSError when the port cannot be opened.
+    ``store`` may be a server made beforehand by ``server()`` (the gateway makes it before it listens, so that
+    importing and building the application is not paid while it serves mail)."""
+    sock = bind(settings)
+    console = store if isinstance(store, uvicorn.Server) else server(store, settings)
+    task = asyncio.get_running_loop().create_task(console.serve(sockets=[sock]))
+    while not console.started:
+        if task.done():
+            task.result()  # uvicorn's own error (it logs it)
+            raise OSError(f"the console could not listen on {settings.host}:{settings.port}")
+        await asyncio.sleep(0.02)
+    return console, task
+
+
+async def stop(console: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    console.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+__all__ = ["server", "start", "stop"]

@@ -1,0 +1,122 @@
+"""The console's settings: the ``[web]`` table of the settings file (docs/web.md), and the console key that seals
+the accounts' TOTP secrets."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from ..config import data_dir
+from ..errors import ConfigurationError
+
+DEFAULT_LISTEN = ("127.0.0.1", 8443)
+KEY_FILE = "console.key"
+KNOWN = {"listen", "tls_cert", "tls_key", "idle_timeout", "absolute_timeout", "key_file"}
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """Where the console listens and how long its sessions last. ``key_file`` holds 32 random bytes (hex) that
+    seal the TOTP secrets: every node of a cluster needs the same file."""
+
+    host: str = DEFAULT_LISTEN[0]
+    port: int = DEFAULT_LISTEN[1]
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    idle_timeout: timedelta = timedelta(minutes=15)
+    absolute_timeout: timedelta = timedelta(hours=8)
+    key_file: Path | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_hostport(value: Any, where: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8443`` for IPv6). The console is beside the gateway (layer 6), not above it: it
+    reads the same form without importing the gateway's settings."""
+    if isinstance(value, str):
+        host, sep, port = value.rpartition(":")
+        host = host.strip("[]")
+        if sep and host and port.isdigit() and 0 < int(port) < 65536:
+            return host, int(port)
+    raise ConfigurationError(f'{where} must be "host:port", not {value!r}')
+
+
+def _seconds(value: Any, where: str) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigurationError(f"{where} must be a positive number of seconds, not {value!r}")
+    return timedelta(seconds=value)
+
+
+def _path(value: Any, where: str) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{where} must be a file name")
+    return Path(value).expanduser()
+
+
+def parse_web(settings: Mapping[str, Any]) -> WebSettings:
+    """The ``[web]`` table (defaults when absent). Plain HTTP is refused on any address but loopback: the
+    console's cookies and passwords must not cross a network in clear (ASVS 12.1)."""
+    table = settings.get("web", {})
+    if not isinstance(table, Mapping):
+        raise ConfigurationError("[web] must be a table")
+    for key in table:
+        if key not in KNOWN:
+            raise ConfigurationError(f"unknown setting web.{key} (known: {', '.join(sorted(KNOWN))})")
+    host, port = parse_hostport(table["listen"], "web.listen") if "listen" in table else DEFAULT_LISTEN
+    cert = _path(table["tls_cert"], "web.tls_cert") if "tls_cert" in table else None
+    key = _path(table["tls_key"], "web.tls_key") if "tls_key" in table else None
+    if (cert is None) != (key is None):
+        raise ConfigurationError("web.tls_cert and web.tls_key go together: give both or neither")
+    if cert is None and not is_loopback(host):
+        raise ConfigurationError(f"web.listen {host}:{port} is not a loopback address: plain HTTP is served on "
+                                 "loopback only; set web.tls_cert and web.tls_key to serve TLS there")
+    for path in (cert, key):
+        if path is not None and not path.is_file():
+            raise ConfigurationError(f"the console's TLS file {path} does not exist")
+    idle = _seconds(table.get("idle_timeout", 900), "web.idle_timeout")
+    absolute = _seconds(table.get("absolute_timeout", 8 * 3600), "web.absolute_timeout")
+    key_file = _path(table["key_file"], "web.key_file") if "key_file" in table else None
+    return WebSettings(host, port, cert, key, idle, absolute, key_file)
+
+
+def console_key(settings: WebSettings) -> bytes:
+    """The console key: read from ``key_file`` (default ``console.key`` in the data directory), created (mode
+    0600) when missing."""
+    path = settings.key_file or data_dir(create=True) / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(32) + "\n")
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except (ValueError, UnicodeDecodeError):
+        key = b""
+    if len(key) != 32:
+        raise ConfigurationError(f"the console key file {path} must hold 64 hex digits (32 bytes)")
+    return key
+
+
+__all__ = ["DEFAULT_LISTEN", "WebSettings", "console_key", "is_loopback", "parse_web"]
