@@ -179,9 +179,11 @@ class AgentServer:
         if op == "status":
             now = time.monotonic()
             live = sum(1 for _k, until in self._keks.values() if until > now)
+            database = sys.modules.get("mailseal.store.database")
+            stores = len(database.kept_store_urls()) if database is not None else 0
             return {"pid": os.getpid(), "socket": self.path, "uptime": round(time.time() - self.started, 1),
-                    "commands_run": self.commands_run, "cached_keys": live, "cache_ttl": self.cache_ttl,
-                    "idle_exit": self.idle_exit}
+                    "commands_run": self.commands_run, "cached_keys": live, "stores_kept": stores,
+                    "cache_ttl": self.cache_ttl, "idle_exit": self.idle_exit}
         if op == "stop":
             self._stop()
             return {"stopped": os.getpid()}
@@ -415,7 +417,7 @@ def status_cmd(as_json: bool) -> None:
         click.echo(json.dumps({"running": True, **status}, indent=2))
         return
     click.echo(f"agent running (pid {status['pid']}) on {status['socket']}")
-    for key in ("uptime", "commands_run", "cached_keys", "cache_ttl", "idle_exit"):
+    for key in ("uptime", "commands_run", "cached_keys", "stores_kept", "cache_ttl", "idle_exit"):
         click.echo(f"  {key}: {status[key]}")
 
 

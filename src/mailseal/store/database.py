@@ -342,6 +342,11 @@ def opened_store_urls() -> list[str]:
     return list(dict.fromkeys(_opened))
 
 
+def kept_store_urls() -> list[str]:
+    """The SQLite store URLs this process keeps an engine for (``keep_engine``), oldest first."""
+    return list(_kept)
+
+
 def keep_engine(url: str, warm: Callable[[Store], object]) -> bool:
     """For a process that forks a child per command: make an engine for the existing SQLite store at ``url``, run
     ``warm`` with it (lookups, so that SQLAlchemy compiles their statements once, here), close its connections and
@@ -460,5 +465,5 @@ class Store:
 
 __all__ = ["DB_URL_ENV", "HEAD_REVISION", "STORE_SETTINGS", "SchemaError", "SchemaState", "Store", "auto_migrate",
            "database_url", "display_url", "ensure_schema", "existing_database_url", "inspect_schema", "keep_engine",
-           "known_revisions", "make_engine", "migrate", "open_service_store", "opened_store_urls", "pending_revisions",
-           "schema_revision", "schema_state", "unavailable", "upgrade_schema"]
+           "kept_store_urls", "known_revisions", "make_engine", "migrate", "open_service_store", "opened_store_urls",
+           "pending_revisions", "schema_revision", "schema_state", "unavailable", "upgrade_schema"]
