@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import importlib
 import io
 import json
@@ -79,6 +80,7 @@ class AgentServer:
             if path and getattr(module, "__name__", "").startswith("mailseal"):
                 with contextlib.suppress(OSError):
                     self._modules[path] = os.stat(path).st_mtime_ns
+        _freeze()
 
     def stale(self, executable: str) -> bool:
         if executable != sys.executable:
@@ -262,10 +264,13 @@ class AgentServer:
         finally:
             os.close(stores_r)
         if any(urls):
-            from ..store.database import keep_engine
+            from ..store.database import keep_engine, kept_store_urls
 
+            kept = len(kept_store_urls())
             for url in filter(None, urls):
                 keep_engine(url, _warm_store)
+            if len(kept_store_urls()) != kept:
+                _freeze()
 
     def _caller_gone(self, pid: int) -> None:
         conn, _, _ = self._children[pid]
@@ -274,6 +279,14 @@ class AgentServer:
                 return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)  # the caller went away (Ctrl-C): its command stops too
+
+
+def _freeze() -> None:
+    """Move what the agent holds now out of the garbage collector's sight (Python's advice for fork without exec):
+    a collection in a forked child then never writes to these objects, whose pages stay shared with the agent
+    instead of being copied, each command, on first touch."""
+    gc.collect()
+    gc.freeze()
 
 
 def _warm_store(store: Store) -> None:
