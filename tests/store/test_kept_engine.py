@@ -28,7 +28,7 @@ from mailseal.store.database import (
 @pytest.fixture(autouse=True)
 def _nothing_kept(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(database, "_kept", {})
-    monkeypatch.setattr(database, "_opened", [])
+    monkeypatch.setattr(database, "_opened", {})
     yield
     for engine, _pid in database._kept.values():
         engine.dispose()

@@ -323,8 +323,9 @@ def _unavailable_is_temporary() -> Iterator[None]:
 #: after the warm-up, and each child opens its own connections and checks the schema itself, so it sees the
 #: database as it is when the child runs.
 _kept: dict[str, tuple[Engine, int]] = {}
-#: The SQLite store URLs ``Store.open`` opened in this process (a forked command reports them to its parent).
-_opened: list[str] = []
+#: The SQLite store URLs ``Store.open`` opened in this process, each once (a forked command reports them to its
+#: parent); a set, so that a long-lived process opening its store again and again does not grow it.
+_opened: dict[str, None] = {}
 _MAX_KEPT = 8
 
 
@@ -339,7 +340,7 @@ def _sqlite_file(url: str) -> Path | None:
 
 def opened_store_urls() -> list[str]:
     """The SQLite store URLs this process opened with ``Store.open``, oldest first, without repeats."""
-    return list(dict.fromkeys(_opened))
+    return list(_opened)
 
 
 def kept_store_urls() -> list[str]:
@@ -417,7 +418,7 @@ class Store:
         url = url or database_url()
         engine = _kept_engine(url) or make_engine(url)
         if _sqlite_file(url) is not None:
-            _opened.append(url)
+            _opened[url] = None
         if run_migrations:
             try:
                 ensure_schema(engine, upgrade=upgrade)
