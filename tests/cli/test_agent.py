@@ -7,55 +7,22 @@ Every command here goes through ``python -m mailseal.cli.launcher``, the ``mails
 
 from __future__ import annotations
 
-import json
-import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
-import pytest
 from cryptography.hazmat.primitives import serialization
 
 import mailseal
 from mailseal.agentclient import recv_frame, send_frame
 from mailseal.pki.truststore import TrustStore
 from mailseal.pki.validation import ValidationContext
+from tests.cli.conftest import TIMEOUT, Agent
 from tests.conftest import cli_env
 from tests.support.testpki import PASSWORD, TestPKI, User
-
-TIMEOUT = 60
-
-
-class Agent:
-    def __init__(self, runtime: Path, home: Path) -> None:
-        self.runtime, self.home = runtime, home
-        self.socket = runtime / "mailseal" / "agent.sock"
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return cli_env({"XDG_RUNTIME_DIR": str(self.runtime), "MAILSEAL_AGENT": "on", "MAILSEAL_HOME": str(self.home),
-                        **extra})
-
-    def run(self, *args: str | os.PathLike[str], cwd: Path | None = None, input: bytes | None = None,
-            **env: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "mailseal.cli.launcher", *map(str, args)], input=input,
-                              cwd=cwd, env=self.env(**env), capture_output=True, timeout=TIMEOUT, check=False)
-
-    def status(self) -> dict[str, object]:
-        proc = self.run("agent", "status", "--json")
-        return dict(json.loads(proc.stdout))
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[Agent]:
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    a = Agent(runtime, tmp_path / "home")
-    yield a
-    a.run("agent", "stop")
 
 
 def _verified_signer(signed: bytes, pki: TestPKI) -> str:

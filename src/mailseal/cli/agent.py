@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import importlib
 import io
 import json
@@ -21,7 +22,7 @@ import socket
 import struct
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,6 +30,9 @@ from .. import agentclient
 from ..errors import UsageError
 from .common import handle_errors
 from .launcher import VIA_AGENT
+
+if TYPE_CHECKING:
+    from ..store.database import Store
 
 DEFAULT_IDLE_EXIT = 1800
 DEFAULT_CACHE_TTL = 600
@@ -45,7 +49,8 @@ class AgentServer:
         self.commands_run = 0
         self.stopping = False
         self._keks: dict[str, tuple[bytes, float]] = {}
-        self._children: dict[int, tuple[socket.socket, int]] = {}  # pid -> (caller connection, pidfd)
+        # pid -> (caller connection, pidfd, the read end of the pipe on which the child names the stores it opened)
+        self._children: dict[int, tuple[socket.socket, int, int]] = {}
         self._sel = selectors.DefaultSelector()
         self._listener: socket.socket | None = None
         self._modules: dict[str, int] = {}
@@ -75,6 +80,7 @@ class AgentServer:
             if path and getattr(module, "__name__", "").startswith("mailseal"):
                 with contextlib.suppress(OSError):
                     self._modules[path] = os.stat(path).st_mtime_ns
+        _freeze()
 
     def stale(self, executable: str) -> bool:
         if executable != sys.executable:
@@ -175,9 +181,11 @@ class AgentServer:
         if op == "status":
             now = time.monotonic()
             live = sum(1 for _k, until in self._keks.values() if until > now)
+            database = sys.modules.get("mailseal.store.database")
+            stores = len(database.kept_store_urls()) if database is not None else 0
             return {"pid": os.getpid(), "socket": self.path, "uptime": round(time.time() - self.started, 1),
-                    "commands_run": self.commands_run, "cached_keys": live, "cache_ttl": self.cache_ttl,
-                    "idle_exit": self.idle_exit}
+                    "commands_run": self.commands_run, "cached_keys": live, "stores_kept": stores,
+                    "cache_ttl": self.cache_ttl, "idle_exit": self.idle_exit}
         if op == "stop":
             self._stop()
             return {"stopped": os.getpid()}
@@ -208,18 +216,24 @@ class AgentServer:
         sys.stdout.flush()
         sys.stderr.flush()
         agentclient.inherited_keks = self._keks  # a forked command finds the keys already derived
+        stores_r, pipe_w = os.pipe()
+        # Above the descriptors the child puts the caller's streams and terminal on (0-2 and _TTY_FD).
+        stores_w = fcntl.fcntl(pipe_w, fcntl.F_DUPFD_CLOEXEC, _TTY_FD + 1)
+        os.close(pipe_w)
         pid = os.fork()
         if pid == 0:  # the child: never returns
             code = 70
             try:
-                code = _child(req, fds, [conn.fileno(), self._lock.fileno(), self._sel_fd(),
+                code = _child(req, fds, [conn.fileno(), self._lock.fileno(), self._sel_fd(), stores_r,
                                          *(k.fd for k in self._sel.get_map().values())])
+                _report_stores(stores_w)
             finally:
                 os._exit(code)
+        os.close(stores_w)
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
-        self._children[pid] = (conn, pidfd)
+        self._children[pid] = (conn, pidfd, stores_r)
         self._sel.register(pidfd, selectors.EVENT_READ, ("child", pid))
         self._sel.register(conn, selectors.EVENT_READ, ("caller", pid))
 
@@ -228,7 +242,7 @@ class AgentServer:
         return int(fileno()) if fileno is not None else -1
 
     def _reap(self, pid: int) -> None:
-        conn, pidfd = self._children.pop(pid)
+        conn, pidfd, stores_r = self._children.pop(pid)
         self._sel.unregister(pidfd)
         self._sel.unregister(conn)
         os.close(pidfd)
@@ -237,14 +251,68 @@ class AgentServer:
         with contextlib.suppress(OSError):
             agentclient.send_frame(conn, {"exit": code if code >= 0 else 128 - code})
         conn.close()
+        self._keep_stores(stores_r)
+
+    def _keep_stores(self, stores_r: int) -> None:
+        """After the caller has its answer: make and warm an engine for each store the command opened, so that the
+        next command on it starts with SQLAlchemy's work done (store.database.keep_engine)."""
+        try:
+            os.set_blocking(stores_r, False)
+            urls = os.read(stores_r, 1 << 16).decode().split("\n")
+        except (OSError, UnicodeDecodeError):
+            urls = []  # the child died before writing (a signal): nothing to learn
+        finally:
+            os.close(stores_r)
+        if any(urls):
+            from ..store.database import keep_engine, kept_store_urls
+
+            kept = len(kept_store_urls())
+            for url in filter(None, urls):
+                keep_engine(url, _warm_store)
+            if len(kept_store_urls()) != kept:
+                _freeze()
 
     def _caller_gone(self, pid: int) -> None:
-        conn, _ = self._children[pid]
+        conn, _, _ = self._children[pid]
         with contextlib.suppress(OSError):
             if conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
                 return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)  # the caller went away (Ctrl-C): its command stops too
+
+
+def _freeze() -> None:
+    """Move what the agent holds now out of the garbage collector's sight (Python's advice for fork without exec):
+    a collection in a forked child then never writes to these objects, whose pages stay shared with the agent
+    instead of being copied, each command, on first touch."""
+    gc.collect()
+    gc.freeze()
+
+
+def _warm_store(store: Store) -> None:
+    """The lookups of the store commands a user repeats (``sign --from``, ``encrypt --to ADDR``, ``certs find``),
+    run once in the agent against nobody's address, so that their statements are compiled before the fork."""
+    from ..store.directory import Directory
+    from ..store.keystore import KeyStore, kdf_params
+
+    nobody = "warm-up@agent.invalid"
+    with contextlib.suppress(UsageError):
+        KeyStore(store).identity_for(nobody)
+    with store.lookup() as conn:
+        kdf_params(conn)
+    directory = Directory(store)
+    directory.find(nobody)
+    directory.capabilities_for(nobody)
+
+
+def _report_stores(stores_w: int) -> None:
+    """In the child, after the command: name the store databases it opened to the agent (one URL a line)."""
+    database = sys.modules.get("mailseal.store.database")  # not imported: no store opened
+    urls = database.opened_store_urls()[-8:] if database is not None else []
+    with contextlib.suppress(OSError):
+        # Far below the pipe's capacity: the write never waits for the agent, which reads after the exit.
+        os.write(stores_w, "\n".join(urls).encode())
+    os.close(stores_w)
 
 
 def _child(req: dict[str, Any], fds: list[int], inherited: list[int]) -> int:
@@ -362,7 +430,7 @@ def status_cmd(as_json: bool) -> None:
         click.echo(json.dumps({"running": True, **status}, indent=2))
         return
     click.echo(f"agent running (pid {status['pid']}) on {status['socket']}")
-    for key in ("uptime", "commands_run", "cached_keys", "cache_ttl", "idle_exit"):
+    for key in ("uptime", "commands_run", "cached_keys", "stores_kept", "cache_ttl", "idle_exit"):
         click.echo(f"  {key}: {status[key]}")
 
 

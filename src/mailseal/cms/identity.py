@@ -175,7 +175,12 @@ def pkcs12_from_pem(data: bytes) -> bytes:
 
 def looks_like_pkcs12(data: bytes) -> bool:
     """PKCS#12 is a DER SEQUENCE whose first element is INTEGER 3 (RFC 7292 §4)."""
-    if not data.startswith(b"\x30"):
+    if not data.startswith(b"\x30") or len(data) < 2:
+        return False
+    # The bytes first: a one-byte INTEGER other than 3 there (a PKCS#8 or PKCS#1 key's version 0, the key store's
+    # case) settles it without asn1crypto, whose parse costs more than loading the key itself.
+    start = 2 + (data[1] & 0x7F if data[1] > 0x80 else 0)
+    if data[start:start + 2] == b"\x02\x01" and data[start + 2:start + 3] != b"\x03":
         return False
     try:
         from asn1crypto import pkcs12 as a_p12

@@ -10,7 +10,8 @@ backup. A database at a revision this code does not know (a newer mailseal upgra
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from ..config import data_dir
 from ..errors import ConfigurationError, ErrorCode, MailsealError, TemporaryError
@@ -38,6 +39,8 @@ HEAD_REVISION = "0005"
 # Any constant works: every node that migrates takes the same PostgreSQL advisory lock first.
 _PG_MIGRATION_LOCK = 0x6D61696C
 _READ_ONLY = "mailseal_read_only"
+_SQLITE_HAS_VERSION_TABLE = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+_VERSIONS = "SELECT version_num FROM alembic_version"
 
 
 class SchemaError(MailsealError):
@@ -95,12 +98,29 @@ def make_engine(url: str) -> Engine:
 
 def schema_revision(engine: Engine) -> str | None:
     """The revision the database's ``alembic_version`` table records; None for a database never migrated."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            versions = _sqlite_versions(conn)
+        return versions[0] if versions is not None and len(versions) == 1 else None
     with engine.execution_options(**{_READ_ONLY: True}).connect() as conn:
         # Asking first keeps a failed SELECT out of a PostgreSQL transaction (it would abort the transaction).
         if not inspect(conn).has_table("alembic_version"):
             return None
-        versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        versions = list(conn.execute(text(_VERSIONS)).scalars())
     return versions[0] if len(versions) == 1 else None
+
+
+def _sqlite_versions(conn: Connection) -> list[str] | None:
+    # Every store command asks this first, so it goes straight to the driver: two statements, each its own read
+    # (the driver opens no transaction, see _sqlite_setup), cost a tenth of SQLAlchemy's inspector and execution.
+    raw: sqlite3.Connection | None = conn.connection.driver_connection
+    assert raw is not None  # an open connection always has its driver's
+    try:
+        if raw.execute(_SQLITE_HAS_VERSION_TABLE).fetchone() is None:
+            return None
+        return [str(row[0]) for row in raw.execute(_VERSIONS)]
+    except sqlite3.Error as exc:  # as SQLAlchemy would have raised it
+        raise DBAPIError.instance(_VERSIONS, None, exc, sqlite3.Error) from None
 
 
 def _alembic_config() -> Any:
@@ -296,6 +316,88 @@ def _unavailable_is_temporary() -> Iterator[None]:
         raise TemporaryError(f"the store database did not answer ({detail}): try again later") from exc
 
 
+# -- engines made once by a process that forks (the resident agent, cli/agent.py) ---------------------------------
+
+#: SQLite store URL -> an engine a long-lived parent made and warmed (dialect set up, the hot statements compiled)
+#: for the children it forks. Only the engine crosses the fork, never a connection: the parent's pool is emptied
+#: after the warm-up, and each child opens its own connections and checks the schema itself, so it sees the
+#: database as it is when the child runs.
+_kept: dict[str, tuple[Engine, int]] = {}
+#: The SQLite store URLs ``Store.open`` opened in this process, each once (a forked command reports them to its
+#: parent); a set, so that a long-lived process opening its store again and again does not grow it.
+_opened: dict[str, None] = {}
+_MAX_KEPT = 8
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The absolute path of a SQLite file URL; None for another database, an in-memory or a relative one (a
+    relative path names a different file in a child that changed folder)."""
+    if not url.startswith("sqlite:///") or "?" in url:
+        return None
+    path = Path(url.split("///", 1)[1])
+    return path if path.is_absolute() else None
+
+
+def opened_store_urls() -> list[str]:
+    """The SQLite store URLs this process opened with ``Store.open``, oldest first, without repeats."""
+    return list(_opened)
+
+
+def kept_store_urls() -> list[str]:
+    """The SQLite store URLs this process keeps an engine for (``keep_engine``), oldest first."""
+    return list(_kept)
+
+
+def keep_engine(url: str, warm: Callable[[Store], object]) -> bool:
+    """For a process that forks a child per command: make an engine for the existing SQLite store at ``url``, run
+    ``warm`` with it (lookups, so that SQLAlchemy compiles their statements once, here), close its connections and
+    keep it for ``Store.open`` in the children forked later. The warm-up opens the file read-only: it never
+    creates nor changes the database. False (and nothing kept) when ``url`` is not an existing SQLite file."""
+    path = _sqlite_file(url)
+    if url in _kept or path is None or not path.is_file():
+        return url in _kept
+    engine = make_engine(url)
+
+    def read_only(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        cargs[0], cparams["uri"] = f"{path.as_uri()}?mode=ro", True
+
+    event.listen(engine, "do_connect", read_only)
+    try:
+        store = Store(engine)
+        if schema_revision(engine) == HEAD_REVISION:
+            warm(store)
+    except (DBAPIError, MailsealError):
+        pass  # only a head start: the child opens and checks the store itself
+    finally:
+        event.remove(engine, "do_connect", read_only)
+        engine.dispose()  # no connection may cross a fork
+    while len(_kept) >= _MAX_KEPT:
+        _kept.pop(next(iter(_kept)))[0].dispose()
+    _kept[url] = (engine, os.getpid())
+    return True
+
+
+def _pooled(engine: Engine) -> bool:
+    pool = engine.pool
+    return not isinstance(pool, QueuePool) or pool.checkedin() + pool.checkedout() > 0
+
+
+def _kept_engine(url: str) -> Engine | None:
+    kept = _kept.get(url)
+    if kept is None:
+        return None
+    engine, maker = kept
+    if maker != os.getpid() and _pooled(engine):
+        # keep_engine leaves the pool empty; should a connection be there all the same, a forked child takes a
+        # pool of its own and leaves the parent's connections alone (SQLAlchemy's recipe for engines and fork).
+        engine.dispose(close=False)
+        _kept[url] = (engine, os.getpid())
+    path = _sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return engine
+
+
 class Store:
     """An open store database: an engine and a session factory. ``Store.open()`` migrates first.
 
@@ -313,7 +415,10 @@ class Store:
     def open(cls, url: str | None = None, *, run_migrations: bool = True, upgrade: bool = True) -> Store:
         """Open the store at ``url`` (default: ``database_url()``). With ``run_migrations`` its schema is made
         usable (``ensure_schema``): created when empty, upgraded when older only if ``upgrade``."""
-        engine = make_engine(url or database_url())
+        url = url or database_url()
+        engine = _kept_engine(url) or make_engine(url)
+        if _sqlite_file(url) is not None:
+            _opened[url] = None
         if run_migrations:
             try:
                 ensure_schema(engine, upgrade=upgrade)
@@ -360,6 +465,6 @@ class Store:
 
 
 __all__ = ["DB_URL_ENV", "HEAD_REVISION", "STORE_SETTINGS", "SchemaError", "SchemaState", "Store", "auto_migrate",
-           "database_url", "display_url", "ensure_schema", "existing_database_url", "inspect_schema", "known_revisions",
-           "make_engine", "migrate", "open_service_store", "pending_revisions", "schema_revision", "schema_state",
-           "unavailable", "upgrade_schema"]
+           "database_url", "display_url", "ensure_schema", "existing_database_url", "inspect_schema", "keep_engine",
+           "kept_store_urls", "known_revisions", "make_engine", "migrate", "open_service_store", "opened_store_urls",
+           "pending_revisions", "schema_revision", "schema_state", "unavailable", "upgrade_schema"]

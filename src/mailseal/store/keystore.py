@@ -14,7 +14,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..cms.identity import Identity, fingerprint, load_private_key
@@ -39,6 +40,15 @@ _VERIFIER_PLAINTEXT = b"mailseal key store verifier v1"
 _VERIFIER_AAD = b"mailseal verifier"
 _BLOB_VERSION = b"\x01"
 _ID = identities.c
+# Prebuilt statements for the hot paths (`sign --from`, `decrypt` with the store): built once, compiled once.
+_KDF_PARAMS = select(settings.c.value).where(settings.c.name == _KDF_SETTING)
+_IDENTITY_FOR = (
+    select(identities)
+    .where(_ID.address == bindparam("address"), or_(_ID.usage == bindparam("usage"), _ID.usage == "dual"),
+           _ID.not_before <= bindparam("at"), _ID.not_after >= bindparam("at"))
+    .order_by(_ID.not_before.desc(), _ID.id.desc())
+    .limit(1)
+)
 
 
 def certificate_usage(cert: x509.Certificate, usage: str | None = None) -> str:
@@ -84,11 +94,13 @@ class KeyEncryptionKey:
         self._aead = AESGCM(key)
 
     @classmethod
-    def unlock(cls, store: Store, passphrase: bytes, scrypt: dict[str, int] | None = None) -> KeyEncryptionKey:
-        """Derive the key; the first unlock of a new store chooses the salt and writes the verifier."""
-        with store.lookup() as conn:
-            value = conn.execute(select(settings.c.value).where(settings.c.name == _KDF_SETTING)).scalar()
-            params = dict(value) if value is not None else None
+    def unlock(cls, store: Store, passphrase: bytes, scrypt: dict[str, int] | None = None,
+               params: dict[str, Any] | None = None) -> KeyEncryptionKey:
+        """Derive the key; the first unlock of a new store chooses the salt and writes the verifier. ``params``:
+        the store's KDF setting when the caller has just read it (``kdf_params``)."""
+        if params is None:
+            with store.lookup() as conn:
+                params = kdf_params(conn)
         if params is None:
             params = {"algorithm": "scrypt", **(scrypt or DEFAULT_SCRYPT), "salt": base64.b64encode(os.urandom(16)).decode()}
             key = _derive(passphrase, params)
@@ -122,6 +134,12 @@ class KeyEncryptionKey:
             return self._aead.decrypt(blob[1:13], blob[13:], aad)
         except InvalidTag:
             raise WrongPasswordError("a stored private key cannot be decrypted with this passphrase") from None
+
+
+def kdf_params(conn: Connection) -> dict[str, Any] | None:
+    """The key store's KDF setting (salt, cost, verifier); None before the first key is stored."""
+    value = conn.execute(_KDF_PARAMS).scalar()
+    return dict(value) if value is not None else None
 
 
 def _aad(fingerprint: str) -> bytes:
@@ -180,11 +198,11 @@ class KeyStore:
         """Derive the key-encryption key now: a wrong passphrase fails here rather than at first use."""
         self._key()
 
-    def _key(self) -> KeyEncryptionKey:
+    def _key(self, params: dict[str, Any] | None = None) -> KeyEncryptionKey:
         if self._kek is None:
             source = self._passphrase
             secret = source() if callable(source) else source if source is not None else resolve_passphrase()
-            self._kek = KeyEncryptionKey.unlock(self.store, secret, self._scrypt)
+            self._kek = KeyEncryptionKey.unlock(self.store, secret, self._scrypt, params)
         return self._kek
 
     def add(self, identity: Identity, usage: str | None = None, address: str | None = None,
@@ -291,7 +309,7 @@ class KeyStore:
         with self.store.lookup() as conn:
             return conn.execute(select(identities).where(_ID.id == identity_id)).first()
 
-    def _load(self, row: Any) -> Identity:
+    def _load(self, row: Any, params: dict[str, Any] | None = None) -> Identity:
         cert = x509.load_der_x509_certificate(row.certificate)
         chain = tuple(x509.load_der_x509_certificate(base64.b64decode(c)) for c in row.chain)
         if row.key_location is not None:
@@ -302,7 +320,7 @@ class KeyStore:
             return Identity(key, cert, chain)
         if row.encrypted_key is None:
             raise WrongPasswordError("the stored identity has neither a key nor a key location")
-        key = load_private_key(self._key().open(row.encrypted_key, _aad(fingerprint(cert))))
+        key = load_private_key(self._key(params).open(row.encrypted_key, _aad(fingerprint(cert))))
         return Identity(key, cert, chain)
 
     def get(self, identity_id: int) -> Identity:
@@ -313,29 +331,28 @@ class KeyStore:
 
     def identity_for(self, address: str, usage: str = "sign", at: datetime | None = None) -> Identity:
         """The newest identity valid at ``at`` (default now) for ``address`` that can do ``usage``."""
-        return self._load(self._newest(address, usage, at))
+        row, params = self._newest(address, usage, at, unsealing=True)
+        return self._load(row, params)
 
     def certificate_for(self, address: str, usage: str = "encrypt", at: datetime | None = None
                         ) -> x509.Certificate:
         """The certificate of ``identity_for(address, usage, at)``, without opening its key (no passphrase)."""
-        return x509.load_der_x509_certificate(self._newest(address, usage, at).certificate)
+        return x509.load_der_x509_certificate(self._newest(address, usage, at)[0].certificate)
 
-    def _newest(self, address: str, usage: str, at: datetime | None) -> Any:
+    def _newest(self, address: str, usage: str, at: datetime | None, *, unsealing: bool = False
+                ) -> tuple[Any, dict[str, Any] | None]:
+        """The identity's row and, when ``unsealing`` a key of the store with no KEK derived yet, the KDF
+        settings that derive it, read in the same visit to the database."""
         if usage not in ("sign", "encrypt"):
             raise UsageError("usage must be sign or encrypt")
-        when = at or datetime.now(UTC)
-        query = (
-            select(identities)
-            .where(_ID.address == normalize_address(address), _ID.usage.in_((usage, "dual")),
-                   _ID.not_before <= when, _ID.not_after >= when)
-            .order_by(_ID.not_before.desc(), _ID.id.desc())
-            .limit(1)
-        )
+        values = {"address": normalize_address(address), "usage": usage, "at": at or datetime.now(UTC)}
         with self.store.lookup() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_IDENTITY_FOR, values).first()
+            params = kdf_params(conn) if (unsealing and row is not None and row.encrypted_key is not None
+                                          and self._kek is None) else None
         if row is None:
             raise UsageError(f"no valid {usage} identity for {address} in the key store")
-        return row
+        return row, params
 
     def remove(self, target: str, actor: str | None = None) -> int:
         """Remove by row id or by address (every identity of it); returns how many were removed."""
@@ -376,4 +393,4 @@ class KeyStore:
 
 
 __all__ = ["EXPORT_ENV", "KEYFILE_ENV", "PASSPHRASE_ENV", "USAGES", "IdentityRecord", "KeyEncryptionKey", "KeyStore",
-           "Usage", "resolve_passphrase"]
+           "Usage", "kdf_params", "resolve_passphrase"]
