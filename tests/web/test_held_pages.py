@@ -166,3 +166,20 @@ def test_without_the_gateway_the_page_says_why(console: Console) -> None:
     assert "mailseal serve" in answer.json()["detail"]
     # and the app without one still builds (the default of create_app)
     assert create_app(console.store, WebSettings(), key=b"k" * 32, hasher=FAST) is not None
+
+
+def test_a_release_sent_twice_at_once_delivers_once(held: Held) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    root = held.console.login("root")
+    once = held.hold([DAVE], "once", "Once only.\n")
+    headers = {"X-CSRF-Token": _csrf(root.get("/sessions").text)}
+
+    def release() -> int:
+        return root.post(f"/api/v1/held/{once}/release", json={"unencrypted": True}, headers=headers).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = sorted(pool.map(lambda _: release(), range(2)))
+    assert answers == [200, 404]
+    held.sink.wait_for(1)
+    assert len(held.sink.messages) == 1 and len(events(held.gw.store, action="gateway.release")) == 1

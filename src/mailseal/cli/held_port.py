@@ -5,6 +5,7 @@ file's (a release builds a gateway from the settings, as `mailseal held release`
 from __future__ import annotations
 
 import asyncio
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -34,7 +35,11 @@ def item_of(message: HeldMessage, header: tuple[str, ...] = ()) -> HeldItem:
 
 
 class _Held(ABC):
-    """What both share: list, show and delete read the held directory; a release goes through a gateway."""
+    """What both share: list, show and delete read the held directory; a release goes through a gateway. One
+    change at a time: a release clicked twice delivers once (the second finds the message gone)."""
+
+    def __init__(self) -> None:
+        self._changing = threading.Lock()
 
     @abstractmethod
     def messages(self) -> HeldMessages: ...
@@ -52,12 +57,13 @@ class _Held(ABC):
     def release(self, held_id: str, *, unencrypted: bool, only: Sequence[str], actor: str) -> ReleasedItem:
         from ..gateway.release import release
 
-        with self.gateway() as gw:
+        with self._changing, self.gateway() as gw:
             done = release(gw, held_id, unencrypted=unencrypted, only=only, actor=actor)
         return ReleasedItem(done.message.id, done.recipients, done.copies, done.actions, unencrypted)
 
     def delete(self, held_id: str) -> HeldItem:
-        return item_of(self.messages().delete(held_id))
+        with self._changing:
+            return item_of(self.messages().delete(held_id))
 
 
 class RunningGatewayHeld(_Held):
@@ -65,6 +71,7 @@ class RunningGatewayHeld(_Held):
     and journal (``gateway.release``), from the console's worker thread (its own event loop for the relay)."""
 
     def __init__(self, gateway: Gateway) -> None:
+        super().__init__()
         self._gateway = gateway
 
     def messages(self) -> HeldMessages:
@@ -83,6 +90,7 @@ class SettingsHeld(_Held):
     from the settings on the console's store (the key store's passphrase from the environment), then stops it."""
 
     def __init__(self, settings: Mapping[str, Any], store: Store) -> None:
+        super().__init__()
         self._settings = settings
         self._store = store
 
