@@ -299,6 +299,7 @@ def _port_error(exc: OSError, port: int, option: str) -> MailsealError:
 
 
 async def _serve(home: Path, ports: Ports, self_test: bool, password: str | None = None) -> int:
+    from .cli.held_port import RunningGatewayHeld
     from .config import load_settings
     from .gateway.build import build_gateway
     from .gateway.sink import start_sink
@@ -325,7 +326,7 @@ async def _serve(home: Path, ports: Ports, self_test: bool, password: str | None
                 return await asyncio.get_running_loop().run_in_executor(None, _self_test, home, gateway.port)
             web = parse_web(settings)
             try:
-                console = await server.start(gateway.resources.store, web)
+                console = await server.start(gateway.resources.store, web, RunningGatewayHeld(gateway))
             except OSError as exc:
                 if not is_listen_error(exc):
                     raise

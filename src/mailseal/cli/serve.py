@@ -79,8 +79,9 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
         console = None
         if web is not None:  # built now: its imports and set-up are not paid once mail flows
             from ..web import server
+            from .held_port import RunningGatewayHeld
 
-            console = server.server(gw.resources.store, web)
+            console = server.server(gw.resources.store, web, RunningGatewayHeld(gw))
     except MailsealError as exc:
         if exc.code not in CONFIG_CODES:
             raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,6 +12,7 @@ from .common import handle_errors
 
 if TYPE_CHECKING:
     from ..store.database import Store
+    from ..web.held_port import HeldMail
     from ..web.settings import WebSettings
 
 
@@ -38,17 +39,26 @@ def web_cmd(config: str | None, listen: str | None) -> None:
     web = parse_web(settings)
     store = open_service_store(settings)
     try:
-        asyncio.run(_run(store, web))
+        asyncio.run(_run(store, web, _held(settings, store)))
     finally:
         store.close()
 
 
-async def _run(store: Store, web: WebSettings) -> None:
+def _held(settings: dict[str, Any], store: Store) -> HeldMail | None:
+    """The gateway's held messages when the settings file has a [gateway] table (its held_dir), else none."""
+    if "gateway" not in settings:
+        return None
+    from .held_port import SettingsHeld
+
+    return SettingsHeld(settings, store)
+
+
+async def _run(store: Store, web: WebSettings, held: HeldMail | None = None) -> None:
     from ..web import server
     from .serve import is_listen_error, listen_error
 
     try:
-        console, task = await server.start(store, web)
+        console, task = await server.start(store, web, held)
     except OSError as exc:
         if not is_listen_error(exc):
             raise

@@ -20,9 +20,10 @@ from ..store.apitokens import ApiTokens
 from ..store.database import Store
 from ..store.tables import utcnow
 from ..store.websessions import WebSessions
-from . import api, auth, pages, problems
+from . import api, api_held, auth, pages, pages_held, problems
 from .context import STATIC, Console
 from .csrf import csrf_guard
+from .held_port import HeldMail
 from .security import SecurityHeaders
 from .sessions import API_PREFIX
 from .settings import WebSettings, console_key
@@ -34,20 +35,22 @@ ERROR_STATUSES = {"400": "Bad request", "401": "Not signed in (no session, no va
 
 def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes | None = None,
                hasher: PasswordHasher | None = None, clock: Callable[[], datetime] = utcnow,
-               ca_directory: Path | None = None, routers: Iterable[APIRouter] = ()) -> FastAPI:
+               ca_directory: Path | None = None, routers: Iterable[APIRouter] = (),
+               held: HeldMail | None = None) -> FastAPI:
     """The console over ``store``. ``key`` seals the TOTP secrets (default: ``console_key(settings)``);
-    ``hasher`` sets the argon2id cost; ``clock`` gives the time (tests move it); ``routers`` adds pages."""
+    ``hasher`` sets the argon2id cost; ``clock`` gives the time (tests move it); ``routers`` adds pages;
+    ``held`` is the gateway's held messages (``web/held_port.py``), when the serving process has them."""
     chosen = settings or WebSettings()
     admins = Admins(store, hasher=hasher, totp_key=key if key is not None else console_key(chosen))
     context = Console(store, chosen, admins, WebSessions(store, idle=chosen.idle_timeout,
                                                          absolute=chosen.absolute_timeout),
-                      ApiTokens(store), clock=clock, ca_directory=ca_directory)
+                      ApiTokens(store), clock=clock, ca_directory=ca_directory, held=held)
     app = FastAPI(title="mailseal console API", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json",
                   docs_url=None, redoc_url=None, dependencies=[Depends(csrf_guard)])
     app.state.console = context
     app.add_middleware(SecurityHeaders, tls=chosen.tls)
     problems.install(app)
-    for router in (auth.router, pages.router, api.router, *routers):
+    for router in (auth.router, pages.router, api.router, pages_held.router, api_held.router, *routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -16,6 +16,7 @@ from ..store.apitokens import ApiTokens
 from ..store.database import Store
 from ..store.tables import utcnow
 from ..store.websessions import WebSessions
+from .held_port import HeldMail
 from .settings import WebSettings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -34,6 +35,7 @@ class Console:
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     clock: Callable[[], datetime] = utcnow
     ca_directory: Path | None = None
+    held: HeldMail | None = None  # the gateway's held messages, when the process that serves the console has them
 
     def now(self) -> datetime:
         return self.clock()

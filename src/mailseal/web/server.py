@@ -13,6 +13,7 @@ import uvicorn
 
 from ..store.database import Store
 from .app import create_app
+from .held_port import HeldMail
 from .settings import WebSettings
 
 log = logging.getLogger("mailseal.web")
@@ -26,8 +27,8 @@ class _Server(uvicorn.Server):
         yield
 
 
-def server(store: Store, settings: WebSettings) -> uvicorn.Server:
-    app = create_app(store, settings)
+def server(store: Store, settings: WebSettings, held: HeldMail | None = None) -> uvicorn.Server:
+    app = create_app(store, settings, held=held)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
                             lifespan="off", server_header=False, proxy_headers=False,
                             ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
@@ -50,12 +51,13 @@ def bind(settings: WebSettings) -> socket.socket:
     return sock
 
 
-async def start(store: Store | uvicorn.Server, settings: WebSettings) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+async def start(store: Store | uvicorn.Server, settings: WebSettings, held: HeldMail | None = None
+                ) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """The console listening (returns once it accepts connections); an OSError when the port cannot be opened.
     ``store`` may be a server made beforehand by ``server()`` (the gateway makes it before it listens, so that
     importing and building the application is not paid while it serves mail)."""
     sock = bind(settings)
-    console = store if isinstance(store, uvicorn.Server) else server(store, settings)
+    console = store if isinstance(store, uvicorn.Server) else server(store, settings, held)
     task = asyncio.get_running_loop().create_task(console.serve(sockets=[sock]))
     while not console.started:
         if task.done():
