@@ -169,3 +169,13 @@ def test_verify_needs_the_csrf_token_and_a_session(trusted: Console, root: TestC
     assert answer.status_code == 403
     anonymous = trusted.client().get("/verify")
     assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login"
+
+
+def test_size_limits_are_clear_errors(trusted: Console, root: TestClient, built: Messages) -> None:
+    huge = built.valid + b"x" * service_verify.MAX_MESSAGE
+    status, page = upload(root, huge)
+    assert status == 400 and "larger than 25 MiB" in page and "mailseal verify" in page
+    pasted = root.post("/verify", data={"csrf_token": csrf_of(root), "message": "x" * (1024 * 1024 + 1)},
+                       files={"file": ("", b"", "application/octet-stream")})
+    assert pasted.status_code in (400, 413) and "Traceback" not in pasted.text
+    assert "maximum size of 1024KB" in pasted.text  # Starlette's form limit, as the form says: up to 1 MiB
