@@ -179,3 +179,9 @@ def test_size_limits_are_clear_errors(trusted: Console, root: TestClient, built:
                        files={"file": ("", b"", "application/octet-stream")})
     assert pasted.status_code in (400, 413) and "Traceback" not in pasted.text
     assert "maximum size of 1024KB" in pasted.text  # Starlette's form limit, as the form says: up to 1 MiB
+
+
+def test_the_file_name_is_escaped(trusted: Console, root: TestClient, built: Messages) -> None:
+    status, page = upload(root, built.valid, name='<img src=x onerror="alert(1)">.eml')
+    assert status == 200 and "<img src=x" not in page
+    assert "File: &lt;img src=x onerror=%22alert(1)%22&gt;.eml" in page  # the client sends quotes as %22
