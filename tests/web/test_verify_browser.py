@@ -1,6 +1,7 @@
 """The verify page in a real browser (Debian's chromium, real uvicorn): must-show 1's verify part. Upload a valid
 message, a tampered one and a signed part wrapped in unsigned text through the form, see each verdict; a message
-whose HTML links a remote image and carries a script loads nothing remote and runs nothing; the .p7s downloads.
+whose HTML links a remote image and carries a script loads nothing remote and runs nothing; the .p7s downloads;
+an encrypted one names its recipients.
 Screenshots of each result at 1280 and 390 px."""
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def test_verify_valid_tampered_wrapped_in_the_browser(running: Running, chromium
     trust_test_root(running.store, pki)
     built = messages(pki)
     files = {}
-    for name in ("valid", "tampered", "wrapped", "html"):
+    for name in ("valid", "tampered", "wrapped", "encrypted", "html"):
         files[name] = tmp_path / f"{name}.eml"
         files[name].write_bytes(getattr(built, name))
     cases = (("valid", "Valid, revocation unknown"), ("tampered", "Invalid: content altered"),
@@ -70,6 +71,12 @@ def test_verify_valid_tampered_wrapped_in_the_browser(running: Running, chromium
             info.value.save_as(saved)
             assert info.value.suggested_filename == "smime.p7s" and saved.read_bytes()[:1] == b"\x30"
 
+            page.get_by_label("Message file (.eml)").set_input_files(str(files["encrypted"]))
+            page.get_by_role("button", name="Verify").click()
+            expect(page.get_by_role("heading", name="Encrypted: not opened here")).to_be_visible()
+            expect(page.locator("ul.recipients li")).to_have_count(1)
+            shots += _shots(page, "verify-encrypted", tmp_path)
+
             page.get_by_label("Message file (.eml)").set_input_files(str(files["html"]))
             page.get_by_role("button", name="Verify").click()
             expect(page.locator("#report-verdict")).to_have_text("Valid, revocation unknown")
@@ -78,11 +85,11 @@ def test_verify_valid_tampered_wrapped_in_the_browser(running: Running, chromium
         finally:
             browser.close()
     assert violations == [] and remote == []
-    assert len(shots) == 8
+    assert len(shots) == 10
     for shot in shots:
         data = shot.read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 2000, shot
     from mailseal.store.audit import events
 
     assert [e.detail["verdict"] for e in events(running.store, ACTION)] == [
-        "valid", "invalid-signature", "not-signed", "valid", "valid"]
+        "valid", "invalid-signature", "not-signed", "valid", "encrypted", "valid"]
