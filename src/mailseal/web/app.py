@@ -20,7 +20,16 @@ from ..store.apitokens import ApiTokens
 from ..store.database import Store
 from ..store.tables import utcnow
 from ..store.websessions import WebSessions
-from . import api, api_held, auth, pages, pages_held, problems
+from . import (
+    api,
+    api_held,
+    api_verify,
+    auth,
+    pages,
+    pages_held,
+    pages_verify,
+    problems,
+)
 from .context import STATIC, Console
 from .csrf import csrf_guard
 from .held_port import HeldMail
@@ -50,7 +59,16 @@ def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes 
     app.state.console = context
     app.add_middleware(SecurityHeaders, tls=chosen.tls)
     problems.install(app)
-    for router in (auth.router, pages.router, api.router, pages_held.router, api_held.router, *routers):
+    for router in (
+            auth.router,
+            pages.router,
+            api.router,
+            pages_held.router,
+            api_held.router,
+            pages_verify.router,
+            api_verify.router,
+            *routers,
+    ):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

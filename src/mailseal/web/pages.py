@@ -19,8 +19,15 @@ from .sessions import Principal, admin, recently_authenticated, user
 
 router = APIRouter(include_in_schema=False)
 #: The navigation: (path, label); the pages still to come are listed without a link.
-NAV = (("/", "Dashboard"), ("/audit", "Audit"), ("/admins", "Admins"), ("/sessions", "Sessions"), ("/held", "Held"))
-COMING = ("Certificates", "Trust", "Policy", "CA", "Verify")
+NAV = (
+    ("/", "Dashboard"),
+    ("/audit", "Audit"),
+    ("/admins", "Admins"),
+    ("/sessions", "Sessions"),
+    ("/held", "Held"),
+    ("/verify", "Verify"),
+)
+COMING = ("Certificates", "Trust", "Policy", "CA")
 
 
 def render(request: Request, template: str, who: Principal, status: int = 200, **context: object) -> Response:
