@@ -24,6 +24,8 @@ from tests.web.conftest import CSRF, FAST, PASSWORD, Console, csrf_of
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 #: Routes anyone may use on their own behalf (signing in and out): every other change needs the admin role.
 SELF_SERVICE = {"/login", "/login/totp", "/logout", "/reauth"}
+#: POST routes that change nothing (they take a body too big for a query): any signed-in user or token may call them.
+READ_ONLY = {"/api/v1/policy/test"}
 
 
 def api_routes(routes: list[Any]) -> Iterator[APIRoute]:
@@ -73,7 +75,7 @@ def test_an_auditor_cannot_change_anything(console: Console, root: TestClient) -
     eve = console.login("eve")
     token = csrf_of(eve)
     for method, path in _changing(console):
-        if path in SELF_SERVICE:
+        if path in SELF_SERVICE | READ_ONLY:
             continue
         is_form = method == "POST" and not path.startswith("/api")
         answer = eve.request(method, path, headers={"X-CSRF-Token": token},
@@ -89,7 +91,7 @@ def test_a_read_token_cannot_change_and_an_admin_token_can(console: Console, roo
     write, _ = tokens.create("root", "writer", "admin")
     plain = console.client()
     for method, path in _changing(console):
-        if path.startswith("/api"):
+        if path.startswith("/api") and path not in READ_ONLY:
             answer = plain.request(method, path, headers={"Authorization": f"Bearer {read}"})
             assert answer.status_code == 403, (method, path)
     listed = plain.get("/api/v1/admins", headers={"Authorization": f"Bearer {read}"})
