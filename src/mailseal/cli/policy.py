@@ -205,7 +205,7 @@ def import_cmd(config: str | None) -> None:
     store = Store.open()
     try:
         saved = stored_policy.save(store, table if isinstance(table, dict) else {},
-                                   check=lambda t: _check(settings, t))
+                                   check=lambda t: _check(settings, t), file_table=table if isinstance(table, dict) else None)
     finally:
         store.close()
     click.echo(f"policy stored: version {saved.version}; a running gateway applies it on reload "

@@ -78,7 +78,7 @@ def _plain(table: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(value, Mapping) and value:
+    if isinstance(value, Mapping) and (value or not prefix):
         for key, item in value.items():
             _flatten(item, f"{prefix}.{key}" if prefix else str(key), out)
     else:
@@ -95,10 +95,12 @@ def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[
 
 
 def save(store: Store, table: Mapping[str, Any], *, actor: str | None = None, expected_version: int | None = None,
-         check: Callable[[dict[str, Any]], None] | None = None) -> StoredPolicy:
+         check: Callable[[dict[str, Any]], None] | None = None,
+         file_table: Mapping[str, Any] | None = None) -> StoredPolicy:
     """Store ``table`` as the next version; ``check`` (the caller's ``Policy.from_settings``) runs first and may
     raise, and nothing is written then. With ``expected_version`` the save is refused when another change came in
-    between (0: none stored yet). The audit event (``policy.save``, with the change) commits with it."""
+    between (0: none stored yet). The audit event (``policy.save``, with the change from the policy in effect
+    before: the stored one, else ``file_table``, the file's) commits with it."""
     plain = _plain(table)
     if check is not None:
         check(plain)
@@ -119,7 +121,7 @@ def save(store: Store, table: Mapping[str, Any], *, actor: str | None = None, ex
                 session.execute(insert(settings).values(name=SETTING, value=value))
             else:
                 session.execute(update(settings).where(settings.c.name == SETTING).values(value=value))
-            changes = diff(previous.table if previous is not None else {}, plain)
+            changes = diff(previous.table if previous is not None else dict(file_table or {}), plain)
             audit.record(session, "policy.save", f"version {saved.version}",
                          {"version": saved.version, "previous": version, "changes": changes}, who)
     except IntegrityError:

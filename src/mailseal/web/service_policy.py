@@ -112,8 +112,10 @@ def save(store: Store, table: Mapping[str, Any], actor: str, expected_version: i
     """Store ``table`` as the policy of every node; refused (nothing written) when ``Policy.from_settings`` refuses
     it, or when another change was saved since ``expected_version``."""
     settings = file_settings()
+    fallback = settings.get("policy")
     return stored_policy.save(store, table, actor=actor, expected_version=expected_version,
-                              check=lambda t: _check(settings, t))
+                              check=lambda t: _check(settings, t),
+                              file_table=fallback if isinstance(fallback, Mapping) else None)
 
 
 def _check(settings: Mapping[str, Any], table: dict[str, Any]) -> None:
