@@ -58,7 +58,7 @@ def test_adding_a_domain_entry_changes_the_testers_decision(stocked: Console, ro
     assert "In effect: <strong>the store (version 1)</strong>" in notice
     after = root.get("/policy", params=CAROL).text
     carol = _row(after, "carol@partner.example")
-    assert "⏸ held" in carol and "domain partner.example" in carol
+    assert "! held" in carol and "domain partner.example" in carol
     assert "encryption required but no certificate for carol@partner.example" in carol
     assert any(e.action == "policy.save" and e.actor == "web:root (testclient)" for e in events(stocked.store))
 
