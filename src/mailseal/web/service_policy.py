@@ -75,20 +75,22 @@ def _settings(policy: Policy, entry: str | None) -> dict[str, Setting]:
     return {k: Setting(plain[k], resolved.sources[k]) for k in ACTION_KEYS}
 
 
-def in_effect(store: Store) -> tuple[dict[str, Any], stored_policy.StoredPolicy | None, Policy]:
+def in_effect(store: Store, settings: Mapping[str, Any] | None = None
+              ) -> tuple[dict[str, Any], stored_policy.StoredPolicy | None, Policy]:
     """The settings with the stored policy in place, the stored policy (or None) and the parsed policy."""
     stored = stored_policy.load(store)
-    settings = stored_policy.effective_settings(file_settings(), stored)
-    return settings, stored, Policy.from_settings(settings)
+    effective = stored_policy.effective_settings(file_settings() if settings is None else settings, stored)
+    return effective, stored, Policy.from_settings(effective)
 
 
 def view(store: Store) -> PolicyView:
-    settings, stored, policy = in_effect(store)
+    from_file = file_settings()
+    settings, stored, policy = in_effect(store, from_file)
     table = settings.get("policy", {})
     table = dict(table) if isinstance(table, Mapping) else {}
     summary = policy.to_dict()
     warnings = list(policy.warnings())
-    if stored is not None and file_settings().get("policy"):
+    if stored is not None and from_file.get("policy"):
         warnings.append(f"the settings file's [policy] is not used: the store holds version {stored.version}")
     raw_rules = table.get("rules", [])
     return PolicyView(
