@@ -11,10 +11,14 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from mailseal.store import audit
 from mailseal.store.apitokens import ApiTokens
 from tests.web.conftest import Console, make_console
+
+#: Operations whose bodies are checked beyond their schema (a policy is validated as the settings file's is).
+REFUSES_VALID_JSON = {"PUT /api/v1/policy"}
 
 
 @pytest.fixture
@@ -52,7 +56,10 @@ def test_api_conforms(token_console: tuple[Console, str]) -> None:
         @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                   database=None)
         def conforms(case: Any) -> None:
-            case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
+            # A policy table can be well-formed JSON and still be refused by Policy.from_settings (400, the reason
+            # in the detail): that is the endpoint's job, not a schema violation.
+            skip = [positive_data_acceptance] if case.operation.label in REFUSES_VALID_JSON else []
+            case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, excluded_checks=skip)
 
         conforms()
         tested.append(operation.label)

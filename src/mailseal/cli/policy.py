@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import tomllib
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +11,7 @@ import click
 
 from ..config import load_settings
 from ..errors import ConfigurationError, UsageError
-from ..policy import Decision, Envelope, Facts, MessageFacts, Policy, RecipientDecision, StaticFacts
+from ..policy import Decision, Policy, RecipientDecision
 from ..policy.validation import size as parse_size
 from .common import handle_errors, print_json
 
@@ -42,52 +41,6 @@ def read_settings(config: str | None) -> dict[str, Any]:
         raise ConfigurationError(f"the settings file {path} is not valid TOML: {exc}") from None
 
 
-class StoreFacts:
-    """Facts from the store in the data directory, read only: identities in the key store and certificates in the
-    directory. Neither the lookup sources (LDAP, SMIMEA) nor path validation are consulted, so the gateway can find
-    a certificate this says is missing; `--assume-cert` covers that."""
-
-    def __init__(self, store: Store, at: datetime | None = None) -> None:
-        from ..store.directory import Directory
-        from ..store.keystore import KeyStore
-
-        # Listing identities needs no passphrase: the private keys are never unlocked here.
-        self._keys = KeyStore(store)
-        self._directory = Directory(store)
-        self._at = at or datetime.now(UTC)
-
-    def _identity(self, address: str, usages: tuple[str, ...], *, current: bool) -> bool:
-        return any(r.usage in usages and (not current or r.not_before <= self._at <= r.not_after)
-                   for r in self._keys.list(address))
-
-    def has_signing_key(self, address: str) -> bool:
-        return self._identity(address, ("sign", "dual"), current=True)
-
-    def has_decryption_key(self, address: str) -> bool:
-        # An expired key still decrypts what was encrypted to it while it was valid.
-        return self._identity(address, ("encrypt", "dual"), current=False)
-
-    def has_certificate(self, address: str) -> bool:
-        return bool(self._directory.certificates_for(address, self._at)) or \
-            self._identity(address, ("encrypt", "dual"), current=True)
-
-
-class EitherFacts:
-    """True when any of the sources says so: the assumptions given on the command line, then the store."""
-
-    def __init__(self, *sources: Facts) -> None:
-        self.sources = sources
-
-    def has_signing_key(self, address: str) -> bool:
-        return any(s.has_signing_key(address) for s in self.sources)
-
-    def has_decryption_key(self, address: str) -> bool:
-        return any(s.has_decryption_key(address) for s in self.sources)
-
-    def has_certificate(self, address: str) -> bool:
-        return any(s.has_certificate(address) for s in self.sources)
-
-
 def open_store_read_only() -> Store | None:
     """The store, opened without migrations; None when the data directory holds no store (nothing is created)."""
     from ..config import data_dir
@@ -102,6 +55,28 @@ def open_store_read_only() -> Store | None:
     return Store.open(url, run_migrations=False)
 
 
+def policy_settings(config: str | None, store: Store) -> dict[str, Any]:
+    """The settings with the store's policy in place of the file's `[policy]` when the store holds one."""
+    from ..store import stored_policy
+
+    return stored_policy.effective_settings(read_settings(config), stored_policy.load(store))
+
+
+def _stored(store: Store | None) -> Any:
+    """The stored policy (or None) of a store opened read-only; an older schema is reported, not upgraded."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..store import stored_policy
+
+    if store is None:
+        return None
+    try:
+        return stored_policy.load(store)
+    except SQLAlchemyError as exc:
+        raise UsageError(f"cannot read the store ({type(exc).__name__}); run `mailseal keys list` once to bring "
+                         "it up to date") from None
+
+
 @click.group("policy")
 def policy_group() -> None:
     """The administrator's policy: what the gateway does for each recipient (docs/policy.md)."""
@@ -110,16 +85,33 @@ def policy_group() -> None:
 @policy_group.command("check")
 @click.option("--config", "config", type=click.Path(dir_okay=False, exists=True),
               help="The settings file to check (default: $MAILSEAL_CONFIG or mailseal.toml in the data directory).")
+@click.option("--file", "file_only", is_flag=True,
+              help="Check the settings file's [policy] even when the store holds a policy.")
 @click.option("--json", "as_json", is_flag=True, help="Print the effective settings as JSON.")
 @handle_errors
-def check_cmd(config: str | None, as_json: bool) -> None:
-    """Validate the [policy] settings and print a summary of the effective policy."""
-    policy = Policy.from_settings(read_settings(config))
+def check_cmd(config: str | None, file_only: bool, as_json: bool) -> None:
+    """Validate the policy in effect (the store's, else the settings file's) and print a summary of it."""
+    from ..store import stored_policy
+
+    store = None if file_only else open_store_read_only()
+    try:
+        stored = _stored(store)
+    finally:
+        if store is not None:
+            store.close()
+    settings = read_settings(config)
+    policy = Policy.from_settings(stored_policy.effective_settings(settings, stored))
+    source = stored_policy.source_of(stored)
+    warnings = list(policy.warnings())
+    if stored is not None and settings.get("policy"):
+        warnings.append(f"the settings file's [policy] is not used: the store holds version {stored.version} "
+                        "(mailseal policy export / import)")
     if as_json:
-        print_json({"valid": True, "policy": policy.to_dict(), "warnings": list(policy.warnings())})
+        print_json({"valid": True, "source": source, "version": stored.version if stored else None,
+                    "policy": policy.to_dict(), "warnings": warnings})
         return
     summary = policy.to_dict()
-    click.echo("policy: valid")
+    click.echo(f"policy: valid (from {source})")
     click.echo(f"accepted domains: {', '.join(policy.accepted_domains) or '(none)'}")
     click.echo(f"global: {_pairs(summary['global'])}")
     for kind in ("domains", "users"):
@@ -133,7 +125,7 @@ def check_cmd(config: str | None, as_json: bool) -> None:
     else:
         click.echo("rules: (none)")
     click.echo(f"smime: {_pairs(summary['smime'])}")
-    for warning in policy.warnings():
+    for warning in warnings:
         click.echo(f"warning: {warning}")
 
 
@@ -166,36 +158,25 @@ def explain_cmd(sender: str, header_from: tuple[str, ...], to: tuple[str, ...], 
                 encrypted: bool, config: str | None, assume_keys: tuple[str, ...], assume_certs: tuple[str, ...],
                 no_store: bool, as_json: bool) -> None:
     """Show what the policy does for each recipient of a message, and which rule or setting decided it."""
-    policy = Policy.from_settings(read_settings(config))
-    recipients = (*to, *cc, *bcc)
-    if not recipients:
-        raise UsageError("give at least one recipient with --to, --cc or --bcc")
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..policy.explain import Example, explain
+    from ..store.policy_facts import StoreFacts
+
     try:
         size_bytes = parse_size(size, "--size")
     except ConfigurationError as exc:
         raise UsageError(exc.message) from None
-    mail_from = "" if sender.strip() in ("", "<>") else sender.strip()
-    froms = header_from or ((mail_from,) if mail_from else ())
-    fields: list[tuple[str, str]] = [("From", ", ".join(froms))] if froms else []
-    fields += [(name, ", ".join(addrs)) for name, addrs in (("To", to), ("Cc", cc)) if addrs]
-    fields.append(("Subject", subject))
-    for item in headers:
-        name, colon, value = item.partition(":")
-        if not colon or not name.strip():
-            raise UsageError(f"--header {item!r}: write it as 'Name: value'")
-        fields.append((name.strip(), value.strip()))
-    message = MessageFacts(from_addresses=froms, subject=subject, headers=tuple(fields), size=size_bytes,
-                           signed=signed, encrypted=encrypted, header_recipients=frozenset((*to, *cc)))
-    assumed = StaticFacts(signing_keys=assume_keys, decryption_keys=assume_keys, certificates=assume_certs)
+    example = Example(sender, to=to, cc=cc, bcc=bcc, header_from=header_from, subject=subject, headers=headers,
+                      size=size_bytes, signed=signed, encrypted=encrypted, assume_keys=assume_keys,
+                      assume_certs=assume_certs)
+    example.envelope()  # a missing recipient is reported before the store is opened
     store = None if no_store else open_store_read_only()
-    facts_from = "assumptions only (--no-store)" if no_store else "assumptions and the store"
-    if store is None and not no_store:
-        facts_from = "assumptions only (no store in the data directory)"
-    from sqlalchemy.exc import SQLAlchemyError
-
     try:
-        facts: Facts = assumed if store is None else EitherFacts(assumed, StoreFacts(store))
-        decision = policy.decide(Envelope(mail_from, recipients), message, facts)
+        # The policy in effect: the store's when it holds one (as the gateway reads it), else the file's.
+        policy = Policy.from_settings(read_settings(config) if store is None else policy_settings(config, store))
+        explained = explain(policy, example, None if store is None else StoreFacts(store),
+                            without_store="--no-store" if no_store else "no store in the data directory")
     except SQLAlchemyError as exc:
         # explain never migrates (it only reads): an older schema is reported, not upgraded behind one's back.
         raise UsageError(f"cannot read the store ({type(exc).__name__}); run `mailseal keys list` once to bring "
@@ -203,10 +184,75 @@ def explain_cmd(sender: str, header_from: tuple[str, ...], to: tuple[str, ...], 
     finally:
         if store is not None:
             store.close()
+    decision, facts_from = explained.decision, explained.facts_from
     if as_json:
-        print_json({**decision.to_dict(), "facts": facts_from})
+        print_json(explained.to_dict())
         return
     _render(decision, facts_from)
+
+
+@policy_group.command("import")
+@click.option("--config", "config", type=click.Path(dir_okay=False, exists=True),
+              help="The settings file whose [policy] to store (default: the usual settings file).")
+@handle_errors
+def import_cmd(config: str | None) -> None:
+    """Store the settings file's [policy] in the store: from then on it is the policy of every node."""
+    from ..store import stored_policy
+    from ..store.database import Store
+
+    settings = read_settings(config)
+    table = settings.get("policy", {})
+    store = Store.open()
+    try:
+        saved = stored_policy.save(store, table if isinstance(table, dict) else {},
+                                   check=lambda t: _check(settings, t), file_table=table if isinstance(table, dict) else None)
+    finally:
+        store.close()
+    click.echo(f"policy stored: version {saved.version}; a running gateway applies it on reload "
+               "(systemctl reload mailseal)")
+
+
+@policy_group.command("export")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON instead of TOML.")
+@handle_errors
+def export_cmd(as_json: bool) -> None:
+    """Print the stored policy as a [policy] table to paste into the settings file."""
+    from ..policy.toml_text import dumps
+
+    store = open_store_read_only()
+    try:
+        stored = _stored(store)
+    finally:
+        if store is not None:
+            store.close()
+    if stored is None:
+        raise UsageError("no policy in the store: the settings file's [policy] applies")
+    if as_json:
+        print_json({"version": stored.version, "policy": stored.table})
+        return
+    click.echo(f"# the stored policy, version {stored.version} ({stored.updated_by})")
+    click.echo(dumps(stored.table), nl=False)
+
+
+@policy_group.command("clear")
+@handle_errors
+def clear_cmd() -> None:
+    """Remove the stored policy: the settings file's [policy] applies again (after a reload)."""
+    from ..store import stored_policy
+    from ..store.database import Store
+
+    store = Store.open()
+    try:
+        removed = stored_policy.clear(store)
+    finally:
+        store.close()
+    if removed is None:
+        raise UsageError("no policy in the store: the settings file's [policy] applies already")
+    click.echo(f"stored policy version {removed.version} removed: the settings file's [policy] applies")
+
+
+def _check(settings: dict[str, Any], table: dict[str, Any]) -> None:
+    Policy.from_settings({**settings, "policy": table})
 
 
 def _render(decision: Decision, facts_from: str) -> None:
@@ -272,4 +318,4 @@ def _pairs(values: dict[str, Any]) -> str:
     return " ".join(f"{k}={_value(val) if not isinstance(val, list | dict) else val}" for k, val in values.items())
 
 
-__all__ = ["EitherFacts", "StoreFacts", "open_store_read_only", "policy_group", "read_settings"]
+__all__ = ["open_store_read_only", "policy_group", "policy_settings", "read_settings"]

@@ -69,6 +69,7 @@ def build_resources(settings: Mapping[str, Any], store: Store | None = None
     gateway, policy = check_settings(settings)
     # an older schema is refused unless [store] auto_migrate (serve --migrate)
     store = store or open_service_store(settings)
+    policy = _stored_policy(settings, store) or policy
     # keys on a PKCS#11 token sign and decrypt there; the [pkcs11] table names the module, the PIN is in the env
     keystore = KeyStore(store, lambda: resolve_passphrase(None), pkcs11=TokenSettings.from_mapping(settings.get("pkcs11")))
     # OWA's SMIMECertificateIssuingCA: the issuing CAs as an SST file, trusted beside the trust list
@@ -77,6 +78,14 @@ def build_resources(settings: Mapping[str, Any], store: Store | None = None
     lookup = lookup_from_settings(Directory(store), settings, context) if "lookup" in settings else None
     _unlock(keystore)
     return gateway, policy, Resources(store, keystore, context, lookup)
+
+
+def _stored_policy(settings: Mapping[str, Any], store: Store) -> Policy | None:
+    """The policy kept in the store, which replaces the file's `[policy]` (docs/policy.md); None when none is."""
+    from ..store.stored_policy import effective_settings, load
+
+    stored = load(store)
+    return None if stored is None else Policy.from_settings(effective_settings(settings, stored))
 
 
 def check_store(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,6 +105,7 @@ def check_store(settings: Mapping[str, Any]) -> dict[str, Any]:
         keystore = KeyStore(store, lambda: resolve_passphrase(None),
                             pkcs11=TokenSettings.from_mapping(settings.get("pkcs11")))
         sealed = _unlock(keystore)
+        _stored_policy(settings, store)  # checked as the gateway would read it
     finally:
         store.close()
     return {"sealed_keys": sealed, "key_store": "unlocked" if sealed else "no sealed keys"}

@@ -126,6 +126,17 @@ class Policy:
             "smime": self.smime.to_dict(),
         }
 
+    def inherited(self, entry: str) -> Resolved:
+        """The settings of one `[policy.domains]` or `[policy.users]` entry after inheritance (global -> domain ->
+        user; ``entry`` a domain pattern or an address), each with where its value comes from."""
+        if "@" in entry:
+            return Resolved.layered(self._layers(entry, entry))
+        pattern = self._domain_keys.match(entry.removeprefix("*.")) if entry not in self.domains else entry
+        layers: list[tuple[str, ActionSettings, frozenset[str] | None]] = [("global", self.defaults, None)]
+        if pattern is not None and pattern in self.domains:
+            layers.append((f"domain {pattern}", self.domains[pattern], None))
+        return Resolved.layered(layers)
+
     def warnings(self) -> tuple[str, ...]:
         """Settings that are valid but probably not what the administrator meant."""
         out: list[str] = []

@@ -66,4 +66,20 @@ class StaticFacts:
         return normalize(address) in self.certificates
 
 
-__all__ = ["Envelope", "Facts", "MessageFacts", "StaticFacts"]
+class EitherFacts:
+    """True when any of the sources says so: the assumptions given (``--assume-key``), then the store."""
+
+    def __init__(self, *sources: Facts) -> None:
+        self.sources = sources
+
+    def has_signing_key(self, address: str) -> bool:
+        return any(s.has_signing_key(address) for s in self.sources)
+
+    def has_decryption_key(self, address: str) -> bool:
+        return any(s.has_decryption_key(address) for s in self.sources)
+
+    def has_certificate(self, address: str) -> bool:
+        return any(s.has_certificate(address) for s in self.sources)
+
+
+__all__ = ["EitherFacts", "Envelope", "Facts", "MessageFacts", "StaticFacts"]

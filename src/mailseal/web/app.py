@@ -23,10 +23,12 @@ from ..store.websessions import WebSessions
 from . import (
     api,
     api_held,
+    api_policy,
     api_verify,
     auth,
     pages,
     pages_held,
+    pages_policy,
     pages_verify,
     problems,
 )
@@ -67,6 +69,8 @@ def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes 
             api_held.router,
             pages_verify.router,
             api_verify.router,
+            pages_policy.router,
+            api_policy.router,
             *routers,
     ):
         app.include_router(router)

@@ -26,8 +26,9 @@ NAV = (
     ("/sessions", "Sessions"),
     ("/held", "Held"),
     ("/verify", "Verify"),
+    ("/policy", "Policy"),
 )
-COMING = ("Certificates", "Trust", "Policy", "CA")
+COMING = ("Certificates", "Trust", "CA")
 
 
 def render(request: Request, template: str, who: Principal, status: int = 200, **context: object) -> Response:
