@@ -20,7 +20,18 @@ from ..store.apitokens import ApiTokens
 from ..store.database import Store
 from ..store.tables import utcnow
 from ..store.websessions import WebSessions
-from . import api, auth, pages, problems
+from . import (
+    api,
+    api_certs,
+    api_publishing,
+    api_trust,
+    auth,
+    pages,
+    pages_certs,
+    pages_publishing,
+    pages_trust,
+    problems,
+)
 from .context import STATIC, Console
 from .csrf import csrf_guard
 from .security import SecurityHeaders
@@ -47,7 +58,8 @@ def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes 
     app.state.console = context
     app.add_middleware(SecurityHeaders, tls=chosen.tls)
     problems.install(app)
-    for router in (auth.router, pages.router, api.router, *routers):
+    for router in (auth.router, pages.router, api.router, pages_certs.router, api_certs.router, pages_trust.router,
+                   api_trust.router, pages_publishing.router, api_publishing.router, *routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -19,8 +19,9 @@ from .sessions import Principal, admin, recently_authenticated, user
 
 router = APIRouter(include_in_schema=False)
 #: The navigation: (path, label); the pages still to come are listed without a link.
-NAV = (("/", "Dashboard"), ("/audit", "Audit"), ("/admins", "Admins"), ("/sessions", "Sessions"))
-COMING = ("Certificates", "Trust", "Policy", "Held", "CA", "Verify")
+NAV = (("/", "Dashboard"), ("/audit", "Audit"), ("/admins", "Admins"), ("/sessions", "Sessions"),
+       ("/certificates", "Certificates"), ("/trust", "Trust"), ("/publishing", "Publishing"))
+COMING = ("Policy", "Held", "CA", "Verify")
 
 
 def render(request: Request, template: str, who: Principal, status: int = 200, **context: object) -> Response:
