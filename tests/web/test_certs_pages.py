@@ -4,6 +4,7 @@ per entry, search, the detail page with its chain drawn, export round trip, remo
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -177,3 +178,57 @@ def test_an_auditor_reads_but_cannot_import_or_remove(console: Console, root: Te
     assert eve.post(f"/certificates/{fp}/remove", data={"csrf_token": token}).status_code == 403
     assert [e.address for e in Directory(console.store).find(user.email)] == [user.email]
     assert Directory(console.store).find("webaudit2@example.org") == []
+
+
+def test_the_internal_ca_register_says_whether_it_revoked_its_own(console: Console, root: TestClient,
+                                                                  tmp_path: Path) -> None:
+    from mailseal.pki.authority import CertificateAuthority
+
+    # the console fixture's CA folder is tmp_path / "no-ca": a CA made there is the console's internal CA
+    authority = CertificateAuthority.create("Console CA", "a passphrase", directory=tmp_path / "no-ca",
+                                            key_type="p256")
+    kept = authority.issue("ivy@example.org", key_type="p256")
+    revoked = authority.issue("rex@example.org", key_type="p256")
+    authority.revoke(revoked.record.serial, "keyCompromise")
+    directory = Directory(console.store)
+    for issued in (kept, revoked):
+        directory.add(issued.certificate, source="ca")
+    good = root.get(f"/api/v1/certificates/{fingerprint(kept.certificate)}").json()
+    assert good["revocation"]["state"] == "Not revoked" and "internal CA" in good["revocation"]["note"]
+    assert good["filed"][0]["source_words"] == "issued by the internal CA"
+    bad = root.get(f"/api/v1/certificates/{fingerprint(revoked.certificate)}").json()
+    assert bad["revocation"]["state"] == "Revoked" and "(keyCompromise)" in bad["revocation"]["note"]
+    assert bad["status"] == "Not valid: certificate revoked"
+    assert bad["chain"]["certificates"][0]["revocation"] == "Revoked"
+    page = root.get(f"/certificates/{fingerprint(revoked.certificate)}")
+    assert "✗ Not valid: certificate revoked" in page.text and "Revocation: Revoked" in page.text
+
+
+def test_a_hostile_certificate_is_shown_escaped(console: Console, root: TestClient, pki: TestPKI) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    hostile = "<script>alert(1)</script>\u202egnp.exe"
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostile)]))
+            .issuer_name(pki.intermediate_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.RFC822Name("mallory@example.org")]), critical=False)
+            .sign(pki.intermediate_key, hashes.SHA256()))  # type: ignore[arg-type]
+    Directory(console.store).add(cert)
+    page = root.get(f"/certificates/{fingerprint(cert)}")
+    assert page.status_code == 200
+    # RFC 4514 escapes the angle brackets (\<), and the page escapes them again; the bidi override is made visible
+    assert "<script>alert" not in page.text and "CN=\\&lt;script\\&gt;alert(1)" in page.text
+    assert "\u202e" not in page.text and page.text.count("[U+202E]") >= 3
+    start = page.text.index("<svg")
+    svg = ET.fromstring(page.text[start:page.text.index("</svg>", start) + len("</svg>")])
+    assert "[U+202E]" in " ".join(t.text or "" for t in svg.iter(SVG + "text"))
+    listed = root.get("/certificates", params={"address": "mallory"})
+    assert "<script>alert" not in listed.text and "mallory@example.org" in listed.text

@@ -158,7 +158,7 @@ async def post_certificates(file: UploadFile = UPLOAD, password: str = Form("", 
             summary="One certificate: facts, where it is filed, the profile check, its chain")
 def get_certificate(fingerprint: str = FINGERPRINT, who: Principal = Depends(user),
                     app: Console = Depends(console)) -> dict[str, Any]:
-    return service_certs.detail(app.store, fingerprint, app.now()).to_dict()
+    return service_certs.detail(app.store, fingerprint, app.now(), ca_directory=app.ca_directory).to_dict()
 
 
 @router.get("/certificates/{fingerprint}/export", response_class=Response, summary="The certificate, PEM or DER",

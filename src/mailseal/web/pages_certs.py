@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..errors import MailsealError
 from . import service_certs
-from .chain_svg import chain_svg
+from .chain_svg import chain_svg, visible
 from .context import Console, console
 from .pages import render
 from .sessions import Principal, admin, user
@@ -34,7 +34,7 @@ def _list(request: Request, who: Principal, app: Console, *, address: str | None
     page = service_certs.search(app.store, app.now(), address=address, fingerprint_prefix=fingerprint,
                                 issuer=issuer, limit=limit, offset=offset)
     filters = {"address": address or "", "fingerprint": fingerprint or "", "issuer": issuer or ""}
-    return render(request, "certs/list.html", who, page=page, filters=filters, imported=imported, removed=removed,
+    return render(request, "certs/list.html", who, visible=visible, page=page, filters=filters, imported=imported, removed=removed,
                   error=error)
 
 
@@ -69,9 +69,9 @@ async def certificates_import(request: Request, file: UploadFile = UPLOAD,
 @router.get("/certificates/{fingerprint}")
 def certificate_page(request: Request, fingerprint: str, who: Principal = Depends(user),
                      app: Console = Depends(console)) -> Response:
-    found = service_certs.detail(app.store, fingerprint, app.now())
+    found = service_certs.detail(app.store, fingerprint, app.now(), ca_directory=app.ca_directory)
     drawing = Markup(chain_svg(found.signer_view(), svg_id="chain-certificate"))  # chain_svg escapes all it draws
-    return render(request, "certs/detail.html", who, cert=found, drawing=drawing)
+    return render(request, "certs/detail.html", who, visible=visible, cert=found, drawing=drawing)
 
 
 @router.get("/certificates/{fingerprint}/export")

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from . import service_publishing
+from .chain_svg import visible
 from .context import Console, console
 from .pages import render
 from .sessions import Principal, user
@@ -22,7 +23,7 @@ router = APIRouter(include_in_schema=False)
 def publishing_page(request: Request, base_dn: str | None = Query(None, max_length=1024),
                     who: Principal = Depends(user), app: Console = Depends(console)) -> Response:
     page = service_publishing.summary(app.store, app.now(), ca_directory=app.ca_directory, base_dn=base_dn)
-    return render(request, "publishing/page.html", who, page=page, view=page.summary.to_dict(), base_dn=base_dn or "")
+    return render(request, "publishing/page.html", who, visible=visible, page=page, view=page.summary.to_dict(), base_dn=base_dn or "")
 
 
 @router.get("/publishing/download/{fmt}")

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from ..errors import MailsealError
 from . import service_trust
+from .chain_svg import visible
 from .context import REAUTH_SECONDS, Console, console
 from .pages import render
 from .pages_certs import UPLOAD, read_file
@@ -27,7 +28,7 @@ def _page(request: Request, who: Principal, app: Console, *, result: object = No
     rows = service_trust.listing(app.store, app.now())
     fresh = who.session is not None and who.session.reauth is not None and \
         app.now() - who.session.reauth <= timedelta(seconds=REAUTH_SECONDS)
-    return render(request, "trust/list.html", who, status, rows=rows, result=result, removed=removed, error=error,
+    return render(request, "trust/list.html", who, status, visible=visible, rows=rows, result=result, removed=removed, error=error,
                   fresh=fresh)
 
 

@@ -10,8 +10,9 @@ and no ASN.1 here, only pyca's parsed extensions read for display.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from cryptography import x509
@@ -102,40 +103,41 @@ def _iso(when: datetime) -> str:
     return when.isoformat().replace("+00:00", "Z")
 
 
-def _rows(entries: Sequence[DirectoryEntry], at: datetime) -> list[CertRow]:
-    grouped: dict[str, list[DirectoryEntry]] = {}
-    for entry in entries:
-        grouped.setdefault(entry.fingerprint, []).append(entry)
-    rows = []
-    for fp, same in grouped.items():
-        fields = certificate_fields(same[0].certificate)
-        first = same[0]
-        validity = "expired" if at > first.not_after else "not-yet-valid" if at < first.not_before else "valid"
-        rows.append(CertRow(fp, fields.subject or "", fields.issuer or "",
-                            tuple(dict.fromkeys(e.address for e in same)),
-                            tuple(dict.fromkeys(e.source for e in same)), first.not_before, first.not_after,
-                            validity))
-    rows.sort(key=lambda r: (r.addresses[0] if r.addresses else "", -r.not_after.timestamp(), r.fingerprint))
-    return rows
+def _row(same: Sequence[DirectoryEntry], at: datetime) -> CertRow:
+    first = same[0]
+    fields = certificate_fields(first.certificate)
+    validity = "expired" if at > first.not_after else "not-yet-valid" if at < first.not_before else "valid"
+    return CertRow(first.fingerprint, fields.subject or "", fields.issuer or "",
+                   tuple(dict.fromkeys(e.address for e in same)), tuple(dict.fromkeys(e.source for e in same)),
+                   first.not_before, first.not_after, validity)
+
+
+def _issuer(entry: DirectoryEntry) -> str:
+    return certificate_fields(entry.certificate).issuer or ""
 
 
 def search(store: Store, at: datetime, *, address: str | None = None, fingerprint_prefix: str | None = None,
            issuer: str | None = None, limit: int = 50, offset: int = 0) -> CertPage:
     """The directory's certificates matching every filter given: part of an address, the start of the SHA-256
-    fingerprint (colons allowed), part of the issuer's name (case ignored); by first address, ``limit`` a page."""
+    fingerprint (colons allowed), part of the issuer's name (case ignored); by first address, ``limit`` a page.
+    Only the certificates of the page shown (and, for the issuer filter, those still in question) are parsed."""
     limit = max(1, min(limit, MAX_PAGE))
     offset = max(0, offset)
-    rows = _rows(Directory(store).entries(), at)
+    grouped: dict[str, list[DirectoryEntry]] = {}
+    for entry in Directory(store).entries():
+        grouped.setdefault(entry.fingerprint, []).append(entry)
+    groups = list(grouped.values())
     if address:
         wanted = address.strip().casefold()
-        rows = [r for r in rows if any(wanted in a.casefold() for a in r.addresses)]
+        groups = [g for g in groups if any(wanted in e.address.casefold() for e in g)]
     if fingerprint_prefix:
         prefix = fingerprint_prefix.replace(":", "").strip().lower()
-        rows = [r for r in rows if r.fingerprint.startswith(prefix)]
+        groups = [g for g in groups if g[0].fingerprint.startswith(prefix)]
     if issuer:
         needle = issuer.strip().casefold()
-        rows = [r for r in rows if needle in r.issuer.casefold()]
-    return CertPage(rows[offset:offset + limit], len(rows), limit, offset)
+        groups = [g for g in groups if needle in _issuer(g[0]).casefold()]
+    groups.sort(key=lambda g: (g[0].address, -g[0].not_after.timestamp(), g[0].fingerprint))
+    return CertPage([_row(g, at) for g in groups[offset:offset + limit]], len(groups), limit, offset)
 
 
 # -- import ----------------------------------------------------------------------------------------------------
@@ -394,8 +396,31 @@ REVOCATION_NOTES = {
 }
 
 
-def detail(store: Store, fp: str, at: datetime) -> CertDetail:
-    """One directory certificate by SHA-256 fingerprint (or a unique prefix of 8+ hex digits)."""
+def internal_revocation(cert: x509.Certificate, store: Store, ca_directory: Path | None) -> tuple[str, str] | None:
+    """("revoked" or "good", a sentence) when the internal CA issued ``cert``: its register is authoritative for
+    what it issued; None for a certificate of another issuer (or without an internal CA)."""
+    from ..pki.authority import CertificateAuthority, default_directory
+    from ..store.ca_register import open_authority
+
+    where = ca_directory or default_directory()
+    if not CertificateAuthority.exists(where):
+        return None
+    with open_authority(where, store=store) as ca:
+        if cert.issuer != ca.certificate.subject:
+            return None
+        record = ca.find(cert.serial_number)
+        if record is None or fingerprint(record.certificate) != fingerprint(cert):
+            return None
+    if record.revoked_at is not None:
+        return "revoked", (f"revoked by the internal CA on {record.revoked_at.strftime('%Y-%m-%d %H:%M UTC')} "
+                           f"({record.reason or 'unspecified'})")
+    return "good", "not revoked: the internal CA issued it and its register records no revocation"
+
+
+def detail(store: Store, fp: str, at: datetime, *, ca_directory: Path | None = None) -> CertDetail:
+    """One directory certificate by SHA-256 fingerprint (or a unique prefix of 8+ hex digits). ``ca_directory``
+    is the internal CA's folder (default: the data directory's), whose register says whether it revoked one of
+    its own certificates."""
     found = _entries(store, fp)
     cert = found[0].certificate
     facts = cert_facts(cert, at)
@@ -406,11 +431,19 @@ def detail(store: Store, fp: str, at: datetime) -> CertDetail:
     addresses: list[str | None] = [*dict.fromkeys(e.address for e in found)] or [None]
     checks = tuple(ProfileCheck(a, check_certificate(cert, a, at)) for a in addresses)
     chain, complete, note, status, reasons, revocation = chain_of(cert, StoredTrust(store), at)
+    note_words = REVOCATION_NOTES.get(revocation, revocation)
+    known = internal_revocation(cert, store, ca_directory)
+    if known is not None:
+        revocation, note_words = known
+        # The drawing's leaf says what the register says too.
+        chain = (replace(chain[0], revocation=REVOCATION_STATES[revocation]), *chain[1:])
     rev_state = REVOCATION_STATES.get(revocation, REVOCATION_STATES["not-checked"])
-    if status.tone == GOOD and rev_state.tone in (BAD, WARN):
+    if revocation == "revoked":  # whatever the path: a revoked certificate is no use
+        status = State(BAD, "cross", "Not valid: certificate revoked")
+    elif status.tone == GOOD and rev_state.tone == WARN:
         status = rev_state
     return CertDetail(cert, facts, describe_key(cert), key_usage(cert), extended_key_usage(cert), filings, checks,
-                      status, reasons, rev_state, REVOCATION_NOTES.get(revocation, revocation), chain, complete, note)
+                      status, reasons, rev_state, note_words, chain, complete, note)
 
 
 def export(store: Store, fp: str, fmt: ExportFormat) -> tuple[bytes, str, str]:
