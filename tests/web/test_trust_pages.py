@@ -133,3 +133,15 @@ def test_trust_and_certificates_on_postgresql(pg_console: Console, pki: TestPKI)
     assert client.get("/api/v1/certificates", params={"address": "pgweb"}).json()["total"] == 1
     assert [e.action for e in events(pg_console.store) if e.action in ("trust.add", "certs.import")] == [
         "trust.add", "trust.add", "certs.import"]
+
+
+def test_a_file_trust_list_is_taken_over_and_shown(console: Console, root: TestClient, pki: TestPKI,
+                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mailseal.pki import trustlist
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("MAILSEAL_HOME", str(home))
+    trustlist.add([pki.root_cert], home=home)  # what `mailseal trust add` wrote before there was a store
+    listed = root.get("/api/v1/trust").json()["items"]
+    assert [i["fingerprint_sha256"] for i in listed] == [fingerprint(pki.root_cert)]
+    assert trustlist.entries(home) == [] and list((home / "trust").glob("*.migrated"))

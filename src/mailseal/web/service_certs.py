@@ -430,7 +430,9 @@ def detail(store: Store, fp: str, at: datetime, *, ca_directory: Path | None = N
                            e.capabilities_time) for e in found)
     addresses: list[str | None] = [*dict.fromkeys(e.address for e in found)] or [None]
     checks = tuple(ProfileCheck(a, check_certificate(cert, a, at)) for a in addresses)
-    chain, complete, note, status, reasons, revocation = chain_of(cert, StoredTrust(store), at)
+    from .service_trust import trust_list  # service_trust reads uploads with this module's limit
+
+    chain, complete, note, status, reasons, revocation = chain_of(cert, trust_list(store), at)
     note_words = REVOCATION_NOTES.get(revocation, revocation)
     known = internal_revocation(cert, store, ca_directory)
     if known is not None:
