@@ -17,6 +17,13 @@ from tests.web.test_browser import Running, _shots, chromium, running
 __all__ = ["chromium", "running"]
 
 
+def _fits(page: object) -> None:
+    """At a phone's width the page does not scroll sideways (wide tables scroll inside their box)."""
+    page.set_viewport_size({"width": 390, "height": 900})  # type: ignore[attr-defined]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # type: ignore[attr-defined]
+    page.set_viewport_size({"width": 1280, "height": 900})  # type: ignore[attr-defined]
+
+
 def test_import_a_certificate_and_see_its_chain(running: Running, chromium: str, pki: TestPKI, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from playwright.sync_api import expect, sync_playwright
@@ -55,6 +62,7 @@ def test_import_a_certificate_and_see_its_chain(running: Running, chromium: str,
             expect(listed).to_have_count(1)
             expect(listed.first).to_contain_text(user.email)
             assert page.locator("link[href='/static/certs.css']").count() == 1
+            _fits(page)
             shots += _shots(page, "certificates", tmp_path)
 
             listed.first.get_by_role("link", name=user.email).click()
@@ -67,6 +75,7 @@ def test_import_a_certificate_and_see_its_chain(running: Running, chromium: str,
             box = drawing.bounding_box()
             assert box is not None and box["height"] > 300
             expect(page.get_by_text("Against the console's trust list: ✓ Valid")).to_be_visible()
+            _fits(page)
             shots += _shots(page, "certificate-detail", tmp_path)
             page.set_viewport_size({"width": 390, "height": 900})
             narrow = drawing.bounding_box()
@@ -76,11 +85,13 @@ def test_import_a_certificate_and_see_its_chain(running: Running, chromium: str,
             page.get_by_role("link", name="Trust", exact=True).click()
             expect(page.get_by_role("heading", name="Trust", exact=True)).to_be_visible()
             expect(page.locator("table.trust tbody tr")).to_have_count(2)
+            _fits(page)
             shots += _shots(page, "trust", tmp_path)
 
             page.get_by_role("link", name="Publishing", exact=True).click()
             expect(page.get_by_role("heading", name="Publishing", exact=True)).to_be_visible()
             expect(page.locator("table.published tbody")).to_contain_text(user.email)
+            _fits(page)
             shots += _shots(page, "publishing", tmp_path)
         finally:
             browser.close()
