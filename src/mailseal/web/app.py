@@ -22,13 +22,19 @@ from ..store.tables import utcnow
 from ..store.websessions import WebSessions
 from . import (
     api,
+    api_certs,
     api_held,
     api_policy,
+    api_publishing,
+    api_trust,
     api_verify,
     auth,
     pages,
+    pages_certs,
     pages_held,
     pages_policy,
+    pages_publishing,
+    pages_trust,
     pages_verify,
     problems,
 )
@@ -71,6 +77,12 @@ def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes 
             api_verify.router,
             pages_policy.router,
             api_policy.router,
+            pages_certs.router,
+            api_certs.router,
+            pages_trust.router,
+            api_trust.router,
+            pages_publishing.router,
+            api_publishing.router,
             *routers,
     ):
         app.include_router(router)

@@ -21,14 +21,17 @@ router = APIRouter(include_in_schema=False)
 #: The navigation: (path, label); the pages still to come are listed without a link.
 NAV = (
     ("/", "Dashboard"),
+    ("/certificates", "Certificates"),
+    ("/trust", "Trust"),
+    ("/publishing", "Publishing"),
+    ("/policy", "Policy"),
+    ("/held", "Held"),
+    ("/verify", "Verify"),
     ("/audit", "Audit"),
     ("/admins", "Admins"),
     ("/sessions", "Sessions"),
-    ("/held", "Held"),
-    ("/verify", "Verify"),
-    ("/policy", "Policy"),
 )
-COMING = ("Certificates", "Trust", "CA")
+COMING = ("CA",)
 
 
 def render(request: Request, template: str, who: Principal, status: int = 200, **context: object) -> Response:
