@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response, StreamingResponse
 
@@ -15,7 +15,7 @@ from ..store.admins import NAME_PATTERN, generate_password
 from ..store.audit import AuditQuery
 from . import service
 from .context import Console, console
-from .sessions import API_PREFIX, Principal, admin, recently_authenticated, user
+from .sessions import API_PREFIX, MAX_ID, MAX_OFFSET, Principal, admin, recently_authenticated, user
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -151,7 +151,7 @@ def get_dashboard(who: Principal = Depends(user), app: Console = Depends(console
 @router.get("/audit", response_model=EventPage, summary="The audit log, newest first")
 def get_audit(since: datetime | None = None, until: datetime | None = None, actor: str | None = None,
               action: str | None = None, subject: str | None = None, limit: int = Query(50, ge=1, le=500),
-              offset: int = Query(0, ge=0), who: Principal = Depends(user),
+              offset: int = Query(0, ge=0, le=MAX_OFFSET), who: Principal = Depends(user),
               app: Console = Depends(console)) -> dict[str, Any]:
     query = _query(since, until, actor, action, subject)
     return service.audit_page(app.store, query, limit=limit, offset=offset).to_dict()
@@ -218,7 +218,7 @@ def post_token(body: NewToken, who: Principal = Depends(recently_authenticated),
 
 
 @router.delete("/tokens/{token_id}", response_model=Token, summary="Revoke an API token")
-def delete_token(token_id: int, who: Principal = Depends(admin), app: Console = Depends(console)) -> dict[str, Any]:
+def delete_token(token_id: int = Path(ge=1, le=MAX_ID), who: Principal = Depends(admin), app: Console = Depends(console)) -> dict[str, Any]:
     return app.tokens.revoke(token_id, actor=who.actor).to_dict()
 
 

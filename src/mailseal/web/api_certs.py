@@ -15,7 +15,7 @@ from . import service_certs
 from .api import Page
 from .context import Console, console
 from .pages_certs import UPLOAD, read_file
-from .sessions import API_PREFIX, Principal, admin, user
+from .sessions import API_PREFIX, MAX_OFFSET, Principal, admin, user
 
 router = APIRouter(prefix=API_PREFIX)
 #: A certificate named in a path: its SHA-256 fingerprint in hex, or a unique prefix of 8 digits or more.
@@ -138,7 +138,7 @@ class Removed(BaseModel):
 def get_certificates(address: str | None = Query(None, max_length=320, description="part of an address"),
                      fingerprint: str | None = Query(None, max_length=95, description="start of the SHA-256"),
                      issuer: str | None = Query(None, max_length=1024, description="part of the issuer's name"),
-                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_OFFSET),
                      who: Principal = Depends(user), app: Console = Depends(console)) -> dict[str, Any]:
     return service_certs.search(app.store, app.now(), address=address, fingerprint_prefix=fingerprint,
                                 issuer=issuer, limit=limit, offset=offset).to_dict()

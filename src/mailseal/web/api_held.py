@@ -12,7 +12,7 @@ from starlette.responses import Response
 from . import service_held
 from .api import Page
 from .context import Console, console
-from .sessions import API_PREFIX, Principal, admin, user
+from .sessions import API_PREFIX, MAX_OFFSET, Principal, admin, user
 
 router = APIRouter(prefix=f"{API_PREFIX}/held")
 
@@ -54,7 +54,7 @@ class Released(BaseModel):
 
 
 @router.get("", response_model=HeldPage, summary="Messages held by the policy, oldest first")
-def get_held(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0), who: Principal = Depends(user),
+def get_held(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_OFFSET), who: Principal = Depends(user),
              app: Console = Depends(console)) -> dict[str, Any]:
     return service_held.held_page(app.held, limit=limit, offset=offset).to_dict()
 

@@ -15,7 +15,7 @@ from ..store.audit import AuditQuery
 from . import service
 from .charts import bar_chart
 from .context import Console, console
-from .sessions import Principal, admin, recently_authenticated, user
+from .sessions import MAX_OFFSET, Principal, admin, recently_authenticated, user
 
 router = APIRouter(include_in_schema=False)
 #: The navigation: (path, label); the pages still to come are listed without a link.
@@ -67,7 +67,7 @@ def dashboard_page(request: Request, who: Principal = Depends(user), app: Consol
 @router.get("/audit")
 def audit_page(request: Request, since: str | None = None, until: str | None = None, actor: str | None = None,
                action: str | None = None, subject: str | None = None, limit: int = Query(50, ge=1, le=500),
-               offset: int = Query(0, ge=0), who: Principal = Depends(user),
+               offset: int = Query(0, ge=0, le=MAX_OFFSET), who: Principal = Depends(user),
                app: Console = Depends(console)) -> Response:
     query = audit_query(since, until, actor, action, subject)
     page = service.audit_page(app.store, query, limit=limit, offset=offset)

@@ -16,7 +16,7 @@ from . import service_certs
 from .chain_svg import chain_svg, visible
 from .context import Console, console
 from .pages import render
-from .sessions import Principal, admin, user
+from .sessions import MAX_OFFSET, Principal, admin, user
 
 router = APIRouter(include_in_schema=False)
 #: The uploaded certificate file of a form or an API call (multipart ``file``).
@@ -41,7 +41,7 @@ def _list(request: Request, who: Principal, app: Console, *, address: str | None
 @router.get("/certificates")
 def certificates_page(request: Request, address: str | None = None, fingerprint: str | None = None,
                       issuer: str | None = None, removed: str | None = None,
-                      limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+                      limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_OFFSET),
                       who: Principal = Depends(user), app: Console = Depends(console)) -> Response:
     return _list(request, who, app, address=address, fingerprint=fingerprint, issuer=issuer, limit=limit,
                  offset=offset, removed=removed)

@@ -11,7 +11,7 @@ from ..errors import ErrorCode, MailsealError, UsageError
 from . import service_held
 from .context import Console, console
 from .pages import render
-from .sessions import Principal, admin, user
+from .sessions import MAX_OFFSET, Principal, admin, user
 
 router = APIRouter(include_in_schema=False)
 #: A release the gateway could not make (still no certificate, the next hop refused): the message stays held and
@@ -28,7 +28,7 @@ def _list(request: Request, who: Principal, app: Console, *, limit: int = 50, of
 
 
 @router.get("/held")
-def held_list(request: Request, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0),
+def held_list(request: Request, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=MAX_OFFSET),
               who: Principal = Depends(user), app: Console = Depends(console)) -> Response:
     return _list(request, who, app, limit=limit, offset=offset)
 

@@ -16,6 +16,8 @@ from .context import REAUTH_SECONDS, Console, client_ip, console
 
 COOKIE = "__Host-mailseal"
 API_PREFIX = "/api/v1"
+#: The largest offset and row id a request may name: beyond, a database integer would overflow (a 422, not a 500).
+MAX_OFFSET = MAX_ID = (1 << 31) - 1
 #: The login form's CSRF token travels in its own short-lived cookie (double submit): there is no session yet.
 LOGIN_COOKIE = "__Host-mailseal-login"
 
