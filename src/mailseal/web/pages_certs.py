@@ -17,6 +17,7 @@ from .chain_svg import chain_svg, visible
 from .context import Console, console
 from .pages import render
 from .sessions import MAX_OFFSET, Principal, admin, user
+from .uploads import MAX_UPLOAD
 
 router = APIRouter(include_in_schema=False)
 #: The uploaded certificate file of a form or an API call (multipart ``file``).
@@ -25,7 +26,7 @@ UPLOAD = File(description="the certificate file")
 
 async def read_file(upload: UploadFile) -> bytes:
     """The uploaded file's bytes, at most MAX_UPLOAD + 1 (so that a larger one is refused, not read whole)."""
-    return await upload.read(service_certs.MAX_UPLOAD + 1)
+    return await upload.read(MAX_UPLOAD + 1)
 
 
 def _list(request: Request, who: Principal, app: Console, *, address: str | None, fingerprint: str | None,

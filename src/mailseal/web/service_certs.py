@@ -34,9 +34,10 @@ from .report_certs import CertFacts, cert_facts
 from .report_chain import ANCHOR_REVOCATION, ChainEntry, carried_issuers
 from .report_view import Revocation, SignerView
 from .report_words import BAD, GOOD, REVOCATION_STATES, STATUS_STATES, VALIDITY_STATES, WARN, State
+from .service_trust import trust_list
+from .uploads import MAX_UPLOAD
 
 #: The largest upload read (as `mailseal certs import` refuses larger files).
-MAX_UPLOAD = 16 * 1024 * 1024
 MAX_PAGE = 500
 ExportFormat = Literal["pem", "der"]
 
@@ -430,8 +431,6 @@ def detail(store: Store, fp: str, at: datetime, *, ca_directory: Path | None = N
                            e.capabilities_time) for e in found)
     addresses: list[str | None] = [*dict.fromkeys(e.address for e in found)] or [None]
     checks = tuple(ProfileCheck(a, check_certificate(cert, a, at)) for a in addresses)
-    from .service_trust import trust_list  # service_trust reads uploads with this module's limit
-
     chain, complete, note, status, reasons, revocation = chain_of(cert, trust_list(store), at)
     note_words = REVOCATION_NOTES.get(revocation, revocation)
     known = internal_revocation(cert, store, ca_directory)

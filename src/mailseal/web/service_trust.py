@@ -14,7 +14,7 @@ from ..pki.trustlist import AddResult, ExportFormat, TrustEntry
 from ..pki.truststore import read_certificates
 from ..store.database import Store
 from ..store.trust import StoredTrust, migrate_file_list
-from .service_certs import MAX_UPLOAD
+from .uploads import MAX_UPLOAD
 
 
 def trust_list(store: Store) -> StoredTrust:
