@@ -159,6 +159,9 @@ ECDSA_OIDS = {
 OID_RSA_ENCRYPTION = "1.2.840.113549.1.1.1"  # RFC 3370 §3.2: signature and key transport with PKCS #1 v1.5
 OID_RSAES_OAEP = "1.2.840.113549.1.1.7"  # RFC 8017 §A.2.1, for CMS RFC 3560
 OID_RSASSA_PSS = "1.2.840.113549.1.1.10"  # RFC 4056
+#: Content ciphers mailseal refuses (WEAK_CIPHERS), named when a correspondent still advertises them.
+OID_DES_EDE3_CBC = "1.2.840.113549.3.7"  # RFC 3370 §5.1
+OID_RC2_CBC = "1.2.840.113549.3.2"  # RFC 3370 §5.2
 OID_ED25519 = "1.3.101.112"  # RFC 8419 §2.3
 
 # Signed attributes (RFC 5652 §11, RFC 8551 §2.5.2, RFC 5035 §5.4).

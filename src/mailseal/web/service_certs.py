@@ -19,7 +19,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from ..cms.algorithms import CONTENT_CIPHERS
+from ..cms.algorithms import (
+    CONTENT_CIPHERS,
+    OID_DES_EDE3_CBC,
+    OID_RC2_CBC,
+    OID_RSA_ENCRYPTION,
+    OID_RSAES_OAEP,
+)
 from ..cms.identity import fingerprint
 from ..errors import CertificateError, UsageError
 from ..pki.certfields import certificate_fields
@@ -54,9 +60,8 @@ EKU_NAMES = {
 }
 #: SMIMECapabilities OIDs shown by name: the content ciphers mailseal knows (cms.algorithms), then a few others.
 CAPABILITY_NAMES = {**{c.oid: c.name for c in CONTENT_CIPHERS.values()},
-                    "1.2.840.113549.1.1.7": "RSAES-OAEP", "1.2.840.113549.1.1.1": "RSA (PKCS #1 v1.5)",
-                    "1.2.840.113549.1.9.16.3.18": "ChaCha20-Poly1305 (AuthEnvelopedData)",
-                    "1.2.840.113549.3.7": "des-ede3-cbc (3DES, refused)", "1.2.840.113549.3.2": "rc2-cbc (refused)"}
+                    OID_RSAES_OAEP: "RSAES-OAEP", OID_RSA_ENCRYPTION: "RSA (PKCS #1 v1.5)",
+                    OID_DES_EDE3_CBC: "des-ede3-cbc (3DES, refused)", OID_RC2_CBC: "rc2-cbc (refused)"}
 SOURCE_WORDS = {"imported": "imported by an administrator", "harvested": "harvested from a signed message",
                 "ldap": "found in an LDAP directory", "smimea": "found in DNS (SMIMEA)",
                 "ca": "issued by the internal CA"}
