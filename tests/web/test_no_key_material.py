@@ -180,3 +180,12 @@ def test_no_get_route_returns_private_key_material(console: Console, root: TestC
     assert all(set(item) == set(FIELDS) for item in listing)
     assert all(re.fullmatch(r"[0-9a-f]{64}", i["fingerprint_sha256"]) for i in listing)
     assert csrf_of(root)  # still signed in after every route
+
+
+def test_the_documented_identity_fields_are_metadata_only(console: Console) -> None:
+    document = console.client().get("/api/v1/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert set(schemas["IdentityOut"]["properties"]) == set(FIELDS)
+    assert not any("key" in name and name not in ("key_location", "key_location_text") for name in FIELDS)
+    listed = document["paths"]["/api/v1/identities"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert listed["schema"]["$ref"].endswith("/IdentityPageOut")
