@@ -156,3 +156,14 @@ def test_identities_on_postgresql(pg_console: Console, pki: TestPKI, monkeypatch
     assert _pkcs8(key) == _pkcs8(user.key)
     assert client.delete(f"/api/v1/identities/{ident}", headers={"X-CSRF-Token": csrf_of(client)}).status_code == 200
     assert KeyStore(pg_console.store).list() == []
+
+
+def test_a_wrong_store_passphrase_seals_nothing(console: Console, root: TestClient, pki: TestPKI,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    give_passphrase(monkeypatch)
+    reauth(root)
+    assert api_import(root, pki.user("idfirst")).status_code == 201  # the store's key-encryption key is made
+    give_passphrase(monkeypatch, "another passphrase")
+    refused = page_import(root, pki.user("idsecond"))
+    assert refused.status_code == 400 and "key store passphrase is wrong" in refused.text
+    assert [r.address for r in KeyStore(console.store).list()] == ["idfirst@example.org"]
