@@ -24,6 +24,7 @@ from . import (
     api,
     api_certs,
     api_held,
+    api_identities,
     api_policy,
     api_publishing,
     api_trust,
@@ -32,6 +33,7 @@ from . import (
     pages,
     pages_certs,
     pages_held,
+    pages_identities,
     pages_policy,
     pages_publishing,
     pages_trust,
@@ -83,6 +85,8 @@ def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes 
             api_trust.router,
             pages_publishing.router,
             api_publishing.router,
+            pages_identities.router,
+            api_identities.router,
             *routers,
     ):
         app.include_router(router)

@@ -21,6 +21,7 @@ router = APIRouter(include_in_schema=False)
 #: The navigation: (path, label); the pages still to come are listed without a link.
 NAV = (
     ("/", "Dashboard"),
+    ("/identities", "Identities"),
     ("/certificates", "Certificates"),
     ("/trust", "Trust"),
     ("/publishing", "Publishing"),
