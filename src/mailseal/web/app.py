@@ -22,6 +22,7 @@ from ..store.tables import utcnow
 from ..store.websessions import WebSessions
 from . import (
     api,
+    api_ca,
     api_certs,
     api_held,
     api_policy,
@@ -30,6 +31,7 @@ from . import (
     api_verify,
     auth,
     pages,
+    pages_ca,
     pages_certs,
     pages_held,
     pages_policy,
@@ -83,6 +85,8 @@ def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes 
             api_trust.router,
             pages_publishing.router,
             api_publishing.router,
+            pages_ca.router,
+            api_ca.router,
             *routers,
     ):
         app.include_router(router)
