@@ -40,7 +40,7 @@ PASSPHRASE_ENV = "MAILSEAL_CA_PASSPHRASE"
 #: The shortest PKCS#12 password the console accepts: the file travels to the user, the password apart from it.
 MIN_P12_PASSWORD = 8
 CRL_MEDIA_TYPE = "application/pkix-crl"
-OCSP_COMMAND = "mailseal ca ocsp --host 0.0.0.0 --port 8080"
+OCSP_COMMAND = "mailseal ca ocsp"
 __all__ = ["CRL_MEDIA_TYPE", "MAX_VALIDITY_DAYS", "MIN_P12_PASSWORD", "OCSP_COMMAND", "PASSPHRASE_ENV", "REASONS",
            "USAGES", "USER_KEY_TYPES", "Authority", "IssuedFile", "PublishedCRL", "crl_file", "issue",
            "overview", "passphrase_in_environment", "publish_crl", "revoke"]
