@@ -29,6 +29,22 @@ def _register(console: Console, ca: CertificateAuthority) -> StoredRegister:
     return StoredRegister(console.store, fingerprint(ca.certificate))
 
 
+def _p12_info(tmp_path: Path, data: bytes) -> str:
+    (tmp_path / "issued.p12").write_bytes(data)
+    out = subprocess.run(["openssl", "pkcs12", "-info", "-noout", "-in", str(tmp_path / "issued.p12"),
+                          "-passin", f"pass:{P12_PASSWORD}"], capture_output=True, text=True, check=True)
+    return out.stdout + out.stderr
+
+
+def _openssl_verifies(tmp_path: Path, ca: CertificateAuthority, cert: x509.Certificate) -> None:
+    (tmp_path / "ca.pem").write_bytes(ca.certificate.public_bytes(Encoding.PEM))
+    (tmp_path / "leaf.pem").write_bytes(cert.public_bytes(Encoding.PEM))
+    # smimesign only: openssl's smimeencrypt purpose asks for keyEncipherment, which an EC key never has
+    out = subprocess.run(["openssl", "verify", "-purpose", "smimesign", "-CAfile", str(tmp_path / "ca.pem"),
+                          str(tmp_path / "leaf.pem")], capture_output=True, text=True)
+    assert out.returncode == 0 and ": OK" in out.stdout, out.stdout + out.stderr
+
+
 def test_without_a_ca_the_page_says_how_to_make_one(console: Console, root: TestClient) -> None:
     page = root.get("/ca")
     assert page.status_code == 200 and "There is no CA yet" in page.text and "mailseal ca init --name" in page.text
@@ -54,6 +70,9 @@ def test_issue_then_list_with_the_register_in_the_store(console: Console, root: 
     stored = _register(console, ca).find(cert.serial_number)
     assert stored is not None and stored.email == "alice@example.org" and stored.der == cert.public_bytes(Encoding.DER)
     assert not (tmp_path / "ca" / "ca.db").exists()  # the register is the store's, not a file
+    if shutil.which("openssl"):  # the peer agrees: an S/MIME certificate of this CA, in a PBES2 AES-256 PKCS#12
+        assert "AES-256-CBC" in _p12_info(tmp_path, base64.b64decode(body["pkcs12"]))
+        _openssl_verifies(tmp_path, ca, cert)
     # the page issues too: the answer is the PKCS#12 itself, as a download
     form = root.post("/ca/issue", data={"email": "bob@example.org", "usage": "sign", "key_type": "p256",
                                          "days": "10", "pkcs12_password": P12_PASSWORD,
@@ -92,6 +111,7 @@ def test_a_wrong_or_missing_ca_passphrase_is_refused_clearly(console: Console, r
     form = root.post("/ca/issue", data={"email": "carol@example.org", "pkcs12_password": P12_PASSWORD,
                                          "ca_passphrase": "wrong again", "csrf_token": csrf_of(root)})
     assert form.status_code == 400 and "the CA passphrase is wrong" in form.text and "wrong again" not in form.text
+    assert 'value="carol@example.org"' in form.text and P12_PASSWORD not in form.text  # refilled, but no password
     crl = root.post("/ca/crl", data={"ca_passphrase": "wrong", "csrf_token": csrf_of(root)})
     assert crl.status_code == 400 and "the CA passphrase is wrong" in crl.text
     assert _register(console, ca).records() == [] and not (tmp_path / "ca" / "crl.der").exists()
@@ -199,6 +219,17 @@ def test_issuing_and_revoking_need_the_password_again(console: Console, root: Te
                      headers={"X-CSRF-Token": csrf_of(root)}).status_code == 403
     found = _register(console, ca).find(cert.serial_number)
     assert found is not None and found.revoked_at is None
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_a_legacy_pkcs12_for_old_importers(console: Console, root: TestClient, tmp_path: Path) -> None:
+    make_ca(console, tmp_path)
+    reauth(root)
+    answer = issue(root, "ivan@example.org", legacy=True)
+    assert answer.status_code == 201  # type: ignore[attr-defined]
+    info = _p12_info(tmp_path, base64.b64decode(answer.json()["pkcs12"]))  # type: ignore[attr-defined]
+    assert "TripleDES" in info and "AES-256" not in info
+    assert [e.detail["legacy"] for e in events(console.store) if e.action == "ca.issue"] == [True]
 
 
 def test_the_api_choices_are_the_cas() -> None:

@@ -80,6 +80,7 @@ class IssueRequest(BaseModel):
     days: int = Field(365, ge=1, le=service_ca.MAX_VALIDITY_DAYS)
     pkcs12_password: str = Field(min_length=service_ca.MIN_P12_PASSWORD, max_length=1024,
                                  description="protects the returned PKCS#12 (PBES2 AES-256-CBC)")
+    legacy: bool = Field(False, description="3DES/SHA-1 PKCS#12, the only kind gpgsm 2.2 and older NSS import")
     ca_passphrase: str | None = PASSPHRASE
 
 
@@ -126,7 +127,7 @@ def post_certificate(body: IssueRequest, who: Principal = Depends(recently_authe
                      app: Console = Depends(console)) -> dict[str, Any]:
     made = service_ca.issue(app.store, app.ca_directory, email=body.email, usage=body.usage,
                             key_type=body.key_type, days=body.days, p12_password=body.pkcs12_password,
-                            ca_passphrase=body.ca_passphrase, actor=who.actor)
+                            ca_passphrase=body.ca_passphrase, actor=who.actor, legacy=body.legacy)
     return {"certificate": made.record.to_dict(app.now()), "filename": made.filename,
             "pkcs12": base64.b64encode(made.pkcs12).decode("ascii")}
 

@@ -20,11 +20,13 @@ router = APIRouter(include_in_schema=False)
 
 
 def _page(request: Request, who: Principal, app: Console, *, limit: int = 50, offset: int = 0,
-          error: str | None = None, notice: str | None = None, status: int = 200) -> Response:
+          error: str | None = None, notice: str | None = None, status: int = 200,
+          asked: dict[str, object] | None = None) -> Response:
     authority = service_ca.overview(app.store, app.ca_directory, app.now(), limit=limit, offset=offset)
     fresh = who.session is not None and who.session.reauth is not None and \
         app.now() - who.session.reauth <= timedelta(seconds=REAUTH_SECONDS)
-    return render(request, "ca/ca.html", who, status, ca=authority, error=error, notice=notice, fresh=fresh,
+    asked = asked or {"email": "", "usage": "sign", "key_type": "rsa3072", "days": 365, "legacy": False}
+    return render(request, "ca/ca.html", who, status, ca=authority, error=error, notice=notice, fresh=fresh, asked=asked,
                   env_passphrase=service_ca.passphrase_in_environment(), usages=service_ca.USAGES,
                   key_types=service_ca.USER_KEY_TYPES, reasons=list(service_ca.REASONS),
                   max_days=service_ca.MAX_VALIDITY_DAYS, min_password=service_ca.MIN_P12_PASSWORD,
@@ -41,12 +43,15 @@ def ca_page(request: Request, limit: int = Query(50, ge=1, le=500), offset: int 
 def ca_issue(request: Request, email: str = Form(max_length=254), usage: str = Form("sign", max_length=16),
              key_type: str = Form("rsa3072", max_length=16), days: int = Form(365, ge=1, le=36500),
              pkcs12_password: str = Form(max_length=1024), ca_passphrase: str = Form("", max_length=1024),
-             who: Principal = Depends(recently_authenticated), app: Console = Depends(console)) -> Response:
+             legacy: bool = Form(False), who: Principal = Depends(recently_authenticated), app: Console = Depends(console)) -> Response:
     try:
         made = service_ca.issue(app.store, app.ca_directory, email=email, usage=usage, key_type=key_type, days=days,
-                                p12_password=pkcs12_password, ca_passphrase=ca_passphrase or None, actor=who.actor)
+                                p12_password=pkcs12_password, ca_passphrase=ca_passphrase or None, actor=who.actor,
+                                legacy=legacy)
     except MailsealError as exc:  # a wrong passphrase, an address refused: said beside the form, nothing issued
-        return _page(request, who, app, error=exc.message, status=400)
+        # the form comes back filled in, but for the passwords
+        asked = {"email": email, "usage": usage, "key_type": key_type, "days": days, "legacy": legacy}
+        return _page(request, who, app, error=exc.message, status=400, asked=asked)
     # The key leaves once, as this download; nothing of it stays in the console.
     return Response(made.pkcs12, media_type="application/pkcs12",
                     headers={"Content-Disposition": f'attachment; filename="{made.filename}"'})

@@ -136,9 +136,9 @@ class IssuedFile:
 
 
 def issue(store: Store, directory: Path | None, *, email: str, usage: str, key_type: str, days: int,
-          p12_password: str, ca_passphrase: str | None, actor: str) -> IssuedFile:
+          p12_password: str, ca_passphrase: str | None, actor: str, legacy: bool = False) -> IssuedFile:
     """Issue a mailbox-validated strict certificate with a new key, as `mailseal ca issue`; the key is only in the
-    returned PKCS#12."""
+    returned PKCS#12 (``legacy``: 3DES and SHA-1, the only kind gpgsm 2.2 and older NSS import)."""
     if len(p12_password) < MIN_P12_PASSWORD:
         raise UsageError(f"the PKCS#12 password must have at least {MIN_P12_PASSWORD} characters")
     if usage not in USAGES:
@@ -149,11 +149,11 @@ def issue(store: Store, directory: Path | None, *, email: str, usage: str, key_t
     _need(where)
     with open_authority(where, _passphrase(ca_passphrase), store=store) as ca:
         issued = ca.issue(email, usage=usage, key_type=key_type, days=days)
-        data = ca.pkcs12(issued, p12_password)
+        data = ca.pkcs12(issued, p12_password, legacy=legacy)
     record = issued.record
     with store.session() as session:
         audit.record(session, "ca.issue", serial_text(record.serial),
-                     {"email": record.email, "usage": usage, "key_type": key_type, "days": days,
+                     {"email": record.email, "usage": usage, "key_type": key_type, "days": days, "legacy": legacy,
                       "not_after": record.not_after.isoformat()}, actor)
     return IssuedFile(record, data)
 
