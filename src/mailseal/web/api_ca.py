@@ -74,7 +74,7 @@ class Authority(BaseModel):
 class IssueRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=254)
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")
     usage: Usage = "sign"
     key_type: KeyType = "rsa3072"
     days: int = Field(365, ge=1, le=service_ca.MAX_VALIDITY_DAYS)
