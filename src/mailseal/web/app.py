@@ -22,6 +22,7 @@ from ..store.tables import utcnow
 from ..store.websessions import WebSessions
 from . import (
     api,
+    api_ca,
     api_certs,
     api_held,
     api_identities,
@@ -31,6 +32,7 @@ from . import (
     api_verify,
     auth,
     pages,
+    pages_ca,
     pages_certs,
     pages_held,
     pages_identities,
@@ -87,6 +89,8 @@ def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes 
             api_publishing.router,
             pages_identities.router,
             api_identities.router,
+            pages_ca.router,
+            api_ca.router,
             *routers,
     ):
         app.include_router(router)

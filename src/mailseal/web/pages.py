@@ -25,6 +25,7 @@ NAV = (
     ("/certificates", "Certificates"),
     ("/trust", "Trust"),
     ("/publishing", "Publishing"),
+    ("/ca", "CA"),
     ("/policy", "Policy"),
     ("/held", "Held"),
     ("/verify", "Verify"),
@@ -32,7 +33,7 @@ NAV = (
     ("/admins", "Admins"),
     ("/sessions", "Sessions"),
 )
-COMING = ("CA",)
+COMING: tuple[str, ...] = ()
 
 
 def render(request: Request, template: str, who: Principal, status: int = 200, **context: object) -> Response:
