@@ -23,18 +23,22 @@ from ..store.websessions import WebSessions
 from . import (
     api,
     api_certs,
+    api_domains,
     api_held,
     api_policy,
     api_publishing,
     api_trust,
+    api_users,
     api_verify,
     auth,
     pages,
     pages_certs,
+    pages_domains,
     pages_held,
     pages_policy,
     pages_publishing,
     pages_trust,
+    pages_users,
     pages_verify,
     problems,
 )
@@ -83,6 +87,7 @@ def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes 
             api_trust.router,
             pages_publishing.router,
             api_publishing.router,
+            pages_users.router, api_users.router, pages_domains.router, api_domains.router,
             *routers,
     ):
         app.include_router(router)

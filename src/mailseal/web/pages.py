@@ -25,6 +25,8 @@ NAV = (
     ("/trust", "Trust"),
     ("/publishing", "Publishing"),
     ("/policy", "Policy"),
+    ("/users", "Users"),
+    ("/domains", "Domains"),
     ("/held", "Held"),
     ("/verify", "Verify"),
     ("/audit", "Audit"),
