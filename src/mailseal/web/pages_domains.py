@@ -14,12 +14,15 @@ from .pages import render
 from .sessions import Principal, user
 
 router = APIRouter(include_in_schema=False)
+#: The settings always shown for a domain; the others only where the policy sets them.
+MAIN_KEYS = ("sign", "encrypt", "on_missing_certificate")
 
 
 @router.get("/domains")
 def domains_page(request: Request, who: Principal = Depends(user), app: Console = Depends(console)) -> Response:
     shown = service_domains.domains(app.store, app.now(), ca_directory=app.ca_directory)
-    return render(request, "domains/page.html", who, view=shown, how_to_change=service_domains.HOW_TO_CHANGE)
+    return render(request, "domains/page.html", who, view=shown, how_to_change=service_domains.HOW_TO_CHANGE,
+                  main_keys=MAIN_KEYS)
 
 
 __all__ = ["router"]
