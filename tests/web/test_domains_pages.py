@@ -3,6 +3,7 @@ effect, its counts of submission accounts, identities and directory certificates
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,11 @@ from starlette.testclient import TestClient
 from mailseal.cms.identity import Identity
 from mailseal.store import Directory, KeyStore
 from mailseal.store.users import Users
+from tests.support.postgres import drop_database, fresh_database, postgres_url
 from tests.support.testpki import TestPKI
-from tests.web.conftest import Console, csrf_of
+from tests.web.conftest import Console, csrf_of, make_console
+
+__all__ = ["postgres_url"]
 
 SETTINGS = """
 [gateway]
@@ -35,8 +39,7 @@ def settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-@pytest.fixture
-def stocked(console: Console, pki: TestPKI, settings_file: Path) -> Console:
+def _stock(console: Console, pki: TestPKI) -> Console:
     """example.org: alice's identity (key store), bob's and carol's directory certificates, two accounts;
     dept.corp.example: one directory certificate and one account; partner.example (not ours): one certificate."""
     alice = pki.user("alice")
@@ -51,6 +54,11 @@ def stocked(console: Console, pki: TestPKI, settings_file: Path) -> Console:
     accounts.add("two", b"a password 1234", ["two@EXAMPLE.org"])
     accounts.add("out", b"a password 1234", ["out@partner.example"])
     return console
+
+
+@pytest.fixture
+def stocked(console: Console, pki: TestPKI, settings_file: Path) -> Console:
+    return _stock(console, pki)
 
 
 def test_each_accepted_domain_with_its_counts(stocked: Console, root: TestClient) -> None:
@@ -103,3 +111,21 @@ def test_an_auditor_reads_the_domains(stocked: Console, root: TestClient) -> Non
     assert eve.get("/domains").status_code == 200
     assert len(eve.get("/api/v1/domains").json()["items"]) == 3
     assert eve.post("/api/v1/domains", headers={"X-CSRF-Token": csrf_of(eve)}).status_code == 405
+
+
+@pytest.fixture
+def pg_console(postgres_url: str, tmp_path: Path, settings_file: Path) -> Iterator[Console]:
+    url, name = fresh_database(postgres_url)
+    try:
+        yield from make_console(url, tmp_path)
+    finally:
+        drop_database(postgres_url, name)
+
+
+def test_the_counts_on_postgresql(pg_console: Console, pki: TestPKI) -> None:
+    _stock(pg_console, pki)
+    pg_console.add("root")
+    client = pg_console.login("root")
+    counts = {d["name"]: (d["users"], d["identities"], d["directory_certificates"], d["published_certificates"])
+              for d in client.get("/api/v1/domains").json()["items"]}
+    assert counts == {"example.org": (2, 1, 2, 3), "*.corp.example": (1, 0, 1, 1), "quiet.example": (0, 0, 0, 0)}

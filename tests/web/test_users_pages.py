@@ -4,9 +4,11 @@ console's actor; an auditor reads but changes nothing; the password hash is neve
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from starlette.testclient import TestClient
@@ -186,3 +188,27 @@ def test_users_on_postgresql(pg_console: Console) -> None:
     assert [e.action for e in events(pg_console.store) if e.action.startswith("users.")] == [
         "users.add", "users.addresses", "users.remove"]
     assert CSRF.search(client.get("/users").text) is not None
+
+
+@pytest.mark.parametrize("name", ["ops/desk", "q?x#y", "a/disable"])
+def test_names_that_look_like_paths(console: Console, root: TestClient, name: str) -> None:
+    """A user name may hold / ? # (the store allows any printable name without spaces): the page's forms and
+    the API reach that account and no other."""
+    accounts = Users(console.store, scrypt={"n": 2**10, "r": 8, "p": 1})
+    accounts.add(name, TYPED.encode(), ["n@example.org"])
+    accounts.add("ops", TYPED.encode(), ["ops@example.org"])
+    token = csrf_of(root)
+    rows = root.get("/users").text.split("<tr>")
+    row = next(r for r in rows if r.startswith(f"<td>{html.escape(name)}</td>"))
+    action = re.search(r'action="(/users/[^"]+)/disable"', row)
+    assert action is not None
+    assert root.post(f"{action.group(1)}/disable", data={"csrf_token": token}).status_code == 303
+    got = accounts.get(name)
+    assert got is not None and got.disabled
+    one = root.get(f"/api/v1/users/{quote(name, safe='')}")
+    assert one.status_code == 200 and one.json()["username"] == name and one.json()["disabled"] is True
+    moved = root.post(f"/api/v1/users/{quote(name, safe='')}/addresses", json={"addresses": ["m@example.org"]},
+                      headers={"X-CSRF-Token": token})
+    assert moved.status_code == 200 and moved.json()["username"] == name
+    ops = accounts.get("ops")
+    assert ops is not None and not ops.disabled and ops.addresses == ("ops@example.org",)

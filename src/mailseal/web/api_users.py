@@ -71,7 +71,7 @@ def get_users(limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0,
     return service_users.page(app.store, limit=limit, offset=offset).to_dict()
 
 
-@router.get("/users/{username}", response_model=User, summary="One submission account")
+@router.get("/users/{username:path}", response_model=User, summary="One submission account")
 def get_user(username: str = USERNAME, who: Principal = Depends(user),
              app: Console = Depends(console)) -> dict[str, Any]:
     return service_users.get(app.store, username).to_dict()
@@ -82,34 +82,34 @@ def post_user(body: NewUser, who: Principal = Depends(admin), app: Console = Dep
     return service_users.add(app.store, body.username, body.addresses, body.password, who.actor).to_dict()
 
 
-@router.post("/users/{username}/addresses", response_model=User,
+@router.post("/users/{username:path}/addresses", response_model=User,
              summary="Replace the addresses the account may send as (audited)")
 def post_user_addresses(body: NewAddresses, username: str = USERNAME, who: Principal = Depends(admin),
                         app: Console = Depends(console)) -> dict[str, Any]:
     return service_users.set_addresses(app.store, username, body.addresses, who.actor).to_dict()
 
 
-@router.post("/users/{username}/password", response_model=CreatedUser,
+@router.post("/users/{username:path}/password", response_model=CreatedUser,
              summary="Set a new password, generated (returned once) unless given (audited)")
 def post_user_password(body: NewPassword, username: str = USERNAME, who: Principal = Depends(admin),
                        app: Console = Depends(console)) -> dict[str, Any]:
     return service_users.reset_password(app.store, username, who.actor, body.password).to_dict()
 
 
-@router.post("/users/{username}/disable", response_model=User,
+@router.post("/users/{username:path}/disable", response_model=User,
              summary="Disable the account: it can no longer authenticate (audited)")
 def post_user_disable(username: str = USERNAME, who: Principal = Depends(admin),
                       app: Console = Depends(console)) -> dict[str, Any]:
     return service_users.set_disabled(app.store, username, True, who.actor).to_dict()
 
 
-@router.post("/users/{username}/enable", response_model=User, summary="Enable the account again (audited)")
+@router.post("/users/{username:path}/enable", response_model=User, summary="Enable the account again (audited)")
 def post_user_enable(username: str = USERNAME, who: Principal = Depends(admin),
                      app: Console = Depends(console)) -> dict[str, Any]:
     return service_users.set_disabled(app.store, username, False, who.actor).to_dict()
 
 
-@router.delete("/users/{username}", status_code=204, response_class=Response,
+@router.delete("/users/{username:path}", status_code=204, response_class=Response,
                summary="Remove the account (audited)")
 def delete_user(username: str = USERNAME, who: Principal = Depends(admin), app: Console = Depends(console)) -> Response:
     service_users.remove(app.store, username, who.actor)

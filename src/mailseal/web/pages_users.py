@@ -51,14 +51,14 @@ def users_add(request: Request, username: str = Form(max_length=MAX_USERNAME_CHA
                                            "what": "added"})
 
 
-@router.post("/users/{username}/addresses")
+@router.post("/users/{username:path}/addresses")
 def users_addresses(username: str, addresses: str = Form(max_length=32_000), who: Principal = Depends(admin),
                     app: Console = Depends(console)) -> Response:
     service_users.set_addresses(app.store, username, service_users.split_addresses(addresses), who.actor)
     return RedirectResponse("/users", status_code=303)
 
 
-@router.post("/users/{username}/password")
+@router.post("/users/{username:path}/password")
 def users_password(request: Request, username: str, who: Principal = Depends(admin),
                    app: Console = Depends(console)) -> Response:
     created = service_users.reset_password(app.store, username, who.actor)
@@ -66,19 +66,19 @@ def users_password(request: Request, username: str, who: Principal = Depends(adm
                                            "what": "given a new password"})
 
 
-@router.post("/users/{username}/disable")
+@router.post("/users/{username:path}/disable")
 def users_disable(username: str, who: Principal = Depends(admin), app: Console = Depends(console)) -> Response:
     service_users.set_disabled(app.store, username, True, who.actor)
     return RedirectResponse("/users", status_code=303)
 
 
-@router.post("/users/{username}/enable")
+@router.post("/users/{username:path}/enable")
 def users_enable(username: str, who: Principal = Depends(admin), app: Console = Depends(console)) -> Response:
     service_users.set_disabled(app.store, username, False, who.actor)
     return RedirectResponse("/users", status_code=303)
 
 
-@router.post("/users/{username}/remove")
+@router.post("/users/{username:path}/remove")
 def users_remove(username: str, who: Principal = Depends(admin), app: Console = Depends(console)) -> Response:
     service_users.remove(app.store, username, who.actor)
     return RedirectResponse("/users", status_code=303)
