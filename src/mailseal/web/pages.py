@@ -27,6 +27,8 @@ NAV = (
     ("/publishing", "Publishing"),
     ("/ca", "CA"),
     ("/policy", "Policy"),
+    ("/domains", "Domains"),
+    ("/users", "Users"),
     ("/held", "Held"),
     ("/verify", "Verify"),
     ("/audit", "Audit"),
