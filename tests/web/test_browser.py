@@ -79,6 +79,21 @@ def _shots(page: object, name: str, folder: Path) -> list[Path]:
     return taken
 
 
+def sign_in(page: object, url: str, name: str, password: str) -> None:
+    """Log in as ``name`` through the forms, enrolling the second factor shown at the first login, and wait for
+    the dashboard (the other pages' browser tests start here)."""
+    from playwright.sync_api import expect
+
+    page.goto(url + "/login")  # type: ignore[attr-defined]
+    page.get_by_label("Account name").fill(name)  # type: ignore[attr-defined]
+    page.get_by_label("Password").fill(password)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Continue").click()  # type: ignore[attr-defined]
+    secret = page.locator("#totp-secret").inner_text()  # type: ignore[attr-defined]
+    page.get_by_label("Code").fill(pyotp.TOTP(secret).now())  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()  # type: ignore[attr-defined]
+
+
 def test_log_in_enrol_look_filter_log_out(running: Running, chromium: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 

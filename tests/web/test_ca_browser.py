@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyotp
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from mailseal.pki.authority import CertificateAuthority
 from tests.web.ca_support import CA_PASSPHRASE, OCSP_URL, P12_PASSWORD
-from tests.web.test_browser import Running, _shots, chromium, running
+from tests.web.test_browser import Running, _shots, chromium, running, sign_in
 
 __all__ = ["chromium", "running"]
 
@@ -34,14 +33,7 @@ def test_issue_and_revoke_through_the_page(running: Running, chromium: str, tmp_
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True).new_page()
             page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-            page.goto(running.url + "/login")
-            page.get_by_label("Account name").fill("root")
-            page.get_by_label("Password").fill(running.password)
-            page.get_by_role("button", name="Continue").click()
-            secret = page.locator("#totp-secret").inner_text()
-            page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+            sign_in(page, running.url, "root", running.password)
 
             page.get_by_role("link", name="CA", exact=True).click()
             expect(page.get_by_role("heading", name="Internal CA")).to_be_visible()

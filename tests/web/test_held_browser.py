@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyotp
 import pytest
 
 from mailseal.cli.held_port import RunningGatewayHeld
@@ -18,7 +17,7 @@ from mailseal.web.settings import WebSettings
 from tests.support.smtp_sink import free_port
 from tests.web.conftest import FAST
 from tests.web.held_support import DAVE, ERIN, Held, held
-from tests.web.test_browser import _shots, chromium
+from tests.web.test_browser import _shots, chromium, sign_in
 
 __all__ = ["chromium", "held"]
 
@@ -54,14 +53,7 @@ def test_release_held_mail_from_the_browser(held: Held, served: tuple[str, str],
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
             page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-            page.goto(url + "/login")
-            page.get_by_label("Account name").fill("admin")
-            page.get_by_label("Password").fill(password)
-            page.get_by_role("button", name="Continue").click()
-            secret = page.locator("#totp-secret").inner_text()
-            page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+            sign_in(page, url, "admin", password)
 
             page.get_by_role("link", name="Held", exact=True).click()
             expect(page.get_by_role("heading", name="Held mail")).to_be_visible()

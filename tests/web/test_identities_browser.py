@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyotp
 import pytest
 
 from mailseal.store.keystore import KeyStore
 from tests.support.testpki import TestPKI
 from tests.web.identities_support import P12_PASSWORD, STORE_PASSPHRASE, give_passphrase
-from tests.web.test_browser import Running, _shots, chromium, running
+from tests.web.test_browser import Running, _shots, chromium, running, sign_in
 from tests.web.test_certs_browser import _fits
 
 __all__ = ["chromium", "running"]
@@ -31,14 +30,7 @@ def test_import_a_pkcs12_identity_and_see_it_listed(running: Running, chromium: 
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
             page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-            page.goto(running.url + "/login")
-            page.get_by_label("Account name").fill("root")
-            page.get_by_label("Password").fill(running.password)
-            page.get_by_role("button", name="Continue").click()
-            secret = page.locator("#totp-secret").inner_text()
-            page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+            sign_in(page, running.url, "root", running.password)
 
             page.get_by_role("link", name="Identities", exact=True).click()
             expect(page.get_by_role("heading", name="Identities", exact=True)).to_be_visible()

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyotp
 import pytest
 
 from mailseal.store.users import Users
-from tests.web.test_browser import Running, _shots, chromium, running
+from tests.web.test_browser import Running, _shots, chromium, running, sign_in
 
 __all__ = ["chromium", "running"]
 
@@ -42,13 +41,7 @@ def test_add_a_user_then_open_domains(running: Running, chromium: str, tmp_path:
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
             page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-            page.goto(running.url + "/login")
-            page.get_by_label("Account name").fill("root")
-            page.get_by_label("Password").fill(running.password)
-            page.get_by_role("button", name="Continue").click()
-            page.get_by_label("Code").fill(pyotp.TOTP(page.locator("#totp-secret").inner_text()).now())
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+            sign_in(page, running.url, "root", running.password)
 
             page.get_by_role("link", name="Users", exact=True).click()
             expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyotp
-
 from mailseal.web.service_verify import ACTION
 from tests.support.testpki import TestPKI
-from tests.web.test_browser import Running, _shots, chromium, running
+from tests.web.test_browser import Running, _shots, chromium, running, sign_in
 from tests.web.verify_support import messages, trust_test_root
 
 __all__ = ["chromium", "running"]  # the fixtures of test_browser.py: real uvicorn, chromium or fail under CI
@@ -40,14 +38,7 @@ def test_verify_valid_tampered_wrapped_in_the_browser(running: Running, chromium
             page = context.new_page()
             page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
             page.on("request", lambda r: None if r.url.startswith(running.url) else remote.append(r.url))
-            page.goto(running.url + "/login")
-            page.get_by_label("Account name").fill("root")
-            page.get_by_label("Password").fill(running.password)
-            page.get_by_role("button", name="Continue").click()
-            secret = page.locator("#totp-secret").inner_text()
-            page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+            sign_in(page, running.url, "root", running.password)
 
             page.get_by_role("link", name="Verify", exact=True).click()
             expect(page.get_by_role("heading", name="Verify a message")).to_be_visible()
