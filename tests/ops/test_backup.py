@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import io
 import json
+import secrets
 import shutil
 import sqlite3
 import tarfile
@@ -248,14 +249,17 @@ def test_secrets_round_trip_sealed_to_a_passphrase(site: Site, tmp_path: Path) -
     _ok(run_mailseal("restore", site.archive, env=site.env(source)))
     keyfile = tmp_path / "store.key"
     keyfile.write_bytes(STORE_PASSPHRASE.encode())
+    console_key = secrets.token_hex(32)  # the console's key (web/settings.py): it seals the admins' TOTP secrets
+    (source / "console.key").write_text(console_key + "\n")
     env = {**site.env(source, MAILSEAL_STORE_KEYFILE=str(keyfile)), "MAILSEAL_STORE_PASSPHRASE": ""}
     (tmp_path / "pass").write_text(BACKUP_PASSPHRASE + "\n")
     archive = tmp_path / "with-secrets.tar.gz"
     out = _ok(run_mailseal("backup", "-o", archive, "--include-secrets", "--passphrase-file", tmp_path / "pass",
                            env=env))
-    assert "secrets: store-passphrase, ca-passphrase, sealed to the passphrase" in out
+    assert "secrets: store-passphrase, ca-passphrase, console-key, sealed to the passphrase" in out
     raw = gzip.decompress(archive.read_bytes())
     assert STORE_PASSPHRASE.encode() not in raw and CA_PASSPHRASE.encode() not in raw
+    assert console_key.encode() not in raw
     # a wrong passphrase: refused, nothing written
     (tmp_path / "wrong").write_text("not the backup passphrase\n")
     target = tmp_path / "restored"
@@ -268,6 +272,7 @@ def test_secrets_round_trip_sealed_to_a_passphrase(site: Site, tmp_path: Path) -
     restored_key = target / "secrets" / "store-passphrase"
     assert restored_key.read_bytes() == STORE_PASSPHRASE.encode()
     assert (target / "secrets" / "ca-passphrase").read_bytes() == CA_PASSPHRASE.encode()
+    assert (target / "secrets" / "console-key").read_text() == console_key + "\n"
     assert restored_key.stat().st_mode & 0o077 == 0
     unlocked = {**site.env(target, MAILSEAL_STORE_KEYFILE=str(restored_key), MAILSEAL_ALLOW_KEY_EXPORT="1"),
                 "MAILSEAL_STORE_PASSPHRASE": ""}

@@ -25,9 +25,21 @@ def _first_line(path: str, what: str) -> bytes:
     return lines[0]
 
 
-def _secrets() -> tuple[SecretItem, ...]:
-    """The secrets as the gateway and the CA read them: the store passphrase (store/passphrase.py: the systemd
-    credential, the variable, else the key file) and the CA passphrase (variable)."""
+def _key_files(settings: dict[str, Any]) -> list[tuple[str, Path]]:
+    """The key files a home keeps beside the store, by their secret's name: the console key (``[web].key_file``,
+    default ``console.key``: it seals the administrators' TOTP secrets and signs the verify page's links)."""
+    from ..config import data_dir
+
+    web = settings.get("web") if isinstance(settings.get("web"), dict) else {}
+    named = web.get("key_file") if isinstance(web, dict) else None
+    console = Path(named) if isinstance(named, str) else data_dir() / "console.key"
+    return [("console-key", console)]
+
+
+def _secrets(settings: dict[str, Any]) -> tuple[SecretItem, ...]:
+    """The secrets as the gateway, the CA and the console read them: the store passphrase (store/passphrase.py: the
+    systemd credential, the variable, else the key file), the CA passphrase (variable) and the key files that exist
+    (``_key_files``); without the console key a restored home could not check any administrator's second factor."""
     from ..store.archive import SecretItem
     from ..store.passphrase import passphrase_source, resolve_passphrase
 
@@ -37,6 +49,7 @@ def _secrets() -> tuple[SecretItem, ...]:
         items.append(SecretItem("store-passphrase", source, resolve_passphrase()))
     if os.environ.get(CA_PASSPHRASE_ENV):
         items.append(SecretItem("ca-passphrase", f"${CA_PASSPHRASE_ENV}", os.environ[CA_PASSPHRASE_ENV].encode()))
+    items.extend(SecretItem(name, str(path), path.read_bytes()) for name, path in _key_files(settings) if path.is_file())
     return tuple(items)
 
 
@@ -53,11 +66,12 @@ def _sources(no_database: bool, include_secrets: bool) -> BackupSources:
     notes: list[str] = []
     held_dir = home / "held"
     # The raw table, not GatewaySettings: a backup must not depend on settings complete enough to serve.
+    settings: dict[str, Any] = {}
     try:
-        gateway = load_settings().get("gateway", {})
+        settings = load_settings()
     except ConfigurationError as exc:
-        gateway = {}
         notes.append(f"the settings file could not be read ({exc.message}): held mail was looked for in {held_dir}")
+    gateway = settings.get("gateway", {})
     if isinstance(gateway, dict):
         if isinstance(gateway.get("held_dir"), str):
             held_dir = Path(gateway["held_dir"]).absolute()
@@ -68,7 +82,7 @@ def _sources(no_database: bool, include_secrets: bool) -> BackupSources:
     url = None if no_database else os.environ.get(DB_URL_ENV) or f"sqlite:///{home / SQLITE_FILE}"
     return BackupSources(home=home, database_url=url, ca_dir=default_directory(), trust_dir=trust_dir(),
                          settings_file=settings_path(), held_dir=held_dir,
-                         secrets=_secrets() if include_secrets else (), not_included=tuple(notes))
+                         secrets=_secrets(settings) if include_secrets else (), not_included=tuple(notes))
 
 
 def _included_lines(contents: dict[str, Any]) -> list[str]:
