@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Insert, bindparam, delete, or_, select, update
+from sqlalchemy import Insert, bindparam, delete, func, or_, select, update
 
 from ..cms.identity import fingerprint
 from ..cms.names import name_text, serial_text
@@ -204,6 +204,36 @@ class Directory:
             query = query.where(_RC.source.in_(list(sources)))
         with self.store.lookup() as conn:
             return [_entry(r) for r in conn.execute(query)]
+
+    def search(self, address_part: str | None = None, fingerprint_prefix: str | None = None, *,
+               limit: int | None = None, offset: int = 0) -> tuple[list[list[DirectoryEntry]], int]:
+        """The certificates whose addresses contain ``address_part`` (case ignored) and whose SHA-256 fingerprint
+        starts with ``fingerprint_prefix`` (hex, colons allowed), each as its entries (one per address): ordered
+        by first address, the one that expires last first; with the number matched in all. The filtering, the
+        order and the page are the database's, so a page costs the same in a directory of 50 or 50,000."""
+        first, newest = func.min(_RC.address).label("first"), func.max(_RC.not_after).label("newest")
+        matched = select(_RC.fingerprint, first, newest).group_by(_RC.fingerprint)
+        if address_part and address_part.strip():
+            needle = address_part.strip().lower()
+            escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            holders = select(_RC.fingerprint).where(func.lower(_RC.address).like(f"%{escaped}%", escape="\\"))
+            matched = matched.where(_RC.fingerprint.in_(holders))
+        if fingerprint_prefix and fingerprint_prefix.strip():
+            prefix = fingerprint_prefix.replace(":", "").strip().lower()
+            matched = matched.where(_RC.fingerprint.startswith(prefix, autoescape=True))
+        page = matched.order_by(first, newest.desc(), _RC.fingerprint).offset(max(0, offset))
+        if limit is not None:
+            page = page.limit(max(0, limit))
+        with self.store.lookup() as conn:
+            total = conn.execute(select(func.count()).select_from(matched.subquery())).scalar_one()
+            fps = [row.fingerprint for row in conn.execute(page)]
+            rows = [_entry(r) for r in conn.execute(select(recipient_certificates)
+                                                     .where(_RC.fingerprint.in_(fps))
+                                                     .order_by(_RC.address, _RC.id))] if fps else []
+        grouped: dict[str, list[DirectoryEntry]] = {fp: [] for fp in fps}
+        for entry in rows:
+            grouped[entry.fingerprint].append(entry)
+        return list(grouped.values()), int(total)
 
     def remove(self, fp: str, actor: str | None = None) -> int:
         rows = self.show(fp)

@@ -129,21 +129,15 @@ def search(store: Store, at: datetime, *, address: str | None = None, fingerprin
     Only the certificates of the page shown (and, for the issuer filter, those still in question) are parsed."""
     limit = max(1, min(limit, MAX_PAGE))
     offset = max(0, offset)
-    grouped: dict[str, list[DirectoryEntry]] = {}
-    for entry in Directory(store).entries():
-        grouped.setdefault(entry.fingerprint, []).append(entry)
-    groups = list(grouped.values())
-    if address:
-        wanted = address.strip().casefold()
-        groups = [g for g in groups if any(wanted in e.address.casefold() for e in g)]
-    if fingerprint_prefix:
-        prefix = fingerprint_prefix.replace(":", "").strip().lower()
-        groups = [g for g in groups if g[0].fingerprint.startswith(prefix)]
-    if issuer:
-        needle = issuer.strip().casefold()
-        groups = [g for g in groups if needle in _issuer(g[0]).casefold()]
-    groups.sort(key=lambda g: (g[0].address, -g[0].not_after.timestamp(), g[0].fingerprint))
-    return CertPage([_row(g, at) for g in groups[offset:offset + limit]], len(groups), limit, offset)
+    directory = Directory(store)
+    if not (issuer and issuer.strip()):
+        groups, total = directory.search(address, fingerprint_prefix, limit=limit, offset=offset)
+        return CertPage([_row(g, at) for g in groups], total, limit, offset)
+    # The issuer is inside the DER: filter the certificates the other filters leave, then page.
+    needle = issuer.strip().casefold()
+    candidates, _ = directory.search(address, fingerprint_prefix)
+    kept = [g for g in candidates if needle in _issuer(g[0]).casefold()]
+    return CertPage([_row(g, at) for g in kept[offset:offset + limit]], len(kept), limit, offset)
 
 
 # -- import ----------------------------------------------------------------------------------------------------
