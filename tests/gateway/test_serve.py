@@ -223,3 +223,50 @@ def test_worker_processes(tmp_path: Path) -> None:
             _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     assert not list((home / "spool").glob("copy-*")) and not list((home / "spool").glob("in-*"))
+
+
+def _send_or_refusal(port: int, rcpt: str) -> int:
+    """250 when the message was taken, else the code of its refusal."""
+    msg = message("alice@example.org", [rcpt]).as_bytes(policy=__import__("email.policy").policy.SMTP)
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+        try:
+            client.sendmail("alice@example.org", [rcpt], msg)
+        except smtplib.SMTPDataError as exc:
+            return exc.smtp_code
+    return 250
+
+
+def test_a_stored_policy_change_reaches_a_running_gateway(tmp_path: Path) -> None:
+    """gateway.policy_poll_seconds: a policy saved in the store (as the console saves it, on any node) is applied
+    by a running `mailseal serve` without a SIGHUP, and said in its log."""
+    import time
+
+    from mailseal.store import Store, stored_policy
+    from mailseal.store.database import SQLITE_FILE
+
+    port, sink_port = free_port(), free_port()
+    home, env = _demo_setup(tmp_path)
+    settings = home / "mailseal.toml"
+    settings.write_text(settings.read_text().replace("[gateway]\n", "[gateway]\npolicy_poll_seconds = 0.5\n", 1))
+    with SmtpSink(port=sink_port) as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "serve", "--listen",
+                                 f"127.0.0.1:{port}", "--next-hop", f"127.0.0.1:{sink_port}"],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_port(port, proc, timeout=60)
+            assert _send_or_refusal(port, "x@later.example") == 250  # the file's policy: sent signed only
+            sink.wait_for(1, timeout=60)
+            store = Store.open(f"sqlite:///{home / SQLITE_FILE}")
+            try:
+                stored_policy.save(store, {"domains": {"later.example": {"encrypt": "require"}}}, actor="test")
+            finally:
+                store.close()
+            deadline = time.monotonic() + 60
+            while (code := _send_or_refusal(port, "x@later.example")) == 250 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert code == 550
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert "the stored policy changed (version None -> 1): reloading" in err.decode()

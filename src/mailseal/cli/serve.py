@@ -206,13 +206,14 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     lock = asyncio.Lock()
     loop.add_signal_handler(signal.SIGHUP, lambda: reloads.append(loop.create_task(_reload(
         gw, overrides, store_overrides, lock, listening))))
+    follower = loop.create_task(_follow_stored_policy(gw, overrides, store_overrides, lock, listening))
     # The socket accepts and the signals are handled from here on: systemd may start what comes After= and send
     # a reload (a SIGHUP before the handler would have ended the process).
     notify.ready(listening)
     await stop.wait()
     notify.stopping()
     click.echo("mailseal gateway stopping: finishing messages in progress", err=True)
-    for task in reloads:
+    for task in [*reloads, follower]:
         task.cancel()
     if console is not None:
         from ..web import server
@@ -260,6 +261,39 @@ async def _reload(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[
                         ", ".join(pending))
         log.info("settings reloaded")
         notify.ready(f"{listening}; settings reloaded")
+
+
+async def _follow_stored_policy(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any],
+                                lock: asyncio.Lock, listening: str) -> None:
+    """Every ``gateway.policy_poll_seconds``: when the policy kept in the store (edited in the console, on any
+    node) has another version than the one in force, reload as a SIGHUP would. One small indexed read a period;
+    a store that cannot be read is said once and tried again at the next period."""
+    from ..store.stored_policy import load
+
+    def version() -> int | None:
+        stored = load(gw.resources.store)
+        return None if stored is None else stored.version
+
+    try:
+        seen = await asyncio.to_thread(version)
+    except Exception as exc:  # the store may be away: the running policy stays, and the next period tries again
+        log.warning("policy poll: the store could not be read (%s)", _first_line(str(exc)))
+        seen = None
+    failing = False
+    while gw.settings.policy_poll_seconds > 0:
+        await asyncio.sleep(gw.settings.policy_poll_seconds)
+        try:
+            now = await asyncio.to_thread(version)
+        except Exception as exc:  # as above
+            if not failing:
+                log.warning("policy poll: the store could not be read (%s)", _first_line(str(exc)))
+            failing = True
+            continue
+        failing = False
+        if now != seen:
+            log.info("the stored policy changed (version %s -> %s): reloading", seen, now)
+            seen = now
+            await _reload(gw, overrides, store_overrides, lock, listening)
 
 
 def _first_line(text: str) -> str:

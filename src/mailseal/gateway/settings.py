@@ -114,6 +114,9 @@ class GatewaySettings:
     max_no_progress_commands: int = 100  # NOOP, RSET, VRFY, HELP, EHLO... and refused commands, per message
     strict_8bitmime: bool = False  # refuse 8-bit data not declared BODY=8BITMIME (Postfix: strict_8bitmime_body)
     relay_timeout_seconds: float = 60.0
+    # How often a running gateway looks whether the store's policy (edited in the console) changed, and reloads
+    # when it did (cli/serve.py); 0: only at a reload (SIGHUP).
+    policy_poll_seconds: float = 30.0
     workers: int = 4
     worker_processes: int = 0  # >0: the pipeline runs in this many processes (every core), not in threads
     spool_dir: Path = field(default_factory=lambda: data_dir() / "spool")
@@ -142,7 +145,7 @@ class GatewaySettings:
                  "max_message_size", "max_connections", "max_connections_per_client", "client_limit_exceptions",
                  "max_recipients", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
                  "max_no_progress_commands", "strict_8bitmime", "relay_timeout_seconds", "workers",
-                 "worker_processes", "spool_dir", "held_dir", "metrics_listen", "trust_files", "harvest", "tls",
+                 "policy_poll_seconds", "worker_processes", "spool_dir", "held_dir", "metrics_listen", "trust_files", "harvest", "tls",
                  "auth", "outbound_tls"}
         _check_keys(table, known, "gateway")
         kw: dict[str, Any] = {}
@@ -182,6 +185,12 @@ class GatewaySettings:
                 if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                     raise ConfigurationError(f"gateway.{name} must be a positive number of seconds")
                 kw[name] = float(value)
+        if "policy_poll_seconds" in table:
+            value = table["policy_poll_seconds"]
+            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 86400:
+                raise ConfigurationError("gateway.policy_poll_seconds must be a number of seconds from 0 (never) "
+                                         "to 86400")
+            kw["policy_poll_seconds"] = float(value)
         for name in ("spool_dir", "held_dir"):
             if name in table:
                 kw[name] = Path(str(table[name]))

@@ -18,9 +18,10 @@ from ..store import stored_policy
 from ..store.database import Store
 from ..store.policy_facts import StoreFacts
 
-#: What the console says after a save: the gateway reads the policy when it starts and when it reloads.
-RELOAD_NOTE = ("a running gateway applies it on its next reload: systemctl reload mailseal (SIGHUP) on each "
-               "gateway node; the console and `mailseal policy explain` use it at once")
+#: What the console says after a save: the gateway reads the policy when it starts, when it reloads, and when its
+#: poll of the store sees another version (cli/serve.py).
+RELOAD_NOTE = ("each running gateway applies it within gateway.policy_poll_seconds (30 s unless set), or at once "
+               "on systemctl reload mailseal (SIGHUP); the console and `mailseal policy explain` use it at once")
 
 
 def file_settings() -> dict[str, Any]:
