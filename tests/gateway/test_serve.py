@@ -270,3 +270,44 @@ def test_a_stored_policy_change_reaches_a_running_gateway(tmp_path: Path) -> Non
             _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     assert "the stored policy changed (version None -> 1): reloading" in err.decode()
+
+
+def test_a_reload_applies_the_console_timeouts_and_names_what_needs_a_restart(tmp_path: Path) -> None:
+    """SIGHUP with a changed [web] table: the idle timeout applied, a new listen address named "restart to apply"
+    (the console keeps answering where it was); a [web] table that does not parse refuses the whole reload."""
+    import time
+
+    port, sink_port, new_web = free_port(), free_port(), free_port()
+    home, env = _demo_setup(tmp_path)
+    settings = home / "mailseal.toml"
+    text = settings.read_text()
+    web_port = int(text.split("[web]", 1)[1].split('listen = "127.0.0.1:', 1)[1].split('"', 1)[0])
+    with SmtpSink(port=sink_port):
+        proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "serve", "--listen",
+                                 f"127.0.0.1:{port}", "--next-hop", f"127.0.0.1:{sink_port}"],
+                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_port(port, proc, timeout=60)
+            wait_port(web_port, proc, timeout=60)
+            # the socket listens before uvicorn answers, and the SIGHUP handler is set once it does
+            assert urllib.request.urlopen(f"http://127.0.0.1:{web_port}/login", timeout=30).status == 200
+            time.sleep(0.5)
+            settings.write_text(text.replace(f'listen = "127.0.0.1:{web_port}"',
+                                             f'listen = "127.0.0.1:{new_web}"\nidle_timeout = 60'))
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(3)
+            try:
+                still = urllib.request.urlopen(f"http://127.0.0.1:{web_port}/login", timeout=10).status
+            except OSError as exc:
+                still = str(exc)
+            settings.write_text(text.replace("[web]\n", "[web]\nidle_timeout = -1\n"))
+            proc.send_signal(signal.SIGHUP)
+            time.sleep(3)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=60)
+    log = err.decode()
+    assert proc.returncode == 0, log
+    assert still == 200, log
+    assert "reload: web.listen changed; restart to apply" in log
+    assert "reload refused, the previous settings stay in force" in log and "web.idle_timeout" in log

@@ -204,9 +204,10 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
         loop.add_signal_handler(sig, stop.set)
     reloads: list[asyncio.Task[None]] = []
     lock = asyncio.Lock()
+    served = None if console is None else console[0]
     loop.add_signal_handler(signal.SIGHUP, lambda: reloads.append(loop.create_task(_reload(
-        gw, overrides, store_overrides, lock, listening))))
-    follower = loop.create_task(_follow_stored_policy(gw, overrides, store_overrides, lock, listening))
+        gw, overrides, store_overrides, lock, listening, served))))
+    follower = loop.create_task(_follow_stored_policy(gw, overrides, store_overrides, lock, listening, served))
     # The socket accepts and the signals are handled from here on: systemd may start what comes After= and send
     # a reload (a SIGHUP before the handler would have ended the process).
     notify.ready(listening)
@@ -239,18 +240,21 @@ async def _start_console(gw: Gateway, web: WebSettings, prepared: Any) -> tuple[
 
 
 async def _reload(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any], lock: asyncio.Lock,
-                  listening: str) -> None:
+                  listening: str, console: Any = None) -> None:
     """SIGHUP: the settings file read again and new policy, trust, keys and TLS certificate built beside the
     running ones (in a thread: the key store's scrypt must not stall connections); new connections get them,
-    open ones finish with theirs. Anything wrong keeps the running settings, with one log line saying why."""
+    open ones finish with theirs; the console (``console``, when it is served) takes its new session timeouts.
+    Anything wrong keeps the running settings, with one log line saying why."""
     from ..gateway.parts import build_resources
 
     async with lock:
         notify.reloading()
         try:
             settings = await asyncio.to_thread(_settings, overrides, store_overrides)
+            web = _web_settings(settings)  # checked before anything is applied: a bad [web] refuses the reload
             gateway, policy, resources = await asyncio.to_thread(build_resources, settings, gw.resources.store)
             pending = await gw.reload(gateway, policy, resources, settings)
+            pending = [*pending, *_apply_web(console, web)]
         except Exception as exc:  # whatever it is, the running settings stay: one line, never a traceback
             reason = str(exc) if isinstance(exc, MailsealError | OSError) else f"{type(exc).__name__}: {exc}"
             log.error("reload refused, the previous settings stay in force: %s", _first_line(reason))
@@ -263,8 +267,19 @@ async def _reload(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[
         notify.ready(f"{listening}; settings reloaded")
 
 
+def _apply_web(console: Any, web: WebSettings | None) -> list[str]:
+    """The reloaded [web] table applied to the running console; what only a restart applies, by name."""
+    if console is None:
+        return [] if web is None else ["web (a [web] table was added)"]
+    if web is None:
+        return ["web (the [web] table was removed)"]
+    from ..web.server import apply_settings
+
+    return apply_settings(console, web)
+
+
 async def _follow_stored_policy(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any],
-                                lock: asyncio.Lock, listening: str) -> None:
+                                lock: asyncio.Lock, listening: str, console: Any = None) -> None:
     """Every ``gateway.policy_poll_seconds``: when the policy kept in the store (edited in the console, on any
     node) has another version than the one in force, reload as a SIGHUP would. One small indexed read a period;
     a store that cannot be read is said once and tried again at the next period."""
@@ -293,7 +308,7 @@ async def _follow_stored_policy(gw: Gateway, overrides: dict[str, Any], store_ov
         if now != seen:
             log.info("the stored policy changed (version %s -> %s): reloading", seen, now)
             seen = now
-            await _reload(gw, overrides, store_overrides, lock, listening)
+            await _reload(gw, overrides, store_overrides, lock, listening, console)
 
 
 def _first_line(text: str) -> str:

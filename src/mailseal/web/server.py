@@ -8,11 +8,14 @@ import contextlib
 import logging
 import socket
 from collections.abc import Generator
+from dataclasses import replace
+from typing import Any
 
 import uvicorn
 
 from ..store.database import Store
 from .app import create_app
+from .context import Console
 from .held_port import HeldMail
 from .settings import WebSettings
 
@@ -67,10 +70,29 @@ async def start(store: Store | uvicorn.Server, settings: WebSettings, held: Held
     return console, task
 
 
+def apply_settings(console: uvicorn.Server, new: WebSettings) -> list[str]:
+    """A reload (SIGHUP) of a running console: the session timeouts take effect for every session from the next
+    request on; what needs the listener or the key built again (``web.listen``, ``web.tls_cert``/``tls_key``,
+    ``web.key_file``) is kept as it is and returned by name, for the caller to say "restart to apply"."""
+    app: Any = console.config.app  # uvicorn types its application loosely: it is ours, made by create_app
+    context = app.state.console
+    assert isinstance(context, Console)
+    old = context.settings
+    pending = [name for name, changed in (
+        ("web.listen", (old.host, old.port) != (new.host, new.port)),
+        ("web.tls_cert", old.tls_cert != new.tls_cert), ("web.tls_key", old.tls_key != new.tls_key),
+        ("web.key_file", old.key_file != new.key_file)) if changed]
+    context.settings = replace(new, host=old.host, port=old.port, tls_cert=old.tls_cert, tls_key=old.tls_key,
+                               key_file=old.key_file)
+    context.sessions.idle = new.idle_timeout
+    context.sessions.absolute = new.absolute_timeout
+    return pending
+
+
 async def stop(console: uvicorn.Server, task: asyncio.Task[None]) -> None:
     console.should_exit = True
     with contextlib.suppress(asyncio.CancelledError):
         await task
 
 
-__all__ = ["server", "start", "stop"]
+__all__ = ["apply_settings", "server", "start", "stop"]
