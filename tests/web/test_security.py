@@ -26,7 +26,9 @@ CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 SELF_SERVICE = {"/login", "/login/totp", "/logout", "/reauth"}
 #: POSTs that change nothing (they carry a message to read, or a body too big for a query): auditors and read
 #: tokens may use them; CSRF still holds.
-READ_ONLY_POSTS = {"/verify", "/api/v1/verify", "/api/v1/policy/test"}
+#: POSTs that change nothing (a verification, the policy tester, a revocation check: outbound requests, audited).
+READ_ONLY_POSTS = {"/verify", "/api/v1/verify", "/api/v1/policy/test", "/certificates/someone/revocation",
+                   "/api/v1/certificates/someone/revocation"}
 
 
 def api_routes(routes: list[Any]) -> Iterator[APIRoute]:

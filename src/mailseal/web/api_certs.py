@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from . import service_certs
 from .api import Page
-from .context import Console, console
+from .context import Console, console, revocation_fetch
 from .pages_certs import UPLOAD, read_file
 from .sessions import API_PREFIX, MAX_OFFSET, Principal, admin, user
 
@@ -159,6 +159,14 @@ async def post_certificates(file: UploadFile = UPLOAD, password: str = Form("", 
 def get_certificate(fingerprint: str = FINGERPRINT, who: Principal = Depends(user),
                     app: Console = Depends(console)) -> dict[str, Any]:
     return service_certs.detail(app.store, fingerprint, app.now(), ca_directory=app.ca_directory).to_dict()
+
+
+@router.post("/certificates/{fingerprint}/revocation", response_model=CertificateDetail,
+             summary="Check revocation now: the certificate's CRL and OCSP sources asked, the detail returned")
+def post_certificate_revocation(fingerprint: str = FINGERPRINT, who: Principal = Depends(user),
+                                app: Console = Depends(console)) -> dict[str, Any]:
+    return service_certs.check_revocation(app.store, fingerprint, app.now(), revocation_fetch(app),
+                                          actor=who.actor, ca_directory=app.ca_directory).to_dict()
 
 
 @router.get("/certificates/{fingerprint}/export", response_class=Response, summary="The certificate, PEM or DER",

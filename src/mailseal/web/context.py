@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
@@ -18,6 +19,9 @@ from ..store.tables import utcnow
 from ..store.websessions import WebSessions
 from .held_port import HeldMail
 from .settings import WebSettings
+
+if TYPE_CHECKING:
+    from .service_certs import RevocationFetch
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -47,8 +51,18 @@ def console(request: Request) -> Console:
     return found
 
 
+def revocation_fetch(app: Console) -> RevocationFetch:
+    """How "Check revocation now" may fetch: public addresses, plus ``[web].fetch_networks``; the shared cache."""
+    from ..config import data_dir
+    from ..pki.fetching import FetchPolicy
+    from .service_certs import RevocationFetch
+
+    return RevocationFetch(FetchPolicy(allowed_networks=app.settings.fetch_networks),
+                           data_dir() / "cache" / "revocation")
+
+
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "-"
 
 
-__all__ = ["REAUTH_SECONDS", "STATIC", "TEMPLATES", "Console", "client_ip", "console"]
+__all__ = ["REAUTH_SECONDS", "STATIC", "TEMPLATES", "Console", "client_ip", "console", "revocation_fetch"]

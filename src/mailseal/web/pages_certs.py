@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from ..errors import MailsealError
 from . import service_certs
 from .chain_svg import chain_svg, visible
-from .context import Console, console
+from .context import Console, console, revocation_fetch
 from .pages import render
 from .sessions import MAX_OFFSET, Principal, admin, user
 from .uploads import MAX_UPLOAD
@@ -73,6 +73,16 @@ def certificate_page(request: Request, fingerprint: str, who: Principal = Depend
     found = service_certs.detail(app.store, fingerprint, app.now(), ca_directory=app.ca_directory)
     drawing = Markup(chain_svg(found.signer_view(), svg_id="chain-certificate"))  # chain_svg escapes all it draws
     return render(request, "certs/detail.html", who, visible=visible, cert=found, drawing=drawing)
+
+
+@router.post("/certificates/{fingerprint}/revocation")
+def certificate_revocation(request: Request, fingerprint: str, who: Principal = Depends(user),
+                           app: Console = Depends(console)) -> Response:
+    """Check revocation now: a POST (it makes outbound requests, audited), answered with the detail page."""
+    found = service_certs.check_revocation(app.store, fingerprint, app.now(), revocation_fetch(app),
+                                           actor=who.actor, ca_directory=app.ca_directory)
+    drawing = Markup(chain_svg(found.signer_view(), svg_id="chain-certificate"))
+    return render(request, "certs/detail.html", who, visible=visible, cert=found, drawing=drawing, checked=True)
 
 
 @router.get("/certificates/{fingerprint}/export")

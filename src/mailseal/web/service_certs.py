@@ -29,9 +29,11 @@ from ..cms.algorithms import (
 from ..cms.identity import fingerprint
 from ..errors import CertificateError, UsageError
 from ..pki.certfields import certificate_fields
+from ..pki.fetching import FetchPolicy
 from ..pki.profile import ProfileVerdict, check_certificate, describe_key
 from ..pki.truststore import read_certificates
 from ..pki.validation import ValidationContext, validate_path
+from ..store import audit
 from ..store.database import Store
 from ..store.directory import Directory, DirectoryEntry
 from ..store.ldif import certificates_from_ldif, looks_like_ldif
@@ -347,14 +349,28 @@ def _entries(store: Store, fp: str) -> list[DirectoryEntry]:
     return found
 
 
-def chain_of(cert: x509.Certificate, trust: StoredTrust, at: datetime) -> tuple[
-        tuple[ChainEntry, ...], bool, str, State, tuple[str, ...], str]:
-    """The certificate's path to the console's trust list (validated by ``pki.validation``, no fetching), as
-    chain entries leaf first; when refused, the issuers the trust list holds linked by their signatures."""
+@dataclass(frozen=True)
+class RevocationFetch:
+    """How the console may fetch revocation for a "check now": the guarded fetcher's policy (public addresses
+    only, unless ``[web].fetch_networks`` names others) and the on-disk cache the CLI and gateway share."""
+
+    policy: FetchPolicy
+    cache_dir: Path | None = None
+
+
+def chain_of(cert: x509.Certificate, trust: StoredTrust, at: datetime, fetch: RevocationFetch | None = None
+             ) -> tuple[tuple[ChainEntry, ...], bool, str, State, tuple[str, ...], str]:
+    """The certificate's path to the console's trust list (validated by ``pki.validation``), as chain entries leaf
+    first; when refused, the issuers the trust list holds linked by their signatures. Without ``fetch`` nothing is
+    fetched and revocation is not checked; with it, the CRLs and OCSP responders the path names are asked
+    (soft-fail: an unreachable source makes revocation "unknown", not the path invalid)."""
     stored = trust.entries()
     anchors = {e.fingerprint for e in stored if e.kind == "anchor"}
-    result = validate_path(cert, (), ValidationContext(trust=trust.trust_store(), moment=at, revocation_mode="off",
-                                                     check_address=False))
+    context = ValidationContext(trust=trust.trust_store(), moment=at, revocation_mode="off", check_address=False)
+    if fetch is not None:
+        context = replace(context, revocation_mode="soft-fail", allow_fetching=True, fetch_policy=fetch.policy,
+                          cache_dir=fetch.cache_dir)
+    result = validate_path(cert, (), context)
     status = STATUS_STATES.get(result.status, State(WARN, "question", str(result.status)))
     revocation = REVOCATION_STATES.get(result.revocation, REVOCATION_STATES["not-checked"])
     entries: list[ChainEntry] = []
@@ -391,8 +407,8 @@ REVOCATION_NOTES = {
     "good": "a CRL or OCSP response says it is not revoked",
     "revoked": "revoked, as a CRL or OCSP response says",
     "unknown": "no CRL or OCSP response could be had",
-    "not-checked": "not known: the console does not fetch CRLs or ask OCSP responders for the directory "
-                   "(the gateway checks revocation when it uses the certificate)",
+    "not-checked": "not checked: the console asks the certificate's CRL and OCSP sources only on \"Check "
+                   "revocation now\" (the gateway checks revocation when it uses the certificate)",
 }
 
 
@@ -417,10 +433,11 @@ def internal_revocation(cert: x509.Certificate, store: Store, ca_directory: Path
     return "good", "not revoked: the internal CA issued it and its register records no revocation"
 
 
-def detail(store: Store, fp: str, at: datetime, *, ca_directory: Path | None = None) -> CertDetail:
+def detail(store: Store, fp: str, at: datetime, *, ca_directory: Path | None = None,
+           fetch: RevocationFetch | None = None) -> CertDetail:
     """One directory certificate by SHA-256 fingerprint (or a unique prefix of 8+ hex digits). ``ca_directory``
     is the internal CA's folder (default: the data directory's), whose register says whether it revoked one of
-    its own certificates."""
+    its own certificates. With ``fetch`` the revocation sources the path names are asked now (``chain_of``)."""
     found = _entries(store, fp)
     cert = found[0].certificate
     facts = cert_facts(cert, at)
@@ -430,7 +447,7 @@ def detail(store: Store, fp: str, at: datetime, *, ca_directory: Path | None = N
                            e.capabilities_time) for e in found)
     addresses: list[str | None] = [*dict.fromkeys(e.address for e in found)] or [None]
     checks = tuple(ProfileCheck(a, check_certificate(cert, a, at)) for a in addresses)
-    chain, complete, note, status, reasons, revocation = chain_of(cert, trust_list(store), at)
+    chain, complete, note, status, reasons, revocation = chain_of(cert, trust_list(store), at, fetch)
     note_words = REVOCATION_NOTES.get(revocation, revocation)
     known = internal_revocation(cert, store, ca_directory)
     if known is not None:
@@ -444,6 +461,18 @@ def detail(store: Store, fp: str, at: datetime, *, ca_directory: Path | None = N
         status = rev_state
     return CertDetail(cert, facts, describe_key(cert), key_usage(cert), extended_key_usage(cert), filings, checks,
                       status, reasons, rev_state, note_words, chain, complete, note)
+
+
+def check_revocation(store: Store, fp: str, at: datetime, fetch: RevocationFetch, *, actor: str,
+                     ca_directory: Path | None = None) -> CertDetail:
+    """"Check revocation now": the detail with the certificate's CRL and OCSP sources asked (through the guarded
+    fetcher), audited as ``certs.revocation-check`` with the state found (the console makes outbound requests on
+    an administrator's behalf: who asked is kept)."""
+    found = detail(store, fp, at, ca_directory=ca_directory, fetch=fetch)
+    with store.session() as session:
+        audit.record(session, "certs.revocation-check", found.facts.fingerprint_sha256,
+                     {"state": next(k for k, v in REVOCATION_STATES.items() if v == found.revocation)}, actor)
+    return found
 
 
 def export(store: Store, fp: str, fmt: ExportFormat) -> tuple[bytes, str, str]:
@@ -464,5 +493,6 @@ def remove(store: Store, fp: str, *, actor: str) -> tuple[str, int]:
     return found[0].fingerprint, count
 
 
-__all__ = ["CertDetail", "CertPage", "CertRow", "ImportEntry", "ImportReport", "chain_of", "detail", "export",
+__all__ = ["CertDetail", "CertPage", "CertRow", "ImportEntry", "ImportReport", "RevocationFetch", "chain_of",
+           "check_revocation", "detail", "export",
            "extended_key_usage", "import_certificates", "key_usage", "read_upload", "remove", "search"]

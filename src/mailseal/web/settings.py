@@ -17,7 +17,7 @@ from ..errors import ConfigurationError
 
 DEFAULT_LISTEN = ("127.0.0.1", 8443)
 KEY_FILE = "console.key"
-KNOWN = {"listen", "tls_cert", "tls_key", "idle_timeout", "absolute_timeout", "key_file"}
+KNOWN = {"listen", "tls_cert", "tls_key", "idle_timeout", "absolute_timeout", "key_file", "fetch_networks"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class WebSettings:
     idle_timeout: timedelta = timedelta(minutes=15)
     absolute_timeout: timedelta = timedelta(hours=8)
     key_file: Path | None = None
+    # Networks that are not public but whose CRL and OCSP servers "Check revocation now" may ask (a company CA's
+    # distribution point on 10.x); by default the console fetches from public addresses only (pki/fetching.py).
+    fetch_networks: tuple[str, ...] = ()
 
     @property
     def tls(self) -> bool:
@@ -98,7 +101,18 @@ def parse_web(settings: Mapping[str, Any]) -> WebSettings:
     idle = _seconds(table.get("idle_timeout", 900), "web.idle_timeout")
     absolute = _seconds(table.get("absolute_timeout", 8 * 3600), "web.absolute_timeout")
     key_file = _path(table["key_file"], "web.key_file") if "key_file" in table else None
-    return WebSettings(host, port, cert, key, idle, absolute, key_file)
+    return WebSettings(host, port, cert, key, idle, absolute, key_file, _networks(table.get("fetch_networks", [])))
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(n, str) for n in value):
+        raise ConfigurationError("web.fetch_networks must be a list of networks (\"10.0.0.0/8\")")
+    for net in value:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigurationError(f"web.fetch_networks: {net!r} is not a network") from None
+    return tuple(value)
 
 
 def console_key(settings: WebSettings) -> bytes:
