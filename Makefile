@@ -30,8 +30,12 @@ lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy src
 
+# The suite runs in PYTEST_WORKERS processes (pytest-xdist), a test file per process at a time: every test makes
+# its own home, ports and databases, so they do not meet. `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= 3
+
 test: lint compile
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 bench: compile
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
