@@ -107,6 +107,12 @@ class Policy:
         return Resolved.layered([("global", self.defaults, None)]).effective
 
     @property
+    def uses_portal(self) -> bool:
+        """Whether any setting (global, domain, user, rule) sends mail through the recipient portal."""
+        tables = [self.defaults, *self.domains.values(), *self.users.values(), *(r.settings for r in self.rules)]
+        return any(t.encrypt in (EncryptMode.PORTAL, EncryptMode.ENCRYPT_OR_PORTAL) for t in tables)
+
+    @property
     def subject_tags(self) -> tuple[str, ...]:
         """Every subject tag configured anywhere (global, domains, users, rules): the gateway removes these from
         incoming subjects before it adds its own, so a sender cannot forge them."""

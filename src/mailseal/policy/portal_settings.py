@@ -73,6 +73,8 @@ class PortalSettings:
     sender: str | None = None  # From of passcode mails, receipts and relayed replies; None: portal@ sender's domain
     key_file: Path | None = None
     brands: Mapping[str, Brand] = field(default_factory=dict)
+    #: The settings file has a ``[portal]`` table (the gateway then drains the outbox and purges on a schedule).
+    configured: bool = False
 
     @property
     def tls(self) -> bool:
@@ -214,7 +216,8 @@ def parse_portal(settings: Mapping[str, Any]) -> PortalSettings:
     brands = {d.strip().lower().rstrip("."): _brand(d.strip().lower().rstrip("."), b) for d, b in brands_tbl.items()}
     if len(brands) != len(brands_tbl):
         raise ConfigurationError("portal.brands: the same domain is listed twice (domains ignore case)")
-    return PortalSettings(host, port, cert, key, base, expiry, poll, purge, sender, key_file, brands)
+    return PortalSettings(host, port, cert, key, base, expiry, poll, purge, sender, key_file, brands,
+                          configured="portal" in settings)
 
 
 __all__ = ["BRAND_KEYS", "DEFAULT_EXPIRY_DAYS", "DEFAULT_LISTEN", "PORTAL_KEYS", "Brand", "PortalSettings",
