@@ -51,7 +51,7 @@ def test_list_show_revoke_extend_purge(run_cli: RunCli, tmp_path: Path) -> None:
 
 
 def test_errors_are_typed(run_cli: RunCli, tmp_path: Path) -> None:
-    env, _, (old, new) = _home(tmp_path)
+    env, _, (_old, new) = _home(tmp_path)
     res = run_cli("portal", "show", "0" * 32, env=env)
     assert res.returncode == 2 and b"error[portal]" in res.stderr and b"Traceback" not in res.stderr
     res = run_cli("portal", "extend", new, "999", env=env)
@@ -61,7 +61,7 @@ def test_errors_are_typed(run_cli: RunCli, tmp_path: Path) -> None:
 
 
 def test_commands_work_without_the_portal_key_and_make_none(run_cli: RunCli, tmp_path: Path) -> None:
-    env, _, (old, new) = _home(tmp_path)
+    env, _, (_old, new) = _home(tmp_path)
     (tmp_path / "home" / "portal.key").unlink()
     assert run_cli("portal", "revoke", new, env=env).returncode == 0
     assert not (tmp_path / "home" / "portal.key").exists()
