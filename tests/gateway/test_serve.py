@@ -238,16 +238,18 @@ def _send_or_refusal(port: int, rcpt: str) -> int:
 
 def test_a_stored_policy_change_reaches_a_running_gateway(tmp_path: Path) -> None:
     """gateway.policy_poll_seconds: a policy saved in the store (as the console saves it, on any node) is applied
-    by a running `mailseal serve` without a SIGHUP, and said in its log."""
+    by a running `mailseal serve` without a SIGHUP, and said in its log; and the node reports its health there."""
     import time
 
     from mailseal.store import Store, stored_policy
     from mailseal.store.database import SQLITE_FILE
+    from mailseal.store.nodes import nodes
 
     port, sink_port = free_port(), free_port()
     home, env = _demo_setup(tmp_path)
     settings = home / "mailseal.toml"
-    settings.write_text(settings.read_text().replace("[gateway]\n", "[gateway]\npolicy_poll_seconds = 0.5\n", 1))
+    settings.write_text(settings.read_text().replace(
+        "[gateway]\n", '[gateway]\npolicy_poll_seconds = 0.5\nhealth_interval_seconds = 0.5\nnode_name = "mx-poll"\n', 1))
     with SmtpSink(port=sink_port) as sink:
         proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "serve", "--listen",
                                  f"127.0.0.1:{port}", "--next-hop", f"127.0.0.1:{sink_port}"],
@@ -265,6 +267,14 @@ def test_a_stored_policy_change_reaches_a_running_gateway(tmp_path: Path) -> Non
             while (code := _send_or_refusal(port, "x@later.example")) == 250 and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert code == 550
+            store = Store.open(f"sqlite:///{home / SQLITE_FILE}")
+            try:
+                while not (reported := nodes(store)) or reported[0].accepted < 1:
+                    assert time.monotonic() < deadline, "no heartbeat with the accepted message"
+                    time.sleep(0.5)
+            finally:
+                store.close()
+            assert reported[0].name == "mx-poll" and reported[0].next_hop_ok is True
         finally:
             proc.send_signal(signal.SIGTERM)
             _out, err = proc.communicate(timeout=60)

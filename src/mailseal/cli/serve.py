@@ -208,13 +208,16 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     loop.add_signal_handler(signal.SIGHUP, lambda: reloads.append(loop.create_task(_reload(
         gw, overrides, store_overrides, lock, listening, served))))
     follower = loop.create_task(_follow_stored_policy(gw, overrides, store_overrides, lock, listening, served))
+    from ..gateway.heartbeat import Heartbeat
+
+    heartbeat = loop.create_task(Heartbeat(gw).run())
     # The socket accepts and the signals are handled from here on: systemd may start what comes After= and send
     # a reload (a SIGHUP before the handler would have ended the process).
     notify.ready(listening)
     await stop.wait()
     notify.stopping()
     click.echo("mailseal gateway stopping: finishing messages in progress", err=True)
-    for task in [*reloads, follower]:
+    for task in [*reloads, follower, heartbeat]:
         task.cancel()
     if console is not None:
         from ..web import server

@@ -16,6 +16,9 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.messages = Counter("mailseal_messages", "Messages by result (accepted, refused, deferred) and action.",
                                 ["result", "action"], registry=self.registry)
+        self.results = Counter("mailseal_message_results", "Messages by result (accepted, refused, deferred): one "
+                               "count per message, where mailseal_messages counts one per action.", ["result"],
+                               registry=self.registry)
         self.copies = Counter("mailseal_copies", "Copies delivered to the next hop.", registry=self.registry)
         self.latency = Histogram("mailseal_message_seconds", "Time from end of DATA to the reply.",
                                  registry=self.registry,

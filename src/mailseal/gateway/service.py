@@ -378,6 +378,7 @@ class Gateway:
         record["reply"] = reply[:3]
         record["seconds"] = round(time.perf_counter() - started, 4)
         self.metrics.latency.observe(time.perf_counter() - started)
+        self.metrics.results.labels(result=result).inc()
         for action in record.get("actions", ["none"]):
             self.metrics.messages.labels(result=result, action=action).inc()
         if log.isEnabledFor(logging.INFO):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,9 @@ class GatewaySettings:
     # How often a running gateway looks whether the store's policy (edited in the console) changed, and reloads
     # when it did (cli/serve.py); 0: only at a reload (SIGHUP).
     policy_poll_seconds: float = 30.0
+    # This node's name in the shared store's health table (gateway/heartbeat.py) and how often it reports; 0: never.
+    node_name: str = field(default_factory=socket.gethostname)
+    health_interval_seconds: float = 30.0
     workers: int = 4
     worker_processes: int = 0  # >0: the pipeline runs in this many processes (every core), not in threads
     spool_dir: Path = field(default_factory=lambda: data_dir() / "spool")
@@ -145,7 +149,7 @@ class GatewaySettings:
                  "max_message_size", "max_connections", "max_connections_per_client", "client_limit_exceptions",
                  "max_recipients", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
                  "max_no_progress_commands", "strict_8bitmime", "relay_timeout_seconds", "workers",
-                 "policy_poll_seconds", "worker_processes", "spool_dir", "held_dir", "metrics_listen", "trust_files", "harvest", "tls",
+                 "policy_poll_seconds", "node_name", "health_interval_seconds", "worker_processes", "spool_dir", "held_dir", "metrics_listen", "trust_files", "harvest", "tls",
                  "auth", "outbound_tls"}
         _check_keys(table, known, "gateway")
         kw: dict[str, Any] = {}
@@ -185,12 +189,17 @@ class GatewaySettings:
                 if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
                     raise ConfigurationError(f"gateway.{name} must be a positive number of seconds")
                 kw[name] = float(value)
-        if "policy_poll_seconds" in table:
-            value = table["policy_poll_seconds"]
-            if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 86400:
-                raise ConfigurationError("gateway.policy_poll_seconds must be a number of seconds from 0 (never) "
-                                         "to 86400")
-            kw["policy_poll_seconds"] = float(value)
+        for name in ("policy_poll_seconds", "health_interval_seconds"):
+            if name in table:
+                value = table[name]
+                if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 86400:
+                    raise ConfigurationError(f"gateway.{name} must be a number of seconds from 0 (never) to 86400")
+                kw[name] = float(value)
+        if "node_name" in table:
+            value = table["node_name"]
+            if not isinstance(value, str) or not 0 < len(value.strip()) <= 64:
+                raise ConfigurationError("gateway.node_name must be a name of 1 to 64 characters")
+            kw["node_name"] = value.strip()
         for name in ("spool_dir", "held_dir"):
             if name in table:
                 kw[name] = Path(str(table[name]))

@@ -320,7 +320,28 @@ portal_outbox = Table(
     Index("ix_portal_outbox_state", "state"),
 )
 
+#: What each gateway node said of itself at its last heartbeat (gateway/heartbeat.py): the console's dashboard
+#: reads every node's here, so that nothing it shows lives in one process's memory.
+gateway_nodes = Table(
+    "gateway_nodes", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("version", String(32), nullable=False),
+    Column("listen", String(64), nullable=False),
+    Column("started", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+    Column("interval_seconds", Integer, nullable=False),
+    Column("next_hop", String(128), nullable=True),
+    Column("next_hop_ok", Boolean, nullable=True),
+    Column("next_hop_detail", String(255), nullable=True),
+    Column("connections", Integer, nullable=False),
+    Column("in_flight", Integer, nullable=False),
+    Column("waiting", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("refused", Integer, nullable=False),
+    Column("deferred", Integer, nullable=False),
+)
+
 __all__ = ["IDENTITY_KEY_CHECK", "UTCDateTime", "api_tokens", "audit_log", "ca_certificates", "ca_crl_numbers",
-           "console_admins", "identities", "metadata", "portal_messages", "portal_outbox", "portal_passcodes",
+           "console_admins", "gateway_nodes", "identities", "metadata", "portal_messages", "portal_outbox", "portal_passcodes",
            "portal_recipients", "portal_replies", "portal_sessions", "rate_limits", "recipient_certificates",
            "settings", "submission_users", "trust_certificates", "utcnow", "web_sessions"]

@@ -34,11 +34,33 @@ class Failure(BaseModel):
     sender: str = Field(alias="from")
 
 
+class Gateway(BaseModel):
+    """One gateway node's last heartbeat (docs/web.md, "Gateway health")."""
+
+    name: str
+    version: str
+    listen: str
+    started: str
+    last_seen: str
+    interval_seconds: int
+    silent: bool = Field(description="missed three heartbeats: stopped, killed or cut off from the store")
+    next_hop: str | None
+    next_hop_ok: bool | None = Field(description="greeted with 220 at the last probe; null without a next hop")
+    next_hop_detail: str | None
+    connections: int
+    in_flight: int
+    waiting: int
+    accepted: int
+    refused: int
+    deferred: int
+
+
 class Dashboard(BaseModel):
     at: str
     windows: list[Window]
     expiring: list[dict[str, Any]]
     failures: list[Failure]
+    gateways: list[Gateway]
 
 
 class Event(BaseModel):

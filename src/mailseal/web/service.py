@@ -16,6 +16,7 @@ from typing import Any
 from ..store import expiry
 from ..store.audit import AuditQuery, Event, scan
 from ..store.database import Store
+from ..store.nodes import NodeHealth, nodes
 
 #: The windows the dashboard counts over, longest last (the audit log is read once, for the longest).
 WINDOWS = (("last hour", timedelta(hours=1)), ("last day", timedelta(days=1)), ("last 30 days", timedelta(days=30)))
@@ -59,10 +60,12 @@ class Dashboard:
     windows: list[Window]
     expiring: list[dict[str, Any]]
     failures: list[Event] = field(default_factory=list)
+    gateways: list[NodeHealth] = field(default_factory=list)  # every node's last heartbeat (store/nodes.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {"at": self.at.isoformat().replace("+00:00", "Z"), "windows": [w.to_dict() for w in self.windows],
-                "expiring": self.expiring, "failures": [failure_dict(e) for e in self.failures]}
+                "expiring": self.expiring, "failures": [failure_dict(e) for e in self.failures],
+                "gateways": [n.to_dict(self.at) for n in self.gateways]}
 
 
 def failure_dict(event: Event) -> dict[str, Any]:
@@ -89,7 +92,7 @@ def dashboard(store: Store, now: datetime, *, failures: int = 10, ca_directory: 
     items = expiry.needing_attention(expiry.collect(store, within=EXPIRY_WINDOW, at=now, ca_directory=ca_directory,
                                                     kinds=("ca", "issued", "identity", "directory", "anchor",
                                                            "intermediate")))
-    return Dashboard(now, windows, [i.to_dict(now) for i in items], recent)
+    return Dashboard(now, windows, [i.to_dict(now) for i in items], recent, nodes(store))
 
 
 @dataclass(frozen=True)

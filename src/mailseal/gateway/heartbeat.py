@@ -1,0 +1,103 @@
+"""Each gateway node's heartbeat: every ``gateway.health_interval_seconds`` it probes its next hop (connect, read
+the 220 greeting, QUIT) and writes what it sees of itself into the shared store (``store/nodes.py``), where the
+console's dashboard reads every node's; a node that stops (killed, or cut off from the store) shows as silent."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .. import __version__
+from ..store.nodes import NodeHealth, report
+from ..store.tables import utcnow
+from . import status
+
+if TYPE_CHECKING:
+    from .service import Gateway
+
+log = logging.getLogger("mailseal.gateway")
+
+#: How long a probe of the next hop may take in all (connect and greeting).
+PROBE_TIMEOUT = 10.0
+
+
+async def probe_next_hop(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> tuple[bool, str]:
+    """(reachable, what it said): reachable when it greets with 220 within ``timeout``; the detail is the greeting
+    or why not, one line."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError) as exc:
+        return False, status.one_line(f"cannot connect: {exc.strerror or exc}" if isinstance(exc, OSError)
+                                      else "cannot connect: timed out", 200)
+    try:
+        greeting = await asyncio.wait_for(reader.readline(), timeout)
+        with contextlib.suppress(OSError):
+            writer.write(b"QUIT\r\n")
+            await asyncio.wait_for(writer.drain(), timeout)
+    except (OSError, TimeoutError):
+        return False, "connected, but no greeting"
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), timeout)
+    text = greeting.decode("ascii", "replace").strip()
+    return text.startswith("220"), status.one_line(text or "closed without a greeting", 200)
+
+
+class Heartbeat:
+    """The node's reports: ``beat()`` once, ``run()`` forever (a task the serving process owns and cancels)."""
+
+    def __init__(self, gateway: Gateway, started: datetime | None = None) -> None:
+        self.gateway = gateway
+        self.started = started or utcnow()
+        self._failing = False
+
+    def _sample(self, name: str, labels: dict[str, str] | None = None) -> int:
+        value = self.gateway.metrics.registry.get_sample_value(name, labels or {})
+        return int(value or 0)
+
+    def _messages(self, result: str) -> int:
+        return self._sample("mailseal_message_results_total", {"result": result})
+
+    async def health(self) -> NodeHealth:
+        settings = self.gateway.settings
+        hop = settings.next_hop
+        ok: bool | None = None
+        detail: str | None = None
+        if hop is not None:
+            ok, detail = await probe_next_hop(*hop)
+        host, _ = settings.listen
+        return NodeHealth(
+            name=settings.node_name, version=__version__, listen=f"{host}:{self.gateway.port}",
+            started=self.started, last_seen=utcnow(), interval_seconds=int(settings.health_interval_seconds),
+            next_hop=None if hop is None else f"{hop[0]}:{hop[1]}", next_hop_ok=ok, next_hop_detail=detail,
+            connections=self._sample("mailseal_connections"), in_flight=self._sample("mailseal_messages_in_flight"),
+            waiting=self._sample("mailseal_worker_queue"), accepted=self._messages("accepted"),
+            refused=self._messages("refused"), deferred=self._messages("deferred"))
+
+    async def beat(self) -> NodeHealth:
+        """Probe, then write the report (in a thread: the store is synchronous)."""
+        health = await self.health()
+        await asyncio.to_thread(report, self.gateway.resources.store, health)
+        return health
+
+    async def run(self) -> None:
+        """Beat every interval (the setting read at each beat, so a reload changes it); a store that cannot be
+        written is said once until it can again, and never stops the gateway."""
+        while self.gateway.settings.health_interval_seconds > 0:
+            try:
+                await self.beat()
+                if self._failing:
+                    log.info("health: reporting to the store again")
+                self._failing = False
+            except Exception as exc:  # the store may be away: mail goes on, the next beat tries again
+                if not self._failing:
+                    log.warning("health: could not report to the store (%s)", status.one_line(str(exc), 200))
+                self._failing = True
+            await asyncio.sleep(self.gateway.settings.health_interval_seconds)
+
+
+__all__ = ["PROBE_TIMEOUT", "Heartbeat", "probe_next_hop"]
