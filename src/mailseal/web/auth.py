@@ -13,12 +13,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..store import audit
+from ..store.ratelimit import RateLimits
 from .context import Console, client_ip, console
 from .sessions import COOKIE, LOGIN_COOKIE, NotSignedIn, Principal, clear_cookie, lookup, set_cookie, user
 
 router = APIRouter(include_in_schema=False)
 #: The one sentence for every failed login: it says nothing of which part was wrong or that an account is locked.
 FAILED = "The name, password or code is not right, or the account is locked for a while."
+#: What an address that failed too often is told (it names no account: the limit is the address's).
+THROTTLED = "Too many failed sign-ins from your address: try again in {minutes} minute(s)."
 ISSUER = "mailseal console"
 
 
@@ -35,6 +38,33 @@ def _audit(app: Console, action: str, name: str, client: str) -> None:
         audit.record(session, action, name, {"client": client}, f"web:{name} ({client})")
 
 
+def _throttled(app: Console, client: str) -> int | None:
+    """Seconds until this client address may try again, when it failed ``login_failures_per_address`` times in
+    the current window (counted in the store: every node together); None when it may try now."""
+    limit = app.settings.login_failures_per_address
+    if limit == 0:
+        return None
+    failures, retry = RateLimits(app.store).count(f"login-ip:{client}", window=app.settings.login_failure_window,
+                                                  now=app.now())
+    return max(1, int(retry.total_seconds())) if failures >= limit else None
+
+
+def _failed(app: Console, client: str) -> None:
+    """Count one failed step (password or code) against the client address."""
+    if app.settings.login_failures_per_address:
+        RateLimits(app.store).hit(f"login-ip:{client}", limit=app.settings.login_failures_per_address,
+                                  window=app.settings.login_failure_window, now=app.now())
+
+
+def _refused(request: Request, app: Console, template: str, context: dict[str, object], name: str, client: str,
+             wait: int) -> Response:
+    """The throttled answer: 429 with Retry-After, the same page, audited once per refused attempt."""
+    _audit(app, "console.login-throttled", name, client)
+    answer = _page(request, template, {**context, "error": THROTTLED.format(minutes=-(-wait // 60))}, 429)
+    answer.headers["Retry-After"] = str(wait)
+    return answer
+
+
 @router.get("/login")
 def login_form(request: Request) -> Response:
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
@@ -46,9 +76,15 @@ def login_form(request: Request) -> Response:
 @router.post("/login")
 def login(request: Request, name: str = Form(max_length=64), password: str = Form(max_length=1024),
           app: Console = Depends(console)) -> Response:
+    client = client_ip(request)
+    wait = _throttled(app, client)  # before the password is hashed: a refused address costs no argon2id
+    if wait is not None:
+        return _refused(request, app, "login.html", {"csrf": request.cookies.get(LOGIN_COOKIE, "")}, name[:64],
+                        client, wait)
     account = app.admins.verify_password(name, password, app.now())
     if account is None:
-        _audit(app, "console.login-failed", name[:64], client_ip(request))
+        _failed(app, client)
+        _audit(app, "console.login-failed", name[:64], client)
         return _page(request, "login.html", {"csrf": request.cookies.get(LOGIN_COOKIE, ""), "error": FAILED}, 401)
     if not account.totp_enrolled:
         app.admins.begin_totp(account.name)
@@ -91,9 +127,13 @@ def totp_form(request: Request, who: Principal = Depends(_half_signed_in),
 @router.post("/login/totp")
 def totp(request: Request, code: str = Form(max_length=16), who: Principal = Depends(_half_signed_in),
          app: Console = Depends(console)) -> Response:
+    wait = _throttled(app, who.client)
+    if wait is not None:
+        return _refused(request, app, "totp.html", _totp_context(app, who, None), who.name, who.client, wait)
     account = app.admins.get(who.name)
     locked = account is None or (account.locked_until is not None and account.locked_until > app.now())
     if locked or not app.admins.check_totp(who.name, code.strip().replace(" ", ""), app.now()):
+        _failed(app, who.client)
         app.admins.record_failure(who.name, app.now())
         _audit(app, "console.login-failed", who.name, who.client)
         return _page(request, "totp.html", _totp_context(app, who, FAILED), 401)

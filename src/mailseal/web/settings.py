@@ -17,7 +17,8 @@ from ..errors import ConfigurationError
 
 DEFAULT_LISTEN = ("127.0.0.1", 8443)
 KEY_FILE = "console.key"
-KNOWN = {"listen", "tls_cert", "tls_key", "idle_timeout", "absolute_timeout", "key_file", "fetch_networks"}
+KNOWN = {"listen", "tls_cert", "tls_key", "idle_timeout", "absolute_timeout", "key_file", "fetch_networks",
+         "login_failures_per_address", "login_failure_window"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class WebSettings:
     # Networks that are not public but whose CRL and OCSP servers "Check revocation now" may ask (a company CA's
     # distribution point on 10.x); by default the console fetches from public addresses only (pki/fetching.py).
     fetch_networks: tuple[str, ...] = ()
+    # One client address may fail to sign in this many times in a window (every node counts together, in the
+    # store) before its attempts are refused with 429 until the window ends; 0: no limit. The per-account lock-out
+    # (store/admins.py) stops guessing one account; this stops one address guessing many (ASVS 6.3.1... 2.2.1).
+    login_failures_per_address: int = 20
+    login_failure_window: timedelta = timedelta(minutes=15)
 
     @property
     def tls(self) -> bool:
@@ -101,7 +107,12 @@ def parse_web(settings: Mapping[str, Any]) -> WebSettings:
     idle = _seconds(table.get("idle_timeout", 900), "web.idle_timeout")
     absolute = _seconds(table.get("absolute_timeout", 8 * 3600), "web.absolute_timeout")
     key_file = _path(table["key_file"], "web.key_file") if "key_file" in table else None
-    return WebSettings(host, port, cert, key, idle, absolute, key_file, _networks(table.get("fetch_networks", [])))
+    failures = table.get("login_failures_per_address", 20)
+    if isinstance(failures, bool) or not isinstance(failures, int) or not 0 <= failures <= 100_000:
+        raise ConfigurationError("web.login_failures_per_address must be a whole number from 0 (no limit) to 100000")
+    window = _seconds(table.get("login_failure_window", 900), "web.login_failure_window")
+    return WebSettings(host, port, cert, key, idle, absolute, key_file, _networks(table.get("fetch_networks", [])),
+                       failures, window)
 
 
 def _networks(value: Any) -> tuple[str, ...]:
