@@ -251,15 +251,17 @@ def test_secrets_round_trip_sealed_to_a_passphrase(site: Site, tmp_path: Path) -
     keyfile.write_bytes(STORE_PASSPHRASE.encode())
     console_key = secrets.token_hex(32)  # the console's key (web/settings.py): it seals the admins' TOTP secrets
     (source / "console.key").write_text(console_key + "\n")
+    portal_key = secrets.token_bytes(32)  # the portal's key-encryption key (store/portal_key.py)
+    (source / "portal.key").write_bytes(portal_key)
     env = {**site.env(source, MAILSEAL_STORE_KEYFILE=str(keyfile)), "MAILSEAL_STORE_PASSPHRASE": ""}
     (tmp_path / "pass").write_text(BACKUP_PASSPHRASE + "\n")
     archive = tmp_path / "with-secrets.tar.gz"
     out = _ok(run_mailseal("backup", "-o", archive, "--include-secrets", "--passphrase-file", tmp_path / "pass",
                            env=env))
-    assert "secrets: store-passphrase, ca-passphrase, console-key, sealed to the passphrase" in out
+    assert "secrets: store-passphrase, ca-passphrase, console-key, portal-key, sealed to the passphrase" in out
     raw = gzip.decompress(archive.read_bytes())
     assert STORE_PASSPHRASE.encode() not in raw and CA_PASSPHRASE.encode() not in raw
-    assert console_key.encode() not in raw
+    assert console_key.encode() not in raw and portal_key not in raw
     # a wrong passphrase: refused, nothing written
     (tmp_path / "wrong").write_text("not the backup passphrase\n")
     target = tmp_path / "restored"
@@ -273,6 +275,7 @@ def test_secrets_round_trip_sealed_to_a_passphrase(site: Site, tmp_path: Path) -
     assert restored_key.read_bytes() == STORE_PASSPHRASE.encode()
     assert (target / "secrets" / "ca-passphrase").read_bytes() == CA_PASSPHRASE.encode()
     assert (target / "secrets" / "console-key").read_text() == console_key + "\n"
+    assert (target / "secrets" / "portal-key").read_bytes() == portal_key
     assert restored_key.stat().st_mode & 0o077 == 0
     unlocked = {**site.env(target, MAILSEAL_STORE_KEYFILE=str(restored_key), MAILSEAL_ALLOW_KEY_EXPORT="1"),
                 "MAILSEAL_STORE_PASSPHRASE": ""}

@@ -27,13 +27,16 @@ def _first_line(path: str, what: str) -> bytes:
 
 def _key_files(settings: dict[str, Any]) -> list[tuple[str, Path]]:
     """The key files a home keeps beside the store, by their secret's name: the console key (``[web].key_file``,
-    default ``console.key``: it seals the administrators' TOTP secrets and signs the verify page's links)."""
+    default ``console.key``: it seals the administrators' TOTP secrets and signs the verify page's links) and the
+    portal key (``[portal].key_file``, default ``portal.key``: it wraps every portal message's key)."""
     from ..config import data_dir
 
-    web = settings.get("web") if isinstance(settings.get("web"), dict) else {}
-    named = web.get("key_file") if isinstance(web, dict) else None
-    console = Path(named) if isinstance(named, str) else data_dir() / "console.key"
-    return [("console-key", console)]
+    def named(table: str, default: str) -> Path:
+        section = settings.get(table)
+        value = section.get("key_file") if isinstance(section, dict) else None
+        return Path(value) if isinstance(value, str) else data_dir() / default
+
+    return [("console-key", named("web", "console.key")), ("portal-key", named("portal", "portal.key"))]
 
 
 def _secrets(settings: dict[str, Any]) -> tuple[SecretItem, ...]:
