@@ -18,7 +18,7 @@ CAROL = {"from": "alice@example.org", "to": "carol@partner.example, bob@partner.
 
 
 def _row(page: str, recipient: str) -> str:
-    found = re.search(rf"<tr class=\"decision-(\w+)\">\s*<td><code>{re.escape(recipient)}</code>.*?</tr>", page, re.S)
+    found = re.search(rf"<tr class=\"decision-(\w+)\">\s*<td data-label=\"Recipient\"><code>{re.escape(recipient)}</code>.*?</tr>", page, re.S)
     assert found is not None, page
     return found.group(0)
 
