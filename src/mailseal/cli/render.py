@@ -60,6 +60,9 @@ def render(report: Report) -> str:
         out.append("no S/MIME protection at the root of the message")
     out.append(f"signed: {'yes' if report.signed else 'no'}; encrypted: {'yes' if report.encrypted else 'no'}; "
                f"status: {report.status}")
+    if report.headers is not None and report.layers:
+        scheme = f" ({report.headers.scheme})" if report.headers.scheme else ""
+        out.append(f"header fields: {report.headers.source}{scheme}")
     data = report.to_dict()
     out.extend(f"warning: {w}" for w in data["warnings"])
     out.extend(f"nested part (not protecting the message): {p}" for p in report.nested_parts)

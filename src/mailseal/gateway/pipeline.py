@@ -32,6 +32,8 @@ from ..errors import (
     TemporaryError,
 )
 from ..mime.entity import Entity
+from ..mime.headerset import compared_with, restored_lines
+from ..mime.headerset import note as header_note
 from ..mime.opening import classify
 from ..mime.protection import is_signed, signed_layer_hp
 from ..mime.report import Report
@@ -340,6 +342,9 @@ class Pipeline:
                 done = done.noting("encrypted: a signature inside was not checked")
             else:
                 report, done = self._verify(current, facts, done)
+            if report is not None and report.headers is not None and done.decrypted:
+                # the decrypted copy's header holds the protected fields: compare them with what came outside
+                report = dataclasses.replace(report, headers=compared_with(entity, report.headers))
             if report is not None and report.signed and group.strip_signature:
                 current, done = self._unsigned(current, done)
         result, lines = self._restamped(current, group, report, done)
@@ -357,10 +362,16 @@ class Pipeline:
         current.seek(0)
         result = Entity.from_region(region_of(current))
         lines = without_our_stamps(result.header_lines, self.hostname, self.policy.subject_tags)
+        headers = None
+        if report is not None and report.headers is not None and report.layers:
+            # RFC 9788 §4: the delivered copy shows the protected fields; those changed outside are put back
+            lines = restored_lines(lines, report.headers)
+            headers = header_note(report.headers)
         wants_stamp = group.verify or bool(group.decisions[0].settings.get("verify_inbound"))
         if wants_stamp or done.notes:
             error = f"{done.verify_error.value}: {done.verify_message}" if done.verify_error is not None else None
-            stamp = authentication_results(self.hostname, report, note="; ".join(done.notes) or None, error=error)
+            stamp = authentication_results(self.hostname, report, note="; ".join(done.notes) or None, error=error,
+                                           headers=headers)
             lines = [stamp.rstrip(b"\r\n"), *lines]
         if tag:
             lines = tag_subject(lines, tag)

@@ -59,9 +59,10 @@ def smime_result(report: Report) -> tuple[str, str | None, str]:
 
 
 def authentication_results(authserv: str, report: Report | None, *, note: str | None = None,
-                           error: str | None = None) -> bytes:
+                           error: str | None = None, headers: str | None = None) -> bytes:
     """One Authentication-Results field (CRLF-terminated, folded) for the report; ``error`` when the signature
-    could not be read at all (result ``permerror``)."""
+    could not be read at all (result ``permerror``); ``headers`` says which header set the copy shows (RFC 9788),
+    in a comment of its own so that a long reason never cuts it off."""
     if error is not None:
         result, address, reason = "permerror", None, error
     elif report is None:
@@ -76,6 +77,8 @@ def authentication_results(authserv: str, report: Report | None, *, note: str | 
     if report is not None and report.signed:
         parts.append(" body.smime-part=1")
     parts.append(f" ({comment(reason)})")
+    if headers:
+        parts.append(f" ({comment(headers)})")
     out, line = [], ""
     for piece in parts:
         if line and len(line) + len(piece) > 76:

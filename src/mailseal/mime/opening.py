@@ -28,7 +28,8 @@ from ..errors import (
 )
 from ..streamio import Canonicalizer, Region, Source, region_of_file, spool
 from .entity import Entity, MessageInput, input_region
-from .report import Layer, Report, SignerResult
+from .headerset import HeaderSet, header_set
+from .report import Layer, Report, SignerResult, SignerStatus
 from .sender import from_addresses
 from .signed import parse_multipart_signed
 
@@ -267,8 +268,61 @@ def open_message(
             current = Entity.content_from_region(plain)
         else:
             raise NotEncryptedError("the S/MIME body holds a CMS type that mailseal does not open")
-    report = Report(tuple(layers), current.content_type()[0], tuple(warnings), _nested_parts(current))
+    headers = _headers(root, current, layers)
+    if headers.from_changed:
+        layers = _from_changed(layers, headers)
+    warnings.extend(_sender_warning(headers))
+    report = Report(tuple(layers), current.content_type()[0], tuple(warnings), _nested_parts(current), headers)
     return Opened(report, current, root)
+
+
+def _headers(root: Entity, payload: Entity, layers: Sequence[Layer]) -> HeaderSet:
+    """RFC 9788 §4: the protected fields count only when every layer around them holds."""
+    sound = bool(layers) and all(
+        lay.kind != "signed" or (bool(lay.signers) and all(s.intact for s in lay.signers)) for lay in layers
+    )
+    encrypted = any(lay.kind != "signed" for lay in layers)
+    return header_set(root, payload, sound=sound, encrypted=encrypted)
+
+
+# A signer judged at least this well is held to the From a reader sees outside too.
+_BETTER_THAN_MISMATCH = (SignerStatus.VALID, SignerStatus.WEAK_ALGORITHM)
+
+
+def _from_changed(layers: list[Layer], headers: HeaderSet) -> list[Layer]:
+    """The signer matched the protected From, but the From outside is another one: a reader that shows the outer
+    field would show a sender nobody signed for (the Johnny "From vs certificate" spoof), so the signers of every
+    signed layer lose ``valid``."""
+    import dataclasses
+
+    reason = "the From outside is not the protected From the signer was matched to: it was changed outside"
+    out = []
+    for layer in layers:
+        if layer.kind == "signed":
+            signers = tuple(
+                dataclasses.replace(s, status=SignerStatus.ADDRESS_MISMATCH, reasons=(*s.reasons, reason))
+                if s.status in _BETTER_THAN_MISMATCH else s
+                for s in layer.signers
+            )
+            layer = dataclasses.replace(layer, signers=signers)
+        out.append(layer)
+    return out
+
+
+def _sender_warning(headers: HeaderSet) -> list[str]:
+    """RFC 5322 §3.6.2: Sender names who sent the message for the author in From; clients show "Sender on behalf
+    of From". The signer is held to From, so a different Sender is said."""
+    sender, author = headers.value("Sender"), headers.value("From")
+    if sender is None or author is None:
+        return []
+    import email.utils
+
+    sent_by = {a.lower() for _, a in email.utils.getaddresses([sender]) if a}
+    authors = {a.lower() for _, a in email.utils.getaddresses([author]) if a}
+    if not sent_by or sent_by <= authors:
+        return []
+    return [f"the Sender ({', '.join(sorted(sent_by))}) is not the From ({', '.join(sorted(authors))}): the message "
+            "was sent on behalf of the From, and the signature was matched to the From only"]
 
 
 def _encrypted_layer(info: DecryptionInfo, form: str) -> Layer:
