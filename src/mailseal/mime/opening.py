@@ -116,6 +116,16 @@ def _check_detached(signature: bytes, content: Region, extra: Sequence[x509.Cert
     return check
 
 
+def _mime_content(check: SignedDataCheck) -> SignedDataCheck:
+    """RFC 8551 §3.1: the signed content of a message is a MIME entity, eContentType id-data. A signature over
+    another type (a timestamp token, a signed receipt) signs something that is not mail, whatever it holds. When no
+    signer holds anyway the report says so (the content-type attribute that does not match is the usual reason)."""
+    if check.content_type != "data" and any(s.intact for s in check.signers):
+        raise MalformedCMSError(f"the signature covers a {check.content_type}, not a MIME entity (id-data): it "
+                                "does not sign a message (RFC 8551 §3.1)")
+    return check
+
+
 def _chosen(body: Source, keys: Sequence[Identity] | KeyChooser) -> Sequence[Identity]:
     return keys(enveloped_recipients(body.open)) if callable(keys) else keys
 
@@ -239,7 +249,7 @@ def open_message(
             raise LimitExceededError(f"the message nests more than {max_depth} S/MIME layers")
         if kind == "signed":
             detached = parse_multipart_signed(current)
-            check = _check_detached(detached.signature, detached.content, extra_certificates)
+            check = _mime_content(_check_detached(detached.signature, detached.content, extra_certificates))
             inner = Entity.content_from_region(detached.content)
             signer_froms = from_addresses(inner) or froms
             layers.append(
@@ -252,7 +262,7 @@ def open_message(
             raise MalformedMIMEError("the application/pkcs7-mime body is empty")
         content_kind = content_type_of(body)
         if content_kind is ContentKind.SIGNED_DATA:
-            check = check_signed_data(body, None, list(extra_certificates))
+            check = _mime_content(check_signed_data(body, None, list(extra_certificates)))
             if not check.signers and check.content_region is None:
                 warnings.append("the message carries only certificates (certs-only), no content")
                 break
