@@ -48,6 +48,7 @@ class HeaderSet:
     changed: tuple[str, ...] = ()  # the names (lower case) of the fields changed outside
     legacy_display: bool = False
     protected_lines: tuple[bytes, ...] = ()  # the protected fields as received (for a gateway to restore)
+    flags: tuple[str, ...] = ()  # what a reader could be misled by in the fields shown (a display name, ...)
 
     @property
     def from_changed(self) -> bool:
@@ -63,6 +64,7 @@ class HeaderSet:
             "fields": {name: value for name, value in self.fields},
             "differences": list(self.differences),
             "legacy_display": self.legacy_display,
+            "flags": list(self.flags),
         }
 
 
@@ -157,10 +159,11 @@ def header_set(root: Entity, payload: Entity, *, sound: bool, encrypted: bool) -
     outer_fields = tuple((n, v) for n in SHOWN if (v := _joined(root, n)) is not None)
     scheme = scheme_of(payload) if payload is not root else None
     if scheme is None:
-        return HeaderSet("outer", None, outer_fields)
+        return HeaderSet("outer", None, outer_fields, flags=display_name_flags(outer_fields))
     if not sound:
         return HeaderSet("outer", scheme, outer_fields, (
-            "the protected header fields are not used: the layer around them does not verify",))
+            "the protected header fields are not used: the layer around them does not verify",),
+            flags=display_name_flags(outer_fields))
     recorded = _hp_outer(payload)
     differences: list[str] = []
     changed: list[str] = []
@@ -184,7 +187,29 @@ def header_set(root: Entity, payload: Entity, *, sound: bool, encrypted: bool) -
                                f"protected {name} ({_decoded(inner)[:120]})")
     fields = tuple((n, v) for n in SHOWN if (v := _joined(payload, n) or _joined(root, n)) is not None)
     protected = tuple(ln for ln in payload.header_lines if field_name(ln) in PROTECTED_FIELDS)
-    return HeaderSet("protected", scheme, fields, tuple(differences), tuple(changed), legacy is not None, protected)
+    return HeaderSet("protected", scheme, fields, tuple(differences), tuple(changed), legacy is not None, protected,
+                     display_name_flags(fields))
+
+
+_ADDRESS_LIKE = re.compile(r"[^\s<>\"@,;:()]+@[^\s<>\"@,;:()]+\.[^\s<>\"@,;:()]+")
+
+
+def display_name_flags(fields: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """A display name that looks like an address other than the field's own (``"boss@corp.example"
+    <eve@evil.example>``): many clients show only the display name, so the reader sees boss. The address is
+    eve's, and the signer is held to it; the display name is said (Johnny You Are Fired §5.2)."""
+    import email.utils
+
+    flags = []
+    for name, value in fields:
+        if name.lower() not in ("from", "sender", "reply-to"):
+            continue
+        for display, address in email.utils.getaddresses([value]):
+            shown = {a.lower() for a in _ADDRESS_LIKE.findall(_decoded(display))}
+            if shown - {address.lower()}:
+                flags.append(f"the {name} display name shows the address {sorted(shown)[0]}, but the {name} address "
+                             f"is {address}: the display name is not who sent it")
+    return tuple(flags)
 
 
 def compared_with(outer: Entity, headers: HeaderSet) -> HeaderSet:
@@ -211,6 +236,8 @@ def note(headers: HeaderSet) -> str:
     text = f"header fields: {headers.source}{scheme}"
     if headers.changed:
         text += "; changed outside: " + ", ".join(headers.changed)
+    if headers.flags:
+        text += "; display name looks like another address"
     return text
 
 
@@ -224,4 +251,4 @@ def restored_lines(lines: Sequence[bytes], headers: HeaderSet) -> list[bytes]:
     return [*kept, *(ln for ln in headers.protected_lines if field_name(ln) in names)]
 
 
-__all__ = ["COMPARED", "SHOWN", "HeaderSet", "compared_with", "header_set", "note", "restored_lines", "scheme_of"]
+__all__ = ["COMPARED", "SHOWN", "HeaderSet", "compared_with", "display_name_flags", "header_set", "note", "restored_lines", "scheme_of"]

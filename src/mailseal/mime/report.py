@@ -178,6 +178,7 @@ class Report:
             warnings.append("integrity not protected: CBC encryption without a valid signature inside")
         if self.headers is not None:
             warnings.extend(self.headers.differences)
+            warnings.extend(self.headers.flags)
         return {
             "signed": self.signed,
             "encrypted": self.encrypted,
