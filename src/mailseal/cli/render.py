@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..mime.report import Report, SignerResult, SignerStatus
@@ -66,7 +67,16 @@ def render(report: Report) -> str:
     data = report.to_dict()
     out.extend(f"warning: {w}" for w in data["warnings"])
     out.extend(f"nested part (not protecting the message): {p}" for p in report.nested_parts)
-    return "\n".join(out)
+    return "\n".join(terminal_safe(line) for line in out)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """One line for a terminal: control characters from certificates or header fields (CR, LF, ESC of an ANSI
+    colour sequence) shown as escapes, so that no field can print a line, a colour or a cursor move of its own."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _scalar(value: Any) -> str:
