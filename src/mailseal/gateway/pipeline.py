@@ -34,7 +34,7 @@ from ..errors import (
 from ..mime.entity import Entity
 from ..mime.headerset import compared_with, restored_lines
 from ..mime.headerset import note as header_note
-from ..mime.opening import classify
+from ..mime.opening import classify, unauthenticated_encryption
 from ..mime.protection import is_signed, signed_layer_hp
 from ..mime.report import Report
 from ..mime.sender import from_addresses
@@ -80,6 +80,8 @@ def message_facts(entity: Entity, size: int) -> MessageFacts:
 
 
 WORKING_IN_MEMORY = 1 << 20
+INTEGRITY_NOT_PROTECTED = ("integrity not protected: CBC encryption (EnvelopedData) without a valid signature "
+                           "inside, so a change to the ciphertext would not be detected")
 
 
 class _AssumeCertificates:
@@ -334,7 +336,9 @@ class Pipeline:
     def _inbound(self, region: Region, entity: Entity, facts: MessageFacts, group: RecipientGroup) -> Outgoing:
         done = Outcome()
         current = cast(BinaryIO, JoinedFile([region]))  # read in place: the one copy written is the delivered one
+        unauthenticated = False
         if group.decrypt and facts.encrypted:
+            unauthenticated = unauthenticated_encryption(entity)
             current, done = self._decrypt(current, group.recipients, done)
         report: Report | None = None
         if group.verify:
@@ -345,8 +349,12 @@ class Pipeline:
             if report is not None and report.headers is not None and done.decrypted:
                 # the decrypted copy's header holds the protected fields: compare them with what came outside
                 report = dataclasses.replace(report, headers=compared_with(entity, report.headers))
-            if report is not None and report.signed and group.strip_signature:
-                current, done = self._unsigned(current, done)
+        if unauthenticated and done.decrypted and not (report is not None and report.signed
+                                                       and all(s.intact for s in report.signers)):
+            # EFAIL: CBC ciphertext can be changed undetected (CBC gadgets); only a signature inside would tell
+            done = done.noting(INTEGRITY_NOT_PROTECTED)
+        if report is not None and report.signed and group.strip_signature:
+            current, done = self._unsigned(current, done)
         result, lines = self._restamped(current, group, report, done)
         out = self._written(self._edited(result, lines))
         current.close()

@@ -147,6 +147,17 @@ def _decrypt(body: Source, keys: Sequence[Identity] | KeyChooser) -> tuple[Decry
     raise NoMatchingRecipientError("the message is not encrypted for any of the keys given")
 
 
+def unauthenticated_encryption(entity: Entity) -> bool:
+    """Whether the root is EnvelopedData (CBC: no integrity of its own, RFC 8551 §2.7 and EFAIL) rather than
+    AuthEnvelopedData; False for anything else, including what cannot be read."""
+    if classify(entity) != "pkcs7":
+        return False
+    try:
+        return content_type_of(entity.decoded_source()) is ContentKind.ENVELOPED_DATA
+    except (MalformedCMSError, MalformedMIMEError):
+        return False
+
+
 def _mentions_smime(entity: Entity) -> bool:
     """Whether the entity's bytes name an S/MIME type at all: most messages do not, and then need no parse."""
     tail = b""
@@ -466,4 +477,7 @@ def decrypt_message(
     return None
 
 
-__all__ = ["KeyChooser", "Opened", "classify", "decrypt_message", "from_addresses", "open_message"]
+__all__ = [
+    "KeyChooser", "Opened", "classify", "decrypt_message", "from_addresses", "open_message",
+    "unauthenticated_encryption",
+]
