@@ -353,6 +353,9 @@ class Pipeline:
                                                        and all(s.intact for s in report.signers)):
             # EFAIL: CBC ciphertext can be changed undetected (CBC gadgets); only a signature inside would tell
             done = done.noting(INTEGRITY_NOT_PROTECTED)
+        unsigned = not report.signed if report is not None else not (facts.signed or facts.encrypted)
+        if unsigned and facts.from_addresses:
+            done = self._stripped(facts.from_addresses[0], done)
         if report is not None and report.signed and group.strip_signature:
             current, done = self._unsigned(current, done)
         result, lines = self._restamped(current, group, report, done)
@@ -430,6 +433,16 @@ class Pipeline:
         if self.harvest and report.signed and facts.from_addresses:
             done = self._harvest(report, facts.from_addresses[0], done)
         return report, done
+
+    def _stripped(self, from_address: str, done: Outcome) -> Outcome:
+        """An unsigned message from a sender whose mail came signed before: said in the stamp (stripping)."""
+        from ..store.harvesting import signed_before
+
+        since = signed_before(self.resources.store, from_address)
+        if since is None:
+            return done
+        return done.noting(f"not signed, but mail from {from_address} was signed before (last "
+                           f"{since:%Y-%m-%d}): the signature may have been stripped")
 
     def _harvest(self, report: Report, from_address: str, done: Outcome) -> Outcome:
         from ..store.harvesting import harvest

@@ -99,4 +99,14 @@ def harvest(report: Report, from_address: str, store: Store, *, when: datetime |
     return result
 
 
-__all__ = ["HARVESTABLE", "HarvestResult", "harvest"]
+def signed_before(store: Store, address: str) -> datetime | None:
+    """When mail from ``address`` last came with a valid signature (a certificate harvested from it), or None.
+
+    A sender whose mail was signed is expected to sign: an unsigned message from them is worth a word (the
+    signature may have been stripped on the way, a downgrade to "not signed" that no signature check can see).
+    """
+    seen = [e.last_seen for e in Directory(store).find(address) if e.source == "harvested"]
+    return max(seen) if seen else None
+
+
+__all__ = ["HARVESTABLE", "HarvestResult", "harvest", "signed_before"]
