@@ -122,3 +122,48 @@ def test_rfc9788_one_part_tampered_is_invalid(rfc9788: bytes, rsa_ca: mailseal.T
     report = mailseal.verify(tampered, trust=rsa_ca, at=utc(2021, 2, 20, 15, 1, 2))
     assert [s.intact for s in report.signers] == [False]
     assert report.status != "valid"
+
+
+# Issue 17 point 4: the samples' protected header fields are the ones a reader is given (RFC 9788 §4).
+SCHEMES = {"smime-enc+legacy-disp": True, "smime-multipart-signed": False, "smime-onepart-signed": False,
+           "smime-sign+enc+legacy-disp": True, "smime-sign+enc": False}  # sample -> has a legacy display part
+
+
+@pytest.mark.parametrize(("sample", "legacy"), SCHEMES.items(), ids=list(SCHEMES))
+def test_sample_opens_with_its_protected_headers(autocrypt: Path, bob: mailseal.Identity, sample: str,
+                                                 legacy: bool) -> None:
+    """The encrypted samples send Subject "..." outside; the protected Subject is the real one, and the draft's
+    obscured Subject is no difference."""
+    raw = (autocrypt / f"{sample}.eml").read_bytes()
+    report = mailseal.open(raw, [bob], trust=trust(autocrypt / "sample-ca.pem"), at=AT).report
+    headers = report.headers
+    assert headers is not None and headers.source == "protected"
+    assert headers.scheme == "protected-headers=v1" and headers.legacy_display is legacy
+    assert headers.differences == ()
+    expected = "The FooCorp contract" if "signed" in sample and "enc" not in sample else "BarCorp contract signed"
+    assert (headers.value("Subject") or "").startswith(expected)
+    assert headers.value("From") == "Alice Lovelace <alice@smime.example>"
+
+
+@pytest.mark.parametrize("sample", ["smime-onepart-signed", "smime-multipart-signed", "smime-sign+enc"])
+def test_sample_with_outer_subject_changed_is_flagged(autocrypt: Path, bob: mailseal.Identity, sample: str) -> None:
+    raw = (autocrypt / f"{sample}.eml").read_bytes().replace(b"\nSubject: ", b"\nSubject: Re: wire the money ", 1)
+    report = mailseal.open(raw, [bob], trust=trust(autocrypt / "sample-ca.pem"), at=AT).report
+    assert report.headers is not None and report.headers.changed == ("subject",)
+    assert report.status == "valid"  # the signature still holds: the change is said, not blamed on alice
+    assert any("Re: wire the money" in w for w in report.to_dict()["warnings"])
+
+
+@pytest.mark.parametrize("sample", ["smime-onepart-signed", "smime-multipart-signed"])
+def test_sample_with_outer_from_changed_is_not_valid(autocrypt: Path, sample: str) -> None:
+    raw = (autocrypt / f"{sample}.eml").read_bytes().replace(
+        b"From: Alice Lovelace <alice@smime.example>", b"From: Bob Babbage <bob@smime.example>", 1)
+    report = mailseal.verify(raw, trust=trust(autocrypt / "sample-ca.pem"), at=AT)
+    assert report.status == "address-mismatch" and report.signers[0].emails == [ALICE]
+
+
+def test_rfc9788_one_part_has_no_protected_headers(rfc9788: bytes, rsa_ca: mailseal.TrustStore) -> None:
+    """The RFC 9788 one-part sample "uses no header protection": its outer fields are the ones shown."""
+    report = mailseal.verify(rfc9788, trust=rsa_ca, at=utc(2021, 2, 20, 15, 1, 2))
+    assert report.headers is not None and report.headers.source == "outer"
+    assert report.headers.value("Subject") == "smime-one-part"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..mime.report import Report, SignerResult, SignerStatus
@@ -60,10 +61,22 @@ def render(report: Report) -> str:
         out.append("no S/MIME protection at the root of the message")
     out.append(f"signed: {'yes' if report.signed else 'no'}; encrypted: {'yes' if report.encrypted else 'no'}; "
                f"status: {report.status}")
+    if report.headers is not None and report.layers:
+        scheme = f" ({report.headers.scheme})" if report.headers.scheme else ""
+        out.append(f"header fields: {report.headers.source}{scheme}")
     data = report.to_dict()
     out.extend(f"warning: {w}" for w in data["warnings"])
     out.extend(f"nested part (not protecting the message): {p}" for p in report.nested_parts)
-    return "\n".join(out)
+    return "\n".join(terminal_safe(line) for line in out)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """One line for a terminal: control characters from certificates or header fields (CR, LF, ESC of an ANSI
+    colour sequence) shown as escapes, so that no field can print a line, a colour or a cursor move of its own."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _scalar(value: Any) -> str:

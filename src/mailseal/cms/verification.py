@@ -117,7 +117,12 @@ def check_signed_data(
     if parts.content is not None and detached_content is not None:
         # RFC 5652 §5.2: eContent present means the signature is not detached; refuse the ambiguity.
         failure = "the signature carries its own content and detached content was also given"
-        refused = tuple(_refused(i, failure, si) for i, si in enumerate(signers))
+        # The signer is still looked up, so that the refusal names who signed: an invalid signature of a known
+        # signer, not an unknown one. Its checks over the eContent are discarded whatever they found.
+        refused = tuple(
+            replace(_check_parsed_signer(i, si, certs, unreadable, parts.content, parts.e_type_der,
+                                         dict(parts.content_digests)), intact=False, failure=failure)
+            for i, si in enumerate(signers))
         return SignedDataCheck(content_region=parts.content, content_type=parts.e_type, detached=False,
                                certificates=certificates, signers=refused)
     if parts.content is not None:

@@ -29,7 +29,7 @@ class Metrics:
         self.abuse = Counter("mailseal_smtp_abuse", "Connections refused or closed and commands refused or slowed "
                              "by the abuse limits, by event (connection-refused, timeout, no-progress, "
                              "data-refused, auth-failed, auth-slowed-address, auth-slowed-account, "
-                             "auth-refused-address, tls-failed).", ["event"], registry=self.registry)
+                             "auth-refused-address, tls-failed, encrypted-burst).", ["event"], registry=self.registry)
         self.queue = Gauge("mailseal_worker_queue", "Messages waiting for a worker thread.", registry=self.registry)
 
     def serve(self, host: str, port: int) -> object:

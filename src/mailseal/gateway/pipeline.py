@@ -32,7 +32,9 @@ from ..errors import (
     TemporaryError,
 )
 from ..mime.entity import Entity
-from ..mime.opening import classify
+from ..mime.headerset import compared_with, restored_lines
+from ..mime.headerset import note as header_note
+from ..mime.opening import classify, unauthenticated_encryption
 from ..mime.protection import is_signed, signed_layer_hp
 from ..mime.report import Report
 from ..mime.sender import from_addresses
@@ -79,6 +81,8 @@ def message_facts(entity: Entity, size: int) -> MessageFacts:
 
 
 WORKING_IN_MEMORY = 1 << 20
+INTEGRITY_NOT_PROTECTED = ("integrity not protected: CBC encryption (EnvelopedData) without a valid signature "
+                           "inside, so a change to the ciphertext would not be detected")
 
 
 class _AssumeCertificates:
@@ -368,7 +372,9 @@ class Pipeline:
     def _inbound(self, region: Region, entity: Entity, facts: MessageFacts, group: RecipientGroup) -> Outgoing:
         done = Outcome()
         current = cast(BinaryIO, JoinedFile([region]))  # read in place: the one copy written is the delivered one
+        unauthenticated = False
         if group.decrypt and facts.encrypted:
+            unauthenticated = unauthenticated_encryption(entity)
             current, done = self._decrypt(current, group.recipients, done)
         report: Report | None = None
         if group.verify:
@@ -376,8 +382,18 @@ class Pipeline:
                 done = done.noting("encrypted: a signature inside was not checked")
             else:
                 report, done = self._verify(current, facts, done)
-            if report is not None and report.signed and group.strip_signature:
-                current, done = self._unsigned(current, done)
+            if report is not None and report.headers is not None and done.decrypted:
+                # the decrypted copy's header holds the protected fields: compare them with what came outside
+                report = dataclasses.replace(report, headers=compared_with(entity, report.headers))
+        if unauthenticated and done.decrypted and not (report is not None and report.signed
+                                                       and all(s.intact for s in report.signers)):
+            # EFAIL: CBC ciphertext can be changed undetected (CBC gadgets); only a signature inside would tell
+            done = done.noting(INTEGRITY_NOT_PROTECTED)
+        unsigned = not report.signed if report is not None else not (facts.signed or facts.encrypted)
+        if unsigned and facts.from_addresses:
+            done = self._stripped(facts.from_addresses[0], done)
+        if report is not None and report.signed and group.strip_signature:
+            current, done = self._unsigned(current, done)
         result, lines = self._restamped(current, group, report, done)
         out = self._written(self._edited(result, lines))
         current.close()
@@ -393,10 +409,16 @@ class Pipeline:
         current.seek(0)
         result = Entity.from_region(region_of(current))
         lines = without_our_stamps(result.header_lines, self.hostname, self.policy.subject_tags)
+        headers = None
+        if report is not None and report.headers is not None and report.layers:
+            # RFC 9788 §4: the delivered copy shows the protected fields; those changed outside are put back
+            lines = restored_lines(lines, report.headers)
+            headers = header_note(report.headers)
         wants_stamp = group.verify or bool(group.decisions[0].settings.get("verify_inbound"))
         if wants_stamp or done.notes:
             error = f"{done.verify_error.value}: {done.verify_message}" if done.verify_error is not None else None
-            stamp = authentication_results(self.hostname, report, note="; ".join(done.notes) or None, error=error)
+            stamp = authentication_results(self.hostname, report, note="; ".join(done.notes) or None, error=error,
+                                           headers=headers)
             lines = [stamp.rstrip(b"\r\n"), *lines]
         if tag:
             lines = tag_subject(lines, tag)
@@ -447,6 +469,16 @@ class Pipeline:
         if self.harvest and report.signed and facts.from_addresses:
             done = self._harvest(report, facts.from_addresses[0], done)
         return report, done
+
+    def _stripped(self, from_address: str, done: Outcome) -> Outcome:
+        """An unsigned message from a sender whose mail came signed before: said in the stamp (stripping)."""
+        from ..store.harvesting import signed_before
+
+        since = signed_before(self.resources.store, from_address)
+        if since is None:
+            return done
+        return done.noting(f"not signed, but mail from {from_address} was signed before (last "
+                           f"{since:%Y-%m-%d}): the signature may have been stripped")
 
     def _harvest(self, report: Report, from_address: str, done: Outcome) -> Outcome:
         from ..store.harvesting import harvest

@@ -22,8 +22,10 @@ from dataclasses import dataclass, fields, replace
 from functools import partial
 from typing import Any
 
-from ..errors import ConfigurationError, PolicyRefusal, TemporaryError
+from ..errors import ConfigurationError, MailsealError, PolicyRefusal, TemporaryError
+from ..mime.entity import Entity
 from ..policy import Policy
+from ..streamio import region_of
 from . import status, workers
 from .auditlog import AuditWriter
 from .limits import ConnectionGate, Timeouts, in_networks
@@ -31,12 +33,12 @@ from .loglimit import RateLimitedLog
 from .metrics import Metrics
 from .outcome import Processed
 from .pacing import BulkLane
-from .pipeline import Pipeline
+from .pipeline import Pipeline, message_facts
 from .relay import Copy, DeliveryError, Journal, Relay, copy_key
 from .resources import Resources
 from .settings import GatewaySettings
 from .smtpserver import Account, Authenticate, GatewaySMTP, Handler, Protections, Reply, Transaction
-from .throttle import AuthThrottle
+from .throttle import AuthThrottle, BurstLimit
 from .tls import server_tls_context
 
 log = logging.getLogger("mailseal.gateway")
@@ -52,7 +54,8 @@ def copies_of(outcome: Processed, digest: str, mail_from: str) -> list[Copy]:
 #: a changed value is reported and takes effect at the next restart.
 RESTART_ONLY = ("listen", "metrics_listen", "spool_dir", "workers", "max_connections", "max_connections_per_client",
                 "client_limit_exceptions", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
-                "max_no_progress_commands", "strict_8bitmime", "auth")
+                "max_no_progress_commands", "strict_8bitmime", "auth", "encrypted_burst_limit",
+                "encrypted_burst_window_seconds")
 _RELAY_FIELDS = ("next_hop", "hostname", "outbound_tls", "relay_timeout_seconds")
 
 
@@ -121,6 +124,7 @@ class Gateway:
             if auth.enabled else None,
             count=lambda event: self.metrics.abuse.labels(event=event).inc(), noisy=self.noisy,
             bulk=self.bulk)
+        self.bursts = BurstLimit(settings.encrypted_burst_limit, settings.encrypted_burst_window_seconds)
         self._authenticate = self._make_authenticate()
         self.server: asyncio.AbstractServer | None = None
         self._metrics_server: Any = None
@@ -398,6 +402,8 @@ class Gateway:
         internal_origin = (in_networks(tx.peer, gen.settings.trusted_networks)
                            and in_networks(tx.origin, gen.settings.origin_networks_for_signing))
         ours = tx.user is not None or internal_origin
+        if not ours and self._encrypted_burst(gen, tx, record):
+            return status.ENCRYPTED_BURST, "deferred"
         if tx.user is not None:  # an authenticated user: signing for their own addresses only
             may_sign = tx.user.may_use(tx.mail_from)
             record["user"] = tx.user.username
@@ -450,6 +456,30 @@ class Gateway:
         finally:
             if outcome is not None:
                 outcome.close()
+
+    def _encrypted_burst(self, gen: Generation, tx: Transaction, record: dict[str, Any]) -> bool:
+        """An encrypted message over the burst limit of its envelope sender or client address: logged, 451."""
+        try:
+            tx.data.seek(0)
+            encrypted = message_facts(Entity.from_region(region_of(tx.data)), tx.size).encrypted
+        except MailsealError:
+            encrypted = False  # the pipeline says what is wrong with it
+        finally:
+            tx.data.seek(0)
+        if not encrypted:
+            return False
+        keys = [f"sender {tx.mail_from.lower() or '<>'}"]
+        if not in_networks(tx.origin, gen.settings.per_client_exempt):
+            keys.append(f"address {tx.origin}")
+        over = self.bursts.hit(keys)
+        if over is None:
+            return False
+        record["reason"] = f"encrypted burst: {over} is over {gen.settings.encrypted_burst_limit} encrypted " \
+                           f"messages in {gen.settings.encrypted_burst_window_seconds:g} s"
+        self.metrics.abuse.labels(event="encrypted-burst").inc()
+        self.noisy.warning("encrypted-burst", "%s", json.dumps({"event": "encrypted-burst", "over": over,
+                                                                "from": tx.mail_from, "peer": tx.peer}))
+        return True
 
     def audit(self, record: dict[str, Any], action: str = "gateway.message", actor: str | None = None) -> None:
         """One audit event (in the store, shared by every node) for a message or an administrator's action."""

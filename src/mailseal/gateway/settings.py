@@ -109,6 +109,10 @@ class GatewaySettings:
     max_connections_per_client: int = 20  # one client address (limits.py); exempt: client_limit_exceptions
     client_limit_exceptions: tuple[Network, ...] | None = None  # default: the trusted networks (the MTA in front)
     max_recipients: int = 1000
+    # Encrypted messages accepted per envelope sender, and per client address outside client_limit_exceptions,
+    # within encrypted_burst_window_seconds; past it 451 (a decryption oracle needs many queries: RFC 3218 §2.3).
+    encrypted_burst_limit: int = 60
+    encrypted_burst_window_seconds: float = 60.0
     timeout_seconds: float = 300.0  # idle time allowed inside a transaction (after MAIL, between DATA blocks)
     greeting_timeout_seconds: float = 30.0  # idle time allowed outside a transaction (before MAIL, between messages)
     stress_timeout_seconds: float = 10.0  # any idle time once 80 % of max_connections are taken
@@ -149,8 +153,9 @@ class GatewaySettings:
                  "max_message_size", "max_connections", "max_connections_per_client", "client_limit_exceptions",
                  "max_recipients", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
                  "max_no_progress_commands", "strict_8bitmime", "relay_timeout_seconds", "workers",
-                 "policy_poll_seconds", "node_name", "health_interval_seconds", "worker_processes", "spool_dir", "held_dir", "metrics_listen", "trust_files", "harvest", "tls",
-                 "auth", "outbound_tls"}
+                 "policy_poll_seconds", "node_name", "health_interval_seconds", "worker_processes", "spool_dir",
+                 "held_dir", "metrics_listen", "trust_files", "harvest", "tls", "auth", "outbound_tls",
+                 "encrypted_burst_limit", "encrypted_burst_window_seconds"}
         _check_keys(table, known, "gateway")
         kw: dict[str, Any] = {}
         if "listen" in table:
@@ -176,14 +181,14 @@ class GatewaySettings:
                 raise ConfigurationError("gateway.worker_processes must be an integer from 0 (threads) to 64")
             kw["worker_processes"] = value
         for name in ("max_connections", "max_connections_per_client", "max_recipients", "workers",
-                     "max_no_progress_commands"):
+                     "max_no_progress_commands", "encrypted_burst_limit"):
             if name in table:
                 value = table[name]
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                     raise ConfigurationError(f"gateway.{name} must be a positive integer")
                 kw[name] = value
         for name in ("timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
-                     "relay_timeout_seconds"):
+                     "relay_timeout_seconds", "encrypted_burst_window_seconds"):
             if name in table:
                 value = table[name]
                 if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:

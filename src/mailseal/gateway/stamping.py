@@ -59,9 +59,10 @@ def smime_result(report: Report) -> tuple[str, str | None, str]:
 
 
 def authentication_results(authserv: str, report: Report | None, *, note: str | None = None,
-                           error: str | None = None) -> bytes:
+                           error: str | None = None, headers: str | None = None) -> bytes:
     """One Authentication-Results field (CRLF-terminated, folded) for the report; ``error`` when the signature
-    could not be read at all (result ``permerror``)."""
+    could not be read at all (result ``permerror``); ``headers`` says which header set the copy shows (RFC 9788),
+    in a comment of its own so that a long reason never cuts it off."""
     if error is not None:
         result, address, reason = "permerror", None, error
     elif report is None:
@@ -76,6 +77,8 @@ def authentication_results(authserv: str, report: Report | None, *, note: str | 
     if report is not None and report.signed:
         parts.append(" body.smime-part=1")
     parts.append(f" ({comment(reason)})")
+    if headers:
+        parts.append(f" ({comment(headers)})")
     out, line = [], ""
     for piece in parts:
         if line and len(line) + len(piece) > 76:
@@ -103,8 +106,19 @@ def without_our_stamps(lines: Iterable[bytes], authserv: str, tags: Sequence[str
 
 
 def _untag(line: bytes, tags: Sequence[str]) -> bytes:
+    """The Subject without our tags at its start: also where the sender wrote them as RFC 2047 encoded words,
+    which the recipient's client decodes to the same text (``=?utf-8?q?=5Bsigned=5D?=`` shows "[signed]")."""
     name, _, value = line.partition(b":")
     text = value.decode("utf-8", "surrogateescape")
+    if "=?" in text:
+        decoded = _decoded_subject(text)
+        stripped = _strip_tags(decoded, tags)
+        if stripped != decoded:
+            return name + b": " + _encoded_subject(stripped.strip())
+    return name + b":" + _strip_tags(text, tags).encode("utf-8", "surrogateescape")
+
+
+def _strip_tags(text: str, tags: Sequence[str]) -> str:
     changed = True
     while changed:
         changed = False
@@ -113,7 +127,25 @@ def _untag(line: bytes, tags: Sequence[str]) -> bytes:
             if tag and stripped.lower().startswith(tag.lower()):
                 text = " " + stripped[len(tag):].lstrip()
                 changed = True
-    return name + b":" + text.encode("utf-8", "surrogateescape")
+    return text
+
+
+def _decoded_subject(text: str) -> str:
+    import email.header
+
+    try:
+        return str(email.header.make_header(email.header.decode_header(re.sub(r"\r?\n[ \t]", " ", text))))
+    except (ValueError, LookupError, UnicodeDecodeError):
+        return text
+
+
+def _encoded_subject(text: str) -> bytes:
+    """The Subject's value as written back: plain ASCII as it is, anything else in RFC 2047 encoded words."""
+    if text.isascii():
+        return text.encode("ascii")
+    import email.header
+
+    return email.header.Header(text, "utf-8").encode().encode("ascii")
 
 
 def tag_subject(lines: list[bytes], tag: str) -> list[bytes]:

@@ -41,6 +41,7 @@ TOO_MANY_FROM_CLIENT = "421 4.7.0 Too many connections from your address, try ag
 NO_PROGRESS = "421 4.7.0 Too many commands without progress, closing connection"
 AUTH_THROTTLED = "454 4.7.0 Too many failed authentications from your address, try again later"
 AUTH_CLOSING = "421 4.7.0 Too many failed authentications, closing"
+ENCRYPTED_BURST = "451 4.7.0 Too many encrypted messages from this sender or address, try again later"
 
 # -- the data: refused as it arrives ----------------------------------------------------------------------
 REFUSE_BARE = "550 5.5.2 Message refused: bare CR or LF in the data (only CRLF line ends are accepted)"

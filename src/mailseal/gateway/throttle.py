@@ -92,4 +92,23 @@ class AuthThrottle:
         self._account.clear(account.lower())
 
 
-__all__ = ["AuthThrottle"]
+class BurstLimit:
+    """At most ``limit`` events per key within ``window`` seconds: encrypted messages from one envelope sender or
+    one client address (RFC 3218 §2.3: a decryption oracle needs many queries; each costs the attacker a message,
+    and past the limit the rest wait). Every message counts, whatever its decryption gave, so the limit itself
+    tells the sender nothing about earlier outcomes."""
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self._seen = _Failures(window, clock)
+
+    def hit(self, keys: list[str]) -> str | None:
+        """Count one event for each key; the first key already at its limit (the event is then not counted)."""
+        over = next((key for key in keys if self._seen.count(key) >= self.limit), None)
+        if over is None:
+            for key in keys:
+                self._seen.add(key)
+        return over
+
+
+__all__ = ["AuthThrottle", "BurstLimit"]

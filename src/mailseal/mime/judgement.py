@@ -11,6 +11,7 @@ to a certificate that cannot be read, and nothing downstream reads its fields un
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from cryptography import x509
 
@@ -65,6 +66,7 @@ def judge_signer(
         reasons.append(check.failure or "the signature does not verify")
         return result(SignerStatus.INVALID_SIGNATURE)
     reasons.append("the signature is intact: the signed content has not been changed")
+    reasons.extend(_signing_time_doubts(check, cert, context))
     usage = signing_usage_problems(cert)
     others = [c for c in certificates if c is not cert]
     path = validate_path(cert, others, context)
@@ -100,6 +102,25 @@ def judge_signer(
         reasons.extend(weak)
         return result(SignerStatus.WEAK_ALGORITHM, path.trusted, path.chain)
     return result(SignerStatus.VALID, True, path.chain)
+
+
+#: How far a signer's clock may be off before its signing time is doubted.
+CLOCK_SKEW = timedelta(days=1)
+
+
+def _signing_time_doubts(check: SignerCheck, cert: x509.Certificate, context: ValidationContext) -> list[str]:
+    """The signing-time attribute is the signer's claim (RFC 5652 §11.3), never a validation input: mailseal
+    validates at the context's moment. A claim in the future, or before the certificate existed, is said."""
+    when = check.signing_time
+    if when is None:
+        return []
+    if when > context.at() + CLOCK_SKEW:
+        return [f"the signing time {when.isoformat()} is in the future: it is not used (the certificate is "
+                "validated now)"]
+    if when < cert.not_valid_before_utc - CLOCK_SKEW:
+        return [f"the signing time {when.isoformat()} is before the signer's certificate was issued: it is not "
+                "used (the certificate is validated now)"]
+    return []
 
 
 def judge(

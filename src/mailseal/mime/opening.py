@@ -28,7 +28,8 @@ from ..errors import (
 )
 from ..streamio import Canonicalizer, Region, Source, region_of_file, spool
 from .entity import Entity, MessageInput, input_region
-from .report import Layer, Report, SignerResult
+from .headerset import HeaderSet, header_set
+from .report import Layer, Report, SignerResult, SignerStatus
 from .sender import from_addresses
 from .signed import parse_multipart_signed
 
@@ -115,6 +116,16 @@ def _check_detached(signature: bytes, content: Region, extra: Sequence[x509.Cert
     return check
 
 
+def _mime_content(check: SignedDataCheck) -> SignedDataCheck:
+    """RFC 8551 §3.1: the signed content of a message is a MIME entity, eContentType id-data. A signature over
+    another type (a timestamp token, a signed receipt) signs something that is not mail, whatever it holds. When no
+    signer holds anyway the report says so (the content-type attribute that does not match is the usual reason)."""
+    if check.content_type != "data" and any(s.intact for s in check.signers):
+        raise MalformedCMSError(f"the signature covers a {check.content_type}, not a MIME entity (id-data): it "
+                                "does not sign a message (RFC 8551 §3.1)")
+    return check
+
+
 def _chosen(body: Source, keys: Sequence[Identity] | KeyChooser) -> Sequence[Identity]:
     return keys(enveloped_recipients(body.open)) if callable(keys) else keys
 
@@ -134,6 +145,17 @@ def _decrypt(body: Source, keys: Sequence[Identity] | KeyChooser) -> tuple[Decry
     if failed:
         raise DecryptionError()
     raise NoMatchingRecipientError("the message is not encrypted for any of the keys given")
+
+
+def unauthenticated_encryption(entity: Entity) -> bool:
+    """Whether the root is EnvelopedData (CBC: no integrity of its own, RFC 8551 §2.7 and EFAIL) rather than
+    AuthEnvelopedData; False for anything else, including what cannot be read."""
+    if classify(entity) != "pkcs7":
+        return False
+    try:
+        return content_type_of(entity.decoded_source()) is ContentKind.ENVELOPED_DATA
+    except (MalformedCMSError, MalformedMIMEError):
+        return False
 
 
 def _mentions_smime(entity: Entity) -> bool:
@@ -238,7 +260,7 @@ def open_message(
             raise LimitExceededError(f"the message nests more than {max_depth} S/MIME layers")
         if kind == "signed":
             detached = parse_multipart_signed(current)
-            check = _check_detached(detached.signature, detached.content, extra_certificates)
+            check = _mime_content(_check_detached(detached.signature, detached.content, extra_certificates))
             inner = Entity.content_from_region(detached.content)
             signer_froms = from_addresses(inner) or froms
             layers.append(
@@ -251,7 +273,7 @@ def open_message(
             raise MalformedMIMEError("the application/pkcs7-mime body is empty")
         content_kind = content_type_of(body)
         if content_kind is ContentKind.SIGNED_DATA:
-            check = check_signed_data(body, None, list(extra_certificates))
+            check = _mime_content(check_signed_data(body, None, list(extra_certificates)))
             if not check.signers and check.content_region is None:
                 warnings.append("the message carries only certificates (certs-only), no content")
                 break
@@ -267,8 +289,61 @@ def open_message(
             current = Entity.content_from_region(plain)
         else:
             raise NotEncryptedError("the S/MIME body holds a CMS type that mailseal does not open")
-    report = Report(tuple(layers), current.content_type()[0], tuple(warnings), _nested_parts(current))
+    headers = _headers(root, current, layers)
+    if headers.from_changed:
+        layers = _from_changed(layers, headers)
+    warnings.extend(_sender_warning(headers))
+    report = Report(tuple(layers), current.content_type()[0], tuple(warnings), _nested_parts(current), headers)
     return Opened(report, current, root)
+
+
+def _headers(root: Entity, payload: Entity, layers: Sequence[Layer]) -> HeaderSet:
+    """RFC 9788 §4: the protected fields count only when every layer around them holds."""
+    sound = bool(layers) and all(
+        lay.kind != "signed" or (bool(lay.signers) and all(s.intact for s in lay.signers)) for lay in layers
+    )
+    encrypted = any(lay.kind != "signed" for lay in layers)
+    return header_set(root, payload, sound=sound, encrypted=encrypted)
+
+
+# A signer judged at least this well is held to the From a reader sees outside too.
+_BETTER_THAN_MISMATCH = (SignerStatus.VALID, SignerStatus.WEAK_ALGORITHM)
+
+
+def _from_changed(layers: list[Layer], headers: HeaderSet) -> list[Layer]:
+    """The signer matched the protected From, but the From outside is another one: a reader that shows the outer
+    field would show a sender nobody signed for (the Johnny "From vs certificate" spoof), so the signers of every
+    signed layer lose ``valid``."""
+    import dataclasses
+
+    reason = "the From outside is not the protected From the signer was matched to: it was changed outside"
+    out = []
+    for layer in layers:
+        if layer.kind == "signed":
+            signers = tuple(
+                dataclasses.replace(s, status=SignerStatus.ADDRESS_MISMATCH, reasons=(*s.reasons, reason))
+                if s.status in _BETTER_THAN_MISMATCH else s
+                for s in layer.signers
+            )
+            layer = dataclasses.replace(layer, signers=signers)
+        out.append(layer)
+    return out
+
+
+def _sender_warning(headers: HeaderSet) -> list[str]:
+    """RFC 5322 §3.6.2: Sender names who sent the message for the author in From; clients show "Sender on behalf
+    of From". The signer is held to From, so a different Sender is said."""
+    sender, author = headers.value("Sender"), headers.value("From")
+    if sender is None or author is None:
+        return []
+    import email.utils
+
+    sent_by = {a.lower() for _, a in email.utils.getaddresses([sender]) if a}
+    authors = {a.lower() for _, a in email.utils.getaddresses([author]) if a}
+    if not sent_by or sent_by <= authors:
+        return []
+    return [f"the Sender ({', '.join(sorted(sent_by))}) is not the From ({', '.join(sorted(authors))}): the message "
+            "was sent on behalf of the From, and the signature was matched to the From only"]
 
 
 def _encrypted_layer(info: DecryptionInfo, form: str) -> Layer:
@@ -402,4 +477,7 @@ def decrypt_message(
     return None
 
 
-__all__ = ["KeyChooser", "Opened", "classify", "decrypt_message", "from_addresses", "open_message"]
+__all__ = [
+    "KeyChooser", "Opened", "classify", "decrypt_message", "from_addresses", "open_message",
+    "unauthenticated_encryption",
+]

@@ -11,6 +11,7 @@ from cryptography import x509
 from ..cms.algorithms import WEAK_CIPHERS
 from ..pki.certfields import CertificateFields, certificate_fields, subject_or_fingerprint
 from ..pki.status import STATUS_ORDER, SignerStatus
+from .headerset import HeaderSet
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,9 @@ class Report:
     content_type: str = "text/plain"
     warnings: tuple[str, ...] = field(default_factory=tuple)
     nested_parts: tuple[str, ...] = field(default_factory=tuple)
+    # The header set a reader should show (RFC 9788 §4): the protected fields inside, or the outer ones; None
+    # for a bare CMS object, which has no header.
+    headers: HeaderSet | None = None
 
     @property
     def signature_layer(self) -> Layer | None:
@@ -172,6 +176,9 @@ class Report:
                 warnings.append(f"weak cipher: the message was encrypted with {lay.content_algorithm}")
         if self.encrypted and not self.integrity_protected:
             warnings.append("integrity not protected: CBC encryption without a valid signature inside")
+        if self.headers is not None:
+            warnings.extend(self.headers.differences)
+            warnings.extend(self.headers.flags)
         return {
             "signed": self.signed,
             "encrypted": self.encrypted,
@@ -182,6 +189,7 @@ class Report:
             "content_type": self.content_type,
             "layers": [lay.to_dict() for lay in self.layers],
             "nested_parts": list(self.nested_parts),
+            "headers": self.headers.to_dict() if self.headers is not None else None,
             "warnings": warnings,
         }
 

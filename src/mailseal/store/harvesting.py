@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
+from ..mime.judgement import CLOCK_SKEW
 from ..mime.report import Report, SignerResult, SignerStatus
 from ..pki.certfields import unreadable_reason
 from ..pki.profile import email_matches, normalize_address
@@ -47,6 +48,14 @@ def _reason_to_skip(signer: SignerResult, from_address: str) -> str | None:
     return None
 
 
+def _believable_time(claimed: datetime | None, when: datetime | None) -> datetime | None:
+    """The signing time that orders advertisements, unless it is in the future: a time ten years ahead would make
+    its advertisement the newest for ten years (no later message could change it), so it only fills a gap."""
+    if claimed is None or claimed > (when or datetime.now(UTC)) + CLOCK_SKEW:
+        return None
+    return claimed
+
+
 def harvest(report: Report, from_address: str, store: Store, *, when: datetime | None = None,
             actor: str = "harvest") -> HarvestResult:
     """File the certificate of each valid signer that matches the verified From address, and its capabilities.
@@ -79,8 +88,9 @@ def harvest(report: Report, from_address: str, store: Store, *, when: datetime |
                                  {"fingerprint": fp, "previous": others}, actor)
             else:
                 result.seen.append(fp)
+            claimed = _believable_time(signer.signing_time, when)
             if signer.capabilities and directory.learn_capabilities(session, address, fp, signer.capabilities,
-                                                                    signer.signing_time):
+                                                                    claimed):
                 result.capabilities_learned = True
                 audit.record(session, "harvest.capabilities", address,
                              {"fingerprint": fp, "capabilities": list(signer.capabilities),
@@ -89,4 +99,14 @@ def harvest(report: Report, from_address: str, store: Store, *, when: datetime |
     return result
 
 
-__all__ = ["HARVESTABLE", "HarvestResult", "harvest"]
+def signed_before(store: Store, address: str) -> datetime | None:
+    """When mail from ``address`` last came with a valid signature (a certificate harvested from it), or None.
+
+    A sender whose mail was signed is expected to sign: an unsigned message from them is worth a word (the
+    signature may have been stripped on the way, a downgrade to "not signed" that no signature check can see).
+    """
+    seen = [e.last_seen for e in Directory(store).find(address) if e.source == "harvested"]
+    return max(seen) if seen else None
+
+
+__all__ = ["HARVESTABLE", "HarvestResult", "harvest", "signed_before"]

@@ -1,0 +1,57 @@
+"""Inbound stamping reads the protected header fields (RFC 9788 §4, issue 17 point 4): the delivered copy shows
+the protected From and Subject, the stamp says which header set was used and what was changed outside."""
+
+from __future__ import annotations
+
+from mailseal import api
+from tests.gateway.conftest import StartGateway
+from tests.gateway.harness import Org
+from tests.support.smtp_sink import SmtpSink
+
+SENDER, RECIPIENT = "erin@partner.example", "alice@example.org"
+
+
+def _mail(subject: str) -> bytes:
+    return (f"From: Erin <{SENDER}>\r\nTo: {RECIPIENT}\r\nSubject: {subject}\r\nMessage-ID: <hp@partner.example>\r\n"
+            "\r\nSee you at noon.\r\n").encode()
+
+
+def test_signed_message_with_changed_subject_is_delivered_with_the_protected_one(
+        start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:
+    """Naive gateway: stamps smime=pass and delivers the outer Subject the attacker wrote."""
+    gw = start_gateway({"gateway": {"trusted_networks": []}})
+    signed = api.sign(_mail("lunch"), org.identity(org.erin), protect_headers=True)
+    tampered = signed.replace(b"Subject: lunch", b"Subject: wire 50k to the new account", 1)
+    assert gw.send(tampered, SENDER, [RECIPIENT]) == {}
+    [got] = sink.wait_for(1)
+    [stamp] = got.header("Authentication-Results")
+    assert "smime=pass" in stamp
+    assert "(header fields: protected, hp=clear" in " ".join(stamp.split()) and "changed outside: subject" in stamp
+    assert got.header("Subject") == ["lunch"]
+    assert [s.intact for s in api.verify(got.data).signers] == [True]  # the field put back breaks nothing
+
+
+def test_signed_message_without_changes_says_the_protected_set(start_gateway: StartGateway, sink: SmtpSink,
+                                                               org: Org) -> None:
+    gw = start_gateway({"gateway": {"trusted_networks": []}})
+    assert gw.send(api.sign(_mail("lunch"), org.identity(org.erin), protect_headers=True), SENDER, [RECIPIENT]) == {}
+    [got] = sink.wait_for(1)
+    [stamp] = got.header("Authentication-Results")
+    assert "(header fields: protected, hp=clear" in " ".join(stamp.split()) and "changed outside" not in stamp
+    assert got.header("Subject") == ["lunch"]
+
+
+def test_encrypted_message_with_changed_from_outside_is_noted(start_gateway: StartGateway, sink: SmtpSink,
+                                                               org: Org) -> None:
+    """Signed by erin inside, encrypted to alice; someone rewrote the outer From. The delivered copy shows the
+    protected From and the stamp names the change."""
+    gw = start_gateway({"gateway": {"trusted_networks": []}})
+    signed = api.sign(_mail("lunch"), org.identity(org.erin), protect_headers=True, to_be_encrypted=True)
+    sealed = api.encrypt(signed, [org.alice.cert], protect_headers=True)
+    forged = sealed.replace(f"From: Erin <{SENDER}>".encode(), b"From: CEO <ceo@example.org>", 1)
+    assert forged != sealed
+    assert gw.send(forged, SENDER, [RECIPIENT]) == {}
+    [got] = sink.wait_for(1)
+    [stamp] = got.header("Authentication-Results")
+    assert "changed outside: from" in " ".join(stamp.split())
+    assert got.header("From") == [f"Erin <{SENDER}>"]
