@@ -159,7 +159,10 @@ def ocsp_response(body: bytes, request: a_ocsp.OCSPRequest, url: str) -> a_ocsp.
     malformed body fails there with asn1crypto's ValueError (found by fuzzing, tests/fuzz): refused the same way."""
     try:
         response = cu.process_ocsp_response_data(body, ocsp_request=request, ocsp_url=url)
-        response["response_bytes"].native  # noqa: B018 - parsed now, so garbage fails here and not in validation
+        basic = response.basic_ocsp_response
+        if basic is None:
+            raise ValueError("a successful response without its response bytes")
+        basic.native  # noqa: B018 - parsed now, so garbage fails here and not in validation
     except ph_errors.OCSPFetchError as exc:
         raise ph_errors.OCSPValidationError(str(exc)) from exc
     except (ValueError, TypeError, KeyError) as exc:
