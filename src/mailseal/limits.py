@@ -45,7 +45,7 @@ class Limits:
     max_header_size: int = 1 << 20
     max_header_fields: int = 2000
     max_header_line: int = 256 << 10
-    max_expansion: int = 4
+    max_expansion: float = 4.0
     message_seconds: float = 300.0
 
     def __post_init__(self) -> None:
@@ -71,7 +71,7 @@ class Limits:
             wants_float = known[name].type in ("float", float)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 \
                     or (isinstance(value, float) and not wants_float) or value != value or value == float("inf"):
-                kind = "a positive number of seconds" if wants_float else "a positive integer"
+                kind = "a positive number" if wants_float else "a positive integer"
                 raise ConfigurationError(f"limits.{name} must be {kind}")
             values[name] = float(value) if wants_float else value
         return cls(**values)
