@@ -43,7 +43,8 @@ def test_fuzz_target_runs_clean(name: str, tmp_path: Path) -> None:
     )
     log = "\n".join(line for line in proc.stderr.splitlines() if not line.startswith("INFO: Instrumenting"))
     crashes = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("crash-", "timeout-", "oom-")))
-    assert proc.returncode == 0 and not crashes, f"{name}: {crashes}\n{log[-6000:]}"
+    at = log.find("=== Uncaught")
+    assert proc.returncode == 0 and not crashes, f"{name}: {crashes}\n{log[at:at + 4000] if at >= 0 else log[-4000:]}"
     done = _DONE.search(proc.stderr)
     assert done is not None, log[-3000:]
     runs, cov = int(done.group(1)), int(done.group(2))
