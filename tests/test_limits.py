@@ -129,3 +129,22 @@ def test_cli_prints_limit_exceeded(run_cli: Callable[..., object], tmp_path: Pat
     assert result.returncode != 0  # type: ignore[attr-defined]
     assert b"error[limit-exceeded]" in result.stderr  # type: ignore[attr-defined]
     assert b"max_certificates" in result.stderr  # type: ignore[attr-defined]
+
+
+def _deep(levels: int, eight_bit: bool = False) -> bytes:
+    m = b"From: alice@example.org\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=n0\r\n\r\n"
+    for d in range(1, levels):
+        m += b"--n%d\r\nContent-Type: multipart/mixed; boundary=n%d\r\n\r\n" % (d - 1, d)
+    m += b"--n%d\r\nContent-Type: text/plain\r\n\r\n%s\r\n" % (levels - 1, "caf\u00e9".encode() if eight_bit else b"x")
+    for d in range(levels - 1, -1, -1):
+        m += b"--n%d--\r\n" % d
+    return m
+
+
+def test_deep_multipart_is_a_limit_not_a_recursion_error(people: tuple[mailseal.Identity, mailseal.Identity]) -> None:
+    """Found while writing the nesting limit: the email package's parser recursed out of the stack (RecursionError)
+    on a few hundred nested multiparts, when opening (a signed part inside) and when signing an 8-bit message."""
+    alice, _ = people
+    deep = _deep(900).replace(b"Content-Type: text/plain", b"Content-Type: application/pkcs7-mime")
+    assert "max_nesting" in str(_bounded(lambda: mailseal.verify(deep)))
+    assert "max_nesting" in str(_bounded(lambda: mailseal.sign(_deep(900, eight_bit=True), alice)))

@@ -169,7 +169,13 @@ def _nested_parts(entity: Entity, limits: Limits = DEFAULT_LIMITS) -> tuple[str,
     found = []
     import email.policy  # the header registry behind it is for this check only
 
-    msg = email.message_from_bytes(entity.to_bytes(), policy=email.policy.compat32)
+    if entity.to_bytes().lower().count(b"multipart/") > limits.max_parts:
+        raise LimitExceededError(f"the message has more than {limits.max_parts} parts (limits.max_parts)")
+    try:
+        msg = email.message_from_bytes(entity.to_bytes(), policy=email.policy.compat32)
+    except RecursionError:  # the email parser recurses once per level: a few hundred levels exhaust the stack
+        raise LimitExceededError(f"the message nests multipart entities more than {limits.max_nesting} deep "
+                                 "(limits.max_nesting)") from None
     stack: list[tuple[Any, int]] = [(msg, 0)]
     index = -1
     while stack:
