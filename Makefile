@@ -52,7 +52,7 @@ fuzz: install
 		PYTHONPATH=$(CURDIR)/src:$(CURDIR) $(BIN)/python -m tests.fuzz.run $$t --seeds .fuzz/$$t .fuzz/$$t tests/fuzz/corpus/$$t \
 			-max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 -artifact_prefix=.fuzz/crashes/ \
 			-print_final_stats=1 2>.fuzz/$$t.log || { tail -40 .fuzz/$$t.log; exit 1; }; \
-		grep -E "^#[0-9]+ +DONE" .fuzz/$$t.log; \
+		grep -E "^#[0-9]+[[:space:]]+DONE" .fuzz/$$t.log; \
 	done
 
 clean:
