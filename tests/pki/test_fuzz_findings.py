@@ -69,3 +69,13 @@ def test_certificate_with_a_key_pyca_cannot_load_is_judged_not_raised(pki: TestP
     assert describe_key(cert) == "unsupported (1.2.840.113549.1.1.99)"
     assert "cannot receive encrypted mail" in encryption_usage_problems(cert)[0]
     assert key_problems(cert) == ["a unsupported (1.2.840.113549.1.1.99) key is not allowed for S/MIME"]
+
+
+def test_signer_certificate_with_a_bit_string_name_attribute_is_unreadable_not_raised() -> None:
+    """A subject attribute of type BIT STRING under another OID than x500UniqueIdentifier: pyca raises TypeError
+    (not ValueError) when the name is read; the signer is refused with the reason, as for any unparsable name."""
+    import mailseal
+
+    report = mailseal.verify((REGRESSIONS / "verify-ff09d8c0ed28").read_bytes())
+    [signer] = report.layers[0].signers
+    assert any("cannot be parsed: its subject is malformed" in reason for reason in signer.reasons)
