@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install compile run test lint bench profile clean
+.PHONY: install compile run test lint bench profile fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,5 +44,20 @@ bench: compile
 profile: compile
 	$(BIN)/python bench/profile.py $(PROFILE_ARGS)
 
+# Coverage-guided fuzzing (atheris, tests/fuzz/README.md): each target for FUZZ_SECONDS, from the committed seed
+# corpus; new inputs are kept in .fuzz/TARGET, crashes in .fuzz/crashes (a crash stops the run).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= open verify decrypt mime ber certificate revocation smtp_data settings
+
+fuzz: install
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p .fuzz/$$t .fuzz/crashes; \
+		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+		PYTHONPATH=$(CURDIR)/src:$(CURDIR) $(BIN)/python -m tests.fuzz.run $$t --seeds .fuzz/$$t .fuzz/$$t tests/fuzz/corpus/$$t \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 -artifact_prefix=.fuzz/crashes/ \
+			-print_final_stats=1 2>.fuzz/$$t.log || { tail -40 .fuzz/$$t.log; exit 1; }; \
+		grep -E "^#[0-9]+[[:space:]]+DONE" .fuzz/$$t.log; \
+	done
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .fuzz

@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "mailseal"
 
 #: The layer of each top-level module or package (docs/architecture.md, "Layers").
 LAYERS = {
-    "errors": 0, "config": 0, "streamio": 0, "agentclient": 0, "_lazy": 0, "_allocator": 0,
+    "errors": 0, "config": 0, "streamio": 0, "agentclient": 0, "_lazy": 0, "_allocator": 0, "limits": 0,
     "cms": 1, "pki": 2, "mime": 3, "api": 3, "store": 4, "policy": 5, "gateway": 6, "web": 6,
     "cli": 7, "demo": 7,
 }

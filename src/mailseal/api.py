@@ -15,6 +15,7 @@ from .mime.entity import MessageInput
 # Each verb imports what it needs when called: `mailseal sign` never loads path validation, and so on.
 if TYPE_CHECKING:
     from .cms.enveloping import KeyTransport, RecipientId
+    from .limits import Limits
     from .mime.opening import Opened
     from .mime.report import Report
     from .pki.truststore import TrustStore
@@ -120,11 +121,14 @@ def encrypt(
 
 
 @overload
-def decrypt(message: MessageInput, identity: Identity, *, out: None = ..., out_is_staging: bool = ...) -> bytes: ...
+def decrypt(message: MessageInput, identity: Identity, *, out: None = ..., out_is_staging: bool = ...,
+            limits: Limits | None = ...) -> bytes: ...
 @overload
-def decrypt(message: MessageInput, identity: Identity, *, out: BinaryIO, out_is_staging: bool = ...) -> None: ...
+def decrypt(message: MessageInput, identity: Identity, *, out: BinaryIO, out_is_staging: bool = ...,
+            limits: Limits | None = ...) -> None: ...
 def decrypt(
-    message: MessageInput, identity: Identity, *, out: BinaryIO | None = None, out_is_staging: bool = False
+    message: MessageInput, identity: Identity, *, out: BinaryIO | None = None, out_is_staging: bool = False,
+    limits: Limits | None = None,
 ) -> bytes | None:
     """Decrypt the message's root encryption layer; raises one opaque ``DecryptionError`` on any key failure.
 
@@ -132,9 +136,10 @@ def decrypt(
     ``out_is_staging=True`` lets a caller whose ``out`` is a seekable file it deletes on error (as the CLI's
     temporary output is) receive the plaintext as it is decrypted, saving a copy.
     """
+    from .limits import DEFAULT_LIMITS
     from .mime.opening import decrypt_message
 
-    return decrypt_message(message, identity, out, out_is_staging=out_is_staging)
+    return decrypt_message(message, identity, out, out_is_staging=out_is_staging, limits=limits or DEFAULT_LIMITS)
 
 
 def _context(
@@ -158,8 +163,11 @@ def verify(
     at: datetime | None = None,
     extra_certificates: Sequence[x509.Certificate] = (),
     detached_content: bytes | None = None,
+    limits: Limits | None = None,
 ) -> Report:
-    """Verify the signatures at the message's root. Without trust anchors no signer is ever ``valid``."""
+    """Verify the signatures at the message's root. Without trust anchors no signer is ever ``valid``. A
+    message past one of ``limits`` (default ``Limits()``) raises ``LimitExceededError``."""
+    from .limits import DEFAULT_LIMITS
     from .mime.opening import open_message
 
     opened = open_message(
@@ -167,6 +175,7 @@ def verify(
         context=_context(context, trust, at),
         extra_certificates=extra_certificates,
         detached_content=detached_content,
+        limits=limits or DEFAULT_LIMITS,
     )
     return opened.report
 
@@ -179,8 +188,11 @@ def open(
     trust: TrustStore | None = None,
     at: datetime | None = None,
     extra_certificates: Sequence[x509.Certificate] = (),
+    limits: Limits | None = None,
 ) -> Opened:
-    """Unwrap every layer (decrypt, verify, nested) and return the report and the innermost content."""
+    """Unwrap every layer (decrypt, verify, nested) and return the report and the innermost content. A message
+    past one of ``limits`` (default ``Limits()``) raises ``LimitExceededError``."""
+    from .limits import DEFAULT_LIMITS
     from .mime.opening import open_message
 
     return open_message(
@@ -188,6 +200,7 @@ def open(
         identities=identities,
         context=_context(context, trust, at),
         extra_certificates=extra_certificates,
+        limits=limits or DEFAULT_LIMITS,
     )
 
 

@@ -19,6 +19,7 @@ from ..config import data_dir
 from ..errors import ErrorCode, MailsealError, PasswordNeededError, UsageError, WrongPasswordError
 
 if TYPE_CHECKING:  # imported where used, so that commands that need no trust decisions start fast
+    from ..limits import Limits
     from ..pki.validation import ValidationContext
 
 P = ParamSpec("P")
@@ -213,6 +214,14 @@ def validation_context(
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def settings_limits() -> Limits:
+    """The ``[limits]`` table of the settings file (docs/limits.md), or the defaults when it has none."""
+    from ..config import load_settings
+    from ..limits import Limits
+
+    return Limits.from_settings(load_settings())
 
 
 def extra_certs(paths: Sequence[str]) -> list[Any]:

@@ -9,7 +9,7 @@ import click
 from .. import api
 from ..cms.algorithms import CONTENT_CIPHERS, DEFAULT_CIPHER, SIGNING_DIGESTS
 from ..errors import UsageError
-from .common import apply, handle_errors, io_options, load_identity, validation_context
+from .common import apply, handle_errors, io_options, load_identity, settings_limits, validation_context
 from .streams import background, input_stream, is_staging, output_stream
 
 
@@ -150,7 +150,7 @@ def decrypt_cmd(infile: str | None, outfile: str | None, key: str | None, cert: 
     identity = load_identity(key, cert, None, pass_spec)
     with input_stream(infile) as source, output_stream(outfile, private=True) as sink:
         # A file output is a temporary file that replaces -o only on success, so it can stage the plaintext.
-        api.decrypt(source, identity, out=sink, out_is_staging=is_staging(sink))
+        api.decrypt(source, identity, out=sink, out_is_staging=is_staging(sink), limits=settings_limits())
 
 
 def _decrypt_with_store(infile: str | None, outfile: str | None, as_address: str | None) -> None:
@@ -161,5 +161,5 @@ def _decrypt_with_store(infile: str | None, outfile: str | None, as_address: str
 
     chooser = store_keys(as_address)
     with input_stream(infile) as source, output_stream(outfile, private=True) as sink:
-        decrypt_message(source, chooser, sink, out_is_staging=is_staging(sink))
+        decrypt_message(source, chooser, sink, out_is_staging=is_staging(sink), limits=settings_limits())
     notice(chooser)

@@ -21,6 +21,7 @@ from .common import (
     load_identity,
     print_json,
     read_in,
+    settings_limits,
     trust_options,
     validation_from_options,
     validation_options,
@@ -111,6 +112,7 @@ def verify_cmd(
             context=context,
             extra_certificates=extra_certs(certs),
             detached_content=Path(content).read_bytes() if content else None,
+            limits=settings_limits(),
         )
         _write_content(opened, outfile)
         harvested = _harvest(opened) if harvest else None  # reads the message's From: the input must be open
@@ -144,7 +146,8 @@ def open_cmd(
         [load_identity(k, cert, None, pass_spec) for k in keys] if chooser is None else chooser)
     context = validation_from_options(trust, system_trust, at, validation)
     with input_stream(infile, progress=not as_json) as source:
-        opened = open_message(source, identities=identities, context=context, extra_certificates=extra_certs(certs))
+        opened = open_message(source, identities=identities, context=context, extra_certificates=extra_certs(certs),
+                              limits=settings_limits())
         _write_content(opened, outfile)
         harvested = _harvest(opened) if harvest else None
     _finish(opened, as_json, outfile, require_signed=False, harvested=harvested, chooser=chooser)

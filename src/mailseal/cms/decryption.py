@@ -23,6 +23,7 @@ from ..errors import (
     NotEncryptedError,
     UnsupportedAlgorithmError,
 )
+from ..limits import DEFAULT_LIMITS, Limits
 from ..streamio import Region, region_of_file, spool
 from . import der
 from .algorithms import ContentKind, hash_algorithm
@@ -37,7 +38,7 @@ from .parsing import cms_bytes
 from .signing import to_asn1_cert
 from .token import TokenKey
 
-MAX_RECIPIENT_INFOS = 1000
+MAX_RECIPIENT_INFOS = DEFAULT_LIMITS.max_recipient_infos  # the default; limits.py
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def _content_type_name(element: bytes) -> str:
         raise MalformedCMSError("the CMS content type is not an object identifier") from None
 
 
-def _read_prefix(r: BerReader) -> _Prefix:
+def _read_prefix(r: BerReader, limits: Limits = DEFAULT_LIMITS) -> _Prefix:
     """Everything before the encrypted content: recipients and the content encryption algorithm."""
     outer = r.header()
     if outer.tag != 0x30:
@@ -223,8 +224,9 @@ def _read_prefix(r: BerReader) -> _Prefix:
         ris = der.children(ris_der)
     except Exception:
         raise MalformedCMSError("the recipient infos are malformed") from None
-    if len(ris) > MAX_RECIPIENT_INFOS:
-        raise LimitExceededError(f"{len(ris)} recipients exceed the limit of {MAX_RECIPIENT_INFOS}")
+    if len(ris) > limits.max_recipient_infos:
+        raise LimitExceededError(f"{len(ris)} recipients exceed the limit of {limits.max_recipient_infos} "
+                                 "(limits.max_recipient_infos)")
     eci = r.header()
     if eci.tag != 0x30:
         raise MalformedCMSError("the encrypted content info is malformed")
@@ -299,11 +301,12 @@ def _candidates(prefix: _Prefix, private_key: PrivateKey, certificate: x509.Cert
 
 
 
-def enveloped_recipients(open_source: Callable[[], Readable]) -> tuple[RecipientIdentifier, ...]:
+def enveloped_recipients(open_source: Callable[[], Readable],
+                         limits: Limits = DEFAULT_LIMITS) -> tuple[RecipientIdentifier, ...]:
     """The certificates an EnvelopedData or AuthEnvelopedData is encrypted for, in the order of its recipient
     infos, read from the structure's first bytes (the recipient infos come before the content): which keys could
     open it, known before any key is touched."""
-    prefix = _read_prefix(BerReader(open_source()))
+    prefix = _read_prefix(BerReader(open_source()), limits)
     found: list[RecipientIdentifier] = []
     for index, raw in enumerate(prefix.recipient_infos):
         try:
@@ -340,6 +343,7 @@ def decrypt_to(
     private_key: PrivateKey,
     certificate: x509.Certificate | None,
     staging: Staging,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> DecryptionInfo:
     """Decrypt a CMS EnvelopedData/AuthEnvelopedData read from a stream into ``staging``, in bounded memory.
 
@@ -349,7 +353,7 @@ def decrypt_to(
     content).
     """
     r = BerReader(open_source())
-    prefix = _read_prefix(r)
+    prefix = _read_prefix(r, limits)
     candidates = _candidates(prefix, private_key, certificate)
     if len(candidates) > 1:
         # Several recipient infos fit (no certificate given): keep the ciphertext and try each key on it.
@@ -373,7 +377,7 @@ def decrypt_to(
     if aad is not None:
         staging.reset()
         again = BerReader(open_source())
-        _read_prefix(again)
+        _read_prefix(again, limits)
         _decrypt_chunks(prefix, cek, _ciphertext(again, prefix), aad, tag, staging)
     else:
         staging.write(decryptor.finalize(tag))
@@ -384,11 +388,12 @@ def decrypt_stream(
     open_source: Callable[[], Readable],
     private_key: PrivateKey,
     certificate: x509.Certificate | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[DecryptionInfo, Region]:
     """``decrypt_to`` a temporary file; the Region over it is returned only after the tag or padding check."""
     staging = SpoolStaging()
     try:
-        info = decrypt_to(open_source, private_key, certificate, staging)
+        info = decrypt_to(open_source, private_key, certificate, staging, limits)
     except BaseException:
         staging.file.close()
         raise

@@ -279,8 +279,13 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
                     raise CertificateError(f"a PEM certificate cannot be read: {exc}") from None
             elif label in (b"PKCS7", b"CMS"):
                 import base64
+                import binascii
 
-                out.extend(_certs_from_pkcs7(base64.b64decode(b"".join(m.group(2).split()))))
+                try:
+                    der = base64.b64decode(b"".join(m.group(2).split()), validate=True)
+                except binascii.Error:  # found by fuzzing (tests/fuzz): binascii's error escaped untyped
+                    raise CertificateError("a PEM PKCS#7 block is not valid base64") from None
+                out.extend(_certs_from_pkcs7(der))
         if not out:
             raise CertificateError("no certificate found in the PEM data")
         return out

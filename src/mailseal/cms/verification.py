@@ -36,6 +36,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 
 from ..errors import LimitExceededError, MalformedCMSError, MalformedMIMEError, UnsupportedAlgorithmError
+from ..limits import DEFAULT_LIMITS, Limits
 from ..streamio import Region, Source, region_of, region_of_file, spool
 from . import der
 from .algorithms import (
@@ -53,9 +54,9 @@ from .der import BerReader
 from .parsing import cms_bytes
 from .signing import cert_der, new_hash
 
-MAX_SIGNERS = 16
+MAX_SIGNERS = DEFAULT_LIMITS.max_signers  # the defaults; limits.py
 MAX_IN_MEMORY = 256 << 20
-MAX_CERTIFICATES = 64
+MAX_CERTIFICATES = DEFAULT_LIMITS.max_certificates
 
 # What parsing hostile bytes can raise below this module, and nothing broader. Our DER reader raises
 # MalformedCMSError. asn1crypto parses lazily, so a bad byte surfaces when a value is read: ValueError (a wrong
@@ -108,12 +109,15 @@ def check_signed_data(
     data: bytes | Source,
     detached_content: bytes | BinaryIO | Region | None = None,
     extra_certificates: list[x509.Certificate] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> SignedDataCheck:
-    """Check every signer of a SignedData. Raises only for structures that are not SignedData at all."""
-    parts = _open_signed_data(data)
+    """Check every signer of a SignedData. Raises only for structures that are not SignedData at all, and
+    ``LimitExceededError`` for one past ``limits`` (signers, certificates, attributes of a signer)."""
+    parts = _open_signed_data(data, limits)
     certs, unreadable = _load_certificates(parts.certificates, extra_certificates or [])
     certificates = tuple(c[2] for c in certs)
     signers = [_parse_signer_info(tlv) for tlv in parts.signer_infos]
+    _check_attribute_counts(signers, limits)
     if parts.content is not None and detached_content is not None:
         # RFC 5652 §5.2: eContent present means the signature is not detached; refuse the ambiguity.
         failure = "the signature carries its own content and detached content was also given"
@@ -141,7 +145,23 @@ def check_signed_data(
                            certificates=certificates, signers=checks)
 
 
-def _open_signed_data(data: bytes | Source) -> _SignedParts:
+def _check_attribute_counts(signers: list[RawSignerInfo | Exception], limits: Limits) -> None:
+    for signer in signers:
+        if isinstance(signer, Exception):
+            continue
+        for kind, attrs in (("signed", signer.signed_attrs), ("unsigned", signer.unsigned_attrs)):
+            if attrs is None:
+                continue
+            try:
+                count = len(der.elements(attrs))
+            except (MalformedCMSError, ValueError, IndexError):
+                continue  # malformed: refused for that signer when its attributes are read
+            if count > limits.max_attributes:
+                raise LimitExceededError(f"a signer has {count} {kind} attributes; the limit is "
+                                         f"{limits.max_attributes} (limits.max_attributes)")
+
+
+def _open_signed_data(data: bytes | Source, limits: Limits = DEFAULT_LIMITS) -> _SignedParts:
     """Step 1: the parts of the SignedData within the limits; raises for anything that is not one."""
     source = Region.of_bytes(cms_bytes(data)) if isinstance(data, bytes | bytearray | memoryview) else data
     if not source.head(1):
@@ -151,11 +171,13 @@ def _open_signed_data(data: bytes | Source) -> _SignedParts:
     except (MalformedMIMEError, ValueError, TypeError, KeyError, IndexError) as exc:
         # A corrupt base64 body (MalformedMIMEError) or an OID asn1crypto cannot read: not a SignedData we can use.
         raise MalformedCMSError(f"the SignedData structure is malformed ({_short(exc)})") from None
-    if len(parts.signer_infos) > MAX_SIGNERS:
-        raise LimitExceededError(f"the message has {len(parts.signer_infos)} signers; the limit is {MAX_SIGNERS}")
-    if len(parts.certificates) > MAX_CERTIFICATES:
+    if len(parts.signer_infos) > limits.max_signers:
+        raise LimitExceededError(f"the message has {len(parts.signer_infos)} signers; the limit is "
+                                 f"{limits.max_signers} (limits.max_signers)")
+    if len(parts.certificates) > limits.max_certificates:
         raise LimitExceededError(
-            f"the message carries {len(parts.certificates)} certificates; the limit is {MAX_CERTIFICATES}"
+            f"the message carries {len(parts.certificates)} certificates; the limit is {limits.max_certificates} "
+            "(limits.max_certificates)"
         )
     return parts
 

@@ -15,6 +15,7 @@ import hashlib
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -23,6 +24,7 @@ from .. import api
 from ..cms.identity import Identity
 from ..errors import (
     DecryptionError,
+    LimitExceededError,
     MailsealError,
     MalformedInputError,
     NoMatchingRecipientError,
@@ -31,6 +33,7 @@ from ..errors import (
     RecipientError,
     TemporaryError,
 )
+from ..limits import DEFAULT_LIMITS, Limits
 from ..mime.entity import Entity
 from ..mime.headerset import compared_with, restored_lines
 from ..mime.headerset import note as header_note
@@ -117,8 +120,9 @@ def _unencrypted(decision: Decision, facts: StoreFacts, released: Collection[str
 
 class Pipeline:
     def __init__(self, policy: Policy, resources: Resources, *, hostname: str, spool_dir: Path,
-                 held_dir: Path, harvest: bool = True) -> None:
+                 held_dir: Path, harvest: bool = True, limits: Limits = DEFAULT_LIMITS) -> None:
         self.policy = policy
+        self.limits = limits
         self.resources = resources
         self.hostname = hostname
         self.spool_dir = spool_dir
@@ -137,9 +141,10 @@ class Pipeline:
         ``may_notify``: the sender is one of ours (trusted origin or authenticated), so recipients the policy
         refuses while others are delivered are reported in a DSN to the sender instead of refusing the whole
         message at SMTP."""
+        deadline = time.monotonic() + self.limits.message_seconds
         region = Region(data, 0, size)
         try:
-            entity = Entity.from_region(region)
+            entity = Entity.from_region(region, self.limits)
         except MalformedInputError as exc:  # the sender's message itself is broken: 5xx, retrying cannot help
             raise PolicyRefusal(f"the message header cannot be read: {exc.message}") from None
         facts = message_facts(entity, size)
@@ -165,15 +170,24 @@ class Pipeline:
         outgoing: list[Outgoing] = [notice] if notice is not None else []
         try:
             for group in decision.groups():
+                self._in_time(deadline)
                 if group.portal:
                     outgoing.extend(self._portal(region, entity, facts, mail_from, group))
                 else:
                     outgoing.append(self._copy(region, entity, facts, mail_from, group))
+            self._in_time(deadline)
         except BaseException:
             for out in outgoing:
                 out.close()
             raise
         return Processed(tuple(outgoing), held, decision, message_id)
+
+    def _in_time(self, deadline: float) -> None:
+        """``limits.message_seconds``, checked between the steps of the pipeline (each step is bounded by the
+        parsers' own limits): past it the message is refused (554 5.3.4), not retried."""
+        if time.monotonic() > deadline:
+            raise LimitExceededError(f"processing the message took more than {self.limits.message_seconds:g} "
+                                     "seconds (limits.message_seconds)")
 
     def _notice(self, entity: Entity, sender: str, refused: list[tuple[str, str]], delivered: int) -> Outgoing:
         data = refusal_notice(hostname=self.hostname, sender=sender, refused=refused,
@@ -226,7 +240,7 @@ class Pipeline:
         """The message with its signature layers removed (the innermost content, outer fields merged in), with
         CRLF line ends only; as it was when SMTP could not carry the unwrapped content."""
         current.seek(0)
-        opened = api.open(current, context=self.resources.context)
+        opened = api.open(current, context=self.resources.context, limits=self.limits)
         out = self._temp()
         opened.write_message(out)
         wire, done = self._wire_safe(out, done)
@@ -430,7 +444,7 @@ class Pipeline:
         for identity in identities:
             out = self._temp()
             try:
-                api.decrypt(current, identity, out=out)
+                api.decrypt(current, identity, out=out, limits=self.limits)
             except (NoMatchingRecipientError, DecryptionError, NotEncryptedError):
                 out.close()
                 current.seek(0)
@@ -450,12 +464,12 @@ class Pipeline:
 
     def _verify(self, current: BinaryIO, facts: MessageFacts, done: Outcome) -> tuple[Report | None, Outcome]:
         current.seek(0)
-        entity = Entity.from_region(region_of(current))
+        entity = Entity.from_region(region_of(current), self.limits)
         if classify(entity) is None:
             return Report(), done
         try:
             current.seek(0)
-            report = api.verify(current, self.resources.context)
+            report = api.verify(current, self.resources.context, limits=self.limits)
         except TemporaryError:  # e.g. the store did not answer: 4xx, not a stamp saying the signature failed
             raise
         except MailsealError as exc:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields, replace
 from functools import partial
 from typing import Any
 
-from ..errors import ConfigurationError, MailsealError, PolicyRefusal, TemporaryError
+from ..errors import ConfigurationError, LimitExceededError, MailsealError, PolicyRefusal, TemporaryError
 from ..mime.entity import Entity
 from ..policy import Policy
 from ..streamio import region_of
@@ -170,7 +170,7 @@ class Gateway:
         when nothing it depends on changed."""
         assert settings.next_hop is not None
         pipeline = Pipeline(policy, resources, hostname=settings.hostname, spool_dir=settings.spool_dir,
-                            held_dir=settings.held_dir, harvest=settings.harvest)
+                            held_dir=settings.held_dir, harvest=settings.harvest, limits=settings.limits)
         if previous is not None and all(getattr(previous.settings, f) == getattr(settings, f) for f in _RELAY_FIELDS):
             relay = previous.relay
         else:
@@ -443,6 +443,10 @@ class Gateway:
             if exc.permanent:
                 return status.refused_by_next_hop(exc.message), "refused"
             return status.NEXT_HOP_DOWN, "deferred"
+        except LimitExceededError as exc:  # one of docs/limits.md: the same message would exceed it again
+            record["reason"] = exc.message
+            record["error"] = exc.code.value
+            return status.over_limit(exc.message), "refused"
         except TemporaryError as exc:  # foreseen (a source that did not answer, a key removed): no traceback
             record["reason"] = exc.message
             record["error"] = exc.code.value

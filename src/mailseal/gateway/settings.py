@@ -12,6 +12,7 @@ from typing import Any
 
 from ..config import data_dir
 from ..errors import ConfigurationError
+from ..limits import DEFAULT_LIMITS, Limits
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -135,6 +136,7 @@ class GatewaySettings:
     tls: TlsSettings = TlsSettings()
     auth: AuthSettings = AuthSettings()
     outbound_tls: OutboundTls = OutboundTls()
+    limits: Limits = DEFAULT_LIMITS  # the [limits] table (docs/limits.md), not a key of [gateway]
 
     @property
     def origin_networks_for_signing(self) -> tuple[Network, ...]:
@@ -224,6 +226,7 @@ class GatewaySettings:
             kw["outbound_tls"] = _outbound_tls(table["outbound_tls"])
         if "auth" in table:
             kw["auth"] = _auth(table["auth"])
+        kw["limits"] = Limits.from_settings(settings)
         result = cls(**kw)
         if result.auth.enabled and result.auth.require_tls and result.tls.certificate is None:
             raise ConfigurationError("gateway.auth needs STARTTLS: set gateway.tls.certificate and key "

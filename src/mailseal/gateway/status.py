@@ -64,6 +64,11 @@ def refused_by_policy(reason: str) -> str:
     return "550 5.7.1 " + one_line(reason)
 
 
+def over_limit(reason: str) -> str:
+    """A message past one of the resource limits (docs/limits.md): refused for good, it would exceed it again."""
+    return "554 5.3.4 Message too complex to process: " + one_line(reason)
+
+
 def refused_by_next_hop(reason: str) -> str:
     return "554 5.0.0 The next hop refused the message: " + one_line(reason)
 
@@ -74,5 +79,5 @@ def stored_as(name: str) -> str:
 
 
 __all__ = [name for name in dir() if name.isupper() or name in (
-    "delivered", "one_line", "recipient_refused", "refused_by_next_hop", "refused_by_policy", "sender_refused",
+    "delivered", "one_line", "over_limit", "recipient_refused", "refused_by_next_hop", "refused_by_policy", "sender_refused",
     "stored_as")]

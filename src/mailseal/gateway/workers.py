@@ -59,7 +59,7 @@ def init_worker(settings: Mapping[str, Any]) -> None:
     global _pipeline
     gateway, policy, resources = build_resources(settings)
     _pipeline = Pipeline(policy, resources, hostname=gateway.hostname, spool_dir=gateway.spool_dir,
-                         held_dir=gateway.held_dir, harvest=gateway.harvest)
+                         held_dir=gateway.held_dir, harvest=gateway.harvest, limits=gateway.limits)
 
 
 def run_job(job: Job) -> JobResult:

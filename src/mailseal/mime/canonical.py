@@ -205,11 +205,15 @@ def _canonical(entity: Entity, h: Any, copy: Callable[[bytes], object] | None = 
     import email.policy
 
     raw = to_crlf(head + entity.body)
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    for part in msg.walk():
-        if not part.is_multipart():
-            _seven_bit_leaf(part)
-    rebuilt = to_crlf(msg.as_bytes(policy=email.policy.SMTP.clone(max_line_length=MAX_LINE)))
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        for part in msg.walk():
+            if not part.is_multipart():
+                _seven_bit_leaf(part)
+        rebuilt = to_crlf(msg.as_bytes(policy=email.policy.SMTP.clone(max_line_length=MAX_LINE)))
+    except RecursionError:  # the email package recurses once per multipart level
+        raise LimitExceededError("the multipart entities nest too deep to be made 7-bit for signing "
+                                 "(limits.max_nesting)") from None
     return (lambda: iter([rebuilt])), False
 
 

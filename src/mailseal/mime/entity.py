@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Union, cast
 
 from ..errors import LimitExceededError, MalformedMIMEError
+from ..limits import DEFAULT_LIMITS, Limits
 from ..streamio import (
     Base64Source,
     Region,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 # The email package is imported only where it is used: it costs ~25 ms of every command's start-up.
 MessageInput = Union[bytes, bytearray, memoryview, "email.message.Message", BinaryIO]
-MAX_HEADER = 1 << 20  # a header block larger than 1 MiB is refused
+MAX_HEADER = DEFAULT_LIMITS.max_header_size  # the default; limits.py
 MAX_IN_MEMORY = 256 << 20  # parts read whole (signatures, small layers) are capped
 
 
@@ -50,7 +51,19 @@ def input_region(message: MessageInput) -> Region:
     raise TypeError(f"expected bytes, email.message.Message or a binary file, not {type(message).__name__}")
 
 
-def _header_lines(head: bytes) -> list[bytes]:
+def _header_lines(head: bytes, limits: Limits = DEFAULT_LIMITS) -> list[bytes]:
+    lines = _split_header(head)
+    if len(lines) > limits.max_header_fields:
+        raise LimitExceededError(f"the header has {len(lines)} fields; the limit is {limits.max_header_fields} "
+                                 "(limits.max_header_fields)")
+    longest = max(map(len, lines), default=0)
+    if longest > limits.max_header_line:
+        raise LimitExceededError(f"a header field is {longest} bytes long; the limit is {limits.max_header_line} "
+                                 "(limits.max_header_line)")
+    return lines
+
+
+def _split_header(head: bytes) -> list[bytes]:
     lines: list[bytes] = []
     if not head:
         return lines
@@ -80,33 +93,35 @@ class Entity:
         return cls.from_region(Region.of_bytes(data))
 
     @classmethod
-    def from_region(cls, region: Region) -> Entity:
-        """Split the header block from the body without reading the body."""
-        head = region.read(0, MAX_HEADER + 4)
+    def from_region(cls, region: Region, limits: Limits = DEFAULT_LIMITS) -> Entity:
+        """Split the header block from the body without reading the body; ``LimitExceededError`` past the header
+        limits (size of the block, number of fields, length of one field)."""
+        head = region.read(0, limits.max_header_size + 4)
         if not head.strip():
             raise MalformedMIMEError("the message is empty")
         if head.startswith((b"\r\n", b"\n")):
             return cls((), region.sub(2 if head.startswith(b"\r\n") else 1))
         m = _HEADER_END.search(head)
         if m is None:
-            if region.size > MAX_HEADER:
-                raise LimitExceededError(f"the header block is larger than {MAX_HEADER} bytes")
-            return cls(tuple(_header_lines(head)), region.sub(region.size))
-        return cls(tuple(_header_lines(head[: m.start()])), region.sub(m.end()))
+            if region.size > limits.max_header_size:
+                raise LimitExceededError(f"the header block is larger than {limits.max_header_size} bytes "
+                                         "(limits.max_header_size)")
+            return cls(tuple(_header_lines(head, limits)), region.sub(region.size))
+        return cls(tuple(_header_lines(head[: m.start()], limits)), region.sub(m.end()))
 
     @classmethod
     def parse_content(cls, data: bytes) -> Entity:
         return cls.content_from_region(Region.of_bytes(data))
 
     @classmethod
-    def content_from_region(cls, region: Region) -> Entity:
+    def content_from_region(cls, region: Region, limits: Limits = DEFAULT_LIMITS) -> Entity:
         """An unwrapped layer's content. RFC 2045 allows an entity without header fields (RFC 4134 §5.3 has
         one): content whose first line is not a header field is a body with the default type."""
         head = region.read(0, 4096)
         first = head.split(b"\n", 1)[0].rstrip(b"\r")
         if not head.strip() or not (_FIELD.match(first) or first == b""):
             return cls((), region)
-        return cls.from_region(region)
+        return cls.from_region(region, limits)
 
     @property
     def body(self) -> bytes:

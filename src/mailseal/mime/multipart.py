@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 
-from ..errors import MalformedMIMEError
+from ..errors import LimitExceededError, MalformedMIMEError
+from ..limits import DEFAULT_LIMITS
 from ..streamio import Region
 
 
-def split_multipart(body: Region, boundary: str) -> list[Region]:
+def split_multipart(body: Region, boundary: str, max_parts: int = DEFAULT_LIMITS.max_parts) -> list[Region]:
     """Each body part exactly as received: from after a delimiter line to the line end before the next one
-    (RFC 2046 §5.1.1). Scans the body in chunks; the parts are Regions, not copies."""
+    (RFC 2046 §5.1.1). Scans the body in chunks; the parts are Regions, not copies. More than ``max_parts``
+    parts raise ``LimitExceededError`` (limits.max_parts)."""
     delimiter = b"--" + boundary.encode()
     parts: list[Region] = []
     start: int | None = None
@@ -32,6 +34,8 @@ def split_multipart(body: Region, boundary: str) -> list[Region]:
             if end > 0 and body.read(end - 1, 1) == b"\n":
                 end -= 2 if end > 1 and body.read(end - 2, 1) == b"\r" else 1
             parts.append(body.sub(start, max(start, end)))
+            if len(parts) > max_parts:
+                raise LimitExceededError(f"a multipart entity has more than {max_parts} parts (limits.max_parts)")
         if m.group(1):
             return parts
         start = hit + len(delimiter) + m.end()

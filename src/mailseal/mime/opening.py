@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cryptography import x509
 
@@ -26,6 +26,7 @@ from ..errors import (
     NoMatchingRecipientError,
     NotEncryptedError,
 )
+from ..limits import DEFAULT_LIMITS, Limits
 from ..streamio import Canonicalizer, Region, Source, region_of_file, spool
 from .entity import Entity, MessageInput, input_region
 from .headerset import HeaderSet, header_set
@@ -36,7 +37,7 @@ from .signed import parse_multipart_signed
 if TYPE_CHECKING:  # path validation (pyhanko-certvalidator, asyncio) is imported by signed layers only
     from ..pki.validation import ValidationContext
 
-MAX_DEPTH = 8
+MAX_DEPTH = DEFAULT_LIMITS.max_layers  # the default; limits.py
 PKCS7_MIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
 SIGNED_TYPES = ("multipart/signed",)
 ENVELOPED_KINDS = (ContentKind.ENVELOPED_DATA, ContentKind.AUTH_ENVELOPED_DATA)
@@ -104,13 +105,14 @@ def _canonical_copy(content: Region) -> Region:
     return region_of_file(tmp)
 
 
-def _check_detached(signature: bytes, content: Region, extra: Sequence[x509.Certificate]) -> SignedDataCheck:
+def _check_detached(signature: bytes, content: Region, extra: Sequence[x509.Certificate],
+                    limits: Limits = DEFAULT_LIMITS) -> SignedDataCheck:
     """Check over the exact received bytes; for LF-only input, over its canonical CRLF form (RFC 8551 §3.1.1)."""
-    check = check_signed_data(signature, content, list(extra))
+    check = check_signed_data(signature, content, list(extra), limits)
     if check.signers and not all(s.intact for s in check.signers) and content.find(b"\n") >= 0:
         canonical = _canonical_copy(content)
         if canonical.size != content.size:
-            second = check_signed_data(signature, canonical, list(extra))
+            second = check_signed_data(signature, canonical, list(extra), limits)
             if sum(s.intact for s in second.signers) > sum(s.intact for s in check.signers):
                 return second
     return check
@@ -126,18 +128,28 @@ def _mime_content(check: SignedDataCheck) -> SignedDataCheck:
     return check
 
 
-def _chosen(body: Source, keys: Sequence[Identity] | KeyChooser) -> Sequence[Identity]:
-    return keys(enveloped_recipients(body.open)) if callable(keys) else keys
+def _chosen(body: Source, keys: Sequence[Identity] | KeyChooser,
+            limits: Limits = DEFAULT_LIMITS) -> Sequence[Identity]:
+    return keys(enveloped_recipients(body.open, limits)) if callable(keys) else keys
 
 
-def _decrypt(body: Source, keys: Sequence[Identity] | KeyChooser) -> tuple[DecryptionInfo, Region]:
-    identities = _chosen(body, keys)
+def _check_expansion(layer: Region, received: int, limits: Limits) -> None:
+    """An unwrapped layer may not be more than ``limits.max_expansion`` times the message it came in (64 KiB
+    allowed beyond, for the smallest messages)."""
+    if layer.size > limits.max_expansion * received + (64 << 10):
+        raise LimitExceededError(f"an unwrapped layer of {layer.size} bytes is more than {limits.max_expansion:g} "
+                                 f"times the {received} bytes received (limits.max_expansion)")
+
+
+def _decrypt(body: Source, keys: Sequence[Identity] | KeyChooser,
+             limits: Limits = DEFAULT_LIMITS) -> tuple[DecryptionInfo, Region]:
+    identities = _chosen(body, keys, limits)
     if not identities:
         raise NoMatchingRecipientError("the message is encrypted: give the recipient's key to open it")
     failed = False
     for ident in identities:
         try:
-            return decrypt_stream(body.open, ident.private_key, ident.certificate)
+            return decrypt_stream(body.open, ident.private_key, ident.certificate, limits)
         except NoMatchingRecipientError:
             continue
         except DecryptionError:
@@ -169,16 +181,36 @@ def _mentions_smime(entity: Entity) -> bool:
     return False
 
 
-def _nested_parts(entity: Entity) -> tuple[str, ...]:
-    """Signed or encrypted parts below the root: reported as parts, never as protection of the message."""
+def _nested_parts(entity: Entity, limits: Limits = DEFAULT_LIMITS) -> tuple[str, ...]:
+    """Signed or encrypted parts below the root: reported as parts, never as protection of the message. The walk
+    is in document order, as ``Message.walk`` numbers parts, but with a stack: ``LimitExceededError`` past
+    ``limits.max_nesting`` levels or ``limits.max_parts`` parts (walk's recursion ended in RecursionError)."""
     ctype, _ = entity.content_type()
     if not ctype.startswith("multipart/") or entity.region.size > 64 << 20 or not _mentions_smime(entity):
         return ()
     found = []
     import email.policy  # the header registry behind it is for this check only
 
-    msg = email.message_from_bytes(entity.to_bytes(), policy=email.policy.compat32)
-    for index, part in enumerate(msg.walk()):
+    if entity.to_bytes().lower().count(b"multipart/") > limits.max_parts:
+        raise LimitExceededError(f"the message has more than {limits.max_parts} parts (limits.max_parts)")
+    try:
+        msg = email.message_from_bytes(entity.to_bytes(), policy=email.policy.compat32)
+    except RecursionError:  # the email parser recurses once per level: a few hundred levels exhaust the stack
+        raise LimitExceededError(f"the message nests multipart entities more than {limits.max_nesting} deep "
+                                 "(limits.max_nesting)") from None
+    stack: list[tuple[Any, int]] = [(msg, 0)]
+    index = -1
+    while stack:
+        part, depth = stack.pop()
+        index += 1
+        if depth > limits.max_nesting:
+            raise LimitExceededError(f"the message nests multipart entities more than {limits.max_nesting} deep "
+                                     "(limits.max_nesting)")
+        if index > limits.max_parts:
+            raise LimitExceededError(f"the message has more than {limits.max_parts} parts (limits.max_parts)")
+        if part.is_multipart():
+            children = part.get_payload()
+            stack.extend((child, depth + 1) for child in reversed(children if isinstance(children, list) else []))
         if index == 0:
             continue
         t = part.get_content_type()
@@ -238,18 +270,24 @@ def open_message(
     context: ValidationContext | None = None,
     extra_certificates: Sequence[x509.Certificate] = (),
     detached_content: bytes | None = None,
-    max_depth: int = MAX_DEPTH,
+    max_depth: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Opened:
     """Unwrap every layer at the root of the message and return the report and the innermost content.
 
-    ``identities`` are the keys to decrypt with, or a ``KeyChooser`` asked at each encrypted layer."""
+    ``identities`` are the keys to decrypt with, or a ``KeyChooser`` asked at each encrypted layer. A message
+    past one of ``limits`` (layers, signers, recipients, certificates, attributes, header sizes, parts, nesting,
+    expansion) raises ``LimitExceededError``; ``max_depth`` overrides ``limits.max_layers``."""
     ctx = context or _default_context()
+    if max_depth is not None:
+        limits = replace(limits, max_layers=max_depth)
+    max_depth = limits.max_layers
     source = input_region(message)
     if looks_like_cms(source.head(64)):
-        return _open_bare(source, identities, ctx, extra_certificates, detached_content, max_depth)
+        return _open_bare(source, identities, ctx, extra_certificates, detached_content, limits)
     layers: list[Layer] = []
     warnings: list[str] = []
-    root = Entity.from_region(source)
+    root = Entity.from_region(source, limits)
     current = root
     froms = from_addresses(root)
     for _depth in range(max_depth + 1):
@@ -257,11 +295,11 @@ def open_message(
         if kind is None:
             break
         if len(layers) >= max_depth:
-            raise LimitExceededError(f"the message nests more than {max_depth} S/MIME layers")
+            raise LimitExceededError(f"the message nests more than {max_depth} S/MIME layers (limits.max_layers)")
         if kind == "signed":
-            detached = parse_multipart_signed(current)
-            check = _mime_content(_check_detached(detached.signature, detached.content, extra_certificates))
-            inner = Entity.content_from_region(detached.content)
+            detached = parse_multipart_signed(current, limits)
+            check = _mime_content(_check_detached(detached.signature, detached.content, extra_certificates, limits))
+            inner = Entity.content_from_region(detached.content, limits)
             signer_froms = from_addresses(inner) or froms
             layers.append(
                 Layer("signed", "multipart/signed", judge(check, ctx, signer_froms), covers=inner.content_type()[0])
@@ -273,27 +311,30 @@ def open_message(
             raise MalformedMIMEError("the application/pkcs7-mime body is empty")
         content_kind = content_type_of(body)
         if content_kind is ContentKind.SIGNED_DATA:
-            check = _mime_content(check_signed_data(body, None, list(extra_certificates)))
+            check = _mime_content(check_signed_data(body, None, list(extra_certificates), limits))
             if not check.signers and check.content_region is None:
                 warnings.append("the message carries only certificates (certs-only), no content")
                 break
             if check.content_region is None:
                 raise MalformedMIMEError("an opaque signed message without its content (detached signature)")
-            current = Entity.content_from_region(check.content_region)
+            _check_expansion(check.content_region, source.size, limits)
+            current = Entity.content_from_region(check.content_region, limits)
             # RFC 9788: From inside the signed entity (protected headers) is authoritative when present.
             signers = judge(check, ctx, from_addresses(current) or froms)
             layers.append(Layer("signed", "application/pkcs7-mime", signers, covers=current.content_type()[0]))
         elif content_kind in ENVELOPED_KINDS:
-            info, plain = _decrypt(body, identities)
+            info, plain = _decrypt(body, identities, limits)
+            _check_expansion(plain, source.size, limits)
             layers.append(_encrypted_layer(info, "application/pkcs7-mime"))
-            current = Entity.content_from_region(plain)
+            current = Entity.content_from_region(plain, limits)
         else:
             raise NotEncryptedError("the S/MIME body holds a CMS type that mailseal does not open")
     headers = _headers(root, current, layers)
     if headers.from_changed:
         layers = _from_changed(layers, headers)
     warnings.extend(_sender_warning(headers))
-    report = Report(tuple(layers), current.content_type()[0], tuple(warnings), _nested_parts(current), headers)
+    report = Report(tuple(layers), current.content_type()[0], tuple(warnings), _nested_parts(current, limits),
+                    headers)
     return Opened(report, current, root)
 
 
@@ -364,16 +405,16 @@ def _open_bare(
     ctx: ValidationContext,
     extra: Sequence[x509.Certificate],
     detached_content: bytes | None,
-    max_depth: int,
+    limits: Limits,
 ) -> Opened:
     """A bare CMS object (DER, BER or PEM) rather than a message: unwrap CMS layers only."""
     layers: list[Layer] = []
     warnings = ["a bare CMS object has no From address: signer addresses were not checked"]
     content = cms_region(source)
-    for _ in range(max_depth):
+    for _ in range(limits.max_layers):
         kind = content_type_of(content)
         if kind is ContentKind.SIGNED_DATA:
-            check = check_signed_data(content, detached_content, list(extra))
+            check = check_signed_data(content, detached_content, list(extra), limits)
             detached_content = None
             if not check.signers and check.content_region is None:
                 warnings.append("the CMS object carries only certificates (certs-only), no content")
@@ -385,8 +426,10 @@ def _open_bare(
                 content = Region.of_bytes(b"")
                 break
             content = check.content_region
+            _check_expansion(content, source.size, limits)
         elif kind in ENVELOPED_KINDS:
-            info, content = _decrypt(content, identities)
+            info, content = _decrypt(content, identities, limits)
+            _check_expansion(content, source.size, limits)
             layers.append(_encrypted_layer(info, "cms"))
         else:
             raise NotEncryptedError("the CMS object is of a type that mailseal does not open")
@@ -441,7 +484,7 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 def decrypt_message(
     message: MessageInput, identity: Identity | KeyChooser, out: BinaryIO | None = None, *,
-    out_is_staging: bool = False,
+    out_is_staging: bool = False, limits: Limits = DEFAULT_LIMITS,
 ) -> bytes | None:
     """Decrypt the root encryption layer only; write (or return) the outer fields with the decrypted entity.
     ``identity`` is the key, or a ``KeyChooser`` that picks it from the recipients the layer names.
@@ -454,23 +497,23 @@ def decrypt_message(
         bare = cms_region(source)
         if content_type_of(bare) not in ENVELOPED_KINDS:
             raise NotEncryptedError("the CMS object is not EnvelopedData or AuthEnvelopedData")
-        _, plain = _decrypt(bare, [identity] if isinstance(identity, Identity) else identity)
+        _, plain = _decrypt(bare, [identity] if isinstance(identity, Identity) else identity, limits)
         opened = Opened(Report(), Entity((), plain), None)
     else:
-        root = Entity.from_region(source)
+        root = Entity.from_region(source, limits)
         if classify(root) != "pkcs7":
             raise NotEncryptedError("the message is not encrypted (no application/pkcs7-mime body at its root)")
         body = root.decoded_source()
         if content_type_of(body) not in ENVELOPED_KINDS:
             raise NotEncryptedError("the S/MIME body is not encrypted data")
-        chosen = [identity] if isinstance(identity, Identity) else _chosen(body, identity)
+        chosen = [identity] if isinstance(identity, Identity) else _chosen(body, identity, limits)
         if out is not None and out_is_staging and len(chosen) == 1:
             staging = _MergingStaging(out, root)
-            decrypt_to(body.open, chosen[0].private_key, chosen[0].certificate, staging)
+            decrypt_to(body.open, chosen[0].private_key, chosen[0].certificate, staging, limits)
             staging.finish()
             return None
-        _, plain = _decrypt(body, chosen)
-        opened = Opened(Report(), Entity.content_from_region(plain), root)
+        _, plain = _decrypt(body, chosen, limits)
+        opened = Opened(Report(), Entity.content_from_region(plain, limits), root)
     if out is None:
         return opened.message
     opened.write_message(out)

@@ -11,6 +11,7 @@ from ..cms.algorithms import MICALG
 from ..cms.identity import Identity
 from ..cms.signing import SignPlan, detached_signed_data, plan_signature, stream_signed_data
 from ..errors import MalformedMIMEError
+from ..limits import DEFAULT_LIMITS, Limits
 from ..streamio import Base64Writer, Region, base64_lines, rewindable, truncate_to
 from .canonical import canonical_entity_chunks, canonical_entity_hashed
 from .entity import Entity, MessageInput, input_region
@@ -152,15 +153,15 @@ class DetachedSigned:
 SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
 
 
-def parse_multipart_signed(entity: Entity) -> DetachedSigned:
+def parse_multipart_signed(entity: Entity, limits: Limits = DEFAULT_LIMITS) -> DetachedSigned:
     _ctype, params = entity.content_type()
     boundary = params.get("boundary")
     if not boundary:
         raise MalformedMIMEError("multipart/signed without a boundary parameter")
-    parts = split_multipart(entity.region, boundary)
+    parts = split_multipart(entity.region, boundary, limits.max_parts)
     if len(parts) != 2:
         raise MalformedMIMEError(f"multipart/signed must have exactly two parts, found {len(parts)}")
-    sig = Entity.from_region(parts[1])
+    sig = Entity.from_region(parts[1], limits)
     sig_type, _ = sig.content_type()
     if sig_type not in SIGNATURE_TYPES and not (
         sig_type == "application/octet-stream" and (sig.filename() or "").lower().endswith(".p7s")

@@ -32,7 +32,8 @@ def unreadable_reason(cert: x509.Certificate) -> str | None:
     for field, read in _LAZY_FIELDS:
         try:
             read(cert)
-        except ValueError as exc:  # pyca's parse errors (UnicodeDecodeError is a ValueError too)
+        except (ValueError, TypeError) as exc:  # pyca's parse errors (UnicodeDecodeError is a ValueError too;
+            # a BIT STRING attribute under another OID than x500UniqueIdentifier is a TypeError: found by fuzzing)
             return f"the signer's certificate cannot be parsed: {field} malformed ({exc})"
     return None
 
@@ -40,7 +41,7 @@ def unreadable_reason(cert: x509.Certificate) -> str | None:
 def _name(cert: x509.Certificate, read: Callable[[x509.Certificate], x509.Name]) -> str | None:
     try:
         return name_text(read(cert))
-    except ValueError:
+    except (ValueError, TypeError):
         return None
 
 

@@ -130,10 +130,11 @@ class GuardedOCSPFetcher(api.OCSPFetcher):
                     return response
             try:
                 got = await session.get("ocsp", url, request.dump(), "application/ocsp-request")
-                response = cu.process_ocsp_response_data(got.body, ocsp_request=request, ocsp_url=url)
             except FetchError as exc:
                 last = ph_errors.OCSPFetchError(exc.message)
                 continue
+            try:
+                response = ocsp_response(got.body, request, url)
             except ph_errors.OCSPValidationError as exc:
                 session.events.append(FetchEvent("ocsp", url, "failed", str(exc), "content"))
                 last = ph_errors.OCSPFetchError(str(exc))
@@ -150,6 +151,23 @@ class GuardedOCSPFetcher(api.OCSPFetcher):
     def fetched_responses_for_cert(self, cert: a_x509.Certificate) -> Iterable[a_ocsp.OCSPResponse]:
         wanted = issuer_serial(cert)
         return [r for (iss, _), r in self._results.items() if iss == wanted]
+
+
+def ocsp_response(body: bytes, request: a_ocsp.OCSPRequest, url: str) -> a_ocsp.OCSPResponse:
+    """A fetched OCSP response, checked as far as the fetcher can: ``OCSPValidationError`` for anything that is
+    not a successful response to ``request``. pyhanko's check reads the status of a lazily loaded structure, so a
+    malformed body fails there with asn1crypto's ValueError (found by fuzzing, tests/fuzz): refused the same way."""
+    try:
+        response = cu.process_ocsp_response_data(body, ocsp_request=request, ocsp_url=url)
+        basic = response.basic_ocsp_response
+        if basic is None:
+            raise ValueError("a successful response without its response bytes")
+        basic.native  # noqa: B018 - parsed now, so garbage fails here and not in validation
+    except ph_errors.OCSPFetchError as exc:
+        raise ph_errors.OCSPValidationError(str(exc)) from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ph_errors.OCSPValidationError(f"{url} did not return an OCSP response: {exc}") from exc
+    return response
 
 
 class GuardedCertFetcher(api.CertificateFetcher):

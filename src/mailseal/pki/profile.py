@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
@@ -80,6 +81,15 @@ def _eku_reason(cert: x509.Certificate) -> str | None:
     return "the certificate's extended key usage does not include emailProtection"
 
 
+def _public_key(cert: x509.Certificate) -> Any:
+    """The certificate's public key, or None for a key type pyca cannot load (ML-DSA, ML-KEM, a garbled key):
+    such a certificate is judged by what can be read of it, never a traceback (found by fuzzing, tests/fuzz)."""
+    try:
+        return cert.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        return None
+
+
 def signing_usage_problems(cert: x509.Certificate) -> list[str]:
     """Reasons this certificate may not sign e-mail (empty when it may)."""
     problems = []
@@ -89,7 +99,7 @@ def signing_usage_problems(cert: x509.Certificate) -> list[str]:
     ku = _ku(cert)
     if ku is not None and not (ku.digital_signature or ku.content_commitment):
         problems.append("the certificate's key usage allows neither digitalSignature nor nonRepudiation")
-    if isinstance(cert.public_key(), x25519.X25519PublicKey | x448.X448PublicKey):
+    if isinstance(_public_key(cert), x25519.X25519PublicKey | x448.X448PublicKey):
         problems.append("an X25519/X448 key cannot sign")
     return problems
 
@@ -100,7 +110,7 @@ def encryption_usage_problems(cert: x509.Certificate) -> list[str]:
     eku = _eku_reason(cert)
     if eku:
         problems.append(eku)
-    key = cert.public_key()
+    key = _public_key(cert)
     ku = _ku(cert)
     if isinstance(key, rsa.RSAPublicKey):
         if ku is not None and not ku.key_encipherment:
@@ -110,6 +120,8 @@ def encryption_usage_problems(cert: x509.Certificate) -> list[str]:
             problems.append("the certificate's key usage does not allow keyAgreement")
     elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
         problems.append("an Ed25519/Ed448 key can only sign")
+    elif key is None:
+        problems.append(f"a {describe_key(cert)} key cannot receive encrypted mail")
     else:
         problems.append(f"a {type(key).__name__} cannot receive encrypted mail")
     return problems
@@ -117,7 +129,7 @@ def encryption_usage_problems(cert: x509.Certificate) -> list[str]:
 
 def weak_key_reason(cert: x509.Certificate) -> str | None:
     """Why the signer's key is too weak to trust a signature with, or None."""
-    key = cert.public_key()
+    key = _public_key(cert)
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         return f"the signer's RSA key has only {key.key_size} bits (at least {MIN_RSA_BITS} are expected)"
     return None
@@ -125,7 +137,7 @@ def weak_key_reason(cert: x509.Certificate) -> str | None:
 
 def key_problems(cert: x509.Certificate) -> list[str]:
     """Reasons the public key itself is not allowed for S/MIME (S/MIME BR §6.1.5): size, curve, algorithm."""
-    key = cert.public_key()
+    key = _public_key(cert)
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
             return [f"the RSA key has only {key.key_size} bits (at least {MIN_RSA_BITS} are required)"]
@@ -141,8 +153,14 @@ def key_problems(cert: x509.Certificate) -> list[str]:
 
 
 def describe_key(cert: x509.Certificate) -> str:
-    """Short human name of the certificate's key: ``RSA 3072``, ``EC secp256r1``, ``Ed25519``..."""
-    key = cert.public_key()
+    """Short human name of the certificate's key: ``RSA 3072``, ``EC secp256r1``, ``Ed25519``...; for a key
+    pyca cannot load, its algorithm's OID."""
+    key = _public_key(cert)
+    if key is None:
+        try:
+            return f"unsupported ({cert.public_key_algorithm_oid.dotted_string})"
+        except ValueError:
+            return "unreadable"
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA {key.key_size}"
     if isinstance(key, ec.EllipticCurvePublicKey):

@@ -41,7 +41,11 @@ def load_crls(data: bytes) -> list[bytes]:
     """The DER CRLs in a file: one DER CRL, or any number of PEM ``X509 CRL`` blocks. Raises on garbage."""
     out: list[bytes] = []
     if pem.detect(data):
-        for kind, _headers, der in pem.unarmor(data, multiple=True):
+        try:
+            blocks = list(pem.unarmor(data, multiple=True))
+        except ValueError as exc:  # bad base64 (binascii.Error) or armour: found by fuzzing (tests/fuzz)
+            raise MalformedInputError(f"the PEM file cannot be read: {exc}") from None
+        for kind, _headers, der in blocks:
             if kind != "X509 CRL":
                 continue
             out.append(_checked_crl(der))
@@ -55,7 +59,9 @@ def _checked_crl(der: bytes) -> bytes:
     try:
         # Parsed only to refuse garbage early; the received bytes are kept, never a re-encoding (asn1crypto
         # may normalise a BIT STRING once parsed, which would break the CRL's signature).
-        a_crl.CertificateList.load(der)["tbs_cert_list"]["this_update"].native  # noqa: B018
+        # All of it, not only thisUpdate: a malformed nextUpdate or entry failed later, untyped, in validation
+        # (found by fuzzing, tests/fuzz).
+        parse_crl(der)
     except (ValueError, TypeError, KeyError) as exc:
         raise MalformedInputError(f"not a CRL (RFC 5280 §5): {exc}") from None
     return bytes(der)
@@ -105,7 +111,15 @@ def crl_validity(crl: bytes | a_crl.CertificateList) -> tuple[datetime | None, d
 
 
 def ocsp_validity(der: bytes) -> tuple[datetime | None, datetime | None]:
-    """(earliest thisUpdate, earliest nextUpdate) over the single responses of a DER OCSP response."""
+    """(earliest thisUpdate, earliest nextUpdate) over the single responses of a DER OCSP response; ValueError
+    for one that cannot be read (a response type other than basic raised KeyError: found by fuzzing, tests/fuzz)."""
+    try:
+        return _ocsp_validity(der)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not an OCSP response (RFC 6960 §4.2.1): {exc}") from None
+
+
+def _ocsp_validity(der: bytes) -> tuple[datetime | None, datetime | None]:
     response = a_ocsp.OCSPResponse.load(der)
     basic = response.basic_ocsp_response
     if basic is None:
@@ -196,7 +210,7 @@ class RevocationCache:
             return None
         try:
             return data if self._fresh(ocsp_validity(data), moment) else None
-        except ValueError:
+        except (ValueError, TypeError):
             return None
 
     def put_ocsp(self, url: str, cert_id: bytes, der: bytes) -> None:

@@ -1,0 +1,81 @@
+"""What the fuzzers found in the pki layer (tests/fuzz, issue 17), one test per fix: each input used to escape
+as an untyped exception (binascii.Error, KeyError, UnsupportedAlgorithm, a ValueError deep in validation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from pyhanko_certvalidator.errors import OCSPValidationError
+
+from mailseal.cms.identity import load_certificates
+from mailseal.errors import CertificateError, MalformedInputError
+from mailseal.pki.certvalidator_fetchers import ocsp_response
+from mailseal.pki.profile import (
+    describe_key,
+    encryption_usage_problems,
+    key_problems,
+    signing_usage_problems,
+    weak_key_reason,
+)
+from mailseal.pki.revocation import RevocationCache, load_crls, ocsp_validity
+from tests.support.testpki import TestPKI
+
+REGRESSIONS = Path(__file__).resolve().parents[1] / "fuzz" / "regressions"
+RSA_ENCRYPTION = bytes.fromhex("2a864886f70d010101")
+UNKNOWN_KEY = bytes.fromhex("2a864886f70d010163")  # 1.2.840.113549.1.1.99: no key type pyca knows
+
+
+def test_crl_pem_with_bad_base64_is_malformed_input() -> None:
+    with pytest.raises(MalformedInputError):
+        load_crls(b"-----BEGIN X509 CRL-----\nMIIBqzCBlAIBAN\n-----END X509 CRL-----\n")
+
+
+def test_crl_with_malformed_next_update_is_refused_when_loaded() -> None:
+    """The CRL file of the CLI is parsed whole: a bad nextUpdate used to pass and fail later in validation."""
+    with pytest.raises(MalformedInputError):
+        load_crls((REGRESSIONS / "revocation-1fd7a4a1cf80").read_bytes())
+
+
+def test_pkcs7_pem_block_with_bad_base64_is_a_certificate_error() -> None:
+    with pytest.raises(CertificateError):
+        load_certificates(b"-----BEGIN PKCS7-----\nMIICkgYJKoZIhvcNAQcDoI\n-----END PKCS7-----\n")
+
+
+def test_ocsp_response_of_another_type_is_value_error_and_not_cached(tmp_path: Path) -> None:
+    der = (REGRESSIONS / "revocation-88367a7358a1").read_bytes()[1:]
+    with pytest.raises(ValueError):
+        ocsp_validity(der)
+    cache = RevocationCache(tmp_path)
+    cache.put_ocsp("http://ocsp.example/", b"id", der)
+    assert cache.get_ocsp("http://ocsp.example/", b"id", __import__("datetime").datetime.now()) is None
+
+
+def test_garbage_ocsp_body_is_a_validation_error_of_the_fetcher() -> None:
+    from tests.fuzz.targets import _ocsp_request
+
+    with pytest.raises(OCSPValidationError):
+        ocsp_response(b"\x30\x03\x0a\x01\x00", _ocsp_request(), "http://ocsp.example/")  # type: ignore[arg-type]
+
+
+def test_certificate_with_a_key_pyca_cannot_load_is_judged_not_raised(pki: TestPKI) -> None:
+    der = pki.user("alice").cert.public_bytes(Encoding.DER)
+    assert der.count(RSA_ENCRYPTION) == 1
+    cert = x509.load_der_x509_certificate(der.replace(RSA_ENCRYPTION, UNKNOWN_KEY))
+    assert signing_usage_problems(cert) == []
+    assert weak_key_reason(cert) is None
+    assert describe_key(cert) == "unsupported (1.2.840.113549.1.1.99)"
+    assert "cannot receive encrypted mail" in encryption_usage_problems(cert)[0]
+    assert key_problems(cert) == ["a unsupported (1.2.840.113549.1.1.99) key is not allowed for S/MIME"]
+
+
+def test_signer_certificate_with_a_bit_string_name_attribute_is_unreadable_not_raised() -> None:
+    """A subject attribute of type BIT STRING under another OID than x500UniqueIdentifier: pyca raises TypeError
+    (not ValueError) when the name is read; the signer is refused with the reason, as for any unparsable name."""
+    import mailseal
+
+    report = mailseal.verify((REGRESSIONS / "verify-ff09d8c0ed28").read_bytes())
+    [signer] = report.layers[0].signers
+    assert any("cannot be parsed: its subject is malformed" in reason for reason in signer.reasons)
