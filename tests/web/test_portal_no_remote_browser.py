@@ -5,6 +5,7 @@ server that counts hits and runs no script; the only requests go to the portal i
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,7 @@ def preview(tmp_path: Path, hits: Hits) -> Iterator[str]:
 
     store = Store.open(f"sqlite:///{tmp_path / 'mailseal.db'}")
     port = free_port()
-    served = portal_server.server(create_portal_app(store, routers=[router]), "127.0.0.1", port)
+    served = portal_server.server(create_portal_app(store, key=secrets.token_bytes(32), routers=[router]), "127.0.0.1", port)
     sock = portal_server.bind("127.0.0.1", port)
     thread = threading.Thread(target=served.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -7,9 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
+
+if TYPE_CHECKING:
+    from ..store.portal import PortalStore
 
 from ..store.admins import Admins
 from ..store.apitokens import ApiTokens
@@ -36,9 +40,19 @@ class Console:
     clock: Callable[[], datetime] = utcnow
     ca_directory: Path | None = None
     held: HeldMail | None = None  # the gateway's held messages, when the process that serves the console has them
+    portal_key: bytes | None = None  # the portal key (default: portal.key in the home, read when first needed)
 
     def now(self) -> datetime:
         return self.clock()
+
+    def portal(self) -> PortalStore:
+        """The recipient portal's messages (the Portal page; the same store functions as `mailseal portal`)."""
+        from ..store.portal import PortalStore
+        from ..store.portal_key import portal_key
+
+        if self.portal_key is None:
+            self.portal_key = portal_key()
+        return PortalStore(self.store, self.portal_key)
 
 
 def console(request: Request) -> Console:

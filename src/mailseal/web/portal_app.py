@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..store.database import Store
+from ..store.portal import PortalStore
+from ..store.portal_key import portal_key
 from ..store.tables import utcnow
 from . import problems
 from .context import STATIC
@@ -29,12 +31,15 @@ PORTAL_CSP = ("default-src 'none'; script-src 'none'; style-src 'self'; img-src 
               "manifest-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 
-def create_portal_app(store: Store, settings: Any = None, *, clock: Callable[[], datetime] = utcnow,
-                      tls: bool = False, routers: Iterable[APIRouter] = ()) -> FastAPI:
-    """The portal over ``store``; ``clock`` gives the time (tests move it); ``routers`` adds pages."""
-    from . import portal_pages
+def create_portal_app(store: Store, settings: Any = None, *, key: bytes | None = None,
+                      clock: Callable[[], datetime] = utcnow, tls: bool = False,
+                      routers: Iterable[APIRouter] = ()) -> FastAPI:
+    """The portal over ``store``; ``key`` is the portal key (default: ``portal.key`` in the home, made at first
+    use); ``clock`` gives the time (tests move it); ``routers`` adds pages."""
+    from . import portal_link, portal_pages, portal_reader
 
-    context = Portal(store, settings, clock=clock, tls=tls)
+    context = Portal(store, PortalStore(store, key if key is not None else portal_key()), settings, clock=clock,
+                     tls=tls)
     app = FastAPI(title="mailseal portal", openapi_url=None, docs_url=None, redoc_url=None,
                   dependencies=[Depends(portal_csrf_guard)])
     app.state.portal = context
@@ -47,7 +52,8 @@ def create_portal_app(store: Store, settings: Any = None, *, clock: Callable[[],
 
     app.add_middleware(SecurityHeaders, tls=tls, csp=PORTAL_CSP)
     problems.install(app)
-    for router in (portal_pages.router, *routers):
+    app.add_exception_handler(portal_reader.NoReader, portal_reader.no_reader)
+    for router in (portal_pages.router, portal_link.router, portal_reader.router, *routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app

@@ -1,5 +1,6 @@
-"""What every request of the recipient portal reaches: the store, the portal's settings, the templates, the clock
-(a parameter, so that tests can move time) and the trust list that judges an original's signature."""
+"""What every request of the recipient portal reaches: the store and its portal tables (``PortalStore``), the
+portal's settings, the templates, the clock (a parameter, so that tests can move time) and the trust list that
+judges an original's signature."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 
 from ..pki.truststore import TrustStore
 from ..store.database import Store
+from ..store.portal import PortalStore
 from ..store.tables import utcnow
 from .context import TEMPLATES
 
@@ -25,7 +27,8 @@ BINDING_COOKIE = "__Host-mailseal-portal-b"
 @dataclass
 class Portal:
     store: Store
-    settings: Any
+    messages: PortalStore
+    settings: Any = None
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     clock: Callable[[], datetime] = utcnow
     tls: bool = False

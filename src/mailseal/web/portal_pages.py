@@ -23,6 +23,11 @@ def brand_context(app: Portal, domain: str | None) -> dict[str, Any]:
             "privacy_url": None, "brand_class": None}
 
 
+def portal_sender(app: Portal, domain: str) -> str:
+    """The From address of the portal's own mail (passcodes) for a brand's domain."""
+    return f"portal@{domain}"
+
+
 def page(request: Request, template: str, http_status: int = 200, *, domain: str | None = None,
          reader: str | None = None, **context: Any) -> Response:
     app = portal(request)
@@ -38,11 +43,12 @@ def render_view(raw: bytes, app: Portal, *, show_images: bool, part_base: str) -
 
 
 def message_page(request: Request, raw: bytes, *, base: str, show_images: bool = False,
-                 domain: str | None = None, reader: str | None = None, **context: Any) -> Response:
+                 domain: str | None = None, reader: str | None = None, template: str = "message.html",
+                 **context: Any) -> Response:
     """The message page for ``raw`` whose URL is ``base`` (its parts at ``base/part/N`` and ``base/cid/X``; images
     shown with ``base?images=1``)."""
     view = render_view(raw, portal(request), show_images=show_images, part_base=base)
-    return page(request, "message.html", domain=domain, reader=reader, view=view, part_base=f"{base}/part",
+    return page(request, template, domain=domain, reader=reader, view=view, part_base=f"{base}/part",
                 images_url=f"{base}?images=1", hide_url=base, images_shown=show_images, **context)
 
 
@@ -63,4 +69,4 @@ def part_response(request: Request, raw: bytes, *, index: int | None = None, cid
                                                     f"filename*=UTF-8''{name}"})
 
 
-__all__ = ["brand_context", "message_page", "page", "part_response", "render_view", "router"]
+__all__ = ["brand_context", "message_page", "page", "part_response", "portal_sender", "render_view", "router"]
