@@ -37,6 +37,7 @@ class ErrorCode(StrEnum):
     ARCHIVE_INVALID = "archive-invalid"
     TEMPORARY_FAILURE = "temporary-failure"
     DELIVERY_FAILED = "delivery-failed"
+    PORTAL = "portal"
 
 
 class MailsealError(Exception):
@@ -203,6 +204,13 @@ class TemporaryError(MailsealError):
     code = ErrorCode.TEMPORARY_FAILURE
 
 
+class PortalError(MailsealError):
+    """A portal message that does not exist, or that cannot be read, extended or answered in its state (revoked,
+    expired, purged); the sentence says which, for the administrator (the portal's pages show their own)."""
+
+    code = ErrorCode.PORTAL
+
+
 class TokenError(PrivateKeyError):
     """A PKCS#11 token could not be opened, logged into, or refused an operation."""
 
@@ -225,6 +233,7 @@ __all__ = [
     "NotEncryptedError",
     "PasswordNeededError",
     "PolicyRefusal",
+    "PortalError",
     "PrivateKeyError",
     "RecipientError",
     "SignerError",

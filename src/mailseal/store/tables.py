@@ -16,6 +16,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
@@ -208,6 +209,118 @@ api_tokens = Table(
     UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
 )
 
+#: A message deposited in the recipient portal (docs/portal.md). The message is sealed with AES-256-GCM under a
+#: fresh key per message (``nonce``, ``ciphertext``), that key wrapped (RFC 3394) by the portal key ``portal.key``;
+#: a purge sets all three to NULL. The id is 128 random bits (hex); ``expires`` NULL: never.
+portal_messages = Table(
+    "portal_messages", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("sender", String(320), nullable=False),
+    Column("brand", String(253), nullable=False),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("expires", UTCDateTime(), nullable=True),
+    Column("state", String(16), nullable=False),  # active | revoked | purged ("expired" is computed from expires)
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("revoked_note", String(255), nullable=True),
+    Column("proof", String(16), nullable=False),  # passcode | password | account
+    Column("password_hash", String(255), nullable=True),  # argon2id PHC string when proof = password
+    Column("read_receipt", Boolean, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=True),
+    Column("nonce", LargeBinary, nullable=True),
+    Column("ciphertext", LargeBinary, nullable=True),
+    Index("ix_portal_messages_sender", "sender"),
+    Index("ix_portal_messages_expires", "expires"),
+)
+
+#: A recipient of a portal message: only the SHA-256 of the link token is kept; ``reads`` counts openings.
+portal_recipients = Table(
+    "portal_recipients", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(32), ForeignKey("portal_messages.id", ondelete="CASCADE"), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("bcc", Boolean, nullable=False),
+    Column("reads", Integer, nullable=False),
+    Column("first_read", UTCDateTime(), nullable=True),
+    Column("last_read", UTCDateTime(), nullable=True),
+    UniqueConstraint("token_hash", name="uq_portal_recipients_token"),
+    UniqueConstraint("message_id", "address", name="uq_portal_recipients_address"),
+    Index("ix_portal_recipients_address", "address"),
+)
+
+#: A one-time passcode: an HMAC of the code (under a key derived from the portal key), bound to the message, the
+#: recipient and the browser (``binding_hash``); ``tries`` counts wrong codes, ``used`` is set by the right one.
+portal_passcodes = Table(
+    "portal_passcodes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(32), ForeignKey("portal_messages.id", ondelete="CASCADE"), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("binding_hash", String(64), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("reference", String(16), nullable=False),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("expires", UTCDateTime(), nullable=False),
+    Column("tries", Integer, nullable=False),
+    Column("used", UTCDateTime(), nullable=True),
+    Index("ix_portal_passcodes_recipient", "message_id", "address"),
+)
+
+#: A portal session (a recipient who proved control of the address): only the SHA-256 of its random id is kept.
+portal_sessions = Table(
+    "portal_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("address", String(320), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
+    Index("ix_portal_sessions_address", "address"),
+)
+
+#: Fixed-window counters shared by every node: one row per key (``portal-ip:ADDR``, ``login:ADDR``, ...) and window.
+rate_limits = Table(
+    "rate_limits", metadata,
+    Column("key", String(255), primary_key=True),
+    Column("window_start", UTCDateTime(), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+#: A reply written in the portal, sealed like the message (its own key, wrapped by the portal key).
+portal_replies = Table(
+    "portal_replies", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(32), ForeignKey("portal_messages.id", ondelete="CASCADE"), nullable=False),
+    Column("author", String(320), nullable=False),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=True),
+    Column("nonce", LargeBinary, nullable=True),
+    Column("ciphertext", LargeBinary, nullable=True),
+    Index("ix_portal_replies_message", "message_id"),
+)
+
+#: Mail the portal has to send (notification | passcode | reply | receipt), sealed, drained by any gateway node:
+#: ``queued`` -> ``sending`` (claimed by a node until ``claimed_until``) -> ``sent`` | ``failed``.
+portal_outbox = Table(
+    "portal_outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("message_id", String(32), nullable=True),
+    Column("envelope_from", String(320), nullable=False),
+    Column("recipients", JSON, nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=True),
+    Column("nonce", LargeBinary, nullable=True),
+    Column("ciphertext", LargeBinary, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Column("last_error", String(255), nullable=True),
+    Index("ix_portal_outbox_state", "state"),
+)
+
 __all__ = ["IDENTITY_KEY_CHECK", "UTCDateTime", "api_tokens", "audit_log", "ca_certificates", "ca_crl_numbers",
-           "console_admins", "identities", "metadata", "recipient_certificates", "settings", "submission_users",
-           "trust_certificates", "utcnow", "web_sessions"]
+           "console_admins", "identities", "metadata", "portal_messages", "portal_outbox", "portal_passcodes",
+           "portal_recipients", "portal_replies", "portal_sessions", "rate_limits", "recipient_certificates",
+           "settings", "submission_users", "trust_certificates", "utcnow", "web_sessions"]
