@@ -10,9 +10,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
 
-import pytest
 from starlette.testclient import TestClient
 
 from mailseal.store import Store
@@ -23,7 +21,7 @@ from tests.web.portal_support import MARKER
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 REFERENCE = re.compile(r'id="reference">([A-Z0-9]+)<')
-CODE = re.compile(r"^\s{4}(\d{6,8})$", re.M)
+CODE = re.compile(r"^ {4}(\d{6,8})\s*$", re.M)
 SENDER = "alice@example.org"
 BOB = "bob@outside.example"
 CAROL = "carol@elsewhere.example"
@@ -60,8 +58,10 @@ class Flow:
         return made.id, made.tokens
 
     def outbox(self, kind: str | None = None) -> list[tuple[str, tuple[str, ...], bytes]]:
-        """What is queued (claimed, so each item is returned once)."""
+        """What is queued (claimed and marked sent, as the gateway would: each item is returned once)."""
         items = self.messages.claim("test", self.clock.now, limit=100)
+        for item in items:
+            assert self.messages.mark_sent(item.id, "test", self.clock.now)
         return [(i.kind, i.recipients, i.content) for i in items if kind is None or i.kind == kind]
 
 
@@ -115,8 +115,3 @@ def make_flow(url: str) -> Iterator[Flow]:
         yield Flow(store, messages, clock, app, made.id, made.tokens)
     finally:
         store.close()
-
-
-@pytest.fixture
-def flow(tmp_path: Path) -> Iterator[Flow]:
-    yield from make_flow(f"sqlite:///{tmp_path / 'mailseal.db'}")

@@ -8,12 +8,10 @@ from __future__ import annotations
 import re
 import secrets
 
-from starlette.testclient import TestClient
-
 from mailseal.web.portal_app import PORTAL_CSP
 from mailseal.web.portal_context import BINDING_COOKIE, SESSION_COOKIE
 from mailseal.web.portal_link import ASK_PER_ADDRESS, CODE_FAILED, LINK_PER_CLIENT, NOT_A_LINK
-from tests.web.portal_flow import BOB, CAROL, REFERENCE, Flow, ask, code_in, csrf, flow, give, sign_in  # noqa: F401
+from tests.web.portal_flow import BOB, CAROL, REFERENCE, Flow, ask, code_in, csrf, give, sign_in
 from tests.web.portal_support import MARKER
 
 
@@ -93,17 +91,17 @@ def test_a_code_for_another_recipient_message_or_browser_fails(flow: Flow) -> No
 def test_revoked_and_expired_links_say_so(flow: Flow) -> None:
     client = flow.client()
     message_id = sign_in(flow, client, flow.tokens[BOB], BOB)
+    token = csrf(client.get(f"/m/{message_id}").text)
     flow.messages.revoke(message_id, note="sent by mistake", now=flow.clock.now)
     for answer in (client.get(f"/l/{flow.tokens[CAROL]}"), client.get(f"/m/{message_id}")):
         assert answer.status_code == 410 and "revoked by the sender" in answer.text, answer.text[:300]
     assert MARKER not in client.get(f"/m/{message_id}").text
     assert client.get(f"/m/{message_id}/part/1").status_code == 410
-    expiring, tokens = flow.deposit([BOB], expiry_days=2)
+    _, tokens = flow.deposit([BOB], expiry_days=2)
     flow.clock.advance(days=3)
     answer = client.get(f"/l/{tokens[BOB]}")
     assert answer.status_code == 410 and "has expired" in answer.text
-    assert client.post(f"/l/{tokens[BOB]}/code", data={"address": BOB, "csrf_token": csrf(
-        client.get("/l/" + flow.tokens[BOB]).text)}).status_code == 410
+    assert client.post(f"/l/{tokens[BOB]}/code", data={"address": BOB, "csrf_token": token}).status_code == 410
     assert flow.outbox("passcode") == []
 
 

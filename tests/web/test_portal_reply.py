@@ -8,7 +8,7 @@ import email
 import email.policy
 from email.message import EmailMessage
 
-from tests.web.portal_flow import BOB, CAROL, DAVE, SENDER, Flow, csrf, flow, sign_in  # noqa: F401
+from tests.web.portal_flow import BOB, CAROL, DAVE, SENDER, Flow, csrf, sign_in
 
 
 def _parsed(mail: bytes) -> EmailMessage:
