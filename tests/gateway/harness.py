@@ -31,6 +31,7 @@ from mailseal.gateway.settings import GatewaySettings
 from mailseal.pki.truststore import TrustStore
 from mailseal.pki.validation import ValidationContext
 from mailseal.policy import Policy
+from mailseal.policy.portal_settings import parse_portal
 from mailseal.store import Directory, KeyStore, Store
 from mailseal.store.lookup import CertificateLookup
 from tests.store.conftest import FAST_SCRYPT, PASSPHRASE
@@ -99,6 +100,8 @@ class RunningGateway:
                                                   "spool_dir": str(home / "spool"),
                                                   "held_dir": str(home / "held")}})
         full = merged(full, settings or {})
+        if "portal" in full:  # the portal key in the test's home, never the user's
+            full = merged(full, {"portal": {"key_file": str(home / "portal.key"), **full["portal"]}})
         self.settings_dict = full
         self.store = Store.open(store_url or f"sqlite:///{home / 'mailseal.db'}")
         self.keys = org.populate(self.store)
@@ -106,7 +109,8 @@ class RunningGateway:
                    else trust_context((), self.store, trust_home))
         self.gateway = Gateway(GatewaySettings.from_settings(full), Policy.from_settings(full),
                                Resources(self.store, self.keys, context,
-                                         lookup(Directory(self.store)) if lookup is not None else None))
+                                         lookup(Directory(self.store)) if lookup is not None else None,
+                                         portal=parse_portal(full)))
         self.sink = sink
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

@@ -72,7 +72,8 @@ def test_check_bad_settings_exit_2_with_one_line(tmp_path: Path) -> None:
     res = run("check", "--config", str(bad))
     assert res.exit_code == 2
     assert res.output.strip().splitlines() == [
-        'mailseal: error[configuration]: policy.encrypt: "always" is not one of require, if-possible, never']
+        'mailseal: error[configuration]: policy.encrypt: "always" is not one of require, if-possible, never, '
+        'portal, encrypt-or-portal']
 
 
 def test_check_invalid_toml_is_a_configuration_error(tmp_path: Path) -> None:

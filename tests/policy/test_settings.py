@@ -88,8 +88,8 @@ def test_unquoted_domain_table_gets_a_hint() -> None:
 
 @pytest.mark.parametrize(("toml", "expected"), [
     ('[policy]\nsign = "sometimes"', 'policy.sign: "sometimes" is not one of always, if-key, never'),
-    ('[policy]\nencrypt = "required"', 'policy.encrypt: "required" is not one of require, if-possible, never'
-                                       ' (did you mean "require"?)'),
+    ('[policy]\nencrypt = "required"', 'policy.encrypt: "required" is not one of require, if-possible, never, '
+                                       'portal, encrypt-or-portal (did you mean "require"?)'),
     ('[policy]\non_missing_certificate = "bounce"', "policy.on_missing_certificate"),
     ('[policy]\ndecrypt_inbound = "yes"', "policy.decrypt_inbound must be true or false"),
     ('[policy]\nsubject_tag_signed = 3', "policy.subject_tag_signed must be a string"),

@@ -267,7 +267,8 @@ def _render(decision: Decision, facts_from: str) -> None:
     click.echo(f"messages sent: {len(groups)}")
     for i, g in enumerate(groups, 1):
         what = [w for w, on in (("signed", g.sign), ("encrypted", g.encrypt), ("decrypted", g.decrypt),
-                                ("verified", g.verify), ("signature stripped", g.strip_signature)) if on]
+                                ("verified", g.verify), ("signature stripped", g.strip_signature),
+                                ("through the portal (a notification each)", g.portal)) if on]
         click.echo(f"  {i}. {', '.join(g.recipients)}: {', '.join(what) or 'unchanged'}")
     for label, items in (("refused", decision.refused()), ("held", decision.held())):
         if items:
@@ -289,7 +290,8 @@ def _render_recipient(d: RecipientDecision) -> None:
     elif d.direction.value == "relay":
         rows, shown = [], ()
     else:
-        rows = [("sign", f"yes, as {d.signer}" if d.sign else "no"), ("encrypt", _yes(d.encrypt))]
+        rows = [("sign", f"yes, as {d.signer}" if d.sign else "no"),
+                ("encrypt", "portal (read in the recipient portal)" if d.portal else _yes(d.encrypt))]
         shown = _OUTBOUND_SHOWN
     for label, value in rows:
         click.echo(f"  {label:<8} {value}")

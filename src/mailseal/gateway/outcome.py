@@ -25,6 +25,7 @@ class Step(StrEnum):
     DECRYPT_FAILED = "decrypt-failed"
     VERIFIED = "verified"  # named with the signature's status: "verified:valid"
     REFUSAL_NOTICE = "refusal-notice"
+    PORTAL = "portal"  # deposited in the recipient portal; this copy is the recipient's notification
 
 
 #: The action of a copy the gateway passed on without changing its content.
@@ -52,6 +53,7 @@ class Outcome:
     harvested: int | None = None
     harvest_error: ErrorCode | None = None
     refused: int | None = None  # a refusal notice: how many recipients it reports
+    portal_message: str | None = None  # the portal message's id (a notification)
 
     def then(self, step: Step, **found: Any) -> Outcome:
         """This outcome with one more step and what it found."""
@@ -70,7 +72,7 @@ class Outcome:
         """The audit record of this copy: its actions and what was found (only what applies)."""
         found: dict[str, Any] = {"actions": self.actions}
         for name in ("signer", "digest", "cipher", "key_transport", "encrypted_for", "signature", "verify_message",
-                     "harvested", "refused"):
+                     "harvested", "refused", "portal_message"):
             value = getattr(self, name)
             if value is not None:
                 found[name] = value

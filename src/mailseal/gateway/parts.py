@@ -21,11 +21,13 @@ if TYPE_CHECKING:
 def check_settings(settings: Mapping[str, Any]) -> tuple[GatewaySettings, Policy]:
     """Parse and cross-check the settings without opening anything: ``mailseal serve --check-config``."""
     from ..cms.token import TokenSettings
+    from ..policy.portal_settings import parse_portal
     from ..store.lookup_settings import lookup_sources
 
     gateway = GatewaySettings.from_settings(settings)
     policy = Policy.from_settings(settings)
     LogSettings.from_settings(settings)
+    parse_portal(settings)
     TokenSettings.from_mapping(settings.get("pkcs11"))
     if "lookup" in settings:
         lookup_sources(settings)
@@ -77,7 +79,9 @@ def build_resources(settings: Mapping[str, Any], store: Store | None = None
     context = trust_context((*gateway.trust_files, *((Path(sst),) if sst else ())), store)
     lookup = lookup_from_settings(Directory(store), settings, context) if "lookup" in settings else None
     _unlock(keystore)
-    return gateway, policy, Resources(store, keystore, context, lookup)
+    from ..policy.portal_settings import parse_portal
+
+    return gateway, policy, Resources(store, keystore, context, lookup, portal=parse_portal(settings))
 
 
 def _stored_policy(settings: Mapping[str, Any], store: Store) -> Policy | None:

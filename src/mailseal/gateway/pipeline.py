@@ -41,6 +41,7 @@ from ..pki.validation import ValidationContext
 from ..policy import Decision, Envelope, MessageFacts, Policy, RecipientGroup
 from ..store.capabilities import choose_algorithms
 from ..streamio import CHUNK, JoinedFile, Region, region_of
+from . import portal
 from .dsn import refusal_notice
 from .held import HeldMessages
 from .outcome import Outcome, Outgoing, Processed, Step
@@ -160,7 +161,10 @@ class Pipeline:
         outgoing: list[Outgoing] = [notice] if notice is not None else []
         try:
             for group in decision.groups():
-                outgoing.append(self._copy(region, entity, facts, mail_from, group))
+                if group.portal:
+                    outgoing.extend(self._portal(region, entity, facts, mail_from, group))
+                else:
+                    outgoing.append(self._copy(region, entity, facts, mail_from, group))
         except BaseException:
             for out in outgoing:
                 out.close()
@@ -174,6 +178,38 @@ class Pipeline:
         out.write(data)
         out.seek(0)
         return Outgoing((sender,), out, Outcome().then(Step.REFUSAL_NOTICE, refused=len(refused)), sender="")
+
+    def _portal(self, region: Region, entity: Entity, facts: MessageFacts, mail_from: str,
+                group: RecipientGroup) -> list[Outgoing]:
+        """The message deposited sealed in the portal (committed before any notification is sent), then one
+        notification per recipient, signed when the policy signs (docs/portal.md)."""
+        settings = self.resources.portal_settings
+        lines = drop_fields(entity.header_lines, portal.DROPPED_FIELDS)
+        head = b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+        message = head + entity.region.read()
+        sender = mail_from.lower() or (facts.from_addresses[0] if facts.from_addresses else "")
+        deposited, brand = portal.deposit(self.resources.portal(), settings, message, sender, group.recipients,
+                                          [d.recipient for d in group if d.bcc])
+        done = Outcome().then(Step.PORTAL, portal_message=deposited.id)
+        from_header = entity.field("From") or sender
+        out: list[Outgoing] = []
+        try:
+            for rcpt in group.recipients:
+                data = portal.notification(brand, settings, recipient=rcpt, from_header=from_header, sender=sender,
+                                           subject=facts.subject, token=deposited.tokens[rcpt.strip().lower()],
+                                           expires=deposited.expires, hostname=self.hostname)
+                current = self._temp()
+                current.write(data)
+                current.seek(0)
+                noted = done
+                if group.sign and group.signer:
+                    current, noted = self._sign(current, group.signer, done)
+                out.append(Outgoing((rcpt,), current, noted))
+        except BaseException:
+            for o in out:
+                o.close()
+            raise
+        return out
 
     # -- one copy -----------------------------------------------------------------------------------------
     def _copy(self, region: Region, entity: Entity, facts: MessageFacts, mail_from: str,

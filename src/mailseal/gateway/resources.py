@@ -15,10 +15,12 @@ from cryptography import x509
 from ..cms.identity import Identity
 from ..errors import MailsealError, TemporaryError
 from ..pki.validation import ValidationContext
+from ..policy.portal_settings import PortalSettings
 from ..store.database import Store
 from ..store.directory import Directory
 from ..store.keystore import KeyStore
 from ..store.lookup import CertificateLookup
+from ..store.portal import PortalStore
 from ..store.resolution import ResolvedRecipient, resolve_recipient
 
 CACHE_SECONDS = 30.0
@@ -36,8 +38,11 @@ class Resources:
     a certificate are cached briefly (the store is shared with other nodes and the admin CLI)."""
 
     def __init__(self, store: Store, keystore: KeyStore, context: ValidationContext,
-                 lookup: CertificateLookup | None = None, ttl: float = CACHE_SECONDS) -> None:
+                 lookup: CertificateLookup | None = None, ttl: float = CACHE_SECONDS,
+                 portal: PortalSettings | None = None) -> None:
         self.store = store
+        self.portal_settings = portal or PortalSettings()
+        self._portal: PortalStore | None = None
         self.keys = keystore
         self.directory = Directory(store)
         self.context = context
@@ -61,6 +66,18 @@ class Resources:
                     self._cache.clear()
             self._cache[key] = _Cached(value, now)
         return value
+
+    def portal(self) -> PortalStore:
+        """The portal's store (docs/portal.md), opened with the portal key at first use (``portal.key`` in the
+        home, made then when missing, or ``[portal] key_file``)."""
+        if self._portal is None:
+            from ..store.portal_key import portal_key
+
+            key = portal_key(self.portal_settings.key_file)
+            with self._lock:
+                if self._portal is None:
+                    self._portal = PortalStore(self.store, key)
+        return self._portal
 
     def forget(self) -> None:
         with self._lock:

@@ -8,6 +8,7 @@ sender keeps the message and retries: nothing is lost and nothing is silently al
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -127,6 +128,7 @@ class Gateway:
         self._waiting = 0
         self._default_exception_handler: Any = None
         self._pruning: asyncio.Task[None] | None = None
+        self._portal_tasks: list[asyncio.Task[None]] = []  # the portal's outbox drain and purge (docs/portal.md)
         self._started = False
 
     # -- the current generation (what new connections get) -------------------------------------------
@@ -283,6 +285,12 @@ class Gateway:
         loop.set_exception_handler(self._loop_exception)
         self.server = await loop.create_server(self._protocol, host=host, port=port, reuse_address=True)
         self._pruning = loop.create_task(self._prune_journal())
+        if self.resources.portal_settings.configured or self.policy.uses_portal:
+            from .portal_outbox import PortalWorker
+
+            worker = PortalWorker(lambda: self.resources, lambda: self.relay, lambda: self.policy.smime,
+                                  self.journal, self.executor)
+            self._portal_tasks = [loop.create_task(worker.drain_forever()), loop.create_task(worker.purge_forever())]
         if self.settings.metrics_listen is not None:
             self._metrics_server = self.metrics.serve(*self.settings.metrics_listen)
             self._expiry = self.metrics.watch_expiry(self.resources.store)
@@ -322,6 +330,11 @@ class Gateway:
     async def stop(self) -> None:
         if self._pruning is not None:
             self._pruning.cancel()
+        for task in self._portal_tasks:
+            task.cancel()
+        for task in self._portal_tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()

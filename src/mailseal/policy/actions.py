@@ -30,6 +30,8 @@ class EncryptMode(StrEnum):
     REQUIRE = "require"  # encrypt, or refuse/hold the recipient when no certificate is found
     IF_POSSIBLE = "if-possible"  # encrypt when a certificate is found
     NEVER = "never"
+    PORTAL = "portal"  # always through the recipient portal (docs/portal.md)
+    ENCRYPT_OR_PORTAL = "encrypt-or-portal"  # S/MIME when a certificate is found, else the portal
 
 
 class MissingCertificate(StrEnum):

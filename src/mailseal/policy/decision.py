@@ -61,6 +61,9 @@ class RecipientDecision:
     subject_tags: SubjectTags = SubjectTags()
     #: The address whose key signs when ``sign`` is true.
     signer: str | None = None
+    #: The recipient reads the message in the portal (docs/portal.md): the gateway deposits it and sends a
+    #: notification instead of the message.
+    portal: bool = False
 
     @property
     def action(self) -> Action:
@@ -73,14 +76,14 @@ class RecipientDecision:
     def treatment(self) -> tuple[Any, ...]:
         """What must be equal for two recipients to share one outgoing message."""
         return (self.sign, self.signer, self.encrypt, self.decrypt, self.verify, self.strip_signature,
-                self.subject_tag, self.subject_tags, self.subject_rewrite)
+                self.subject_tag, self.subject_tags, self.subject_rewrite, self.portal)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "recipient": self.recipient, "direction": str(self.direction), "action": str(self.action),
             "sign": self.sign, "signer": self.signer, "encrypt": self.encrypt, "decrypt": self.decrypt,
-            "verify": self.verify, "strip_signature": self.strip_signature, "subject_tag": self.subject_tag,
-            "subject_tags": self.subject_tags.to_dict(), "subject_rewrite": self.subject_rewrite,
+            "verify": self.verify, "strip_signature": self.strip_signature, "portal": self.portal,
+            "subject_tag": self.subject_tag, "subject_tags": self.subject_tags.to_dict(), "subject_rewrite": self.subject_rewrite,
             "refuse": self.refuse, "hold": self.hold, "bcc": self.bcc, "rule": self.rule,
             "settings": dict(self.settings), "sources": dict(self.sources), "notes": list(self.notes),
         }
@@ -147,6 +150,11 @@ class RecipientGroup:
         return self._first().subject_rewrite
 
     @property
+    def portal(self) -> bool:
+        """The group's recipients read the message in the portal (each gets a notification of their own)."""
+        return self._first().portal
+
+    @property
     def bcc(self) -> bool:
         """A forked Bcc recipient alone in its group."""
         return len(self.decisions) == 1 and self._first().bcc
@@ -156,7 +164,7 @@ class RecipientGroup:
         return {"recipients": list(self.recipients), "sign": first.sign, "signer": first.signer,
                 "encrypt": first.encrypt, "decrypt": first.decrypt, "verify": first.verify,
                 "strip_signature": first.strip_signature, "subject_tag": first.subject_tag,
-                "subject_rewrite": first.subject_rewrite, "bcc": self.bcc}
+                "subject_rewrite": first.subject_rewrite, "portal": first.portal, "bcc": self.bcc}
 
 
 @dataclass(frozen=True)

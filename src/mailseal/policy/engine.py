@@ -107,6 +107,12 @@ class Policy:
         return Resolved.layered([("global", self.defaults, None)]).effective
 
     @property
+    def uses_portal(self) -> bool:
+        """Whether any setting (global, domain, user, rule) sends mail through the recipient portal."""
+        tables = [self.defaults, *self.domains.values(), *self.users.values(), *(r.settings for r in self.rules)]
+        return any(t.encrypt in (EncryptMode.PORTAL, EncryptMode.ENCRYPT_OR_PORTAL) for t in tables)
+
+    @property
     def subject_tags(self) -> tuple[str, ...]:
         """Every subject tag configured anywhere (global, domains, users, rules): the gateway removes these from
         incoming subjects before it adds its own, so a sender cannot forge them."""
@@ -225,7 +231,7 @@ class Policy:
             # A refusal or hold is decided by the setting that demanded what could not be done.
             decided_by = resolved.sources[sent.decisive]
         return decision(rule=decided_by, notes=tuple(notes), sign=sent.sign, signer=sent.signer, encrypt=sent.encrypt,
-                        refuse=sent.refuse, hold=sent.hold)
+                        portal=sent.portal, refuse=sent.refuse, hold=sent.hold)
 
 
 class _SignerCheck:
@@ -272,6 +278,7 @@ class _Outbound:
     sign: bool = False
     signer: str | None = None
     encrypt: bool = False
+    portal: bool = False
     refuse: str | None = None
     hold: str | None = None
     decisive: str | None = None
@@ -310,8 +317,14 @@ def _outbound(rcpt: str, message: MessageFacts, facts: Facts, resolved: Resolved
     encrypt_mode = resolved.encrypt
     if encrypt_mode is EncryptMode.NEVER:
         return signed
+    if encrypt_mode is EncryptMode.PORTAL:
+        # The recipient reads the original in the portal; a signature the gateway makes goes on the notification.
+        return dataclasses.replace(signed, portal=True)
     if facts.has_certificate(rcpt):
         return dataclasses.replace(signed, encrypt=True)
+    if encrypt_mode is EncryptMode.ENCRYPT_OR_PORTAL:
+        notes.append(f"no certificate for {rcpt}: through the portal")
+        return dataclasses.replace(signed, portal=True)
     if encrypt_mode is EncryptMode.REQUIRE:
         reason = f"encryption required but no certificate for {rcpt}"
         if resolved.on_missing_certificate is MissingCertificate.HOLD:
