@@ -72,9 +72,9 @@ def csrf(page: str) -> str:
 
 
 def ask(client: TestClient, token: str, address: str) -> object:
-    landing = client.get(f"/l/{token}")
+    landing = client.get(f"/m/{token}")
     assert landing.status_code == 200, landing.text[:300]
-    return client.post(f"/l/{token}/code", data={"address": address, "csrf_token": csrf(landing.text)})
+    return client.post(f"/m/{token}/code", data={"address": address, "csrf_token": csrf(landing.text)})
 
 
 def code_in(mail: bytes) -> str:
@@ -88,8 +88,8 @@ def code_in(mail: bytes) -> str:
 
 
 def give(client: TestClient, token: str, address: str, code: str) -> object:
-    form = client.get(f"/l/{token}")
-    return client.post(f"/l/{token}/open", data={"address": address, "code": code, "csrf_token": csrf(form.text)})
+    form = client.get(f"/m/{token}")
+    return client.post(f"/m/{token}/open", data={"address": address, "code": code, "csrf_token": csrf(form.text)})
 
 
 def sign_in(flow: Flow, client: TestClient, token: str, address: str) -> str:
@@ -100,8 +100,8 @@ def sign_in(flow: Flow, client: TestClient, token: str, address: str) -> str:
     opened = give(client, token, address, code_in(mail))
     assert opened.status_code == 303, opened.text[:300]  # type: ignore[attr-defined]
     location = opened.headers["location"]  # type: ignore[attr-defined]
-    assert location.startswith("/m/")
-    return str(location[3:])
+    assert location.startswith("/read/")
+    return str(location[len("/read/"):])
 
 
 def make_flow(url: str) -> Iterator[Flow]:

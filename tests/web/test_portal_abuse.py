@@ -28,7 +28,7 @@ def test_the_right_code_opens_the_message_with_a_fresh_session(flow: Flow) -> No
     client = flow.client()
     message_id = sign_in(flow, client, flow.tokens[BOB], BOB)
     assert message_id == flow.message_id
-    page = client.get(f"/m/{message_id}")
+    page = client.get(f"/read/{message_id}")
     assert page.status_code == 200 and MARKER in page.text and "figures.csv" in page.text
     cookie = next(c for c in client.cookies.jar if c.name == SESSION_COOKIE)
     assert cookie.secure and cookie.has_nonstandard_attr("HttpOnly")
@@ -91,33 +91,33 @@ def test_a_code_for_another_recipient_message_or_browser_fails(flow: Flow) -> No
 def test_revoked_and_expired_links_say_so(flow: Flow) -> None:
     client = flow.client()
     message_id = sign_in(flow, client, flow.tokens[BOB], BOB)
-    token = csrf(client.get(f"/m/{message_id}").text)
+    token = csrf(client.get(f"/read/{message_id}").text)
     flow.messages.revoke(message_id, note="sent by mistake", now=flow.clock.now)
-    for answer in (client.get(f"/l/{flow.tokens[CAROL]}"), client.get(f"/m/{message_id}")):
+    for answer in (client.get(f"/m/{flow.tokens[CAROL]}"), client.get(f"/read/{message_id}")):
         assert answer.status_code == 410 and "revoked by the sender" in answer.text, answer.text[:300]
-    assert MARKER not in client.get(f"/m/{message_id}").text
-    assert client.get(f"/m/{message_id}/part/1").status_code == 410
+    assert MARKER not in client.get(f"/read/{message_id}").text
+    assert client.get(f"/read/{message_id}/part/1").status_code == 410
     _, tokens = flow.deposit([BOB], expiry_days=2)
     flow.clock.advance(days=3)
-    answer = client.get(f"/l/{tokens[BOB]}")
+    answer = client.get(f"/m/{tokens[BOB]}")
     assert answer.status_code == 410 and "has expired" in answer.text
-    assert client.post(f"/l/{tokens[BOB]}/code", data={"address": BOB, "csrf_token": token}).status_code == 410
+    assert client.post(f"/m/{tokens[BOB]}/code", data={"address": BOB, "csrf_token": token}).status_code == 410
     assert flow.outbox("passcode") == []
 
 
 def test_guessed_tokens_all_get_one_answer_and_are_rate_limited(flow: Flow) -> None:
     client = flow.client()
-    answers = {_body(client.get(f"/l/{secrets.token_urlsafe(32)}").text) for _ in range(5)}
-    answers.add(_body(client.get(f"/l/{flow.tokens[BOB][:-1]}x").text))
-    answers.add(_body(client.get("/l/" + "A" * 200).text))
+    answers = {_body(client.get(f"/m/{secrets.token_urlsafe(32)}").text) for _ in range(5)}
+    answers.add(_body(client.get(f"/m/{flow.tokens[BOB][:-1]}x").text))
+    answers.add(_body(client.get("/m/" + "A" * 200).text))
     assert len(answers) == 1 and NOT_A_LINK in answers.pop()
     limit = LINK_PER_CLIENT[0]
-    statuses = [client.get(f"/l/{secrets.token_urlsafe(32)}").status_code for _ in range(limit)]
+    statuses = [client.get(f"/m/{secrets.token_urlsafe(32)}").status_code for _ in range(limit)]
     assert statuses[-1] == 429 and set(statuses[: limit - 8]) == {404}
     # the right token is refused too from this client until the window passes
-    assert client.get(f"/l/{flow.tokens[BOB]}").status_code == 429
+    assert client.get(f"/m/{flow.tokens[BOB]}").status_code == 429
     flow.clock.advance(seconds=LINK_PER_CLIENT[1].total_seconds())
-    assert client.get(f"/l/{flow.tokens[BOB]}").status_code == 200
+    assert client.get(f"/m/{flow.tokens[BOB]}").status_code == 200
 
 
 def test_a_recipient_and_a_non_recipient_get_the_same_answers(flow: Flow) -> None:
@@ -152,29 +152,29 @@ def test_a_session_reaches_its_own_messages_only(flow: Flow) -> None:
     client = flow.client()
     sign_in(flow, client, flow.tokens[BOB], BOB)
     carols_only, _ = flow.deposit([CAROL])
-    mine = client.get(f"/m/{carols_only}")
-    missing = client.get(f"/m/{secrets.token_hex(16)}")
+    mine = client.get(f"/read/{carols_only}")
+    missing = client.get(f"/read/{secrets.token_hex(16)}")
     assert mine.status_code == missing.status_code == 404
     assert _body(mine.text) == _body(missing.text)
-    assert client.get(f"/m/{carols_only}/part/1").status_code == 404
+    assert client.get(f"/read/{carols_only}/part/1").status_code == 404
     listed = client.get("/messages")
     assert listed.status_code == 200 and flow.message_id in listed.text and carols_only not in listed.text
 
 
 def test_no_session_no_message(flow: Flow) -> None:
     client = flow.client()
-    for path in (f"/m/{flow.message_id}", f"/m/{flow.message_id}/part/1", "/messages"):
+    for path in (f"/read/{flow.message_id}", f"/read/{flow.message_id}/part/1", "/messages"):
         answer = client.get(path)
         assert answer.status_code == 401 and MARKER not in answer.text
 
 
 def test_forms_need_the_csrf_token(flow: Flow) -> None:
     client = flow.client()
-    client.get(f"/l/{flow.tokens[BOB]}")
+    client.get(f"/m/{flow.tokens[BOB]}")
     assert client.cookies.get(BINDING_COOKIE)
-    for path, data in ((f"/l/{flow.tokens[BOB]}/code", {"address": BOB}),
-                       (f"/l/{flow.tokens[BOB]}/open", {"address": BOB, "code": "1"}),
-                       (f"/m/{flow.message_id}/reply", {"text": "hi"}), ("/signout", {})):
+    for path, data in ((f"/m/{flow.tokens[BOB]}/code", {"address": BOB}),
+                       (f"/m/{flow.tokens[BOB]}/open", {"address": BOB, "code": "1"}),
+                       (f"/read/{flow.message_id}/reply", {"text": "hi"}), ("/signout", {})):
         for token in ({}, {"csrf_token": "wrong"}):
             assert client.post(path, data={**data, **token}).status_code == 403, path
     assert flow.outbox() == []
@@ -183,10 +183,10 @@ def test_forms_need_the_csrf_token(flow: Flow) -> None:
 def test_attachments_download_and_never_render(flow: Flow) -> None:
     client = flow.client()
     sign_in(flow, client, flow.tokens[BOB], BOB)
-    page = client.get(f"/m/{flow.message_id}")
-    index = re.search(r'href="/m/[0-9a-f]+/part/(\d+)" download>figures.csv', page.text)
+    page = client.get(f"/read/{flow.message_id}")
+    index = re.search(r'href="/read/[0-9a-f]+/part/(\d+)" download>figures.csv', page.text)
     assert index is not None
-    part = client.get(f"/m/{flow.message_id}/part/{index.group(1)}")
+    part = client.get(f"/read/{flow.message_id}/part/{index.group(1)}")
     assert part.status_code == 200 and part.content == b"col1,col2\n1,2\n"
     assert part.headers["content-disposition"].startswith("attachment;")
     assert part.headers["content-type"] == "application/octet-stream"
@@ -196,6 +196,6 @@ def test_attachments_download_and_never_render(flow: Flow) -> None:
 def test_sign_out_ends_the_session(flow: Flow) -> None:
     client = flow.client()
     sign_in(flow, client, flow.tokens[BOB], BOB)
-    token = csrf(client.get(f"/m/{flow.message_id}").text)
+    token = csrf(client.get(f"/read/{flow.message_id}").text)
     assert client.post("/signout", data={"csrf_token": token}).status_code == 200
-    assert client.get(f"/m/{flow.message_id}").status_code == 401
+    assert client.get(f"/read/{flow.message_id}").status_code == 401

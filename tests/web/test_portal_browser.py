@@ -71,7 +71,7 @@ def test_read_and_reply_in_the_browser(served: tuple[str, PortalStore, dict[str,
             page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
             page.on("request", lambda r: requested.append(r.url))
             page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
-            page.goto(f"{url}/l/{tokens[BOB]}")
+            page.goto(f"{url}/m/{tokens[BOB]}")
             expect(page.get_by_role("heading", name="You have received a protected message")).to_be_visible()
             shots += _shots(page, "landing", tmp_path)
             page.get_by_label("Your e-mail address").fill(BOB)

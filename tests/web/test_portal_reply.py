@@ -20,12 +20,12 @@ def _parsed(mail: bytes) -> EmailMessage:
 def test_reply_and_reply_all(flow: Flow) -> None:
     client = flow.client()
     message_id = sign_in(flow, client, flow.tokens[BOB], BOB)
-    page = client.get(f"/m/{message_id}")
+    page = client.get(f"/read/{message_id}")
     assert f"also to {DAVE}" in page.text and CAROL not in page.text.split("Reply all")[1]
     token = csrf(page.text)
-    sent = client.post(f"/m/{message_id}/reply", data={"text": "Thanks, received.", "csrf_token": token})
-    assert sent.status_code == 303 and sent.headers["location"].startswith(f"/m/{message_id}?sent=1")
-    everyone = client.post(f"/m/{message_id}/reply",
+    sent = client.post(f"/read/{message_id}/reply", data={"text": "Thanks, received.", "csrf_token": token})
+    assert sent.status_code == 303 and sent.headers["location"].startswith(f"/read/{message_id}?sent=1")
+    everyone = client.post(f"/read/{message_id}/reply",
                            data={"text": "To all of you.", "everyone": "1", "csrf_token": token})
     assert everyone.status_code == 303
     queued = flow.outbox("reply")
@@ -35,7 +35,7 @@ def test_reply_and_reply_all(flow: Flow) -> None:
     assert first["Subject"] == "Re: Quarterly figures"
     assert first["In-Reply-To"] == "<orig-1@example.org>" and first["References"] == "<orig-1@example.org>"
     assert "Thanks, received." in first.get_content()
-    conversation = client.get(f"/m/{message_id}?sent=1")
+    conversation = client.get(f"/read/{message_id}?sent=1")
     assert "Your reply was sent." in conversation.text
     assert "Thanks, received." in conversation.text and "To all of you." in conversation.text
     replies = flow.messages.replies(message_id)
@@ -45,8 +45,8 @@ def test_reply_and_reply_all(flow: Flow) -> None:
 def test_a_reply_to_a_revoked_message_is_refused(flow: Flow) -> None:
     client = flow.client()
     message_id = sign_in(flow, client, flow.tokens[BOB], BOB)
-    token = csrf(client.get(f"/m/{message_id}").text)
+    token = csrf(client.get(f"/read/{message_id}").text)
     flow.messages.revoke(message_id, now=flow.clock.now)
-    answer = client.post(f"/m/{message_id}/reply", data={"text": "late", "csrf_token": token})
+    answer = client.post(f"/read/{message_id}/reply", data={"text": "late", "csrf_token": token})
     assert answer.status_code == 410 and "revoked by the sender" in answer.text
     assert flow.outbox("reply") == []

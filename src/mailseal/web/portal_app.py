@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..policy.portal_settings import PortalSettings
 from ..store.database import Store
 from ..store.portal import PortalStore
 from ..store.portal_key import portal_key
@@ -31,15 +32,16 @@ PORTAL_CSP = ("default-src 'none'; script-src 'none'; style-src 'self'; img-src 
               "manifest-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 
-def create_portal_app(store: Store, settings: Any = None, *, key: bytes | None = None,
+def create_portal_app(store: Store, settings: PortalSettings | None = None, *, key: bytes | None = None,
                       clock: Callable[[], datetime] = utcnow, tls: bool = False,
                       routers: Iterable[APIRouter] = ()) -> FastAPI:
     """The portal over ``store``; ``key`` is the portal key (default: ``portal.key`` in the home, made at first
     use); ``clock`` gives the time (tests move it); ``routers`` adds pages."""
     from . import portal_link, portal_pages, portal_reader
 
-    context = Portal(store, PortalStore(store, key if key is not None else portal_key()), settings, clock=clock,
-                     tls=tls)
+    chosen = settings or PortalSettings()
+    kek = key if key is not None else portal_key(chosen.key_file)
+    context = Portal(store, PortalStore(store, kek), chosen, clock=clock, tls=tls or chosen.tls)
     app = FastAPI(title="mailseal portal", openapi_url=None, docs_url=None, redoc_url=None,
                   dependencies=[Depends(portal_csrf_guard)])
     app.state.portal = context
@@ -50,7 +52,7 @@ def create_portal_app(store: Store, settings: Any = None, *, key: bytes | None =
         response: Response = await call_next(request)
         return keep_binding(request, response)
 
-    app.add_middleware(SecurityHeaders, tls=tls, csp=PORTAL_CSP)
+    app.add_middleware(SecurityHeaders, tls=context.tls, csp=PORTAL_CSP)
     problems.install(app)
     app.add_exception_handler(portal_reader.NoReader, portal_reader.no_reader)
     for router in (portal_pages.router, portal_link.router, portal_reader.router, *routers):

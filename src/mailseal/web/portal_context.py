@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 
 from ..pki.truststore import TrustStore
+from ..policy.portal_settings import PortalSettings
 from ..store.database import Store
 from ..store.portal import PortalStore
 from ..store.tables import utcnow
@@ -28,7 +28,7 @@ BINDING_COOKIE = "__Host-mailseal-portal-b"
 class Portal:
     store: Store
     messages: PortalStore
-    settings: Any = None
+    settings: PortalSettings = field(default_factory=PortalSettings)
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     clock: Callable[[], datetime] = utcnow
     tls: bool = False

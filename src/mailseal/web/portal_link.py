@@ -84,7 +84,7 @@ def state_page(request: Request, state: PortalState, brand: str | None, note: st
     return None
 
 
-@router.get("/l/{token}")
+@router.get("/m/{token}")
 def landing(request: Request, token: str, app: Portal = Depends(portal)) -> Response:
     found = _link(request, token, app)
     if isinstance(found, Response):
@@ -98,7 +98,7 @@ def _address(value: str) -> str:
     return value.strip().lower()[:320]
 
 
-@router.post("/l/{token}/code")
+@router.post("/m/{token}/code")
 def ask_code(request: Request, token: str, address: str = Form(max_length=320),
              app: Portal = Depends(portal)) -> Response:
     found = _link(request, token, app)
@@ -115,7 +115,7 @@ def ask_code(request: Request, token: str, address: str = Form(max_length=320),
     now = app.now()
     code = app.messages.issue_passcode(found.message_id, typed, binding(request), now, actor=f"portal ({ip})")
     # The mail is built either way, and queued only for a recipient: the store's answer has the same shape.
-    sender = portal_sender(app, found.brand)
+    sender = portal_sender(app, found.sender)
     mail = passcode_mail(sender, typed, code.code, code.reference, code.expires, now, brand=found.brand)
     if code.deliverable:
         app.messages.queue("passcode", "", [typed], mail, now, message_id=found.message_id)
@@ -123,7 +123,7 @@ def ask_code(request: Request, token: str, address: str = Form(max_length=320),
                 sent=SENT.format(address=typed, reference=code.reference), error=None)
 
 
-@router.post("/l/{token}/open")
+@router.post("/m/{token}/open")
 def check_code(request: Request, token: str, address: str = Form(max_length=320), code: str = Form(max_length=32),
                app: Portal = Depends(portal)) -> Response:
     found = _link(request, token, app)
@@ -142,7 +142,7 @@ def check_code(request: Request, token: str, address: str = Form(max_length=320)
         return page(request, "code.html", 401, domain=found.brand, token=token, address=typed, reference=None,
                     sent=None, error=CODE_FAILED)
     raw, _ = app.messages.create_session(typed, app.now(), replacing=request.cookies.get(SESSION_COOKIE))
-    response = RedirectResponse(f"/m/{found.message_id}", status_code=303)
+    response = RedirectResponse(f"/read/{found.message_id}", status_code=303)
     set_cookie(response, SESSION_COOKIE, raw)
     return response
 

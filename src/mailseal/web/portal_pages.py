@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..policy.portal_settings import Brand
 from .portal_context import Portal, portal
 from .portal_csrf import csrf_token
 from .portal_view import MessageView, part_bytes, signature_of, view_message
@@ -18,14 +19,40 @@ router = APIRouter(include_in_schema=False)
 
 
 def brand_context(app: Portal, domain: str | None) -> dict[str, Any]:
-    """The brand's words and logo for a page (the defaults when the domain has no brand)."""
-    return {"brand_name": domain or "mailseal", "brand_logo": None, "portal_text": None, "disclaimer": None,
-            "privacy_url": None, "brand_class": None}
+    """The brand's words, colour and logo for a page (``[portal.brands."DOMAIN"]``; the default brand when the
+    domain has none). The colour comes in a style sheet of the portal's own (``/brand/DOMAIN.css``) and the logo
+    from ``/brand/DOMAIN/logo``: the CSP allows no inline style and no image from elsewhere."""
+    brand = app.settings.brand_for(domain or "")
+    key = brand.domain or "default"
+    return {"brand_name": domain or "mailseal", "brand_css": f"/brand/{key}.css",
+            "brand_logo": f"/brand/{key}/logo" if brand.logo is not None else None,
+            "portal_text": brand.portal_text, "disclaimer": brand.disclaimer or None,
+            "privacy_url": brand.privacy_statement_url, "read_button": brand.read_button_text,
+            "brand_class": None}
 
 
-def portal_sender(app: Portal, domain: str) -> str:
-    """The From address of the portal's own mail (passcodes) for a brand's domain."""
-    return f"portal@{domain}"
+def portal_sender(app: Portal, sender: str) -> str:
+    """The From address of the portal's own mail (passcodes) for a message from ``sender``."""
+    return app.settings.sender_for(sender)
+
+
+def _brand(app: Portal, key: str) -> Brand:
+    return app.settings.brands.get(key) or Brand()
+
+
+@router.get("/brand/{key}.css")
+def brand_css(key: str, app: Portal = Depends(portal)) -> Response:
+    colour = _brand(app, key).background_colour  # checked as #rgb or #rrggbb by the settings
+    return Response(f"body {{ background: {colour}; }}\n", media_type="text/css",
+                    headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/brand/{key}/logo")
+def brand_logo(request: Request, key: str, app: Portal = Depends(portal)) -> Response:
+    brand = _brand(app, key)
+    if brand.logo is None or brand.logo_type is None:
+        return page(request, "error.html", 404, status=404, title="Not found", detail="This brand has no logo.")
+    return Response(brand.logo.read_bytes(), media_type=brand.logo_type, headers={"Cache-Control": "max-age=3600"})
 
 
 def page(request: Request, template: str, http_status: int = 200, *, domain: str | None = None,

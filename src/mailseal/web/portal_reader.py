@@ -98,37 +98,37 @@ def messages_page(request: Request, who: PortalSession = Depends(reader), app: P
     return page(request, "messages.html", reader=who.address, messages=listed, active=PortalState.ACTIVE)
 
 
-@router.get("/m/{message_id}")
+@router.get("/read/{message_id}")
 def message(request: Request, message_id: str, images: int = 0, sent: int = 0,
             who: PortalSession = Depends(reader), app: Portal = Depends(portal)) -> Response:
     opened = _open(request, app, who, message_id)
     if isinstance(opened, Response):
         return opened
     record, raw = opened
-    view = render_view(raw, app, show_images=False, part_base=f"/m/{message_id}")
+    view = render_view(raw, app, show_images=False, part_base=f"/read/{message_id}")
     everyone = internal_recipients(list(view.recipients), sender_address(view.sender),
                                    [r.address for r in record.recipients])
     replies = [_reply_view(r) for r in app.messages.replies(message_id) if r.author == who.address]
-    return message_page(request, raw, base=f"/m/{message_id}", show_images=bool(images), domain=record.brand,
+    return message_page(request, raw, base=f"/read/{message_id}", show_images=bool(images), domain=record.brand,
                         reader=who.address, message_id=message_id, replies=replies, reply_all=everyone,
                         sent=bool(sent), max_reply=MAX_REPLY, template="reading.html")
 
 
-@router.get("/m/{message_id}/part/{index}")
+@router.get("/read/{message_id}/part/{index}")
 def attachment(request: Request, message_id: str, index: int, who: PortalSession = Depends(reader),
                app: Portal = Depends(portal)) -> Response:
     opened = _open(request, app, who, message_id)
     return opened if isinstance(opened, Response) else part_response(request, opened[1], index=index)
 
 
-@router.get("/m/{message_id}/cid/{cid}")
+@router.get("/read/{message_id}/cid/{cid}")
 def inline_image(request: Request, message_id: str, cid: str, who: PortalSession = Depends(reader),
                  app: Portal = Depends(portal)) -> Response:
     opened = _open(request, app, who, message_id)
     return opened if isinstance(opened, Response) else part_response(request, opened[1], cid=cid)
 
 
-@router.post("/m/{message_id}/reply")
+@router.post("/read/{message_id}/reply")
 def reply(request: Request, message_id: str, text: str = Form(max_length=MAX_REPLY), everyone: str = Form(""),
           who: PortalSession = Depends(reader), app: Portal = Depends(portal)) -> Response:
     opened = _open(request, app, who, message_id)
@@ -136,12 +136,12 @@ def reply(request: Request, message_id: str, text: str = Form(max_length=MAX_REP
         return opened
     record, raw = opened
     if not text.strip():
-        return RedirectResponse(f"/m/{message_id}#reply", status_code=303)
+        return RedirectResponse(f"/read/{message_id}#reply", status_code=303)
     wait = limited(app, [(f"portal-reply-addr:{who.address}", REPLY_PER_ADDRESS)])
     if wait is not None:
         return page(request, "notice.html", 429, reader=who.address, heading="Too many replies", tone="bad",
                     sentence=f"Too many replies in a short time. Wait {wait} minutes and try again.")
-    view = render_view(raw, app, show_images=False, part_base=f"/m/{message_id}")
+    view = render_view(raw, app, show_images=False, part_base=f"/read/{message_id}")
     to = [record.sender]
     if everyone:
         to += [a for a in internal_recipients(list(view.recipients), sender_address(view.sender),
@@ -151,7 +151,7 @@ def reply(request: Request, message_id: str, text: str = Form(max_length=MAX_REP
                       references=view.references)
     app.messages.add_reply(message_id, who.address, mail, now, actor=f"portal ({client_ip(request)})")
     app.messages.queue("reply", who.address, to, mail, now, message_id=message_id)
-    return RedirectResponse(f"/m/{message_id}?sent=1#conversation", status_code=303)
+    return RedirectResponse(f"/read/{message_id}?sent=1#conversation", status_code=303)
 
 
 @router.post("/signout")
