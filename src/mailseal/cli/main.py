@@ -38,6 +38,7 @@ COMMANDS = {
     "audit": ("audit", "audit_group"),
     "admins": ("admins", "admins_group"),
     "web": ("web", "web_cmd"),
+    "portal": ("portal", "portal_group"),
 }
 
 

@@ -103,16 +103,25 @@ def _check_days(days: int, where: str) -> None:
 
 
 class PortalStore:
-    """The portal's tables in ``store``; ``key`` is the portal key (``portal_key.portal_key()``)."""
+    """The portal's tables in ``store``; ``key`` is the portal key (``portal_key.portal_key()``). Without a key
+    (None) only the administration works (list, show, revoke, extend, purge, outbox counts): nothing is sealed or
+    opened, and what would need the key is a ``UsageError``."""
 
-    def __init__(self, store: Store, key: bytes, *, idle: timedelta = IDLE, absolute: timedelta = ABSOLUTE) -> None:
-        if len(key) != 32:
+    def __init__(self, store: Store, key: bytes | None, *, idle: timedelta = IDLE,
+                 absolute: timedelta = ABSOLUTE) -> None:
+        if key is not None and len(key) != 32:
             raise ValueError("the portal key is 32 bytes")
         self.store = store
-        self._kek = key
-        self._code_key = derived_key(key, "passcode")
+        self._key = key
+        self._code_key = derived_key(key, "passcode") if key is not None else b""
         self.idle = idle
         self.absolute = absolute
+
+    @property
+    def _kek(self) -> bytes:
+        if self._key is None:
+            raise UsageError("the portal key is needed to seal or open portal messages")
+        return self._key
 
     # Depositing and reading.
 
@@ -205,6 +214,7 @@ class PortalStore:
     # Passcodes.
 
     def _code_hash(self, message_id: str, address: str, binding: str, code: str) -> str:
+        self._kek  # noqa: B018 (the same UsageError without a key)
         data = "\0".join((message_id, address, hashlib.sha256(binding.encode()).hexdigest(), code)).encode()
         return hmac.new(self._code_key, data, hashlib.sha256).hexdigest()
 

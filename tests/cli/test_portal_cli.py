@@ -1,0 +1,67 @@
+"""`mailseal portal list|show|revoke|extend|purge` on a store with portal messages (docs/portal.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from mailseal.store import Store
+from mailseal.store.portal import PortalStore
+from mailseal.store.portal_key import portal_key
+from tests.conftest import RunCli
+
+
+def _home(tmp_path: Path) -> tuple[dict[str, str], PortalStore, list[str]]:
+    home = tmp_path / "home"
+    env = {"MAILSEAL_HOME": str(home)}
+    store = Store.open(f"sqlite:///{home / 'mailseal.db'}")
+    portal = PortalStore(store, portal_key(home / "portal.key"))
+    now = datetime.now(UTC)
+    ids = [portal.deposit(b"Subject: a\r\n\r\nsecret\r\n", "alice@example.org", ["dave@partner.example"],
+                          brand="example.org", now=now - timedelta(days=20), expiry_days=1).id,
+           portal.deposit(b"Subject: b\r\n\r\nsecret\r\n", "bob@example.org", ["dave@partner.example",
+                                                                            "eve@partner.example"],
+                          bcc=["eve@partner.example"], brand="example.org", now=now).id]
+    portal.open_message(ids[1], "dave@partner.example")
+    store.close()
+    return env, portal, ids
+
+
+def test_list_show_revoke_extend_purge(run_cli: RunCli, tmp_path: Path) -> None:
+    env, _, (old, new) = _home(tmp_path)
+    res = run_cli("portal", "list", env=env)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout.decode()
+    assert old in out and new in out and "expired" in out and "eve@partner.example (Bcc)" in out
+    listed = json.loads(run_cli("portal", "list", "--state", "active", "--json", env=env).stdout)
+    assert [m["id"] for m in listed["messages"]] == [new]
+    shown = run_cli("portal", "show", new, env=env).stdout.decode()
+    assert "dave@partner.example  no   1" in shown and "portal.read" in shown and "portal.deposit" in shown
+    res = run_cli("portal", "extend", new, "30", env=env)
+    assert res.returncode == 0 and f"{new} now expires" in res.stdout.decode()
+    revoked = json.loads(run_cli("portal", "revoke", "--sender", "bob@example.org", "--note", "oops", "--json",
+                                 env=env).stdout)
+    assert revoked == {"revoked": [new]}
+    detail = json.loads(run_cli("portal", "show", new, "--json", env=env).stdout)
+    assert detail["state"] == "revoked" and detail["revoked_note"] == "oops"
+    purged = json.loads(run_cli("portal", "purge", "--json", env=env).stdout)
+    assert purged["messages"] == 1
+    assert json.loads(run_cli("portal", "show", old, "--json", env=env).stdout)["state"] == "purged"
+
+
+def test_errors_are_typed(run_cli: RunCli, tmp_path: Path) -> None:
+    env, _, (_old, new) = _home(tmp_path)
+    res = run_cli("portal", "show", "0" * 32, env=env)
+    assert res.returncode == 2 and b"error[portal]" in res.stderr and b"Traceback" not in res.stderr
+    res = run_cli("portal", "extend", new, "999", env=env)
+    assert res.returncode == 2 and b"error[usage]" in res.stderr
+    res = run_cli("portal", "revoke", env=env)
+    assert res.returncode == 2 and b"name the messages to revoke" in res.stderr
+
+
+def test_commands_work_without_the_portal_key_and_make_none(run_cli: RunCli, tmp_path: Path) -> None:
+    env, _, (_old, new) = _home(tmp_path)
+    (tmp_path / "home" / "portal.key").unlink()
+    assert run_cli("portal", "revoke", new, env=env).returncode == 0
+    assert not (tmp_path / "home" / "portal.key").exists()
