@@ -66,7 +66,7 @@ def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes 
     """The console over ``store``. ``key`` seals the TOTP secrets (default: ``console_key(settings)``);
     ``hasher`` sets the argon2id cost; ``clock`` gives the time (tests move it); ``routers`` adds pages;
     ``held`` is the gateway's held messages (``web/held_port.py``), when the serving process has them;
-    ``portal_key`` opens the recipient portal's store (default: ``portal.key`` in the home, when first needed)."""
+    ``portal_key`` is the recipient portal's key (its Portal page's list, revoke and extend need none)."""
     chosen = settings or WebSettings()
     admins = Admins(store, hasher=hasher, totp_key=key if key is not None else console_key(chosen))
     context = Console(store, chosen, admins, WebSessions(store, idle=chosen.idle_timeout,

@@ -40,18 +40,16 @@ class Console:
     clock: Callable[[], datetime] = utcnow
     ca_directory: Path | None = None
     held: HeldMail | None = None  # the gateway's held messages, when the process that serves the console has them
-    portal_key: bytes | None = None  # the portal key (default: portal.key in the home, read when first needed)
+    portal_key: bytes | None = None  # the portal key: the Portal page's administration needs none
 
     def now(self) -> datetime:
         return self.clock()
 
     def portal(self) -> PortalStore:
-        """The recipient portal's messages (the Portal page; the same store functions as `mailseal portal`)."""
+        """The recipient portal's messages for the Portal page (the same store functions as `mailseal portal`):
+        listing, revoking and extending need no portal key, so the console opens none unless given one."""
         from ..store.portal import PortalStore
-        from ..store.portal_key import portal_key
 
-        if self.portal_key is None:
-            self.portal_key = portal_key()
         return PortalStore(self.store, self.portal_key)
 
 

@@ -4,12 +4,15 @@ alone (`mailseal portal serve`) or beside the gateway and the console (`mailseal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
+from ..policy.portal_settings import PortalSettings
+from ..store.database import Store
 from .server import _Server
 
 
@@ -20,6 +23,19 @@ def server(app: FastAPI, host: str, port: int, tls_cert: Path | None = None,
                             ssl_certfile=str(tls_cert) if tls_cert else None,
                             ssl_keyfile=str(tls_key) if tls_key else None)
     return _Server(config)
+
+
+def for_settings(store: Store, settings: PortalSettings) -> uvicorn.Server:
+    """The portal's server for the ``[portal]`` settings, over ``store`` (the key from ``portal.key_file``)."""
+    from .portal_app import create_portal_app
+
+    return server(create_portal_app(store, settings), settings.host, settings.port, settings.tls_cert,
+                  settings.tls_key)
+
+
+def url(settings: PortalSettings) -> str:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"{'https' if settings.tls else 'http'}://{host}:{settings.port}/"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -49,4 +65,10 @@ async def start(served: uvicorn.Server, host: str, port: int) -> asyncio.Task[No
     return task
 
 
-__all__ = ["bind", "server", "start"]
+async def stop(served: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    served.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+__all__ = ["bind", "for_settings", "server", "start", "stop", "url"]
