@@ -338,3 +338,20 @@ def test_two_nodes_claiming_at_once_never_share_an_item(store_url: str) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_password_proof(store: Store) -> None:
+    from argon2 import PasswordHasher
+
+    portal = PortalStore(store, secrets.token_bytes(32), hasher=PasswordHasher(time_cost=1, memory_cost=1024))
+    message_id, _ = _deposit(portal)
+    assert not portal.check_password(message_id, "bob@outside.test", "anything", T0)  # no password set
+    portal.set_password(message_id, "correct horse", T0)
+    assert portal.show(message_id, T0).proof == "password"
+    assert portal.check_password(message_id, "Bob@outside.test", "correct horse", T0)
+    assert not portal.check_password(message_id, "bob@outside.test", "wrong horse", T0)
+    assert not portal.check_password(message_id, "mallory@outside.test", "correct horse", T0)
+    with pytest.raises(UsageError):
+        portal.set_password(message_id, "short", T0)
+    portal.revoke(message_id, now=T0)
+    assert not portal.check_password(message_id, "bob@outside.test", "correct horse", T0)
