@@ -199,7 +199,7 @@ def test_make_run_and_every_printed_command_work_from_another_folder(tmp_path: P
     try:
         printed = _read_until(proc, "Ctrl-C stops.", timeout=180)
         commands = _printed_commands(printed)
-        assert len(commands) == 6, printed
+        assert len(commands) == 8, printed
         assert str(data) in printed and not list(started.iterdir())
         results: dict[str, subprocess.CompletedProcess[str]] = {}
         before = len(list((data / "sink").glob("*.eml")))
@@ -216,6 +216,8 @@ def test_make_run_and_every_printed_command_work_from_another_folder(tmp_path: P
         assert "carol@partner.example: outbound, deliver" in by_verb["policy"].stdout
         assert f"home: {data} (from --home)" in by_verb["status"].stdout
         assert "keys: 2" in by_verb["status"].stdout
+        # the outside recipient without a certificate: deposited in the portal, a notification in the sink
+        assert "dave@outside.example" in by_verb["portal"].stdout and "active" in by_verb["portal"].stdout
         # the curl and the Python commands send the same message: delivered each time (not taken for a retry)
         sent = sum(1 for c in results if c.startswith("curl") or "smtplib" in c)
         assert sent >= 1 and len(list((data / "sink").glob("*.eml"))) == before + sent

@@ -51,6 +51,10 @@ WEB_PORT = 8443
 ADMIN = "admin"
 USERS = (("alice@example.org", "rsa2048"), ("bob@example.org", "p256"))
 PARTNER = "carol@partner.example"
+#: An outside recipient without a certificate: the demo's policy sends mail for outside.example through the
+#: recipient portal (docs/portal.md).
+OUTSIDER = "dave@outside.example"
+PORTAL_PORT = 8444
 DEMO_PASSWORD = b"demo"
 
 SETTINGS = """\
@@ -73,12 +77,29 @@ subject_tag_failed = "[S/MIME FAILED]"
 
 [policy.smime]
 encryption_algorithm = "aes256-gcm"
-{web}"""
+{web}{portal}"""
 
 #: The console's table (docs/web.md): plain HTTP, which the console allows on loopback only.
 WEB_TABLE = """
 [web]
 listen = "127.0.0.1:{web_port}"
+"""
+
+
+#: The recipient portal (docs/portal.md): outside.example has no certificates, so its mail goes to the portal.
+PORTAL_TABLE = """
+[policy.domains."outside.example"]
+encrypt = "portal"           # a notification with a link instead of the message; read in the browser
+
+[portal]
+listen = "127.0.0.1:{portal_port}"
+base_url = "http://127.0.0.1:{portal_port}/"
+outbox_poll_seconds = 1
+
+[portal.brands."example.org"]
+background_colour = "#0b3d91"
+introduction_text = "has sent you a protected message through Example Org's portal."
+read_button_text = "Read the message"
 """
 
 
@@ -155,6 +176,8 @@ def setup(home: Path, ports: Ports = Ports()) -> bool:
         current = settings_file.read_text(encoding="utf-8")
         if re.search(r"^\[web\]", current, re.M) is None:  # made before the demo had a console
             current = current.rstrip("\n") + "\n" + WEB_TABLE.format(web_port=ports.web)
+        if re.search(r"^\[portal\]", current, re.M) is None:  # made before the demo had a portal
+            current = current.rstrip("\n") + "\n" + PORTAL_TABLE.format(portal_port=PORTAL_PORT)
         wanted = with_ports(current, ports)
         if wanted != settings_file.read_text(encoding="utf-8"):
             settings_file.write_text(wanted, encoding="utf-8")
@@ -187,7 +210,8 @@ def setup(home: Path, ports: Ports = Ports()) -> bool:
     finally:
         store.close()
     settings_file.write_text(SETTINGS.format(port=ports.smtp, sink_port=ports.sink, metrics_port=ports.metrics,
-                                             web=WEB_TABLE.format(web_port=ports.web)))
+                                             web=WEB_TABLE.format(web_port=ports.web),
+                                             portal=PORTAL_TABLE.format(portal_port=PORTAL_PORT)))
     return True
 
 
@@ -240,11 +264,15 @@ def instructions(home: Path, port: int, console: str = "") -> str:
     mailseal = f"{_mailseal_command()} --home {q(str(home))}"
     send = (f"import smtplib; smtplib.SMTP(\"127.0.0.1\", {port}).sendmail(\"alice@example.org\", "
             f"[\"{PARTNER}\"], open({json.dumps(str(hello))}, \"rb\").read())")
+    outside = home / "demo" / "outside.eml"
+    send_outside = (f"import smtplib; smtplib.SMTP(\"127.0.0.1\", {port}).sendmail(\"alice@example.org\", "
+                    f"[\"{OUTSIDER}\"], open({json.dumps(str(outside))}, \"rb\").read())")
     return f"""
 mailseal gateway: SMTP on 127.0.0.1:{port}, delivering to {sink}/ (one .eml file per delivered copy)
 data directory: {home} (the commands below name it, so they work from any folder)
 demo organisation: alice@example.org and bob@example.org (keys held), partner carol@partner.example
-(certificate in the directory; her key: {carol}, password "demo")
+(certificate in the directory; her key: {carol}, password "demo"), and {OUTSIDER} outside without a
+certificate, who reads in the recipient portal
 {console}
 
 send a test message (alice -> carol: signed with alice's key, encrypted for carol):
@@ -256,6 +284,12 @@ then look at it, and open the newest copy as carol:
   {mailseal} open --key {q(str(carol))} --pass pass:demo -i "$(ls -t {q(str(sink))}/*.eml | head -n 1)"
 what the policy decides for a message:
   {mailseal} policy explain --from alice@example.org --to {PARTNER}
+send to an outside recipient without a certificate ({OUTSIDER}: through the recipient portal):
+  python3 -c {q(send_outside)}
+the sink then holds dave's notification (no content, a link http://127.0.0.1:{PORTAL_PORT}/m/...): open the link
+in a browser, ask for a passcode (it arrives in the sink too), read and answer the message; the administrator sees
+who read what when, and can revoke or extend:
+  {mailseal} portal list
 what the data directory holds:
   {mailseal} status
 Ctrl-C stops.
@@ -290,7 +324,23 @@ def _self_test(home: Path, port: int) -> int:
     ok = opened.report.encrypted and opened.report.valid and b"this is sealed" in opened.message
     print(f"self-test: delivered {next(iter(new)).name}: encrypted={opened.report.encrypted} "
           f"signature={opened.report.status} -> {'OK' if ok else 'FAILED'}")
-    return 0 if ok else 1
+    return 0 if ok and _portal_self_test(home, port) else 1
+
+
+def _portal_self_test(home: Path, port: int) -> bool:
+    """Send alice -> dave (no certificate: the portal) and check the sink got a notification with a link and
+    none of the message."""
+    before = set((home / "sink").glob("*.eml"))
+    text = "Hello Dave, read this in the portal.\n"
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+        client.sendmail("alice@example.org", [OUTSIDER], sample_message("alice@example.org", OUTSIDER, "demo", text))
+    deadline = time.monotonic() + 30
+    while not (new := set((home / "sink").glob("*.eml")) - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    data = next(iter(new)).read_bytes() if new else b""
+    ok = b"/m/" in data and text.strip().encode() not in data
+    print(f"self-test: portal notification for {OUTSIDER}: {'OK' if ok else 'FAILED'}")
+    return ok
 
 
 def _port_error(exc: OSError, port: int, option: str) -> MailsealError:
@@ -401,6 +451,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     (home / "demo" / "hello.eml").write_bytes(
         sample_message("alice@example.org", PARTNER, "Hello from the demo", "Hello Carol, this is sealed.\n"))
+    (home / "demo" / "outside.eml").write_bytes(
+        sample_message("alice@example.org", OUTSIDER, "Your contract", "Hello Dave, this one you read in the "
+                       "portal.\n"))
     return asyncio.run(_serve(home, ports, args.self_test, password))
 
 

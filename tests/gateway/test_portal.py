@@ -7,7 +7,9 @@ from __future__ import annotations
 import email.policy
 import re
 import smtplib
+import struct
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from pathlib import Path
@@ -30,8 +32,14 @@ from tests.support.testpki import TestPKI
 
 MARKER = "PORTAL-SECRET-4b1d"
 LINK = re.compile(rb"https?://[^\s\"<>]+/m/([A-Za-z0-9_-]{43})")
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-       b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A solid PNG (RFC 2083): the brand's logo in the test."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\0" + bytes(rgb) * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def _portal(tmp_path: Path, **extra: Any) -> dict[str, Any]:
@@ -118,7 +126,7 @@ def test_encrypt_or_portal(start_gateway: StartGateway, sink: SmtpSink, org: Org
 
 def test_two_brands_two_notifications(start_gateway: StartGateway, sink: SmtpSink, tmp_path: Path) -> None:
     logo = tmp_path / "logo.png"
-    logo.write_bytes(PNG)
+    logo.write_bytes(_png(120, 32, (255, 153, 0)))
     settings = _portal(tmp_path, brands={
         "example.org": {"logo": str(logo), "background_colour": "#003366", "read_button_text": "Open securely",
                         "introduction_text": "sent you a message from Example Org."},
@@ -141,8 +149,48 @@ def test_two_brands_two_notifications(start_gateway: StartGateway, sink: SmtpSin
     assert [p.get_content_type() for p in org_msg.walk() if p.get_content_maintype() == "image"] == ["image/png"]
     assert org_msg["Subject"] == "Org mail" and net_msg["Subject"] == "You have received a protected message"
     assert MARKER not in org_text + net_text
-    for name, text in (("org", org_text), ("net", net_text)):  # kept as artifacts
-        (tmp_path / f"notification-{name}.html").write_text(text)
+    shots = _screenshots({"org": org_msg, "net": net_msg}, tmp_path)
+    assert all(shot.stat().st_size > 1000 for shot in shots.values())
+    assert shots["org"].read_bytes() != shots["net"].read_bytes()
+
+
+def _screenshots(messages: dict[str, Any], tmp_path: Path) -> dict[str, Path]:
+    """Each notification's HTML as a mail client shows it (its cid: logo from the message itself), screenshot in
+    Debian's chromium and kept under tmp_path as the branding artifact; no request leaves the page."""
+    import base64
+    import os
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    chromium = "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("MAILSEAL_REQUIRE_PEERS") == "1":
+            pytest.fail("chromium not installed (Debian package chromium), and MAILSEAL_REQUIRE_PEERS=1")
+        pytest.skip("chromium not installed (Debian package chromium)")
+    requests: list[str] = []
+    shots = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        try:
+            for name, msg in messages.items():
+                body = msg.get_body(("html",))
+                page_html = body.get_content()
+                for part in msg.walk():
+                    if part.get_content_maintype() == "image" and part["Content-ID"]:
+                        cid = part["Content-ID"].strip("<>")
+                        data = base64.b64encode(part.get_content()).decode()
+                        page_html = page_html.replace(f"cid:{cid}", f"data:{part.get_content_type()};base64,{data}")
+                page = browser.new_page(viewport={"width": 1280, "height": 700})
+                page.route("**/*", lambda route: (requests.append(route.request.url), route.abort()))
+                page.set_content(page_html)
+                shots[name] = tmp_path / f"notification-{name}.png"
+                page.screenshot(path=str(shots[name]), full_page=True)
+                page.close()
+        finally:
+            browser.close()
+    assert [u for u in requests if not u.startswith("data:")] == []
+    return shots
 
 
 def test_outbox_drain_signs_passcode_and_signs_and_encrypts_a_reply(start_gateway: StartGateway, sink: SmtpSink,

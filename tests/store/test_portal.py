@@ -310,3 +310,48 @@ def test_sealed_blob_is_bound_to_its_row() -> None:
     assert unseal(kek, sealed, b"portal message 1") == b"secret"
     with pytest.raises(DecryptionError):
         unseal(kek, sealed, b"portal message 2")
+
+
+def test_two_nodes_claiming_at_once_never_share_an_item(store_url: str) -> None:
+    """Two nodes (each its own store connection) claim the same queue at the same time from several threads:
+    every item is taken exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = secrets.token_bytes(32)
+    stores = [Store.open(store_url), Store.open(store_url)]
+    try:
+        nodes = [PortalStore(s, key) for s in stores]
+        queued = {nodes[0].queue("passcode", "", [f"r{i}@outside.test"], f"m{i}".encode(), T0) for i in range(40)}
+
+        def drain(index: int) -> list[int]:
+            mine: list[int] = []
+            while True:
+                got = nodes[index % 2].claim(f"node-{index}", T0, limit=3)
+                if not got:
+                    return mine
+                mine += [i.id for i in got]
+
+        with ThreadPoolExecutor(4) as pool:
+            taken = [ids for ids in pool.map(drain, range(4))]
+        flat = [i for ids in taken for i in ids]
+        assert sorted(flat) == sorted(queued) and len(flat) == len(set(flat))
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_password_proof(store: Store) -> None:
+    from argon2 import PasswordHasher
+
+    portal = PortalStore(store, secrets.token_bytes(32), hasher=PasswordHasher(time_cost=1, memory_cost=1024))
+    message_id, _ = _deposit(portal)
+    assert not portal.check_password(message_id, "bob@outside.test", "anything", T0)  # no password set
+    portal.set_password(message_id, "correct horse", T0)
+    assert portal.show(message_id, T0).proof == "password"
+    assert portal.check_password(message_id, "Bob@outside.test", "correct horse", T0)
+    assert not portal.check_password(message_id, "bob@outside.test", "wrong horse", T0)
+    assert not portal.check_password(message_id, "mallory@outside.test", "correct horse", T0)
+    with pytest.raises(UsageError):
+        portal.set_password(message_id, "short", T0)
+    portal.revoke(message_id, now=T0)
+    assert not portal.check_password(message_id, "bob@outside.test", "correct horse", T0)

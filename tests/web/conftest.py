@@ -104,3 +104,12 @@ def root(console: Console) -> TestClient:
     console.add("root", "admin")
     console.add("eve", "auditor")
     return console.login("root")
+
+
+@pytest.fixture
+def flow(tmp_path: Path) -> Iterator[object]:
+    """The recipient portal over a store with one message deposited for two outside recipients
+    (``tests/web/portal_flow.py``)."""
+    from tests.web.portal_flow import make_flow
+
+    yield from make_flow(f"sqlite:///{tmp_path / 'mailseal.db'}")

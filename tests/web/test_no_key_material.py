@@ -23,6 +23,8 @@ from mailseal.cms.identity import fingerprint
 from mailseal.pki.authority import CertificateAuthority
 from mailseal.store.apitokens import ApiTokens
 from mailseal.store.ca_register import open_authority
+from mailseal.store.portal import PortalStore
+from mailseal.store.portal_key import portal_key
 from mailseal.store.users import Users
 from mailseal.web.service_identities import FIELDS
 from tests.support.testpki import TestPKI, User
@@ -150,7 +152,11 @@ def held_keys(console: Console, root: TestClient, pki: TestPKI, monkeypatch: pyt
         ca.issue("keyca@example.org", key_type="p256")
         ca.crl(7)
     Users(console.store).add("submitter", b"a long submission password", ["keyrsa@example.org"])
-    values = {"identity_id": ids, "fingerprint": [fingerprint(u.cert) for u in users], "domain": ["example.org"],
+    # a message in the recipient portal, so that the Portal page's message answers too
+    portal = PortalStore(console.store, portal_key()).deposit(b"Subject: kept\r\n\r\nsealed\r\n",
+                                                                "keyrsa@example.org", ["dave@outside.example"],
+                                                                brand="example.org")
+    values = {"message_id": [portal.id], "identity_id": ids, "fingerprint": [fingerprint(u.cert) for u in users], "domain": ["example.org"],
               "base_dn": ["ou=people,dc=example,dc=org"], "username": ["submitter"]}
     return users, values, token
 

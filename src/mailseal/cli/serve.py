@@ -76,17 +76,22 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
 
         gw = build_gateway(settings)
         web = _web_settings(settings)
-        console = None
+        console = portal_prepared = None
         if web is not None:  # built now: its imports and set-up are not paid once mail flows
             from ..web import server
             from .held_port import RunningGatewayHeld
 
             console = server.server(gw.resources.store, web, RunningGatewayHeld(gw))
+        portal = gw.resources.portal_settings if "portal" in settings else None
+        if portal is not None:  # the recipient portal on its own listener (docs/portal.md)
+            from ..web import portal_server
+
+            portal_prepared = portal_server.for_settings(gw.resources.store, portal)
     except MailsealError as exc:
         if exc.code not in CONFIG_CODES:
             raise
         fail(str(exc.code), exc.message, EXIT_CONFIG)
-    asyncio.run(_run(gw, overrides, store_overrides, web, console))
+    asyncio.run(_run(gw, overrides, store_overrides, web, console, (portal, portal_prepared)))
 
 
 def _web_settings(settings: dict[str, Any]) -> WebSettings | None:
@@ -183,7 +188,7 @@ async def start_listening(gw: Gateway) -> None:
 
 
 async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any],
-               web: WebSettings | None = None, prepared: Any = None) -> None:
+               web: WebSettings | None = None, prepared: Any = None, portal: Any = (None, None)) -> None:
     try:
         await start_listening(gw)
     except ListenFailure as failure:
@@ -198,6 +203,7 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     listening = f"listening on {host}:{gw.port}, relaying to {hop}"
     click.echo(f"mailseal gateway {listening}", err=True)
     console = None if web is None else await _start_console(gw, web, prepared)
+    portal_task = None if portal[0] is None else await _start_portal(gw, *portal)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -223,6 +229,10 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
         from ..web import server
 
         await server.stop(*console)
+    if portal_task is not None:
+        from ..web import portal_server
+
+        await portal_server.stop(portal[1], portal_task)
     await gw.stop()
 
 
@@ -240,6 +250,21 @@ async def _start_console(gw: Gateway, web: WebSettings, prepared: Any) -> tuple[
         raise listen_error(exc, web.port, "web.listen in the settings file") from exc
     click.echo(f"mailseal console on {web.url}", err=True)
     return started
+
+
+async def _start_portal(gw: Gateway, settings: Any, prepared: Any) -> asyncio.Task[None]:
+    """The recipient portal beside the gateway, on the gateway's store, in the same event loop ([portal] listen)."""
+    from ..web import portal_server
+
+    try:
+        task = await portal_server.start(prepared, settings.host, settings.port)
+    except OSError as exc:
+        await gw.stop()
+        if not is_listen_error(exc):
+            raise
+        raise listen_error(exc, settings.port, "portal.listen in the settings file") from exc
+    click.echo(f"mailseal portal on {portal_server.url(settings)}", err=True)
+    return task
 
 
 async def _reload(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any], lock: asyncio.Lock,

@@ -57,7 +57,8 @@ def notification(brand: Brand, settings: PortalSettings, *, recipient: str, from
     msg["Date"] = formatdate(usegmt=True)
     msg["Message-ID"] = make_msgid(domain=hostname)
     until = f"The message can be read until {expires.strftime('%Y-%m-%d %H:%M UTC')}." if expires else ""
-    text = [f"{who} <{address}> {brand.introduction_text}", "", brand.email_text, "", f"{brand.read_button_text}:",
+    named = who if who.lower() == address.lower() else f"{who} <{address}>"
+    text = [f"{named} {brand.introduction_text}", "", brand.email_text, "", f"{brand.read_button_text}:",
             link, ""]
     if until:
         text += [until, ""]
@@ -84,12 +85,13 @@ def _html(brand: Brand, who: str, address: str, link: str, until: str, logo_cid:
     privacy = (f'<p style="font-size:12px"><a href="{e(brand.privacy_statement_url)}">Privacy statement</a></p>'
                if brand.privacy_statement_url else "")
     disclaimer = f'<p style="font-size:12px;color:#555">{e(brand.disclaimer)}</p>' if brand.disclaimer else ""
+    named = "" if who.lower() == address.lower() else f" &lt;{e(address)}&gt;"
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"></head>
 <body style="margin:0;padding:0;background:{colour};font-family:Arial,sans-serif">
 <table role="presentation" width="100%" style="background:{colour}"><tr><td align="center" style="padding:24px">
 <table role="presentation" style="max-width:560px;background:#ffffff;border-radius:6px"><tr><td style="padding:24px">
-{logo}<p><strong>{e(who)}</strong> &lt;{e(address)}&gt; {e(brand.introduction_text)}</p>
+{logo}<p><strong>{e(who)}</strong>{named} {e(brand.introduction_text)}</p>
 <p>{e(brand.email_text)}</p>
 <p><a href="{e(link)}" style="display:inline-block;padding:12px 20px;background:#1a56db;color:#ffffff;
 text-decoration:none;border-radius:4px">{e(brand.read_button_text)}</a></p>

@@ -19,6 +19,8 @@ from email.policy import SMTP
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from ..errors import PortalError, UsageError
@@ -108,7 +110,7 @@ class PortalStore:
     opened, and what would need the key is a ``UsageError``."""
 
     def __init__(self, store: Store, key: bytes | None, *, idle: timedelta = IDLE,
-                 absolute: timedelta = ABSOLUTE) -> None:
+                 absolute: timedelta = ABSOLUTE, hasher: PasswordHasher | None = None) -> None:
         if key is not None and len(key) != 32:
             raise ValueError("the portal key is 32 bytes")
         self.store = store
@@ -116,6 +118,8 @@ class PortalStore:
         self._code_key = derived_key(key, "passcode") if key is not None else b""
         self.idle = idle
         self.absolute = absolute
+        self.hasher = hasher or PasswordHasher()  # argon2id (RFC 9106), for proof = "password"
+        self._dummy = ""
 
     @property
     def _kek(self) -> bytes:
@@ -280,6 +284,46 @@ class PortalStore:
                 audit.record(session, "portal.passcode-check", message_id,
                              {"address": address, "result": str(result)}, actor or ACTOR)
         return result
+
+    # A password the sender set (proof = "password": passed on to the recipient by another channel).
+
+    def set_password(self, message_id: str, password: str, now: datetime | None = None, *,
+                     actor: str | None = None) -> None:
+        """Require ``password`` (kept as an argon2id hash) to read ``message_id``, instead of a mailed code."""
+        if len(password) < 8:
+            raise UsageError("a portal password has at least 8 characters")
+        hashed = self.hasher.hash(password)
+        with self.store.session() as session:
+            done = session.connection().execute(update(portal_messages).where(_M.id == message_id).values(
+                proof="password", password_hash=hashed)).rowcount
+            if not done:
+                raise PortalError(f"no portal message {message_id}")
+            audit.record(session, "portal.password", message_id, {}, actor)
+
+    def check_password(self, message_id: str, address: str, password: str, now: datetime | None = None, *,
+                       actor: str | None = None) -> bool:
+        """Whether ``password`` is the one the sender set for ``message_id`` and ``address`` is a recipient of
+        it, the message readable. One argon2 verification runs whatever the case (CPU-heavy: call it off the
+        event loop); the result is audited."""
+        moment = now or utcnow()
+        address = address.lower()
+        with self.store.lookup() as conn:
+            row = conn.execute(select(_M.password_hash, _M.state, _M.expires)
+                               .join(portal_recipients, _R.message_id == _M.id)
+                               .where(_M.id == message_id, _R.address == address)).first()
+        if not self._dummy:
+            self._dummy = self.hasher.hash(secrets.token_urlsafe(16))
+        encoded = row.password_hash if row is not None and row.password_hash else self._dummy
+        try:
+            right = bool(self.hasher.verify(encoded, password))
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            right = False
+        ok = right and row is not None and bool(row.password_hash) and _state(row, moment) is PortalState.ACTIVE
+        if row is not None:
+            with self.store.session() as session:
+                audit.record(session, "portal.password-check", message_id,
+                             {"address": address, "result": "ok" if ok else "wrong"}, actor or ACTOR)
+        return ok
 
     # Rate limits (fixed windows, shared by every node).
 

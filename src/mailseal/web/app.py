@@ -40,6 +40,7 @@ from . import (
     pages_held,
     pages_identities,
     pages_policy,
+    pages_portal,
     pages_publishing,
     pages_trust,
     pages_users,
@@ -61,15 +62,16 @@ ERROR_STATUSES = {"400": "Bad request", "401": "Not signed in (no session, no va
 def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes | None = None,
                hasher: PasswordHasher | None = None, clock: Callable[[], datetime] = utcnow,
                ca_directory: Path | None = None, routers: Iterable[APIRouter] = (),
-               held: HeldMail | None = None) -> FastAPI:
+               held: HeldMail | None = None, portal_key: bytes | None = None) -> FastAPI:
     """The console over ``store``. ``key`` seals the TOTP secrets (default: ``console_key(settings)``);
     ``hasher`` sets the argon2id cost; ``clock`` gives the time (tests move it); ``routers`` adds pages;
-    ``held`` is the gateway's held messages (``web/held_port.py``), when the serving process has them."""
+    ``held`` is the gateway's held messages (``web/held_port.py``), when the serving process has them;
+    ``portal_key`` is the recipient portal's key (its Portal page's list, revoke and extend need none)."""
     chosen = settings or WebSettings()
     admins = Admins(store, hasher=hasher, totp_key=key if key is not None else console_key(chosen))
     context = Console(store, chosen, admins, WebSessions(store, idle=chosen.idle_timeout,
                                                          absolute=chosen.absolute_timeout),
-                      ApiTokens(store), clock=clock, ca_directory=ca_directory, held=held)
+                      ApiTokens(store), clock=clock, ca_directory=ca_directory, held=held, portal_key=portal_key)
     app = FastAPI(title="mailseal console API", version=__version__, openapi_url=f"{API_PREFIX}/openapi.json",
                   docs_url=None, redoc_url=None, dependencies=[Depends(csrf_guard)])
     app.state.console = context
@@ -81,6 +83,7 @@ def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes 
             api.router,
             pages_held.router,
             api_held.router,
+            pages_portal.router,
             pages_verify.router,
             api_verify.router,
             pages_policy.router,

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 
+if TYPE_CHECKING:
+    from ..store.portal import PortalStore
+
 from ..store.admins import Admins
 from ..store.apitokens import ApiTokens
 from ..store.database import Store
@@ -40,9 +43,17 @@ class Console:
     clock: Callable[[], datetime] = utcnow
     ca_directory: Path | None = None
     held: HeldMail | None = None  # the gateway's held messages, when the process that serves the console has them
+    portal_key: bytes | None = None  # the portal key: the Portal page's administration needs none
 
     def now(self) -> datetime:
         return self.clock()
+
+    def portal(self) -> PortalStore:
+        """The recipient portal's messages for the Portal page (the same store functions as `mailseal portal`):
+        listing, revoking and extending need no portal key, so the console opens none unless given one."""
+        from ..store.portal import PortalStore
+
+        return PortalStore(self.store, self.portal_key)
 
 
 def console(request: Request) -> Console:

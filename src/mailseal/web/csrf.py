@@ -21,7 +21,8 @@ HEADER = "x-csrf-token"
 LOGIN_PATHS = frozenset({"/login"})
 
 
-async def _given(request: Request) -> str:
+async def given_token(request: Request) -> str:
+    """The CSRF token the request carries (header or form field), or "" (the portal reads it too)."""
     header = request.headers.get(HEADER)
     if header:
         return header
@@ -37,7 +38,7 @@ async def csrf_guard(request: Request, app: Console = Depends(console)) -> None:
         return
     if request.url.path.startswith(API_PREFIX + "/") and request.headers.get("authorization"):
         return  # judged by the bearer token alone (sessions.lookup never falls back to the cookie)
-    given = await _given(request)
+    given = await given_token(request)
     if request.url.path in LOGIN_PATHS:
         expected = request.cookies.get(LOGIN_COOKIE, "")
     else:
@@ -47,4 +48,4 @@ async def csrf_guard(request: Request, app: Console = Depends(console)) -> None:
         raise Forbidden("the request has no valid CSRF token: reload the page and try again")
 
 
-__all__ = ["FIELD", "HEADER", "SAFE_METHODS", "csrf_guard"]
+__all__ = ["FIELD", "HEADER", "SAFE_METHODS", "csrf_guard", "given_token"]

@@ -30,6 +30,7 @@ NAV = (
     ("/domains", "Domains"),
     ("/users", "Users"),
     ("/held", "Held"),
+    ("/portal", "Portal"),
     ("/verify", "Verify"),
     ("/audit", "Audit"),
     ("/admins", "Admins"),

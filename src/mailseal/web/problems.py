@@ -42,9 +42,12 @@ def problem(request: Request, status: int, detail: str | None = None, code: str 
     if _is_api(request):
         body = Problem(title=title, status=status, detail=detail, code=code).model_dump(exclude_none=True)
         return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
-    templates = request.app.state.console.templates
-    page: Response = templates.TemplateResponse(request, "error.html", {"status": status, "title": title, "detail": detail},
-                                      status_code=status, headers=headers)
+    state = request.app.state
+    # The console's app keeps its context as state.console, the portal's as state.portal (its own error page).
+    templates = state.console.templates if hasattr(state, "console") else state.portal.templates
+    name = getattr(state, "error_page", "error.html")
+    page: Response = templates.TemplateResponse(request, name, {"status": status, "title": title, "detail": detail},
+                                                status_code=status, headers=headers)
     return page
 
 

@@ -22,9 +22,10 @@ def nonce(request: Request) -> str:
 
 
 class SecurityHeaders(BaseHTTPMiddleware):
-    def __init__(self, app: ASGIApp, *, tls: bool) -> None:
+    def __init__(self, app: ASGIApp, *, tls: bool, csp: str = CSP) -> None:
         super().__init__(app)
         self.tls = tls
+        self.csp = csp  # the portal's is stricter (web/portal_app.py)
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         request.state.nonce = secrets.token_urlsafe(16)
@@ -35,7 +36,7 @@ class SecurityHeaders(BaseHTTPMiddleware):
 
             response = crashed(request, exc)
         headers = response.headers
-        headers["Content-Security-Policy"] = CSP.format(nonce=request.state.nonce)
+        headers["Content-Security-Policy"] = self.csp.format(nonce=request.state.nonce)
         headers["X-Content-Type-Options"] = "nosniff"
         headers["Referrer-Policy"] = "no-referrer"
         headers["X-Frame-Options"] = "DENY"

@@ -1,0 +1,52 @@
+"""What every request of the recipient portal reaches: the store and its portal tables (``PortalStore``), the
+portal's settings, the templates, the clock (a parameter, so that tests can move time) and the trust list that
+judges an original's signature."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
+
+from ..pki.truststore import TrustStore
+from ..policy.portal_settings import PortalSettings
+from ..store.database import Store
+from ..store.portal import PortalStore
+from ..store.tables import utcnow
+from .context import TEMPLATES
+
+#: The portal's cookies: the session, and the browser binding (a random value set at the first page, which a
+#: passcode is bound to and which the forms' CSRF token is derived from). Both __Host-: Secure, Path=/, no Domain.
+SESSION_COOKIE = "__Host-mailseal-portal"
+BINDING_COOKIE = "__Host-mailseal-portal-b"
+
+
+@dataclass
+class Portal:
+    store: Store
+    messages: PortalStore
+    settings: PortalSettings = field(default_factory=PortalSettings)
+    templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
+    clock: Callable[[], datetime] = utcnow
+    tls: bool = False
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def trust(self) -> TrustStore:
+        """The trust list in the store (the same one the console's verify page uses)."""
+        from .service_verify import trust
+
+        return trust(self.store)
+
+
+def portal(request: Request) -> Portal:
+    found = request.app.state.portal
+    assert isinstance(found, Portal)
+    return found
+
+
+__all__ = ["BINDING_COOKIE", "SESSION_COOKIE", "Portal", "portal"]

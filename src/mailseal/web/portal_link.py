@@ -1,0 +1,150 @@
+"""The portal's first pages (docs/portal.md): the link from the notification, the one-time passcode asked for and
+mailed (through the outbox), and the code given back, which opens a portal session for that recipient.
+
+The answers are the same whether the address typed is a recipient of the message or not (the store does the same
+work either way and only a recipient's code is queued); a wrong, used, expired or locked code all get one
+sentence; rate limits count per client address and per recipient address (``rate_limits`` in the store, shared by
+every node); an unknown link token gets the same page as a malformed one."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends, Form
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ..store.portal_records import PasscodeResult, PortalLink, PortalState
+from .context import client_ip
+from .portal_context import SESSION_COOKIE, Portal, portal
+from .portal_csrf import binding
+from .portal_mail import passcode_mail
+from .portal_pages import page, portal_sender
+from .sessions import set_cookie
+
+router = APIRouter(include_in_schema=False)
+
+#: (limit, window) per key kind: link look-ups per client (token guessing), code requests and checks per client
+#: and per recipient address.
+LINK_PER_CLIENT = (60, timedelta(minutes=10))
+ASK_PER_CLIENT = (10, timedelta(minutes=15))
+ASK_PER_ADDRESS = (5, timedelta(minutes=15))
+CHECK_PER_CLIENT = (20, timedelta(minutes=15))
+CHECK_PER_ADDRESS = (10, timedelta(minutes=15))
+ADDRESS = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]{1,253}$")
+#: One sentence for every code that does not open the message (wrong, used, expired, too many tries, none).
+CODE_FAILED = ("That code does not open the message. Check it and try again, or ask for a new code: a code works "
+               "once, for 10 minutes, in the browser where you asked for it.")
+SENT = ("If {address} is a recipient of this message, a mail with a one-time passcode is on its way to it. "
+        "The mail shows the reference {reference}.")
+TOO_MANY = "Too many attempts from here or for this address. Wait {minutes} minutes and try again."
+NOT_A_LINK = "This link is not valid. Open the link in the notification you received, as it is."
+
+
+def limited(app: Portal, keys: list[tuple[str, tuple[int, timedelta]]]) -> int | None:
+    """Count one hit on each key (all of them, always: the same work whatever the answer); the minutes to wait
+    when any is over its limit, else None."""
+    waits = []
+    for key, (limit, window) in keys:
+        result = app.messages.hit(key, limit=limit, window=window, now=app.now())
+        if not result.allowed:
+            waits.append(result.retry_after)
+    if not waits:
+        return None
+    return max(1, int(max(waits).total_seconds() // 60) + 1)
+
+
+def _too_many(request: Request, minutes: int, domain: str | None = None) -> Response:
+    return page(request, "notice.html", 429, domain=domain, heading="Too many attempts", tone="bad",
+                sentence=TOO_MANY.format(minutes=minutes))
+
+
+def _link(request: Request, token: str, app: Portal) -> PortalLink | Response:
+    """The link, or the page to answer instead (not valid, revoked, expired, too many look-ups)."""
+    ip = client_ip(request)
+    wait = limited(app, [(f"portal-link-ip:{ip}", LINK_PER_CLIENT)])
+    if wait is not None:
+        return _too_many(request, wait)
+    found = app.messages.link(token, app.now(), actor=f"portal ({ip})")
+    if found is None:
+        return page(request, "notice.html", 404, heading="Link not valid", tone="bad", sentence=NOT_A_LINK)
+    return state_page(request, found.state, found.brand, found.revoked_note) or found
+
+
+def state_page(request: Request, state: PortalState, brand: str | None, note: str | None = None,
+               ) -> Response | None:
+    """The page for a message that cannot be read any more (revoked, expired, purged); None when it is active."""
+    if state is PortalState.REVOKED:
+        return page(request, "notice.html", 410, domain=brand, heading="Message revoked", tone="bad",
+                    sentence="This message was revoked by the sender: it can no longer be read.", note=note)
+    if state in (PortalState.EXPIRED, PortalState.PURGED):
+        return page(request, "notice.html", 410, domain=brand, heading="Message expired", tone="bad",
+                    sentence="This message has expired: it can no longer be read. Ask the sender to send it again.")
+    return None
+
+
+@router.get("/m/{token}")
+def landing(request: Request, token: str, app: Portal = Depends(portal)) -> Response:
+    found = _link(request, token, app)
+    if isinstance(found, Response):
+        return found
+    binding(request)  # the browser's binding cookie is set with this page
+    return page(request, "landing.html", domain=found.brand, token=token, proof=found.proof, address="",
+                error=None)
+
+
+def _address(value: str) -> str:
+    return value.strip().lower()[:320]
+
+
+@router.post("/m/{token}/code")
+def ask_code(request: Request, token: str, address: str = Form(max_length=320),
+             app: Portal = Depends(portal)) -> Response:
+    found = _link(request, token, app)
+    if isinstance(found, Response):
+        return found
+    typed = _address(address)
+    if found.proof != "passcode" or not ADDRESS.match(typed):
+        return page(request, "landing.html", 422, domain=found.brand, token=token, proof=found.proof,
+                    address=address[:320], error="Give the e-mail address the notification was sent to.")
+    ip = client_ip(request)
+    wait = limited(app, [(f"portal-ask-ip:{ip}", ASK_PER_CLIENT), (f"portal-ask-addr:{typed}", ASK_PER_ADDRESS)])
+    if wait is not None:
+        return _too_many(request, wait, found.brand)
+    now = app.now()
+    code = app.messages.issue_passcode(found.message_id, typed, binding(request), now, actor=f"portal ({ip})")
+    # The mail is built either way, and queued only for a recipient: the store's answer has the same shape.
+    sender = portal_sender(app, found.sender)
+    mail = passcode_mail(sender, typed, code.code, code.reference, code.expires, now, brand=found.brand)
+    if code.deliverable:
+        app.messages.queue("passcode", "", [typed], mail, now, message_id=found.message_id)
+    return page(request, "code.html", domain=found.brand, token=token, address=typed, reference=code.reference,
+                sent=SENT.format(address=typed, reference=code.reference), error=None)
+
+
+@router.post("/m/{token}/open")
+def check_code(request: Request, token: str, address: str = Form(max_length=320), code: str = Form(max_length=32),
+               app: Portal = Depends(portal)) -> Response:
+    found = _link(request, token, app)
+    if isinstance(found, Response):
+        return found
+    typed = _address(address)
+    ip = client_ip(request)
+    wait = limited(app, [(f"portal-check-ip:{ip}", CHECK_PER_CLIENT),
+                         (f"portal-check-addr:{typed}", CHECK_PER_ADDRESS)])
+    if wait is not None:
+        return _too_many(request, wait, found.brand)
+    given = "".join(code.split())
+    result = app.messages.check_passcode(found.message_id, typed, binding(request), given, app.now(),
+                                         actor=f"portal ({ip})")
+    if result is not PasscodeResult.OK:
+        return page(request, "code.html", 401, domain=found.brand, token=token, address=typed, reference=None,
+                    sent=None, error=CODE_FAILED)
+    raw, _ = app.messages.create_session(typed, app.now(), replacing=request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse(f"/read/{found.message_id}", status_code=303)
+    set_cookie(response, SESSION_COOKIE, raw)
+    return response
+
+
+__all__ = ["CODE_FAILED", "NOT_A_LINK", "SENT", "TOO_MANY", "limited", "router", "state_page"]
