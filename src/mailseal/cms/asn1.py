@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from asn1crypto import algos, cms, core
+from asn1crypto import algos, cms, core, keys
 from asn1crypto import tsp as _tsp  # noqa: F401  (registers signingCertificate/V2 attribute types)
 
-from .algorithms import CONTENT_CIPHERS
+from .algorithms import CONTENT_CIPHERS, PQ_KEY_NAMES, PQ_SIGNATURE_NAMES
 
 
 class GCMParameters(core.Sequence):
@@ -66,6 +66,10 @@ _register(algos.EncryptionAlgorithmId, {_CHACHA.oid: _CHACHA.oid_name})
 _register(cms.KeyEncryptionAlgorithmId, {"1.2.840.113549.1.9.16.3.6": "tripledes_wrap"})
 # MD4 gets a name so that it is refused as broken rather than reported as unknown.
 _register(algos.DigestAlgorithmId, {"1.2.840.113549.2.4": "md4"})
+
+# ML-DSA, SLH-DSA and ML-KEM get names, so that inspection and reports show "ml_dsa_65", not a dotted OID.
+_register(algos.SignedDigestAlgorithmId, PQ_SIGNATURE_NAMES)
+_register(keys.PublicKeyAlgorithmId, PQ_KEY_NAMES)
 
 for _name in KEY_AGREEMENT_OIDS.values():
     # The parameters of a key agreement algorithm are the key wrap AlgorithmIdentifier (RFC 5753 §7.1.3).
