@@ -49,6 +49,7 @@ from .algorithms import (
     OID_MESSAGE_DIGEST,
     OID_SIGNING_TIME,
     OID_SMIME_CAPABILITIES,
+    PQ_SIGNATURE_NAMES,
     REFUSED_DIGESTS,
     SLH_DSA_OIDS,
     ContentKind,
@@ -683,6 +684,10 @@ def decode_oid(tlv: bytes) -> str:
 
 @lru_cache(maxsize=256)
 def _algorithm_name(oid_tlv: bytes, kind: str) -> str:
+    # ML-DSA and SLH-DSA are named from our own table: other libraries register their own names for these OIDs
+    # with asn1crypto ("mldsa65"), so its answer would depend on what was imported first.
+    if kind == "signature" and decode_oid(oid_tlv) in PQ_SIGNATURE_NAMES:
+        return PQ_SIGNATURE_NAMES[decode_oid(oid_tlv)]
     cls = algos.DigestAlgorithmId if kind == "digest" else algos.SignedDigestAlgorithmId
     return str(cls.load(oid_tlv).native)
 
