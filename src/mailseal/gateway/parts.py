@@ -77,7 +77,7 @@ def build_resources(settings: Mapping[str, Any], store: Store | None = None
     context = trust_context((*gateway.trust_files, *((Path(sst),) if sst else ())), store)
     lookup = lookup_from_settings(Directory(store), settings, context) if "lookup" in settings else None
     _unlock(keystore)
-    return gateway, policy, Resources(store, keystore, context, lookup)
+    return gateway, policy, Resources(store, keystore, context, lookup, post_quantum=policy.smime.post_quantum)
 
 
 def _stored_policy(settings: Mapping[str, Any], store: Store) -> Policy | None:
