@@ -1,11 +1,13 @@
-"""Recipient resolution with ML-KEM certificates (docs/pq.md): which certificates each post_quantum mode picks."""
+"""The store with post-quantum keys (docs/pq.md): which certificates each post_quantum mode picks, sealed keys."""
 
 from __future__ import annotations
 
 import pytest
 
+from mailseal.cms import decrypt_data, envelope_data
+from mailseal.cms.identity import Identity
 from mailseal.errors import RecipientError
-from mailseal.store import Directory, Store
+from mailseal.store import Directory, KeyStore, Store
 from mailseal.store.resolution import resolve_recipient
 from tests.support.testpki import TestPKI
 
@@ -42,3 +44,19 @@ def test_prefer_pq_falls_back_to_classical_and_require_pq_refuses(store: Store, 
     assert _kinds(directory, "hybrid") == ["RSAPublicKey"]
     with pytest.raises(RecipientError, match="no ML-KEM certificate"):
         resolve_recipient(ADDRESS, directory, post_quantum="require_pq")
+
+
+@pytest.mark.parametrize(("key_type", "usage"), [("ml-kem-768", "encrypt"), ("ml-kem-1024", "encrypt"),
+                                                 ("ml-dsa-44", "sign"), ("ml-dsa-87", "sign")])
+def test_key_store_seals_and_returns_post_quantum_keys(keystore: KeyStore, pki: TestPKI, key_type: str,
+                                                       usage: str) -> None:
+    """The key store keeps ML-KEM and ML-DSA keys sealed like any other (their PKCS#8 seed form), filed by the
+    usage the certificate allows."""
+    user = pki.user(f"ks-{key_type}", key_type)
+    keystore.add(Identity(user.key, user.cert, tuple(user.chain)))  # type: ignore[arg-type]
+    back = keystore.identity_for(user.email, usage)
+    assert back.certificate == user.cert
+    assert back.private_key.public_key().public_bytes_raw() == user.key.public_key().public_bytes_raw()  # type: ignore[union-attr]
+    if usage == "encrypt":
+        sealed = envelope_data(b"from the store", [user.cert])
+        assert decrypt_data(sealed, back.private_key, back.certificate).content == b"from the store"
