@@ -39,6 +39,7 @@ test: lint compile
 
 bench: compile
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/pq_bench.py
 
 # Where the time goes, e.g. `make profile PROFILE_ARGS="sign 100M"` (pyinstrument; report in bench/profiles/).
 profile: compile

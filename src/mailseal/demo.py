@@ -36,6 +36,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import NoReturn
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from .cli.common import EXIT_NOT_VALID, EXIT_USAGE, NOT_VALID_CODES, fail
@@ -203,6 +204,7 @@ def setup(home: Path, ports: Ports = Ports()) -> bool:
             issued = ca.issue(address, usage="dual", key_type=key_type)
             keys.add(Identity(issued.key, issued.certificate, (ca.certificate,)), actor="demo")
         carol = ca.issue(PARTNER, usage="dual", key_type="rsa2048")
+        assert isinstance(carol.key, rsa.RSAPrivateKey)
         Directory(store).add(carol.certificate, "imported", actor="demo")
         (home / "demo" / "carol.p12").write_bytes(pkcs12.serialize_key_and_certificates(
             b"carol", carol.key, carol.certificate, [ca.certificate],

@@ -107,10 +107,11 @@ class RunningGateway:
         self.keys = org.populate(self.store)
         context = (ValidationContext(trust=TrustStore(anchors=(org.pki.root_cert,))) if trust_home is None
                    else trust_context((), self.store, trust_home))
-        self.gateway = Gateway(GatewaySettings.from_settings(full), Policy.from_settings(full),
+        policy = Policy.from_settings(full)
+        self.gateway = Gateway(GatewaySettings.from_settings(full), policy,
                                Resources(self.store, self.keys, context,
                                          lookup(Directory(self.store)) if lookup is not None else None,
-                                         portal=parse_portal(full)))
+                                         portal=parse_portal(full), post_quantum=policy.smime.post_quantum))
         self.sink = sink
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)

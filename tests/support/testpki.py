@@ -24,7 +24,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, mlkem, rsa, x448, x25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
@@ -37,6 +37,11 @@ PrivateKey = (
     | ed448.Ed448PrivateKey
     | x25519.X25519PrivateKey
     | x448.X448PrivateKey
+    | mlkem.MLKEM768PrivateKey
+    | mlkem.MLKEM1024PrivateKey
+    | mldsa.MLDSA44PrivateKey
+    | mldsa.MLDSA65PrivateKey
+    | mldsa.MLDSA87PrivateKey
 )
 CAKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -53,7 +58,19 @@ KEY_TYPES = (
     "ed25519",
     "x25519",
     "x448",
+    "ml-kem-768",
+    "ml-kem-1024",
+    "ml-dsa-44",
+    "ml-dsa-65",
+    "ml-dsa-87",
 )
+_PQ_KEYS: dict[str, Any] = {
+    "ml-kem-768": mlkem.MLKEM768PrivateKey,
+    "ml-kem-1024": mlkem.MLKEM1024PrivateKey,
+    "ml-dsa-44": mldsa.MLDSA44PrivateKey,
+    "ml-dsa-65": mldsa.MLDSA65PrivateKey,
+    "ml-dsa-87": mldsa.MLDSA87PrivateKey,
+}
 
 _CURVES: dict[str, ec.EllipticCurve] = {
     "ec-p256": ec.SECP256R1(),
@@ -91,6 +108,9 @@ def generate_key(key_type: str) -> PrivateKey:
         return ed448.Ed448PrivateKey.generate()
     if key_type == "x25519":
         return x25519.X25519PrivateKey.generate()
+    if key_type in _PQ_KEYS:
+        key: PrivateKey = _PQ_KEYS[key_type].generate()
+        return key
     if key_type == "x448":
         return x448.X448PrivateKey.generate()
     raise ValueError(f"unknown key type {key_type!r}; expected one of {', '.join(KEY_TYPES)}")
@@ -104,6 +124,10 @@ def default_key_usage(key: PrivateKey) -> set[str]:
         return {"digitalSignature", "nonRepudiation", "keyAgreement"}
     if isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
         return {"digitalSignature", "nonRepudiation"}
+    if isinstance(key, mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey):
+        return {"digitalSignature", "nonRepudiation"}  # RFC 9881 §5
+    if isinstance(key, mlkem.MLKEM768PrivateKey | mlkem.MLKEM1024PrivateKey):
+        return {"keyEncipherment"}  # RFC 9935 §5
     return {"keyAgreement"}
 
 
@@ -137,6 +161,9 @@ def _p12(name: str, key: PrivateKey, cert: x509.Certificate, chain: list[x509.Ce
     """PKCS#12 with key, certificate and chain; legacy = 3DES/SHA-1 (what gpgsm and old NSS import)."""
     if isinstance(key, x25519.X25519PrivateKey | x448.X448PrivateKey):
         return _p12_openssl(name, key, cert, chain, legacy)
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+                      | ed448.Ed448PrivateKey):
+        return b""  # neither pyca nor OpenSSL 3.0 writes ML-KEM / ML-DSA keys into PKCS#12: the file stays empty
     builder = serialization.PrivateFormat.PKCS12.encryption_builder().kdf_rounds(2048)
     if legacy:
         builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(hashes.SHA1())
@@ -218,6 +245,9 @@ class User:
             return "ed448"
         if isinstance(key, x25519.X25519PrivateKey):
             return "x25519"
+        for name, cls in _PQ_KEYS.items():
+            if isinstance(key, cls):
+                return name
         return "x448"
 
 

@@ -17,6 +17,7 @@ from ..errors import UsageError
 from ..pki.authority import (
     CA_KEY_TYPES,
     MAX_VALIDITY_DAYS,
+    ML_KEM_KEY_TYPES,
     REASONS,
     USAGES,
     USER_KEY_TYPES,
@@ -86,8 +87,9 @@ def init_cmd(name: str, key_type: str, days: int, crl_url: str | None, ocsp_url:
 @click.option("-o", "--out", "outfile", required=True, metavar="FILE", help="Write the user's PKCS#12 here.")
 @click.option("--pass", "pass_spec", required=True, metavar="SPEC",
               help="PKCS#12 password: pass:TEXT, env:VAR or file:PATH.")
-@click.option("--usage", type=click.Choice(USAGES), default="sign", show_default=True,
-              help="sign: signing only; encrypt: encryption only; dual: both in one certificate.")
+@click.option("--usage", type=click.Choice(USAGES), default=None,
+              help="sign: signing only; encrypt: encryption only; dual: both in one certificate [default: encrypt "
+                   "for an ML-KEM key, else sign].")
 @click.option("--key-type", type=click.Choice(USER_KEY_TYPES), default="rsa3072", show_default=True)
 @click.option("--days", type=int, default=365, show_default=True,
               help=f"Validity in days (at most {MAX_VALIDITY_DAYS}).")
@@ -95,9 +97,13 @@ def init_cmd(name: str, key_type: str, days: int, crl_url: str | None, ocsp_url:
 @click.option("--legacy", is_flag=True, help="3DES/SHA-1 PKCS#12 (what gpgsm 2.2 and old NSS import).")
 @click.option("--cert-out", metavar="FILE", help="Also write the certificate (PEM) here.")
 @handle_errors
-def issue_cmd(email: str, outfile: str, pass_spec: str, usage: str, key_type: str, days: int, no_cn: bool,
+def issue_cmd(email: str, outfile: str, pass_spec: str, usage: str | None, key_type: str, days: int, no_cn: bool,
               legacy: bool, cert_out: str | None) -> None:
-    """Issue a mailbox-validated S/MIME certificate with a new key; write key, certificate and CA as PKCS#12."""
+    """Issue a mailbox-validated S/MIME certificate with a new key; write key, certificate and CA as PKCS#12 (for
+    an ML-DSA or ML-KEM key, which PKCS#12 writers cannot hold: a PEM file with the encrypted key and both
+    certificates)."""
+    if usage is None:
+        usage = "encrypt" if key_type in ML_KEM_KEY_TYPES else "sign"
     p12_password = password(pass_spec)
     assert p12_password is not None
     # Checked before issuing, so a typo in a path never leaves a registered certificate whose key is lost.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -83,11 +85,15 @@ def sign_cmd(
 @click.option("--protect-headers", is_flag=True,
               help='Copy From, To, Cc, Subject, ... into the encrypted part, marked hp="cipher", and send the '
                    'Subject as "[...]" (RFC 9788).')
+@click.option("--post-quantum", type=click.Choice(["hybrid", "prefer_pq", "require_pq"]), default=None,
+              help="For an ADDR with both a classical and an ML-KEM certificate: both (hybrid), only ML-KEM when "
+                   "there is one (prefer_pq), only ML-KEM (require_pq) [default: [policy.smime] post_quantum of "
+                   "the settings, else hybrid; docs/pq.md].")
 @handle_errors
 def encrypt_cmd(
     infile: str | None, outfile: str | None, recipients: tuple[str, ...], cipher: str | None, oaep: bool | None,
     ski: bool, sender_cert: str | None, trust: tuple[str, ...], crls: tuple[str, ...], revocation: str,
-    protect_headers: bool,
+    protect_headers: bool, post_quantum: str | None,
 ) -> None:
     """Encrypt a message for one or more recipients; unsuitable, expired or revoked recipients are refused."""
     from ..pki.truststore import read_certificate_file  # for encrypt only: sign and decrypt read no certificate files
@@ -110,10 +116,14 @@ def encrypt_cmd(
 
         store = Store.open()
         directory = Directory(store)
-        lookup = lookup_from_settings(directory, load_settings(), context)
-        resolved = resolve_recipients(addresses, directory, lookup=lookup, keys=KeyStore(store))
-        certs += [r.certificate for r in resolved]
-        capabilities += [r.capabilities for r in resolved]
+        settings = load_settings()
+        lookup = lookup_from_settings(directory, settings, context)
+        mode = post_quantum or _post_quantum_setting(settings)
+        resolved = resolve_recipients(addresses, directory, lookup=lookup, keys=KeyStore(store), post_quantum=mode)
+        for r in resolved:
+            certs += r.all_certificates
+            # Both certificates of one correspondent share what that correspondent advertised.
+            capabilities += [r.capabilities] * len(r.all_certificates)
     chosen_cipher, chosen_transport = choose_algorithms(capabilities)
     cipher = cipher or chosen_cipher
     transport = chosen_transport if oaep is None else ("oaep" if oaep else "pkcs1v15")
@@ -124,6 +134,15 @@ def encrypt_cmd(
             recipient_id="ski" if ski else "issuer-serial", sender=sender, context=context,
             protect_headers=protect_headers, out=out,
         )
+
+
+def _post_quantum_setting(settings: Mapping[str, Any]) -> str:
+    """[policy.smime] post_quantum of the settings file (checked as the gateway checks it), else hybrid."""
+    from ..policy.smime import SmimeSettings
+
+    policy = settings.get("policy")
+    table = policy.get("smime") if isinstance(policy, Mapping) else None
+    return SmimeSettings.parse(table).post_quantum if table is not None else "hybrid"
 
 
 @click.command("decrypt")

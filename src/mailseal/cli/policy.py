@@ -18,6 +18,13 @@ from .common import handle_errors, print_json
 if TYPE_CHECKING:
     from ..store.database import Store
 
+#: What each [policy.smime] post_quantum mode does to a recipient with both kinds of certificate (docs/pq.md).
+POST_QUANTUM_WORDS = {
+    "hybrid": "a recipient with a classical and an ML-KEM certificate is encrypted to both",
+    "prefer_pq": "a recipient with an ML-KEM certificate is encrypted to it alone",
+    "require_pq": "only ML-KEM certificates are used; a recipient without one has no certificate",
+}
+
 #: Which settings `explain` shows for each direction, in this order.
 _OUTBOUND_SHOWN = ("sign", "encrypt", "on_missing_certificate")
 _INBOUND_SHOWN = ("decrypt_inbound", "verify_inbound", "strip_signatures", "subject_tag_encrypted",
@@ -189,6 +196,8 @@ def explain_cmd(sender: str, header_from: tuple[str, ...], to: tuple[str, ...], 
         print_json(explained.to_dict())
         return
     _render(decision, facts_from)
+    if any(d.encrypt for d in decision.recipients):
+        click.echo(f"post-quantum: {explained.post_quantum} ({POST_QUANTUM_WORDS[explained.post_quantum]})")
 
 
 @policy_group.command("import")

@@ -11,6 +11,7 @@ STATUS_WORDS: dict[SignerStatus, str] = {
     SignerStatus.VALID: "VALID",
     SignerStatus.INVALID_SIGNATURE: "INVALID: the signature does not match the content",
     SignerStatus.UNKNOWN_SIGNER: "INVALID: the signer's certificate is missing or cannot be read",
+    SignerStatus.UNSUPPORTED_ALGORITHM: "NOT CHECKED: the signature algorithm is not supported or out of profile",
     SignerStatus.UNTRUSTED: "NOT TRUSTED: the signer's certificate does not chain to a trusted root",
     SignerStatus.EXPIRED: "NOT VALID: a certificate has expired",
     SignerStatus.NOT_YET_VALID: "NOT VALID: a certificate is not yet valid",

@@ -172,6 +172,73 @@ OID_COUNTERSIGNATURE = "1.2.840.113549.1.9.6"
 OID_SMIME_CAPABILITIES = "1.2.840.113549.1.9.15"
 OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
 
+# -- Post-quantum algorithms ------------------------------------------------------------------------------------
+# RFC 9629 §3: KEMRecipientInfo travels in an OtherRecipientInfo with this type.
+OID_ORI_KEM = "1.2.840.113549.1.9.16.13.3"
+#: ML-KEM parameter sets (FIPS 203; OIDs from NIST CSOR, RFC 9935 §3) -> OID. pyca/cryptography offers 768 and 1024.
+ML_KEM_OIDS = {
+    "ml-kem-512": "2.16.840.1.101.3.4.4.1",
+    "ml-kem-768": "2.16.840.1.101.3.4.4.2",
+    "ml-kem-1024": "2.16.840.1.101.3.4.4.3",
+}
+ML_KEM_BY_OID = {oid: name for name, oid in ML_KEM_OIDS.items()}
+#: RFC 9936 §4: the key-wrap algorithm written for each parameter set (AES-128 wrap for 512, AES-256 otherwise).
+ML_KEM_WRAP = {"ml-kem-512": "aes128_wrap", "ml-kem-768": "aes256_wrap", "ml-kem-1024": "aes256_wrap"}
+#: Key-wrap algorithm OIDs of a KEMRecipientInfo (RFC 3565 §2.3.2), read from its bytes.
+WRAP_OIDS = {
+    "aes128_wrap": "2.16.840.1.101.3.4.1.5",
+    "aes192_wrap": "2.16.840.1.101.3.4.1.25",
+    "aes256_wrap": "2.16.840.1.101.3.4.1.45",
+}
+WRAP_BY_OID = {oid: name for name, oid in WRAP_OIDS.items()}
+#: KEMRecipientInfo key-derivation functions: RFC 8619 §2 HKDF (parameters absent). RFC 9936 §5: HKDF-SHA256 MUST.
+KEM_KDFS = {
+    "hkdf-sha256": "1.2.840.113549.1.9.16.3.28",
+    "hkdf-sha384": "1.2.840.113549.1.9.16.3.29",
+    "hkdf-sha512": "1.2.840.113549.1.9.16.3.30",
+}
+KEM_KDF_BY_OID = {oid: name for name, oid in KEM_KDFS.items()}
+KEM_KDF_HASH = {"hkdf-sha256": "sha256", "hkdf-sha384": "sha384", "hkdf-sha512": "sha512"}
+#: RFC 9936 §5 also lets senders use KMAC128/KMAC256 (RFC 9688 OIDs); pyca has no KMAC, so these are named, refused.
+KEM_KDF_UNSUPPORTED = {"2.16.840.1.101.3.4.2.21": "kmac128", "2.16.840.1.101.3.4.2.22": "kmac256"}
+DEFAULT_KEM_KDF = "hkdf-sha256"
+
+#: ML-DSA (FIPS 204; RFC 9881 §2 public keys, RFC 9882 §2 signatures): pure mode, parameters absent.
+ML_DSA_OIDS = {
+    "ml-dsa-44": "2.16.840.1.101.3.4.3.17",
+    "ml-dsa-65": "2.16.840.1.101.3.4.3.18",
+    "ml-dsa-87": "2.16.840.1.101.3.4.3.19",
+}
+ML_DSA_BY_OID = {oid: name for name, oid in ML_DSA_OIDS.items()}
+#: HashML-DSA (pre-hash) OIDs: RFC 9881 §2 forbids them in certificates and RFC 9882 does not use them in CMS.
+HASH_ML_DSA_OIDS = {
+    "hash-ml-dsa-44-with-sha512": "2.16.840.1.101.3.4.3.32",
+    "hash-ml-dsa-65-with-sha512": "2.16.840.1.101.3.4.3.33",
+    "hash-ml-dsa-87-with-sha512": "2.16.840.1.101.3.4.3.34",
+}
+#: SLH-DSA (FIPS 205; RFC 9814): pure 20-31, pre-hash 35-46 under 2.16.840.1.101.3.4.3. No SLH-DSA in pyca.
+SLH_DSA_OIDS = {
+    f"slh-dsa-{family}-{size}": f"2.16.840.1.101.3.4.3.{20 + i}"
+    for i, (family, size) in enumerate(
+        (f, s) for f in ("sha2", "shake") for s in ("128s", "128f", "192s", "192f", "256s", "256f")
+    )
+}
+HASH_SLH_DSA_OIDS = {f"hash-{name}": f"2.16.840.1.101.3.4.3.{35 + i}" for i, name in enumerate(SLH_DSA_OIDS)}
+#: RFC 9882 §3.3: SHA-512 is written with every ML-DSA signature; SHA-256 is read for ML-DSA-44 (OpenSSL 3.5).
+ML_DSA_DIGEST = "sha512"
+OID_CMS_ALGORITHM_PROTECTION = "1.2.840.113549.1.9.52"  # RFC 6211 §2 (Bouncy Castle sends it)
+#: Names used for asn1crypto's maps (registered in cms/asn1.py) so that every layer shows readable names.
+PQ_SIGNATURE_NAMES = {
+    **{oid: name.replace("-", "_") for name, oid in ML_DSA_OIDS.items()},
+    **{oid: name.replace("-", "_") for name, oid in HASH_ML_DSA_OIDS.items()},
+    **{oid: name.replace("-", "_") for name, oid in SLH_DSA_OIDS.items()},
+    **{oid: name.replace("-", "_") for name, oid in HASH_SLH_DSA_OIDS.items()},
+}
+PQ_KEY_NAMES = {
+    **PQ_SIGNATURE_NAMES,
+    **{oid: name.replace("-", "_") for name, oid in ML_KEM_OIDS.items()},
+}
+
 # Our SMIMECapabilities, strongest first (RFC 8551 §2.5.2): content ciphers, then key transport and signatures.
 CAPABILITY_OIDS: tuple[str, ...] = (
     *(c.oid for c in CONTENT_CIPHERS.values()),
@@ -180,6 +247,10 @@ CAPABILITY_OIDS: tuple[str, ...] = (
     OID_RSASSA_PSS,
     ECDSA_OIDS["sha256"],
     OID_ED25519,
+    # RFC 9936 §8 / RFC 9882 §4: the ML-KEM and ML-DSA parameter sets we read and write, parameters absent.
+    ML_KEM_OIDS["ml-kem-1024"],
+    ML_KEM_OIDS["ml-kem-768"],
+    *ML_DSA_OIDS.values(),
 )
 
 _KIND_BY_DER = {kind.der: kind for kind in ContentKind}
@@ -190,28 +261,48 @@ __all__ = [
     "CONTENT_CIPHERS",
     "DEFAULT_CIPHER",
     "DEFAULT_DIGEST",
+    "DEFAULT_KEM_KDF",
     "DIGEST_OIDS",
     "ECDSA_OIDS",
+    "HASH_ML_DSA_OIDS",
+    "HASH_SLH_DSA_OIDS",
     "KDF_FOR_CURVE",
     "KDF_HASH",
+    "KEM_KDFS",
+    "KEM_KDF_BY_OID",
+    "KEM_KDF_HASH",
+    "KEM_KDF_UNSUPPORTED",
     "LEGACY_DECRYPT",
     "MICALG",
+    "ML_DSA_BY_OID",
+    "ML_DSA_DIGEST",
+    "ML_DSA_OIDS",
+    "ML_KEM_BY_OID",
+    "ML_KEM_OIDS",
+    "ML_KEM_WRAP",
+    "OID_CMS_ALGORITHM_PROTECTION",
     "OID_CONTENT_TYPE",
     "OID_COUNTERSIGNATURE",
     "OID_ED25519",
     "OID_MESSAGE_DIGEST",
+    "OID_ORI_KEM",
     "OID_RSAES_OAEP",
     "OID_RSASSA_PSS",
     "OID_RSA_ENCRYPTION",
     "OID_SIGNING_CERTIFICATE_V2",
     "OID_SIGNING_TIME",
     "OID_SMIME_CAPABILITIES",
+    "PQ_KEY_NAMES",
+    "PQ_SIGNATURE_NAMES",
     "REFUSED_DIGESTS",
     "SIGNING_DIGESTS",
+    "SLH_DSA_OIDS",
     "WEAK_CIPHERS",
     "WEAK_DIGESTS",
+    "WRAP_BY_OID",
     "WRAP_FOR_KEY_SIZE",
     "WRAP_KEY_SIZE",
+    "WRAP_OIDS",
     "ContentCipher",
     "ContentKind",
     "content_cipher",

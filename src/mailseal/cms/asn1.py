@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from asn1crypto import algos, cms, core
+from asn1crypto import algos, cms, core, keys
 from asn1crypto import tsp as _tsp  # noqa: F401  (registers signingCertificate/V2 attribute types)
 
-from .algorithms import CONTENT_CIPHERS
+from .algorithms import CONTENT_CIPHERS, ML_DSA_OIDS, PQ_KEY_NAMES, PQ_SIGNATURE_NAMES
 
 
 class GCMParameters(core.Sequence):
@@ -66,6 +66,13 @@ _register(algos.EncryptionAlgorithmId, {_CHACHA.oid: _CHACHA.oid_name})
 _register(cms.KeyEncryptionAlgorithmId, {"1.2.840.113549.1.9.16.3.6": "tripledes_wrap"})
 # MD4 gets a name so that it is refused as broken rather than reported as unknown.
 _register(algos.DigestAlgorithmId, {"1.2.840.113549.2.4": "md4"})
+
+# SLH-DSA, HashML-DSA and ML-KEM get names, so that inspection shows a name, not a dotted OID. ML-DSA itself is
+# left to pyhanko-certvalidator, which registers its own names ("mldsa65") and validates certificate paths by them;
+# cms/verification.py names signatures from PQ_SIGNATURE_NAMES whatever asn1crypto says.
+_PYHANKO_NAMED = frozenset(ML_DSA_OIDS.values())
+_register(algos.SignedDigestAlgorithmId, {o: n for o, n in PQ_SIGNATURE_NAMES.items() if o not in _PYHANKO_NAMED})
+_register(keys.PublicKeyAlgorithmId, {o: n for o, n in PQ_KEY_NAMES.items() if o not in _PYHANKO_NAMED})
 
 for _name in KEY_AGREEMENT_OIDS.values():
     # The parameters of a key agreement algorithm are the key wrap AlgorithmIdentifier (RFC 5753 §7.1.3).

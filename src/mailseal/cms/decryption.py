@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from asn1crypto import algos, cms, core
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, mlkem, padding, rsa, x448, x25519
 
 from ..errors import (
     DecryptionError,
@@ -26,12 +26,13 @@ from ..errors import (
 from ..limits import DEFAULT_LIMITS, Limits
 from ..streamio import Region, region_of_file, spool
 from . import der
-from .algorithms import ContentKind, hash_algorithm
+from .algorithms import ML_KEM_BY_OID, ContentKind, hash_algorithm
 from .content import ContentDecryptor, algorithm_name, content_key_size, is_aead
 from .der import BerReader, Readable
 from .identity import PrivateKey
 from .inspection import RecipientIdentifier, recipient_identifiers
 from .inspection import certificate_ski as _cert_ski
+from .kemri import derive_kem_kek, is_kem_ori, kem_name, parse_kemri
 from .keyagreement import derive_kek, exchange, originator_public_key
 from .keywrap import key_unwrap
 from .parsing import cms_bytes
@@ -183,6 +184,23 @@ def _kari_key(kari: cms.KeyAgreeRecipientInfo, rek: Any, key: PrivateKey, size: 
     return cek if len(cek) == size else substitute_key(key, wrapped, size)
 
 
+def _kemri_key(raw: bytes, key: PrivateKey, size: int) -> bytes:
+    """KEMRecipientInfo (RFC 9629 §5): decapsulate, derive the KEK, unwrap. Every failure that depends on the key
+    (another KEM, a flipped ciphertext, whose implicit rejection gives a pseudo-random secret, a wrong KDF) yields a
+    substitute key, so that it shows only as the one DecryptionError."""
+    info = parse_kemri(raw)
+    if kem_name(key) != info.kem:
+        return substitute_key(key, info.encrypted_key, size)
+    assert isinstance(key, mlkem.MLKEM768PrivateKey | mlkem.MLKEM1024PrivateKey)
+    try:
+        shared = key.decapsulate(info.kemct)
+        kek = derive_kem_kek(shared, info.kdf, info.wrap_tlv, info.kek_length, info.ukm)
+        cek = key_unwrap(info.wrap, kek, info.encrypted_key)
+    except Exception:
+        return substitute_key(key, info.encrypted_key, size)
+    return cek if len(cek) == size else substitute_key(key, info.encrypted_key, size)
+
+
 @dataclass
 class _Prefix:
     auth: bool
@@ -280,10 +298,20 @@ def _candidates(prefix: _Prefix, private_key: PrivateKey, certificate: x509.Cert
         try:
             if raw[:1] == b"\x30":  # KeyTransRecipientInfo: read from its bytes
                 _version, rid, alg, enc = der.children(raw)
+                name = _key_algorithm_name(der.children(alg)[0])
+                if name in ML_KEM_BY_OID:
+                    # RFC 9936 §3: ML-KEM MUST only be used in a KEMRecipientInfo, never as key transport.
+                    raise MalformedCMSError("ML-KEM is used as key transport; RFC 9936 allows it only in a "
+                                            "KEMRecipientInfo")
                 if _ktri_rid_matches(rid, certificate) and isinstance(private_key, rsa.RSAPrivateKey):
-                    name = _key_algorithm_name(der.children(alg)[0])
                     enc_key = enc[der.parse_header(enc)[1] :]
                     candidates.append((index, name, _ktri_key(alg, name, enc_key, private_key, size)))
+                continue
+            if is_kem_ori(raw):
+                kem_rid = parse_kemri(raw).rid
+                if _ktri_rid_matches(kem_rid, certificate) and kem_name(private_key) is not None:
+                    candidates.append((index, parse_kemri(raw).kem.replace("-", "_"),
+                                       _kemri_key(raw, private_key, size)))
                 continue
             ri = cms.RecipientInfo.load(raw)
             if ri.name == "kari":

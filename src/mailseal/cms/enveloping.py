@@ -24,6 +24,7 @@ from .algorithms import (
     content_cipher,
 )
 from .content import ContentEncryptor
+from .kemri import is_kem_ori, kem_name, kemri_der
 from .keyagreement import curve_name, derive_kek, ephemeral_for, exchange, public_key_info
 from .names import name_text
 from .signing import to_asn1_cert
@@ -57,6 +58,10 @@ def check_recipient(cert: x509.Certificate) -> None:
             raise RecipientError(f"recipient {who}: curve {key.curve.name} is not allowed for S/MIME")
         if ku is not None and not ku.key_agreement:
             raise RecipientError(f"recipient {who}: the certificate's key usage does not allow keyAgreement")
+    elif kem_name(key) is not None:
+        # RFC 9935 §5: an ML-KEM certificate's key usage is keyEncipherment only.
+        if ku is not None and not ku.key_encipherment:
+            raise RecipientError(f"recipient {who}: the certificate's key usage does not allow keyEncipherment")
     else:
         raise RecipientError(f"recipient {who}: a {type(key).__name__} cannot receive encrypted mail")
 
@@ -134,9 +139,18 @@ def _kari(cert: x509.Certificate, cek: bytes, rid: RecipientId) -> cms.Recipient
     return cms.RecipientInfo(name="kari", value=kari)
 
 
+def _rid_der(cert: x509.Certificate, rid: RecipientId) -> bytes:
+    """RecipientIdentifier (RFC 5652 §6.2.1) in DER: issuerAndSerialNumber or [0] subjectKeyIdentifier."""
+    if rid == "ski":
+        return der.tlv(0x80, _ski(cert))
+    return signer_template_sid(cert)
+
+
 def recipient_info(
     cert: x509.Certificate, cek: bytes, transport: KeyTransport = "pkcs1v15", rid: RecipientId = "issuer-serial"
 ) -> cms.RecipientInfo:
+    if kem_name(cert.public_key()) is not None:
+        return cms.RecipientInfo.load(kemri_der(cert, _rid_der(cert, rid), cek))
     if isinstance(cert.public_key(), rsa.RSAPublicKey):
         return _ktri(cert, cek, transport, rid)
     return _kari(cert, cek, rid)
@@ -153,6 +167,8 @@ def recipient_info_der(
     if isinstance(key, rsa.RSAPublicKey) and transport == "pkcs1v15" and rid == "issuer-serial":
         sid = signer_template_sid(cert)
         return der.seq(der.integer(0), sid, RSA_ENCRYPTION, der.octet_string(key.encrypt(cek, padding.PKCS1v15())))
+    if kem_name(key) is not None:
+        return kemri_der(cert, _rid_der(cert, rid), cek)
     return bytes(recipient_info(cert, cek, transport, rid).dump())
 
 
@@ -194,8 +210,9 @@ def stream_enveloped_data(
         outer, version = ContentKind.AUTH_ENVELOPED_DATA, 0  # RFC 5083 §2.1: version is always 0
     else:
         outer = ContentKind.ENVELOPED_DATA
-        # RFC 5652 §6.1: version 0 only when every RecipientInfo is a version 0 KeyTransRecipientInfo.
-        version = 0 if all(_is_v0_ktri(i) for i in infos) else 2
+        # RFC 5652 §6.1: version 3 when any RecipientInfo is an ori (a KEMRecipientInfo, RFC 9629 §3); 0 only
+        # when every RecipientInfo is a version 0 KeyTransRecipientInfo; else 2.
+        version = 3 if any(is_kem_ori(i) for i in infos) else (0 if all(_is_v0_ktri(i) for i in infos) else 2)
     write(
         der.indefinite(0x30) + outer.der + der.indefinite(0xA0) + der.indefinite(0x30)
         + der.integer(version) + der.set_of(*infos)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, mlkem, rsa, x448, x25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ..errors import (
@@ -32,6 +32,11 @@ PrivateKey = (
     | ed448.Ed448PrivateKey
     | x25519.X25519PrivateKey
     | x448.X448PrivateKey
+    | mlkem.MLKEM768PrivateKey
+    | mlkem.MLKEM1024PrivateKey
+    | mldsa.MLDSA44PrivateKey
+    | mldsa.MLDSA65PrivateKey
+    | mldsa.MLDSA87PrivateKey
 )
 PublicKey = (
     rsa.RSAPublicKey
@@ -40,6 +45,11 @@ PublicKey = (
     | ed448.Ed448PublicKey
     | x25519.X25519PublicKey
     | x448.X448PublicKey
+    | mlkem.MLKEM768PublicKey
+    | mlkem.MLKEM1024PublicKey
+    | mldsa.MLDSA44PublicKey
+    | mldsa.MLDSA65PublicKey
+    | mldsa.MLDSA87PublicKey
 )
 
 #: A password as callers give it: text (encoded as UTF-8, as OpenSSL and gpgsm take a typed pass phrase) or bytes.
@@ -221,6 +231,13 @@ def load_private_key(data: bytes, password: Password | None = None) -> PrivateKe
     if looks_like_pkcs12(data):
         return load_pkcs12(data, password)[0]
     blocks = [m for m in _PEM_BLOCK.finditer(data) if m.group(1) in _KEY_LABELS]
+    if password is None:
+        from .pqkeys import pq_private_key
+
+        # RFC 9881/9935 keys: pyca reads only the seed form; the 'both' form is read (and checked) there.
+        pq = pq_private_key(blocks[0].group(0) if blocks else data)
+        if pq is not None:
+            return pq
     try:
         # OpenSSL's full RSA key check tests p and q for primality: 40 ms per load, more than a whole small
         # message. consistent_rsa_key() below checks what keeps the arithmetic sound instead.

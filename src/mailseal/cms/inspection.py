@@ -9,6 +9,7 @@ from asn1crypto import cms, core
 from asn1crypto import x509 as x509_asn1
 from cryptography import x509
 
+from .kemri import is_kem_ori, parse_kemri
 from .names import asn1_name_text, serial_text
 from .parsing import parse_content_info
 
@@ -76,7 +77,14 @@ def recipient_identifiers(info: cms.RecipientInfo) -> list[RecipientIdentifier]:
         return [RecipientIdentifier.from_asn1(info.chosen["rid"])]
     if info.name == "kari":
         return [RecipientIdentifier.from_asn1(rek["rid"]) for rek in info.chosen["recipient_encrypted_keys"]]
+    if info.name == "ori" and is_kem_ori(info.dump()):
+        return [_kem_rid(parse_kemri(info.dump()).rid)]
     return []
+
+
+def _kem_rid(rid: bytes) -> RecipientIdentifier:
+    """The RecipientIdentifier of a KEMRecipientInfo (RFC 9629 §3: the same CHOICE as key transport's)."""
+    return RecipientIdentifier.from_asn1(cms.RecipientIdentifier.load(rid))
 
 
 def _rid(rid: Any) -> dict[str, Any]:
@@ -95,6 +103,11 @@ def _recipients(infos: cms.RecipientInfos) -> list[dict[str, Any]]:
             entry["key_algorithm"] = alg["algorithm"].native
             entry["key_wrap"] = alg["parameters"]["algorithm"].native if alg["parameters"].native else None
             entry["recipients"] = [r.to_dict() for r in recipient_identifiers(ri)]
+        elif ri.name == "ori" and is_kem_ori(ri.dump()):
+            kem = parse_kemri(ri.dump())
+            entry.update({"type": "kemri", "key_algorithm": kem.kem, "kdf": kem.kdf, "key_wrap": kem.wrap,
+                          "ukm": kem.ukm is not None})
+            entry.update(_kem_rid(kem.rid).to_dict())
         elif ri.name == "kekri":
             entry["kek_id"] = ri.chosen["kekid"]["key_identifier"].native.hex()
         out.append(entry)

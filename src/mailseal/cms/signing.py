@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, padding, rsa
 
 if TYPE_CHECKING:
     from asn1crypto import x509 as a_x509
@@ -27,6 +27,8 @@ from .algorithms import (
     CAPABILITY_OIDS,
     DIGEST_OIDS,
     ECDSA_OIDS,
+    ML_DSA_DIGEST,
+    ML_DSA_OIDS,
     OID_CONTENT_TYPE,
     OID_ED25519,
     OID_MESSAGE_DIGEST,
@@ -136,9 +138,24 @@ def _signature_algorithm(identity: Identity, digest: str, pss: bool) -> tuple[st
     if isinstance(key, ed25519.Ed25519PrivateKey):
         # RFC 8419 §3.1: with signed attributes, the message digest for Ed25519 MUST be SHA-512.
         return "sha512", der.seq(der.oid(OID_ED25519))
+    name = ml_dsa_name(key)
+    if name is not None:
+        # RFC 9882 §3.3: SHA-512 for the message digest with every parameter set; pure ML-DSA, parameters absent.
+        return ML_DSA_DIGEST, der.seq(der.oid(ML_DSA_OIDS[name]))
     if isinstance(key, ed448.Ed448PrivateKey):
         raise UnsupportedAlgorithmError("Ed448 signing needs SHAKE256, which is not supported yet")
     raise SignerError(f"a {type(key).__name__} cannot sign (key agreement keys only decrypt)")
+
+
+def ml_dsa_name(key: object) -> str | None:
+    """The ML-DSA parameter set of a pyca key (private or public); None for any other key."""
+    if isinstance(key, mldsa.MLDSA44PrivateKey | mldsa.MLDSA44PublicKey):
+        return "ml-dsa-44"
+    if isinstance(key, mldsa.MLDSA65PrivateKey | mldsa.MLDSA65PublicKey):
+        return "ml-dsa-65"
+    if isinstance(key, mldsa.MLDSA87PrivateKey | mldsa.MLDSA87PublicKey):
+        return "ml-dsa-87"
+    return None
 
 
 def _raw_sign(identity: Identity, data: bytes, digest: str, pss: bool) -> bytes:
@@ -153,6 +170,8 @@ def _raw_sign(identity: Identity, data: bytes, digest: str, pss: bool) -> bytes:
         return key.sign(data, ec.ECDSA(h))
     if isinstance(key, ed25519.Ed25519PrivateKey):
         return key.sign(data)
+    if isinstance(key, mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey):
+        return key.sign(data)  # RFC 9882 §3.2: pure mode over the DER signed attributes, empty context
     raise SignerError(f"a {type(key).__name__} cannot sign")
 
 
@@ -310,6 +329,7 @@ __all__ = [
     "SignPlan",
     "cert_der",
     "detached_signed_data",
+    "ml_dsa_name",
     "new_hash",
     "plan_signature",
     "sign_data",

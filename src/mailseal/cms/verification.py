@@ -33,7 +33,7 @@ from asn1crypto import algos, cms
 from asn1crypto import x509 as a_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, mldsa, padding, rsa
 
 from ..errors import LimitExceededError, MalformedCMSError, MalformedMIMEError, UnsupportedAlgorithmError
 from ..limits import DEFAULT_LIMITS, Limits
@@ -41,18 +41,24 @@ from ..streamio import Region, Source, region_of, region_of_file, spool
 from . import der
 from .algorithms import (
     DIGESTS,
+    HASH_ML_DSA_OIDS,
+    HASH_SLH_DSA_OIDS,
+    ML_DSA_OIDS,
+    OID_CMS_ALGORITHM_PROTECTION,
     OID_CONTENT_TYPE,
     OID_COUNTERSIGNATURE,
     OID_MESSAGE_DIGEST,
     OID_SIGNING_TIME,
     OID_SMIME_CAPABILITIES,
+    PQ_SIGNATURE_NAMES,
     REFUSED_DIGESTS,
+    SLH_DSA_OIDS,
     ContentKind,
     hash_algorithm,
 )
 from .der import BerReader
 from .parsing import cms_bytes
-from .signing import cert_der, new_hash
+from .signing import cert_der, ml_dsa_name, new_hash
 
 MAX_SIGNERS = DEFAULT_LIMITS.max_signers  # the defaults; limits.py
 MAX_IN_MEMORY = 256 << 20
@@ -81,6 +87,9 @@ class SignerCheck:
     key_size: int | None
     has_signed_attrs: bool
     capabilities: tuple[str, ...] = ()
+    #: The signature could not be checked because its algorithm is not supported (SLH-DSA) or out of profile
+    #: (HashML-DSA): neither valid nor proven invalid.
+    unsupported: bool = False
 
 
 @dataclass(frozen=True)
@@ -265,7 +274,7 @@ def check_signer(
     """Check one SignerInfo (RFC 5652 §5.6): certificate, attributes, message digest, then the signature.
 
     ``content_digests`` caches the content's digest per algorithm across the signers of one message."""
-    views = next((c for c in certs if _sid_matches(signer.sid, c[0], c[1])), None)
+    views = _signer_certificate(signer, certs)
     certificate = views[2] if views else None
     check = SignerCheck(
         index=index,
@@ -275,11 +284,14 @@ def check_signer(
         digest_algorithm=signer.digest_name,
         signature_algorithm=signer.signature_name,
         signing_time=None,
-        key_size=getattr(certificate.public_key(), "key_size", None) if certificate else None,
+        key_size=_key_size(certificate),
         has_signed_attrs=signer.signed_attrs is not None,
     )
     if certificate is None:
         return replace(check, failure="the signer's certificate is neither in the message nor given")
+    unsupported = _unsupported_signature(signer, certificate)
+    if unsupported is not None:
+        return replace(check, failure=unsupported, unsupported=True)
     failure = _unsigned_attributes_problem(signer.unsigned_attrs) or _digest_algorithm_problem(signer.digest_name)
     if failure is not None:
         return replace(check, failure=failure)
@@ -289,7 +301,7 @@ def check_signer(
     if signer.signed_attrs is None:
         signed_bytes = content.read_all(MAX_IN_MEMORY)
     else:
-        attributes = _read_signed_attributes(signer.signed_attrs, e_content_type_der)
+        attributes = _read_signed_attributes(signer.signed_attrs, e_content_type_der, signer)
         check = replace(check, signing_time=attributes.signing_time, capabilities=attributes.capabilities)
         if attributes.failure is None and not hmac.compare_digest(der.content_of(attributes.message_digest), digest):
             attributes = replace(attributes, failure="the message digest does not match the content: "
@@ -299,6 +311,84 @@ def check_signer(
         signed_bytes = signer.to_be_signed()
     failure = _signature_problem(certificate, signer, signed_bytes)
     return replace(check, intact=failure is None, failure=failure)
+
+
+def _key_size(certificate: x509.Certificate | None) -> int | None:
+    if certificate is None:
+        return None
+    try:
+        return getattr(certificate.public_key(), "key_size", None)
+    except (UnsupportedAlgorithm, ValueError):
+        return None
+
+
+_HASH_ML_DSA = frozenset(n.replace("-", "_") for n in HASH_ML_DSA_OIDS)
+_SLH_DSA = frozenset(n.replace("-", "_") for n in (*SLH_DSA_OIDS, *HASH_SLH_DSA_OIDS))
+
+
+def _unsupported_signature(signer: RawSignerInfo, certificate: x509.Certificate) -> str | None:
+    """Why this signature cannot be checked at all (neither valid nor invalid), or None."""
+    name = signer.signature_name
+    if name in _HASH_ML_DSA:
+        return (f"the signature algorithm {name} (HashML-DSA, pre-hash) is out of profile: RFC 9882 does not "
+                "define it for CMS and RFC 9881 forbids its OIDs in certificates")
+    if name in _SLH_DSA:
+        return (f"the signature algorithm {name} (SLH-DSA, RFC 9814) cannot be checked: pyca/cryptography "
+                "has no SLH-DSA")
+    try:
+        certificate.public_key()
+    except UnsupportedAlgorithm:
+        return "the signer's public key algorithm is not supported"
+    except ValueError:
+        return None  # a corrupt key: reported when the signature is checked
+    return None
+
+
+def _algorithm_protection_problem(value: bytes, signer: RawSignerInfo) -> str | None:
+    """RFC 6211 §2: the CMSAlgorithmProtection attribute must name the SignerInfo's own algorithms."""
+    try:
+        parts = der.children(value)
+        digest_oid = der.children(parts[0])[0]
+        signature = next((p for p in parts[1:] if p[:1] == b"\xa1"), None)
+    except _PARSE_ERRORS:
+        return "the CMSAlgorithmProtection attribute is malformed"
+    if digest_oid != der.children(signer.digest_algorithm)[0]:
+        return "the CMSAlgorithmProtection attribute names another digest algorithm (RFC 6211): algorithm substitution"
+    if signature is not None:
+        try:
+            signature_oid = der.children(signature)[0]
+        except _PARSE_ERRORS:
+            return "the CMSAlgorithmProtection attribute is malformed"
+        if signature_oid != der.children(signer.signature_algorithm)[0]:
+            return ("the CMSAlgorithmProtection attribute names another signature algorithm (RFC 6211): "
+                    "algorithm substitution")
+    return None
+
+
+def _signer_certificate(signer: RawSignerInfo, certs: list[CertificateViews]) -> CertificateViews | None:
+    """The certificate the sid names. When several do (the RFC 9881 and RFC 9935 example certificates share one
+    issuer and serial), the one whose key fits the signature algorithm is taken, not merely the first."""
+    matches = [c for c in certs if _sid_matches(signer.sid, c[0], c[1])]
+    if len(matches) > 1:
+        fitting = [c for c in matches if _key_fits(c[2], signer.signature_name)]
+        if fitting:
+            return fitting[0]
+    return matches[0] if matches else None
+
+
+def _key_fits(certificate: x509.Certificate, signature_name: str) -> bool:
+    try:
+        key = certificate.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        return False
+    pq = ml_dsa_name(key)
+    if pq is not None or signature_name.startswith("ml_dsa"):
+        return pq is not None and pq.replace("-", "_") == signature_name
+    if isinstance(key, rsa.RSAPublicKey):
+        return "rsa" in signature_name
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "ecdsa" in signature_name
+    return isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey) and signature_name.startswith("ed")
 
 
 def _unsigned_attributes_problem(unsigned_attrs: bytes | None) -> str | None:
@@ -345,9 +435,10 @@ class _SignedAttributes:
     message_digest: bytes = b""  # the message-digest attribute's OCTET STRING TLV
     signing_time: datetime | None = None
     capabilities: tuple[str, ...] = ()
+    algorithm_protection: bytes | None = None  # the CMSAlgorithmProtection value (RFC 6211), when present
 
 
-def _read_signed_attributes(contents: bytes, e_content_type_der: bytes) -> _SignedAttributes:
+def _read_signed_attributes(contents: bytes, e_content_type_der: bytes, signer: RawSignerInfo) -> _SignedAttributes:
     try:
         attrs = parse_attributes(contents)
     except MalformedCMSError:
@@ -366,7 +457,12 @@ def _read_signed_attributes(contents: bytes, e_content_type_der: bytes) -> _Sign
             capabilities = _capabilities(values[0])
     except _PARSE_ERRORS:
         return _SignedAttributes("the signing-time attribute is malformed", message_digest, signing_time)
-    return _SignedAttributes(None, message_digest, signing_time, capabilities)
+    protections = attrs.get(ATTR_CMS_ALGORITHM_PROTECTION, [])
+    if len(protections) > 1 or (protections and len(protections[0]) != 1):
+        return _SignedAttributes("the signed attributes contain more than one CMSAlgorithmProtection (RFC 6211 §2)")
+    protection = protections[0][0] if protections else None
+    failure = None if protection is None else _algorithm_protection_problem(protection, signer)
+    return _SignedAttributes(failure, message_digest, signing_time, capabilities, protection)
 
 
 def _signed_attributes_problem(attrs: dict[bytes, list[list[bytes]]], e_content_type_der: bytes) -> str | None:
@@ -421,6 +517,12 @@ def _verify_raw(public_key: Any, signer: RawSignerInfo, data: bytes) -> None:
     elif isinstance(public_key, ec.EllipticCurvePublicKey):
         public_key.verify(signature, data, ec.ECDSA(hash_algorithm(digest_name)))
     elif isinstance(public_key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        public_key.verify(signature, data)
+    elif isinstance(public_key, mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey):
+        # RFC 9882 §3: pure ML-DSA over the signed attributes (or the content), empty context; the algorithm must
+        # name the key's own parameter set.
+        if der.children(signer.signature_algorithm)[0] != der.oid(ML_DSA_OIDS[ml_dsa_name(public_key) or ""]):
+            raise UnsupportedAlgorithmError(f"signature algorithm {algo} does not fit the signer's ML-DSA key")
         public_key.verify(signature, data)
     elif isinstance(public_key, dsa.DSAPublicKey):
         public_key.verify(signature, data, hash_algorithm(digest_name))
@@ -520,6 +622,7 @@ ATTR_MESSAGE_DIGEST = der.oid(OID_MESSAGE_DIGEST)
 ATTR_SIGNING_TIME = der.oid(OID_SIGNING_TIME)
 ATTR_COUNTERSIGNATURE = der.oid(OID_COUNTERSIGNATURE)
 ATTR_SMIME_CAPABILITIES = der.oid(OID_SMIME_CAPABILITIES)
+ATTR_CMS_ALGORITHM_PROTECTION = der.oid(OID_CMS_ALGORITHM_PROTECTION)
 
 
 @dataclass(frozen=True)
@@ -527,6 +630,7 @@ class RawSignerInfo:
     """A SignerInfo (RFC 5652 §5.3) as received: the parts read straight from its bytes, nothing re-encoded."""
 
     sid: bytes  # IssuerAndSerialNumber TLV, or [0] SubjectKeyIdentifier TLV
+    digest_algorithm: bytes  # the AlgorithmIdentifier TLV
     digest_name: str
     signed_attrs: bytes | None  # contents of [0] IMPLICIT SET OF Attribute
     signature_algorithm: bytes  # the AlgorithmIdentifier TLV
@@ -550,6 +654,7 @@ class RawSignerInfo:
         unsigned = der.content_of(rest[2]) if len(rest) > 2 and rest[2][:1] == b"\xa1" else None
         return cls(
             sid=sid,
+            digest_algorithm=digest_alg,
             digest_name=_algorithm_name(der.children(digest_alg)[0], "digest"),
             signed_attrs=signed,
             signature_algorithm=rest[0],
@@ -606,6 +711,10 @@ def decode_oid(tlv: bytes) -> str:
 
 @lru_cache(maxsize=256)
 def _algorithm_name(oid_tlv: bytes, kind: str) -> str:
+    # ML-DSA and SLH-DSA are named from our own table: other libraries register their own names for these OIDs
+    # with asn1crypto ("mldsa65"), so its answer would depend on what was imported first.
+    if kind == "signature" and decode_oid(oid_tlv) in PQ_SIGNATURE_NAMES:
+        return PQ_SIGNATURE_NAMES[decode_oid(oid_tlv)]
     cls = algos.DigestAlgorithmId if kind == "digest" else algos.SignedDigestAlgorithmId
     return str(cls.load(oid_tlv).native)
 

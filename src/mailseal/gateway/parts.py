@@ -81,7 +81,8 @@ def build_resources(settings: Mapping[str, Any], store: Store | None = None
     _unlock(keystore)
     from ..policy.portal_settings import parse_portal
 
-    return gateway, policy, Resources(store, keystore, context, lookup, portal=parse_portal(settings))
+    return gateway, policy, Resources(store, keystore, context, lookup, portal=parse_portal(settings),
+                                      post_quantum=policy.smime.post_quantum)
 
 
 def _stored_policy(settings: Mapping[str, Any], store: Store) -> Policy | None:

@@ -347,7 +347,7 @@ class Pipeline:
             resolved.append(found)
         cipher, transport = choose_algorithms([r.capabilities for r in resolved], default=smime.encryption_algorithm,
                                               floor=smime.encryption_floor)
-        certs = [r.certificate for r in resolved]
+        certs = [c for r in resolved for c in r.all_certificates]
         own = self.resources.encryption_certificate_of_sender(sender) if smime.encrypt_to_sender else None
         out = self._temp()
         # obscure_subject: RFC 9788 hcp_baseline, unless the message came signed without header protection (its

@@ -39,7 +39,7 @@ class Resources:
 
     def __init__(self, store: Store, keystore: KeyStore, context: ValidationContext,
                  lookup: CertificateLookup | None = None, ttl: float = CACHE_SECONDS,
-                 portal: PortalSettings | None = None) -> None:
+                 portal: PortalSettings | None = None, post_quantum: str = "hybrid") -> None:
         self.store = store
         self.portal_settings = portal or PortalSettings()
         self._portal: PortalStore | None = None
@@ -47,6 +47,7 @@ class Resources:
         self.directory = Directory(store)
         self.context = context
         self.lookup = lookup
+        self.post_quantum = post_quantum  # [policy.smime] post_quantum: which certificates a recipient gets
         self.ttl = ttl
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], _Cached] = {}
@@ -116,7 +117,8 @@ class Resources:
         organisation's own users, the certificate of their encryption identity in the key store."""
         def load() -> ResolvedRecipient | None:
             try:
-                return resolve_recipient(address, self.directory, lookup=self.lookup, keys=self.keys)
+                return resolve_recipient(address, self.directory, lookup=self.lookup, keys=self.keys,
+                                         post_quantum=self.post_quantum)
             except TemporaryError:  # a lookup source did not answer: 4xx (the sender retries), no verdict
                 raise
             except MailsealError:

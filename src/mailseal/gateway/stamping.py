@@ -14,6 +14,7 @@ RESULTS: dict[SignerStatus, str] = {
     SignerStatus.VALID: "pass",
     SignerStatus.INVALID_SIGNATURE: "fail",
     SignerStatus.UNKNOWN_SIGNER: "permerror",
+    SignerStatus.UNSUPPORTED_ALGORITHM: "permerror",
     SignerStatus.REVOCATION_UNKNOWN: "temperror",
 }
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.@]+")

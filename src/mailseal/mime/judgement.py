@@ -64,7 +64,7 @@ def judge_signer(
         return result(SignerStatus.UNKNOWN_SIGNER if check.intact else SignerStatus.INVALID_SIGNATURE)
     if not check.intact:
         reasons.append(check.failure or "the signature does not verify")
-        return result(SignerStatus.INVALID_SIGNATURE)
+        return result(SignerStatus.UNSUPPORTED_ALGORITHM if check.unsupported else SignerStatus.INVALID_SIGNATURE)
     reasons.append("the signature is intact: the signed content has not been changed")
     reasons.extend(_signing_time_doubts(check, cert, context))
     usage = signing_usage_problems(cert)

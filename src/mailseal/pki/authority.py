@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mlkem
 
 from ..cms.identity import Password, password_bytes
 from ..cms.names import serial_text
@@ -39,6 +39,8 @@ from .ca_files import (
 )
 from .ca_keyfile import (
     CA_KEY_TYPES,
+    ML_DSA_KEY_TYPES,
+    ML_KEM_KEY_TYPES,
     USER_KEY_TYPES,
     CAKey,
     UserKey,
@@ -118,6 +120,7 @@ class CertificateAuthority:
         if cls.exists(directory):
             raise CAError(f"a CA already exists in {directory}")
         key = generate_key(key_type)
+        assert not isinstance(key, mlkem.MLKEM768PrivateKey | mlkem.MLKEM1024PrivateKey)  # never a CA key type
         now = (at or datetime.now(UTC)).replace(microsecond=0)
         cert = ca_certificate(key, name.strip(), now, days)
         directory.mkdir(parents=True, exist_ok=True)
@@ -200,7 +203,7 @@ class CertificateAuthority:
             raise UsageError("the certificate would outlive the CA certificate; ask for fewer days")
         ca_key = self.key
         key = generate_key(key_type)
-        assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+        assert not isinstance(key, ed25519.Ed25519PrivateKey)
         serial = x509.random_serial_number()
         cert = subscriber_certificate(self.certificate, ca_key, self.config, key, serial=serial, san=san,
                                       written=written, ascii_mailbox=ascii_mailbox, usage=usage,
@@ -257,6 +260,7 @@ class CertificateAuthority:
         """
         ca_key = self.key
         key = generate_key("p256")
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
         now = (at or datetime.now(UTC)).replace(microsecond=0)
         return key, ocsp_responder_certificate(self.certificate, ca_key, self.config.name, key, now, days)
 
@@ -270,6 +274,8 @@ __all__ = [
     "KEY_FILE",
     "MAILBOX_VALIDATED_STRICT",
     "MAX_VALIDITY_DAYS",
+    "ML_DSA_KEY_TYPES",
+    "ML_KEM_KEY_TYPES",
     "OCSP_NO_CHECK",
     "REASONS",
     "USAGES",

@@ -1,4 +1,9 @@
-"""The PKCS#12 file (RFC 7292) the internal CA hands a subscriber: key, certificate and the CA certificate."""
+"""The PKCS#12 file (RFC 7292) the internal CA hands a subscriber: key, certificate and the CA certificate.
+
+pyca/cryptography (and OpenSSL 3.0) cannot put an ML-DSA or ML-KEM key into PKCS#12, so such a subscriber gets a
+PEM file instead: the key as encrypted PKCS#8 (PBES2, AES-256-CBC; the RFC 9881/9935 seed form inside), then the
+certificate and the CA certificate. ``Identity.load`` and every ``--key FILE`` option read it with the same password.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ..cms.identity import Password, password_bytes
 from ..errors import UsageError
-from .ca_keyfile import UserKey
+from .ca_keyfile import MLDSAKey, MLKEMKey, UserKey
 
 
 def subscriber_pkcs12(friendly_name: str, key: UserKey, certificate: x509.Certificate, ca: x509.Certificate,
@@ -17,6 +22,11 @@ def subscriber_pkcs12(friendly_name: str, key: UserKey, certificate: x509.Certif
     and older NSS import."""
     if not password:
         raise UsageError("the PKCS#12 file needs a password")
+    if isinstance(key, MLDSAKey | MLKEMKey):
+        pem = serialization.Encoding.PEM
+        return (key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                  serialization.BestAvailableEncryption(password_bytes(password) or b""))
+                + certificate.public_bytes(pem) + ca.public_bytes(pem))
     builder = serialization.PrivateFormat.PKCS12.encryption_builder()
     if legacy:
         builder = (builder.kdf_rounds(2048).key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)

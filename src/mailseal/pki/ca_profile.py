@@ -21,7 +21,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 
 from ..errors import UsageError
 from .ca_files import CAConfig
-from .ca_keyfile import CAKey, UserKey, signature_hash
+from .ca_keyfile import CAKey, MLDSAKey, MLKEMKey, UserKey, signature_hash
 from .profile import SMTP_UTF8_MAILBOX
 
 Usage = Literal["sign", "encrypt", "dual"]
@@ -60,16 +60,21 @@ def mailbox_names(address: str) -> tuple[x509.GeneralName, str, bool]:
 
 
 def user_key_usage(key: UserKey, usage: str) -> x509.KeyUsage:
-    """S/MIME BR §7.1.2.3 (e) key usage for the strict profile."""
+    """S/MIME BR §7.1.2.3 (e) key usage for the strict profile; RFC 9881 §5 (ML-DSA: signing bits only) and
+    RFC 9935 §5 (ML-KEM: keyEncipherment only)."""
     sign = usage in ("sign", "dual")
     encrypt = usage in ("encrypt", "dual")
-    is_rsa = isinstance(key, rsa.RSAPrivateKey)
+    if isinstance(key, MLDSAKey) and encrypt:
+        raise UsageError("an ML-DSA key can only sign (RFC 9881 §5): use --usage sign, and an ML-KEM key to encrypt")
+    if isinstance(key, MLKEMKey) and sign:
+        raise UsageError("an ML-KEM key can only decrypt (RFC 9935 §5): use --usage encrypt")
+    transport = isinstance(key, rsa.RSAPrivateKey | MLKEMKey)
     return x509.KeyUsage(
         digital_signature=sign,
         content_commitment=sign,
-        key_encipherment=encrypt and is_rsa,
+        key_encipherment=encrypt and transport,
         data_encipherment=False,
-        key_agreement=encrypt and not is_rsa,
+        key_agreement=encrypt and not transport,
         key_cert_sign=False,
         crl_sign=False,
         encipher_only=False,

@@ -16,6 +16,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from ..cms.kemri import kem_name
+from ..cms.signing import ml_dsa_name
+
 #: id-on-SmtpUTF8Mailbox (RFC 9598 §3): an otherName carrying an address with a non-ASCII local part.
 SMTP_UTF8_MAILBOX = ObjectIdentifier("1.3.6.1.5.5.7.8.9")
 
@@ -101,6 +104,8 @@ def signing_usage_problems(cert: x509.Certificate) -> list[str]:
         problems.append("the certificate's key usage allows neither digitalSignature nor nonRepudiation")
     if isinstance(_public_key(cert), x25519.X25519PublicKey | x448.X448PublicKey):
         problems.append("an X25519/X448 key cannot sign")
+    if kem_name(_public_key(cert)) is not None:
+        problems.append("an ML-KEM key cannot sign (RFC 9935 §5)")
     return problems
 
 
@@ -118,10 +123,15 @@ def encryption_usage_problems(cert: x509.Certificate) -> list[str]:
     elif isinstance(key, ec.EllipticCurvePublicKey | x25519.X25519PublicKey | x448.X448PublicKey):
         if ku is not None and not ku.key_agreement:
             problems.append("the certificate's key usage does not allow keyAgreement")
+    elif kem_name(key) is not None:
+        if ku is not None and not ku.key_encipherment:
+            problems.append("the certificate's key usage does not allow keyEncipherment")
     elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
         problems.append("an Ed25519/Ed448 key can only sign")
     elif key is None:
         problems.append(f"a {describe_key(cert)} key cannot receive encrypted mail")
+    elif ml_dsa_name(key) is not None:
+        problems.append("an ML-DSA key can only sign (RFC 9881 §5)")
     else:
         problems.append(f"a {type(key).__name__} cannot receive encrypted mail")
     return problems
@@ -149,7 +159,35 @@ def key_problems(cert: x509.Certificate) -> list[str]:
     if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey | x25519.X25519PublicKey
                   | x448.X448PublicKey):
         return []
+    if ml_dsa_name(key) is not None or kem_name(key) is not None:
+        return _pq_key_usage_problems(cert)
     return [f"a {describe_key(cert)} key is not allowed for S/MIME"]
+
+
+# RFC 9881 §5: an ML-DSA certificate's key usage holds only signing bits; RFC 9935 §5: ML-KEM's only keyEncipherment.
+_ML_DSA_USAGES = frozenset({"digital_signature", "content_commitment", "key_cert_sign", "crl_sign"})
+_ML_KEM_USAGES = frozenset({"key_encipherment"})
+_USAGE_NAMES = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
+                "key_cert_sign", "crl_sign")
+
+
+def _pq_key_usage_problems(cert: x509.Certificate) -> list[str]:
+    ku = _ku(cert)
+    if ku is None:
+        return []
+    present = {name for name in _USAGE_NAMES if getattr(ku, name)}
+    if ku.key_agreement:
+        present |= {n for n in ("encipher_only", "decipher_only") if getattr(ku, n)}
+    if ml_dsa_name(_public_key(cert)) is not None:
+        allowed, rule, who = _ML_DSA_USAGES, "RFC 9881 §5", "ML-DSA"
+    else:
+        allowed, rule, who = _ML_KEM_USAGES, "RFC 9935 §5", "ML-KEM"
+    extra = sorted(present - allowed)
+    if extra:
+        return [f"an {who} certificate's key usage must not include {', '.join(extra)} ({rule})"]
+    if not present:
+        return [f"an {who} certificate's key usage is empty ({rule})"]
+    return []
 
 
 def describe_key(cert: x509.Certificate) -> str:
@@ -171,6 +209,9 @@ def describe_key(cert: x509.Certificate) -> str:
         (x25519.X25519PublicKey, "X25519"),
         (x448.X448PublicKey, "X448"),
     ]
+    pq = ml_dsa_name(key) or kem_name(key)
+    if pq is not None:
+        return pq.upper()
     for kind, name in names:
         if isinstance(key, kind):
             return name
@@ -225,7 +266,7 @@ def check_certificate(cert: x509.Certificate, email: str | None = None, at: date
 
     Checks, for both purposes: an e-mail address (SAN rfc822Name / SmtpUTF8Mailbox, else PKCS#9
     emailAddress), an end-entity certificate, the validity period, an allowed key (RSA >= 2048, P-256/384/521,
-    Ed25519/Ed448, X25519/X448), EKU emailProtection or anyExtendedKeyUsage; then the key usage per purpose.
+    Ed25519/Ed448, X25519/X448, ML-DSA-44/65/87 and ML-KEM-768/1024 with their RFC 9881/9935 key usage), EKU emailProtection or anyExtendedKeyUsage; then the key usage per purpose.
     Path validation and revocation are not part of the profile: see ``mailseal.pki.validation``.
     """
     addresses = tuple(certificate_emails(cert))

@@ -20,6 +20,9 @@ class SignerStatus(StrEnum):
 
     INVALID_SIGNATURE = "invalid-signature"
     UNKNOWN_SIGNER = "unknown-signer"
+    #: The signature's algorithm cannot be checked here (SLH-DSA) or is out of profile (HashML-DSA): neither
+    #: valid nor shown to be altered.
+    UNSUPPORTED_ALGORITHM = "unsupported-algorithm"
     REVOKED = "revoked"
     USAGE_NOT_ALLOWED = "usage-not-allowed"
     EXPIRED = "expired"

@@ -68,10 +68,12 @@ class Example:
 class Explanation:
     decision: Decision
     facts_from: str  # where the keys and certificates came from, in words
+    #: [policy.smime] post_quantum: which certificates a recipient with a classical and an ML-KEM one gets.
+    post_quantum: str = "hybrid"
 
     def to_dict(self) -> dict[str, Any]:
         """What `mailseal policy explain --json` prints and ``POST /api/v1/policy/test`` answers."""
-        return {**self.decision.to_dict(), "facts": self.facts_from}
+        return {**self.decision.to_dict(), "facts": self.facts_from, "post_quantum": self.post_quantum}
 
 
 def explain(policy: Policy, example: Example, store_facts: Facts | None, *, without_store: str = "no store"
@@ -83,7 +85,7 @@ def explain(policy: Policy, example: Example, store_facts: Facts | None, *, with
                           certificates=example.assume_certs)
     facts: Facts = assumed if store_facts is None else EitherFacts(assumed, store_facts)
     words = f"assumptions only ({without_store})" if store_facts is None else "assumptions and the store"
-    return Explanation(policy.decide(envelope, message, facts), words)
+    return Explanation(policy.decide(envelope, message, facts), words, policy.smime.post_quantum)
 
 
 __all__ = ["Example", "Explanation", "explain"]

@@ -18,6 +18,10 @@ SIGNING_ALGORITHMS: tuple[str, ...] = tuple(SIGNING_DIGESTS)
 #: the cms layer so that parsing settings does not import the store and its database drivers.
 CIPHER_PREFERENCE: tuple[str, ...] = tuple(CONTENT_CIPHERS)
 DEFAULT_FLOOR = "aes128-cbc"
+#: Which certificates a recipient with both a classical and an ML-KEM certificate is encrypted to (docs/pq.md):
+#: hybrid: both (every client can open it, and a quantum computer cannot); prefer_pq: only the ML-KEM one when there
+#: is one; require_pq: only ML-KEM, and a recipient without an ML-KEM certificate counts as having no certificate.
+POST_QUANTUM_MODES: tuple[str, ...] = ("hybrid", "prefer_pq", "require_pq")
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class SmimeSettings:
     #: Hide the Subject of encrypted mail (RFC 9788 hcp_baseline): it travels inside, the outer one reads "[...]".
     #: Off by default: clients without header protection (Outlook) show "[...]" as the subject.
     obscure_subject: bool = False
+    #: hybrid, prefer_pq or require_pq: see POST_QUANTUM_MODES.
+    post_quantum: str = "hybrid"
 
     @classmethod
     def parse(cls, value: Any, where: str = "policy.smime") -> SmimeSettings:
@@ -68,6 +74,8 @@ class SmimeSettings:
             at = f"{where}.{key}"
             if key == "signing_algorithm":
                 kwargs[key] = _one_of(raw, SIGNING_ALGORITHMS, at)
+            elif key == "post_quantum":
+                kwargs[key] = _one_of(raw, POST_QUANTUM_MODES, at)
             elif key in ("encryption_algorithm", "encryption_floor"):
                 kwargs[key] = _one_of(raw, CIPHER_PREFERENCE, at)
             elif key == "crl_timeout_seconds":
@@ -102,4 +110,4 @@ def _one_of(value: Any, names: tuple[str, ...], where: str) -> str:
 
 SMIME_KEYS: tuple[str, ...] = tuple(f.name for f in fields(SmimeSettings))
 
-__all__ = ["CIPHER_PREFERENCE", "DEFAULT_FLOOR", "SIGNING_ALGORITHMS", "SMIME_KEYS", "SmimeSettings"]
+__all__ = ["CIPHER_PREFERENCE", "DEFAULT_FLOOR", "POST_QUANTUM_MODES", "SIGNING_ALGORITHMS", "SMIME_KEYS", "SmimeSettings"]

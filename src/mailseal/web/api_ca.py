@@ -18,7 +18,8 @@ from .sessions import API_PREFIX, MAX_OFFSET, Principal, admin, recently_authent
 
 router = APIRouter(prefix=API_PREFIX)
 Usage = Literal["sign", "encrypt", "dual"]
-KeyType = Literal["rsa2048", "rsa3072", "p256", "p384"]
+KeyType = Literal["rsa2048", "rsa3072", "p256", "p384", "ml-dsa-44", "ml-dsa-65", "ml-dsa-87", "ml-kem-768",
+                  "ml-kem-1024"]
 Reason = Literal["unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation",
                  "privilegeWithdrawn"]
 SERIAL = Path(pattern=r"^(0x)?[0-9A-Fa-f]{1,40}(:[0-9A-Fa-f]{1,2}){0,20}$", description="the serial in hexadecimal, as the list shows it")

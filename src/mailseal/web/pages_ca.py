@@ -53,7 +53,7 @@ def ca_issue(request: Request, email: str = Form(max_length=254), usage: str = F
         asked = {"email": email, "usage": usage, "key_type": key_type, "days": days, "legacy": legacy}
         return _page(request, who, app, error=exc.message, status=400, asked=asked)
     # The key leaves once, as this download; nothing of it stays in the console.
-    return Response(made.pkcs12, media_type="application/pkcs12",
+    return Response(made.pkcs12, media_type=made.media_type,
                     headers={"Content-Disposition": f'attachment; filename="{made.filename}"'})
 
 

@@ -31,6 +31,7 @@ STATUS_STATES: dict[SignerStatus, State] = {
     SignerStatus.VALID: State(GOOD, "check", "Valid"),
     SignerStatus.INVALID_SIGNATURE: State(BAD, "cross", "Invalid: content altered"),
     SignerStatus.UNKNOWN_SIGNER: State(BAD, "cross", "Invalid: unknown signer"),
+    SignerStatus.UNSUPPORTED_ALGORITHM: State(WARN, "question", "Not checked: unsupported algorithm"),
     SignerStatus.REVOKED: State(BAD, "cross", "Not valid: certificate revoked"),
     SignerStatus.USAGE_NOT_ALLOWED: State(BAD, "cross", "Not valid: certificate not for e-mail signing"),
     SignerStatus.EXPIRED: State(BAD, "cross", "Not valid: certificate expired"),
@@ -60,6 +61,8 @@ UNTRUSTED_CA = ("The certificate used to sign the message was issued by a certif
 ADDRESS_MISMATCH = ("The e-mail address listed in the signer's certificate is different from the address that was "
                     "used to send this message. Look at the signer's certificate to learn who signed the message.")
 UNKNOWN_SIGNER = "The certificate used to sign the message is missing or cannot be read."
+UNSUPPORTED = ("The message was signed with an algorithm this system cannot check, so the signature is neither "
+               "confirmed nor shown to be broken.")
 USAGE_NOT_ALLOWED = "The certificate used to sign the message may not be used to sign e-mail."
 REVOCATION_UNKNOWN = "Whether the certificate used to sign the message has been revoked could not be established."
 WEAK = "The message was signed with an algorithm or key that is no longer considered safe."
@@ -97,6 +100,7 @@ def sentence(status: SignerStatus, reasons: tuple[str, ...], leaf_validity: str)
         SignerStatus.REVOKED: REVOKED,
         SignerStatus.ADDRESS_MISMATCH: ADDRESS_MISMATCH,
         SignerStatus.UNKNOWN_SIGNER: UNKNOWN_SIGNER,
+        SignerStatus.UNSUPPORTED_ALGORITHM: UNSUPPORTED,
         SignerStatus.USAGE_NOT_ALLOWED: USAGE_NOT_ALLOWED,
         SignerStatus.REVOCATION_UNKNOWN: REVOCATION_UNKNOWN,
         SignerStatus.WEAK_ALGORITHM: WEAK,

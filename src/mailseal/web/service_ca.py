@@ -132,7 +132,13 @@ class IssuedFile:
     @property
     def filename(self) -> str:
         local = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in self.record.email.split("@")[0])
-        return f"{local or 'user'}-{self.record.serial_hex[:16]}.p12"
+        # An ML-DSA / ML-KEM key comes as a PEM bundle (encrypted PKCS#8 and both certificates; docs/pq.md).
+        suffix = "pem" if self.pkcs12.startswith(b"-----BEGIN") else "p12"
+        return f"{local or 'user'}-{self.record.serial_hex[:16]}.{suffix}"
+
+    @property
+    def media_type(self) -> str:
+        return "application/x-pem-file" if self.pkcs12.startswith(b"-----BEGIN") else "application/pkcs12"
 
 
 def issue(store: Store, directory: Path | None, *, email: str, usage: str, key_type: str, days: int,
