@@ -12,10 +12,12 @@ import pytest
 from cryptography import x509
 from starlette.testclient import TestClient
 
+import mailseal
 from mailseal.errors import UsageError
 from mailseal.store.audit import events
 from mailseal.web import service_verify
 from mailseal.web.tokens_verify import LIFETIME, download_key, unseal
+from tests.support.messages import ident
 from tests.support.testpki import TestPKI
 from tests.web.conftest import Console, csrf_of
 from tests.web.verify_support import GARBAGE, REMOTE, Messages, messages, trust_test_root
@@ -87,6 +89,23 @@ def test_encrypted_message_names_its_recipients_and_mailseal_open(trusted: Conso
     bob = pki.user("bob").cert
     assert f"{bob.serial_number:x}" in page.lower().replace(":", "")
     assert 'id="report-verdict"' not in page
+
+
+def test_signed_encrypted_signed_shows_the_outer_signature_and_the_closed_layer(trusted: Console, root: TestClient,
+                                                                             pki: TestPKI) -> None:
+    alice = ident(pki.user("alice"))
+    bob = pki.user("bob").cert
+    triple = mailseal.sign(mailseal.encrypt(mailseal.sign(built_message(), alice), [bob]), alice)
+    status, page = upload(root, triple)
+    assert status == 200
+    assert verdict(page).startswith("Valid")  # the outer signature, which counts for the message as received
+    assert "Layer 2: Encrypted" in page and "Not opened: no key here" in page
+    assert f"serial {bob.serial_number:x}" in page and "a signature inside it was not checked" in page
+
+
+def built_message() -> bytes:
+    return (b"From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: triple\r\n"
+            b"Date: Mon, 07 Dec 2026 12:00:00 +0000\r\nMessage-ID: <triple@example.org>\r\n\r\nInside.\r\n")
 
 
 def test_pasted_message_is_verified(trusted: Console, root: TestClient, built: Messages) -> None:

@@ -113,6 +113,7 @@ def verify_cmd(
             extra_certificates=extra_certs(certs),
             detached_content=Path(content).read_bytes() if content else None,
             limits=settings_limits(),
+            keep_inner_encrypted=True,  # signed, encrypted, signed: the outer signature is reported without a key
         )
         _write_content(opened, outfile)
         harvested = _harvest(opened) if harvest else None  # reads the message's From: the input must be open

@@ -52,6 +52,9 @@ def render(report: Report) -> str:
             out.append(f"layer {depth}: signed ({layer.form}), covers {layer.covers}: {layer.status}")
             for i, s in enumerate(layer.signers, 1):
                 out.extend(_signer(i, s))
+        elif not layer.opened:
+            out.append(f"layer {depth}: encrypted ({layer.kind}), not opened: no key here for "
+                       f"{', '.join(layer.recipients) or 'its recipients'}")
         else:
             protected = "integrity protected" if layer.integrity_protected else "integrity NOT protected by the cipher"
             out.append(

@@ -272,10 +272,14 @@ def open_message(
     detached_content: bytes | None = None,
     max_depth: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    keep_inner_encrypted: bool = False,
 ) -> Opened:
     """Unwrap every layer at the root of the message and return the report and the innermost content.
 
-    ``identities`` are the keys to decrypt with, or a ``KeyChooser`` asked at each encrypted layer. A message
+    ``identities`` are the keys to decrypt with, or a ``KeyChooser`` asked at each encrypted layer. With
+    ``keep_inner_encrypted``, an encrypted layer inside a signature that no key given opens is reported as not
+    opened (with whom it is for) and unwrapping stops there, so that verifying a signed, then encrypted, then
+    signed message shows its outer signature; an encrypted root still raises ``NoMatchingRecipientError``. A message
     past one of ``limits`` (layers, signers, recipients, certificates, attributes, header sizes, parts, nesting,
     expansion) raises ``LimitExceededError``; ``max_depth`` overrides ``limits.max_layers``."""
     ctx = context or _default_context()
@@ -323,7 +327,17 @@ def open_message(
             signers = judge(check, ctx, from_addresses(current) or froms)
             layers.append(Layer("signed", "application/pkcs7-mime", signers, covers=current.content_type()[0]))
         elif content_kind in ENVELOPED_KINDS:
-            info, plain = _decrypt(body, identities, limits)
+            keep = keep_inner_encrypted and bool(layers)
+            try:
+                chosen = _chosen(body, identities, limits)
+            except NoMatchingRecipientError:  # a chooser (the key store's) that holds none of its recipients
+                if not keep:
+                    raise
+                chosen = []
+            if not chosen and keep:
+                layers.append(_unopened_layer(body, content_kind, limits))
+                break
+            info, plain = _decrypt(body, chosen, limits)
             _check_expansion(plain, source.size, limits)
             layers.append(_encrypted_layer(info, "application/pkcs7-mime"))
             current = Entity.content_from_region(plain, limits)
@@ -385,6 +399,14 @@ def _sender_warning(headers: HeaderSet) -> list[str]:
         return []
     return [f"the Sender ({', '.join(sorted(sent_by))}) is not the From ({', '.join(sorted(authors))}): the message "
             "was sent on behalf of the From, and the signature was matched to the From only"]
+
+
+def _unopened_layer(body: Source, kind: ContentKind, limits: Limits) -> Layer:
+    """An encrypted layer left closed: its type and whom it is for (read from the recipient infos, no key used)."""
+    recipients = enveloped_recipients(body.open, limits)
+    return Layer("auth-enveloped" if kind is ContentKind.AUTH_ENVELOPED_DATA else "enveloped",
+                 "application/pkcs7-mime", recipient_count=len(recipients), opened=False,
+                 recipients=tuple(str(r) for r in recipients))
 
 
 def _encrypted_layer(info: DecryptionInfo, form: str) -> Layer:

@@ -89,12 +89,16 @@ class Layer:
     recipient_index: int | None = None
     recipient_count: int | None = None
     integrity_protected: bool | None = None
+    opened: bool = True  # False: an encrypted layer no key given could open (``keep_inner_encrypted``)
+    recipients: tuple[str, ...] = ()  # whom a layer left closed is encrypted for
 
     @property
-    def status(self) -> SignerStatus | Literal["decrypted"]:
+    def status(self) -> SignerStatus | Literal["decrypted", "not-decrypted"]:
         """A signed layer's status is the worst of its signers' (``not-signed`` without any); an encryption
-        layer's is ``decrypted``."""
-        return "decrypted" if self.kind != "signed" else worst_status(self.signers)
+        layer's is ``decrypted``, or ``not-decrypted`` when it was left closed."""
+        if self.kind != "signed":
+            return "decrypted" if self.opened else "not-decrypted"
+        return worst_status(self.signers)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "form": self.form}
@@ -107,7 +111,10 @@ class Layer:
                 recipient_index=self.recipient_index,
                 recipient_count=self.recipient_count,
                 integrity_protected=self.integrity_protected,
+                opened=self.opened,
             )
+            if not self.opened:
+                out["recipients"] = list(self.recipients)
         return out
 
 
@@ -176,6 +183,9 @@ class Report:
                 warnings.append(f"weak cipher: the message was encrypted with {lay.content_algorithm}")
         if self.encrypted and not self.integrity_protected:
             warnings.append("integrity not protected: CBC encryption without a valid signature inside")
+        if any(not lay.opened for lay in self.layers):
+            warnings.append("the signed content is encrypted and was not opened (no key for it here): what it "
+                            "holds, and any signature inside it, was not checked")
         if self.headers is not None:
             warnings.extend(self.headers.differences)
             warnings.extend(self.headers.flags)

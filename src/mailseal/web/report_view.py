@@ -186,6 +186,13 @@ def _layer(depth: int, layer: Layer, report: Report, headers: MessageHeaders, at
            sources: Mapping[str, str]) -> LayerView:
     outer = ("the encryption around it: a signature inside encryption does not show who encrypted the message "
              "or for whom (anyone holding it could have encrypted it again)",) if depth > 1 else ()
+    if layer.kind != "signed" and not layer.opened:
+        for_whom = ", ".join(layer.recipients) or "recipients the console holds no key for"
+        return LayerView(depth, "encrypted", f"Encrypted ({layer.kind}, {layer.form}), not opened",
+                         State(NEUTRAL, "lock", "Not opened: no key here"),
+                         f"everything inside it; encrypted for {for_whom}",
+                         ("the header fields outside it, which travel in the clear",
+                          "what it holds was not seen: a signature inside it was not checked"), False)
     if layer.kind != "signed":
         enc = _encryption(layer)
         return LayerView(depth, "encrypted", f"Encrypted ({layer.kind}, {layer.form})", enc.state,

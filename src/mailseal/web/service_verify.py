@@ -144,7 +144,7 @@ def verify_message(store: Store, raw: bytes, at: datetime) -> Verification:
 
     message_id = _message_id(raw)
     try:
-        opened = open_message(raw, identities=no_keys, context=context(anchors, at))
+        opened = open_message(raw, identities=no_keys, context=context(anchors, at), keep_inner_encrypted=True)
     except NoMatchingRecipientError:
         if not seen:
             raise
