@@ -28,15 +28,19 @@ def _display(from_header: str, sender: str) -> tuple[str, str]:
 
 
 def notification(brand: Brand, settings: PortalSettings, *, recipient: str, from_header: str, sender: str,
-                 subject: str, token: str, expires: datetime | None, hostname: str) -> bytes:
+                 subject: str, token: str, expires: datetime | None, hostname: str,
+                 from_address: str | None = None) -> bytes:
     """The branded notification for one recipient: text and HTML alternatives (the logo a CID image of the same
-    message, never a remote URL), the link with ``token``, no content of the original."""
+    message, never a remote URL), the link with ``token``, no content of the original. From the sender's address,
+    or ``from_address`` (the portal's, when the gateway signs as it) with Reply-To the sender."""
     who, address = _display(from_header, sender)
     link = settings.link(token)
     msg = EmailMessage(policy=SMTP)
     name = brand.from_name or f"{who} via the portal"
-    local, _, domain = address.partition("@")
+    local, _, domain = (from_address or address).partition("@")
     msg["From"] = Address(display_name=name, username=local, domain=domain)
+    if from_address is not None and from_address.lower() != address.lower():
+        msg["Reply-To"] = address  # sent from the portal's address (the gateway signs as it): answers go to the sender
     msg["To"] = recipient
     msg["Subject"] = subject if brand.subject == "real" and subject else brand.neutral_subject
     msg["Date"] = formatdate(usegmt=True)
