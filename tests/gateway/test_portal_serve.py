@@ -60,3 +60,28 @@ def test_serve_deposits_notifies_and_drains(tmp_path: Path, run_cli: RunCli) -> 
     for path in [home / "mailseal.db", *home.glob("mailseal.db-*"), *(home / "spool").rglob("*")]:
         if path.is_file():
             assert MARKER.encode() not in path.read_bytes(), path
+
+
+def test_serve_refuses_to_start_with_a_bad_portal_key(tmp_path: Path) -> None:
+    home, env = _demo_setup(tmp_path)
+    (home / "portal.key").write_text("not a key\n")
+    done = subprocess.run([sys.executable, "-m", "mailseal.cli.main", "serve", "--listen",
+                           f"127.0.0.1:{free_port()}", "--next-hop", f"127.0.0.1:{free_port()}"],
+                          cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False)
+    assert done.returncode == 78, done.stderr.decode()
+    assert b"error[configuration]" in done.stderr and b"portal key file" in done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_check_config_checks_and_names_the_portal(run_cli: RunCli, tmp_path: Path) -> None:
+    config = tmp_path / "mailseal.toml"
+    base = ('[gateway]\nnext_hop = "127.0.0.1:2526"\naccepted_domains = ["example.org"]\n'
+            '[policy]\nencrypt = "encrypt-or-portal"\n[portal]\nbase_url = "https://portal.example.org/"\n'
+            '[portal.brands."example.org"]\nbackground_colour = "#003366"\n')
+    config.write_text(base)
+    done = run_cli("serve", "--check-config", "--config", config, env={"MAILSEAL_HOME": str(tmp_path / "home")})
+    assert done.returncode == 0, done.stderr
+    assert "portal: links https://portal.example.org/m/..., expiry 14 days, brands: example.org" in done.stdout.decode()
+    config.write_text(base + 'subject = "secret"\n')
+    done = run_cli("serve", "--check-config", "--config", config, env={"MAILSEAL_HOME": str(tmp_path / "home")})
+    assert done.returncode == 78 and b'portal.brands."example.org".subject' in done.stderr
