@@ -47,7 +47,10 @@ def test_an_address_guessing_many_accounts_is_refused_until_the_window_ends(limi
 
 def test_two_console_nodes_count_together(limited: Console, tmp_path: Path) -> None:
     limited.add("root")
-    other = create_app(limited.store, WebSettings(login_failures_per_address=3), key=b"k" * 32, hasher=FAST,
+    # the same settings as the first node (windows are aligned on their length: every node must use the same one)
+    other = create_app(limited.store, WebSettings(login_failures_per_address=3,
+                                                  login_failure_window=timedelta(minutes=10)), key=b"k" * 32,
+                       hasher=FAST,
                        clock=limited.clock, ca_directory=tmp_path / "no-ca")
     second = TestClient(other, base_url="https://testserver", follow_redirects=False)
     assert _try(limited.client(), "root", "wrong password!")[0] == 401

@@ -40,8 +40,8 @@ from .portal_records import (
     PortalSession,
     PortalState,
     PurgeResult,
-    RateResult,
 )
+from .ratelimit import RateLimits, RateResult
 from .tables import (
     audit_log,
     portal_messages,
@@ -328,31 +328,9 @@ class PortalStore:
     # Rate limits (fixed windows, shared by every node).
 
     def hit(self, key: str, *, limit: int, window: timedelta, now: datetime | None = None) -> RateResult:
-        """Count one hit on ``key`` (e.g. ``portal-ip:192.0.2.1``) in the current window of length ``window``;
-        allowed while the count is at most ``limit``. Atomic on both backends (an upsert), so two nodes count
-        together."""
-        moment = now or utcnow()
-        seconds = int(window.total_seconds())
-        if seconds <= 0 or limit < 1:
-            raise ValueError("a rate limit needs a window of at least a second and a limit of at least one")
-        epoch = int(moment.timestamp())
-        start = datetime.fromtimestamp(epoch - epoch % seconds, moment.tzinfo)
-        key = key[:255]
-        with self.store.session() as session:
-            upsert: Any
-            if self.store.dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-                upsert = pg_insert(rate_limits)
-            else:
-                from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-                upsert = sqlite_insert(rate_limits)
-            statement = upsert.values(key=key, window_start=start, count=1).on_conflict_do_update(
-                index_elements=["key", "window_start"], set_={"count": rate_limits.c.count + 1})
-            session.execute(statement)
-            count = int(session.execute(select(_L.count).where(_L.key == key, _L.window_start == start)).scalar_one())
-        return RateResult(count <= limit, count, limit, start + window - moment)
+        """Count one hit on ``key`` (e.g. ``portal-ip:192.0.2.1``): ``store.ratelimit.RateLimits.hit``, the one
+        home of the shared counters (the console's login throttle counts there too)."""
+        return RateLimits(self.store).hit(key, limit=limit, window=window, now=now)
 
     # Sessions.
 

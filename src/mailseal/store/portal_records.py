@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -67,17 +67,6 @@ class Passcode:
     reference: str
     expires: datetime
     deliverable: bool
-
-
-@dataclass(frozen=True)
-class RateResult:
-    """One counted hit: ``allowed`` while ``count`` <= ``limit`` in the current window; ``retry_after`` is the
-    time to the next window."""
-
-    allowed: bool
-    count: int
-    limit: int
-    retry_after: timedelta
 
 
 @dataclass(frozen=True)
@@ -186,4 +175,4 @@ class PurgeResult:
 
 
 __all__ = ["Deposit", "OutboxItem", "Passcode", "PasscodeResult", "PortalAccess", "PortalLink", "PortalMessage",
-           "PortalRecipient", "PortalReply", "PortalSession", "PortalState", "PurgeResult", "RateResult"]
+           "PortalRecipient", "PortalReply", "PortalSession", "PortalState", "PurgeResult"]
