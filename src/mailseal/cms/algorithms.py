@@ -69,6 +69,10 @@ LEGACY_ALGORITHMS: dict[str, str] = {
 }
 
 
+#: asn1crypto content-cipher name -> the LEGACY_ALGORITHMS name that accepts it.
+LEGACY_CIPHER_NAMES: dict[str, str] = {"tripledes_3key": "3des", "rc2": "rc2"}
+
+
 def legacy_algorithms(value: str | Iterable[str]) -> frozenset[str]:
     """The legacy algorithm names of a comma-separated list or an iterable ("" or empty: none); unknown names are
     refused with the list of known ones."""
@@ -221,6 +225,7 @@ __all__ = [
     "KDF_FOR_CURVE",
     "KDF_HASH",
     "LEGACY_ALGORITHMS",
+    "LEGACY_CIPHER_NAMES",
     "LEGACY_DECRYPT",
     "MICALG",
     "OID_CONTENT_TYPE",

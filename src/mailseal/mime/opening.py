@@ -119,14 +119,15 @@ def _chosen(body: Source, keys: Sequence[Identity] | KeyChooser) -> Sequence[Ide
     return keys(enveloped_recipients(body.open)) if callable(keys) else keys
 
 
-def _decrypt(body: Source, keys: Sequence[Identity] | KeyChooser) -> tuple[DecryptionInfo, Region]:
+def _decrypt(body: Source, keys: Sequence[Identity] | KeyChooser, legacy: frozenset[str] = frozenset()
+             ) -> tuple[DecryptionInfo, Region]:
     identities = _chosen(body, keys)
     if not identities:
         raise NoMatchingRecipientError("the message is encrypted: give the recipient's key to open it")
     failed = False
     for ident in identities:
         try:
-            return decrypt_stream(body.open, ident.private_key, ident.certificate)
+            return decrypt_stream(body.open, ident.private_key, ident.certificate, legacy)
         except NoMatchingRecipientError:
             continue
         except DecryptionError:
@@ -262,12 +263,13 @@ def open_message(
             signers = judge(check, ctx, from_addresses(current) or froms)
             layers.append(Layer("signed", "application/pkcs7-mime", signers, covers=current.content_type()[0]))
         elif content_kind in ENVELOPED_KINDS:
-            info, plain = _decrypt(body, identities)
+            info, plain = _decrypt(body, identities, ctx.allow_legacy)
             layers.append(_encrypted_layer(info, "application/pkcs7-mime"))
             current = Entity.content_from_region(plain)
         else:
             raise NotEncryptedError("the S/MIME body holds a CMS type that mailseal does not open")
-    report = Report(tuple(layers), current.content_type()[0], tuple(warnings), _nested_parts(current))
+    report = Report(tuple(layers), current.content_type()[0], tuple(warnings), _nested_parts(current),
+                    ctx.allow_legacy)
     return Opened(report, current, root)
 
 
@@ -311,7 +313,7 @@ def _open_bare(
                 break
             content = check.content_region
         elif kind in ENVELOPED_KINDS:
-            info, content = _decrypt(content, identities)
+            info, content = _decrypt(content, identities, ctx.allow_legacy)
             layers.append(_encrypted_layer(info, "cms"))
         else:
             raise NotEncryptedError("the CMS object is of a type that mailseal does not open")
@@ -320,7 +322,7 @@ def _open_bare(
                 break
         except MalformedCMSError:  # the content is not CMS: this was the innermost layer
             break
-    report = Report(tuple(layers), "application/octet-stream", tuple(warnings))
+    report = Report(tuple(layers), "application/octet-stream", tuple(warnings), allowed_legacy=ctx.allow_legacy)
     return Opened(report, Entity((), content), None)
 
 
@@ -366,10 +368,11 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 def decrypt_message(
     message: MessageInput, identity: Identity | KeyChooser, out: BinaryIO | None = None, *,
-    out_is_staging: bool = False,
+    out_is_staging: bool = False, allow_legacy: frozenset[str] = frozenset(),
 ) -> bytes | None:
     """Decrypt the root encryption layer only; write (or return) the outer fields with the decrypted entity.
     ``identity`` is the key, or a ``KeyChooser`` that picks it from the recipients the layer names.
+    ``allow_legacy`` names the legacy ciphers accepted by explicit choice ("rc2"; cms.algorithms).
 
     With ``out_is_staging`` the plaintext is written into ``out`` as it is decrypted, which saves a copy of a
     large message: only for a seekable output that the caller throws away when this raises.
@@ -379,7 +382,7 @@ def decrypt_message(
         bare = cms_region(source)
         if content_type_of(bare) not in ENVELOPED_KINDS:
             raise NotEncryptedError("the CMS object is not EnvelopedData or AuthEnvelopedData")
-        _, plain = _decrypt(bare, [identity] if isinstance(identity, Identity) else identity)
+        _, plain = _decrypt(bare, [identity] if isinstance(identity, Identity) else identity, allow_legacy)
         opened = Opened(Report(), Entity((), plain), None)
     else:
         root = Entity.from_region(source)
@@ -391,10 +394,10 @@ def decrypt_message(
         chosen = [identity] if isinstance(identity, Identity) else _chosen(body, identity)
         if out is not None and out_is_staging and len(chosen) == 1:
             staging = _MergingStaging(out, root)
-            decrypt_to(body.open, chosen[0].private_key, chosen[0].certificate, staging)
+            decrypt_to(body.open, chosen[0].private_key, chosen[0].certificate, staging, allow_legacy)
             staging.finish()
             return None
-        _, plain = _decrypt(body, chosen)
+        _, plain = _decrypt(body, chosen, allow_legacy)
         opened = Opened(Report(), Entity.content_from_region(plain), root)
     if out is None:
         return opened.message
