@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import html
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,7 +16,6 @@ from .multipart import split_multipart
 TEXT_SUFFIXES: tuple[str, ...] = (".txt", ".csv", ".tsv", ".log", ".json", ".xml", ".md", ".eml")
 MAX_PARTS = 200  # parts looked at before the walk stops (a message of a thousand empty parts is not read through)
 MAX_DEPTH = 8  # nested multiparts and message/rfc822 entities followed
-_TAG = re.compile(r"<(?:script|style)\b.*?</(?:script|style)\s*>|<!--.*?-->|<[^>]*>", re.S | re.I)
 _PKCS7 = ("application/pkcs7-mime", "application/x-pkcs7-mime")
 
 
@@ -108,8 +106,42 @@ def _walk(entity: Entity, depth: int, out: ExtractedText, add: Callable[[str], N
     charset = params.get("charset", "utf-8")
     text = _decode_part(entity, charset, max_chars)
     if ctype == "text/html":
-        text = html.unescape(_TAG.sub(" ", text))
+        text = html_text(text)
     add(text)
+
+
+def html_text(markup: str) -> str:
+    """The text a reader sees in an HTML part: character data with entities resolved, without tags, scripts,
+    styles and comments. One forward scan with ``str.find``: every step moves on or ends the scan, so hostile
+    markup (thousands of unclosed ``<script`` or ``<!--``) costs linear time, as neither a regular expression with
+    ``.*?`` nor the standard library's HTMLParser would."""
+    lower = markup.lower()
+    out: list[str] = []
+    pos, size = 0, len(markup)
+    while pos < size:
+        lt = markup.find("<", pos)
+        if lt < 0:
+            out.append(markup[pos:])
+            break
+        out.append(markup[pos:lt])
+        out.append(" ")
+        if lower.startswith("<!--", lt):
+            end = lower.find("-->", lt + 4)
+            pos = size if end < 0 else end + 3
+            continue
+        gt = markup.find(">", lt + 1)
+        if gt < 0:
+            break  # an unclosed tag: nothing after it is shown
+        pos = gt + 1
+        for hidden in ("script", "style"):
+            if lower.startswith("<" + hidden, lt) and not lower[lt + 1 + len(hidden): lt + 2 + len(hidden)].isalnum():
+                close = lower.find("</" + hidden, pos)
+                if close < 0:
+                    pos = size
+                else:
+                    after = markup.find(">", close)
+                    pos = size if after < 0 else after + 1
+    return html.unescape("".join(out))
 
 
 def _decode_part(entity: Entity, charset: str, max_chars: int) -> str:
@@ -140,4 +172,4 @@ def _decode(data: bytes, charset: str) -> str:
         return data.decode("utf-8", "replace")
 
 
-__all__ = ["ExtractedText", "extract_text"]
+__all__ = ["ExtractedText", "extract_text", "html_text"]
