@@ -122,24 +122,26 @@ def encrypt(
 
 @overload
 def decrypt(message: MessageInput, identity: Identity, *, out: None = ..., out_is_staging: bool = ...,
-            limits: Limits | None = ...) -> bytes: ...
+            limits: Limits | None = ..., allow_legacy: frozenset[str] = ...) -> bytes: ...
 @overload
 def decrypt(message: MessageInput, identity: Identity, *, out: BinaryIO, out_is_staging: bool = ...,
-            limits: Limits | None = ...) -> None: ...
+            limits: Limits | None = ..., allow_legacy: frozenset[str] = ...) -> None: ...
 def decrypt(
     message: MessageInput, identity: Identity, *, out: BinaryIO | None = None, out_is_staging: bool = False,
-    limits: Limits | None = None,
+    limits: Limits | None = None, allow_legacy: frozenset[str] = frozenset(),
 ) -> bytes | None:
     """Decrypt the message's root encryption layer; raises one opaque ``DecryptionError`` on any key failure.
 
     The plaintext is released (returned or written to ``out``) only after the tag or padding has been checked.
     ``out_is_staging=True`` lets a caller whose ``out`` is a seekable file it deletes on error (as the CLI's
-    temporary output is) receive the plaintext as it is decrypted, saving a copy.
+    temporary output is) receive the plaintext as it is decrypted, saving a copy. ``allow_legacy`` accepts legacy
+    ciphers by explicit choice (``{"rc2"}``; 3DES is always decrypted; ``cms.algorithms.LEGACY_ALGORITHMS``).
     """
     from .limits import DEFAULT_LIMITS
     from .mime.opening import decrypt_message
 
-    return decrypt_message(message, identity, out, out_is_staging=out_is_staging, limits=limits or DEFAULT_LIMITS)
+    return decrypt_message(message, identity, out, out_is_staging=out_is_staging, limits=limits or DEFAULT_LIMITS,
+                           allow_legacy=allow_legacy)
 
 
 def _context(

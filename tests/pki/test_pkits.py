@@ -5,6 +5,9 @@ all CRLs of ``crls/``, ``certs/TrustAnchorRootCertificate.crt`` as the only anch
 (PKITS requires every certificate's status to be established: 4.4.1 MissingCRLTest1 must fail), a fixed
 validation time inside the certificates' validity, and no address check (PKITS certificates carry no e-mail).
 A handful go through the ``mailseal verify`` command line too. Results and mismatches: ``docs/pkits.md``.
+
+The suite runs twice: by default (245/247: the two DSA rows are ``weak-algorithm``, on purpose) and with every
+legacy algorithm allowed (``--allow-legacy dsa,sha1,rsa1024,3des,rc2``: 247/247).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import mailseal
+from mailseal.cms.algorithms import LEGACY_ALGORITHMS
 from mailseal.pki.revocation import load_crls
 from mailseal.pki.truststore import TrustStore
 from mailseal.pki.validation import ValidationContext
@@ -28,13 +32,15 @@ MOMENT = datetime(2020, 6, 1, 12, 0, tzinfo=UTC)
 MOMENT_ISO = "2020-06-01T12:00:00Z"
 NIST_POLICY_ARC = "2.16.840.1.101.3.2.1.48."
 
-#: Rows that do not match, each for a documented reason (docs/pkits.md). strict: a fix makes the test fail, so
-#: the entry is removed then.
+ALL_LEGACY = frozenset(LEGACY_ALGORITHMS)
+
+#: Rows that do not match by default, each for a documented reason (docs/pkits.md). strict: a fix makes the test
+#: fail, so the entry is removed then. With every legacy algorithm allowed, every row matches.
 KNOWN_MISMATCHES = {
-    "4.1.4": "DSA-1024 with SHA-1: pyhanko-certvalidator's algorithm policy refuses DSA keys below 3072 bits "
-             "(mailseal reports weak-algorithm on purpose; PKITS 2011 predates the policy)",
-    "4.1.5": "DSA parameter inheritance (RFC 3279 §2.3.2): the end-entity key has no parameters of its own and "
-             "the cms layer cannot verify the signature with inherited ones (OpenSSL 3.0 fails this row too)",
+    "4.1.4": "DSA-1024 with SHA-1: refused by default (weak-algorithm, on purpose: RFC 8551 §2.2 dropped DSA); "
+             "--allow-legacy dsa,sha1 accepts it",
+    "4.1.5": "DSA-1024 with SHA-1 and parameter inheritance (RFC 3279 §2.3.2): weak-algorithm by default; "
+             "--allow-legacy dsa,sha1 accepts it",
 }
 
 
@@ -84,7 +90,7 @@ def _crls() -> tuple[bytes, ...]:
     return tuple(der for p in sorted((PKITS / "crls").glob("*.crl")) for der in load_crls(p.read_bytes()))
 
 
-def context_for(row: Row) -> ValidationContext:
+def context_for(row: Row, legacy: frozenset[str] = frozenset()) -> ValidationContext:
     return ValidationContext(
         trust=_trust(),
         moment=MOMENT,
@@ -95,12 +101,13 @@ def context_for(row: Row) -> ValidationContext:
         inhibit_policy_mapping=row.inhibit_policy_mapping,
         inhibit_any_policy=row.inhibit_any_policy,
         check_address=False,
+        allow_legacy=legacy,
     )
 
 
-def verdict(row: Row) -> tuple[str, list[str]]:
+def verdict(row: Row, legacy: frozenset[str] = frozenset()) -> tuple[str, list[str]]:
     """("valid" | "invalid", the signer statuses) for one row, through the library."""
-    report = mailseal.verify((PKITS / row.file).read_bytes(), context_for(row))
+    report = mailseal.verify((PKITS / row.file).read_bytes(), context_for(row, legacy))
     statuses = [s.status for s in report.signers]
     return ("valid" if statuses and all(s == "valid" for s in statuses) else "invalid"), statuses
 
@@ -134,6 +141,32 @@ def test_pkits(row: Row) -> None:
     assert got == row.expected, f"{row.pkits_id} {row.test}: expected {row.expected}, signers {statuses}"
 
 
+@pytest.mark.parametrize("row", [pytest.param(r, id=f"{r.pkits_id}-{r.test}") for r in ROWS])
+def test_pkits_with_legacy_algorithms_allowed(row: Row) -> None:
+    got, statuses = verdict(row, ALL_LEGACY)
+    assert got == row.expected, f"{row.pkits_id} {row.test} (legacy allowed): expected {row.expected}, {statuses}"
+
+
+@pytest.mark.parametrize("pkits_id", ["4.1.4", "4.1.5"])
+def test_pkits_dsa_rows_are_weak_by_default_and_say_why(pkits_id: str) -> None:
+    row = next(r for r in ROWS if r.pkits_id == pkits_id)
+    report = mailseal.verify((PKITS / row.file).read_bytes(), context_for(row))
+    [signer] = report.signers
+    assert signer.status == "weak-algorithm" and signer.intact  # the signature itself checks out
+    reasons = " ".join(signer.reasons)
+    assert "1024-bit DSA key" in reasons and "--allow-legacy dsa" in reasons and "SHA1" in reasons
+    dsa_only = mailseal.verify((PKITS / row.file).read_bytes(), context_for(row, frozenset({"dsa"})))
+    assert dsa_only.signers[0].status == "weak-algorithm"  # SHA-1 still weak: each name accepts one algorithm
+    legacy = mailseal.verify((PKITS / row.file).read_bytes(), context_for(row, frozenset({"dsa", "sha1"})))
+    assert legacy.signers[0].status == "valid"
+    assert any("accepted by explicit choice" in r for r in legacy.signers[0].reasons)
+
+
+def test_pkits_invalid_dsa_signature_stays_invalid_with_legacy_allowed() -> None:
+    row = next(r for r in ROWS if r.pkits_id == "4.1.6")
+    assert verdict(row, ALL_LEGACY) == ("invalid", ["untrusted"])  # the EE certificate's bad signature is found
+
+
 def test_pkits_revoked_end_entity_is_reported_revoked() -> None:
     row = next(r for r in ROWS if r.pkits_id == "4.4.3")
     assert verdict(row)[1] == ["revoked"]
@@ -144,7 +177,7 @@ def test_pkits_missing_crl_is_revocation_unknown_in_hard_mode() -> None:
     assert verdict(row)[1] == ["revocation-unknown"]
 
 
-def _cli_args(row: Row, tmp: Path) -> list[str]:
+def _cli_args(row: Row, tmp: Path, legacy: str | None = None) -> list[str]:
     crl_list = tmp / "pkits-crls.pem"
     if not crl_list.exists():
         import base64
@@ -162,6 +195,8 @@ def _cli_args(row: Row, tmp: Path) -> list[str]:
         args.append("--inhibit-policy-mapping")
     if row.inhibit_any_policy:
         args.append("--inhibit-any-policy")
+    if legacy is not None:
+        args += ["--allow-legacy", legacy]
     return args
 
 
@@ -170,3 +205,14 @@ def test_pkits_through_the_cli(pkits_id: str, run_cli: RunCli, tmp_path: Path) -
     row = next(r for r in ROWS if r.pkits_id == pkits_id)
     done = run_cli(*_cli_args(row, tmp_path))
     assert done.returncode == (0 if row.expected == "valid" else 1), done.stderr
+
+
+@pytest.mark.parametrize("pkits_id", ["4.1.4", "4.1.5"])
+def test_pkits_dsa_rows_through_the_cli_need_allow_legacy(pkits_id: str, run_cli: RunCli, tmp_path: Path) -> None:
+    row = next(r for r in ROWS if r.pkits_id == pkits_id)
+    refused = run_cli(*_cli_args(row, tmp_path))
+    assert refused.returncode == 1, refused.stderr
+    accepted = run_cli(*_cli_args(row, tmp_path, "dsa,sha1"))
+    assert accepted.returncode == 0, accepted.stderr
+    bad = run_cli(*_cli_args(row, tmp_path, "dsa,md5"))
+    assert bad.returncode == 2 and b"unknown legacy algorithm md5" in bad.stderr

@@ -34,8 +34,29 @@ def _toml_blocks(text: str) -> list[str]:
 
 def _example() -> Policy:
     blocks = _toml_blocks(POLICY_MD)
-    assert len(blocks) == 1
+    assert len(blocks) == 2  # the complete example, then the content rules'
     return Policy.from_settings(tomllib.loads(blocks[0]))
+
+
+def test_policy_md_content_rules_example_decides_as_described() -> None:
+    import dataclasses
+
+    pol = Policy.from_settings(tomllib.loads(_toml_blocks(POLICY_MD)[1]))
+    assert pol.content.max_scan_size == 1 << 20 and pol.scans_content
+    facts = StaticFacts(signing_keys=["alice@example.org"])
+    base = MessageFacts(("alice@example.org",), "Q3", (), 100, False, False)
+
+    def one(text: str) -> object:
+        msg = dataclasses.replace(base, text=text)
+        return pol.decide(Envelope("alice@example.org", ("bob@partner.example",)), msg, facts).recipients[0]
+
+    cards = one("4111 1111 1111 1111 and 5555-5555-5555-4444")
+    assert cards.refuse == "payment card numbers may not be mailed out"  # type: ignore[attr-defined]
+    assert cards.notes == ("rule no-cards-out: 2 content matches (threshold 2)",)  # type: ignore[attr-defined]
+    assert one("IBAN DE89 3704 0044 0532 0130 00").hold == "held by rule bank-details-review"  # type: ignore
+    falcon = one("Confidential: Project Falcon, see FAL-0042")
+    assert falcon.refuse == "encryption required but no certificate for bob@partner.example"  # type: ignore
+    assert one("nothing to see").action == "deliver"  # type: ignore[attr-defined]
 
 
 def test_policy_md_example_parses_and_uses_every_setting() -> None:

@@ -16,7 +16,14 @@ import click
 
 from ..cms.identity import Identity
 from ..config import data_dir
-from ..errors import ErrorCode, MailsealError, PasswordNeededError, UsageError, WrongPasswordError
+from ..errors import (
+    ErrorCode,
+    MailsealError,
+    PasswordNeededError,
+    UnsupportedAlgorithmError,
+    UsageError,
+    WrongPasswordError,
+)
 
 if TYPE_CHECKING:  # imported where used, so that commands that need no trust decisions start fast
     from ..limits import Limits
@@ -171,6 +178,7 @@ def validation_context(
     no_address_check: bool = False,
     allow_fetch: bool = False,
     allow_private_fetch: bool = False,
+    allow_legacy: str | None = None,
 ) -> ValidationContext:
     """The ValidationContext the verify/open options describe (RFC 5280 §6.1.1 inputs, revocation, fetching)."""
     from ..pki.fetching import FetchPolicy
@@ -211,6 +219,7 @@ def validation_context(
             inhibit_policy_mapping=inhibit_policy_mapping,
             inhibit_any_policy=inhibit_any_policy,
             check_address=not no_address_check,
+            allow_legacy=legacy_choice(allow_legacy),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -222,6 +231,23 @@ def settings_limits() -> Limits:
     from ..limits import Limits
 
     return Limits.from_settings(load_settings())
+
+
+def legacy_choice(value: str | None) -> frozenset[str]:
+    """``--allow-legacy dsa,sha1,...``; without it, the ``[verification] allow_legacy`` setting (docs/cli.md)."""
+    from ..cms.algorithms import legacy_algorithms
+    from ..config import load_settings
+
+    try:
+        if value is not None:
+            return legacy_algorithms(value)
+        table = load_settings().get("verification", {})
+        configured = table.get("allow_legacy", []) if isinstance(table, dict) else []
+        if not isinstance(configured, list | str):
+            raise UsageError("verification.allow_legacy must be a list of names, e.g. [\"dsa\", \"sha1\"]")
+        return legacy_algorithms(configured)
+    except UnsupportedAlgorithmError as exc:
+        raise UsageError(exc.message) from None
 
 
 def extra_certs(paths: Sequence[str]) -> list[Any]:
@@ -263,6 +289,9 @@ validation_options = [
                  help="Fetch CRLs, OCSP answers and missing intermediates named in certificates."),
     click.option("--allow-private-fetch", is_flag=True,
                  help="With --allow-fetch: also fetch from loopback and private addresses."),
+    click.option("--allow-legacy", "allow_legacy", metavar="NAMES",
+                 help="Accept legacy algorithms, for archives: a comma-separated list of dsa, sha1, rsa1024, 3des, "
+                      "rc2 (default: none, or [verification] allow_legacy)."),
 ]
 
 

@@ -11,7 +11,7 @@ import click
 from .. import api
 from ..cms.algorithms import CONTENT_CIPHERS, DEFAULT_CIPHER, SIGNING_DIGESTS
 from ..errors import UsageError
-from .common import apply, handle_errors, io_options, load_identity, settings_limits, validation_context
+from .common import apply, handle_errors, io_options, legacy_choice, load_identity, settings_limits, validation_context
 from .streams import background, input_stream, is_staging, output_stream
 
 
@@ -154,25 +154,31 @@ def _post_quantum_setting(settings: Mapping[str, Any]) -> str:
 @click.option("--pass", "pass_spec", metavar="SPEC", help="Password: pass:TEXT, env:VAR or file:PATH.")
 @click.option("--as", "as_address", metavar="ADDR",
               help="Decrypt with ADDR's identity from the key store (it must be a recipient of the message).")
+@click.option("--allow-legacy", "allow_legacy", metavar="NAMES",
+              help="Accept legacy algorithms, for archives: rc2 (128-bit) among dsa, sha1, rsa1024, 3des, rc2 "
+                   "(default: none, or [verification] allow_legacy).")
 @handle_errors
 def decrypt_cmd(infile: str | None, outfile: str | None, key: str | None, cert: str | None, pass_spec: str | None,
-                as_address: str | None) -> None:
+                as_address: str | None, allow_legacy: str | None) -> None:
     """Decrypt a message (or a bare CMS object) with --key or, without it, with the key store's identity that
     the message is encrypted for (only that key is unsealed; a notice on stderr names it)."""
     if key is not None and as_address is not None:
         raise UsageError("give either --key (a key file) or --as ADDR (an identity in the key store)")
+    legacy = legacy_choice(allow_legacy)
     if key is None:
         if cert is not None or pass_spec is not None:
             raise UsageError("--cert and --pass belong to --key: identities in the key store need neither")
-        _decrypt_with_store(infile, outfile, as_address)
+        _decrypt_with_store(infile, outfile, as_address, legacy)
         return
     identity = load_identity(key, cert, None, pass_spec)
     with input_stream(infile) as source, output_stream(outfile, private=True) as sink:
         # A file output is a temporary file that replaces -o only on success, so it can stage the plaintext.
-        api.decrypt(source, identity, out=sink, out_is_staging=is_staging(sink), limits=settings_limits())
+        api.decrypt(source, identity, out=sink, out_is_staging=is_staging(sink), limits=settings_limits(),
+                    allow_legacy=legacy)
 
 
-def _decrypt_with_store(infile: str | None, outfile: str | None, as_address: str | None) -> None:
+def _decrypt_with_store(infile: str | None, outfile: str | None, as_address: str | None,
+                        legacy: frozenset[str]) -> None:
     """``decrypt`` without --key: the library's decrypt takes a key, so the store's chooser goes to the message
     layer beneath it, which asks it for the key once it has read whom the message is encrypted for."""
     from ..mime.opening import decrypt_message
@@ -180,5 +186,6 @@ def _decrypt_with_store(infile: str | None, outfile: str | None, as_address: str
 
     chooser = store_keys(as_address)
     with input_stream(infile) as source, output_stream(outfile, private=True) as sink:
-        decrypt_message(source, chooser, sink, out_is_staging=is_staging(sink), limits=settings_limits())
+        decrypt_message(source, chooser, sink, out_is_staging=is_staging(sink), limits=settings_limits(),
+                        allow_legacy=legacy)
     notice(chooser)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..config import load_settings
-from ..errors import ConfigurationError, UsageError
+from ..errors import ConfigurationError, MailsealError, UsageError
 from ..policy import Decision, Policy, RecipientDecision
 from ..policy.validation import size as parse_size
 from .common import handle_errors, print_json
@@ -151,6 +152,11 @@ def check_cmd(config: str | None, file_only: bool, as_json: bool) -> None:
               help='The message size: bytes, or with K, M or G ("10M").')
 @click.option("--signed", is_flag=True, help="The message already carries an S/MIME signature.")
 @click.option("--encrypted", is_flag=True, help="The message is already S/MIME encrypted.")
+@click.option("--text", "text", metavar="TEXT",
+              help="The message's text, for rules with content conditions (without it they are not evaluated).")
+@click.option("--text-file", "text_file", type=click.Path(dir_okay=False, exists=True, allow_dash=True),
+              metavar="FILE", help="Read the text from FILE (a message: its text parts are read as the gateway "
+                                   "reads them; - for standard input).")
 @click.option("--config", "config", type=click.Path(dir_okay=False, exists=True),
               help="The settings file (default: $MAILSEAL_CONFIG or mailseal.toml in the data directory).")
 @click.option("--assume-key", "assume_keys", multiple=True, metavar="ADDR",
@@ -162,8 +168,8 @@ def check_cmd(config: str | None, file_only: bool, as_json: bool) -> None:
 @handle_errors
 def explain_cmd(sender: str, header_from: tuple[str, ...], to: tuple[str, ...], cc: tuple[str, ...],
                 bcc: tuple[str, ...], subject: str, headers: tuple[str, ...], size: str, signed: bool,
-                encrypted: bool, config: str | None, assume_keys: tuple[str, ...], assume_certs: tuple[str, ...],
-                no_store: bool, as_json: bool) -> None:
+                encrypted: bool, text: str | None, text_file: str | None, config: str | None,
+                assume_keys: tuple[str, ...], assume_certs: tuple[str, ...], no_store: bool, as_json: bool) -> None:
     """Show what the policy does for each recipient of a message, and which rule or setting decided it."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -174,9 +180,11 @@ def explain_cmd(sender: str, header_from: tuple[str, ...], to: tuple[str, ...], 
         size_bytes = parse_size(size, "--size")
     except ConfigurationError as exc:
         raise UsageError(exc.message) from None
+    if text is not None and text_file is not None:
+        raise UsageError("give --text or --text-file, not both")
     example = Example(sender, to=to, cc=cc, bcc=bcc, header_from=header_from, subject=subject, headers=headers,
                       size=size_bytes, signed=signed, encrypted=encrypted, assume_keys=assume_keys,
-                      assume_certs=assume_certs)
+                      assume_certs=assume_certs, text=text if text_file is None else _text_of(text_file))
     example.envelope()  # a missing recipient is reported before the store is opened
     store = None if no_store else open_store_read_only()
     try:
@@ -198,6 +206,22 @@ def explain_cmd(sender: str, header_from: tuple[str, ...], to: tuple[str, ...], 
     _render(decision, facts_from)
     if any(d.encrypt for d in decision.recipients):
         click.echo(f"post-quantum: {explained.post_quantum} ({POST_QUANTUM_WORDS[explained.post_quantum]})")
+
+
+def _text_of(path: str) -> str:
+    """The text of a file for `explain --text-file`: a message (it starts with header fields) is read part by part
+    as the gateway reads it, anything else as UTF-8 text."""
+    from ..mime.entity import Entity
+    from ..mime.text import extract_text
+
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        entity = Entity.parse(data)
+    except MailsealError:
+        return data.decode("utf-8", "replace")
+    if not entity.header_lines:
+        return data.decode("utf-8", "replace")
+    return extract_text(entity, 64 << 20).text
 
 
 @policy_group.command("import")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -54,6 +55,35 @@ WEAK_DIGESTS = frozenset({"sha1"})
 # Content ciphers that still decrypt but are reported as weak (RFC 8551 §2.7: 3DES is historic).
 WEAK_CIPHERS = frozenset({"tripledes_3key", "des", "rc2"})
 REFUSED_DIGESTS = frozenset({"md2", "md4", "md5"})
+
+#: Legacy algorithms refused or reported "weak" by default, that an explicit choice accepts for reading archives
+#: (`--allow-legacy dsa,sha1,...`, the `[verification] allow_legacy` setting; docs/cli.md): RFC 8551 §2.1 and §2.2
+#: (SHA-1 and DSA are no longer used for new messages), §2.7 (3DES and RC2 are historic), the S/MIME Baseline
+#: Requirements §6.1.5 (RSA below 2048 bits). Never used for anything mailseal writes.
+LEGACY_ALGORITHMS: dict[str, str] = {
+    "dsa": "DSA signatures and DSA keys (1024 bits and up)",
+    "sha1": "SHA-1 in message digests and certificate signatures",
+    "rsa1024": "RSA keys from 1024 bits (2048 otherwise)",
+    "3des": "3DES-CBC content encryption, decrypted without a weak-cipher warning",
+    "rc2": "RC2-CBC content encryption (128-bit effective key only)",
+}
+
+
+#: asn1crypto content-cipher name -> the LEGACY_ALGORITHMS name that accepts it.
+LEGACY_CIPHER_NAMES: dict[str, str] = {"tripledes_3key": "3des", "rc2": "rc2"}
+
+
+def legacy_algorithms(value: str | Iterable[str]) -> frozenset[str]:
+    """The legacy algorithm names of a comma-separated list or an iterable ("" or empty: none); unknown names are
+    refused with the list of known ones."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = frozenset(str(i).strip().lower() for i in items if str(i).strip())
+    unknown = sorted(names - set(LEGACY_ALGORITHMS))
+    if unknown:
+        raise UnsupportedAlgorithmError(f"unknown legacy algorithm {', '.join(unknown)}: choose from "
+                                        f"{', '.join(LEGACY_ALGORITHMS)}")
+    return names
+
 
 # micalg parameter values of multipart/signed, RFC 8551 §3.5.3.2.
 MICALG = {
@@ -272,6 +302,8 @@ __all__ = [
     "KEM_KDF_BY_OID",
     "KEM_KDF_HASH",
     "KEM_KDF_UNSUPPORTED",
+    "LEGACY_ALGORITHMS",
+    "LEGACY_CIPHER_NAMES",
     "LEGACY_DECRYPT",
     "MICALG",
     "ML_DSA_BY_OID",
@@ -307,4 +339,5 @@ __all__ = [
     "ContentKind",
     "content_cipher",
     "hash_algorithm",
+    "legacy_algorithms",
 ]

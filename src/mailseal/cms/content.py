@@ -77,8 +77,12 @@ class ContentDecryptor:
     """Streaming content decryption. Plaintext from ``update`` must be held back by the caller until
     ``finalize`` succeeds: only then is the tag (or the CBC padding) known to be right."""
 
-    def __init__(self, alg: algos.EncryptionAlgorithm, key: bytes) -> None:
+    def __init__(self, alg: algos.EncryptionAlgorithm, key: bytes, legacy: frozenset[str] = frozenset()) -> None:
+        """``legacy``: the legacy ciphers accepted by explicit choice (``"rc2"``; 3DES is always decrypted and
+        reported weak)."""
         name = algorithm_name(alg)
+        if name == "rc2":
+            _check_rc2(alg, legacy)
         self._name = name
         self._buffer: list[bytes] = []
         self._size = 0
@@ -101,7 +105,8 @@ class ContentDecryptor:
                 if len(self._nonce) != 12:
                     raise DecryptionError()
             else:
-                iv = bytes(alg["parameters"].native)
+                # RC2's parameters are a SEQUENCE (version, iv), the others' the IV itself (RFC 3370 §5).
+                iv = alg.encryption_iv if name == "rc2" else bytes(alg["parameters"].native)
                 if name.startswith("aes"):
                     block: BlockCipherAlgorithm = algorithms.AES(key)
                     size = 128
@@ -109,6 +114,11 @@ class ContentDecryptor:
                     from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 
                     block = TripleDES(key)
+                    size = 64
+                elif name == "rc2":
+                    from cryptography.hazmat.decrepit.ciphers.algorithms import RC2
+
+                    block = RC2(key)
                     size = 64
                 else:
                     raise UnsupportedAlgorithmError(f"content encryption algorithm {name} is not supported")
@@ -119,6 +129,12 @@ class ContentDecryptor:
             raise
         except Exception:
             raise DecryptionError() from None
+
+    @staticmethod
+    def check_legacy(alg: algos.EncryptionAlgorithm, legacy: frozenset[str]) -> None:
+        """Raise UnsupportedAlgorithmError when ``alg`` is a legacy cipher not accepted by ``legacy``."""
+        if algorithm_name(alg) == "rc2":
+            _check_rc2(alg, legacy)
 
     def authenticate(self, aad: bytes) -> None:
         if self._name.endswith("_gcm"):
@@ -189,12 +205,28 @@ def _gcm_parameters(alg: algos.EncryptionAlgorithm) -> tuple[bytes, int]:
     return der.content_of(fields[0]), int.from_bytes(icv, "big")
 
 
+def _check_rc2(alg: algos.EncryptionAlgorithm, legacy: frozenset[str]) -> None:
+    """RC2 only by explicit choice, and only with the 128-bit effective key pyca implements. Decided on the
+    algorithm identifier alone, before any key is used: the same answer for every key, so no oracle."""
+    if "rc2" not in legacy:
+        raise UnsupportedAlgorithmError("the message is encrypted with RC2, which is refused (RFC 8551 §2.7: "
+                                        "historic); --allow-legacy rc2 decrypts it for archives")
+    try:
+        bits = alg.key_length * 8
+    except (ValueError, KeyError, TypeError):
+        raise UnsupportedAlgorithmError("the RC2 parameters cannot be read") from None
+    if bits != 128:
+        raise UnsupportedAlgorithmError(f"RC2 with a {bits}-bit effective key is not supported (128 bits only)")
+
+
 def content_key_size(alg: algos.EncryptionAlgorithm) -> int:
     name = algorithm_name(alg)
     if name in CIPHER_BY_OID:
         return CIPHER_BY_OID[name].key_size
     if name in LEGACY_DECRYPT:
         return LEGACY_DECRYPT[name]
+    if name == "rc2":
+        return 16  # only the 128-bit effective key is decrypted (_check_rc2)
     if name in ("aes192_gcm",):
         return 24
     raise UnsupportedAlgorithmError(f"content encryption algorithm {name} is not supported")

@@ -372,6 +372,7 @@ def decrypt_to(
     certificate: x509.Certificate | None,
     staging: Staging,
     limits: Limits = DEFAULT_LIMITS,
+    legacy: frozenset[str] = frozenset(),
 ) -> DecryptionInfo:
     """Decrypt a CMS EnvelopedData/AuthEnvelopedData read from a stream into ``staging``, in bounded memory.
 
@@ -382,6 +383,7 @@ def decrypt_to(
     """
     r = BerReader(open_source())
     prefix = _read_prefix(r, limits)
+    ContentDecryptor.check_legacy(prefix.algorithm, legacy)  # a refused cipher is refused before any key is tried
     candidates = _candidates(prefix, private_key, certificate)
     if len(candidates) > 1:
         # Several recipient infos fit (no certificate given): keep the ciphertext and try each key on it.
@@ -392,13 +394,13 @@ def decrypt_to(
         for index, key_alg, cek in candidates:
             staging.reset()
             try:
-                _decrypt_chunks(prefix, cek, region_of_file(cipher_spool).chunks(), aad, tag, staging)
+                _decrypt_chunks(prefix, cek, region_of_file(cipher_spool).chunks(), aad, tag, staging, legacy)
             except DecryptionError:
                 continue
             return _info(prefix, key_alg, index)
         raise DecryptionError()
     index, key_alg, cek = candidates[0]
-    decryptor = ContentDecryptor(prefix.algorithm, cek)
+    decryptor = ContentDecryptor(prefix.algorithm, cek, legacy)
     for chunk in _ciphertext(r, prefix):
         staging.write(decryptor.update(chunk))
     aad, tag = _read_suffix(r, prefix)
@@ -406,7 +408,7 @@ def decrypt_to(
         staging.reset()
         again = BerReader(open_source())
         _read_prefix(again, limits)
-        _decrypt_chunks(prefix, cek, _ciphertext(again, prefix), aad, tag, staging)
+        _decrypt_chunks(prefix, cek, _ciphertext(again, prefix), aad, tag, staging, legacy)
     else:
         staging.write(decryptor.finalize(tag))
     return _info(prefix, key_alg, index)
@@ -417,11 +419,12 @@ def decrypt_stream(
     private_key: PrivateKey,
     certificate: x509.Certificate | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    legacy: frozenset[str] = frozenset(),
 ) -> tuple[DecryptionInfo, Region]:
     """``decrypt_to`` a temporary file; the Region over it is returned only after the tag or padding check."""
     staging = SpoolStaging()
     try:
-        info = decrypt_to(open_source, private_key, certificate, staging, limits)
+        info = decrypt_to(open_source, private_key, certificate, staging, limits, legacy)
     except BaseException:
         staging.file.close()
         raise
@@ -429,9 +432,10 @@ def decrypt_stream(
 
 
 def _decrypt_chunks(
-    prefix: _Prefix, cek: bytes, chunks: Iterable[bytes], aad: bytes | None, tag: bytes | None, staging: Staging
+    prefix: _Prefix, cek: bytes, chunks: Iterable[bytes], aad: bytes | None, tag: bytes | None, staging: Staging,
+    legacy: frozenset[str] = frozenset(),
 ) -> None:
-    decryptor = ContentDecryptor(prefix.algorithm, cek)
+    decryptor = ContentDecryptor(prefix.algorithm, cek, legacy)
     if aad is not None:
         decryptor.authenticate(aad)
     for chunk in chunks:

@@ -211,6 +211,14 @@ def _load_certificates(
     for cert in extra:
         raw = cert_der(cert)
         certs.append((raw, a_x509.Certificate.load(raw), cert))
+    if unreadable:
+        # DSA keys inheriting their parameters from the issuer (RFC 3279 §2.3.2): a completed copy stands in for
+        # each; path validation goes back to the received bytes (cms.inherited_keys).
+        from .inherited_keys import complete_all
+
+        for raw, copy in complete_all(unreadable, [c[2] for c in certs]):
+            unreadable.remove(raw)
+            certs.append((raw, a_x509.Certificate.load(raw), copy))
     return certs, unreadable
 
 

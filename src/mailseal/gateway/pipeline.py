@@ -44,6 +44,7 @@ from ..mime.sender import from_addresses
 from ..pki.fetching import FetchPolicy
 from ..pki.validation import ValidationContext
 from ..policy import Decision, Envelope, MessageFacts, Policy, RecipientGroup
+from ..policy.content import message_text
 from ..store.capabilities import choose_algorithms
 from ..streamio import CHUNK, JoinedFile, Region, region_of
 from . import portal
@@ -148,6 +149,11 @@ class Pipeline:
         except MalformedInputError as exc:  # the sender's message itself is broken: 5xx, retrying cannot help
             raise PolicyRefusal(f"the message header cannot be read: {exc.message}") from None
         facts = message_facts(entity, size)
+        if self.policy.scans_content:
+            # Read only when a rule looks at content; the text stays in memory for the decision and is never
+            # logged (decisions name the rule and a count).
+            text, text_notes = message_text(entity, self.policy.content)
+            facts = dataclasses.replace(facts, text=text, text_notes=text_notes)
         message_id = (entity.field("Message-ID") or "").strip()
         store_facts = StoreFacts(self.resources, may_sign)
         policy_facts = _AssumeCertificates(store_facts, release_unencrypted) if release_unencrypted else store_facts

@@ -429,6 +429,9 @@ class Gateway:
             record["actions"] = outcome.actions
             record["copies"] = [{"recipients": len(o.recipients), **o.outcome.to_dict()} for o in outcome.outgoing]
             record["held"] = len(outcome.held)
+            if outcome.held:
+                # What decided each hold, by name (a rule, a domain's setting): never the content that matched.
+                record["held_by"] = sorted({d.rule for d in outcome.decision.held()})
             copies = copies_of(outcome, tx.digest, tx.mail_from)
             delivered.extend(c.key for c in copies)
             sent = await gen.relay.deliver(tx.mail_from, copies)

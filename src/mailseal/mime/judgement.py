@@ -93,11 +93,20 @@ def judge_signer(
     else:
         reasons.append(f"the signer's certificate belongs to the From address {from_addresses[0]}")
     weak = []
+    accepted: list[str] = []
     if check.digest_algorithm in WEAK_DIGESTS:
-        weak.append(f"the message digest uses the weak algorithm {check.digest_algorithm.upper()}")
-    key_reason = weak_key_reason(cert)
+        if context.allows(check.digest_algorithm):
+            accepted.append(check.digest_algorithm)
+        else:
+            weak.append(f"the message digest uses the weak algorithm {check.digest_algorithm.upper()}")
+    key_reason = weak_key_reason(cert, context.allow_legacy)
     if key_reason:
         weak.append(key_reason)
+    elif weak_key_reason(cert):
+        accepted.append("the signer's key")
+    if accepted:
+        reasons.append(f"legacy algorithms accepted by explicit choice (allow_legacy: "
+                       f"{', '.join(sorted(context.allow_legacy))}): {', '.join(accepted)}")
     if weak or path.status == SignerStatus.WEAK_ALGORITHM:
         reasons.extend(weak)
         return result(SignerStatus.WEAK_ALGORITHM, path.trusted, path.chain)

@@ -141,15 +141,15 @@ def _check_expansion(layer: Region, received: int, limits: Limits) -> None:
                                  f"times the {received} bytes received (limits.max_expansion)")
 
 
-def _decrypt(body: Source, keys: Sequence[Identity] | KeyChooser,
-             limits: Limits = DEFAULT_LIMITS) -> tuple[DecryptionInfo, Region]:
+def _decrypt(body: Source, keys: Sequence[Identity] | KeyChooser, limits: Limits = DEFAULT_LIMITS,
+             legacy: frozenset[str] = frozenset()) -> tuple[DecryptionInfo, Region]:
     identities = _chosen(body, keys, limits)
     if not identities:
         raise NoMatchingRecipientError("the message is encrypted: give the recipient's key to open it")
     failed = False
     for ident in identities:
         try:
-            return decrypt_stream(body.open, ident.private_key, ident.certificate, limits)
+            return decrypt_stream(body.open, ident.private_key, ident.certificate, limits, legacy)
         except NoMatchingRecipientError:
             continue
         except DecryptionError:
@@ -337,7 +337,7 @@ def open_message(
             if not chosen and keep:
                 layers.append(_unopened_layer(body, content_kind, limits))
                 break
-            info, plain = _decrypt(body, chosen, limits)
+            info, plain = _decrypt(body, chosen, limits, ctx.allow_legacy)
             _check_expansion(plain, source.size, limits)
             layers.append(_encrypted_layer(info, "application/pkcs7-mime"))
             current = Entity.content_from_region(plain, limits)
@@ -348,7 +348,7 @@ def open_message(
         layers = _from_changed(layers, headers)
     warnings.extend(_sender_warning(headers))
     report = Report(tuple(layers), current.content_type()[0], tuple(warnings), _nested_parts(current, limits),
-                    headers)
+                    headers=headers, allowed_legacy=ctx.allow_legacy)
     return Opened(report, current, root)
 
 
@@ -450,7 +450,7 @@ def _open_bare(
             content = check.content_region
             _check_expansion(content, source.size, limits)
         elif kind in ENVELOPED_KINDS:
-            info, content = _decrypt(content, identities, limits)
+            info, content = _decrypt(content, identities, limits, ctx.allow_legacy)
             _check_expansion(content, source.size, limits)
             layers.append(_encrypted_layer(info, "cms"))
         else:
@@ -460,7 +460,7 @@ def _open_bare(
                 break
         except MalformedCMSError:  # the content is not CMS: this was the innermost layer
             break
-    report = Report(tuple(layers), "application/octet-stream", tuple(warnings))
+    report = Report(tuple(layers), "application/octet-stream", tuple(warnings), allowed_legacy=ctx.allow_legacy)
     return Opened(report, Entity((), content), None)
 
 
@@ -506,10 +506,11 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 def decrypt_message(
     message: MessageInput, identity: Identity | KeyChooser, out: BinaryIO | None = None, *,
-    out_is_staging: bool = False, limits: Limits = DEFAULT_LIMITS,
+    out_is_staging: bool = False, limits: Limits = DEFAULT_LIMITS, allow_legacy: frozenset[str] = frozenset(),
 ) -> bytes | None:
     """Decrypt the root encryption layer only; write (or return) the outer fields with the decrypted entity.
     ``identity`` is the key, or a ``KeyChooser`` that picks it from the recipients the layer names.
+    ``allow_legacy`` names the legacy ciphers accepted by explicit choice ("rc2"; cms.algorithms).
 
     With ``out_is_staging`` the plaintext is written into ``out`` as it is decrypted, which saves a copy of a
     large message: only for a seekable output that the caller throws away when this raises.
@@ -519,7 +520,7 @@ def decrypt_message(
         bare = cms_region(source)
         if content_type_of(bare) not in ENVELOPED_KINDS:
             raise NotEncryptedError("the CMS object is not EnvelopedData or AuthEnvelopedData")
-        _, plain = _decrypt(bare, [identity] if isinstance(identity, Identity) else identity, limits)
+        _, plain = _decrypt(bare, [identity] if isinstance(identity, Identity) else identity, limits, allow_legacy)
         opened = Opened(Report(), Entity((), plain), None)
     else:
         root = Entity.from_region(source, limits)
@@ -531,10 +532,10 @@ def decrypt_message(
         chosen = [identity] if isinstance(identity, Identity) else _chosen(body, identity, limits)
         if out is not None and out_is_staging and len(chosen) == 1:
             staging = _MergingStaging(out, root)
-            decrypt_to(body.open, chosen[0].private_key, chosen[0].certificate, staging, limits)
+            decrypt_to(body.open, chosen[0].private_key, chosen[0].certificate, staging, limits, allow_legacy)
             staging.finish()
             return None
-        _, plain = _decrypt(body, chosen, limits)
+        _, plain = _decrypt(body, chosen, limits, allow_legacy)
         opened = Opened(Report(), Entity.content_from_region(plain, limits), root)
     if out is None:
         return opened.message

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from cryptography import x509
 
-from ..cms.algorithms import WEAK_CIPHERS
+from ..cms.algorithms import LEGACY_CIPHER_NAMES, WEAK_CIPHERS
 from ..pki.certfields import CertificateFields, certificate_fields, subject_or_fingerprint
 from ..pki.status import STATUS_ORDER, SignerStatus
 from .headerset import HeaderSet
@@ -129,6 +129,8 @@ class Report:
     # The header set a reader should show (RFC 9788 §4): the protected fields inside, or the outer ones; None
     # for a bare CMS object, which has no header.
     headers: HeaderSet | None = None
+    #: Legacy algorithm names accepted by explicit choice when the message was opened (cms.algorithms).
+    allowed_legacy: frozenset[str] = frozenset()
 
     @property
     def signature_layer(self) -> Layer | None:
@@ -180,7 +182,12 @@ class Report:
         warnings = list(self.warnings)
         for lay in self.layers:
             if lay.content_algorithm in WEAK_CIPHERS:
-                warnings.append(f"weak cipher: the message was encrypted with {lay.content_algorithm}")
+                legacy = LEGACY_CIPHER_NAMES.get(lay.content_algorithm)
+                if legacy is not None and legacy in self.allowed_legacy:
+                    warnings.append(f"legacy cipher accepted by explicit choice (allow_legacy {legacy}): the message "
+                                    f"was encrypted with {lay.content_algorithm}")
+                else:
+                    warnings.append(f"weak cipher: the message was encrypted with {lay.content_algorithm}")
         if self.encrypted and not self.integrity_protected:
             warnings.append("integrity not protected: CBC encryption without a valid signature inside")
         if any(not lay.opened for lay in self.layers):

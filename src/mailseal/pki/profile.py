@@ -13,7 +13,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from ..cms.kemri import kem_name
@@ -24,6 +24,7 @@ SMTP_UTF8_MAILBOX = ObjectIdentifier("1.3.6.1.5.5.7.8.9")
 
 #: Smallest RSA modulus accepted (S/MIME BR §6.1.5; RFC 8550 §4.3 says "SHOULD NOT be smaller than 2048").
 MIN_RSA_BITS = 2048
+MIN_LEGACY_RSA_BITS = 1024  # the floor even when RSA below 2048 bits is allowed
 
 #: Named curves S/MIME BR §6.1.5 and RFC 8551 §2 allow for ECDSA and ECDH.
 ALLOWED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
@@ -137,11 +138,17 @@ def encryption_usage_problems(cert: x509.Certificate) -> list[str]:
     return problems
 
 
-def weak_key_reason(cert: x509.Certificate) -> str | None:
-    """Why the signer's key is too weak to trust a signature with, or None."""
+def weak_key_reason(cert: x509.Certificate, allow_legacy: frozenset[str] = frozenset()) -> str | None:
+    """Why the signer's key is too weak to trust a signature with, or None. ``allow_legacy`` ("rsa1024", "dsa")
+    accepts RSA keys from 1024 bits and DSA keys by explicit choice (cms.algorithms.LEGACY_ALGORITHMS)."""
     key = _public_key(cert)
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+        if "rsa1024" in allow_legacy and key.key_size >= MIN_LEGACY_RSA_BITS:
+            return None
         return f"the signer's RSA key has only {key.key_size} bits (at least {MIN_RSA_BITS} are expected)"
+    if isinstance(key, dsa.DSAPublicKey) and "dsa" not in allow_legacy:
+        return (f"the signer's key is a {key.key_size}-bit DSA key: DSA is no longer used for S/MIME "
+                "(RFC 8551 §2.2); --allow-legacy dsa accepts it for archives")
     return None
 
 

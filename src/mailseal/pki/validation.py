@@ -32,10 +32,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from asn1crypto import x509 as a_x509
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
+from ..cms.algorithms import legacy_algorithms
 from ..cms.identity import fingerprint
+from ..cms.inherited_keys import dsa_parameters, inherited_from, received_der
 from ..cms.names import asn1_name_text, name_text
+from ..errors import UnsupportedAlgorithmError
 from .fetching import FetchEvent, FetchPolicy
 from .revocation import RevocationCache, RevocationState
 from .status import SignerStatus
@@ -68,7 +70,8 @@ class ValidationContext:
     ``policies`` is RFC 5280's user-initial-policy-set (dotted OIDs; ``anyPolicy`` by default) and
     ``explicit_policy``, ``inhibit_policy_mapping``, ``inhibit_any_policy`` are the other initial inputs.
     ``check_address`` False skips the From/certificate address check (RFC 8550 §3) for test suites whose
-    certificates carry no address.
+    certificates carry no address. ``allow_legacy`` names the legacy algorithms accepted by explicit choice
+    (``cms.algorithms.LEGACY_ALGORITHMS``: DSA, SHA-1, RSA from 1024 bits, ...), for reading archives.
     """
 
     trust: TrustStore = field(default_factory=TrustStore)
@@ -85,6 +88,7 @@ class ValidationContext:
     inhibit_policy_mapping: bool = False
     inhibit_any_policy: bool = False
     check_address: bool = True
+    allow_legacy: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.revocation_mode not in REVOCATION_MODES:
@@ -95,6 +99,16 @@ class ValidationContext:
             _policy_id(oid)
         if self.moment is not None and self.moment.utcoffset() is None:
             raise ValueError("moment must be timezone-aware")
+        try:
+            legacy_algorithms(self.allow_legacy)
+        except UnsupportedAlgorithmError as exc:
+            raise ValueError(exc.message) from None
+        if isinstance(self.allow_legacy, str):
+            raise ValueError("allow_legacy must be a set of names, e.g. frozenset({'dsa', 'sha1'})")
+
+    def allows(self, legacy: str) -> bool:
+        """Whether the legacy algorithm ``legacy`` ("dsa", "sha1", "rsa1024", "3des", "rc2") is accepted."""
+        return legacy in self.allow_legacy
 
     @property
     def has_anchors(self) -> bool:
@@ -130,7 +144,39 @@ class PathResult:
 
 
 def _a(cert: x509.Certificate) -> a_x509.Certificate:
-    return a_x509.Certificate.load(cert.public_bytes(Encoding.DER))
+    # As received: a DSA certificate that inherits its parameters is validated as it was signed, not as the
+    # completed copy pyca could load (cms.inherited_keys).
+    return a_x509.Certificate.load(received_der(cert))
+
+
+@functools.cache
+def _signature_validator() -> Any:
+    """pyhanko's signature validator, with DSA keys that inherit their parameters completed first: pyhanko
+    inherits them along a path, but not for the CRLs such a CA signs (PKITS 4.1.5)."""
+    from pyhanko_certvalidator.sig_validate import DefaultSignatureValidator
+
+    from ..cms.inherited_keys import with_parameters
+
+    class _Inheriting(DefaultSignatureValidator):
+        def validate_signature(self, signature: bytes, signed_data: bytes, public_key_info: Any,
+                               signature_algorithm: Any, *args: Any, **kwargs: Any) -> None:
+            super().validate_signature(signature, signed_data, with_parameters(public_key_info),
+                                       signature_algorithm, *args, **kwargs)
+
+    return _Inheriting()
+
+
+def _algorithm_policy(context: ValidationContext) -> Any:
+    """pyhanko-certvalidator's algorithm usage policy: MD2 and MD5 always refused; SHA-1 left to mailseal's own
+    judgement (weak-algorithm, not untrusted); RSA from 2048 and DSA from 3072 bits, or from 1024 bits when the
+    legacy algorithm is allowed."""
+    from pyhanko_certvalidator.policy_decl import DisallowWeakAlgorithmsPolicy
+
+    return DisallowWeakAlgorithmsPolicy(  # type: ignore[no-untyped-call]
+        weak_hash_algos=frozenset({"md2", "md5"}),
+        rsa_key_size_threshold=1024 if context.allows("rsa1024") else 2048,
+        dsa_key_size_threshold=1024 if context.allows("dsa") else 3072,
+    )
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -225,7 +271,8 @@ class _Attempt:
             trust_roots=[self._fresh(c) for c in ctx.trust.anchors],
             moment=ctx.at(),
             revinfo_policy=CertRevTrustPolicy(REQUIRE_REVINFO if check_revocation else NO_REVOCATION),
-            weak_hash_algos={"md2", "md5"},
+            algorithm_usage_policy=_algorithm_policy(ctx),
+            signature_validator=_signature_validator(),
             certificate_registry=handlers.cert_registry,
             revinfo_manager=handlers.revinfo_manager,
         )
@@ -319,7 +366,7 @@ def _context_key(context: ValidationContext) -> tuple[Any, ...]:
     return (
         id(context.trust), context.moment, context.revocation_mode, context.allow_fetching, id(context.crls),
         id(context.ocsps), id(context.intermediates), context.cache_dir, context.policies, context.explicit_policy,
-        context.inhibit_policy_mapping, context.inhibit_any_policy, context.fetch_policy,
+        context.inhibit_policy_mapping, context.inhibit_any_policy, context.fetch_policy, context.allow_legacy,
     )
 _cache_lock = threading.Lock()
 
@@ -428,19 +475,34 @@ def _validate_path(
                                   result.revocation, result.revocation_reason, events())
         revocation, why = ("unknown", "; ".join(dict.fromkeys(unknown))) if unknown else ("good", "")
     chain = attempt.chain(path)
+    borrowed = _borrowed_parameters_problem(chain)
+    if borrowed is not None:
+        return _failure(SignerStatus.UNTRUSTED, cert, borrowed, revocation, why, events())
     reasons = [f"chain: {' <- '.join(_subject(c) for c in chain)}"]
     fetched = [f"{e.outcome} {e.url}: {e.detail}" for e in events() if e.outcome in ("refused", "failed")]
     if revocation == "good":
         reasons.append("revocation: every certificate in the chain is known not to be revoked")
     elif revocation == "unknown":
         reasons.append(f"revocation unknown: {why}" + (f" ({'; '.join(fetched)})" if fetched else ""))
+    weak_hashes = ("md5",) if context.allows("sha1") else ("sha1", "md5")
     weak = [c for c in chain[:-1] if c.signature_hash_algorithm is not None
-            and c.signature_hash_algorithm.name in ("sha1", "md5")]
+            and c.signature_hash_algorithm.name in weak_hashes]
     if weak:
         return PathResult(True, SignerStatus.WEAK_ALGORITHM, chain,
                           (*reasons, f"{_subject(weak[0])} is signed with {weak[0].signature_hash_algorithm.name}"),  # type: ignore[union-attr]
                           revocation, why, events())
     return PathResult(True, SignerStatus.VALID, chain, tuple(reasons), revocation, why, events())
+
+
+def _borrowed_parameters_problem(chain: Sequence[x509.Certificate]) -> str | None:
+    """A certificate whose DSA key inherits its parameters must have taken them from its issuer in this path:
+    otherwise the message's signature was checked with parameters the path does not certify."""
+    for cert, issuer in itertools.pairwise(chain):
+        taken = inherited_from(cert)
+        if taken is not None and taken != (inherited_from(issuer) or dsa_parameters(issuer)):
+            return (f"{_subject(cert)} inherits DSA parameters from a certificate that is not its issuer in the "
+                    "validated path")
+    return None
 
 
 __all__ = ["ANY_POLICY", "REVOCATION_MODES", "PathResult", "RevocationMode", "ValidationContext", "validate_path"]

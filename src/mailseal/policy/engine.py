@@ -28,12 +28,13 @@ from .actions import (
     SignMode,
 )
 from .addresses import DomainSet, domain_of, normalize
+from .content import ContentScan, ContentSettings
 from .decision import Decision, RecipientDecision, SubjectTags
 from .facts import Envelope, Facts, MessageFacts
 from .rules import Rule, parse_rules
 from .smime import SmimeSettings
 
-POLICY_KEYS: tuple[str, ...] = (*ACTION_KEYS, "smime", "domains", "users", "rules")
+POLICY_KEYS: tuple[str, ...] = (*ACTION_KEYS, "smime", "domains", "users", "rules", "content")
 _RECIPIENT_KEYS = frozenset(ACTION_KEYS) - SENDER_KEYS
 _SPECIFICITY = {"default": 0, "global": 1, "domain": 2, "user": 3, "rule": 4}
 
@@ -53,6 +54,7 @@ class Policy:
         users: Mapping[str, ActionSettings] | None = None,
         rules: tuple[Rule, ...] = (),
         smime: SmimeSettings | None = None,
+        content: ContentSettings | None = None,
     ) -> None:
         self._accepted = DomainSet.parse(tuple(accepted_domains), "gateway.accepted_domains")
         self.accepted_domains: tuple[str, ...] = self._accepted.patterns
@@ -63,6 +65,7 @@ class Policy:
         self.users: dict[str, ActionSettings] = {normalize(k): val for k, val in (users or {}).items()}
         self.rules = rules
         self.smime = smime or SmimeSettings()
+        self.content = content or ContentSettings()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Policy:
@@ -99,6 +102,7 @@ class Policy:
             users=users,
             rules=parse_rules(policy["rules"]) if "rules" in policy else (),
             smime=SmimeSettings.parse(policy.get("smime", {})),
+            content=ContentSettings.parse(policy.get("content", {})),
         )
 
     @property
@@ -130,7 +134,13 @@ class Policy:
             "users": {name: s.to_dict() for name, s in self.users.items()},
             "rules": [r.to_dict() for r in self.rules],
             "smime": self.smime.to_dict(),
+            "content": self.content.to_dict(),
         }
+
+    @property
+    def scans_content(self) -> bool:
+        """Whether a rule has content conditions: only then does the gateway read the message's text."""
+        return any(r.content is not None for r in self.rules)
 
     def inherited(self, entry: str) -> Resolved:
         """The settings of one `[policy.domains]` or `[policy.users]` entry after inheritance (global -> domain ->
@@ -181,7 +191,12 @@ class Policy:
             notes.append(f"null sender: direction taken from the From address {party or '(none)'}")
         signer = _SignerCheck(self, sender, froms, facts)
         header_rcpts = frozenset(normalize(a) for a in message.header_recipients)
-        decisions = tuple(self._decide_one(rcpt, party, message, facts, signer, header_rcpts)
+        scan = ContentScan(message.text)
+        if self.scans_content:
+            notes.extend(message.text_notes)
+            if message.text is None:
+                notes.append("content rules not evaluated: the message text was not read")
+        decisions = tuple(self._decide_one(rcpt, party, message, facts, signer, header_rcpts, scan)
                           for rcpt in envelope.recipients)
         return Decision(sender=sender, recipients=decisions, fork_bcc=self.smime.fork_bcc, notes=tuple(notes))
 
@@ -197,7 +212,7 @@ class Policy:
         return layers
 
     def _decide_one(self, recipient: str, sender: str, message: MessageFacts, facts: Facts, signer: _SignerCheck,
-                    header_rcpts: frozenset[str]) -> RecipientDecision:
+                    header_rcpts: frozenset[str], scan: ContentScan) -> RecipientDecision:
         rcpt = recipient.strip().strip("<>").strip()
         direction = self.direction(sender, rcpt)
         bcc = normalize(rcpt) not in header_rcpts
@@ -206,9 +221,12 @@ class Policy:
                                      refuse=f"relaying denied: neither {sender or 'the sender'} nor {rcpt} is in "
                                             "an accepted domain")
         layers = self._layers(sender, rcpt)
-        rule = next((r for r in self.rules if r.matches(direction, signer.sender, rcpt, message)), None)
+        rule = next((r for r in self.rules if r.matches(direction, signer.sender, rcpt, message, scan)), None)
+        notes: list[str] = []
         if rule is not None:
             layers.append((rule.label, rule.settings, None))
+            if rule.content is not None:
+                notes.append(scan.note(rule.name, rule.content))
         resolved = Resolved.layered(layers)
         relevant = INBOUND_KEYS if direction is Direction.INBOUND else OUTBOUND_KEYS
         decided_by = rule.label if rule is not None else max(
@@ -219,8 +237,7 @@ class Policy:
         if rule is not None and rule.action is not Action.DELIVER:
             reason = rule.reason or f"{'refused' if rule.action is Action.REJECT else 'held'} by {rule.label}"
             return decision(rule=decided_by, refuse=reason if rule.action is Action.REJECT else None,
-                            hold=reason if rule.action is Action.HOLD else None)
-        notes: list[str] = []
+                            hold=reason if rule.action is Action.HOLD else None, notes=tuple(notes))
         if direction is Direction.INBOUND:
             opened = _inbound(rcpt, message, facts, resolved, notes)
             return decision(rule=decided_by, notes=tuple(notes), decrypt=opened.decrypt, verify=opened.verify,

@@ -3,10 +3,12 @@ for `mailseal policy explain` and the console's policy tester, which must answer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigurationError, UsageError
+from .content import limited
 from .decision import Decision
 from .engine import Policy
 from .facts import EitherFacts, Envelope, Facts, MessageFacts, StaticFacts
@@ -15,7 +17,7 @@ from .validation import size as parse_size
 
 @dataclass(frozen=True)
 class Example:
-    """A message as described on the command line or in the tester's form. ``sender`` "" or "<>" is the null
+    """A message as described on the command line or in the tester's form (``text``: its body, for content rules). ``sender`` "" or "<>" is the null
     sender; ``headers`` are "Name: value" strings; ``size`` is bytes or "10M"; ``assume_keys``/``assume_certs``
     add what the store may not know (a signing and decryption key, an encryption certificate)."""
 
@@ -31,6 +33,8 @@ class Example:
     encrypted: bool = False
     assume_keys: tuple[str, ...] = ()
     assume_certs: tuple[str, ...] = ()
+    #: A sample of the message's text for content rules (None: no text given, content rules are not evaluated).
+    text: str | None = field(default=None, repr=False)
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -61,7 +65,8 @@ class Example:
             fields.append((name.strip(), value.strip()))
         return MessageFacts(from_addresses=froms, subject=self.subject, headers=tuple(fields), size=size,
                             signed=self.signed, encrypted=self.encrypted,
-                            header_recipients=frozenset((*self.to, *self.cc)))
+                            header_recipients=frozenset((*self.to, *self.cc)),
+                            text=None if self.text is None else "\n\n".join(t for t in (self.subject, self.text) if t))
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,9 @@ def explain(policy: Policy, example: Example, store_facts: Facts | None, *, with
     """What ``policy`` decides for ``example``, the store's facts (None: not read, because ``without_store``)
     joined by the example's assumptions."""
     envelope, message = example.envelope(), example.message()
+    if message.text is not None:
+        text, cut = limited(message.text, policy.content)
+        message = dataclasses.replace(message, text=text, text_notes=cut)
     assumed = StaticFacts(signing_keys=example.assume_keys, decryption_keys=example.assume_keys,
                           certificates=example.assume_certs)
     facts: Facts = assumed if store_facts is None else EitherFacts(assumed, store_facts)

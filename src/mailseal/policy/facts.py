@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from .addresses import normalize
@@ -19,7 +19,7 @@ class Envelope:
 
 @dataclass(frozen=True)
 class MessageFacts:
-    """What the gateway read from the message before deciding (headers only; the body is never needed)."""
+    """What the gateway read from the message before deciding: the header, and the text only for content rules."""
 
     from_addresses: tuple[str, ...]  # addresses in the From header field
     subject: str
@@ -28,6 +28,10 @@ class MessageFacts:
     signed: bool  # the message already carries an S/MIME signature at its root
     encrypted: bool  # the message is S/MIME encrypted at its root
     header_recipients: frozenset[str] = frozenset()  # addresses in To and Cc: recipients not in here are Bcc
+    #: The readable text (Subject, text parts and text attachments), read only when a rule has content conditions;
+    #: None: not read. ``text_notes`` say what was left out (past the scan limit, encrypted parts), never the text.
+    text: str | None = field(default=None, repr=False)
+    text_notes: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -9,11 +9,16 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from . import validation as v
-from .actions import ACTION_KEYS, Action, ActionSettings, Direction
+from .actions import ACTION_KEYS, Action, ActionSettings, Direction, EncryptMode
 from .addresses import AddressPattern
+from .content import CONTENT_KEYS, ContentCondition, ContentScan
 from .facts import MessageFacts
 
-CONDITION_KEYS: tuple[str, ...] = ("direction", "from", "to", "subject_contains", "header", "min_size", "max_size")
+CONDITION_KEYS: tuple[str, ...] = ("direction", "from", "to", "subject_contains", "header", "min_size", "max_size",
+                                   *CONTENT_KEYS)
+#: ``action`` values that are shorthands for an ``encrypt`` setting of the rule rather than an Action: "encrypt"
+#: demands S/MIME (encrypt = "require"), "portal" sends through the recipient portal (encrypt = "portal").
+ENCRYPT_ACTIONS: Mapping[str, str] = {"encrypt": "require", "portal": "portal"}
 RULE_KEYS: tuple[str, ...] = ("name", *CONDITION_KEYS, "remove_trigger", "action", "reason", *ACTION_KEYS)
 DIRECTIONS: tuple[str, ...] = ("any", *(d.value for d in Direction))
 
@@ -44,6 +49,7 @@ class Rule:
     header: HeaderCondition | None = None
     min_size: int | None = None
     max_size: int | None = None
+    content: ContentCondition | None = None
     remove_trigger: bool = False
     action: Action = Action.DELIVER
     reason: str | None = None
@@ -59,6 +65,9 @@ class Rule:
         at = f'{at} ("{name}")'
         v.check_keys(tbl, RULE_KEYS, at)
         kwargs: dict[str, Any] = {"name": name, "settings": ActionSettings.parse(tbl, at)}
+        content = ContentCondition.parse(tbl, at)
+        if content is not None:
+            kwargs["content"] = content
         if "direction" in tbl:
             direction = v.string(tbl["direction"], f"{at}.direction").strip().lower()
             if direction not in DIRECTIONS:
@@ -84,7 +93,11 @@ class Rule:
             if kwargs["remove_trigger"] and "subject_contains" not in tbl:
                 raise ConfigurationError(f"{at}.remove_trigger needs subject_contains: there is no trigger to remove")
         if "action" in tbl:
-            kwargs["action"] = v.choice(tbl["action"], Action, f"{at}.action")
+            alias = tbl["action"].strip().lower() if isinstance(tbl["action"], str) else None
+            if alias is not None and alias in ENCRYPT_ACTIONS:
+                kwargs["settings"] = _encrypting(tbl, alias, at)
+            else:
+                kwargs["action"] = v.choice(tbl["action"], Action, f"{at}.action")
         if "reason" in tbl:
             kwargs["reason"] = v.string(tbl["reason"], f"{at}.reason")
             if kwargs.get("action", Action.DELIVER) is Action.DELIVER:
@@ -95,14 +108,17 @@ class Rule:
     def unconditional(self) -> bool:
         """No condition other than perhaps the direction: every later rule of that direction is unreachable."""
         return not (self.from_patterns or self.to_patterns or self.subject_contains is not None
-                    or self.header is not None or self.min_size is not None or self.max_size is not None)
+                    or self.header is not None or self.min_size is not None or self.max_size is not None
+                    or self.content is not None)
 
     @property
     def label(self) -> str:
         return f"rule {self.name}"
 
-    def matches(self, direction: Direction, sender: str, recipient: str, message: MessageFacts) -> bool:
-        """Whether every condition holds for this recipient (``sender`` is "" for the null sender)."""
+    def matches(self, direction: Direction, sender: str, recipient: str, message: MessageFacts,
+                scan: ContentScan | None = None) -> bool:
+        """Whether every condition holds for this recipient (``sender`` is "" for the null sender). ``scan``
+        counts content conditions once per message; without it the message's text is scanned here."""
         if self.direction != "any" and self.direction != direction.value:
             return False
         if self.from_patterns and not any(p.matches(sender) for p in self.from_patterns):
@@ -115,7 +131,12 @@ class Rule:
             return False
         if self.min_size is not None and message.size < self.min_size:
             return False
-        return self.max_size is None or message.size <= self.max_size
+        if self.max_size is not None and message.size > self.max_size:
+            return False
+        if self.content is None:
+            return True
+        # Last: the only condition that reads the text.
+        return (scan or ContentScan(message.text)).holds(self.name, self.content)
 
     def rewrite_subject(self, subject: str) -> str | None:
         """The subject without the trigger text (every occurrence, any case) when remove_trigger is set."""
@@ -138,6 +159,8 @@ class Rule:
         for key in ("min_size", "max_size"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
+        if self.content is not None:
+            out.update(self.content.to_dict())
         out["action"] = str(self.action)
         if self.reason:
             out["reason"] = self.reason
@@ -171,8 +194,20 @@ def _header(value: Any, where: str) -> HeaderCondition:
     return HeaderCondition(name, value_text)
 
 
+def _encrypting(tbl: Mapping[str, Any], alias: str, where: str) -> ActionSettings:
+    """The rule's settings for ``action = "encrypt"`` or ``"portal"``: its ``encrypt`` setting, set once."""
+    mode = ENCRYPT_ACTIONS[alias]
+    if "encrypt" in tbl and str(tbl["encrypt"]).strip().lower() != mode:
+        raise ConfigurationError(f'{where}: action = "{alias}" means encrypt = "{mode}", but the rule also sets '
+                                 f'encrypt = "{tbl["encrypt"]}"')
+    if mode not in {m.value for m in EncryptMode}:
+        raise ConfigurationError(f'{where}.action: "{alias}" needs encrypt = "{mode}", which this version of '
+                                 "mailseal does not offer")
+    return ActionSettings.parse({**tbl, "encrypt": mode}, where)
+
+
 def _fold(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-__all__ = ["CONDITION_KEYS", "RULE_KEYS", "HeaderCondition", "Rule", "parse_rules"]
+__all__ = ["CONDITION_KEYS", "ENCRYPT_ACTIONS", "RULE_KEYS", "HeaderCondition", "Rule", "parse_rules"]

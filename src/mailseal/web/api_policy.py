@@ -51,12 +51,15 @@ class TestMessage(BaseModel):
     encrypted: bool = False
     assume_keys: list[str] = Field(default=[], max_length=100)
     assume_certs: list[str] = Field(default=[], max_length=100)
+    text: str | None = Field(default=None, max_length=1 << 20,
+                             description="a sample of the message's text for rules with content conditions; "
+                                         "null: content rules are not evaluated")
 
     def example(self) -> Example:
         return Example(self.sender, to=tuple(self.to), cc=tuple(self.cc), bcc=tuple(self.bcc),
                        header_from=tuple(self.header_from), subject=self.subject, headers=tuple(self.headers),
                        size=self.size, signed=self.signed, encrypted=self.encrypted,
-                       assume_keys=tuple(self.assume_keys), assume_certs=tuple(self.assume_certs))
+                       assume_keys=tuple(self.assume_keys), assume_certs=tuple(self.assume_certs), text=self.text)
 
 
 class RecipientOutcome(BaseModel):
