@@ -69,6 +69,10 @@ LEGACY_ALGORITHMS: dict[str, str] = {
 }
 
 
+#: Certificate signature algorithms pyca does not name, by OID -> their hash: OIW's dsaWithSHA1 (1.3.14.3.2.27), which
+#: the NIST PKITS DSA rows (4.1.4-4.1.6) still use beside RFC 3279's id-dsa-with-sha1.
+LEGACY_SIGNATURE_HASHES: dict[str, str] = {"1.3.14.3.2.27": "sha1"}
+
 #: asn1crypto content-cipher name -> the LEGACY_ALGORITHMS name that accepts it.
 LEGACY_CIPHER_NAMES: dict[str, str] = {"tripledes_3key": "3des", "rc2": "rc2"}
 
@@ -305,6 +309,7 @@ __all__ = [
     "LEGACY_ALGORITHMS",
     "LEGACY_CIPHER_NAMES",
     "LEGACY_DECRYPT",
+    "LEGACY_SIGNATURE_HASHES",
     "MICALG",
     "ML_DSA_BY_OID",
     "ML_DSA_DIGEST",

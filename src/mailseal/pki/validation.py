@@ -32,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from asn1crypto import x509 as a_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
-from ..cms.algorithms import legacy_algorithms
+from ..cms.algorithms import LEGACY_SIGNATURE_HASHES, legacy_algorithms
 from ..cms.identity import fingerprint
 from ..cms.inherited_keys import dsa_parameters, inherited_from, received_der
 from ..cms.names import asn1_name_text, name_text
@@ -485,13 +486,22 @@ def _validate_path(
     elif revocation == "unknown":
         reasons.append(f"revocation unknown: {why}" + (f" ({'; '.join(fetched)})" if fetched else ""))
     weak_hashes = ("md5",) if context.allows("sha1") else ("sha1", "md5")
-    weak = [c for c in chain[:-1] if c.signature_hash_algorithm is not None
-            and c.signature_hash_algorithm.name in weak_hashes]
+    weak = [c for c in chain[:-1] if _signature_hash(c) in weak_hashes]
     if weak:
         return PathResult(True, SignerStatus.WEAK_ALGORITHM, chain,
-                          (*reasons, f"{_subject(weak[0])} is signed with {weak[0].signature_hash_algorithm.name}"),  # type: ignore[union-attr]
+                          (*reasons, f"{_subject(weak[0])} is signed with {_signature_hash(weak[0])}"),
                           revocation, why, events())
     return PathResult(True, SignerStatus.VALID, chain, tuple(reasons), revocation, why, events())
+
+
+def _signature_hash(cert: x509.Certificate) -> str | None:
+    """The hash of the certificate's signature algorithm by name; for an algorithm pyca does not name, the hash
+    cms.algorithms knows it by, else "unknown"."""
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return LEGACY_SIGNATURE_HASHES.get(cert.signature_algorithm_oid.dotted_string, "unknown")
+    return None if algorithm is None else algorithm.name
 
 
 def _borrowed_parameters_problem(chain: Sequence[x509.Certificate]) -> str | None:

@@ -69,6 +69,7 @@ class RecipientOutcome(BaseModel):
     sign: bool
     signer: str | None
     encrypt: bool
+    portal: bool = Field(False, description="through the recipient portal instead of S/MIME (docs/portal.md)")
     decrypt: bool
     verify: bool
     strip_signature: bool
@@ -89,6 +90,7 @@ class Group(BaseModel):
     sign: bool
     signer: str | None
     encrypt: bool
+    portal: bool = False
     decrypt: bool
     verify: bool
     strip_signature: bool
@@ -105,6 +107,7 @@ class TestResult(BaseModel):
     held: list[str]
     notes: list[str]
     facts: str
+    post_quantum: str = Field("hybrid", description="[policy.smime] post_quantum: hybrid, prefer_pq or require_pq")
 
 
 class NewPolicy(BaseModel):
