@@ -93,5 +93,5 @@ def test_ca_bundle_into_the_key_store_then_sign_encrypt_open(run_cli: RunCli, tm
     _ok(opened)
     report = json.loads(opened.stdout)
     assert report["status"] == "valid"
-    assert [layer.get("key_algorithm") for layer in report["layers"]][0] == "ml_kem_768"
+    assert report["layers"][0]["key_algorithm"] == "ml_kem_768"
     assert report["signers"][0]["signature_algorithm"] == "ml_dsa_65"
