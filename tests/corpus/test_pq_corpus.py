@@ -271,3 +271,10 @@ def test_certificates_with_keys_pyca_lacks_are_explained(corpus: Path, cli: Cli,
     assert check.returncode == 1 and b"key algorithm (ML-KEM-512) is not supported" in check.stdout, check.stderr
     refused = cli.run("encrypt", "--to", PQ / cert, "-i", cli.message)
     assert _error(refused) == "error:recipient-unsuitable"
+
+
+def test_the_deviations_are_the_ones_docs_pq_md_counts(corpus: Path) -> None:
+    """docs/pq.md: 56 rows as expected, 47 named deviations (ML-KEM-512 18, expanded-only keys 5, SLH-DSA 24)."""
+    reasons = [found[1] for r in ROWS if (found := deviation(r))]
+    assert (len(ROWS) - len(reasons), len(reasons)) == (56, 47)
+    assert (reasons.count(UNSUPPORTED_KEM), reasons.count(EXPANDED_ONLY), reasons.count(NO_SLH_DSA)) == (18, 5, 24)
