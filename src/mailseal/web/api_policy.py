@@ -102,6 +102,7 @@ class TestResult(BaseModel):
     held: list[str]
     notes: list[str]
     facts: str
+    post_quantum: str = Field(description="[policy.smime] post_quantum: hybrid, prefer_pq or require_pq (docs/pq.md)")
 
 
 class NewPolicy(BaseModel):
