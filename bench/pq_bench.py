@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         "1 KiB messages per second in-process through `mailseal.sign/verify/encrypt/decrypt` (best round; verify "
         "includes path validation to the test root, whose certificates are RSA). Bytes per recipient: how much "
         "one more RecipientInfo adds to an EnvelopedData. Detached signature: a SignedData over 1 KiB without "
-        "certificates and without SMIMECapabilities; the signer certificate travels in addition when included.\n\n"
+        "certificates and without SMIMECapabilities; the signer certificate travels in addition when included. "
+        "The sizes are exact; on a shared machine the rates move between runs (compare rows of one run).\n\n"
         + table(header, rows) + "\n"
     )
     print(text)

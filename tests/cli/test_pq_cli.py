@@ -74,3 +74,24 @@ def test_policy_explain_names_the_post_quantum_mode(run_cli: RunCli, tmp_path: P
     bad.write_text('[policy.smime]\npost_quantum = "quantum"\n')
     refused = run_cli("policy", "check", "--config", bad, env=_env(tmp_path / "home"))
     assert refused.returncode == 2 and b"post_quantum" in refused.stderr
+
+
+def test_ca_bundle_into_the_key_store_then_sign_encrypt_open(run_cli: RunCli, tmp_path: Path) -> None:
+    """The CA's PEM bundles go into the key store; `sign --from`, `encrypt --to ADDR` and `open` without --key use
+    the sealed ML-DSA and ML-KEM keys there."""
+    env = _env(tmp_path / "home")
+    _ok(run_cli("ca", "init", "--name", "PQ CA", "--key-type", "ml-dsa-44", env=env))
+    for who, key_type in (("alice", "ml-dsa-65"), ("bob", "ml-kem-768")):
+        _ok(run_cli("ca", "issue", "--email", f"{who}@example.org", "--key-type", key_type, "-o",
+                    tmp_path / f"{who}.pem", "--pass", "pass:pw", env=env))
+        _ok(run_cli("keys", "import", tmp_path / f"{who}.pem", "--pass", "pass:pw", env=env))
+    _ok(run_cli("ca", "export", "-o", tmp_path / "ca.pem", env=env))
+    (tmp_path / "m.eml").write_bytes(b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: pq\r\n\r\nstored\r\n")
+    _ok(run_cli("sign", "--from", "alice@example.org", "-i", tmp_path / "m.eml", "-o", tmp_path / "s.eml", env=env))
+    _ok(run_cli("encrypt", "--to", "bob@example.org", "-i", tmp_path / "s.eml", "-o", tmp_path / "e.eml", env=env))
+    opened = run_cli("open", "--trust", tmp_path / "ca.pem", "--json", "-i", tmp_path / "e.eml", env=env)
+    _ok(opened)
+    report = json.loads(opened.stdout)
+    assert report["status"] == "valid"
+    assert report["layers"][0]["key_algorithm"] == "ml_kem_768"
+    assert report["signers"][0]["signature_algorithm"] == "ml_dsa_65"

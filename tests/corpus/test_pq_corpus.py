@@ -261,3 +261,20 @@ def cli_outcome(cli: Cli, row: Row) -> str:
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
 def test_cli(corpus: Path, cli: Cli, row: Row) -> None:
     assert cli_outcome(cli, row) == mailseal_should_give(row)
+
+
+@pytest.mark.parametrize("cert", ["rfc9935-ml-kem-certs/ML-KEM-512.crt", "bc/ml-kem-512-2.16.840.1.101.3.4.4.1_ee.der",
+                                  "rfc9936-cms-kyber/ML-KEM-512.pem"])
+def test_certificates_with_keys_pyca_lacks_are_explained(corpus: Path, cli: Cli, cert: str) -> None:
+    """An ML-KEM-512 certificate: `certs check` names the algorithm, `encrypt` refuses the recipient; no crash."""
+    check = cli.run("certs", "check", PQ / cert)
+    assert check.returncode == 1 and b"key algorithm (ML-KEM-512) is not supported" in check.stdout, check.stderr
+    refused = cli.run("encrypt", "--to", PQ / cert, "-i", cli.message)
+    assert _error(refused) == "error:recipient-unsuitable"
+
+
+def test_the_deviations_are_the_ones_docs_pq_md_counts(corpus: Path) -> None:
+    """docs/pq.md: 56 rows as expected, 47 named deviations (ML-KEM-512 18, expanded-only keys 5, SLH-DSA 24)."""
+    reasons = [found[1] for r in ROWS if (found := deviation(r))]
+    assert (len(ROWS) - len(reasons), len(reasons)) == (56, 47)
+    assert (reasons.count(UNSUPPORTED_KEM), reasons.count(EXPANDED_ONLY), reasons.count(NO_SLH_DSA)) == (18, 5, 24)

@@ -80,3 +80,17 @@ def test_inbound_ml_dsa_signature_stamped_pass(start_gateway: StartGateway, sink
     [got] = sink.wait_for(1)
     [stamp] = got.header("Authentication-Results")
     assert "smime=pass" in stamp and "body.smime-identifier=quinn@partner.example" in stamp
+
+
+def test_outbound_signed_with_an_ml_dsa_key_from_the_store(start_gateway: StartGateway, sink: SmtpSink,
+                                                           org: Org) -> None:
+    """A sender whose signing identity in the key store is ML-DSA-65: the gateway signs with it (SHA-512)."""
+    gw = start_gateway({"policy": {"encrypt": "never"}})
+    sender = org.pki.user("gw-sam", "ml-dsa-65", email="sam@example.org")
+    gw.keys.add(_identity(sender))
+    msg = message("sam@example.org", ["carol@partner.example"], body="Signed after the quantum computer.\n")
+    assert gw.send(msg, "sam@example.org", ["carol@partner.example"]) == {}
+    [got] = sink.wait_for(1)
+    assert b"micalg=sha-512" in got.data or b'micalg="sha-512"' in got.data
+    report = api.verify(got.data, trust=TrustStore(anchors=(org.pki.root_cert,)))
+    assert report.status == "valid" and report.signers[0].signature_algorithm == "ml_dsa_65"

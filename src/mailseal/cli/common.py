@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from ..cms.identity import Identity
 from ..config import data_dir
@@ -67,6 +68,11 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
                 traceback.print_exc()
             where = f" {exc.filename}" if exc.filename else ""
             fail(str(ErrorCode.IO), f"cannot access{where}: {exc.strerror or exc}", EXIT_USAGE)
+        except UnsupportedAlgorithm as exc:
+            # pyca's own refusal of a key it does not offer (ML-KEM-512, SLH-DSA: docs/pq.md), wherever it surfaces.
+            if debug:
+                traceback.print_exc()
+            fail(str(ErrorCode.UNSUPPORTED_ALGORITHM), f"the algorithm is not supported: {exc}", EXIT_USAGE)
         except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:  # A bug: still one line, never a traceback unless asked.

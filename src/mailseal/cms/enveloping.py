@@ -8,6 +8,7 @@ from typing import BinaryIO, Literal
 
 from asn1crypto import algos, cms
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x448, x25519
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
@@ -45,9 +46,13 @@ def _key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
 
 def check_recipient(cert: x509.Certificate) -> None:
     """Refuse certificates whose key cannot, or may not, receive encrypted mail (RFC 8550 §4.4.2)."""
-    key = cert.public_key()
-    ku = _key_usage(cert)
     who = name_text(cert.subject)
+    try:
+        key = cert.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        # e.g. ML-KEM-512, which pyca/cryptography does not offer (docs/pq.md)
+        raise RecipientError(f"recipient {who}: the certificate's key algorithm is not supported") from None
+    ku = _key_usage(cert)
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < 2048:
             raise RecipientError(f"recipient {who}: RSA keys shorter than 2048 bits are refused ({key.key_size})")

@@ -9,6 +9,7 @@ from asn1crypto import cms, core
 from asn1crypto import x509 as x509_asn1
 from cryptography import x509
 
+from .algorithms import PQ_SIGNATURE_NAMES
 from .kemri import is_kem_ori, parse_kemri
 from .names import asn1_name_text, serial_text
 from .parsing import parse_content_info
@@ -87,6 +88,11 @@ def _kem_rid(rid: bytes) -> RecipientIdentifier:
     return RecipientIdentifier.from_asn1(cms.RecipientIdentifier.load(rid))
 
 
+def _signature_name(oid: Any) -> str:
+    """The signature algorithm's name; ML-DSA and SLH-DSA by our table, as verification names them."""
+    return PQ_SIGNATURE_NAMES.get(oid.dotted) or str(oid.native)
+
+
 def _rid(rid: Any) -> dict[str, Any]:
     return RecipientIdentifier.from_asn1(rid).to_dict()
 
@@ -135,7 +141,7 @@ def inspect_cms(data: bytes) -> dict[str, Any]:
                 signers.append({
                     "sid": _rid(si["sid"]),
                     "digest_algorithm": si["digest_algorithm"]["algorithm"].native,
-                    "signature_algorithm": si["signature_algorithm"]["algorithm"].native,
+                    "signature_algorithm": _signature_name(si["signature_algorithm"]["algorithm"]),
                     "signed_attributes": attrs,
                 })
             out["signers"] = signers

@@ -14,6 +14,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from ..cms.kemri import kem_name
@@ -68,6 +69,15 @@ def email_matches(addr: str, cert: x509.Certificate) -> bool:
     return any(normalize_address(e) == wanted for e in certificate_emails(cert))
 
 
+def public_key_of(cert: x509.Certificate) -> Any:
+    """The certificate's public key, or None when pyca/cryptography cannot build it (ML-KEM-512, SLH-DSA,
+    HashML-DSA keys, a corrupt key): such a certificate can neither sign nor receive mail here."""
+    try:
+        return cert.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        return None
+
+
 def _ku(cert: x509.Certificate) -> x509.KeyUsage | None:
     try:
         return cert.extensions.get_extension_for_class(x509.KeyUsage).value
@@ -85,15 +95,6 @@ def _eku_reason(cert: x509.Certificate) -> str | None:
     return "the certificate's extended key usage does not include emailProtection"
 
 
-def _public_key(cert: x509.Certificate) -> Any:
-    """The certificate's public key, or None for a key type pyca cannot load (ML-DSA, ML-KEM, a garbled key):
-    such a certificate is judged by what can be read of it, never a traceback (found by fuzzing, tests/fuzz)."""
-    try:
-        return cert.public_key()
-    except (UnsupportedAlgorithm, ValueError):
-        return None
-
-
 def signing_usage_problems(cert: x509.Certificate) -> list[str]:
     """Reasons this certificate may not sign e-mail (empty when it may)."""
     problems = []
@@ -103,9 +104,12 @@ def signing_usage_problems(cert: x509.Certificate) -> list[str]:
     ku = _ku(cert)
     if ku is not None and not (ku.digital_signature or ku.content_commitment):
         problems.append("the certificate's key usage allows neither digitalSignature nor nonRepudiation")
-    if isinstance(_public_key(cert), x25519.X25519PublicKey | x448.X448PublicKey):
+    key = public_key_of(cert)
+    if key is None:
+        problems.append(f"the certificate's key algorithm ({describe_key(cert)}) is not supported")
+    if isinstance(key, x25519.X25519PublicKey | x448.X448PublicKey):
         problems.append("an X25519/X448 key cannot sign")
-    if kem_name(_public_key(cert)) is not None:
+    if kem_name(key) is not None:
         problems.append("an ML-KEM key cannot sign (RFC 9935 §5)")
     return problems
 
@@ -116,9 +120,11 @@ def encryption_usage_problems(cert: x509.Certificate) -> list[str]:
     eku = _eku_reason(cert)
     if eku:
         problems.append(eku)
-    key = _public_key(cert)
+    key = public_key_of(cert)
     ku = _ku(cert)
-    if isinstance(key, rsa.RSAPublicKey):
+    if key is None:
+        problems.append(f"the certificate's key algorithm ({describe_key(cert)}) is not supported")
+    elif isinstance(key, rsa.RSAPublicKey):
         if ku is not None and not ku.key_encipherment:
             problems.append("the certificate's key usage does not allow keyEncipherment")
     elif isinstance(key, ec.EllipticCurvePublicKey | x25519.X25519PublicKey | x448.X448PublicKey):
@@ -141,7 +147,7 @@ def encryption_usage_problems(cert: x509.Certificate) -> list[str]:
 def weak_key_reason(cert: x509.Certificate, allow_legacy: frozenset[str] = frozenset()) -> str | None:
     """Why the signer's key is too weak to trust a signature with, or None. ``allow_legacy`` ("rsa1024", "dsa")
     accepts RSA keys from 1024 bits and DSA keys by explicit choice (cms.algorithms.LEGACY_ALGORITHMS)."""
-    key = _public_key(cert)
+    key = public_key_of(cert)
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         if "rsa1024" in allow_legacy and key.key_size >= MIN_LEGACY_RSA_BITS:
             return None
@@ -154,7 +160,9 @@ def weak_key_reason(cert: x509.Certificate, allow_legacy: frozenset[str] = froze
 
 def key_problems(cert: x509.Certificate) -> list[str]:
     """Reasons the public key itself is not allowed for S/MIME (S/MIME BR §6.1.5): size, curve, algorithm."""
-    key = _public_key(cert)
+    key = public_key_of(cert)
+    if key is None:
+        return []  # signing_usage_problems and encryption_usage_problems say it, naming the algorithm
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
             return [f"the RSA key has only {key.key_size} bits (at least {MIN_RSA_BITS} are required)"]
@@ -185,7 +193,7 @@ def _pq_key_usage_problems(cert: x509.Certificate) -> list[str]:
     present = {name for name in _USAGE_NAMES if getattr(ku, name)}
     if ku.key_agreement:
         present |= {n for n in ("encipher_only", "decipher_only") if getattr(ku, n)}
-    if ml_dsa_name(_public_key(cert)) is not None:
+    if ml_dsa_name(public_key_of(cert)) is not None:
         allowed, rule, who = _ML_DSA_USAGES, "RFC 9881 §5", "ML-DSA"
     else:
         allowed, rule, who = _ML_KEM_USAGES, "RFC 9935 §5", "ML-KEM"
@@ -198,14 +206,10 @@ def _pq_key_usage_problems(cert: x509.Certificate) -> list[str]:
 
 
 def describe_key(cert: x509.Certificate) -> str:
-    """Short human name of the certificate's key: ``RSA 3072``, ``EC secp256r1``, ``Ed25519``...; for a key
-    pyca cannot load, its algorithm's OID."""
-    key = _public_key(cert)
+    """Short human name of the certificate's key: ``RSA 3072``, ``EC secp256r1``, ``Ed25519``..."""
+    key = public_key_of(cert)
     if key is None:
-        try:
-            return f"unsupported ({cert.public_key_algorithm_oid.dotted_string})"
-        except ValueError:
-            return "unreadable"
+        return _key_oid_name(cert)
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA {key.key_size}"
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -223,6 +227,25 @@ def describe_key(cert: x509.Certificate) -> str:
         if isinstance(key, kind):
             return name
     return type(key).__name__.removeprefix("_")
+
+
+def _key_oid_name(cert: x509.Certificate) -> str:
+    """The name of a key algorithm pyca cannot load, from the SubjectPublicKeyInfo's OID (read from the DER:
+    asn1crypto cannot parse a public key of an algorithm it does not know)."""
+    from asn1crypto import core
+
+    from ..cms import der
+    from ..cms.algorithms import PQ_KEY_NAMES
+    from ..errors import MalformedCMSError
+
+    try:
+        fields = der.children(der.children(cert.public_bytes(Encoding.DER))[0])
+        fields = fields[1:] if fields[0][:1] == b"\xa0" else fields  # [0] version
+        oid = str(core.ObjectIdentifier.load(der.children(der.children(fields[5])[0])[0]).dotted)
+    except (MalformedCMSError, ValueError, IndexError):
+        return "unreadable"
+    name: str = PQ_KEY_NAMES.get(oid, oid)
+    return name.replace("_", "-").upper()
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -315,6 +338,7 @@ __all__ = [
     "encryption_usage_problems",
     "key_problems",
     "normalize_address",
+    "public_key_of",
     "signing_usage_problems",
     "validity_problems",
     "weak_key_reason",

@@ -107,7 +107,7 @@ class TestResult(BaseModel):
     held: list[str]
     notes: list[str]
     facts: str
-    post_quantum: str = Field("hybrid", description="[policy.smime] post_quantum: hybrid, prefer_pq or require_pq")
+    post_quantum: str = Field(description="[policy.smime] post_quantum: hybrid, prefer_pq or require_pq (docs/pq.md)")
 
 
 class NewPolicy(BaseModel):
