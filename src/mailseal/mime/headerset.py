@@ -32,6 +32,7 @@ SHOWN = ("From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-I
 OBSCURED_SUBJECTS = frozenset({OBSCURED_SUBJECT.decode(), "...", "encrypted message", ""})
 ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc"})
 MAX_LEGACY_DISPLAY = 16 << 10  # a legacy display element is a few lines of text
+MAX_SCANNED = 64 << 20  # a payload larger than this is not scanned for one (finding its parts reads it all)
 _LEGACY_LINE = re.compile(r"^([A-Za-z-]+):[ \t]*(.*)$")
 
 Source = Literal["protected", "outer"]
@@ -127,7 +128,7 @@ def _legacy_display(payload: Entity) -> dict[str, str] | None:
     """The fields a legacy display element shows, when the payload's first part is one (RFC 9788 §4.5.3)."""
     ctype, params = payload.content_type()
     boundary = params.get("boundary")
-    if ctype != "multipart/mixed" or not boundary:
+    if ctype != "multipart/mixed" or not boundary or payload.region.size > MAX_SCANNED:
         return None
     try:
         parts = split_multipart(payload.region, boundary)
