@@ -231,6 +231,17 @@ def compared_with(outer: Entity, headers: HeaderSet) -> HeaderSet:
     return replace(headers, differences=tuple(differences), changed=tuple(changed))
 
 
+def decrypted_header_set(outer: Entity, decrypted: Entity) -> HeaderSet:
+    """The header set of a decrypted copy (the encrypted message's outer fields merged with the decrypted
+    entity's, as ``decrypt`` writes it), compared with the fields the encrypted message came with. Protected only
+    when the decrypted entity marks its fields (``hp`` or ``protected-headers``): merged outer fields alone are
+    the message's own."""
+    params = decrypted.content_type()[1]
+    if params.get("hp", "").lower() not in ("clear", "cipher") and params.get("protected-headers", "").lower() != "v1":
+        return HeaderSet("outer", None, tuple((n, v) for n in SHOWN if (v := _joined(outer, n)) is not None))
+    return header_set(outer, decrypted, sound=True, encrypted=True)
+
+
 def note(headers: HeaderSet) -> str:
     """One sentence for a stamp: which header set the delivered copy shows, and what differed outside."""
     scheme = f", {headers.scheme}" if headers.scheme else ""
@@ -252,4 +263,4 @@ def restored_lines(lines: Sequence[bytes], headers: HeaderSet) -> list[bytes]:
     return [*kept, *(ln for ln in headers.protected_lines if field_name(ln) in names)]
 
 
-__all__ = ["COMPARED", "SHOWN", "HeaderSet", "compared_with", "display_name_flags", "header_set", "note", "restored_lines", "scheme_of"]
+__all__ = ["COMPARED", "SHOWN", "HeaderSet", "compared_with", "decrypted_header_set", "display_name_flags", "header_set", "note", "restored_lines", "scheme_of"]
