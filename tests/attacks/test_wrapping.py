@@ -99,6 +99,7 @@ def test_wrapped_signature_does_not_sign_the_message(pki: TestPKI, case: str) ->
 
 @pytest.mark.parametrize("case", ["after-attacker-text", "hidden-by-css", "referenced-by-cid"])
 def test_wrapped_signature_is_listed_as_a_nested_part(pki: TestPKI, case: str) -> None:
+    """The signed part is reported as a part, never dropped silently. Naive: either "signed" or nothing."""
     report = verify(CASES[case](pki), pki)
     assert any("multipart/signed" in p for p in report.nested_parts)
     assert report.to_dict()["nested_parts"] == list(report.nested_parts)
@@ -119,7 +120,8 @@ def test_signed_wrapper_is_signed_by_its_own_signer_only(pki: TestPKI) -> None:
 
 def test_opened_content_is_the_outer_multipart_not_the_signed_part(pki: TestPKI) -> None:
     """open() does not descend into the wrapped part: the content it hands over is the whole mixed message, so a
-    renderer never shows the attacker's part as "the signed message"."""
+    renderer never shows the attacker's part as "the signed message". Naive: hands over the signed part as the
+    message."""
     opened = open_message(after_attacker_text(pki))
     assert opened.report.layers == () and opened.report.content_type == "multipart/mixed"
     assert ATTACKER.strip() in opened.message
