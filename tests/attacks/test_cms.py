@@ -165,6 +165,7 @@ def test_signing_time_far_off_is_not_believed(pki: TestPKI, offset: timedelta) -
 
 
 def test_signing_time_close_to_now_is_not_flagged(pki: TestPKI) -> None:
+    """Control: an honest signing time raises no doubt (the flag above is not raised for everyone)."""
     report = verify(sign(mail("alice@example.org"), alice(pki)), pki)
     assert report.status == "valid" and not any("signing time" in r for r in report.signers[0].reasons)
 
@@ -188,6 +189,7 @@ def _alg(info: cms.ContentInfo) -> cms.EncryptionAlgorithm:
 
 
 def test_auth_enveloped_opens_untouched(pki: TestPKI) -> None:
+    """Control: the AuthEnvelopedData the cases below edit opens untouched."""
     info, bob = _sealed(pki)
     opened = _open(info, bob)
     assert opened.report.layers[0].kind == "auth-enveloped" and b"Please pay" in opened.message
@@ -240,7 +242,8 @@ def test_truncated_tag_is_refused(pki: TestPKI, keep: int, icvlen: int) -> None:
 
 
 def test_shorter_tag_allowed_by_rfc5084_opens(pki: TestPKI) -> None:
-    """12 octets with aes-ICVlen 12 is a legitimate GCM tag (RFC 5084 §3.2): a prefix of the full tag verifies."""
+    """12 octets with aes-ICVlen 12 is a legitimate GCM tag (RFC 5084 §3.2): a prefix of the full tag verifies.
+    Control for the truncation cases: refusing every short tag would refuse RFC 5084 itself."""
     info, bob = _sealed(pki)
     info["content"]["mac"] = core.OctetString(info["content"]["mac"].native[:12])
     _alg(info)["parameters"]["aes_icvlen"] = core.Integer(12)
@@ -248,6 +251,7 @@ def test_shorter_tag_allowed_by_rfc5084_opens(pki: TestPKI) -> None:
 
 
 def test_flipped_tag_is_refused(pki: TestPKI) -> None:
+    """One bit of the tag flipped. Naive: decrypts without checking the tag (or releases plaintext before it)."""
     info, bob = _sealed(pki)
     mac = bytearray(info["content"]["mac"].native)
     mac[0] ^= 1
@@ -257,7 +261,8 @@ def test_flipped_tag_is_refused(pki: TestPKI) -> None:
 
 
 def test_raw_check_of_a_relabelled_signature_names_the_problem(pki: TestPKI) -> None:
-    """The low-level check says why (the report's reasons come from it)."""
+    """The low-level check says why (the report's reasons come from it). Naive: "bad signature" with no reason, or
+    "valid"."""
     info = opaque_signed_data(CONTENT, eve(pki))
     info["content"]["encap_content_info"]["content_type"] = cms.ContentType("1.2.840.113549.1.7.2")
     check = check_signed_data(info.dump(force=True))

@@ -70,6 +70,8 @@ def test_legacy_only_advertisement_is_ignored_below_the_floor(store: Store, pki:
 
 @pytest.mark.parametrize("floor", ["aes128-cbc", "aes128-gcm"])
 def test_choice_never_goes_below_the_floor(floor: str) -> None:
+    """With CBC allowed or not, a 3DES/RC2/AES-CBC advertisement never pulls the choice below the floor. Naive: the
+    recipient's first listed cipher."""
     cipher, _ = choose_algorithms([(DES3, RC2, "2.16.840.1.101.3.4.1.2")], floor=floor)
     assert cipher in ("aes256-gcm", "aes128-cbc") and (floor != "aes128-gcm" or cipher == "aes256-gcm")
 
@@ -83,7 +85,8 @@ def test_address_mismatch_signature_teaches_nothing(store: Store, pki: TestPKI) 
 
 
 def test_untrusted_signature_teaches_nothing(store: Store, pki: TestPKI) -> None:
-    """The same advertisement verified with no trust anchor: intact, but nobody vouches for the key."""
+    """The same advertisement verified with no trust anchor: intact, but nobody vouches for the key. Naive: files
+    the capabilities of any intact signature."""
     message = _advertising(pki, [DES3])
     report = mailseal.verify(message)
     assert report.status == "untrusted"
@@ -92,6 +95,8 @@ def test_untrusted_signature_teaches_nothing(store: Store, pki: TestPKI) -> None
 
 
 def test_broken_signature_teaches_nothing(store: Store, pki: TestPKI) -> None:
+    """A tampered signed message from "alice". Naive: reads the capabilities before (or without) checking the
+    signature."""
     signed = sign(mail("alice@example.org", b"original\r\n"), alice(pki))
     assert _learned(store, signed.replace(b"original", b"changed!"), pki) is None
 
@@ -107,7 +112,8 @@ def test_replayed_older_advertisement_does_not_override(store: Store, pki: TestP
 
 def test_future_signing_time_does_not_freeze_capabilities(store: Store, pki: TestPKI) -> None:
     """A signing time ten years ahead would make its advertisement "newest" for a decade, so no later message
-    could change it. Its time is not believed: it only fills a gap, and the next real message replaces it."""
+    could change it. Its time is not believed: it only fills a gap, and the next real message replaces it. Naive:
+    orders by the claimed time and keeps the 3DES advertisement for ten years."""
     now = datetime.now(UTC).replace(microsecond=0)
     assert _learned(store, _advertising(pki, [DES3], when=now + timedelta(days=3650)), pki) == (DES3,)
     assert _learned(store, _advertising(pki, [AES256_GCM], when=now), pki) == (AES256_GCM,)

@@ -50,12 +50,14 @@ def test_cbc_without_signature_is_integrity_not_protected(pki: TestPKI) -> None:
 
 
 def test_cbc_with_valid_signature_inside_is_integrity_protected(pki: TestPKI) -> None:
+    """Control: a valid signature inside protects what CBC cannot (no warning where none is due)."""
     report = mailseal.open(_sealed(pki, "aes256-cbc", signed=True), [ident(pki.user("bob"))], trust=trust(pki)).report
     assert report.status == "valid" and report.integrity_protected
     assert not any(w.startswith("integrity not protected") for w in report.to_dict()["warnings"])
 
 
 def test_gcm_is_integrity_protected(pki: TestPKI) -> None:
+    """Control: AES-GCM carries its own integrity."""
     report = mailseal.open(_sealed(pki, "aes256-gcm"), [ident(pki.user("bob"))]).report
     assert report.layers[0].kind == "auth-enveloped" and report.integrity_protected
 
@@ -70,6 +72,7 @@ def test_encrypted_part_below_the_root_is_never_decrypted(pki: TestPKI) -> None:
 
 
 def test_decrypt_refuses_a_message_whose_root_is_not_encrypted(pki: TestPKI) -> None:
+    """`decrypt` too takes only a root encryption layer. Naive: decrypts the first encrypted part it finds."""
     from mailseal.errors import NotEncryptedError
 
     try:
@@ -105,6 +108,7 @@ def test_gateway_notes_cbc_integrity(start_gateway: StartGateway, sink: SmtpSink
 
 
 def test_gateway_does_not_note_gcm(start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:
+    """Control: no integrity note for AES-GCM."""
     gw = start_gateway({"gateway": {"trusted_networks": []}})
     sealed = mailseal.encrypt(mail("erin@partner.example", SECRET + b"\r\n"), [org.alice.cert], cipher="aes256-gcm")
     assert gw.send(sealed, "erin@partner.example", ["alice@example.org"]) == {}

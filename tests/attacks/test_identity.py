@@ -36,12 +36,14 @@ def test_display_name_that_looks_like_an_address_is_eves_and_flagged(pki: TestPK
 
 
 def test_display_name_that_is_the_address_itself_is_not_flagged(pki: TestPKI) -> None:
+    """Control: a display name that is the sender's own address is no trick."""
     report = verify(sign(mail('"alice@example.org" <alice@example.org>'), alice(pki)), pki)
     assert report.status == "valid" and report.headers is not None and report.headers.flags == ()
 
 
 def test_display_name_address_in_an_encoded_word_is_flagged(pki: TestPKI) -> None:
-    """The same trick hidden in RFC 2047: =?utf-8?q?boss=40corp=2Eexample?= decodes to boss@corp.example."""
+    """The same trick hidden in RFC 2047: =?utf-8?q?boss=40corp=2Eexample?= decodes to boss@corp.example. Naive:
+    checks the raw field and misses it."""
     signed = sign(mail("=?utf-8?q?boss=40corp=2Eexample?= <eve@evil.example>"), eve(pki))
     report = verify(signed, pki)
     assert report.headers is not None and any("boss@corp.example" in f for f in report.headers.flags)
@@ -58,6 +60,7 @@ def test_two_from_fields_cannot_be_matched(pki: TestPKI) -> None:
 
 
 def test_two_addresses_in_one_from_cannot_be_matched(pki: TestPKI) -> None:
+    """From: alice, boss in one field, signed by alice. Naive: matches the first address, "valid" for both."""
     signed = sign(mail("alice@example.org, boss@corp.example"), alice(pki), allow_from_mismatch=True)
     assert verify(signed, pki).status == "address-mismatch"
 
@@ -81,6 +84,7 @@ def test_sender_other_than_from_is_said(pki: TestPKI) -> None:
 
 
 def test_sender_equal_to_from_is_not_said(pki: TestPKI) -> None:
+    """Control: a Sender equal to the From (any case) is not worth a word."""
     signed = sign(mail("alice@example.org", extra=b"Sender: Alice <ALICE@example.org>\r\n"), alice(pki))
     assert not any("Sender" in w for w in verify(signed, pki).to_dict()["warnings"])
 

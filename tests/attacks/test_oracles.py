@@ -99,7 +99,8 @@ def test_the_unchanged_message_decrypts(pki: TestPKI) -> None:
 
 
 def test_cli_answers_every_variant_alike(pki: TestPKI, run_cli: RunCli) -> None:
-    """The same exit code and the same words on stderr for every variant."""
+    """The same exit code and the same words on stderr for every variant. Naive: "padding check failed" for one,
+    "wrong key" for another."""
     bob = pki.user("bob")
     answers = set()
     for name in ("wrong-key-good-padding", "random-block", "no-zero-separator", "short"):
@@ -157,7 +158,8 @@ def test_burst_of_encrypted_messages_from_one_sender_is_limited_and_logged(
 
 def test_burst_limit_counts_the_client_address_too(start_gateway: StartGateway, sink: SmtpSink, org: Org,
                                                    pki: TestPKI) -> None:
-    """Changing MAIL FROM for every probe does not reset the count: the client address has its own."""
+    """Changing MAIL FROM for every probe does not reset the count: the client address has its own. Naive: counts by
+    MAIL FROM only, which the attacker chooses."""
     gw = start_gateway({"gateway": {"trusted_networks": [], "encrypted_burst_limit": 2,
                                     "encrypted_burst_window_seconds": 3600}})
     probe = _probe(pki, "aes256-gcm", "random-block", org.alice.cert, org.alice).replace(b"bob@example.org",
@@ -173,6 +175,7 @@ def test_burst_limit_counts_the_client_address_too(start_gateway: StartGateway, 
 
 
 def test_plain_messages_are_not_counted(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    """Control: the limit applies to encrypted messages only; plain mail is never deferred by it."""
     gw = start_gateway({"gateway": {"trusted_networks": [], "encrypted_burst_limit": 1}})
     for _ in range(3):
         assert gw.send(mail("mallory@evil.example"), "mallory@evil.example", ["alice@example.org"]) == {}

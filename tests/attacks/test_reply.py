@@ -78,6 +78,7 @@ def test_open_does_not_decrypt_a_ciphertext_inside_a_new_message(pki: TestPKI, c
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_decrypt_refuses_a_ciphertext_inside_a_new_message(pki: TestPKI, case: str) -> None:
+    """`decrypt` refuses too (not-encrypted). Naive: decrypts the first S/MIME blob it recognises."""
     bob = pki.user("bob")
     with pytest.raises(NotEncryptedError):
         mailseal.decrypt(CASES[case](_intercepted(bob.cert)), ident(bob))

@@ -67,6 +67,7 @@ def test_unsigned_mail_from_a_sender_who_signs_is_flagged(start_gateway: StartGa
 
 def test_unsigned_mail_from_a_sender_never_seen_signing_is_not_flagged(start_gateway: StartGateway,
                                                                        sink: SmtpSink, org: Org) -> None:
+    """Control: no note for a sender whose mail never came signed."""
     gw = start_gateway({"gateway": {"trusted_networks": []}})
     assert signed_before(gw.store, ERIN) is None
     assert gw.send(_mail(b"Hello.\r\n"), ERIN, ["alice@example.org"]) == {}
@@ -77,7 +78,7 @@ def test_unsigned_mail_from_a_sender_never_seen_signing_is_not_flagged(start_gat
 def test_a_failed_signature_does_not_count_as_signing(start_gateway: StartGateway, sink: SmtpSink,
                                                       org: Org) -> None:
     """Only a valid signature makes a sender one who signs: a forged, broken signature from "erin" teaches
-    nothing (else anyone could make erin's real unsigned mail look stripped)."""
+    nothing (else anyone could make erin's real unsigned mail look stripped). Naive: counts any signature it saw."""
     gw = start_gateway({"gateway": {"trusted_networks": []}})
     signed = api.sign(_mail(b"Pay to DE11 0000.\r\n"), org.identity(org.erin))
     assert gw.send(signed.replace(b"DE11", b"DE99"), ERIN, ["alice@example.org"]) == {}

@@ -57,7 +57,8 @@ def test_banner_in_the_body_does_not_make_a_message_signed(pki: TestPKI) -> None
 
 
 def test_gateway_stamps_a_banner_message_none(start_gateway: StartGateway, sink: SmtpSink) -> None:
-    """The stamp the recipient's client reads says smime=none, and no [signed] tag is added."""
+    """The stamp the recipient's client reads says smime=none, and no [signed] tag is added. Naive gateway: stamps
+    nothing, so the banner is all the reader sees."""
     gw = start_gateway({"gateway": {"trusted_networks": []}, "policy": TAGS})
     gw.send(mail("boss@corp.example", BANNER, extra=b"Content-Type: text/html\r\n"), "mallory@evil.example",
             ["alice@example.org"])

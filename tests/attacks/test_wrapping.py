@@ -8,10 +8,14 @@ mailseal reports each wrapped case as not signed, lists the signed part as a nes
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+import mailseal
+from mailseal.errors import MalformedMIMEError
 from mailseal.mime.opening import open_message
-from tests.attacks.support import alice, mail, sign, verify
+from tests.attacks.support import alice, mail, sign, trust, verify
 from tests.gateway.conftest import StartGateway
 from tests.gateway.harness import Org
 from tests.support.smtp_sink import SmtpSink
@@ -95,6 +99,7 @@ def test_wrapped_signature_does_not_sign_the_message(pki: TestPKI, case: str) ->
 
 @pytest.mark.parametrize("case", ["after-attacker-text", "hidden-by-css", "referenced-by-cid"])
 def test_wrapped_signature_is_listed_as_a_nested_part(pki: TestPKI, case: str) -> None:
+    """The signed part is reported as a part, never dropped silently. Naive: either "signed" or nothing."""
     report = verify(CASES[case](pki), pki)
     assert any("multipart/signed" in p for p in report.nested_parts)
     assert report.to_dict()["nested_parts"] == list(report.nested_parts)
@@ -115,7 +120,8 @@ def test_signed_wrapper_is_signed_by_its_own_signer_only(pki: TestPKI) -> None:
 
 def test_opened_content_is_the_outer_multipart_not_the_signed_part(pki: TestPKI) -> None:
     """open() does not descend into the wrapped part: the content it hands over is the whole mixed message, so a
-    renderer never shows the attacker's part as "the signed message"."""
+    renderer never shows the attacker's part as "the signed message". Naive: hands over the signed part as the
+    message."""
     opened = open_message(after_attacker_text(pki))
     assert opened.report.layers == () and opened.report.content_type == "multipart/mixed"
     assert ATTACKER.strip() in opened.message
@@ -131,3 +137,35 @@ def test_gateway_stamps_wrapped_signature_none(start_gateway: StartGateway, sink
     [stamp] = got.header("Authentication-Results")
     assert "smime=none" in stamp and "smime=pass" not in stamp
     assert "[signed]" not in (got.header("Subject") or [""])[0].lower()
+
+
+def _boundary(signed: bytes) -> bytes:
+    found = re.search(rb'boundary="([^"]+)"', signed)
+    assert found is not None
+    return found.group(1)
+
+
+@pytest.mark.parametrize("where", ["after-the-signature", "before-the-content"])
+def test_third_part_inside_multipart_signed_is_refused(pki: TestPKI, where: str) -> None:
+    """A third body part added to alice's multipart/signed. Naive: verifies parts one and two, renders all three."""
+    signed = sign(mail("alice@example.org", b"Lunch at noon?\r\n"), alice(pki))
+    b = _boundary(signed)
+    attacker = b"--" + b + b"\r\nContent-Type: text/plain\r\n\r\n" + ATTACKER
+    if where == "after-the-signature":
+        forged = signed.replace(b"--" + b + b"--", attacker + b"--" + b + b"--")
+    else:
+        forged = signed.replace(b"--" + b + b"\r\n", attacker + b"--" + b + b"\r\n", 1)
+    with pytest.raises(MalformedMIMEError, match="exactly two parts"):
+        verify(forged, pki)
+
+
+def test_preamble_text_is_not_part_of_the_signed_message(pki: TestPKI) -> None:
+    """Text in the multipart/signed preamble (before the first boundary), where some clients show it. Naive: shows
+    it with the signed content. mailseal: the signature is valid for what it covers, and the opened message holds
+    only that."""
+    signed = sign(mail("alice@example.org", b"Lunch at noon?\r\n"), alice(pki))
+    b = _boundary(signed)
+    forged = signed.replace(b"\r\n\r\n--" + b, b"\r\n\r\n" + ATTACKER + b"--" + b, 1)
+    opened = mailseal.open(forged, trust=trust(pki))
+    assert opened.report.status == "valid"
+    assert ATTACKER.strip() not in opened.message and b"Lunch at noon?" in opened.message

@@ -55,3 +55,36 @@ def test_encrypted_message_with_changed_from_outside_is_noted(start_gateway: Sta
     [stamp] = got.header("Authentication-Results")
     assert "changed outside: from" in " ".join(stamp.split())
     assert got.header("From") == [f"Erin <{SENDER}>"]
+
+
+def test_encrypted_only_message_says_hp_cipher(start_gateway: StartGateway, sink: SmtpSink, org: Org) -> None:
+    """Encrypted (not signed) with protected fields: the decrypted copy shows the real Subject, the stamp says
+    so, and "[...]" outside is no change."""
+    gw = start_gateway({"gateway": {"trusted_networks": []}, "policy": {"verify_inbound": True}})
+    sealed = api.encrypt(_mail("salaries"), [org.alice.cert], protect_headers=True)
+    assert b"Subject: [...]" in sealed
+    assert gw.send(sealed, SENDER, [RECIPIENT]) == {}
+    [got] = sink.wait_for(1)
+    [stamp] = got.header("Authentication-Results")
+    assert "(header fields: protected, hp=cipher)" in " ".join(stamp.split())
+    assert got.header("Subject") == ["salaries"]
+
+
+def test_encrypted_only_message_with_subject_changed_outside(start_gateway: StartGateway, sink: SmtpSink,
+                                                            org: Org) -> None:
+    gw = start_gateway({"gateway": {"trusted_networks": []}, "policy": {"verify_inbound": True}})
+    sealed = api.encrypt(_mail("salaries"), [org.alice.cert], protect_headers=True)
+    assert gw.send(sealed.replace(b"Subject: [...]", b"Subject: Your account is locked"), SENDER, [RECIPIENT]) == {}
+    [got] = sink.wait_for(1)
+    [stamp] = got.header("Authentication-Results")
+    assert "changed outside: subject" in " ".join(stamp.split())
+    assert got.header("Subject") == ["salaries"]
+
+
+def test_encrypted_message_without_protection_says_outer(start_gateway: StartGateway, sink: SmtpSink,
+                                                        org: Org) -> None:
+    gw = start_gateway({"gateway": {"trusted_networks": []}, "policy": {"verify_inbound": True}})
+    assert gw.send(api.encrypt(_mail("plain"), [org.alice.cert]), SENDER, [RECIPIENT]) == {}
+    [got] = sink.wait_for(1)
+    [stamp] = got.header("Authentication-Results")
+    assert "(header fields: outer)" in " ".join(stamp.split())

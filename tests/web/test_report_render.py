@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+import mailseal
 from mailseal.cms.identity import fingerprint
 from mailseal.web.chain_svg import chain_svg
 from mailseal.web.report_render import render_report
 from mailseal.web.report_view import ReportView, message_headers, report_view
+from tests.attacks.support import alice, mail, set_field, sign
 from tests.support.testpki import TestPKI
 from tests.web import report_support as cases
 from tests.web.report_support import HOSTILE_CN, RTL, Case
@@ -171,3 +173,18 @@ def test_templates_carry_no_inline_style_or_script() -> None:
         assert not re.search(r"\s(src|srcset|background)\s*=", text) and "http" not in text, path.name
     css = (TEMPLATES.parents[1] / "static" / "report.css").read_text(encoding="utf-8")
     assert "url(" not in css and "@import" not in css
+
+
+def test_page_says_which_header_fields_it_shows(pki: TestPKI) -> None:
+    """RFC 9788 §4: a message signed with protected header fields shows them, and says so; a changed Subject is a
+    warning on the page."""
+    signed = set_field(sign(mail("alice@example.org", subject="lunch"), alice(pki), protect_headers=True),
+                       b"Subject", b"wire the money")
+    opened = mailseal.open(signed, trust=mailseal.TrustStore.from_files([pki.root_path]))
+    html = str(render_report(report_view(opened.report, message_headers(opened.message))))
+    assert '<dd class="header-fields">protected inside the signature (hp=clear)</dd>' in html
+    fields = html.split('<dl class="message-fields">', 1)[1].split("</dl>", 1)[0]
+    assert "lunch" in fields and "wire the money" not in fields
+    assert "outer Subject (wire the money)" in html
+    plain = str(render_report(view_of(cases.tampered(pki))))
+    assert "header-fields" in plain and ("the message&#39;s own" in plain or "the message's own" in plain)

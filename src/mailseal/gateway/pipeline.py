@@ -35,7 +35,7 @@ from ..errors import (
 )
 from ..limits import DEFAULT_LIMITS, Limits
 from ..mime.entity import Entity
-from ..mime.headerset import compared_with, restored_lines
+from ..mime.headerset import compared_with, decrypted_header_set, restored_lines
 from ..mime.headerset import note as header_note
 from ..mime.opening import classify, unauthenticated_encryption
 from ..mime.protection import is_signed, signed_layer_hp
@@ -423,13 +423,13 @@ class Pipeline:
             done = self._stripped(facts.from_addresses[0], done)
         if report is not None and report.signed and group.strip_signature:
             current, done = self._unsigned(current, done)
-        result, lines = self._restamped(current, group, report, done)
+        result, lines = self._restamped(current, group, report, done, entity)
         out = self._written(self._edited(result, lines))
         current.close()
         return Outgoing(group.recipients, out, done)
 
-    def _restamped(self, current: BinaryIO, group: RecipientGroup, report: Report | None, done: Outcome
-                   ) -> tuple[Entity, list[bytes]]:
+    def _restamped(self, current: BinaryIO, group: RecipientGroup, report: Report | None, done: Outcome,
+                   outer: Entity | None = None) -> tuple[Entity, list[bytes]]:
         """The delivered message and its new header: our old stamps and tags out, the new ones in."""
         signed = report is not None and report.signed
         # the tag is chosen from what opening found (group.subject_tag is only the policy's forecast)
@@ -439,10 +439,13 @@ class Pipeline:
         result = Entity.from_region(region_of(current))
         lines = without_our_stamps(result.header_lines, self.hostname, self.policy.subject_tags)
         headers = None
-        if report is not None and report.headers is not None and report.layers:
+        shown = report.headers if report is not None and report.layers else None
+        if shown is None and done.decrypted and outer is not None:
+            shown = decrypted_header_set(outer, result)
+        if shown is not None:
             # RFC 9788 §4: the delivered copy shows the protected fields; those changed outside are put back
-            lines = restored_lines(lines, report.headers)
-            headers = header_note(report.headers)
+            lines = restored_lines(lines, shown)
+            headers = header_note(shown)
         wants_stamp = group.verify or bool(group.decisions[0].settings.get("verify_inbound"))
         if wants_stamp or done.notes:
             error = f"{done.verify_error.value}: {done.verify_message}" if done.verify_error is not None else None

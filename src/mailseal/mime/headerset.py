@@ -32,6 +32,7 @@ SHOWN = ("From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-I
 OBSCURED_SUBJECTS = frozenset({OBSCURED_SUBJECT.decode(), "...", "encrypted message", ""})
 ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc"})
 MAX_LEGACY_DISPLAY = 16 << 10  # a legacy display element is a few lines of text
+MAX_SCANNED = 64 << 20  # a payload larger than this is not scanned for one (finding its parts reads it all)
 _LEGACY_LINE = re.compile(r"^([A-Za-z-]+):[ \t]*(.*)$")
 
 Source = Literal["protected", "outer"]
@@ -127,7 +128,7 @@ def _legacy_display(payload: Entity) -> dict[str, str] | None:
     """The fields a legacy display element shows, when the payload's first part is one (RFC 9788 §4.5.3)."""
     ctype, params = payload.content_type()
     boundary = params.get("boundary")
-    if ctype != "multipart/mixed" or not boundary:
+    if ctype != "multipart/mixed" or not boundary or payload.region.size > MAX_SCANNED:
         return None
     try:
         parts = split_multipart(payload.region, boundary)
@@ -230,6 +231,17 @@ def compared_with(outer: Entity, headers: HeaderSet) -> HeaderSet:
     return replace(headers, differences=tuple(differences), changed=tuple(changed))
 
 
+def decrypted_header_set(outer: Entity, decrypted: Entity) -> HeaderSet:
+    """The header set of a decrypted copy (the encrypted message's outer fields merged with the decrypted
+    entity's, as ``decrypt`` writes it), compared with the fields the encrypted message came with. Protected only
+    when the decrypted entity marks its fields (``hp`` or ``protected-headers``): merged outer fields alone are
+    the message's own."""
+    params = decrypted.content_type()[1]
+    if params.get("hp", "").lower() not in ("clear", "cipher") and params.get("protected-headers", "").lower() != "v1":
+        return HeaderSet("outer", None, tuple((n, v) for n in SHOWN if (v := _joined(outer, n)) is not None))
+    return header_set(outer, decrypted, sound=True, encrypted=True)
+
+
 def note(headers: HeaderSet) -> str:
     """One sentence for a stamp: which header set the delivered copy shows, and what differed outside."""
     scheme = f", {headers.scheme}" if headers.scheme else ""
@@ -251,4 +263,4 @@ def restored_lines(lines: Sequence[bytes], headers: HeaderSet) -> list[bytes]:
     return [*kept, *(ln for ln in headers.protected_lines if field_name(ln) in names)]
 
 
-__all__ = ["COMPARED", "SHOWN", "HeaderSet", "compared_with", "display_name_flags", "header_set", "note", "restored_lines", "scheme_of"]
+__all__ = ["COMPARED", "SHOWN", "HeaderSet", "compared_with", "decrypted_header_set", "display_name_flags", "header_set", "note", "restored_lines", "scheme_of"]

@@ -131,6 +131,17 @@ class ReportView:
     nested_parts: tuple[str, ...]
     warnings: tuple[str, ...]
     content_type: str
+    header_fields: str = ""  # which header set the From/Subject/Date above come from (RFC 9788 §4)
+
+
+def _header_fields(report: Report) -> str:
+    headers = report.headers
+    if headers is None or not report.layers:
+        return ""
+    if headers.source == "outer":
+        return "the message's own (not protected by the signature or encryption)"
+    inside = "encryption" if report.encrypted else "signature"
+    return f"protected inside the {inside} ({headers.scheme})"
 
 
 def _state(status: SignerStatus, revocation: str) -> State:
@@ -260,7 +271,7 @@ def report_view(report: Report, headers: MessageHeaders | None = None, *, at: da
         verdict=verdict, headline=headline, explanation=tuple(explanation), status=str(report.status),
         signed=report.signed, encrypted=report.encrypted, integrity=_integrity(report), headers=heads,
         layers=layers, nested_parts=report.nested_parts, warnings=tuple(report.to_dict()["warnings"]),
-        content_type=report.content_type,
+        content_type=report.content_type, header_fields=_header_fields(report),
     )
 
 
