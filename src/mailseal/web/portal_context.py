@@ -32,6 +32,8 @@ class Portal:
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     clock: Callable[[], datetime] = utcnow
     tls: bool = False
+    #: The least time an answer about an address (a code asked for, a code given) takes, in seconds.
+    answer_floor: float = 0.25
 
     def now(self) -> datetime:
         return self.clock()

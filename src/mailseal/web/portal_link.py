@@ -9,6 +9,7 @@ every node); an unknown link token gets the same page as a malformed one."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Form
@@ -98,9 +99,22 @@ def _address(value: str) -> str:
     return value.strip().lower()[:320]
 
 
+def padded(app: Portal, started: float, response: Response) -> Response:
+    """``response`` no sooner than ``answer_floor`` seconds after ``started``: the answers about an address take
+    the same time whether it is a recipient (a code queued) or not, whatever the store's own timing."""
+    rest = app.answer_floor - (time.monotonic() - started)
+    if rest > 0:
+        time.sleep(rest)  # a worker thread of the pool, not the event loop
+    return response
+
+
 @router.post("/m/{token}/code")
 def ask_code(request: Request, token: str, address: str = Form(max_length=320),
              app: Portal = Depends(portal)) -> Response:
+    return padded(app, time.monotonic(), _ask_code(request, token, address, app))
+
+
+def _ask_code(request: Request, token: str, address: str, app: Portal) -> Response:
     found = _link(request, token, app)
     if isinstance(found, Response):
         return found
@@ -126,6 +140,10 @@ def ask_code(request: Request, token: str, address: str = Form(max_length=320),
 @router.post("/m/{token}/open")
 def check_code(request: Request, token: str, address: str = Form(max_length=320), code: str = Form(max_length=32),
                app: Portal = Depends(portal)) -> Response:
+    return padded(app, time.monotonic(), _check_code(request, token, address, code, app))
+
+
+def _check_code(request: Request, token: str, address: str, code: str, app: Portal) -> Response:
     found = _link(request, token, app)
     if isinstance(found, Response):
         return found
@@ -147,4 +165,4 @@ def check_code(request: Request, token: str, address: str = Form(max_length=320)
     return response
 
 
-__all__ = ["CODE_FAILED", "NOT_A_LINK", "SENT", "TOO_MANY", "limited", "router", "state_page"]
+__all__ = ["CODE_FAILED", "NOT_A_LINK", "SENT", "TOO_MANY", "limited", "padded", "router", "state_page"]
