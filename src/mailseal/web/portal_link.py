@@ -90,6 +90,10 @@ def landing(request: Request, token: str, app: Portal = Depends(portal)) -> Resp
     found = _link(request, token, app)
     if isinstance(found, Response):
         return found
+    raw = request.cookies.get(SESSION_COOKIE, "")
+    reading = app.messages.get_session(raw, app.now()) if raw else None
+    if reading is not None and reading.address == found.address:  # signed in already: straight to the message
+        return RedirectResponse(f"/read/{found.message_id}", status_code=303)
     binding(request)  # the browser's binding cookie is set with this page
     return page(request, "landing.html", domain=found.brand, token=token, proof=found.proof, address="",
                 error=None)

@@ -74,7 +74,7 @@ def message_page(request: Request, raw: bytes, *, base: str, show_images: bool =
                  **context: Any) -> Response:
     """The message page for ``raw`` whose URL is ``base`` (its parts at ``base/part/N`` and ``base/cid/X``; images
     shown with ``base?images=1``)."""
-    view = render_view(raw, portal(request), show_images=show_images, part_base=base)
+    view = context.pop("view", None) or render_view(raw, portal(request), show_images=show_images, part_base=base)
     return page(request, template, domain=domain, reader=reader, view=view, part_base=f"{base}/part",
                 images_url=f"{base}?images=1", hide_url=base, images_shown=show_images, **context)
 

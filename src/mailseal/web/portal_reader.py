@@ -105,13 +105,13 @@ def message(request: Request, message_id: str, images: int = 0, sent: int = 0,
     if isinstance(opened, Response):
         return opened
     record, raw = opened
-    view = render_view(raw, app, show_images=False, part_base=f"/read/{message_id}")
+    view = render_view(raw, app, show_images=bool(images), part_base=f"/read/{message_id}")
     everyone = internal_recipients(list(view.recipients), sender_address(view.sender),
                                    [r.address for r in record.recipients])
     replies = [_reply_view(r) for r in app.messages.replies(message_id) if r.author == who.address]
     return message_page(request, raw, base=f"/read/{message_id}", show_images=bool(images), domain=record.brand,
                         reader=who.address, message_id=message_id, replies=replies, reply_all=everyone,
-                        sent=bool(sent), max_reply=MAX_REPLY, template="reading.html")
+                        sent=bool(sent), max_reply=MAX_REPLY, template="reading.html", view=view)
 
 
 @router.get("/read/{message_id}/part/{index}")
