@@ -255,3 +255,21 @@ def test_purge_runs_on_a_schedule(start_gateway: StartGateway, org: Org, tmp_pat
         time.sleep(0.2)
     assert portal.show(old).state is PortalState.PURGED
     assert any(a.action == "portal.purge" for a in portal.show(old).accesses)
+
+
+def test_notification_of_a_sender_without_a_key_is_signed_by_the_portal(start_gateway: StartGateway,
+                                                                        sink: SmtpSink, org: Org, pki: TestPKI,
+                                                                        tmp_path: Path) -> None:
+    settings = _portal(tmp_path, sender="portal@example.org")
+    settings["gateway"] = {"accepted_domains": ["example.org", "example.net"]}
+    gw = start_gateway(settings)
+    agent = pki.user("gw-portal", email="portal@example.org")
+    KeyStore(gw.store, PASSPHRASE, scrypt=FAST_SCRYPT).add(Identity(agent.key, agent.cert, tuple(agent.chain)))  # type: ignore[arg-type]
+    gw.send(message("zed@example.net", ["dave@partner.example"], "Hi", f"{MARKER}\n"), "zed@example.net",
+            ["dave@partner.example"])
+    [got] = sink.wait_for(1)
+    report = api.verify(got.data, trust=_trust(org))
+    assert report.status == "valid" and report.signers[0].emails == ["portal@example.org"]
+    inner = BytesParser(policy=email.policy.default).parsebytes(api.open(got.data, trust=_trust(org)).message)
+    assert "portal@example.org" in inner["From"] and inner["Reply-To"] == "zed@example.net"
+    assert MARKER.encode() not in got.data

@@ -60,3 +60,14 @@ def test_serve_deposits_notifies_and_drains(tmp_path: Path, run_cli: RunCli) -> 
     for path in [home / "mailseal.db", *home.glob("mailseal.db-*"), *(home / "spool").rglob("*")]:
         if path.is_file():
             assert MARKER.encode() not in path.read_bytes(), path
+
+
+def test_serve_refuses_to_start_with_a_bad_portal_key(tmp_path: Path) -> None:
+    home, env = _demo_setup(tmp_path)
+    (home / "portal.key").write_text("not a key\n")
+    done = subprocess.run([sys.executable, "-m", "mailseal.cli.main", "serve", "--listen",
+                           f"127.0.0.1:{free_port()}", "--next-hop", f"127.0.0.1:{free_port()}"],
+                          cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False)
+    assert done.returncode == 78, done.stderr.decode()
+    assert b"error[configuration]" in done.stderr and b"portal key file" in done.stderr
+    assert b"Traceback" not in done.stderr

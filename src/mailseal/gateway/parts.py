@@ -81,7 +81,10 @@ def build_resources(settings: Mapping[str, Any], store: Store | None = None
     _unlock(keystore)
     from ..policy.portal_settings import parse_portal
 
-    return gateway, policy, Resources(store, keystore, context, lookup, portal=parse_portal(settings))
+    resources = Resources(store, keystore, context, lookup, portal=parse_portal(settings))
+    if resources.portal_settings.configured or policy.uses_portal:
+        resources.portal()  # an unreadable portal key is a start-up error (exit 78), not a 4xx on every message
+    return gateway, policy, resources
 
 
 def _stored_policy(settings: Mapping[str, Any], store: Store) -> Policy | None:

@@ -192,18 +192,27 @@ class Pipeline:
                                           [d.recipient for d in group if d.bcc])
         done = Outcome().then(Step.PORTAL, portal_message=deposited.id)
         from_header = entity.field("From") or sender
+        # Signed with the sender's key when the policy signs their mail, else with the portal's own identity
+        # (``[portal] sender``) when the key store holds one: the notification then comes from that address.
+        signer = group.signer if group.sign and group.signer else None
+        from_address = None
+        if signer is None and sender:
+            candidate = settings.sender_for(sender)
+            if self.resources.signing_identity(candidate) is not None:
+                signer = from_address = candidate
         out: list[Outgoing] = []
         try:
             for rcpt in group.recipients:
                 data = portal.notification(brand, settings, recipient=rcpt, from_header=from_header, sender=sender,
                                            subject=facts.subject, token=deposited.tokens[rcpt.strip().lower()],
-                                           expires=deposited.expires, hostname=self.hostname)
+                                           expires=deposited.expires, hostname=self.hostname,
+                                           from_address=from_address)
                 current = self._temp()
                 current.write(data)
                 current.seek(0)
                 noted = done
-                if group.sign and group.signer:
-                    current, noted = self._sign(current, group.signer, done)
+                if signer is not None:
+                    current, noted = self._sign(current, signer, done)
                 out.append(Outgoing((rcpt,), current, noted))
         except BaseException:
             for o in out:
