@@ -21,7 +21,7 @@ from tests.web.portal_support import MARKER
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 REFERENCE = re.compile(r'id="reference">([A-Z0-9]+)<')
-CODE = re.compile(r"^ {4}(\d{6,8})\s*$", re.M)
+CODE = re.compile(r"passcode is (\d{6,8})\b")
 SENDER = "alice@example.org"
 BOB = "bob@outside.example"
 CAROL = "carol@elsewhere.example"

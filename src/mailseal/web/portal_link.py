@@ -16,12 +16,12 @@ from fastapi import APIRouter, Depends, Form
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ..policy.portal_mail import passcode_mail
 from ..store.portal_records import PasscodeResult, PortalLink, PortalState
 from .context import client_ip
 from .portal_context import SESSION_COOKIE, Portal, portal
 from .portal_csrf import binding
-from .portal_mail import passcode_mail
-from .portal_pages import page, portal_sender
+from .portal_pages import page
 from .sessions import set_cookie
 
 router = APIRouter(include_in_schema=False)
@@ -133,8 +133,9 @@ def _ask_code(request: Request, token: str, address: str, app: Portal) -> Respon
     now = app.now()
     code = app.messages.issue_passcode(found.message_id, typed, binding(request), now, actor=f"portal ({ip})")
     # The mail is built either way, and queued only for a recipient: the store's answer has the same shape.
-    sender = portal_sender(app, found.sender)
-    mail = passcode_mail(sender, typed, code.code, code.reference, code.expires, now, brand=found.brand)
+    mail = passcode_mail(app.settings.brand_for(found.brand), app.settings, recipient=typed,
+                         original_sender=found.sender, code=code.code, reference=code.reference,
+                         expires=code.expires, hostname=found.brand)
     if code.deliverable:
         app.messages.queue("passcode", "", [typed], mail, now, message_id=found.message_id)
     return page(request, "code.html", domain=found.brand, token=token, address=typed, reference=code.reference,

@@ -31,11 +31,6 @@ def brand_context(app: Portal, domain: str | None) -> dict[str, Any]:
             "brand_class": None}
 
 
-def portal_sender(app: Portal, sender: str) -> str:
-    """The From address of the portal's own mail (passcodes) for a message from ``sender``."""
-    return app.settings.sender_for(sender)
-
-
 def _brand(app: Portal, key: str) -> Brand:
     return app.settings.brands.get(key) or Brand()
 
@@ -96,4 +91,4 @@ def part_response(request: Request, raw: bytes, *, index: int | None = None, cid
                                                     f"filename*=UTF-8''{name}"})
 
 
-__all__ = ["brand_context", "message_page", "page", "part_response", "portal_sender", "render_view", "router"]
+__all__ = ["brand_context", "message_page", "page", "part_response", "render_view", "router"]
