@@ -28,6 +28,7 @@ def test_portal_page_list_show_extend_revoke(running: Running, chromium: str, tm
                 page.set_viewport_size({"width": width, "height": 900})
                 shots.append(tmp_path / f"console-portal-list-{width}.png")
                 page.screenshot(path=str(shots[-1]), full_page=True)
+                assert page.evaluate("() => document.documentElement.scrollWidth") <= max(width, 390)
             page.set_viewport_size({"width": 1280, "height": 900})
             page.get_by_role("link", name=made.id[:12]).click()
             expect(page.get_by_role("heading", name=f"Portal message {made.id[:12]}")).to_be_visible()
@@ -42,6 +43,7 @@ def test_portal_page_list_show_extend_revoke(running: Running, chromium: str, tm
                 page.set_viewport_size({"width": width, "height": 900})
                 shots.append(tmp_path / f"console-portal-show-{width}.png")
                 page.screenshot(path=str(shots[-1]), full_page=True)
+                assert page.evaluate("() => document.documentElement.scrollWidth") <= max(width, 390)
         finally:
             browser.close()
     shown = PortalStore(running.store, None).show(made.id)
