@@ -71,3 +71,17 @@ def test_serve_refuses_to_start_with_a_bad_portal_key(tmp_path: Path) -> None:
     assert done.returncode == 78, done.stderr.decode()
     assert b"error[configuration]" in done.stderr and b"portal key file" in done.stderr
     assert b"Traceback" not in done.stderr
+
+
+def test_check_config_checks_and_names_the_portal(run_cli: RunCli, tmp_path: Path) -> None:
+    config = tmp_path / "mailseal.toml"
+    base = ('[gateway]\nnext_hop = "127.0.0.1:2526"\naccepted_domains = ["example.org"]\n'
+            '[policy]\nencrypt = "encrypt-or-portal"\n[portal]\nbase_url = "https://portal.example.org/"\n'
+            '[portal.brands."example.org"]\nbackground_colour = "#003366"\n')
+    config.write_text(base)
+    done = run_cli("serve", "--check-config", "--config", config, env={"MAILSEAL_HOME": str(tmp_path / "home")})
+    assert done.returncode == 0, done.stderr
+    assert "portal: links https://portal.example.org/m/..., expiry 14 days, brands: example.org" in done.stdout.decode()
+    config.write_text(base + 'subject = "secret"\n')
+    done = run_cli("serve", "--check-config", "--config", config, env={"MAILSEAL_HOME": str(tmp_path / "home")})
+    assert done.returncode == 78 and b'portal.brands."example.org".subject' in done.stderr

@@ -137,6 +137,7 @@ def _check(settings: dict[str, Any], as_json: bool) -> None:
         "max_connections": gateway.max_connections,
         "rules": len(policy.rules),
         "console": console.url if (console := _web_settings(settings)) is not None else None,
+        "portal": _portal_summary(settings, policy.uses_portal),
         **store,
     }
     if as_json:
@@ -145,6 +146,17 @@ def _check(settings: dict[str, Any], as_json: bool) -> None:
         click.echo("settings OK")
         for key, value in summary.items():
             click.echo(f"  {key}: {value}")
+
+
+def _portal_summary(settings: dict[str, Any], used: bool) -> str | None:
+    """The recipient portal's links and brands when it is configured or the policy uses it (docs/portal.md)."""
+    if "portal" not in settings and not used:
+        return None
+    from ..policy.portal_settings import parse_portal
+
+    portal = parse_portal(settings)
+    brands = ", ".join(sorted(portal.brands)) or "default only"
+    return f"links {portal.base_url}m/..., expiry {portal.expiry_days} days, brands: {brands}"
 
 
 def listen_error(exc: OSError, port: int, choose: str) -> MailsealError:
