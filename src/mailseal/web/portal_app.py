@@ -41,7 +41,7 @@ def create_portal_app(store: Store, settings: PortalSettings | None = None, *, k
 
     chosen = settings or PortalSettings()
     kek = key if key is not None else portal_key(chosen.key_file)
-    context = Portal(store, PortalStore(store, kek), chosen, clock=clock, tls=tls or chosen.tls)
+    context = Portal(store, PortalStore(store, kek), kek, chosen, clock=clock, tls=tls or chosen.tls)
     app = FastAPI(title="mailseal portal", openapi_url=None, docs_url=None, redoc_url=None,
                   dependencies=[Depends(portal_csrf_guard)])
     app.state.portal = context

@@ -28,6 +28,7 @@ BINDING_COOKIE = "__Host-mailseal-portal-b"
 class Portal:
     store: Store
     messages: PortalStore
+    key: bytes = b""  # the portal key: the password-proof cookie's HMAC key is derived from it (portal_proof.py)
     settings: PortalSettings = field(default_factory=PortalSettings)
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     clock: Callable[[], datetime] = utcnow

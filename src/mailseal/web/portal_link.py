@@ -22,6 +22,7 @@ from .context import client_ip
 from .portal_context import SESSION_COOKIE, Portal, portal
 from .portal_csrf import binding
 from .portal_pages import page
+from .portal_proof import proved, remember
 from .sessions import set_cookie
 
 router = APIRouter(include_in_schema=False)
@@ -92,8 +93,9 @@ def landing(request: Request, token: str, app: Portal = Depends(portal)) -> Resp
         return found
     raw = request.cookies.get(SESSION_COOKIE, "")
     reading = app.messages.get_session(raw, app.now()) if raw else None
-    if reading is not None and reading.address == found.address:  # signed in already: straight to the message
-        return RedirectResponse(f"/read/{found.message_id}", status_code=303)
+    if reading is not None and reading.address == found.address and (
+            found.proof == "passcode" or found.message_id in proved(request, app.key, raw)):
+        return RedirectResponse(f"/read/{found.message_id}", status_code=303)  # signed in already
     binding(request)  # the browser's binding cookie is set with this page
     return page(request, "landing.html", domain=found.brand, token=token, proof=found.proof, address="",
                 error=None)
@@ -142,6 +144,43 @@ def _ask_code(request: Request, token: str, address: str, app: Portal) -> Respon
                 sent=SENT.format(address=typed, reference=code.reference), error=None)
 
 
+PASSWORD_FAILED = "That address and password do not open the message. Check them with the sender."
+
+
+@router.post("/m/{token}/password")
+def check_password(request: Request, token: str, address: str = Form(max_length=320),
+                   password: str = Form(max_length=1024), app: Portal = Depends(portal)) -> Response:
+    return padded(app, time.monotonic(), _check_password(request, token, address, password, app))
+
+
+def _check_password(request: Request, token: str, address: str, password: str, app: Portal) -> Response:
+    """proof = "password": the password the sender passed on by another channel, for this address; it opens a
+    session and proves this one message in it (``portal_proof``)."""
+    found = _link(request, token, app)
+    if isinstance(found, Response):
+        return found
+    typed = _address(address)
+    ip = client_ip(request)
+    wait = limited(app, [(f"portal-check-ip:{ip}", CHECK_PER_CLIENT),
+                         (f"portal-check-addr:{typed}", CHECK_PER_ADDRESS)])
+    if wait is not None:
+        return _too_many(request, wait, found.brand)
+    ok = found.proof == "password" and app.messages.check_password(found.message_id, typed, password, app.now(),
+                                                                   actor=f"portal ({ip})")
+    if not ok:
+        return page(request, "landing.html", 401, domain=found.brand, token=token, proof=found.proof,
+                    address=typed, error=PASSWORD_FAILED)
+    current = request.cookies.get(SESSION_COOKIE)
+    earlier = app.messages.get_session(current, app.now()) if current else None
+    keep = earlier is not None and earlier.address == typed and current is not None
+    raw = current if keep and current is not None else app.messages.create_session(typed, app.now(),
+                                                                                    replacing=current)[0]
+    response = RedirectResponse(f"/read/{found.message_id}", status_code=303)
+    set_cookie(response, SESSION_COOKIE, raw)
+    remember(response, app.key, raw, [*(proved(request, app.key, raw) if keep else []), found.message_id])
+    return response
+
+
 @router.post("/m/{token}/open")
 def check_code(request: Request, token: str, address: str = Form(max_length=320), code: str = Form(max_length=32),
                app: Portal = Depends(portal)) -> Response:
@@ -170,4 +209,4 @@ def _check_code(request: Request, token: str, address: str, code: str, app: Port
     return response
 
 
-__all__ = ["CODE_FAILED", "NOT_A_LINK", "SENT", "TOO_MANY", "limited", "padded", "router", "state_page"]
+__all__ = ["CODE_FAILED", "NOT_A_LINK", "PASSWORD_FAILED", "SENT", "TOO_MANY", "limited", "padded", "router", "state_page"]

@@ -22,6 +22,7 @@ from .context import client_ip
 from .portal_context import SESSION_COOKIE, Portal, portal
 from .portal_link import limited, state_page
 from .portal_pages import message_page, page, part_response, render_view
+from .portal_proof import PROOF_COOKIE, proved
 from .sessions import clear_cookie
 
 router = APIRouter(include_in_schema=False)
@@ -100,6 +101,13 @@ def _open(request: Request, app: Portal, who: PortalSession, message_id: str) ->
     gone = state_page(request, message.state, message.brand, message.revoked_note)
     if gone is not None:
         return gone
+    raw_session = str(getattr(request.state, "portal_session_raw", ""))
+    if message.proof != "passcode" and message_id not in proved(request, app.key, raw_session):
+        # A mailed code is not enough for this one: the sender's password (or an account) is needed too.
+        return page(request, "notice.html", 403, domain=message.brand, reader=who.address,
+                    heading="This message needs the sender's password", tone="bad",
+                    sentence="Open the link in your notification and give the password the sender passed on to "
+                             "you by another channel.")
     try:
         raw = app.messages.open_message(message_id, who.address, app.now(), actor=f"portal ({client_ip(request)})")
     except PortalError:
@@ -170,6 +178,7 @@ def signout(request: Request, app: Portal = Depends(portal)) -> Response:
         app.messages.end_session(raw)
     response = page(request, "notice.html", heading="Signed out", sentence=SIGNED_OUT)
     clear_cookie(response, SESSION_COOKIE)
+    clear_cookie(response, PROOF_COOKIE)
     return response
 
 
