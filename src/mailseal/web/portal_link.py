@@ -135,7 +135,8 @@ def _ask_code(request: Request, token: str, address: str, app: Portal) -> Respon
     now = app.now()
     code = app.messages.issue_passcode(found.message_id, typed, binding(request), now, actor=f"portal ({ip})")
     # The mail is built either way, and queued only for a recipient: the store's answer has the same shape.
-    mail = passcode_mail(app.settings.brand_for(found.brand), app.settings, recipient=typed,
+    settings = app.current()
+    mail = passcode_mail(settings.brand_for(found.brand), settings, recipient=typed,
                          original_sender=found.sender, code=code.code, reference=code.reference,
                          expires=code.expires, hostname=found.brand)
     if code.deliverable:

@@ -22,7 +22,7 @@ def brand_context(app: Portal, domain: str | None) -> dict[str, Any]:
     """The brand's words, colour and logo for a page (``[portal.brands."DOMAIN"]``; the default brand when the
     domain has none). The colour comes in a style sheet of the portal's own (``/brand/DOMAIN.css``) and the logo
     from ``/brand/DOMAIN/logo``: the CSP allows no inline style and no image from elsewhere."""
-    brand = app.settings.brand_for(domain or "")
+    brand = app.current().brand_for(domain or "")
     key = brand.domain or "default"
     return {"brand_name": domain or "mailseal", "brand_css": f"/brand/{key}.css",
             "brand_logo": f"/brand/{key}/logo" if brand.logo is not None else None,
@@ -32,7 +32,7 @@ def brand_context(app: Portal, domain: str | None) -> dict[str, Any]:
 
 
 def _brand(app: Portal, key: str) -> Brand:
-    return app.settings.brands.get(key) or Brand()
+    return app.current().brands.get(key) or Brand()
 
 
 @router.get("/brand/{key}.css")
