@@ -210,3 +210,12 @@ def test_sign_out_ends_the_session(flow: Flow) -> None:
     token = csrf(client.get(f"/read/{flow.message_id}").text)
     assert client.post("/signout", data={"csrf_token": token}).status_code == 200
     assert client.get(f"/read/{flow.message_id}").status_code == 401
+
+
+def test_errors_are_the_portals_own_pages(flow: Flow) -> None:
+    client = flow.client()
+    for path in ("/nothing-here", "/read/x/part/notanumber"):
+        answer = client.get(path)
+        assert answer.status_code in (401, 404, 422), path
+        assert "portal.css" in answer.text and "console" not in answer.text.lower() and "Traceback" not in answer.text
+        assert answer.headers["content-security-policy"] == PORTAL_CSP
