@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
@@ -350,6 +350,26 @@ def _port_error(exc: OSError, port: int, option: str) -> MailsealError:
     return listen_error(exc, port, f'{option} N (make run DEMO_ARGS="{option} N")')
 
 
+async def _start_portal(store: Any, settings: dict[str, Any]) -> tuple[Any, asyncio.Task[None]] | None:
+    """The recipient portal on [portal] listen, so that the notification's link opens (docs/portal.md)."""
+    from .policy.portal_settings import parse_portal
+    from .web import portal_server
+
+    if "portal" not in settings:
+        return None
+    chosen = parse_portal(settings)
+    served = portal_server.for_settings(store, chosen)
+    try:
+        return served, await portal_server.start(served, chosen.host, chosen.port)
+    except OSError as exc:
+        if not is_listen_error(exc):
+            raise
+        # The rest of the demo works without it: one line says why the links will not open, and how to fix it.
+        print(f"mailseal demo: the recipient portal is not served: "
+              f"{listen_error(exc, chosen.port, 'portal.listen in the settings file').message}", file=sys.stderr)
+        return None
+
+
 async def _serve(home: Path, ports: Ports, self_test: bool, password: str | None = None) -> int:
     from .cli.held_port import RunningGatewayHeld
     from .config import load_settings
@@ -372,7 +392,7 @@ async def _serve(home: Path, ports: Ports, self_test: bool, password: str | None
         except ListenFailure as failure:
             raise (_port_error(failure.error, ports.metrics, "--metrics-port") if failure.which == "metrics"
                    else _port_error(failure.error, ports.smtp, "--port")) from failure.error
-        console = None
+        console = portal = None
         try:
             if self_test:
                 return await asyncio.get_running_loop().run_in_executor(None, _self_test, home, gateway.port)
@@ -383,12 +403,17 @@ async def _serve(home: Path, ports: Ports, self_test: bool, password: str | None
                 if not is_listen_error(exc):
                     raise
                 raise _port_error(exc, web.port, "--web-port") from exc
+            portal = await _start_portal(gateway.resources.store, settings)
             print(instructions(home, gateway.port, console_lines(home, web.url, password)), flush=True)
             await asyncio.Event().wait()  # until Ctrl-C
             return 0
         finally:
             if console is not None:
                 await server.stop(*console)
+            if portal is not None:
+                from .web import portal_server
+
+                await portal_server.stop(*portal)
             await gateway.stop()
     finally:
         sink.close()

@@ -31,6 +31,10 @@ def test_the_right_code_opens_the_message_with_a_fresh_session(flow: Flow) -> No
     assert message_id == flow.message_id
     page = client.get(f"/read/{message_id}")
     assert page.status_code == 200 and MARKER in page.text and "figures.csv" in page.text
+    again = client.get(f"/m/{flow.tokens[BOB]}")  # the link again, signed in: straight to the message
+    assert again.status_code == 303 and again.headers["location"] == f"/read/{message_id}"
+    other = client.get(f"/m/{flow.tokens[CAROL]}")  # another recipient's link: her proof is still needed
+    assert other.status_code == 200 and "Send me a one-time passcode" in other.text
     cookie = next(c for c in client.cookies.jar if c.name == SESSION_COOKIE)
     assert cookie.secure and cookie.has_nonstandard_attr("HttpOnly")
     assert page.headers["content-security-policy"] == PORTAL_CSP
@@ -206,3 +210,12 @@ def test_sign_out_ends_the_session(flow: Flow) -> None:
     token = csrf(client.get(f"/read/{flow.message_id}").text)
     assert client.post("/signout", data={"csrf_token": token}).status_code == 200
     assert client.get(f"/read/{flow.message_id}").status_code == 401
+
+
+def test_errors_are_the_portals_own_pages(flow: Flow) -> None:
+    client = flow.client()
+    for path in ("/nothing-here", "/read/x/part/notanumber"):
+        answer = client.get(path)
+        assert answer.status_code in (401, 404, 422), path
+        assert "portal.css" in answer.text and "console" not in answer.text.lower() and "Traceback" not in answer.text
+        assert answer.headers["content-security-policy"] == PORTAL_CSP

@@ -104,3 +104,20 @@ def test_the_brand_is_served_by_the_portal(reading: Reading) -> None:
     assert logo.status_code == 200 and logo.content == PNG
     assert client.get("/brand/default/logo").status_code == 404
     assert "#ffffff" in client.get("/brand/default.css").text
+
+
+def test_brands_follow_the_settings_in_force(tmp_path: Path) -> None:
+    """Under `mailseal serve` the portal reads the gateway's settings after a reload (SIGHUP): a brand's words
+    change without a restart."""
+    store = Store.open(f"sqlite:///{tmp_path / 'mailseal.db'}")
+    key = secrets.token_bytes(32)
+    try:
+        in_force = [parse_portal({"portal": {"brands": {"example.org": {"portal_text": "Before the reload."}}}})]
+        app = create_portal_app(store, in_force[0], key=key, source=lambda: in_force[0])
+        token = PortalStore(store, key).deposit(b"Subject: x\r\n\r\ny\r\n", ALICE, [BOB], brand="example.org").tokens[BOB]
+        client = TestClient(app, base_url="https://testserver")
+        assert "Before the reload." in client.get(f"/m/{token}").text
+        in_force[0] = parse_portal({"portal": {"brands": {"example.org": {"portal_text": "After the reload."}}}})
+        assert "After the reload." in client.get(f"/m/{token}").text
+    finally:
+        store.close()

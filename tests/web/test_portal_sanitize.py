@@ -34,6 +34,11 @@ def test_cid_images_only_when_asked_and_only_known_parts() -> None:
     on = sanitise(html, show_images=True, part_url=lambda c: f"/m/cid/{c}", known_cids=frozenset({"logo@x"}))
     assert on.html.count('src="/m/cid/logo%40x"') == 2 and on.blocked_inline == 1
     assert cid_of("cid:%3Cpart1@x%3E") == "part1@x" and cid_of("https://x/cid:y") is None
+    # what is held back shows as a placeholder with its alt text (escaped), never as an image without a source
+    assert off.html.count('<span class="blocked-image">') == 3 and "<img" not in off.html
+    assert '<span class="blocked-image">[image: b]</span>' in on.html
+    escaped = sanitise('<img src="https://x.example/a.png" alt="<b>&quot;">').html
+    assert escaped == '<span class="blocked-image">[image: &lt;b&gt;&quot;]</span>'
 
 
 def test_links_keep_only_absolute_http_and_mailto() -> None:

@@ -86,7 +86,9 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
         if portal is not None:  # the recipient portal on its own listener (docs/portal.md)
             from ..web import portal_server
 
-            portal_prepared = portal_server.for_settings(gw.resources.store, portal)
+            # Brands and texts follow a reload (SIGHUP) with the gateway's; the listener needs a restart.
+            portal_prepared = portal_server.for_settings(gw.resources.store, portal,
+                                                         lambda: gw.resources.portal_settings)
     except MailsealError as exc:
         if exc.code not in CONFIG_CODES:
             raise

@@ -34,14 +34,16 @@ PORTAL_CSP = ("default-src 'none'; script-src 'none'; style-src 'self'; img-src 
 
 def create_portal_app(store: Store, settings: PortalSettings | None = None, *, key: bytes | None = None,
                       clock: Callable[[], datetime] = utcnow, tls: bool = False,
-                      routers: Iterable[APIRouter] = ()) -> FastAPI:
+                      routers: Iterable[APIRouter] = (),
+                      source: Callable[[], PortalSettings] | None = None) -> FastAPI:
     """The portal over ``store``; ``key`` is the portal key (default: ``portal.key`` in the home, made at first
-    use); ``clock`` gives the time (tests move it); ``routers`` adds pages."""
+    use); ``clock`` gives the time (tests move it); ``routers`` adds pages; ``source`` gives the settings in force
+    after a reload (brands, texts: the listener and the key stay those of ``settings``)."""
     from . import portal_link, portal_pages, portal_reader
 
     chosen = settings or PortalSettings()
     kek = key if key is not None else portal_key(chosen.key_file)
-    context = Portal(store, PortalStore(store, kek), chosen, clock=clock, tls=tls or chosen.tls)
+    context = Portal(store, PortalStore(store, kek), kek, chosen, clock=clock, tls=tls or chosen.tls, source=source)
     app = FastAPI(title="mailseal portal", openapi_url=None, docs_url=None, redoc_url=None,
                   dependencies=[Depends(portal_csrf_guard)])
     app.state.portal = context

@@ -28,13 +28,22 @@ BINDING_COOKIE = "__Host-mailseal-portal-b"
 class Portal:
     store: Store
     messages: PortalStore
+    key: bytes = b""  # the portal key: the password-proof cookie's HMAC key is derived from it (portal_proof.py)
     settings: PortalSettings = field(default_factory=PortalSettings)
     templates: Jinja2Templates = field(default_factory=lambda: Jinja2Templates(directory=str(TEMPLATES)))
     clock: Callable[[], datetime] = utcnow
     tls: bool = False
+    #: Where the settings come from after a reload (the running gateway's, under `mailseal serve`); else ``settings``.
+    source: Callable[[], PortalSettings] | None = None
+    #: The least time an answer about an address (a code asked for, a code given) takes, in seconds.
+    answer_floor: float = 0.25
 
     def now(self) -> datetime:
         return self.clock()
+
+    def current(self) -> PortalSettings:
+        """The settings in force: brands, texts and the sender follow a reload (SIGHUP) of `mailseal serve`."""
+        return self.source() if self.source is not None else self.settings
 
     def trust(self) -> TrustStore:
         """The trust list in the store (the same one the console's verify page uses)."""

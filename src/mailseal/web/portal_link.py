@@ -9,18 +9,20 @@ every node); an unknown link token gets the same page as a malformed one."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Form
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ..policy.portal_mail import passcode_mail
 from ..store.portal_records import PasscodeResult, PortalLink, PortalState
 from .context import client_ip
 from .portal_context import SESSION_COOKIE, Portal, portal
 from .portal_csrf import binding
-from .portal_mail import passcode_mail
-from .portal_pages import page, portal_sender
+from .portal_pages import page
+from .portal_proof import proved, remember
 from .sessions import set_cookie
 
 router = APIRouter(include_in_schema=False)
@@ -89,6 +91,11 @@ def landing(request: Request, token: str, app: Portal = Depends(portal)) -> Resp
     found = _link(request, token, app)
     if isinstance(found, Response):
         return found
+    raw = request.cookies.get(SESSION_COOKIE, "")
+    reading = app.messages.get_session(raw, app.now()) if raw else None
+    if reading is not None and reading.address == found.address and (
+            found.proof == "passcode" or found.message_id in proved(request, app.key, raw)):
+        return RedirectResponse(f"/read/{found.message_id}", status_code=303)  # signed in already
     binding(request)  # the browser's binding cookie is set with this page
     return page(request, "landing.html", domain=found.brand, token=token, proof=found.proof, address="",
                 error=None)
@@ -98,9 +105,22 @@ def _address(value: str) -> str:
     return value.strip().lower()[:320]
 
 
+def padded(app: Portal, started: float, response: Response) -> Response:
+    """``response`` no sooner than ``answer_floor`` seconds after ``started``: the answers about an address take
+    the same time whether it is a recipient (a code queued) or not, whatever the store's own timing."""
+    rest = app.answer_floor - (time.monotonic() - started)
+    if rest > 0:
+        time.sleep(rest)  # a worker thread of the pool, not the event loop
+    return response
+
+
 @router.post("/m/{token}/code")
 def ask_code(request: Request, token: str, address: str = Form(max_length=320),
              app: Portal = Depends(portal)) -> Response:
+    return padded(app, time.monotonic(), _ask_code(request, token, address, app))
+
+
+def _ask_code(request: Request, token: str, address: str, app: Portal) -> Response:
     found = _link(request, token, app)
     if isinstance(found, Response):
         return found
@@ -115,17 +135,60 @@ def ask_code(request: Request, token: str, address: str = Form(max_length=320),
     now = app.now()
     code = app.messages.issue_passcode(found.message_id, typed, binding(request), now, actor=f"portal ({ip})")
     # The mail is built either way, and queued only for a recipient: the store's answer has the same shape.
-    sender = portal_sender(app, found.sender)
-    mail = passcode_mail(sender, typed, code.code, code.reference, code.expires, now, brand=found.brand)
+    settings = app.current()
+    mail = passcode_mail(settings.brand_for(found.brand), settings, recipient=typed,
+                         original_sender=found.sender, code=code.code, reference=code.reference,
+                         expires=code.expires, hostname=found.brand)
     if code.deliverable:
         app.messages.queue("passcode", "", [typed], mail, now, message_id=found.message_id)
     return page(request, "code.html", domain=found.brand, token=token, address=typed, reference=code.reference,
                 sent=SENT.format(address=typed, reference=code.reference), error=None)
 
 
+PASSWORD_FAILED = "That address and password do not open the message. Check them with the sender."
+
+
+@router.post("/m/{token}/password")
+def check_password(request: Request, token: str, address: str = Form(max_length=320),
+                   password: str = Form(max_length=1024), app: Portal = Depends(portal)) -> Response:
+    return padded(app, time.monotonic(), _check_password(request, token, address, password, app))
+
+
+def _check_password(request: Request, token: str, address: str, password: str, app: Portal) -> Response:
+    """proof = "password": the password the sender passed on by another channel, for this address; it opens a
+    session and proves this one message in it (``portal_proof``)."""
+    found = _link(request, token, app)
+    if isinstance(found, Response):
+        return found
+    typed = _address(address)
+    ip = client_ip(request)
+    wait = limited(app, [(f"portal-check-ip:{ip}", CHECK_PER_CLIENT),
+                         (f"portal-check-addr:{typed}", CHECK_PER_ADDRESS)])
+    if wait is not None:
+        return _too_many(request, wait, found.brand)
+    ok = found.proof == "password" and app.messages.check_password(found.message_id, typed, password, app.now(),
+                                                                   actor=f"portal ({ip})")
+    if not ok:
+        return page(request, "landing.html", 401, domain=found.brand, token=token, proof=found.proof,
+                    address=typed, error=PASSWORD_FAILED)
+    current = request.cookies.get(SESSION_COOKIE)
+    earlier = app.messages.get_session(current, app.now()) if current else None
+    keep = earlier is not None and earlier.address == typed and current is not None
+    raw = current if keep and current is not None else app.messages.create_session(typed, app.now(),
+                                                                                    replacing=current)[0]
+    response = RedirectResponse(f"/read/{found.message_id}", status_code=303)
+    set_cookie(response, SESSION_COOKIE, raw)
+    remember(response, app.key, raw, [*(proved(request, app.key, raw) if keep else []), found.message_id])
+    return response
+
+
 @router.post("/m/{token}/open")
 def check_code(request: Request, token: str, address: str = Form(max_length=320), code: str = Form(max_length=32),
                app: Portal = Depends(portal)) -> Response:
+    return padded(app, time.monotonic(), _check_code(request, token, address, code, app))
+
+
+def _check_code(request: Request, token: str, address: str, code: str, app: Portal) -> Response:
     found = _link(request, token, app)
     if isinstance(found, Response):
         return found
@@ -147,4 +210,4 @@ def check_code(request: Request, token: str, address: str = Form(max_length=320)
     return response
 
 
-__all__ = ["CODE_FAILED", "NOT_A_LINK", "SENT", "TOO_MANY", "limited", "router", "state_page"]
+__all__ = ["CODE_FAILED", "NOT_A_LINK", "PASSWORD_FAILED", "SENT", "TOO_MANY", "limited", "padded", "router", "state_page"]

@@ -22,7 +22,7 @@ def brand_context(app: Portal, domain: str | None) -> dict[str, Any]:
     """The brand's words, colour and logo for a page (``[portal.brands."DOMAIN"]``; the default brand when the
     domain has none). The colour comes in a style sheet of the portal's own (``/brand/DOMAIN.css``) and the logo
     from ``/brand/DOMAIN/logo``: the CSP allows no inline style and no image from elsewhere."""
-    brand = app.settings.brand_for(domain or "")
+    brand = app.current().brand_for(domain or "")
     key = brand.domain or "default"
     return {"brand_name": domain or "mailseal", "brand_css": f"/brand/{key}.css",
             "brand_logo": f"/brand/{key}/logo" if brand.logo is not None else None,
@@ -31,13 +31,8 @@ def brand_context(app: Portal, domain: str | None) -> dict[str, Any]:
             "brand_class": None}
 
 
-def portal_sender(app: Portal, sender: str) -> str:
-    """The From address of the portal's own mail (passcodes) for a message from ``sender``."""
-    return app.settings.sender_for(sender)
-
-
 def _brand(app: Portal, key: str) -> Brand:
-    return app.settings.brands.get(key) or Brand()
+    return app.current().brands.get(key) or Brand()
 
 
 @router.get("/brand/{key}.css")
@@ -74,7 +69,7 @@ def message_page(request: Request, raw: bytes, *, base: str, show_images: bool =
                  **context: Any) -> Response:
     """The message page for ``raw`` whose URL is ``base`` (its parts at ``base/part/N`` and ``base/cid/X``; images
     shown with ``base?images=1``)."""
-    view = render_view(raw, portal(request), show_images=show_images, part_base=base)
+    view = context.pop("view", None) or render_view(raw, portal(request), show_images=show_images, part_base=base)
     return page(request, template, domain=domain, reader=reader, view=view, part_base=f"{base}/part",
                 images_url=f"{base}?images=1", hide_url=base, images_shown=show_images, **context)
 
@@ -96,4 +91,4 @@ def part_response(request: Request, raw: bytes, *, index: int | None = None, cid
                                                     f"filename*=UTF-8''{name}"})
 
 
-__all__ = ["brand_context", "message_page", "page", "part_response", "portal_sender", "render_view", "router"]
+__all__ = ["brand_context", "message_page", "page", "part_response", "render_view", "router"]

@@ -16,16 +16,19 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..errors import PortalError
+from ..policy.portal_mail import recipients_of, reply_mail
 from ..store.portal_records import PortalMessage, PortalReply, PortalSession, PortalState
 from .context import client_ip
 from .portal_context import SESSION_COOKIE, Portal, portal
 from .portal_link import limited, state_page
-from .portal_mail import MAX_REPLY, internal_recipients, reply_mail, sender_address
 from .portal_pages import message_page, page, part_response, render_view
+from .portal_proof import PROOF_COOKIE, proved
 from .sessions import clear_cookie
 
 router = APIRouter(include_in_schema=False)
 REPLY_PER_ADDRESS = (20, timedelta(hours=1))
+#: The longest reply a recipient may write in the portal.
+MAX_REPLY = 100_000
 SIGNED_OUT = "You are signed out. Open the link in your notification to read the message again."
 
 
@@ -46,6 +49,19 @@ def no_reader(request: Request, exc: Exception) -> Response:
     return page(request, "notice.html", 401, heading="Open the link in your notification",
                 sentence="This page needs the one-time passcode first: open the link in the notification you "
                          "received and ask for a code.")
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def reply_all(original: bytes, record: PortalMessage) -> list[str]:
+    """Reply-all's extra recipients: the original's To and Cc addresses inside the sender's organisation (the
+    sender's domain) that did not receive it through the portal. Nobody outside gets a reply-all from the portal."""
+    inside = _domain(record.sender)
+    through_portal = {r.address for r in record.recipients}
+    return [a for a in recipients_of(original)
+            if _domain(a) == inside and a not in through_portal and a != record.sender]
 
 
 def _own(app: Portal, who: PortalSession, message_id: str) -> PortalMessage | None:
@@ -85,6 +101,13 @@ def _open(request: Request, app: Portal, who: PortalSession, message_id: str) ->
     gone = state_page(request, message.state, message.brand, message.revoked_note)
     if gone is not None:
         return gone
+    raw_session = str(getattr(request.state, "portal_session_raw", ""))
+    if message.proof != "passcode" and message_id not in proved(request, app.key, raw_session):
+        # A mailed code is not enough for this one: the sender's password (or an account) is needed too.
+        return page(request, "notice.html", 403, domain=message.brand, reader=who.address,
+                    heading="This message needs the sender's password", tone="bad",
+                    sentence="Open the link in your notification and give the password the sender passed on to "
+                             "you by another channel.")
     try:
         raw = app.messages.open_message(message_id, who.address, app.now(), actor=f"portal ({client_ip(request)})")
     except PortalError:
@@ -105,13 +128,12 @@ def message(request: Request, message_id: str, images: int = 0, sent: int = 0,
     if isinstance(opened, Response):
         return opened
     record, raw = opened
-    view = render_view(raw, app, show_images=False, part_base=f"/read/{message_id}")
-    everyone = internal_recipients(list(view.recipients), sender_address(view.sender),
-                                   [r.address for r in record.recipients])
+    view = render_view(raw, app, show_images=bool(images), part_base=f"/read/{message_id}")
+    everyone = reply_all(raw, record)
     replies = [_reply_view(r) for r in app.messages.replies(message_id) if r.author == who.address]
     return message_page(request, raw, base=f"/read/{message_id}", show_images=bool(images), domain=record.brand,
                         reader=who.address, message_id=message_id, replies=replies, reply_all=everyone,
-                        sent=bool(sent), max_reply=MAX_REPLY, template="reading.html")
+                        sent=bool(sent), max_reply=MAX_REPLY, template="reading.html", view=view)
 
 
 @router.get("/read/{message_id}/part/{index}")
@@ -141,16 +163,11 @@ def reply(request: Request, message_id: str, text: str = Form(max_length=MAX_REP
     if wait is not None:
         return page(request, "notice.html", 429, reader=who.address, heading="Too many replies", tone="bad",
                     sentence=f"Too many replies in a short time. Wait {wait} minutes and try again.")
-    view = render_view(raw, app, show_images=False, part_base=f"/read/{message_id}")
-    to = [record.sender]
-    if everyone:
-        to += [a for a in internal_recipients(list(view.recipients), sender_address(view.sender),
-                                              [r.address for r in record.recipients]) if a not in to]
+    cc = reply_all(raw, record) if everyone else []
+    mail = reply_mail(raw, author=who.address, text=text, to=[record.sender], cc=cc, hostname=_domain(who.address))
     now = app.now()
-    mail = reply_mail(who.address, to, view.subject, text, now, in_reply_to=view.message_id,
-                      references=view.references)
     app.messages.add_reply(message_id, who.address, mail, now, actor=f"portal ({client_ip(request)})")
-    app.messages.queue("reply", who.address, to, mail, now, message_id=message_id)
+    app.messages.queue("reply", who.address, [record.sender, *cc], mail, now, message_id=message_id)
     return RedirectResponse(f"/read/{message_id}?sent=1#conversation", status_code=303)
 
 
@@ -161,6 +178,7 @@ def signout(request: Request, app: Portal = Depends(portal)) -> Response:
         app.messages.end_session(raw)
     response = page(request, "notice.html", heading="Signed out", sentence=SIGNED_OUT)
     clear_cookie(response, SESSION_COOKIE)
+    clear_cookie(response, PROOF_COOKIE)
     return response
 
 

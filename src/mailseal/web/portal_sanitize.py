@@ -10,6 +10,7 @@ Content-Security-Policy (``portal_app.PORTAL_CSP``) forbids the same loads again
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
@@ -96,7 +97,20 @@ def sanitise(html: str, *, show_images: bool = False, part_url: Callable[[str], 
         # own part URLs it wrote.
         url_relative="pass_through",
     )
+    # An image left without a source is replaced by a visible placeholder naming it (its alt text, which nh3 has
+    # escaped already): the reader sees that something was held back, and no broken-image box.
+    result.html = _SOURCELESS_IMG.sub(_placeholder, result.html)
     return result
+
+
+_SOURCELESS_IMG = re.compile(r"<img(?![^>]*\ssrc=)([^>]*)>")
+_ALT = re.compile(r'\salt="([^"]*)"')
+
+
+def _placeholder(found: re.Match[str]) -> str:
+    alt = _ALT.search(found.group(1))
+    label = f"image: {alt.group(1)}" if alt and alt.group(1).strip() else "image"
+    return f'<span class="blocked-image">[{label}]</span>'
 
 
 __all__ = ["ATTRIBUTES", "LINK_SCHEMES", "TAGS", "Sanitised", "cid_of", "sanitise"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -25,11 +26,13 @@ def server(app: FastAPI, host: str, port: int, tls_cert: Path | None = None,
     return _Server(config)
 
 
-def for_settings(store: Store, settings: PortalSettings) -> uvicorn.Server:
-    """The portal's server for the ``[portal]`` settings, over ``store`` (the key from ``portal.key_file``)."""
+def for_settings(store: Store, settings: PortalSettings,
+                 source: Callable[[], PortalSettings] | None = None) -> uvicorn.Server:
+    """The portal's server for the ``[portal]`` settings, over ``store`` (the key from ``portal.key_file``);
+    ``source`` gives the settings in force after a reload."""
     from .portal_app import create_portal_app
 
-    return server(create_portal_app(store, settings), settings.host, settings.port, settings.tls_cert,
+    return server(create_portal_app(store, settings, source=source), settings.host, settings.port, settings.tls_cert,
                   settings.tls_key)
 
 
