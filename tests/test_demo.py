@@ -40,7 +40,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One demo organisation for the module (the CA and the keys take a few seconds to make)."""
     folder = tmp_path_factory.mktemp("demo")
     done = _demo("--setup-only", "--port", free_port(), "--sink-port", free_port(), "--metrics-port", free_port(),
-                 "--web-port", free_port(), home=folder / "mailseal-data", cwd=folder)
+                 "--web-port", free_port(), "--portal-port", free_port(), home=folder / "mailseal-data",
+                 cwd=folder)
     assert done.returncode == 0, done.stderr.decode()
     assert re.search(r"^web console account admin, password \S{20,} \(shown this once\)$", done.stdout.decode(), re.M)
     return folder / "mailseal-data"
@@ -64,7 +65,7 @@ def test_the_sample_message_has_a_date() -> None:
 @pytest.mark.parametrize("option", ["--port", "--sink-port", "--metrics-port", "--web-port"])
 def test_a_busy_port_is_one_line(home: Path, busy: int, option: str, tmp_path: Path) -> None:
     """Whichever port is taken: one line naming it and how to choose another, exit 2, the same from any folder."""
-    others = {"--port", "--sink-port", "--metrics-port", "--web-port"} - {option}
+    others = {"--port", "--sink-port", "--metrics-port", "--web-port", "--portal-port"} - {option}
     args = [option, str(busy), *(a for o in sorted(others) for a in (o, str(free_port())))]
     answers = []
     for folder in ("one", "two"):
@@ -191,7 +192,7 @@ def test_make_run_and_every_printed_command_work_from_another_folder(tmp_path: P
     user_env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "user"), "LANG": "C.UTF-8",
                 "XDG_DATA_HOME": str(tmp_path / "user-data")}
     web_port = free_port()
-    demo_args = f"--port {free_port()} --sink-port {free_port()} --metrics-port {free_port()} --web-port {web_port}"
+    demo_args = f"--port {free_port()} --sink-port {free_port()} --metrics-port {free_port()} --web-port {web_port} --portal-port {free_port()}"
     proc = subprocess.Popen(["make", "-s", "-C", str(REPO_ROOT), "-o", str(VENV / ".installed"), "run",
                              f"VENV={VENV}", f"DEMO_HOME={data}", f"DEMO_ARGS={demo_args}"],
                             cwd=started, env=user_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

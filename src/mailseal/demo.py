@@ -110,12 +110,14 @@ def _key_file(home: Path) -> Path:
 
 @dataclass(frozen=True)
 class Ports:
-    """The ports of the demo: the gateway's SMTP, the sink it relays to, its metrics, the web console."""
+    """The ports of the demo: the gateway's SMTP, the sink it relays to, its metrics, the web console, the
+    recipient portal."""
 
     smtp: int = SMTP_PORT
     sink: int = SINK_PORT
     metrics: int = METRICS_PORT
     web: int = WEB_PORT
+    portal: int = PORTAL_PORT
 
 
 #: Where each port is set in the settings file, and the demo option that chooses it.
@@ -135,22 +137,37 @@ def ports_in(settings_file: Path) -> Ports:
         raise ConfigurationError(f"the settings file {settings_file} is not valid TOML: {exc}") from None
     found = {field: parse_hostport(table[key], f"gateway.{key}")[1]
              for field, key, _option in _PORT_KEYS if key in table}
-    web = tomllib.loads(settings_file.read_text(encoding="utf-8")).get("web", {})
-    if "listen" in web:
-        found["web"] = parse_hostport(web["listen"], "web.listen")[1]
+    tables = tomllib.loads(settings_file.read_text(encoding="utf-8"))
+    for name in ("web", "portal"):
+        table = tables.get(name, {})
+        if isinstance(table, dict) and "listen" in table:
+            found[name] = parse_hostport(table["listen"], f"{name}.listen")[1]
     return Ports(**found)
+
+
+def _with_table_lines(text: str, name: str, lines: dict[str, str]) -> str:
+    """The settings text with the keys ``lines`` names set (a line replaced, else added) inside the table
+    ``[name]`` when there is one; everything else kept as it is."""
+    header = re.search(rf"^\[{name}\][ \t]*(#.*)?$", text, re.M)
+    if header is None:
+        return text
+    following = re.search(r"^\s*\[", text[header.end():], re.M)
+    end = header.end() + following.start() if following else len(text)
+    table = text[header.end():end]
+    for key, line in lines.items():
+        table, found = re.subn(rf"^{key}[ \t]*=.*$", line, table, count=1, flags=re.M)
+        if not found:
+            table = f"\n{line}" + table
+    return text[:header.end()] + table + text[end:]
 
 
 def with_ports(text: str, ports: Ports) -> str:
     """The settings text with the [gateway] table's listen, next_hop and metrics_listen set to ``ports``, and the
-    [web] table's listen when there is one; every other line (the user's edits included) is kept as it is."""
-    web = re.search(r"^\[web\][ \t]*(#.*)?$", text, re.M)
-    if web is not None:
-        following = re.search(r"^\s*\[", text[web.end():], re.M)
-        end = web.end() + following.start() if following else len(text)
-        table, found = re.subn(r"^listen[ \t]*=.*$", f'listen = "127.0.0.1:{ports.web}"', text[web.end():end],
-                               count=1, flags=re.M)
-        text = text[:web.end()] + (table if found else f'\nlisten = "127.0.0.1:{ports.web}"' + table) + text[end:]
+    [web] and [portal] tables' listen (and the portal's base_url) when there are such tables; every other line
+    (the user's edits included) is kept as it is."""
+    text = _with_table_lines(text, "web", {"listen": f'listen = "127.0.0.1:{ports.web}"'})
+    text = _with_table_lines(text, "portal", {"listen": f'listen = "127.0.0.1:{ports.portal}"',
+                                              "base_url": f'base_url = "http://127.0.0.1:{ports.portal}/"'})
     header = re.search(r"^\[gateway\][ \t]*(#.*)?$", text, re.M)
     if header is None:
         text = text.rstrip("\n") + "\n\n[gateway]\n"
@@ -178,7 +195,7 @@ def setup(home: Path, ports: Ports = Ports()) -> bool:
         if re.search(r"^\[web\]", current, re.M) is None:  # made before the demo had a console
             current = current.rstrip("\n") + "\n" + WEB_TABLE.format(web_port=ports.web)
         if re.search(r"^\[portal\]", current, re.M) is None:  # made before the demo had a portal
-            current = current.rstrip("\n") + "\n" + PORTAL_TABLE.format(portal_port=PORTAL_PORT)
+            current = current.rstrip("\n") + "\n" + PORTAL_TABLE.format(portal_port=ports.portal)
         wanted = with_ports(current, ports)
         if wanted != settings_file.read_text(encoding="utf-8"):
             settings_file.write_text(wanted, encoding="utf-8")
@@ -213,7 +230,7 @@ def setup(home: Path, ports: Ports = Ports()) -> bool:
         store.close()
     settings_file.write_text(SETTINGS.format(port=ports.smtp, sink_port=ports.sink, metrics_port=ports.metrics,
                                              web=WEB_TABLE.format(web_port=ports.web),
-                                             portal=PORTAL_TABLE.format(portal_port=PORTAL_PORT)))
+                                             portal=PORTAL_TABLE.format(portal_port=ports.portal)))
     return True
 
 
@@ -259,7 +276,7 @@ def console_lines(home: Path, url: str, password: str | None) -> str:
     return f"web console: {url} user {ADMIN} (password printed when it was made; a new one: {reset})"
 
 
-def instructions(home: Path, port: int, console: str = "") -> str:
+def instructions(home: Path, port: int, console: str = "", portal_port: int = PORTAL_PORT) -> str:
     """What `make run` prints: every command names the data directory in full, so it works from any folder."""
     q = shlex.quote
     hello, sink, carol = home / "demo" / "hello.eml", home / "sink", home / "demo" / "carol.p12"
@@ -288,7 +305,7 @@ what the policy decides for a message:
   {mailseal} policy explain --from alice@example.org --to {PARTNER}
 send to an outside recipient without a certificate ({OUTSIDER}: through the recipient portal):
   python3 -c {q(send_outside)}
-the sink then holds dave's notification (no content, a link http://127.0.0.1:{PORTAL_PORT}/m/...): open the link
+the sink then holds dave's notification (no content, a link http://127.0.0.1:{portal_port}/m/...): open the link
 in a browser, ask for a passcode (it arrives in the sink too), read and answer the message; the administrator sees
 who read what when, and can revoke or extend:
   {mailseal} portal list
@@ -404,7 +421,8 @@ async def _serve(home: Path, ports: Ports, self_test: bool, password: str | None
                     raise
                 raise _port_error(exc, web.port, "--web-port") from exc
             portal = await _start_portal(gateway.resources.store, settings)
-            print(instructions(home, gateway.port, console_lines(home, web.url, password)), flush=True)
+            print(instructions(home, gateway.port, console_lines(home, web.url, password),
+                               ports_in(home / "mailseal.toml").portal), flush=True)
             await asyncio.Event().wait()  # until Ctrl-C
             return 0
         finally:
@@ -444,6 +462,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--web-port", type=_port, metavar="N",
                         help=f"the web console's port (web.listen); default: the settings file's, else {WEB_PORT} "
                              "(kept for later runs)")
+    parser.add_argument("--portal-port", type=_port, metavar="N",
+                        help=f"the recipient portal's port (portal.listen and base_url); default: the settings "
+                             f"file's, else {PORTAL_PORT} (kept for later runs)")
     parser.add_argument("--self-test", action="store_true", help="send one message through, check it, exit")
     parser.add_argument("--setup-only", action="store_true", help="create the demo organisation, do not serve")
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
@@ -468,6 +489,7 @@ def run(args: argparse.Namespace) -> int:
     before = ports_in(settings_file)
     given = {field: getattr(args, option[2:].replace("-", "_")) for field, _key, option in _PORT_KEYS}
     given["web"] = args.web_port
+    given["portal"] = args.portal_port
     ports = Ports(**{field: value if value is not None else getattr(before, field) for field, value in given.items()})
     if setup(home, ports):
         print(f"created the demo organisation in {home}/")

@@ -71,7 +71,7 @@ def _demo_setup(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     env = cli_env({"MAILSEAL_HOME": str(home)})
     env.pop("MAILSEAL_CONFIG", None)
     subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port()),
-                    "--web-port", str(free_port())],
+                    "--web-port", str(free_port()), "--portal-port", str(free_port())],
                    cwd=tmp_path, env=env, check=True, capture_output=True, timeout=120)
     env["MAILSEAL_STORE_KEYFILE"] = str(home / "demo" / "store.key")
     return home, env
@@ -85,7 +85,7 @@ def test_demo_then_serve_with_metrics(tmp_path: Path) -> None:
     # `make run` in self-test mode: the demo organisation, the gateway and the sink, one message through
     demo = subprocess.run([sys.executable, "-m", "mailseal.demo", "--self-test", "--port", str(port),
                            "--sink-port", str(sink_port), "--metrics-port", str(metrics_port),
-                           "--web-port", str(web_port)],
+                           "--web-port", str(web_port), "--portal-port", str(free_port())],
                           cwd=tmp_path, env=env, capture_output=True, timeout=120, check=False)
     assert demo.returncode == 0, demo.stderr.decode()
     assert b"signature=valid -> OK" in demo.stdout

@@ -67,7 +67,7 @@ def gateway_home(tmp_path: Path) -> Path:
     home = tmp_path / "mailseal-data"
     env = {**os.environ, "MAILSEAL_HOME": str(home), "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port()),
-                    "--web-port", str(free_port())], env=env, check=True,
+                    "--web-port", str(free_port()), "--portal-port", str(free_port())], env=env, check=True,
                    capture_output=True, timeout=120)
     return home
 

@@ -69,7 +69,7 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
                       "CREDENTIALS_DIRECTORY", "NOTIFY_SOCKET"):
         env.pop(inherited, None)
     subprocess.run([sys.executable, "-m", "mailseal.demo", "--setup-only", "--metrics-port", str(free_port()),
-                    "--web-port", str(free_port())],
+                    "--web-port", str(free_port()), "--portal-port", str(free_port())],
                    cwd=base, env=env, check=True, capture_output=True, timeout=180)
     return home
 
