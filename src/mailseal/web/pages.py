@@ -34,6 +34,7 @@ NAV = (
     ("/audit", "Audit"),
     ("/admins", "Admins"),
     ("/sessions", "Sessions"),
+    ("/security-keys", "Security keys"),
 )
 COMING: tuple[str, ...] = ()
 
