@@ -75,6 +75,8 @@ def test_register_a_key_then_sign_in_with_it(keyed: Console, root: TestClient) -
     assert "blue key" in listed and "usb" in listed
     event = next(e for e in events(keyed.store) if e.action == "admins.webauthn-add")
     assert event.subject == "root" and event.actor == "web:root (testclient)"
+    admins = root.get("/admins").text
+    assert admins.count("1 security key<") == 1  # root's; eve has none
 
     c, csrf = half_signed_in(keyed)
     assert "Use a security key" in c.get("/login/totp").text
@@ -196,3 +198,21 @@ def test_the_default_relying_party_is_localhost_for_a_loopback_listener(tmp_path
 
     settings = WebSettings(port=9443)
     assert (settings.rp_id, settings.origin) == ("localhost", "http://localhost:9443")
+
+
+def test_the_api_lists_keys_and_an_admin_removes_a_lost_one(keyed: Console, root: TestClient) -> None:
+    register(root, SoftAuthenticator(), label="lost key")
+    eve = keyed.login("eve")
+    register(eve, SoftAuthenticator(), label="eve's key")
+    listed = root.get("/api/v1/admins/eve/security-keys")
+    assert listed.status_code == 200 and [k["label"] for k in listed.json()["items"]] == ["eve's key"]
+    assert "public_key" not in listed.text
+    assert eve.get("/api/v1/admins/eve/security-keys").status_code == 200
+    assert eve.get("/api/v1/admins/root/security-keys").status_code == 403  # an auditor: their own only
+    assert root.get("/api/v1/admins/nobody/security-keys").status_code == 404
+    key = root.get("/api/v1/admins/root/security-keys").json()["items"][0]
+    path = f"/api/v1/admins/root/security-keys/{key['id']}"
+    assert eve.delete(path, headers={"X-CSRF-Token": csrf_of(eve)}).status_code == 403
+    assert root.delete(path, headers={"X-CSRF-Token": csrf_of(root)}).status_code == 204
+    assert root.delete(path, headers={"X-CSRF-Token": csrf_of(root)}).status_code == 404
+    assert SecurityKeys(keyed.store).list("root") == []

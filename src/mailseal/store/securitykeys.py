@@ -121,6 +121,12 @@ class SecurityKeys:
             return int(conn.execute(select(func.count()).select_from(webauthn_credentials)
                                     .where(_W.account == account)).scalar_one())
 
+    def counts(self) -> dict[str, int]:
+        """How many keys each account that has any has registered."""
+        with self.store.lookup() as conn:
+            rows = conn.execute(select(_W.account, func.count()).group_by(_W.account))
+            return {str(account): int(n) for account, n in rows}
+
     def remove(self, account: str, key_id: int, actor: str | None = None) -> SecurityKey:
         """Forget the key ``key_id`` of ``account`` (audited ``admins.webauthn-remove``)."""
         with self.store.session() as session:
