@@ -151,7 +151,7 @@ def held_keys(console: Console, root: TestClient, pki: TestPKI, monkeypatch: pyt
         ca.crl(7)
     Users(console.store).add("submitter", b"a long submission password", ["keyrsa@example.org"])
     values = {"identity_id": ids, "fingerprint": [fingerprint(u.cert) for u in users], "domain": ["example.org"],
-              "base_dn": ["ou=people,dc=example,dc=org"], "username": ["submitter"]}
+              "base_dn": ["ou=people,dc=example,dc=org"], "username": ["submitter"], "name": ["root"]}
     return users, values, token
 
 
