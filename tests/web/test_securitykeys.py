@@ -64,7 +64,7 @@ def use_key(c: TestClient, csrf: str, device: SoftAuthenticator, origin: str = O
 
 def test_register_a_key_then_sign_in_with_it(keyed: Console, root: TestClient) -> None:
     page = root.get("/security-keys")
-    assert page.status_code == 200 and "You have no security key yet" in page.text
+    assert page.status_code == 200 and "You have no security key yet" in page.text and "Not usable" not in page.text
     nonce = re.search(r"'nonce-([^']+)'", page.headers["content-security-policy"])
     assert nonce is not None
     assert f'<script nonce="{nonce.group(1)}" src="/static/securitykeys.js" defer></script>' in page.text
@@ -193,11 +193,28 @@ def test_remove_a_key(keyed: Console, root: TestClient) -> None:
     assert event.detail["label"] == "old key" and event.actor == "web:root (testclient)"
 
 
-def test_the_default_relying_party_is_localhost_for_a_loopback_listener(tmp_path: Path) -> None:
-    from mailseal.web.settings import WebSettings
+def test_an_address_as_relying_party_is_named_a_problem(tmp_path: Path) -> None:
+    for console in make_console(f"sqlite:///{tmp_path / 'm.db'}", tmp_path, public_url="https://192.0.2.7/"):
+        console.add("root")
+        page = console.login("root").get("/security-keys")
+        assert page.status_code == 200 and "Not usable here" in page.text
+
+
+def test_the_relying_party_comes_from_public_url_or_the_listener() -> None:
+    from mailseal.errors import ConfigurationError
+    from mailseal.web.settings import WebSettings, parse_web
 
     settings = WebSettings(port=9443)
     assert (settings.rp_id, settings.origin) == ("localhost", "http://localhost:9443")
+    assert WebSettings(host="192.0.2.7", tls_cert=Path("c.pem")).origin == "https://192.0.2.7:8443"
+    assert WebSettings(host="::1", port=9443).origin == "http://localhost:9443"
+    public = parse_web({"web": {"public_url": "https://Console.Example.org:443/mailseal/"}})
+    assert (public.rp_id, public.origin) == ("console.example.org", "https://console.example.org")
+    assert parse_web({"web": {"public_url": "https://c.example:8444"}}).origin == "https://c.example:8444"
+    for bad in ("http://console.example.org/", "ftp://c.example/", "https://", "https://u:p@c.example/",
+                "https://c.example/?q=1", "https://c.example:x/", 443):
+        with pytest.raises(ConfigurationError, match="public_url"):
+            parse_web({"web": {"public_url": bad}})
 
 
 def test_the_api_lists_keys_and_an_admin_removes_a_lost_one(keyed: Console, root: TestClient) -> None:

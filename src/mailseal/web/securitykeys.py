@@ -7,6 +7,7 @@ CHALLENGE_TTL, and taken once: an answer is good for that session and that chall
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from typing import Any
 
@@ -94,7 +95,16 @@ def login(answer: KeyAnswer, who: Principal = Depends(half_signed_in), app: Cons
 def keys_page(request: Request, who: Principal = Depends(recently_signed_in),
               app: Console = Depends(console)) -> Response:
     return render(request, "security_keys.html", who, keys=SecurityKeys(app.store).list(who.name),
-                  origin=app.settings.origin, script_nonce=nonce(request))
+                  origin=app.settings.origin, named=not _is_address(app.settings.rp_id), script_nonce=nonce(request))
+
+
+def _is_address(host: str) -> bool:
+    """Whether ``host`` is an IP address: browsers refuse it as a relying party id (web.public_url names one)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 @router.post(PAGE + "/options")
