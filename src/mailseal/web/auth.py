@@ -1,5 +1,5 @@
 """Signing in and out of the console (OWASP ASVS 6, 7): the password, then the TOTP code (enrolled at the first
-login, with a QR code), a new session id at each step, logout that ends the session server-side, and giving the
+login, with a QR code) or a security key (web/securitykeys.py), a new session id at each step, logout that ends the session server-side, and giving the
 password again before a sensitive change."""
 
 from __future__ import annotations
@@ -52,14 +52,14 @@ def throttled(app: Console, client: str) -> int | None:
 
 
 def failed(app: Console, client: str) -> None:
-    """Count one failed step (password or code) against the client address."""
+    """Count one failed step (password, code or security key) against the client address."""
     if app.settings.login_failures_per_address:
         RateLimits(app.store).hit(f"login-ip:{client}", limit=app.settings.login_failures_per_address,
                                   window=app.settings.login_failure_window, now=app.now())
 
 
 def refused(request: Request, app: Console, template: str, context: dict[str, object], name: str, client: str,
-             wait: int) -> Response:
+            wait: int) -> Response:
     """The throttled answer: 429 with Retry-After, the same page, audited once per refused attempt."""
     audit_login(app, "console.login-throttled", name, client)
     answer = _page(request, template, {**context, "error": THROTTLED.format(minutes=-(-wait // 60))}, 429)
@@ -82,7 +82,7 @@ def login(request: Request, name: str = Form(max_length=64), password: str = For
     wait = throttled(app, client)  # before the password is hashed: a refused address costs no argon2id
     if wait is not None:
         return refused(request, app, "login.html", {"csrf": request.cookies.get(LOGIN_COOKIE, "")}, name[:64],
-                        client, wait)
+                       client, wait)
     account = app.admins.verify_password(name, password, app.now())
     if account is None:
         failed(app, client)
