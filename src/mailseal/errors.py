@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     TEMPORARY_FAILURE = "temporary-failure"
     DELIVERY_FAILED = "delivery-failed"
     PORTAL = "portal"
+    SECURITY_KEY = "security-key"
 
 
 class MailsealError(Exception):
@@ -211,6 +212,14 @@ class PortalError(MailsealError):
     code = ErrorCode.PORTAL
 
 
+class SecurityKeyError(MailsealError):
+    """A security key's (WebAuthn) answer was refused: a challenge that is not the pending one (used, expired or
+    never given), another origin or relying party, a signature that does not verify, a signature counter that did
+    not go up (a cloned key), or a key that is not the account's. The console shows one sentence for all."""
+
+    code = ErrorCode.SECURITY_KEY
+
+
 class TokenError(PrivateKeyError):
     """A PKCS#11 token could not be opened, logged into, or refused an operation."""
 
@@ -236,6 +245,7 @@ __all__ = [
     "PortalError",
     "PrivateKeyError",
     "RecipientError",
+    "SecurityKeyError",
     "SignerError",
     "TemporaryError",
     "TokenError",

@@ -71,6 +71,34 @@ def test_admins_errors_are_one_line(home: dict[str, str]) -> None:
     assert short.returncode == 2 and b"too short" in short.stderr
 
 
+def test_admins_keys_list_and_remove(home: dict[str, str], tmp_path: Path) -> None:
+    from mailseal.store.securitykeys import RelyingParty, SecurityKeys
+    from tests.support.authenticator import SoftAuthenticator, b64url
+
+    _ok("admins", "add", "root", env=home)
+    assert _ok("admins", "keys", "root", env=home) == ""
+    store = Store.open(f"sqlite:///{tmp_path / 'home' / 'mailseal.db'}")
+    try:
+        keys, rp, device = SecurityKeys(store), RelyingParty("localhost", "http://localhost:8443"), SoftAuthenticator()
+        options, challenge = keys.registration_options("root", rp)
+        added = keys.register("root", rp, challenge, device.create(options, rp.origin), "blue key", actor="test")
+        assert _ok("admins", "keys", "root", env=home) == f"{added.id}\tblue key\tnfc,usb\tnever\n"
+        listed = json.loads(_ok("admins", "keys", "root", "--json", env=home))
+        assert listed["account"] == "root" and listed["security_keys"] == [added.to_dict()]
+        assert listed["security_keys"][0]["credential_id"] == b64url(device.credential_id)
+        for args in (("admins", "keys", "nobody"), ("admins", "key-remove", "root", str(added.id + 1))):
+            done = run_mailseal(*args, env=home)
+            err = done.stderr.decode()
+            assert done.returncode == 2 and err.startswith("mailseal: error[usage]: ") and len(err.splitlines()) == 1
+        assert _ok("admins", "key-remove", "root", str(added.id), env=home) == (
+            f"removed security key {added.id} (blue key) of root\n")
+        assert keys.list("root") == []
+        assert [e.action for e in events(store) if e.action.startswith("admins.webauthn")] == [
+            "admins.webauthn-add", "admins.webauthn-remove"]
+    finally:
+        store.close()
+
+
 def test_web_refuses_plain_http_off_loopback(home: dict[str, str], tmp_path: Path) -> None:
     settings = tmp_path / "mailseal.toml"
     settings.write_text('[web]\nlisten = "0.0.0.0:8443"\n')

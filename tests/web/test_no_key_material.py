@@ -156,8 +156,9 @@ def held_keys(console: Console, root: TestClient, pki: TestPKI, monkeypatch: pyt
     portal = PortalStore(console.store, portal_key()).deposit(b"Subject: kept\r\n\r\nsealed\r\n",
                                                                 "keyrsa@example.org", ["dave@outside.example"],
                                                                 brand="example.org")
-    values = {"message_id": [portal.id], "identity_id": ids, "fingerprint": [fingerprint(u.cert) for u in users], "domain": ["example.org"],
-              "base_dn": ["ou=people,dc=example,dc=org"], "username": ["submitter"]}
+    values = {"message_id": [portal.id], "identity_id": ids, "fingerprint": [fingerprint(u.cert) for u in users],
+              "domain": ["example.org"], "base_dn": ["ou=people,dc=example,dc=org"], "username": ["submitter"],
+              "name": ["root"]}
     return users, values, token
 
 

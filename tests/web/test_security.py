@@ -23,11 +23,12 @@ from tests.web.conftest import CSRF, FAST, PASSWORD, Console, csrf_of
 
 CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 #: Routes anyone may use on their own behalf (signing in and out): every other change needs the admin role.
-SELF_SERVICE = {"/login", "/login/totp", "/logout", "/reauth"}
+SELF_SERVICE = {"/login", "/login/totp", "/logout", "/reauth", "/login/security-key/options", "/login/security-key",
+                "/security-keys/options", "/security-keys", "/security-keys/1/remove"}
 #: POSTs that change nothing (they carry a message to read, or a body too big for a query): auditors and read
 #: tokens may use them; CSRF still holds.
 #: POSTs that change nothing (a verification, the policy tester, a revocation check: outbound requests, audited).
-READ_ONLY_POSTS = {"/verify", "/api/v1/verify", "/api/v1/policy/test", "/certificates/someone/revocation",
+READ_ONLY_POSTS = {"/verify", "/api/v1/verify", "/api/v1/policy/test", "/policy/test", "/certificates/someone/revocation",
                    "/api/v1/certificates/someone/revocation"}
 
 
@@ -255,7 +256,12 @@ def test_headers_on_every_page_signed_in_or_not(console: Console, root: TestClie
             _csp_ok(answer)
             nonces.add(answer.headers["content-security-policy"])
             assert "Strict-Transport-Security" not in answer.headers  # no TLS here
-            assert "style=" not in answer.text and "<script" not in answer.text
+            assert "style=" not in answer.text
+            # a script only from this console, carrying this response's nonce (the security keys' script)
+            nonce = re.search(r"'nonce-([^']+)'", answer.headers["content-security-policy"])
+            assert nonce is not None
+            for tag in re.findall(r"<script[^>]*>", answer.text):
+                assert tag == f'<script nonce="{nonce.group(1)}" src="/static/securitykeys.js" defer>', tag
     assert len(nonces) == 2 * len(paths)  # a fresh nonce each time
 
 

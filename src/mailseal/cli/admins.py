@@ -121,3 +121,35 @@ def token_revoke_cmd(token_id: int) -> None:
 
     ApiTokens(admins().store).revoke(token_id)
     click.echo(f"revoked token {token_id}")
+
+
+@admins_group.command("keys")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def keys_cmd(name: str, as_json: bool) -> None:
+    """List NAME's security keys (WebAuthn second factors registered in the console): id, label, last use."""
+    from ..store.securitykeys import SecurityKeys
+
+    accounts = admins()
+    if accounts.get(name) is None:
+        raise UsageError(f"no console account {name!r}")
+    found = SecurityKeys(accounts.store).list(name)
+    if as_json:
+        print_json({"account": name, "security_keys": [k.to_dict() for k in found]})
+        return
+    for k in found:
+        last = k.last_used.isoformat(timespec="seconds").replace("+00:00", "Z") if k.last_used else "never"
+        click.echo(f"{k.id}\t{k.label}\t{','.join(k.transports) or '-'}\t{last}")
+
+
+@admins_group.command("key-remove")
+@click.argument("name")
+@click.argument("key_id", type=int)
+@handle_errors
+def key_remove_cmd(name: str, key_id: int) -> None:
+    """Forget NAME's security key KEY_ID (a lost key; `mailseal admins keys NAME` lists the ids)."""
+    from ..store.securitykeys import SecurityKeys
+
+    removed = SecurityKeys(admins().store).remove(name, key_id)
+    click.echo(f"removed security key {removed.id} ({removed.label}) of {name}")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import UsageError
 from . import audit
 from .database import Store
-from .tables import api_tokens, console_admins, utcnow, web_sessions
+from .tables import api_tokens, console_admins, utcnow, web_sessions, webauthn_credentials
 
 ROLES = ("admin", "auditor")
 MIN_PASSWORD_CHARS = 12
@@ -120,11 +120,12 @@ class Admins:
             return [_admin(r) for r in conn.execute(select(console_admins).order_by(_C.name))]
 
     def remove(self, name: str, actor: str | None = None) -> None:
-        """Delete the account, its sessions and its API tokens."""
+        """Delete the account, its sessions, its API tokens and its security keys."""
         with self.store.session() as session:
             row = self._row(session, name)
             session.execute(delete(web_sessions).where(web_sessions.c.account == name))
             session.execute(delete(api_tokens).where(api_tokens.c.account == name))
+            session.execute(delete(webauthn_credentials).where(webauthn_credentials.c.account == name))
             session.execute(delete(console_admins).where(_C.id == row.id))
             audit.record(session, "admins.remove", name, {"role": row.role}, actor)
 

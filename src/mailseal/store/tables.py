@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -192,7 +193,27 @@ web_sessions = Table(
     Column("created", UTCDateTime(), nullable=False),
     Column("last_seen", UTCDateTime(), nullable=False),
     Column("reauth", UTCDateTime(), nullable=True),
+    # A WebAuthn challenge waiting for its answer ("purpose:base64url"), used once, until challenge_expires.
+    Column("challenge", String(128), nullable=True),
+    Column("challenge_expires", UTCDateTime(), nullable=True),
     Index("ix_web_sessions_account", "account"),
+)
+
+#: A security key (WebAuthn credential) registered as a console account's second factor: its id (base64url), its
+#: COSE public key and the signature counter it last reported (a clone shows itself by a counter that goes back).
+webauthn_credentials = Table(
+    "webauthn_credentials", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("credential_id", String(1400), nullable=False),
+    Column("public_key", LargeBinary, nullable=False),
+    Column("sign_count", BigInteger, nullable=False),  # unsigned 32-bit in the authenticator data
+    Column("transports", String(128), nullable=False),  # comma-separated hints: usb, nfc, ble, internal, hybrid
+    Column("label", String(64), nullable=False),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("last_used", UTCDateTime(), nullable=True),
+    UniqueConstraint("credential_id", name="uq_webauthn_credentials_id"),
+    Index("ix_webauthn_credentials_account", "account"),
 )
 
 #: A bearer token for scripts using the REST API: only its SHA-256 is kept; ``read`` or ``admin``; revocable.
@@ -344,4 +365,5 @@ gateway_nodes = Table(
 __all__ = ["IDENTITY_KEY_CHECK", "UTCDateTime", "api_tokens", "audit_log", "ca_certificates", "ca_crl_numbers",
            "console_admins", "gateway_nodes", "identities", "metadata", "portal_messages", "portal_outbox", "portal_passcodes",
            "portal_recipients", "portal_replies", "portal_sessions", "rate_limits", "recipient_certificates",
-           "settings", "submission_users", "trust_certificates", "utcnow", "web_sessions"]
+           "settings", "submission_users", "trust_certificates", "utcnow", "web_sessions",
+           "webauthn_credentials"]

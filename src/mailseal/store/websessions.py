@@ -6,6 +6,7 @@ In the shared store, so that any node can serve any request and ending a session
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -105,6 +106,31 @@ class WebSessions:
         """The password was given again in this session just now."""
         with self.store.session() as session:
             session.execute(update(web_sessions).where(_S.id_hash == id_hash(raw)).values(reauth=now or utcnow()))
+
+    def put_challenge(self, raw: str, purpose: str, challenge: bytes, expires: datetime) -> None:
+        """Keep a WebAuthn ``challenge`` for ``purpose`` (``login`` or ``register``) with the session ``raw``,
+        replacing any pending one: the answer must come back to this session, before ``expires``."""
+        value = f"{purpose}:{base64.urlsafe_b64encode(challenge).decode().rstrip('=')}"
+        with self.store.session() as session:
+            session.execute(update(web_sessions).where(_S.id_hash == id_hash(raw))
+                            .values(challenge=value, challenge_expires=expires))
+
+    def take_challenge(self, raw: str, purpose: str, now: datetime | None = None) -> bytes | None:
+        """The session's pending challenge for ``purpose``, removed in the same step so that it is used once
+        (two answers racing: one gets it); None when there is none, it was for another purpose, or it expired."""
+        moment = now or utcnow()
+        hashed = id_hash(raw)
+        with self.store.session() as session:
+            row = session.execute(select(_S.challenge, _S.challenge_expires).where(_S.id_hash == hashed)).first()
+            if row is None or row.challenge is None:
+                return None
+            taken = session.connection().execute(
+                update(web_sessions).where(_S.id_hash == hashed, _S.challenge == row.challenge)
+                .values(challenge=None, challenge_expires=None)).rowcount
+        kind, _, encoded = str(row.challenge).partition(":")
+        if taken != 1 or kind != purpose or row.challenge_expires is None or row.challenge_expires <= moment:
+            return None
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
 
     def end(self, raw: str) -> None:
         with self.store.session() as session:

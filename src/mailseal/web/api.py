@@ -15,7 +15,7 @@ from ..store.admins import NAME_PATTERN, generate_password
 from ..store.audit import AuditQuery
 from . import service
 from .context import Console, console
-from .sessions import API_PREFIX, MAX_ID, MAX_OFFSET, Principal, admin, recently_authenticated, user
+from .sessions import API_PREFIX, MAX_ID, MAX_OFFSET, Forbidden, Principal, admin, recently_authenticated, user
 
 router = APIRouter(prefix=API_PREFIX)
 
@@ -152,6 +152,21 @@ class CreatedToken(Token):
     token: str = Field(description="the bearer token, shown once")
 
 
+class SecurityKey(BaseModel):
+    id: int
+    account: str
+    credential_id: str = Field(description="the WebAuthn credential id (base64url); never the public key")
+    label: str
+    transports: list[str]
+    sign_count: int
+    created: str | None
+    last_used: str | None
+
+
+class SecurityKeyList(BaseModel):
+    items: list[SecurityKey]
+
+
 def _utc(value: datetime | None) -> datetime | None:
     """An ISO 8601 time; without a zone it is UTC."""
     if value is None:
@@ -209,6 +224,29 @@ def delete_admin(name: str, who: Principal = Depends(recently_authenticated),
     if name == who.name:
         raise UsageError("you cannot remove your own account (another admin can)")
     app.admins.remove(name, actor=who.actor)
+    return Response(status_code=204)
+
+
+@router.get("/admins/{name}/security-keys", response_model=SecurityKeyList,
+            summary="A console account's security keys (an auditor's own only)")
+def get_security_keys(name: str, who: Principal = Depends(user), app: Console = Depends(console)) -> dict[str, Any]:
+    from ..errors import UsageError
+    from ..store.securitykeys import SecurityKeys
+
+    if who.role != "admin" and name != who.name:
+        raise Forbidden("an auditor sees only their own security keys")
+    if app.admins.get(name) is None:
+        raise UsageError(f"no console account {name!r}")
+    return {"items": [k.to_dict() for k in SecurityKeys(app.store).list(name)]}
+
+
+@router.delete("/admins/{name}/security-keys/{key_id}", status_code=204, response_class=Response,
+               summary="Remove a console account's security key (a lost key)")
+def delete_security_key(name: str, key_id: int = Path(ge=1, le=MAX_ID), who: Principal = Depends(recently_authenticated),
+                        app: Console = Depends(console)) -> Response:
+    from ..store.securitykeys import SecurityKeys
+
+    SecurityKeys(app.store).remove(name, key_id, actor=who.actor)
     return Response(status_code=204)
 
 

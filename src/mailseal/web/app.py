@@ -46,6 +46,7 @@ from . import (
     pages_users,
     pages_verify,
     problems,
+    securitykeys,
 )
 from .context import STATIC, Console
 from .csrf import csrf_guard
@@ -79,6 +80,7 @@ def create_app(store: Store, settings: WebSettings | None = None, *, key: bytes 
     problems.install(app)
     for router in (
             auth.router,
+            securitykeys.router,
             pages.router,
             api.router,
             pages_held.router,

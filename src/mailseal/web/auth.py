@@ -1,5 +1,5 @@
 """Signing in and out of the console (OWASP ASVS 6, 7): the password, then the TOTP code (enrolled at the first
-login, with a QR code), a new session id at each step, logout that ends the session server-side, and giving the
+login, with a QR code) or a security key (web/securitykeys.py), a new session id at each step, logout that ends the session server-side, and giving the
 password again before a sensitive change."""
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from starlette.responses import RedirectResponse, Response
 
 from ..store import audit
 from ..store.ratelimit import RateLimits
+from ..store.securitykeys import SecurityKeys
 from .context import Console, client_ip, console
+from .security import nonce
 from .sessions import COOKIE, LOGIN_COOKIE, NotSignedIn, Principal, clear_cookie, lookup, set_cookie, user
 
 router = APIRouter(include_in_schema=False)
@@ -33,12 +35,12 @@ def _redirect(to: str) -> RedirectResponse:
     return RedirectResponse(to, status_code=303)
 
 
-def _audit(app: Console, action: str, name: str, client: str) -> None:
+def audit_login(app: Console, action: str, name: str, client: str, **detail: object) -> None:
     with app.store.session() as session:
-        audit.record(session, action, name, {"client": client}, f"web:{name} ({client})")
+        audit.record(session, action, name, {"client": client, **detail}, f"web:{name} ({client})")
 
 
-def _throttled(app: Console, client: str) -> int | None:
+def throttled(app: Console, client: str) -> int | None:
     """Seconds until this client address may try again, when it failed ``login_failures_per_address`` times in
     the current window (counted in the store: every node together); None when it may try now."""
     limit = app.settings.login_failures_per_address
@@ -49,17 +51,17 @@ def _throttled(app: Console, client: str) -> int | None:
     return max(1, int(retry.total_seconds())) if failures >= limit else None
 
 
-def _failed(app: Console, client: str) -> None:
-    """Count one failed step (password or code) against the client address."""
+def failed(app: Console, client: str) -> None:
+    """Count one failed step (password, code or security key) against the client address."""
     if app.settings.login_failures_per_address:
         RateLimits(app.store).hit(f"login-ip:{client}", limit=app.settings.login_failures_per_address,
                                   window=app.settings.login_failure_window, now=app.now())
 
 
-def _refused(request: Request, app: Console, template: str, context: dict[str, object], name: str, client: str,
-             wait: int) -> Response:
+def refused(request: Request, app: Console, template: str, context: dict[str, object], name: str, client: str,
+            wait: int) -> Response:
     """The throttled answer: 429 with Retry-After, the same page, audited once per refused attempt."""
-    _audit(app, "console.login-throttled", name, client)
+    audit_login(app, "console.login-throttled", name, client)
     answer = _page(request, template, {**context, "error": THROTTLED.format(minutes=-(-wait // 60))}, 429)
     answer.headers["Retry-After"] = str(wait)
     return answer
@@ -77,14 +79,14 @@ def login_form(request: Request) -> Response:
 def login(request: Request, name: str = Form(max_length=64), password: str = Form(max_length=1024),
           app: Console = Depends(console)) -> Response:
     client = client_ip(request)
-    wait = _throttled(app, client)  # before the password is hashed: a refused address costs no argon2id
+    wait = throttled(app, client)  # before the password is hashed: a refused address costs no argon2id
     if wait is not None:
-        return _refused(request, app, "login.html", {"csrf": request.cookies.get(LOGIN_COOKIE, "")}, name[:64],
-                        client, wait)
+        return refused(request, app, "login.html", {"csrf": request.cookies.get(LOGIN_COOKIE, "")}, name[:64],
+                       client, wait)
     account = app.admins.verify_password(name, password, app.now())
     if account is None:
-        _failed(app, client)
-        _audit(app, "console.login-failed", name[:64], client)
+        failed(app, client)
+        audit_login(app, "console.login-failed", name[:64], client)
         return _page(request, "login.html", {"csrf": request.cookies.get(LOGIN_COOKIE, ""), "error": FAILED}, 401)
     if not account.totp_enrolled:
         app.admins.begin_totp(account.name)
@@ -96,19 +98,24 @@ def login(request: Request, name: str = Form(max_length=64), password: str = For
     return response
 
 
-def _half_signed_in(request: Request, app: Console = Depends(console)) -> Principal:
+def half_signed_in(request: Request, app: Console = Depends(console)) -> Principal:
+    """A session that has passed the password and waits for the second factor."""
     found = lookup(request, app)
     if found is None or found.session is None or found.session.stage != "password":
         raise NotSignedIn()
     return found
 
 
-def _totp_context(app: Console, who: Principal, error: str | None) -> dict[str, object]:
+def _totp_context(request: Request, app: Console, who: Principal, error: str | None) -> dict[str, object]:
     import pyotp
     import segno
 
     assert who.session is not None
-    context: dict[str, object] = {"csrf": who.session.csrf, "error": error, "name": who.name, "enrol": False}
+    # An account with a security key may give it instead of the code (web/securitykeys.py; the script needs the
+    # response's CSP nonce).
+    keys = SecurityKeys(app.store).count(who.name)
+    context: dict[str, object] = {"csrf": who.session.csrf, "error": error, "name": who.name, "enrol": False,
+                                  "security_keys": keys, "script_nonce": nonce(request)}
     account = app.admins.get(who.name)
     if account is not None and not account.totp_enrolled:
         secret = app.admins.totp_secret(who.name) or ""
@@ -119,30 +126,36 @@ def _totp_context(app: Console, who: Principal, error: str | None) -> dict[str, 
 
 
 @router.get("/login/totp")
-def totp_form(request: Request, who: Principal = Depends(_half_signed_in),
+def totp_form(request: Request, who: Principal = Depends(half_signed_in),
               app: Console = Depends(console)) -> Response:
-    return _page(request, "totp.html", _totp_context(app, who, None))
+    return _page(request, "totp.html", _totp_context(request, app, who, None))
 
 
 @router.post("/login/totp")
-def totp(request: Request, code: str = Form(max_length=16), who: Principal = Depends(_half_signed_in),
+def totp(request: Request, code: str = Form(max_length=16), who: Principal = Depends(half_signed_in),
          app: Console = Depends(console)) -> Response:
-    wait = _throttled(app, who.client)
+    wait = throttled(app, who.client)
     if wait is not None:
-        return _refused(request, app, "totp.html", _totp_context(app, who, None), who.name, who.client, wait)
+        return refused(request, app, "totp.html", _totp_context(request, app, who, None), who.name, who.client, wait)
     account = app.admins.get(who.name)
     locked = account is None or (account.locked_until is not None and account.locked_until > app.now())
     if locked or not app.admins.check_totp(who.name, code.strip().replace(" ", ""), app.now()):
-        _failed(app, who.client)
+        failed(app, who.client)
         app.admins.record_failure(who.name, app.now())
-        _audit(app, "console.login-failed", who.name, who.client)
-        return _page(request, "totp.html", _totp_context(app, who, FAILED), 401)
+        audit_login(app, "console.login-failed", who.name, who.client)
+        return _page(request, "totp.html", _totp_context(request, app, who, FAILED), 401)
+    response = _redirect("/")
+    set_cookie(response, COOKIE, signed_in(app, who, "totp"))
+    return response
+
+
+def signed_in(app: Console, who: Principal, factor: str) -> str:
+    """Both factors given: the failures counter starts again and a new session id (ASVS 7.2.4) replaces the
+    half-signed-in one; the raw id for the cookie."""
     app.admins.record_login(who.name, app.now())
     raw, _ = app.sessions.start(who.name, "ok", who.client, app.now(), replacing=who.raw_session)
-    _audit(app, "console.login", who.name, who.client)
-    response = _redirect("/")
-    set_cookie(response, COOKIE, raw)
-    return response
+    audit_login(app, "console.login", who.name, who.client, factor=factor)
+    return raw
 
 
 @router.post("/logout")
@@ -150,7 +163,7 @@ def logout(request: Request, app: Console = Depends(console)) -> Response:
     who = lookup(request, app)
     if who is not None and who.raw_session is not None:
         app.sessions.end(who.raw_session)
-        _audit(app, "console.logout", who.name, who.client)
+        audit_login(app, "console.logout", who.name, who.client)
     response = _redirect("/login")
     clear_cookie(response, COOKIE)
     return response
@@ -182,4 +195,5 @@ def reauth(request: Request, password: str = Form(max_length=1024), next: str = 
     return _redirect(_local(next))
 
 
-__all__ = ["FAILED", "router"]
+__all__ = ["FAILED", "THROTTLED", "audit_login", "failed", "half_signed_in", "refused", "router", "signed_in",
+           "throttled"]

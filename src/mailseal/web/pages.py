@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from ..errors import UsageError
 from ..store.admins import generate_password
 from ..store.audit import AuditQuery
+from ..store.securitykeys import SecurityKeys
 from . import service
 from .charts import bar_chart
 from .context import Console, console
@@ -35,6 +36,7 @@ NAV = (
     ("/audit", "Audit"),
     ("/admins", "Admins"),
     ("/sessions", "Sessions"),
+    ("/security-keys", "Security keys"),
 )
 COMING: tuple[str, ...] = ()
 
@@ -92,7 +94,8 @@ def audit_export(since: str | None = None, until: str | None = None, actor: str 
 
 @router.get("/admins")
 def admins_page(request: Request, who: Principal = Depends(user), app: Console = Depends(console)) -> Response:
-    return render(request, "admins.html", who, accounts=app.admins.list(), created=None)
+    return render(request, "admins.html", who, accounts=app.admins.list(), created=None,
+                  key_counts=SecurityKeys(app.store).counts())
 
 
 @router.post("/admins")
@@ -104,7 +107,8 @@ def admins_add(request: Request, name: str = Form(max_length=64), role: str = Fo
     added = app.admins.add(name, chosen, role, actor=who.actor)
     # A generated password is shown once, on this page (never stored but as a hash, never in a URL).
     created = {"name": added.name, "role": added.role, "password": chosen if generated else None}
-    return render(request, "admins.html", who, accounts=app.admins.list(), created=created)
+    return render(request, "admins.html", who, accounts=app.admins.list(), created=created,
+                  key_counts=SecurityKeys(app.store).counts())
 
 
 @router.post("/admins/{name}/remove")

@@ -116,14 +116,27 @@ def admin(who: Principal = Depends(user)) -> Principal:
     return who
 
 
-def recently_authenticated(who: Principal = Depends(admin), app: Console = Depends(console)) -> Principal:
-    """An admin who gave the password again in the last REAUTH_SECONDS (a token stands for itself)."""
+def _check_reauth(who: Principal, app: Console) -> None:
     if who.session is not None:
         when = who.session.reauth
         if when is None or app.now() - when > timedelta(seconds=REAUTH_SECONDS):
             raise ReauthNeeded()
+
+
+def recently_authenticated(who: Principal = Depends(admin), app: Console = Depends(console)) -> Principal:
+    """An admin who gave the password again in the last REAUTH_SECONDS (a token stands for itself)."""
+    _check_reauth(who, app)
+    return who
+
+
+def recently_signed_in(who: Principal = Depends(user), app: Console = Depends(console)) -> Principal:
+    """Anyone signed in to a console session (any role: their own second factors) who gave the password again in
+    the last REAUTH_SECONDS. Not a token: a script has no security key to register."""
+    if who.session is None:
+        raise Forbidden("security keys are managed in a console session, not with an API token")
+    _check_reauth(who, app)
     return who
 
 
 __all__ = ["API_PREFIX", "COOKIE", "LOGIN_COOKIE", "Forbidden", "NotSignedIn", "Principal", "ReauthNeeded", "admin",
-           "clear_cookie", "lookup", "recently_authenticated", "set_cookie", "user"]
+           "clear_cookie", "lookup", "recently_authenticated", "recently_signed_in", "set_cookie", "user"]

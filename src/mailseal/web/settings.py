@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..config import data_dir
 from ..errors import ConfigurationError
@@ -18,7 +19,8 @@ from ..errors import ConfigurationError
 DEFAULT_LISTEN = ("127.0.0.1", 8443)
 KEY_FILE = "console.key"
 KNOWN = {"listen", "tls_cert", "tls_key", "idle_timeout", "absolute_timeout", "key_file", "fetch_networks",
-         "login_failures_per_address", "login_failure_window"}
+         "login_failures_per_address", "login_failure_window", "public_url"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,57 @@ class WebSettings:
     # (store/admins.py) stops guessing one account; this stops one address guessing many (ASVS 6.3.1... 2.2.1).
     login_failures_per_address: int = 20
     login_failure_window: timedelta = timedelta(minutes=15)
+    # The URL people open the console at (behind a proxy, or a host name for the listening address): security keys
+    # (WebAuthn) are bound to its host name and checked against its origin. None: made from the listening address.
+    public_url: str | None = None
 
     @property
     def tls(self) -> bool:
         return self.tls_cert is not None
 
     @property
+    def origin(self) -> str:
+        """The console's origin as a browser names it (``scheme://host[:port]``): ``public_url``'s, else the
+        listening address's, with ``localhost`` for a loopback address (browsers refuse WebAuthn on an IP address,
+        and ``http://localhost`` counts as a secure context)."""
+        if self.public_url:
+            return _origin(self.public_url)
+        host = "localhost" if is_loopback(self.host) else f"[{self.host}]" if ":" in self.host else self.host
+        return _origin(f"{'https' if self.tls else 'http'}://{host}:{self.port}")
+
+    @property
+    def rp_id(self) -> str:
+        """The WebAuthn relying party id: the origin's host name."""
+        return urlsplit(self.origin).hostname or ""
+
+    @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}/"
+
+
+def _origin(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, lower case, without a default port (as a browser serialises it)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    port = parts.port
+    return f"{parts.scheme.lower()}://{shown}" + (f":{port}" if port and port != _DEFAULT_PORTS.get(parts.scheme) else "")
+
+
+def _public_url(value: Any) -> str:
+    where = "web.public_url"
+    try:
+        parts = urlsplit(value) if isinstance(value, str) else None
+        valid = parts is not None and parts.scheme in _DEFAULT_PORTS and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number
+        valid = False
+    if not valid or parts is None or parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigurationError(f'{where} must be the URL the console is opened at ("https://console.example.org/"), '
+                                 f"not {value!r}")
+    if parts.scheme == "http" and parts.hostname != "localhost":
+        raise ConfigurationError(f"{where}: browsers use security keys over https only (or http://localhost)")
+    return str(value)
 
 
 def is_loopback(host: str) -> bool:
@@ -111,8 +155,9 @@ def parse_web(settings: Mapping[str, Any]) -> WebSettings:
     if isinstance(failures, bool) or not isinstance(failures, int) or not 0 <= failures <= 100_000:
         raise ConfigurationError("web.login_failures_per_address must be a whole number from 0 (no limit) to 100000")
     window = _seconds(table.get("login_failure_window", 900), "web.login_failure_window")
+    public = _public_url(table["public_url"]) if "public_url" in table else None
     return WebSettings(host, port, cert, key, idle, absolute, key_file, _networks(table.get("fetch_networks", [])),
-                       failures, window)
+                       failures, window, public)
 
 
 def _networks(value: Any) -> tuple[str, ...]:
