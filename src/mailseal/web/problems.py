@@ -54,7 +54,7 @@ def problem(request: Request, status: int, detail: str | None = None, code: str 
 def _status_of(exc: MailsealError) -> int:
     if isinstance(exc, TemporaryError):
         return 503
-    if exc.code == ErrorCode.USAGE and exc.message.startswith("no "):
+    if exc.code in (ErrorCode.USAGE, ErrorCode.PORTAL) and exc.message.startswith("no "):
         return 404  # "no console account 'x'": the store's words for a missing thing
     if exc.code == ErrorCode.USAGE and "already exists" in exc.message:
         return 409

@@ -1,0 +1,96 @@
+"""The Portal page's REST endpoints: the recipient portal's messages (never their content), one with who read it
+when, an admin's revoke and extend; the same store functions as the page and `mailseal portal`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, Field
+
+from ..store.portal import MAX_EXPIRY_DAYS
+from .context import Console, console
+from .sessions import API_PREFIX, Principal, admin, user
+
+router = APIRouter(prefix=API_PREFIX)
+MESSAGE_ID = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="the portal message's id")
+
+
+class Recipient(BaseModel):
+    address: str
+    bcc: bool
+    reads: int
+    first_read: str | None
+    last_read: str | None
+
+
+class Access(BaseModel):
+    time: str
+    action: str
+    address: str | None
+    actor: str
+
+
+class PortalMessage(BaseModel):
+    id: str
+    sender: str
+    brand: str
+    created: str
+    expires: str | None
+    state: str = Field(description="active, expired, revoked or purged")
+    revoked_at: str | None
+    revoked_note: str | None
+    proof: str = Field(description="what a reader proves: passcode, password or account")
+    read_receipt: bool
+    size: int
+    recipients: list[Recipient]
+    replies: int
+    accesses: list[Access] = Field(description="who read, replied, was refused, revoked or extended, and when")
+
+
+class PortalMessages(BaseModel):
+    items: list[PortalMessage]
+
+
+class Revoke(BaseModel):
+    note: str = Field("", max_length=255, description="what the reader sees beside \"revoked by the sender\"")
+
+
+class Extend(BaseModel):
+    days: int = Field(ge=0, le=MAX_EXPIRY_DAYS, description="days from now (0: never expires)")
+
+
+@router.get("/portal/messages", response_model=PortalMessages, summary="The recipient portal's messages")
+def get_portal_messages(sender: str = Query("", max_length=320), recipient: str = Query("", max_length=320),
+                        state: Literal["", "active", "expired", "revoked", "purged"] = "",
+                        limit: int = Query(100, ge=1, le=500), who: Principal = Depends(user),
+                        app: Console = Depends(console)) -> dict[str, Any]:
+    found = app.portal().list_messages(app.now(), sender=sender or None, recipient=recipient or None,
+                                       state=state or None, limit=limit)
+    return {"items": [m.to_dict() for m in found]}
+
+
+@router.get("/portal/messages/{message_id}", response_model=PortalMessage,
+            summary="One portal message: recipients, reads and every access (never its content)")
+def get_portal_message(message_id: str = MESSAGE_ID, who: Principal = Depends(user),
+                       app: Console = Depends(console)) -> dict[str, Any]:
+    return app.portal().show(message_id, app.now()).to_dict()
+
+
+@router.post("/portal/messages/{message_id}/revoke", response_model=PortalMessage,
+             summary="Revoke a portal message (admin): its readers see \"revoked by the sender\"")
+def post_portal_revoke(body: Revoke | None = None, message_id: str = MESSAGE_ID, who: Principal = Depends(admin),
+                       app: Console = Depends(console)) -> dict[str, Any]:
+    app.portal().revoke(message_id, note=body.note if body else "", now=app.now(), actor=who.actor)
+    return app.portal().show(message_id, app.now()).to_dict()
+
+
+@router.post("/portal/messages/{message_id}/extend", response_model=PortalMessage,
+             summary="Set a portal message's expiry to DAYS from now (admin)")
+def post_portal_extend(body: Extend, message_id: str = MESSAGE_ID, who: Principal = Depends(admin),
+                       app: Console = Depends(console)) -> dict[str, Any]:
+    app.portal().extend(message_id, body.days, app.now(), actor=who.actor)
+    return app.portal().show(message_id, app.now()).to_dict()
+
+
+__all__ = ["router"]
