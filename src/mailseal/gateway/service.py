@@ -25,6 +25,7 @@ from ..errors import ConfigurationError, PolicyRefusal, TemporaryError
 from ..policy import Policy
 from . import status, workers
 from .auditlog import AuditWriter
+from .health import Readiness
 from .limits import ConnectionGate, Timeouts, in_networks
 from .loglimit import RateLimitedLog
 from .metrics import Metrics
@@ -128,6 +129,10 @@ class Gateway:
         self._default_exception_handler: Any = None
         self._pruning: asyncio.Task[None] | None = None
         self._started = False
+        #: Set by stop(): /readyz answers 503 while the messages in progress finish.
+        self.draining = False
+        self.readiness = Readiness(lambda: self.server is not None and self.server.is_serving(),
+                                   lambda: self.draining, lambda: self.resources.store.ping())
 
     # -- the current generation (what new connections get) -------------------------------------------
     @property
@@ -284,7 +289,7 @@ class Gateway:
         self.server = await loop.create_server(self._protocol, host=host, port=port, reuse_address=True)
         self._pruning = loop.create_task(self._prune_journal())
         if self.settings.metrics_listen is not None:
-            self._metrics_server = self.metrics.serve(*self.settings.metrics_listen)
+            self._metrics_server = self.metrics.serve(*self.settings.metrics_listen, self.readiness)
             self._expiry = self.metrics.watch_expiry(self.resources.store)
         log.info(json.dumps({"event": "listening", "address": f"{host}:{self.port}"}))
 
@@ -320,14 +325,13 @@ class Gateway:
         return int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        self.draining = True
         if self._pruning is not None:
             self._pruning.cancel()
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
             asyncio.get_running_loop().set_exception_handler(self._default_exception_handler)
-        if self._metrics_server is not None:
-            self._metrics_server.shutdown()
         if self._expiry is not None:
             self._expiry.stop()
         generations = [*self._retired, self.current]
@@ -339,6 +343,8 @@ class Gateway:
             if gen.process_pool is not None:
                 gen.process_pool.shutdown(wait=True, cancel_futures=False)
         self.audit_writer.close()
+        if self._metrics_server is not None:  # last: /readyz says "draining" until the messages are done
+            self._metrics_server.shutdown()
 
     async def serve_forever(self) -> None:
         await self.start()
