@@ -377,7 +377,8 @@ class Gateway:
             log.info(json.dumps(record))
         # The audit record (in the store, for `mailseal audit`) also names the recipients; the log line does not.
         self.audit_writer.submit("gateway.message", str(record.get("message_id") or "-"),
-                                 {**{k: v for k, v in record.items() if k != "event"}, "to": list(tx.recipients)})
+                                 {**{k: v for k, v in record.items() if k != "event"}, "to": list(tx.recipients),
+                                  "node": gen.settings.node_name})
         if result == "accepted":
             return Reply(reply, partial(self.journal.forget, delivered))
         return Reply(reply)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,7 @@ class GatewaySettings:
     listen: tuple[str, int] = ("127.0.0.1", 2525)
     next_hop: tuple[str, int] | None = None
     hostname: str = "mailseal.localhost"  # EHLO name and the authserv-id of our Authentication-Results
+    node_name: str = field(default_factory=socket.gethostname)  # which node of a cluster: in each audit record
     accepted_domains: tuple[str, ...] = ()
     trusted_networks: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     signing_networks: tuple[Network, ...] | None = None  # origins whose mail may be signed (default: trusted)
@@ -138,7 +140,7 @@ class GatewaySettings:
         table = settings.get("gateway", {})
         if not isinstance(table, Mapping):
             raise ConfigurationError("[gateway] must be a table")
-        known = {"listen", "next_hop", "hostname", "accepted_domains", "trusted_networks", "signing_networks",
+        known = {"listen", "next_hop", "hostname", "node_name", "accepted_domains", "trusted_networks", "signing_networks",
                  "max_message_size", "max_connections", "max_connections_per_client", "client_limit_exceptions",
                  "max_recipients", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
                  "max_no_progress_commands", "strict_8bitmime", "relay_timeout_seconds", "workers",
@@ -156,6 +158,10 @@ class GatewaySettings:
             if not isinstance(table["hostname"], str) or not table["hostname"].strip():
                 raise ConfigurationError("gateway.hostname must be a host name")
             kw["hostname"] = table["hostname"].strip()
+        if "node_name" in table:
+            if not isinstance(table["node_name"], str) or not table["node_name"].strip():
+                raise ConfigurationError("gateway.node_name must be a non-empty string")
+            kw["node_name"] = table["node_name"].strip()
         if "accepted_domains" in table:
             kw["accepted_domains"] = _strings(table["accepted_domains"], "gateway.accepted_domains")
         for name in ("trusted_networks", "signing_networks", "client_limit_exceptions"):
