@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import urllib.error
 import urllib.request
 
@@ -40,7 +41,7 @@ def test_a_store_that_does_not_answer_makes_the_node_not_ready() -> None:
     # A real PostgreSQL engine aimed at a port where nothing listens: the store's own error, not a stand-in.
     store = Store(make_engine(f"postgresql+psycopg://mailseal@127.0.0.1:{free_port()}/mailseal"))
     listening = [True]
-    readiness = Readiness(lambda: listening[0], lambda: False, store.ping, cache_seconds=0)
+    readiness = Readiness(lambda: listening[0], lambda: False, store.ping, cache_seconds=0, timeout=30)
     registry = CollectorRegistry()
     Counter("probe_test", "A counter.", registry=registry).inc()
     endpoint = serve("127.0.0.1", 0, registry, readiness)
@@ -68,3 +69,21 @@ def test_readiness_runs_off_the_event_loop_of_a_stopped_gateway_without_error() 
     # problems() is called from the endpoint's threads, never from the event loop: it must not need one.
     readiness = Readiness(lambda: False, lambda: True, lambda: None)
     assert asyncio.run(asyncio.to_thread(readiness.problems)) == ["draining", "not listening"]
+
+
+def test_a_store_that_never_answers_is_reported_within_the_probe_timeout() -> None:
+    # A database behind a cut cable: no refusal, no answer. The probe must still answer, and promptly.
+    release = threading.Event()
+    started: list[int] = []
+
+    def hang() -> None:
+        started.append(1)
+        release.wait(60)
+
+    readiness = Readiness(lambda: True, lambda: False, hang, timeout=0.2)
+    try:
+        assert readiness.problems() == ["store unreachable: no answer within 0.2 s"]
+        assert readiness.problems() == ["store unreachable: no answer within 0.2 s"]
+        assert len(started) == 1  # one check in flight, not one more per probe
+    finally:
+        release.set()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -47,6 +48,8 @@ SMTP_PORT = 2525
 METRICS_PORT = 9125
 REINJECT_PORT = 10026
 PG_PORT = 5432
+#: The re-injection listener's process limit: above both nodes' relay pools plus the filter's concurrency.
+REINJECT_PROCESSES = 100
 CA_PASSPHRASE = "cluster CA secret"
 STORE_PASSPHRASE = "cluster store secret"
 
@@ -89,6 +92,11 @@ class HostPostfix(PostfixInstance):
         out = []
         for line in super().master_cf_lines():
             line = line.replace("127.0.0.1:", f"{self.host.address}:").replace("=127.0.0.0/8", f"={subnet}")
+            if line.startswith(f"{self.host.address}:{REINJECT_PORT} "):
+                # Every node keeps idle connections to the re-injection listener for reuse (gateway/relay.py):
+                # its process limit must cover all nodes' (docs/cluster.md), or a node waits for a free one.
+                out += ["# Re-injection: room for every node's pooled connections (docs/cluster.md)."]
+                line = re.sub(r"(\s)10(\s+smtpd)$", rf"\g<1>{REINJECT_PROCESSES}\2", line)
             out.append(line)
             if line.startswith("mailseal "):
                 out.append("  # The gateways' name resolves through this host's /etc/hosts (both nodes).")

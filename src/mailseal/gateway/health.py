@@ -24,6 +24,9 @@ log = logging.getLogger("mailseal.gateway")
 
 #: How long one answer about the store is reused: probes every second from several balancers cost one query.
 STORE_CHECK_SECONDS = 2.0
+#: How long a probe waits for the store's answer before it says "not ready" (Kubernetes' default probe timeout
+#: is 1 s; a load balancer's is often a few).
+STORE_CHECK_TIMEOUT = 0.9
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -33,31 +36,49 @@ class Readiness:
     """Whether a node should be given mail: what is wrong, as short phrases (none: ready).
 
     ``listening`` and ``draining`` are read from the gateway each time; ``check_store`` is a query the store answers
-    (``Store.ping``), run at most every ``STORE_CHECK_SECONDS`` and by one probe at a time."""
+    (``Store.ping``), run in a thread of its own at most every ``cache_seconds``, one at a time, and waited for at
+    most ``timeout`` seconds: a database behind a cut cable does not answer at all, and the probe must."""
 
     def __init__(self, listening: Callable[[], bool], draining: Callable[[], bool],
-                 check_store: Callable[[], None], cache_seconds: float = STORE_CHECK_SECONDS) -> None:
+                 check_store: Callable[[], None], cache_seconds: float = STORE_CHECK_SECONDS,
+                 timeout: float = STORE_CHECK_TIMEOUT) -> None:
         self._listening = listening
         self._draining = draining
         self._check_store = check_store
         self._cache_seconds = cache_seconds
+        self._timeout = timeout
         self._lock = threading.Lock()
         self._store_problem: str | None = None
         self._checked_at: float | None = None
+        self._running: threading.Event | None = None
 
     def store_problem(self) -> str | None:
         with self._lock:
-            now = time.monotonic()
-            if self._checked_at is None or now - self._checked_at >= self._cache_seconds:
-                try:
-                    self._check_store()
-                    self._store_problem = None
-                except MailsealError as exc:
-                    self._store_problem = f"store unreachable: {exc.message}"
-                except Exception as exc:  # deliberately broad: a probe answers 503, it never fails
-                    self._store_problem = f"store unreachable: {type(exc).__name__}: {exc}"
-                self._checked_at = time.monotonic()
+            if self._checked_at is not None and time.monotonic() - self._checked_at < self._cache_seconds:
+                return self._store_problem
+            if self._running is None:
+                self._running = threading.Event()
+                threading.Thread(target=self._check, args=(self._running,), name="mailseal-readiness",
+                                 daemon=True).start()
+            running = self._running
+        if not running.wait(self._timeout):
+            return f"store unreachable: no answer within {self._timeout:g} s"
+        with self._lock:
             return self._store_problem
+
+    def _check(self, done: threading.Event) -> None:
+        try:
+            self._check_store()
+            problem = None
+        except MailsealError as exc:
+            problem = f"store unreachable: {exc.message}"
+        except Exception as exc:  # deliberately broad: a probe answers 503, it never fails
+            problem = f"store unreachable: {type(exc).__name__}: {exc}"
+        with self._lock:
+            self._store_problem = problem
+            self._checked_at = time.monotonic()
+            self._running = None
+        done.set()
 
     def problems(self) -> list[str]:
         found = []
@@ -139,4 +160,4 @@ def serve(host: str, port: int, registry: CollectorRegistry, readiness: Readines
     return Endpoint(host, port, application(registry, readiness))
 
 
-__all__ = ["STORE_CHECK_SECONDS", "Endpoint", "Readiness", "application", "serve"]
+__all__ = ["STORE_CHECK_SECONDS", "STORE_CHECK_TIMEOUT", "Endpoint", "Readiness", "application", "serve"]

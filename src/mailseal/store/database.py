@@ -41,6 +41,9 @@ _PG_MIGRATION_LOCK = 0x6D61696C
 _READ_ONLY = "mailseal_read_only"
 #: Seconds a new PostgreSQL connection may take (libpq connect_timeout).
 CONNECT_TIMEOUT = 5
+#: Milliseconds sent data may stay unacknowledged before a PostgreSQL connection is given up (libpq
+#: tcp_user_timeout, Linux TCP_USER_TIMEOUT).
+TCP_USER_TIMEOUT_MS = 10_000
 _SQLITE_HAS_VERSION_TABLE = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
 _VERSIONS = "SELECT version_num FROM alembic_version"
 
@@ -95,8 +98,12 @@ def make_engine(url: str) -> Engine:
         # No pre-ping (a round trip per checkout, doubling lookup time); stale connections are recycled instead.
         # A server that does not answer at all (a cut network) fails a connection after CONNECT_TIMEOUT seconds
         # rather than the operating system's minutes: the message gets a 4xx and the node's /readyz says so.
-        # A connect_timeout in the URL wins.
-        connect = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
+        # An established connection whose server went silent (the same cable) fails once data sent is not
+        # acknowledged within TCP_USER_TIMEOUT_MS, and an idle one is probed by TCP keepalives: a query never
+        # hangs for the operating system's quarter of an hour. Options in the URL win.
+        defaults = {"connect_timeout": CONNECT_TIMEOUT, "tcp_user_timeout": TCP_USER_TIMEOUT_MS, "keepalives": 1,
+                    "keepalives_idle": 30, "keepalives_interval": 5, "keepalives_count": 3}
+        connect = {k: v for k, v in defaults.items() if f"{k}=" not in url}
         return create_engine(url, pool_recycle=1800, connect_args=connect)
     raise ConfigurationError(f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite:///PATH or "
                              "postgresql+psycopg://")
