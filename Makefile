@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install compile run test lint bench profile clean
+.PHONY: install compile run test cluster-test lint bench profile clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: install
 
 test: lint compile
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Two gateway nodes, Postfix, PostgreSQL and a sink on separate hosts (network namespaces; root): docs/cluster.md.
+cluster-test: compile
+	$(BIN)/python -m pytest -q -m cluster tests/cluster $(PYTEST_ARGS)
 
 bench: compile
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
