@@ -99,7 +99,7 @@ MAX_STORE_RETRY_SECONDS = 10.0
 def _wait_for_store(build: Callable[[], Gateway], settings: dict[str, Any]) -> Gateway:
     """``build()``, tried again while the store database does not answer (``TemporaryError``: a node started
     before PostgreSQL, or while it restarts), for at most ``[store] startup_wait_seconds``, with one log line per
-    try saying so. Past that the error stands (exit 1, not 78: a service manager starts it again later)."""
+    try saying so. Past that the error stands (exit 2, not 78: a service manager starts it again later)."""
     from ..store.database import startup_wait
 
     limit = startup_wait(settings)
