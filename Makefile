@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install compile run test lint bench profile fuzz clean
+.PHONY: install compile run test cluster-test lint bench profile fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ PYTEST_WORKERS ?= 3
 
 test: lint compile
 	$(BIN)/python -m pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
+
+# Two gateway nodes, Postfix, PostgreSQL and a sink on separate hosts (network namespaces; root): docs/cluster.md.
+cluster-test: compile
+	$(BIN)/python -m pytest -q -m cluster tests/cluster $(PYTEST_ARGS)
 
 bench: compile
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -321,3 +321,20 @@ def test_a_reload_applies_the_console_timeouts_and_names_what_needs_a_restart(tm
     assert still == 200, log
     assert "reload: web.listen changed; restart to apply" in log
     assert "reload refused, the previous settings stay in force" in log and "web.idle_timeout" in log
+
+
+def test_serve_waits_for_a_database_that_does_not_answer_then_gives_up_with_one_line(run_cli: RunCli,
+                                                                                      tmp_path: Path) -> None:
+    # A real PostgreSQL URL at a port where nothing listens (docs/cluster.md: a node started before its database).
+    config = tmp_path / "mailseal.toml"
+    config.write_text(GOOD + "[store]\nstartup_wait_seconds = 3\n")
+    db_url = f"postgresql+psycopg://mailseal@127.0.0.1:{free_port()}/mailseal"
+    done = run_cli("serve", "--config", config, env={"MAILSEAL_HOME": str(tmp_path / "home"),
+                                                     "MAILSEAL_DB_URL": db_url})
+    err = done.stderr.decode()
+    assert done.returncode == 2, err  # not 78 (EX_CONFIG): a service manager starts it again later
+    assert "waiting for the store database: the store database did not answer" in err
+    assert "next try in" in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("mailseal: error[temporary-failure]: the store database did not "
+                                                   "answer")
+    assert "(waited 3 s: [store] startup_wait_seconds)" in err

@@ -18,12 +18,14 @@ from mailseal.errors import ConfigurationError
 from mailseal.store import KeyStore, Store
 from mailseal.store.database import (
     HEAD_REVISION,
+    STARTUP_WAIT_SECONDS,
     SchemaError,
     inspect_schema,
     known_revisions,
     make_engine,
     migrate,
     open_service_store,
+    startup_wait,
     upgrade_schema,
 )
 from tests.conftest import RunCli, cli_env
@@ -117,6 +119,14 @@ def test_a_newer_schema_is_refused_by_everyone(store_url: str) -> None:
 def test_store_settings_are_checked(table: dict[str, object], tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"store\.auto_migrat"):
         open_service_store({"store": table}, f"sqlite:///{tmp_path / 'x.db'}")
+
+
+def test_the_start_up_wait_for_the_database_is_a_setting() -> None:
+    assert startup_wait({}) == STARTUP_WAIT_SECONDS
+    assert startup_wait({"store": {"startup_wait_seconds": 0}}) == 0
+    for bad in (-1, "10", True):
+        with pytest.raises(ConfigurationError, match=r"store\.startup_wait_seconds"):
+            startup_wait({"store": {"startup_wait_seconds": bad}})
 
 
 def test_store_status_and_upgrade_commands(run_cli: RunCli, store_url: str, tmp_path: Path) -> None:

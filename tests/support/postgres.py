@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -45,13 +45,21 @@ def _free_port() -> int:
 
 
 class ThrowawayCluster:
-    """initdb + pg_ctl in a temporary directory; trust authentication on 127.0.0.1 only."""
+    """initdb + pg_ctl in a temporary directory; trust authentication on 127.0.0.1 only.
 
-    def __init__(self, bindir: Path) -> None:
+    ``host`` and ``prefix`` put the server elsewhere: it listens on ``host`` (with ``port``) and every command runs
+    behind ``prefix``, e.g. ``ip netns exec NAME`` for a host of tests/support/netns.py; ``clients`` is then the
+    network (CIDR) whose clients are trusted too. ``halt()`` and ``resume()`` stop and start the same cluster."""
+
+    def __init__(self, bindir: Path, *, host: str = "127.0.0.1", port: int | None = None,
+                 prefix: Sequence[str] = (), clients: str | None = None) -> None:
         self.bindir = bindir
+        self.host = host
+        self.prefix = list(prefix)
+        self.clients = clients
         self.root = Path(tempfile.mkdtemp(prefix="mailseal-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = _free_port() if port is None else port
         self.as_root = os.geteuid() == 0
         if self.as_root:
             shutil.chown(self.root, "postgres", "postgres")
@@ -60,18 +68,31 @@ class ThrowawayCluster:
         cmd = [str(self.bindir / args[0]), *args[1:]]
         if self.as_root:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+        return subprocess.run([*self.prefix, *cmd], capture_output=True, text=True, timeout=120, check=False)
 
     def start(self) -> str:
         res = self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
         if res.returncode:
             raise RuntimeError(f"initdb failed: {res.stderr.strip()[-400:]}")
-        opts = f"-h 127.0.0.1 -p {self.port} -k {self.root} -F -c fsync=off -c full_page_writes=off"
+        if self.clients is not None:
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {self.clients} trust\n")
+        self.resume()
+        return f"postgresql+psycopg://postgres@{self.host}:{self.port}/postgres"
+
+    def resume(self) -> None:
+        """Start the server (again) on the cluster's data."""
+        opts = f"-h {self.host} -p {self.port} -k {self.root} -F -c fsync=off -c full_page_writes=off"
         res = self._run("pg_ctl", "-D", str(self.data), "-o", opts, "-l", str(self.root / "log"), "-w", "-t", "60",
                         "start")
         if res.returncode:
             raise RuntimeError(f"pg_ctl start failed: {res.stderr.strip()[-400:]}")
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def halt(self) -> None:
+        """Stop the server at once (clients are disconnected), keeping the data for ``resume()``."""
+        res = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
+        if res.returncode:
+            raise RuntimeError(f"pg_ctl stop failed: {res.stderr.strip()[-400:]}")
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):

@@ -8,17 +8,20 @@ import json
 import logging
 import os
 import signal
+import time
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import ErrorCode, MailsealError
+from ..errors import ErrorCode, MailsealError, TemporaryError
 from ..gateway import notify
 from .common import fail, handle_errors
 
 log = logging.getLogger("mailseal.gateway")
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..gateway.service import Gateway
     from ..web.settings import WebSettings
 
@@ -74,7 +77,7 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
 
         setup_logging(settings, log_level)  # stderr, or the [log] file (docs/monitoring.md)
 
-        gw = build_gateway(settings)
+        gw = _wait_for_store(lambda: build_gateway(settings), settings)
         web = _web_settings(settings)
         console = portal_prepared = None
         if web is not None:  # built now: its imports and set-up are not paid once mail flows
@@ -94,6 +97,33 @@ def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, chec
             raise
         fail(str(exc.code), exc.message, EXIT_CONFIG)
     asyncio.run(_run(gw, overrides, store_overrides, web, console, (portal, portal_prepared)))
+
+
+#: The longest pause between two tries while the store database does not answer at start.
+MAX_STORE_RETRY_SECONDS = 10.0
+
+
+def _wait_for_store(build: Callable[[], Gateway], settings: dict[str, Any]) -> Gateway:
+    """``build()``, tried again while the store database does not answer (``TemporaryError``: a node started
+    before PostgreSQL, or while it restarts), for at most ``[store] startup_wait_seconds``, with one log line per
+    try saying so. Past that the error stands (exit 2, not 78: a service manager starts it again later)."""
+    from ..store.database import startup_wait
+
+    limit = startup_wait(settings)
+    deadline = time.monotonic() + limit
+    pause = 0.5
+    while True:
+        try:
+            return build()
+        except TemporaryError as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TemporaryError(f"{exc.message} (waited {limit:g} s: [store] startup_wait_seconds)") from exc
+            pause = min(pause * 2, MAX_STORE_RETRY_SECONDS, left)
+            log.warning("waiting for the store database: %s; next try in %.0f s (giving up in %.0f s)",
+                        _first_line(exc.message), pause, left)
+            notify.status(f"waiting for the store database: {_first_line(exc.message)[:200]}")
+            time.sleep(pause)
 
 
 def _web_settings(settings: dict[str, Any]) -> WebSettings | None:

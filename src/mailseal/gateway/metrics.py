@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
     from ..store.database import Store
     from .expirymetrics import ExpiryCollector
+    from .health import Endpoint, Readiness
 
 
 class Metrics:
@@ -32,10 +33,11 @@ class Metrics:
                              "auth-refused-address, tls-failed, encrypted-burst).", ["event"], registry=self.registry)
         self.queue = Gauge("mailseal_worker_queue", "Messages waiting for a worker thread.", registry=self.registry)
 
-    def serve(self, host: str, port: int) -> object:
-        """Expose /metrics over HTTP on host:port (a daemon thread); returns the server."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return server
+    def serve(self, host: str, port: int, readiness: Readiness | None = None) -> Endpoint:
+        """Expose /metrics, and the probes /healthz and /readyz, over HTTP on host:port (daemon threads)."""
+        from .health import serve
+
+        return serve(host, port, self.registry, readiness)
 
     def watch_expiry(self, store: Store | None) -> ExpiryCollector:
         """Export when certificates end (``mailseal_certificate_expiry_timestamp_seconds``), refreshed in the

@@ -28,6 +28,7 @@ from ..policy import Policy
 from ..streamio import region_of
 from . import status, workers
 from .auditlog import AuditWriter
+from .health import Readiness
 from .limits import ConnectionGate, Timeouts, in_networks
 from .loglimit import RateLimitedLog
 from .metrics import Metrics
@@ -134,6 +135,10 @@ class Gateway:
         self._pruning: asyncio.Task[None] | None = None
         self._portal_tasks: list[asyncio.Task[None]] = []  # the portal's outbox drain and purge (docs/portal.md)
         self._started = False
+        #: Set by stop(): /readyz answers 503 while the messages in progress finish.
+        self.draining = False
+        self.readiness = Readiness(lambda: self.server is not None and self.server.is_serving(),
+                                   lambda: self.draining, lambda: self.resources.store.ping())
 
     # -- the current generation (what new connections get) -------------------------------------------
     @property
@@ -296,7 +301,7 @@ class Gateway:
                                   self.journal, self.executor)
             self._portal_tasks = [loop.create_task(worker.drain_forever()), loop.create_task(worker.purge_forever())]
         if self.settings.metrics_listen is not None:
-            self._metrics_server = self.metrics.serve(*self.settings.metrics_listen)
+            self._metrics_server = self.metrics.serve(*self.settings.metrics_listen, self.readiness)
             self._expiry = self.metrics.watch_expiry(self.resources.store)
         log.info(json.dumps({"event": "listening", "address": f"{host}:{self.port}"}))
 
@@ -332,6 +337,7 @@ class Gateway:
         return int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
+        self.draining = True
         if self._pruning is not None:
             self._pruning.cancel()
         for task in self._portal_tasks:
@@ -343,8 +349,6 @@ class Gateway:
             self.server.close()
             await self.server.wait_closed()
             asyncio.get_running_loop().set_exception_handler(self._default_exception_handler)
-        if self._metrics_server is not None:
-            self._metrics_server.shutdown()
         if self._expiry is not None:
             self._expiry.stop()
         generations = [*self._retired, self.current]
@@ -356,6 +360,8 @@ class Gateway:
             if gen.process_pool is not None:
                 gen.process_pool.shutdown(wait=True, cancel_futures=False)
         self.audit_writer.close()
+        if self._metrics_server is not None:  # last: /readyz says "draining" until the messages are done
+            self._metrics_server.shutdown()
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -389,7 +395,8 @@ class Gateway:
             log.info(json.dumps(record))
         # The audit record (in the store, for `mailseal audit`) also names the recipients; the log line does not.
         self.audit_writer.submit("gateway.message", str(record.get("message_id") or "-"),
-                                 {**{k: v for k, v in record.items() if k != "event"}, "to": list(tx.recipients)})
+                                 {**{k: v for k, v in record.items() if k != "event"}, "to": list(tx.recipients),
+                                  "node": gen.settings.node_name})
         if result == "accepted":
             return Reply(reply, partial(self.journal.forget, delivered))
         return Reply(reply)

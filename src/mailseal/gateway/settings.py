@@ -102,6 +102,8 @@ class GatewaySettings:
     listen: tuple[str, int] = ("127.0.0.1", 2525)
     next_hop: tuple[str, int] | None = None
     hostname: str = "mailseal.localhost"  # EHLO name and the authserv-id of our Authentication-Results
+    # Which node of a cluster: in each audit record, and its row of the store's health table (gateway/heartbeat.py).
+    node_name: str = field(default_factory=socket.gethostname)
     accepted_domains: tuple[str, ...] = ()
     trusted_networks: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
     signing_networks: tuple[Network, ...] | None = None  # origins whose mail may be signed (default: trusted)
@@ -123,8 +125,7 @@ class GatewaySettings:
     # How often a running gateway looks whether the store's policy (edited in the console) changed, and reloads
     # when it did (cli/serve.py); 0: only at a reload (SIGHUP).
     policy_poll_seconds: float = 30.0
-    # This node's name in the shared store's health table (gateway/heartbeat.py) and how often it reports; 0: never.
-    node_name: str = field(default_factory=socket.gethostname)
+    # How often this node reports its health to the shared store's table (gateway/heartbeat.py); 0: never.
     health_interval_seconds: float = 30.0
     workers: int = 4
     worker_processes: int = 0  # >0: the pipeline runs in this many processes (every core), not in threads
@@ -151,11 +152,11 @@ class GatewaySettings:
         table = settings.get("gateway", {})
         if not isinstance(table, Mapping):
             raise ConfigurationError("[gateway] must be a table")
-        known = {"listen", "next_hop", "hostname", "accepted_domains", "trusted_networks", "signing_networks",
-                 "max_message_size", "max_connections", "max_connections_per_client", "client_limit_exceptions",
+        known = {"listen", "next_hop", "hostname", "node_name", "accepted_domains", "trusted_networks",
+                 "signing_networks", "max_message_size", "max_connections", "max_connections_per_client", "client_limit_exceptions",
                  "max_recipients", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
                  "max_no_progress_commands", "strict_8bitmime", "relay_timeout_seconds", "workers",
-                 "policy_poll_seconds", "node_name", "health_interval_seconds", "worker_processes", "spool_dir",
+                 "policy_poll_seconds", "health_interval_seconds", "worker_processes", "spool_dir",
                  "held_dir", "metrics_listen", "trust_files", "harvest", "tls", "auth", "outbound_tls",
                  "encrypted_burst_limit", "encrypted_burst_window_seconds"}
         _check_keys(table, known, "gateway")
@@ -170,6 +171,10 @@ class GatewaySettings:
             if not isinstance(table["hostname"], str) or not table["hostname"].strip():
                 raise ConfigurationError("gateway.hostname must be a host name")
             kw["hostname"] = table["hostname"].strip()
+        if "node_name" in table:
+            if not isinstance(table["node_name"], str) or not 0 < len(table["node_name"].strip()) <= 64:
+                raise ConfigurationError("gateway.node_name must be a name of 1 to 64 characters")
+            kw["node_name"] = table["node_name"].strip()
         if "accepted_domains" in table:
             kw["accepted_domains"] = _strings(table["accepted_domains"], "gateway.accepted_domains")
         for name in ("trusted_networks", "signing_networks", "client_limit_exceptions"):
@@ -202,11 +207,6 @@ class GatewaySettings:
                 if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 86400:
                     raise ConfigurationError(f"gateway.{name} must be a number of seconds from 0 (never) to 86400")
                 kw[name] = float(value)
-        if "node_name" in table:
-            value = table["node_name"]
-            if not isinstance(value, str) or not 0 < len(value.strip()) <= 64:
-                raise ConfigurationError("gateway.node_name must be a name of 1 to 64 characters")
-            kw["node_name"] = value.strip()
         for name in ("spool_dir", "held_dir"):
             if name in table:
                 kw[name] = Path(str(table[name]))
