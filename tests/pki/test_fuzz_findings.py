@@ -79,3 +79,19 @@ def test_signer_certificate_with_a_bit_string_name_attribute_is_unreadable_not_r
     report = mailseal.verify((REGRESSIONS / "verify-ff09d8c0ed28").read_bytes())
     [signer] = report.layers[0].signers
     assert any("cannot be parsed: its subject is malformed" in reason for reason in signer.reasons)
+
+
+def test_certificate_with_a_duplicate_extension_is_unreadable_not_raised(pki: TestPKI) -> None:
+    """RFC 5280 §4.2: an extension appears at most once. pyca raises DuplicateExtension (not a ValueError) when
+    the extensions are read: the signer is refused as unreadable, and the shown fields still render."""
+    from asn1crypto import x509 as a_x509
+
+    from mailseal.pki.certfields import certificate_fields, unreadable_reason
+
+    parsed = a_x509.Certificate.load(pki.user("alice").cert.public_bytes(Encoding.DER))
+    extensions = parsed["tbs_certificate"]["extensions"]
+    extensions.append(a_x509.Extension.load(extensions[0].dump()))
+    cert = x509.load_der_x509_certificate(parsed.dump(force=True))
+    reason = unreadable_reason(cert)
+    assert reason is not None and "its extensions are malformed" in reason and "Duplicate" in reason
+    assert certificate_fields(cert).subject is not None
