@@ -161,9 +161,9 @@ def target_certificate(data: bytes) -> None:
     from mailseal.pki.truststore import read_certificates
 
     for cert in read_certificates(data):
+        certificate_fields(cert).label  # noqa: B018 (never raises, whatever the fields hold)
         if unreadable_reason(cert) is not None:
             continue
-        certificate_fields(cert).label  # noqa: B018 (a property that reads several fields)
         certificate_emails(cert)
         signing_usage_problems(cert)
         encryption_usage_problems(cert)
