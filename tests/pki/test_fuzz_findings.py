@@ -95,3 +95,19 @@ def test_certificate_with_a_duplicate_extension_is_unreadable_not_raised(pki: Te
     reason = unreadable_reason(cert)
     assert reason is not None and "its extensions are malformed" in reason and "Duplicate" in reason
     assert certificate_fields(cert).subject is not None
+
+
+def test_certificate_of_an_unknown_version_is_a_certificate_error(pki: TestPKI) -> None:
+    """pyca's InvalidVersion is not a ValueError: a PEM or DER certificate whose version is not v1-v3 escaped
+    the loaders (``mailseal trust add``, ``certs import``, --cert options) untyped."""
+    der = pki.user("alice").cert.public_bytes(Encoding.DER)
+    v3 = bytes.fromhex("a003020102")  # [0] EXPLICIT INTEGER 2 (v3)
+    assert der.count(v3) == 1
+    broken = der.replace(v3, bytes.fromhex("a003020122"))  # version 35
+    with pytest.raises(CertificateError):
+        load_certificates(broken)
+    import base64
+
+    pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(broken) + b"-----END CERTIFICATE-----\n"
+    with pytest.raises(CertificateError):
+        load_certificates(pem)
