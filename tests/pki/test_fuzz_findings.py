@@ -111,3 +111,15 @@ def test_certificate_of_an_unknown_version_is_a_certificate_error(pki: TestPKI) 
     pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(broken) + b"-----END CERTIFICATE-----\n"
     with pytest.raises(CertificateError):
         load_certificates(pem)
+
+
+def test_crl_with_an_empty_bit_string_is_refused_typed() -> None:
+    """asn1crypto raises IndexError reading an empty BIT STRING: a fetched CRL is refused (ValueError, which the
+    fetcher turns into a failed fetch) and a CRL file is MalformedInputError."""
+    from mailseal.pki.revocation import parse_crl
+
+    crash = (REGRESSIONS / "revocation-9f994a57dd5d").read_bytes()
+    with pytest.raises(ValueError):
+        parse_crl(crash)
+    with pytest.raises(MalformedInputError):
+        load_crls(crash)

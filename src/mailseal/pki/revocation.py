@@ -77,8 +77,9 @@ def parse_crl(der: bytes) -> a_crl.CertificateList:
     crl = a_crl.CertificateList.load(der)
     try:
         _parse_all(crl)
-    except (TypeError, KeyError, AttributeError) as exc:  # AttributeError: a REAL, which asn1crypto cannot decode
-        raise ValueError(str(exc)) from exc
+    except (TypeError, KeyError, AttributeError, IndexError) as exc:
+        # AttributeError: a REAL, which asn1crypto cannot decode; IndexError: an empty BIT STRING (tests/fuzz)
+        raise ValueError(str(exc) or type(exc).__name__) from exc
     return crl
 
 
