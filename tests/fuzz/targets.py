@@ -63,7 +63,10 @@ def fixture() -> Fixture:
     from mailseal.pki.validation import ValidationContext
     from tests.support.testpki import TestPKI
 
-    directory = Path(tempfile.mkdtemp(prefix="mailseal-fuzz-"))
+    # libFuzzer ends the process with C's exit(), which runs no Python clean-up: the caller names the folder
+    # ($MAILSEAL_FUZZ_WORK: CI's temporary folder, make fuzz's .fuzz/work) so that nothing is left in /tmp.
+    work = os.environ.get("MAILSEAL_FUZZ_WORK")
+    directory = Path(tempfile.mkdtemp(prefix="fixture-", dir=work) if work else tempfile.mkdtemp(prefix="mailseal-fuzz-"))
     pki = TestPKI(directory / "pki")
     bob = pki.user("bob")
     alice = pki.user("alice")
