@@ -123,3 +123,12 @@ def test_crl_with_an_empty_bit_string_is_refused_typed() -> None:
         parse_crl(crash)
     with pytest.raises(MalformedInputError):
         load_crls(crash)
+
+
+def test_ocsp_response_with_a_type_asn1crypto_cannot_decode_is_a_validation_error() -> None:
+    """An ObjectDescriptor inside the basic response: asn1crypto raises AttributeError when it is decoded."""
+    from tests.fuzz.targets import _ocsp_request
+
+    crash = (REGRESSIONS / "revocation-a727347ecc2c").read_bytes()[1:]
+    with pytest.raises(OCSPValidationError):
+        ocsp_response(crash, _ocsp_request(), "http://ocsp.example/")  # type: ignore[arg-type]

@@ -116,8 +116,8 @@ def ocsp_validity(der: bytes) -> tuple[datetime | None, datetime | None]:
     for one that cannot be read (a response type other than basic raised KeyError: found by fuzzing, tests/fuzz)."""
     try:
         return _ocsp_validity(der)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"not an OCSP response (RFC 6960 §4.2.1): {exc}") from None
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ValueError(f"not an OCSP response (RFC 6960 §4.2.1): {exc!r}") from None
 
 
 def _ocsp_validity(der: bytes) -> tuple[datetime | None, datetime | None]:
