@@ -56,9 +56,9 @@ FUZZ_TARGETS ?= open verify decrypt mime ber certificate revocation smtp_data se
 
 fuzz: install
 	@for t in $(FUZZ_TARGETS); do \
-		mkdir -p .fuzz/$$t .fuzz/crashes; \
+		rm -rf .fuzz/work; mkdir -p .fuzz/$$t .fuzz/crashes .fuzz/work; \
 		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
-		PYTHONPATH=$(CURDIR)/src:$(CURDIR) $(BIN)/python -m tests.fuzz.run $$t --seeds .fuzz/$$t .fuzz/$$t tests/fuzz/corpus/$$t \
+		MAILSEAL_FUZZ_WORK=$(CURDIR)/.fuzz/work PYTHONPATH=$(CURDIR)/src:$(CURDIR) $(BIN)/python -m tests.fuzz.run $$t --seeds .fuzz/$$t .fuzz/$$t tests/fuzz/corpus/$$t \
 			-max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 -artifact_prefix=.fuzz/crashes/ \
 			-print_final_stats=1 2>.fuzz/$$t.log || { tail -40 .fuzz/$$t.log; exit 1; }; \
 		grep -E "^#[0-9]+[[:space:]]+DONE" .fuzz/$$t.log; \

@@ -16,6 +16,8 @@ _EXPORTS = {
     "ErrorCode": "mailseal.errors",
     "Identity": "mailseal.cms.identity",
     "Layer": "mailseal.mime.report",
+    "LimitExceededError": "mailseal.errors",
+    "Limits": "mailseal.limits",
     "MailsealError": "mailseal.errors",
     "Opened": "mailseal.mime.opening",
     "Report": "mailseal.mime.report",
@@ -34,7 +36,8 @@ _EXPORTS = {
 if TYPE_CHECKING:
     from .api import decrypt, encrypt, open, sign, verify
     from .cms.identity import Identity, load_certificates
-    from .errors import DecryptionError, ErrorCode, MailsealError
+    from .errors import DecryptionError, ErrorCode, LimitExceededError, MailsealError
+    from .limits import Limits
     from .mime.opening import Opened
     from .mime.report import Layer, Report, SignerResult
     from .pki.status import SignerStatus
@@ -50,6 +53,8 @@ __all__ = [
     "ErrorCode",
     "Identity",
     "Layer",
+    "LimitExceededError",
+    "Limits",
     "MailsealError",
     "Opened",
     "Report",

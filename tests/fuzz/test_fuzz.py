@@ -43,7 +43,8 @@ def _run(name: str, tmp: Path) -> Run:
     work = tmp / name / "corpus"
     artifacts = tmp / name / "artifacts"
     artifacts.mkdir(parents=True)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+           "MAILSEAL_FUZZ_WORK": str(tmp / name)}
     proc = subprocess.run(
         [sys.executable, "-m", "tests.fuzz.run", name, "--instrument", "mailseal", "--seeds", str(work), str(work),
          str(CORPUS / name), f"-max_total_time={SECONDS}", f"-timeout={PER_INPUT_SECONDS}",

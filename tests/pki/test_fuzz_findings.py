@@ -80,3 +80,56 @@ def test_signer_certificate_with_a_bit_string_name_attribute_is_unreadable_not_r
     report = mailseal.verify((REGRESSIONS / "verify-ff09d8c0ed28").read_bytes())
     [signer] = report.layers[0].signers
     assert any("cannot be parsed: its subject is malformed" in reason for reason in signer.reasons)
+
+
+def test_certificate_with_a_duplicate_extension_is_unreadable_not_raised(pki: TestPKI) -> None:
+    """RFC 5280 §4.2: an extension appears at most once. pyca raises DuplicateExtension (not a ValueError) when
+    the extensions are read: the signer is refused as unreadable, and the shown fields still render."""
+    from asn1crypto import x509 as a_x509
+
+    from mailseal.pki.certfields import certificate_fields, unreadable_reason
+
+    parsed = a_x509.Certificate.load(pki.user("alice").cert.public_bytes(Encoding.DER))
+    extensions = parsed["tbs_certificate"]["extensions"]
+    extensions.append(a_x509.Extension.load(extensions[0].dump()))
+    cert = x509.load_der_x509_certificate(parsed.dump(force=True))
+    reason = unreadable_reason(cert)
+    assert reason is not None and "its extensions are malformed" in reason and "Duplicate" in reason
+    assert certificate_fields(cert).subject is not None
+
+
+def test_certificate_of_an_unknown_version_is_a_certificate_error(pki: TestPKI) -> None:
+    """pyca's InvalidVersion is not a ValueError: a PEM or DER certificate whose version is not v1-v3 escaped
+    the loaders (``mailseal trust add``, ``certs import``, --cert options) untyped."""
+    der = pki.user("alice").cert.public_bytes(Encoding.DER)
+    v3 = bytes.fromhex("a003020102")  # [0] EXPLICIT INTEGER 2 (v3)
+    assert der.count(v3) == 1
+    broken = der.replace(v3, bytes.fromhex("a003020122"))  # version 35
+    with pytest.raises(CertificateError):
+        load_certificates(broken)
+    import base64
+
+    pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(broken) + b"-----END CERTIFICATE-----\n"
+    with pytest.raises(CertificateError):
+        load_certificates(pem)
+
+
+def test_crl_with_an_empty_bit_string_is_refused_typed() -> None:
+    """asn1crypto raises IndexError reading an empty BIT STRING: a fetched CRL is refused (ValueError, which the
+    fetcher turns into a failed fetch) and a CRL file is MalformedInputError."""
+    from mailseal.pki.revocation import parse_crl
+
+    crash = (REGRESSIONS / "revocation-9f994a57dd5d").read_bytes()
+    with pytest.raises(ValueError):
+        parse_crl(crash)
+    with pytest.raises(MalformedInputError):
+        load_crls(crash)
+
+
+def test_ocsp_response_with_a_type_asn1crypto_cannot_decode_is_a_validation_error() -> None:
+    """An ObjectDescriptor inside the basic response: asn1crypto raises AttributeError when it is decoded."""
+    from tests.fuzz.targets import _ocsp_request
+
+    crash = (REGRESSIONS / "revocation-a727347ecc2c").read_bytes()[1:]
+    with pytest.raises(OCSPValidationError):
+        ocsp_response(crash, _ocsp_request(), "http://ocsp.example/")  # type: ignore[arg-type]

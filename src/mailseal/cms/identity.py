@@ -292,7 +292,7 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
             if label in (b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"):
                 try:
                     out.append(x509.load_pem_x509_certificate(m.group(0).replace(b"TRUSTED ", b"")))
-                except ValueError as exc:
+                except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion is no ValueError (tests/fuzz)
                     raise CertificateError(f"a PEM certificate cannot be read: {exc}") from None
             elif label in (b"PKCS7", b"CMS"):
                 import base64
@@ -310,7 +310,7 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
         raise CertificateError("the certificate file is empty")
     try:
         return [x509.load_der_x509_certificate(data)]
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         pass
     certs = _certs_from_pkcs7(data)
     if not certs:

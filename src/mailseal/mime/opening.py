@@ -191,10 +191,12 @@ def _nested_parts(entity: Entity, limits: Limits = DEFAULT_LIMITS) -> tuple[str,
     found = []
     import email.policy  # the header registry behind it is for this check only
 
-    if entity.to_bytes().lower().count(b"multipart/") > limits.max_parts:
+    raw = entity.to_bytes()
+    # Counted before parsing: the parser builds every part (and recurses per level) before the walk can stop it.
+    if len(_MULTIPART_FIELD.findall(raw)) > limits.max_parts:
         raise LimitExceededError(f"the message has more than {limits.max_parts} parts (limits.max_parts)")
     try:
-        msg = email.message_from_bytes(entity.to_bytes(), policy=email.policy.compat32)
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
     except RecursionError:  # the email parser recurses once per level: a few hundred levels exhaust the stack
         raise LimitExceededError(f"the message nests multipart entities more than {limits.max_nesting} deep "
                                  "(limits.max_nesting)") from None
@@ -502,6 +504,7 @@ class _MergingStaging:
 
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MULTIPART_FIELD = re.compile(rb"(?im)^content-type:[ \t]*multipart/")
 
 
 def decrypt_message(

@@ -26,14 +26,19 @@ _LAZY_FIELDS: tuple[tuple[str, Callable[[x509.Certificate], object]], ...] = (
 )
 
 
+_PARSE_ERRORS = (ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+
+
 def unreadable_reason(cert: x509.Certificate) -> str | None:
     """Why the signer's certificate cannot be read ("the signer's certificate cannot be parsed: its subject is
     malformed (...)"), or None when its subject, issuer and extensions all parse."""
     for field, read in _LAZY_FIELDS:
         try:
             read(cert)
-        except (ValueError, TypeError) as exc:  # pyca's parse errors (UnicodeDecodeError is a ValueError too;
-            # a BIT STRING attribute under another OID than x500UniqueIdentifier is a TypeError: found by fuzzing)
+        except _PARSE_ERRORS as exc:
+            # pyca's parse errors: ValueError (UnicodeDecodeError is one too); found by fuzzing (tests/fuzz), a
+            # TypeError for a BIT STRING name attribute under another OID than x500UniqueIdentifier, and
+            # DuplicateExtension for an extension present twice (RFC 5280 §4.2 forbids it).
             return f"the signer's certificate cannot be parsed: {field} malformed ({exc})"
     return None
 
@@ -41,7 +46,7 @@ def unreadable_reason(cert: x509.Certificate) -> str | None:
 def _name(cert: x509.Certificate, read: Callable[[x509.Certificate], x509.Name]) -> str | None:
     try:
         return name_text(read(cert))
-    except (ValueError, TypeError):
+    except _PARSE_ERRORS:
         return None
 
 

@@ -165,8 +165,10 @@ def ocsp_response(body: bytes, request: a_ocsp.OCSPRequest, url: str) -> a_ocsp.
         basic.native  # noqa: B018 - parsed now, so garbage fails here and not in validation
     except ph_errors.OCSPFetchError as exc:
         raise ph_errors.OCSPValidationError(str(exc)) from exc
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ph_errors.OCSPValidationError(f"{url} did not return an OCSP response: {exc}") from exc
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
+        # asn1crypto's errors on malformed input, each found by fuzzing: AttributeError for a universal type it
+        # cannot decode (ObjectDescriptor, REAL), IndexError for an empty BIT STRING
+        raise ph_errors.OCSPValidationError(f"{url} did not return an OCSP response: {exc!r}") from exc
     return response
 
 

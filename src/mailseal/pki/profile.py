@@ -45,10 +45,10 @@ def certificate_emails(cert: x509.Certificate) -> list[str]:
                     out.append(str(core.UTF8String.load(other.value).native))
                 except Exception:
                     continue
-    except (x509.ExtensionNotFound, ValueError):
-        pass
+    except (x509.ExtensionNotFound, ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType):
+        pass  # no SAN, or extensions pyca cannot parse (a duplicated one: found by fuzzing, tests/fuzz)
     if not out:
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, TypeError):
             out.extend(str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.EMAIL_ADDRESS))
     return out
 

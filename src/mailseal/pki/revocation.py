@@ -77,8 +77,9 @@ def parse_crl(der: bytes) -> a_crl.CertificateList:
     crl = a_crl.CertificateList.load(der)
     try:
         _parse_all(crl)
-    except (TypeError, KeyError, AttributeError) as exc:  # AttributeError: a REAL, which asn1crypto cannot decode
-        raise ValueError(str(exc)) from exc
+    except (TypeError, KeyError, AttributeError, IndexError) as exc:
+        # AttributeError: a REAL, which asn1crypto cannot decode; IndexError: an empty BIT STRING (tests/fuzz)
+        raise ValueError(str(exc) or type(exc).__name__) from exc
     return crl
 
 
@@ -115,8 +116,8 @@ def ocsp_validity(der: bytes) -> tuple[datetime | None, datetime | None]:
     for one that cannot be read (a response type other than basic raised KeyError: found by fuzzing, tests/fuzz)."""
     try:
         return _ocsp_validity(der)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"not an OCSP response (RFC 6960 §4.2.1): {exc}") from None
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ValueError(f"not an OCSP response (RFC 6960 §4.2.1): {exc!r}") from None
 
 
 def _ocsp_validity(der: bytes) -> tuple[datetime | None, datetime | None]:

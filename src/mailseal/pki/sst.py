@@ -134,7 +134,7 @@ def read_sst(data: bytes) -> list[x509.Certificate]:
                 )
             try:
                 certs.append(x509.load_der_x509_certificate(element.value))
-            except ValueError as exc:
+            except (ValueError, x509.InvalidVersion) as exc:
                 raise CertificateError(
                     f"certificate element at offset {element.offset} is not a DER X.509 certificate:"
                     f" {str(exc).splitlines()[0] if str(exc) else 'parse error'}"

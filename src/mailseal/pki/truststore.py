@@ -122,7 +122,7 @@ def _lenient_bundle(data: bytes) -> list[x509.Certificate]:
         for block in _PEM_CERT.finditer(data):
             try:
                 certs.append(x509.load_pem_x509_certificate(block.group(0)))
-            except ValueError:
+            except (ValueError, x509.InvalidVersion):
                 continue
     return certs
 

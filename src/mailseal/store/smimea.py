@@ -129,7 +129,7 @@ class SmimeaSource:
                 continue
             try:
                 certs.append(x509.load_der_x509_certificate(rec.data))
-            except ValueError as exc:
+            except (ValueError, x509.InvalidVersion) as exc:
                 skipped.append(SkippedValue(rec.describe(), f"the certificate cannot be read: {exc}"))
         return SourceResult(self.name, tuple(certs), tuple(skipped))
 
