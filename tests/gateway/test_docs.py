@@ -18,6 +18,8 @@ from mailseal.gateway.settings import AuthSettings, GatewaySettings, OutboundTls
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "gateway.md"
 NESTED = {"tls": TlsSettings, "auth": AuthSettings, "outbound_tls": OutboundTls}
+#: GatewaySettings fields read from other tables than [gateway] (each documented with its own table).
+OTHER_TABLES = {"limits"}  # [limits]: docs/limits.md
 HOP = "127.0.0.1:10026"
 
 
@@ -50,6 +52,8 @@ def _code_keys() -> set[str]:
     """Every key the [gateway] table accepts, from the dataclasses that hold them."""
     keys = set()
     for f in dataclasses.fields(GatewaySettings):
+        if f.name in OTHER_TABLES:
+            continue
         if f.name in NESTED:
             keys |= {f"{f.name}.{g.name}" for g in dataclasses.fields(NESTED[f.name])}
         else:
