@@ -185,6 +185,11 @@ class LimitExceededError(MalformedInputError):
     code = ErrorCode.LIMIT_EXCEEDED
 
 
+class TimeLimitExceededError(LimitExceededError):
+    """The work on one message took longer than ``limits.message_seconds``. The machine's load counts as much as
+    the message, so the gateway defers it (4xx: the sender tries again) rather than refusing it for good."""
+
+
 class ConfigurationError(UsageError):
     """A settings file (gateway, policy, lookup) that is invalid: names the table and key at fault."""
 
@@ -248,6 +253,7 @@ __all__ = [
     "SecurityKeyError",
     "SignerError",
     "TemporaryError",
+    "TimeLimitExceededError",
     "TokenError",
     "UnsupportedAlgorithmError",
     "UsageError",

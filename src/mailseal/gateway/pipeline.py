@@ -24,7 +24,6 @@ from .. import api
 from ..cms.identity import Identity
 from ..errors import (
     DecryptionError,
-    LimitExceededError,
     MailsealError,
     MalformedInputError,
     NoMatchingRecipientError,
@@ -32,6 +31,7 @@ from ..errors import (
     PolicyRefusal,
     RecipientError,
     TemporaryError,
+    TimeLimitExceededError,
 )
 from ..limits import DEFAULT_LIMITS, Limits
 from ..mime.entity import Entity
@@ -192,7 +192,7 @@ class Pipeline:
         """``limits.message_seconds``, checked between the steps of the pipeline (each step is bounded by the
         parsers' own limits): past it the message is refused (554 5.3.4), not retried."""
         if time.monotonic() > deadline:
-            raise LimitExceededError(f"processing the message took more than {self.limits.message_seconds:g} "
+            raise TimeLimitExceededError(f"processing the message took more than {self.limits.message_seconds:g} "
                                      "seconds (limits.message_seconds)")
 
     def _notice(self, entity: Entity, sender: str, refused: list[tuple[str, str]], delivered: int) -> Outgoing:

@@ -22,7 +22,14 @@ from dataclasses import dataclass, fields, replace
 from functools import partial
 from typing import Any
 
-from ..errors import ConfigurationError, LimitExceededError, MailsealError, PolicyRefusal, TemporaryError
+from ..errors import (
+    ConfigurationError,
+    LimitExceededError,
+    MailsealError,
+    PolicyRefusal,
+    TemporaryError,
+    TimeLimitExceededError,
+)
 from ..mime.entity import Entity
 from ..policy import Policy
 from ..streamio import region_of
@@ -453,6 +460,10 @@ class Gateway:
             if exc.permanent:
                 return status.refused_by_next_hop(exc.message), "refused"
             return status.NEXT_HOP_DOWN, "deferred"
+        except TimeLimitExceededError as exc:  # limits.message_seconds: the load may be the cause, so try again
+            record["reason"] = exc.message
+            record["error"] = exc.code.value
+            return status.over_time(exc.message), "deferred"
         except LimitExceededError as exc:  # one of docs/limits.md: the same message would exceed it again
             record["reason"] = exc.message
             record["error"] = exc.code.value

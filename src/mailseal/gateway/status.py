@@ -69,6 +69,11 @@ def over_limit(reason: str) -> str:
     return "554 5.3.4 Message too complex to process: " + one_line(reason)
 
 
+def over_time(reason: str) -> str:
+    """Past ``limits.message_seconds``: deferred, since a busy machine is as likely a cause as the message."""
+    return "451 4.3.0 Message took too long to process, try again later: " + one_line(reason)
+
+
 def refused_by_next_hop(reason: str) -> str:
     return "554 5.0.0 The next hop refused the message: " + one_line(reason)
 
