@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from ..policy.portal_settings import PortalSettings
 from ..store.database import Store
-from .server import _Server
+from .server import _Server, listening_socket
 
 
 def server(app: FastAPI, host: str, port: int, tls_cert: Path | None = None,
@@ -42,18 +42,8 @@ def url(settings: PortalSettings) -> str:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket (an OSError here, not uvicorn's exit, when the port is taken)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.setblocking(False)
-    return sock
+    """The portal's listening socket (web/server.py ``listening_socket``, as the console's)."""
+    return listening_socket(host, port)
 
 
 async def start(served: uvicorn.Server, host: str, port: int) -> asyncio.Task[None]:

@@ -39,19 +39,25 @@ def server(store: Store, settings: WebSettings, held: HeldMail | None = None) ->
     return _Server(config)
 
 
-def bind(settings: WebSettings) -> socket.socket:
-    """The listening socket (an OSError here, not uvicorn's exit, when the port is taken)."""
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A listening, non-blocking socket on host:port (an OSError here, not uvicorn's exit, when the port is
+    taken): the console's and the recipient portal's."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((settings.host, settings.port))
+        sock.bind((host, port))
         sock.listen(128)
     except OSError:
         sock.close()
         raise
     sock.setblocking(False)
     return sock
+
+
+def bind(settings: WebSettings) -> socket.socket:
+    """The console's listening socket."""
+    return listening_socket(settings.host, settings.port)
 
 
 async def start(store: Store | uvicorn.Server, settings: WebSettings, held: HeldMail | None = None
