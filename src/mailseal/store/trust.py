@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, TemporaryError
 from ..pki.trustlist import (
     AddResult,
     ExportFormat,
@@ -190,10 +190,10 @@ def open_trust_list(*, use_store: bool = False, home: Path | None = None) -> Ite
         return
     try:
         store = Store.open(url)
-    except OperationalError as exc:
+    except (OperationalError, TemporaryError) as exc:
         # The list lives in that database: falling back to the files would trust something else, silently.
         where = display_url(url or database_url())
-        reason = str(exc.orig or exc).strip().splitlines()[0]
+        reason = (exc.message if isinstance(exc, TemporaryError) else str(exc.orig or exc)).strip().splitlines()[0]
         raise ConfigurationError(f"the store database {where} holds the trust list but cannot be opened ({reason}); "
                                  "verify and open can trust files instead with --trust FILE") from None
     try:
