@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -70,5 +71,26 @@ def load_settings() -> dict[str, Any]:
         raise ConfigurationError(f"the settings file {path} is not valid TOML: {exc}") from None
 
 
-__all__ = ["APP_DIR", "CONFIG_ENV", "HOME_ENV", "data_dir", "default_home", "home_source", "load_settings",
-           "settings_path"]
+def parse_hostport(value: Any, where: str, *, allow_zero: bool = False) -> tuple[str, int]:
+    """``host:port`` of a settings file (``[::1]:8443`` for IPv6), for every table that names a listener or a next
+    hop; port 0 ("any free port") only with ``allow_zero``. A ConfigurationError names ``where``."""
+    if isinstance(value, str):
+        host, sep, port = value.rpartition(":")
+        host = host.strip("[]")
+        if sep and host and port.isdigit() and (0 if allow_zero else 1) <= int(port) < 65536:
+            return host, int(port)
+    raise ConfigurationError(f'{where} must be "host:port", not {value!r}')
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address: where plain HTTP may be served (the console, the portal)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+__all__ = ["APP_DIR", "CONFIG_ENV", "HOME_ENV", "data_dir", "default_home", "home_source", "is_loopback",
+           "load_settings", "parse_hostport", "settings_path"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import data_dir
+from ..config import parse_hostport as _hostport
 from ..errors import ConfigurationError
 from ..limits import DEFAULT_LIMITS, Limits
 
@@ -34,12 +35,8 @@ def parse_size(value: Any, where: str) -> int:
 
 
 def parse_hostport(value: Any, where: str) -> tuple[str, int]:
-    if isinstance(value, str):
-        host, sep, port = value.rpartition(":")
-        host = host.strip("[]")
-        if sep and host and port.isdigit() and 0 <= int(port) < 65536:
-            return host, int(port)
-    raise ConfigurationError(f"{where} must be \"host:port\", not {value!r}")
+    """``host:port`` (config.parse_hostport); port 0 allowed: the gateway may listen on any free port."""
+    return _hostport(value, where, allow_zero=True)
 
 
 def _networks(value: Any, where: str) -> tuple[Network, ...]:

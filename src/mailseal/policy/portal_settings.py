@@ -4,13 +4,13 @@ wrong type or a missing logo file is a ``ConfigurationError`` naming the key."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..config import is_loopback, parse_hostport
 from ..errors import ConfigurationError
 from . import validation as v
 
@@ -101,15 +101,6 @@ class PortalSettings:
         return self.sender or f"portal@{domain}"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _days(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EXPIRY_DAYS:
         raise ConfigurationError(f"{where} must be a whole number of days from 0 to {MAX_EXPIRY_DAYS} (0: never "
@@ -186,16 +177,12 @@ def parse_portal(settings: Mapping[str, Any]) -> PortalSettings:
     v.check_keys(tbl, PORTAL_KEYS, "portal")
     host, port = DEFAULT_LISTEN
     if "listen" in tbl:
-        text = v.string(tbl["listen"], "portal.listen")
-        h, sep, p = text.rpartition(":")
-        if not (sep and h and p.isdigit() and 0 < int(p) < 65536):
-            raise ConfigurationError(f'portal.listen must be "host:port", not {text!r}')
-        host, port = h.strip("[]"), int(p)
+        host, port = parse_hostport(v.string(tbl["listen"], "portal.listen"), "portal.listen")
     cert = _file(tbl["tls_cert"], "portal.tls_cert") if "tls_cert" in tbl else None
     key = _file(tbl["tls_key"], "portal.tls_key") if "tls_key" in tbl else None
     if (cert is None) != (key is None):
         raise ConfigurationError("portal.tls_cert and portal.tls_key go together: give both or neither")
-    if cert is None and not _is_loopback(host):
+    if cert is None and not is_loopback(host):
         raise ConfigurationError(f"portal.listen {host}:{port} is not a loopback address: plain HTTP is served on "
                                  "loopback only; set portal.tls_cert and portal.tls_key to serve TLS there")
     shown = f"[{host}]" if ":" in host else host

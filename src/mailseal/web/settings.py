@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..config import data_dir
+from ..config import data_dir, is_loopback, parse_hostport
 from ..errors import ConfigurationError
 
 DEFAULT_LISTEN = ("127.0.0.1", 8443)
@@ -94,26 +94,6 @@ def _public_url(value: Any) -> str:
     if parts.scheme == "http" and parts.hostname != "localhost":
         raise ConfigurationError(f"{where}: browsers use security keys over https only (or http://localhost)")
     return str(value)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_hostport(value: Any, where: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:8443`` for IPv6). The console is beside the gateway (layer 6), not above it: it
-    reads the same form without importing the gateway's settings."""
-    if isinstance(value, str):
-        host, sep, port = value.rpartition(":")
-        host = host.strip("[]")
-        if sep and host and port.isdigit() and 0 < int(port) < 65536:
-            return host, int(port)
-    raise ConfigurationError(f'{where} must be "host:port", not {value!r}')
 
 
 def _seconds(value: Any, where: str) -> timedelta:
