@@ -448,7 +448,10 @@ class Gateway:
                 record["held_by"] = sorted({d.rule for d in outcome.decision.held()})
             copies = copies_of(outcome, tx.digest, tx.mail_from)
             delivered.extend(c.key for c in copies)
-            sent = await gen.relay.deliver(tx.mail_from, copies)
+            try:
+                sent = await gen.relay.deliver(tx.mail_from, copies)
+            finally:
+                await self._portal_notified(gen, outcome, copies)
             self.metrics.copies.inc(sent)
             return status.delivered(len(copies), len(outcome.held)), "accepted"
         except PolicyRefusal as exc:
@@ -481,6 +484,24 @@ class Gateway:
         finally:
             if outcome is not None:
                 outcome.close()
+
+    async def _portal_notified(self, gen: Generation, outcome: Processed, copies: list[Copy]) -> None:
+        """Portal notifications the next hop accepted (journalled), recorded in the portal store: a retry of this
+        transaction sends the others only (docs/portal.md, "A retried message"). Best effort: a failure here is
+        logged, the journal still keeps this node from sending them twice."""
+        accepted: dict[str, list[str]] = {}
+        for out, copy in zip(outcome.outgoing, copies, strict=True):
+            if out.outcome.portal_message and gen.relay.journal.done(copy.key):
+                accepted.setdefault(out.outcome.portal_message, []).extend(out.recipients)
+        if not accepted:
+            return
+        loop = asyncio.get_running_loop()
+        for message_id, addresses in accepted.items():
+            try:
+                portal = gen.resources.portal()
+                await loop.run_in_executor(self.executor, partial(portal.mark_notified, message_id, addresses))
+            except Exception as exc:  # deliberately broad: the message itself was handled; only the record failed
+                log.warning("portal notifications of %s not recorded as sent: %s", message_id, exc)
 
     def _encrypted_burst(self, gen: Generation, tx: Transaction, record: dict[str, Any]) -> bool:
         """An encrypted message over the burst limit of its envelope sender or client address: logged, 451."""
