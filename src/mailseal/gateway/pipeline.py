@@ -46,6 +46,7 @@ from ..pki.validation import ValidationContext
 from ..policy import Decision, Envelope, MessageFacts, Policy, RecipientGroup
 from ..policy.content import message_text
 from ..store.capabilities import choose_algorithms
+from ..store.portal import deposit_digest
 from ..streamio import CHUNK, JoinedFile, Region, region_of
 from . import portal
 from .dsn import refusal_notice
@@ -178,7 +179,8 @@ class Pipeline:
             for group in decision.groups():
                 self._in_time(deadline)
                 if group.portal:
-                    outgoing.extend(self._portal(region, entity, facts, mail_from, group))
+                    digest = digest or _sha256(region)
+                    outgoing.extend(self._portal(region, entity, facts, mail_from, group, digest))
                 else:
                     outgoing.append(self._copy(region, entity, facts, mail_from, group))
             self._in_time(deadline)
@@ -204,16 +206,19 @@ class Pipeline:
         return Outgoing((sender,), out, Outcome().then(Step.REFUSAL_NOTICE, refused=len(refused)), sender="")
 
     def _portal(self, region: Region, entity: Entity, facts: MessageFacts, mail_from: str,
-                group: RecipientGroup) -> list[Outgoing]:
+                group: RecipientGroup, received: str) -> list[Outgoing]:
         """The message deposited sealed in the portal (committed before any notification is sent), then one
-        notification per recipient, signed when the policy signs (docs/portal.md)."""
+        notification per recipient, signed when the policy signs (docs/portal.md). A retried transaction
+        (``received``: the SHA-256 of the received message) finds its first deposit, and only recipients whose
+        notification the next hop has not accepted yet are sent one (with a new link)."""
         settings = self.resources.portal_settings
         lines = drop_fields(entity.header_lines, portal.DROPPED_FIELDS)
         head = b"".join(line + b"\r\n" for line in lines) + b"\r\n"
         message = head + entity.region.read()
         sender = mail_from.lower() or (facts.from_addresses[0] if facts.from_addresses else "")
+        key = deposit_digest(received, sender, group.recipients)
         deposited, brand = portal.deposit(self.resources.portal(), settings, message, sender, group.recipients,
-                                          [d.recipient for d in group if d.bcc])
+                                          [d.recipient for d in group if d.bcc], digest=key)
         done = Outcome().then(Step.PORTAL, portal_message=deposited.id)
         from_header = entity.field("From") or sender
         # Signed with the sender's key when the policy signs their mail, else with the portal's own identity
@@ -227,6 +232,8 @@ class Pipeline:
         out: list[Outgoing] = []
         try:
             for rcpt in group.recipients:
+                if rcpt.strip().lower() not in deposited.tokens:  # a retry: this one's notification was accepted
+                    continue
                 data = portal.notification(brand, settings, recipient=rcpt, from_header=from_header, sender=sender,
                                            subject=facts.subject, token=deposited.tokens[rcpt.strip().lower()],
                                            expires=deposited.expires, hostname=self.hostname,

@@ -20,13 +20,16 @@ DROPPED_FIELDS = ("Bcc",)
 
 
 def deposit(portal: PortalStore, settings: PortalSettings, message: bytes, sender: str,
-            recipients: Sequence[str], bcc: Sequence[str], now: datetime | None = None) -> tuple[Deposit, Brand]:
+            recipients: Sequence[str], bcc: Sequence[str], now: datetime | None = None,
+            digest: str | None = None) -> tuple[Deposit, Brand]:
     """Seal ``message`` in the portal store for ``recipients`` with the sender's brand (its expiry, proof and read
-    receipt); the deposit (with each recipient's clear token) and the brand."""
+    receipt); the deposit (with each recipient's clear token) and the brand. ``digest``: the deposit's key
+    (``deposit_digest``), so that a retried transaction finds its first deposit."""
     brand = settings.brand_for(sender)
     domain = brand.domain or sender.rpartition("@")[2].lower()
     done = portal.deposit(message, sender, recipients, brand=domain, bcc=bcc, expiry_days=settings.expiry_for(brand),
-                          proof=brand.proof, read_receipt=brand.read_receipt, now=now, actor="gateway")
+                          proof=brand.proof, read_receipt=brand.read_receipt, now=now, actor="gateway",
+                          digest=digest)
     return done, brand
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..errors import PolicyRefusal
 from .held import HeldMessage, recipients_to_release
 from .relay import Copy, DeliveryError, Relay
-from .service import Gateway, copies_of
+from .service import Gateway, copies_of, portal_notifications, record_notified
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,11 @@ def _outcome(gateway: Gateway, message: HeldMessage, rcpts: list[str], unencrypt
             try:
                 asyncio.run(_deliver(gateway.relay, message.mail_from, copies))
             except DeliveryError as exc:  # not a policy's refusal: its own code (delivery-failed), still held
+                record_notified(gateway.pipeline.resources, portal_notifications(
+                    outcome, copies, lambda c: gateway.relay.journal.done(c.key)))
                 raise DeliveryError(f"the next hop did not take the message: {exc.message}",
                                     permanent=exc.permanent) from None
+            record_notified(gateway.pipeline.resources, portal_notifications(outcome, copies, lambda c: True))
             actions = tuple(outcome.actions)
             return Released(message, tuple(rcpts), len(copies), actions)
         finally:

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields, replace
@@ -50,6 +50,28 @@ from .throttle import AuthThrottle, BurstLimit
 from .tls import server_tls_context
 
 log = logging.getLogger("mailseal.gateway")
+
+
+def portal_notifications(outcome: Processed, copies: Sequence[Copy], accepted: Callable[[Copy], bool]
+                         ) -> dict[str, list[str]]:
+    """The portal notifications among ``copies`` (``copies_of(outcome, ...)``) that the next hop ``accepted``:
+    recipients by portal message id."""
+    found: dict[str, list[str]] = {}
+    for out, copy in zip(outcome.outgoing, copies, strict=True):
+        if out.outcome.portal_message and accepted(copy):
+            found.setdefault(out.outcome.portal_message, []).extend(out.recipients)
+    return found
+
+
+def record_notified(resources: Resources, notified: Mapping[str, Sequence[str]]) -> None:
+    """Accepted portal notifications recorded in the portal store, so that a retry of the transaction sends only
+    the others (docs/portal.md, "A retried message"). Best effort: a failure is logged (the delivery journal still
+    keeps this node from sending them twice)."""
+    for message_id, addresses in notified.items():
+        try:
+            resources.portal().mark_notified(message_id, addresses)
+        except Exception as exc:  # deliberately broad: the message itself was handled; only the record failed
+            log.warning("portal notifications of %s not recorded as sent: %s", message_id, exc)
 
 
 def copies_of(outcome: Processed, digest: str, mail_from: str) -> list[Copy]:
@@ -448,7 +470,10 @@ class Gateway:
                 record["held_by"] = sorted({d.rule for d in outcome.decision.held()})
             copies = copies_of(outcome, tx.digest, tx.mail_from)
             delivered.extend(c.key for c in copies)
-            sent = await gen.relay.deliver(tx.mail_from, copies)
+            try:
+                sent = await gen.relay.deliver(tx.mail_from, copies)
+            finally:
+                await self._portal_notified(gen, outcome, copies)
             self.metrics.copies.inc(sent)
             return status.delivered(len(copies), len(outcome.held)), "accepted"
         except PolicyRefusal as exc:
@@ -481,6 +506,12 @@ class Gateway:
         finally:
             if outcome is not None:
                 outcome.close()
+
+    async def _portal_notified(self, gen: Generation, outcome: Processed, copies: list[Copy]) -> None:
+        accepted = portal_notifications(outcome, copies, lambda c: gen.relay.journal.done(c.key))
+        if accepted:
+            await asyncio.get_running_loop().run_in_executor(self.executor,
+                                                             partial(record_notified, gen.resources, accepted))
 
     def _encrypted_burst(self, gen: Generation, tx: Transaction, record: dict[str, Any]) -> bool:
         """An encrypted message over the burst limit of its envelope sender or client address: logged, 451."""
@@ -519,4 +550,4 @@ class Gateway:
             log.exception("could not write the audit record")
 
 
-__all__ = ["RESTART_ONLY", "Gateway", "Generation", "copies_of"]
+__all__ = ["RESTART_ONLY", "Gateway", "Generation", "copies_of", "portal_notifications", "record_notified"]

@@ -22,8 +22,9 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-from ..errors import PortalError, UsageError
+from ..errors import PortalError, TemporaryError, UsageError
 from . import audit
 from .database import Store
 from .portal_key import Sealed, derived_key, seal, unseal
@@ -80,6 +81,17 @@ PROOFS = ("passcode", "password", "account")
 OUTBOX_KINDS = ("notification", "passcode", "reply", "receipt")
 _TOKEN_MAX = 128  # a link token is 43 characters; anything much longer is not one
 ACTOR = "portal"
+#: A second deposit of the same message (same received bytes, envelope sender and portal recipients) within this
+#: time of the first, while the first is active, is a retried SMTP transaction: the first deposit is returned.
+RETRY_WINDOW = timedelta(days=7)
+
+
+def deposit_digest(received: str, sender: str, recipients: Collection[str]) -> str:
+    """The key of a deposit: SHA-256 over the received message's SHA-256 (hex), the envelope sender and the
+    portal recipients (lower case, sorted, once each)."""
+    addresses = sorted({a.strip().lower() for a in recipients})
+    data = "\0".join([received.lower(), sender.strip().lower(), *addresses])
+    return hashlib.sha256(data.encode()).hexdigest()
 
 
 def token_hash(raw: str) -> str:
@@ -132,9 +144,14 @@ class PortalStore:
     def deposit(self, message: bytes, sender: str, recipients: Sequence[str], *, brand: str,
                 bcc: Collection[str] = (), expiry_days: int = 14, proof: str = "passcode",
                 password_hash: str | None = None, read_receipt: bool = False, now: datetime | None = None,
-                actor: str | None = None) -> Deposit:
+                actor: str | None = None, digest: str | None = None) -> Deposit:
         """Seal ``message`` and record it with a fresh link token per recipient (``bcc``: the recipients that were
-        Bcc); returns the id and the clear tokens, which are not kept. ``expiry_days`` 0: never expires."""
+        Bcc); returns the id and the clear tokens, which are not kept. ``expiry_days`` 0: never expires.
+
+        ``digest`` (``deposit_digest``): a deposit with the same digest made less than ``RETRY_WINDOW`` ago and
+        still active is returned instead (``existing``), with new tokens only for the recipients not yet
+        ``notified``; the digest is unique, so of two nodes depositing it at once one creates and the other
+        returns that deposit."""
         _check_days(expiry_days, "the expiry")
         if proof not in PROOFS:
             raise UsageError(f"the proof must be one of {', '.join(PROOFS)}, not {proof!r}")
@@ -145,22 +162,69 @@ class PortalStore:
             raise UsageError("a portal message needs at least one recipient address")
         hidden = {a.strip().lower() for a in bcc}
         moment = now or utcnow()
+        if digest is not None:
+            found = self._redeposit(digest, moment, actor)
+            if found is not None:
+                return found
         expires = moment + timedelta(days=expiry_days) if expiry_days else None
         message_id = secrets.token_hex(16)
         sealed = seal(self._kek, message, b"portal message " + message_id.encode())
         tokens = {a: secrets.token_urlsafe(32) for a in addresses}
-        with self.store.session() as session:
-            session.execute(insert(portal_messages).values(
-                id=message_id, sender=sender.strip().lower(), brand=brand.lower(), created=moment, expires=expires,
-                state="active", proof=proof, password_hash=password_hash, read_receipt=read_receipt,
-                size=len(message), wrapped_key=sealed.wrapped_key, nonce=sealed.nonce, ciphertext=sealed.ciphertext))
-            session.execute(insert(portal_recipients), [
-                {"message_id": message_id, "address": a, "token_hash": token_hash(t), "bcc": a in hidden, "reads": 0}
-                for a, t in tokens.items()])
-            audit.record(session, "portal.deposit", message_id,
-                         {"from": sender, "to": addresses, "brand": brand, "expires": expires and expires.isoformat(),
-                          "size": len(message)}, actor)
+        try:
+            with self.store.session() as session:
+                session.execute(insert(portal_messages).values(
+                    id=message_id, sender=sender.strip().lower(), brand=brand.lower(), created=moment,
+                    expires=expires, state="active", proof=proof, password_hash=password_hash,
+                    read_receipt=read_receipt, size=len(message), wrapped_key=sealed.wrapped_key, nonce=sealed.nonce,
+                    ciphertext=sealed.ciphertext, digest=digest))
+                session.execute(insert(portal_recipients), [
+                    {"message_id": message_id, "address": a, "token_hash": token_hash(t), "bcc": a in hidden,
+                     "reads": 0} for a, t in tokens.items()])
+                audit.record(session, "portal.deposit", message_id,
+                             {"from": sender, "to": addresses, "brand": brand,
+                              "expires": expires and expires.isoformat(), "size": len(message)}, actor)
+        except IntegrityError:
+            if digest is None:
+                raise
+            # another node deposited the same message a moment ago: that deposit is this one
+            found = self._redeposit(digest, moment, actor)
+            if found is None:
+                raise TemporaryError("the same portal message was being deposited by another node") from None
+            return found
         return Deposit(message_id, tokens, expires)
+
+    def _redeposit(self, digest: str, moment: datetime, actor: str | None) -> Deposit | None:
+        """The deposit with ``digest`` when a retry may reuse it (new tokens for the recipients not notified);
+        else None, and a deposit past the window or no longer active gives up its digest."""
+        with self.store.session() as session:
+            row = session.execute(select(_M.id, _M.state, _M.expires, _M.created).where(_M.digest == digest)
+                                  .with_for_update()).first()
+            if row is None:
+                return None
+            if _state(row, moment) is not PortalState.ACTIVE or row.created <= moment - RETRY_WINDOW:
+                session.execute(update(portal_messages).where(_M.id == row.id).values(digest=None))
+                return None
+            pending = session.execute(select(_R.id, _R.address).where(
+                _R.message_id == row.id, _R.notified.is_(None))).all()
+            tokens: dict[str, str] = {}
+            for rcpt in pending:
+                tokens[rcpt.address] = secrets.token_urlsafe(32)
+                session.execute(update(portal_recipients).where(_R.id == rcpt.id).values(
+                    token_hash=token_hash(tokens[rcpt.address])))
+            audit.record(session, "portal.redeposit", row.id, {"renotify": sorted(tokens)}, actor)
+        return Deposit(row.id, tokens, row.expires, existing=True)
+
+    def mark_notified(self, message_id: str, addresses: Collection[str], now: datetime | None = None) -> int:
+        """Record that the next hop accepted the notification of ``addresses`` (a retry does not send them
+        another); how many were not recorded before."""
+        moment = now or utcnow()
+        wanted = [a.strip().lower() for a in addresses]
+        if not wanted:
+            return 0
+        with self.store.session() as session:
+            done = session.execute(update(portal_recipients).where(
+                _R.message_id == message_id, _R.address.in_(wanted), _R.notified.is_(None)).values(notified=moment))
+        return int(getattr(done, "rowcount", 0) or 0)
 
     def link(self, token: str, now: datetime | None = None, *, actor: str | None = None) -> PortalLink | None:
         """What the link token ``token`` names (audited as ``portal.link``), else None. Only the token's SHA-256
@@ -638,4 +702,4 @@ def _receipt(original: bytes, sender: str, reader: str, when: datetime) -> bytes
 
 
 __all__ = ["ABSOLUTE", "IDLE", "MAX_EXPIRY_DAYS", "OUTBOX_KINDS", "PASSCODE_DIGITS", "PASSCODE_LIFETIME",
-           "PASSCODE_MAX_TRIES", "PROOFS", "PortalStore", "token_hash"]
+           "PASSCODE_MAX_TRIES", "PROOFS", "RETRY_WINDOW", "PortalStore", "deposit_digest", "token_hash"]

@@ -35,11 +35,14 @@ class PasscodeResult(StrEnum):
 
 @dataclass(frozen=True)
 class Deposit:
-    """A deposited message: its id and, once only, each recipient's clear link token (only hashes are kept)."""
+    """A deposited message: its id and, once only, each recipient's clear link token (only hashes are kept).
+    ``existing``: the same message was deposited before (a retried transaction); ``tokens`` then holds new links
+    only for the recipients whose notification the next hop has not accepted yet."""
 
     id: str
     tokens: dict[str, str]
     expires: datetime | None
+    existing: bool = False
 
 
 @dataclass(frozen=True)

@@ -250,7 +250,11 @@ portal_messages = Table(
     Column("wrapped_key", LargeBinary, nullable=True),
     Column("nonce", LargeBinary, nullable=True),
     Column("ciphertext", LargeBinary, nullable=True),
+    # SHA-256 of the received message, envelope sender and portal recipients: a retried transaction finds its
+    # deposit (unique: two nodes cannot both deposit it; released when the message leaves the retry window)
+    Column("digest", String(64), nullable=True),
     Index("ix_portal_messages_sender", "sender"),
+    Index("ix_portal_messages_digest", "digest", unique=True),
     Index("ix_portal_messages_expires", "expires"),
 )
 
@@ -265,6 +269,7 @@ portal_recipients = Table(
     Column("reads", Integer, nullable=False),
     Column("first_read", UTCDateTime(), nullable=True),
     Column("last_read", UTCDateTime(), nullable=True),
+    Column("notified", UTCDateTime(), nullable=True),  # when the next hop accepted the recipient's notification
     UniqueConstraint("token_hash", name="uq_portal_recipients_token"),
     UniqueConstraint("message_id", "address", name="uq_portal_recipients_address"),
     Index("ix_portal_recipients_address", "address"),
