@@ -26,6 +26,7 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+import dns.resolver
 
 from ..errors import MalformedInputError
 from ..pki.fetching import FetchError, FetchPolicy, http_request
@@ -185,7 +186,6 @@ class DnsLookup:
     def _query(self, name: str, rdtype: dns.rdatatype.RdataType) -> list[str] | None:
         """The answers' text (None on NXDOMAIN). Raises OSError on a failure of the lookup itself."""
         if self.nameserver is None:
-            import dns.resolver  # the system's configuration, only when no nameserver is named
             try:
                 answer = dns.resolver.resolve(name, rdtype, lifetime=self.timeout)
             except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
