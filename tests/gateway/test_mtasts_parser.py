@@ -65,7 +65,7 @@ def test_mode_none_needs_no_mx() -> None:
     ("version: STSv1\nmode: enforce\nmax_age: 10\n", "no mx line"),
     ("version: STSv1\nmode: enforce\nmode: none\nmx: a.example\nmax_age: 1\n", "mode twice"),
     ("version: STSv1\nmode: enforce\nmx: *.*.example\nmax_age: 1\n", "not a host name"),
-    ("version: STSv1\nmode: enforce\nmx: com\nmax_age: 1\n", "not a host name"),
+    ("version: STSv1\nmode: enforce\nmx: a..example\nmax_age: 1\n", "not a host name"),
     ("version: STSv1\nmode enforce\nmx: a.example\nmax_age: 1\n", "line 2"),
     (b"version: STSv1\nmode: enforce\nmx: \xff.example\nmax_age: 1\n", "not UTF-8"),
     ("version: STSv1\n" + "x: y\n" * 20000, "larger than"),

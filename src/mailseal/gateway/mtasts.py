@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import dns.exception
 import dns.message
@@ -30,6 +29,7 @@ import dns.resolver
 
 from ..errors import MalformedInputError
 from ..pki.fetching import FetchError, FetchPolicy, http_request
+from .settings import MtaStsSettings
 
 log = logging.getLogger("mailseal.gateway.mtasts")
 
@@ -106,7 +106,7 @@ def parse_txt(records: Sequence[str]) -> str | None:
 def _check_pattern(pattern: str) -> str:
     name = _host(pattern)
     labels = name[2:].split(".") if name.startswith("*.") else name.split(".")
-    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
+    if not all(_LABEL.fullmatch(label) for label in labels):
         raise MtaStsError(f"the policy's mx pattern {pattern!r} is not a host name or *.domain")
     return name
 
@@ -159,21 +159,6 @@ def policy_url(domain: str, port: int = 443) -> str:
     host = f"mta-sts.{_host(domain)}"
     return f"https://{host}/.well-known/mta-sts.txt" if port == 443 else \
         f"https://{host}:{port}/.well-known/mta-sts.txt"
-
-
-@dataclass(frozen=True)
-class MtaStsSettings:
-    """``[gateway.outbound_tls]`` keys ``mta_sts``, ``mta_sts_nameserver`` (host:port of the resolver asked for
-    the TXT record and the policy host's addresses; without it the system's), ``mta_sts_ca_file`` (anchors for
-    the policy server, default the system's), ``mta_sts_allowed_networks`` (non-public networks a policy host may
-    be in), ``mta_sts_timeout_seconds``; ``mta_sts_policy_port`` exists for tests (RFC 8461 says 443)."""
-
-    enabled: bool = False
-    nameserver: tuple[str, int] | None = None
-    ca_file: Path | None = None
-    allowed_networks: tuple[str, ...] = ()
-    timeout: float = 10.0
-    policy_port: int = 443
 
 
 class DnsLookup:

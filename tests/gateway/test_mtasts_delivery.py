@@ -1,24 +1,32 @@
 """MTA-STS policies looked up for real: dnsmasq on 127.0.0.1 serves the ``_mta-sts`` TXT record and the policy
 host's address, a local HTTPS server (certificate from the test PKI, trusted through ``mta_sts_ca_file``) serves
-the policy; the cache keeps it for max_age and fetches again when the TXT id changes."""
+the policy; the cache keeps it for max_age and fetches again when the TXT id changes. Then the relay applies it
+to a real next hop (aiosmtpd with STARTTLS on 127.0.0.1, named ``localhost``): enforce mode needs an MX match and
+a verified certificate, else the copy is deferred (4xx, not delivered); testing mode only logs."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from mailseal.gateway.mtasts import MtaStsSettings, PolicyCache, violation
+from mailseal.gateway.mtasts import PolicyCache, violation
+from mailseal.gateway.relay import Copy, DeliveryError, Journal, Relay
+from mailseal.gateway.settings import MtaStsSettings, OutboundTls
 from tests.support.dnsserver import Dnsmasq, require_dnsmasq
+from tests.support.smtp_sink import free_port
 from tests.support.testpki import TestPKI
 
 DOMAIN = "example.org"
@@ -208,3 +216,95 @@ def test_a_bad_answer_gives_no_policy_and_keeps_the_cached_one(dns: Dnsmasq, pol
     dns.extra_args = _txt("20261207C")
     dns.start()
     assert cache.lookup(DOMAIN) == first  # the new id's policy is bad: the unexpired one stands
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.received: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 OK"
+
+
+@pytest.fixture
+def mx(pki: TestPKI, tmp_path: Path) -> Iterator[tuple[int, _Collect, ssl.SSLContext]]:
+    """A next hop on 127.0.0.1 offering STARTTLS with a test-PKI certificate for ``localhost``."""
+    cert, key = _server_files(pki, tmp_path, "localhost")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    handler, port = _Collect(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=ctx)
+    controller.start()
+    yield port, handler, ctx
+    controller.stop()
+
+
+def _deliver(relay: Relay, tmp_path: Path) -> None:
+    path = tmp_path / "copy.eml"
+    path.write_bytes(b"From: a@gw.example\r\nSubject: x\r\n\r\nhello\r\n")
+
+    async def run() -> None:
+        try:
+            with path.open("rb") as f:
+                await relay.deliver("a@gw.example", [Copy([f"b@{DOMAIN}"], f, "key-1")])
+        finally:
+            await relay.close()
+    asyncio.run(run())
+
+
+def _relay(dns: Dnsmasq, server: PolicyServer, pki: TestPKI, port: int, tmp_path: Path,
+           ca_file: Path | None) -> Relay:
+    sts = MtaStsSettings(True, ("127.0.0.1", dns.port), pki.root_path, ("127.0.0.0/8",), 5.0,
+                         server.server_address[1])
+    tls = OutboundTls(mode="opportunistic", ca_file=ca_file, mta_sts=sts)
+    return Relay("localhost", port, hostname="gw.example", tls=tls, timeout=10, journal=Journal(tmp_path / "j"))
+
+
+def test_enforce_delivers_to_a_matching_mx_with_a_verified_certificate(
+        dns: Dnsmasq, policy_server: PolicyServer, pki: TestPKI, tmp_path: Path,
+        mx: tuple[int, _Collect, ssl.SSLContext]) -> None:
+    policy_server.body = POLICY.replace("mx: mx.example.org", "mx: localhost").encode()
+    _deliver(_relay(dns, policy_server, pki, mx[0], tmp_path, pki.root_path), tmp_path)
+    assert mx[1].received == [("a@gw.example", [f"b@{DOMAIN}"])]
+
+
+def test_enforce_defers_a_next_hop_that_is_not_an_mx_of_the_policy(
+        dns: Dnsmasq, policy_server: PolicyServer, pki: TestPKI, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        mx: tuple[int, _Collect, ssl.SSLContext]) -> None:
+    with pytest.raises(DeliveryError, match="matches none of the policy's mx patterns") as info:
+        _deliver(_relay(dns, policy_server, pki, mx[0], tmp_path, pki.root_path), tmp_path)
+    assert not info.value.permanent and mx[1].received == []
+    assert "mta-sts example.org (enforce)" in caplog.text and "deferred" in caplog.text
+
+
+def test_enforce_defers_when_the_certificate_is_not_trusted(
+        dns: Dnsmasq, policy_server: PolicyServer, pki: TestPKI, tmp_path: Path,
+        mx: tuple[int, _Collect, ssl.SSLContext]) -> None:
+    policy_server.body = POLICY.replace("mx: mx.example.org", "mx: localhost").encode()
+    with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED") as info:
+        _deliver(_relay(dns, policy_server, pki, mx[0], tmp_path, None), tmp_path)
+    assert not info.value.permanent and mx[1].received == []
+
+
+def test_enforce_defers_when_the_next_hop_offers_no_starttls(
+        dns: Dnsmasq, policy_server: PolicyServer, pki: TestPKI, tmp_path: Path) -> None:
+    policy_server.body = POLICY.replace("mx: mx.example.org", "mx: localhost").encode()
+    handler, port = _Collect(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with pytest.raises(DeliveryError, match="does not offer STARTTLS") as info:
+            _deliver(_relay(dns, policy_server, pki, port, tmp_path, pki.root_path), tmp_path)
+    finally:
+        controller.stop()
+    assert not info.value.permanent and handler.received == []
+
+
+def test_testing_mode_logs_and_delivers(dns: Dnsmasq, policy_server: PolicyServer, pki: TestPKI, tmp_path: Path,
+                                        caplog: pytest.LogCaptureFixture,
+                                        mx: tuple[int, _Collect, ssl.SSLContext]) -> None:
+    policy_server.body = POLICY.replace("mode: enforce", "mode: testing").encode()
+    _deliver(_relay(dns, policy_server, pki, mx[0], tmp_path, None), tmp_path)
+    assert mx[1].received == [("a@gw.example", [f"b@{DOMAIN}"])]
+    assert "mta-sts example.org (testing)" in caplog.text and "delivered anyway" in caplog.text
