@@ -255,9 +255,9 @@ def _deliver(relay: Relay, tmp_path: Path) -> None:
 
 def _relay(dns: Dnsmasq, server: PolicyServer, pki: TestPKI, port: int, tmp_path: Path,
            ca_file: Path | None) -> Relay:
-    sts = MtaStsSettings(True, ("127.0.0.1", dns.port), pki.root_path, ("127.0.0.0/8",), 5.0,
-                         server.server_address[1])
-    tls = OutboundTls(mode="opportunistic", ca_file=ca_file, mta_sts=sts)
+    tls = OutboundTls(mode="opportunistic", ca_file=ca_file, mta_sts=True, mta_sts_nameserver=("127.0.0.1", dns.port),
+                      mta_sts_ca_file=pki.root_path, mta_sts_allowed_networks=("127.0.0.0/8",),
+                      mta_sts_timeout_seconds=5.0, mta_sts_policy_port=server.server_address[1])
     return Relay("localhost", port, hostname="gw.example", tls=tls, timeout=10, journal=Journal(tmp_path / "j"))
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from mailseal.errors import ErrorCode
+from mailseal.errors import ConfigurationError, ErrorCode
 from mailseal.gateway.mtasts import MtaStsError, Policy, mx_matches, parse_policy, parse_txt, policy_url, violation
+from mailseal.gateway.settings import GatewaySettings, MtaStsSettings, OutboundTls
 
 # RFC 8461 §3.2 example (with CRLF line ends, as served)
 RFC_POLICY = "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmx: backupmx.example.com\r\nmax_age: 604800\r\n"
@@ -100,3 +103,29 @@ def test_the_verdict_needs_a_matching_mx_and_verified_tls() -> None:
 def test_the_policy_url() -> None:
     assert policy_url("Example.COM.") == "https://mta-sts.example.com/.well-known/mta-sts.txt"
     assert policy_url("example.com", 8443) == "https://mta-sts.example.com:8443/.well-known/mta-sts.txt"
+
+
+def _outbound(table: dict[str, object]) -> OutboundTls:
+    gateway = {"next_hop": "127.0.0.1:10026", "outbound_tls": table}
+    return GatewaySettings.from_settings({"gateway": gateway}).outbound_tls
+
+
+def test_the_settings_turn_mta_sts_on() -> None:
+    tls = _outbound({"mta_sts": True, "mta_sts_nameserver": "127.0.0.1:5353", "mta_sts_ca_file": "/x/ca.pem",
+                     "mta_sts_allowed_networks": ["10.0.0.0/8"], "mta_sts_timeout_seconds": 3,
+                     "mta_sts_policy_port": 8443})
+    assert tls.sts == MtaStsSettings(True, ("127.0.0.1", 5353), Path("/x/ca.pem"), ("10.0.0.0/8",), 3.0, 8443)
+    assert _outbound({}).sts.enabled is False
+
+
+@pytest.mark.parametrize("table, words", [
+    ({"mta_sts": "yes"}, "true or false"),
+    ({"mta_sts_nameserver": "nowhere"}, "mta_sts_nameserver"),
+    ({"mta_sts_allowed_networks": ["10.0.0.0/33"]}, "is not a network"),
+    ({"mta_sts_timeout_seconds": 0}, "positive number"),
+    ({"mta_sts_policy_port": 70000}, "port number"),
+    ({"mta_sst": True}, "did you mean 'mta_sts'"),
+])
+def test_bad_mta_sts_settings_are_refused(table: dict[str, object], words: str) -> None:
+    with pytest.raises(ConfigurationError, match=words):
+        _outbound(table)

@@ -171,7 +171,7 @@ class Relay:
         self.journal = journal
         self.pool = ConnectionPool()
         self.bulk = bulk or BulkLane()  # the blocks of large copies take turns (pacing.py)
-        self.mta_sts = PolicyCache(tls.mta_sts) if tls.mta_sts.enabled else None
+        self.mta_sts = PolicyCache(tls.sts) if tls.mta_sts else None
 
     async def close(self) -> None:
         await self.pool.close()

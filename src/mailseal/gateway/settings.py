@@ -74,10 +74,11 @@ class TlsSettings:
 
 @dataclass(frozen=True)
 class MtaStsSettings:
-    """``[gateway.outbound_tls]`` keys ``mta_sts``, ``mta_sts_nameserver`` (host:port of the resolver asked for
-    the TXT record and the policy host's addresses; without it the system's), ``mta_sts_ca_file`` (anchors for
-    the policy server, default the system's), ``mta_sts_allowed_networks`` (non-public networks a policy host may
-    be in), ``mta_sts_timeout_seconds``; ``mta_sts_policy_port`` exists for tests (RFC 8461 says 443)."""
+    """What gateway/mtasts.py needs, from the ``[gateway.outbound_tls]`` keys ``mta_sts``, ``mta_sts_nameserver``
+    (host:port of the resolver asked for the TXT record and the policy host's addresses; without it the system's),
+    ``mta_sts_ca_file`` (anchors for the policy server, default the system's), ``mta_sts_allowed_networks``
+    (non-public networks a policy host may be in), ``mta_sts_timeout_seconds``; ``mta_sts_policy_port`` exists for
+    tests (RFC 8461 says 443)."""
 
     enabled: bool = False
     nameserver: tuple[str, int] | None = None
@@ -93,7 +94,18 @@ class OutboundTls:
     required_domains: tuple[str, ...] = ()  # STARTTLS required for these recipient domains, never plaintext
     ca_file: Path | None = None  # anchors for verifying the next hop (default: the system's)
     verify: bool = True
-    mta_sts: MtaStsSettings = MtaStsSettings()  # RFC 8461 policies of the recipient domains (gateway/mtasts.py)
+    # MTA-STS (RFC 8461, gateway/mtasts.py): the recipient domains' policies applied to the next hop.
+    mta_sts: bool = False
+    mta_sts_nameserver: tuple[str, int] | None = None
+    mta_sts_ca_file: Path | None = None
+    mta_sts_allowed_networks: tuple[str, ...] = ()
+    mta_sts_timeout_seconds: float = 10.0
+    mta_sts_policy_port: int = 443
+
+    @property
+    def sts(self) -> MtaStsSettings:
+        return MtaStsSettings(self.mta_sts, self.mta_sts_nameserver, self.mta_sts_ca_file,
+                              self.mta_sts_allowed_networks, self.mta_sts_timeout_seconds, self.mta_sts_policy_port)
 
     def required_for(self, domains: set[str]) -> bool:
         return self.mode == "required" or any(d in self.required_domains for d in domains)
@@ -308,7 +320,9 @@ def _outbound_tls(table: Any) -> OutboundTls:
     verify = table.get("verify", True)
     if not isinstance(verify, bool):
         raise ConfigurationError("gateway.outbound_tls.verify must be true or false")
-    return OutboundTls(mode, domains, ca, verify, _mta_sts(table))
+    sts = _mta_sts(table)
+    return OutboundTls(mode, domains, ca, verify, sts.enabled, sts.nameserver, sts.ca_file, sts.allowed_networks,
+                       sts.timeout, sts.policy_port)
 
 
 _MTA_STS_KEYS = ("mta_sts", "mta_sts_nameserver", "mta_sts_ca_file", "mta_sts_allowed_networks",
