@@ -7,6 +7,8 @@ a verified certificate, else the copy is deferred (4xx, not delivered); testing 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import smtplib
 import ssl
 import threading
 from collections.abc import Iterator
@@ -25,8 +27,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from mailseal.gateway.mtasts import PolicyCache, violation
 from mailseal.gateway.relay import Copy, DeliveryError, Journal, Relay
 from mailseal.gateway.settings import MtaStsSettings, OutboundTls
+from mailseal.store import events
+from tests.gateway.conftest import StartGateway
+from tests.gateway.harness import message
 from tests.support.dnsserver import Dnsmasq, require_dnsmasq
-from tests.support.smtp_sink import free_port
+from tests.support.smtp_sink import SmtpSink, free_port
 from tests.support.testpki import TestPKI
 
 DOMAIN = "example.org"
@@ -80,23 +85,31 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def policy_server(pki: TestPKI, tmp_path: Path) -> Iterator[PolicyServer]:
-    cert, key = _server_files(pki, tmp_path, f"mta-sts.{DOMAIN}")
+@contextlib.contextmanager
+def _policy_server(pki: TestPKI, tmp_path: Path, domain: str) -> Iterator[PolicyServer]:
+    cert, key = _server_files(pki, tmp_path, f"mta-sts.{domain}")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
     server = PolicyServer(("127.0.0.1", 0), _Handler)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
-def _txt(ident: str) -> tuple[str, ...]:
-    return (f"--txt-record=_mta-sts.{DOMAIN},v=STSv1; id={ident};", f"--host-record=mta-sts.{DOMAIN},127.0.0.1")
+@pytest.fixture
+def policy_server(pki: TestPKI, tmp_path: Path) -> Iterator[PolicyServer]:
+    with _policy_server(pki, tmp_path, DOMAIN) as server:
+        yield server
+
+
+def _txt(ident: str, domain: str = DOMAIN) -> tuple[str, ...]:
+    return (f"--txt-record=_mta-sts.{domain},v=STSv1; id={ident};", f"--host-record=mta-sts.{domain},127.0.0.1")
 
 
 @pytest.fixture
@@ -279,16 +292,18 @@ def test_enforce_defers_a_next_hop_that_is_not_an_mx_of_the_policy(
 
 
 def test_enforce_defers_when_the_certificate_is_not_trusted(
-        dns: Dnsmasq, policy_server: PolicyServer, pki: TestPKI, tmp_path: Path,
+        dns: Dnsmasq, policy_server: PolicyServer, pki: TestPKI, tmp_path: Path, caplog: pytest.LogCaptureFixture,
         mx: tuple[int, _Collect, ssl.SSLContext]) -> None:
     policy_server.body = POLICY.replace("mx: mx.example.org", "mx: localhost").encode()
     with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED") as info:
         _deliver(_relay(dns, policy_server, pki, mx[0], tmp_path, None), tmp_path)
     assert not info.value.permanent and mx[1].received == []
+    assert "no verified STARTTLS with localhost" in caplog.text
 
 
 def test_enforce_defers_when_the_next_hop_offers_no_starttls(
-        dns: Dnsmasq, policy_server: PolicyServer, pki: TestPKI, tmp_path: Path) -> None:
+        dns: Dnsmasq, policy_server: PolicyServer, pki: TestPKI, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
     policy_server.body = POLICY.replace("mx: mx.example.org", "mx: localhost").encode()
     handler, port = _Collect(), free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
@@ -299,6 +314,7 @@ def test_enforce_defers_when_the_next_hop_offers_no_starttls(
     finally:
         controller.stop()
     assert not info.value.permanent and handler.received == []
+    assert "no verified STARTTLS with localhost" in caplog.text
 
 
 def test_testing_mode_logs_and_delivers(dns: Dnsmasq, policy_server: PolicyServer, pki: TestPKI, tmp_path: Path,
@@ -308,3 +324,33 @@ def test_testing_mode_logs_and_delivers(dns: Dnsmasq, policy_server: PolicyServe
     _deliver(_relay(dns, policy_server, pki, mx[0], tmp_path, None), tmp_path)
     assert mx[1].received == [("a@gw.example", [f"b@{DOMAIN}"])]
     assert "mta-sts example.org (testing)" in caplog.text and "delivered anyway" in caplog.text
+
+
+@pytest.mark.parametrize("mode", ["enforce", "testing"])
+def test_the_gateway_defers_with_451_under_an_enforced_policy(start_gateway: StartGateway, sink: SmtpSink,
+                                                             pki: TestPKI, tmp_path: Path, mode: str) -> None:
+    """The whole gateway: carol's domain enforces a policy whose MX is not the next hop (the sink on 127.0.0.1):
+    the sender hears 451 and the sink gets nothing; in testing mode the message goes through."""
+    domain = "partner.example"
+    dns = Dnsmasq(require_dnsmasq(), {}, domains=(domain,), extra_args=_txt("E1", domain))
+    dns.start()
+    try:
+        with _policy_server(pki, tmp_path, domain) as server:
+            server.body = POLICY.replace("mode: enforce", f"mode: {mode}").encode()
+            gw = start_gateway({"gateway": {"outbound_tls": {
+                "mta_sts": True, "mta_sts_nameserver": f"127.0.0.1:{dns.port}", "mta_sts_ca_file": str(pki.root_path),
+                "mta_sts_allowed_networks": ["127.0.0.0/8"], "mta_sts_policy_port": server.server_address[1]}}})
+            mail = message("alice@example.org", ["carol@partner.example"])
+            if mode == "testing":
+                gw.send(mail, "alice@example.org", ["carol@partner.example"])
+                assert len(sink.wait_for(1)) == 1
+                return
+            with pytest.raises(smtplib.SMTPDataError) as info:
+                gw.send(mail, "alice@example.org", ["carol@partner.example"])
+            assert info.value.smtp_code == 451 and sink.messages == []
+            gw.gateway.audit_writer.flush()
+            (record,) = events(gw.store, action="gateway.message")
+            assert record.detail["result"] == "deferred" and "MTA-STS policy of partner.example" in \
+                record.detail["reason"]
+    finally:
+        dns.cleanup()

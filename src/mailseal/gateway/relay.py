@@ -230,7 +230,8 @@ class Relay:
         domains = {domain_of(r) for r in copy.recipients}
         required = self.tls.required_for(domains)
         verify = required and self.tls.verify
-        if self.mta_sts is not None and await self._mta_sts_enforced(domains):
+        enforced = self.mta_sts is not None and await self._mta_sts_enforced(domains)
+        if enforced:
             required = verify = True
         key = (required, verify)
         pooled = self.pool.take(key)
@@ -245,7 +246,12 @@ class Relay:
                 raise
         try:
             smtp = await self._connect(copy, required, verify)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, DeliveryError) as exc:
+            if enforced:
+                log.warning("mta-sts %s (enforce): no verified STARTTLS with %s (%s); delivery deferred",
+                            ", ".join(sorted(domains)), self.host, exc)
+            if isinstance(exc, DeliveryError):
+                raise
             raise DeliveryError(f"next hop {self.host}:{self.port}: {exc}") from None
         try:
             await self._transaction(smtp, copy, mail_from)
