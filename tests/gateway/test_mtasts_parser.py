@@ -125,6 +125,8 @@ def test_the_settings_turn_mta_sts_on() -> None:
     ({"mta_sts_timeout_seconds": 0}, "positive number"),
     ({"mta_sts_policy_port": 70000}, "port number"),
     ({"mta_sst": True}, "did you mean 'mta_sts'"),
+    ({"mta_sts_ca_file": 5}, "must be a file name"),
+    ({"mta_sts_allowed_networks": "10.0.0.0/8"}, "list of strings"),
 ])
 def test_bad_mta_sts_settings_are_refused(table: dict[str, object], words: str) -> None:
     with pytest.raises(ConfigurationError, match=words):

@@ -336,7 +336,10 @@ def _mta_sts(table: Mapping[str, Any]) -> MtaStsSettings:
         raise ConfigurationError(f"{where}.mta_sts must be true or false")
     nameserver = (parse_hostport(table["mta_sts_nameserver"], f"{where}.mta_sts_nameserver")
                   if "mta_sts_nameserver" in table else None)
-    ca = Path(table["mta_sts_ca_file"]) if "mta_sts_ca_file" in table else None
+    ca_value = table.get("mta_sts_ca_file")
+    if ca_value is not None and (not isinstance(ca_value, str) or not ca_value):
+        raise ConfigurationError(f"{where}.mta_sts_ca_file must be a file name")
+    ca = Path(ca_value) if ca_value is not None else None
     networks = _strings(table.get("mta_sts_allowed_networks", []), f"{where}.mta_sts_allowed_networks")
     for net in networks:
         try:
