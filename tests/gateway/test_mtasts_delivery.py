@@ -63,6 +63,9 @@ class PolicyServer(ThreadingHTTPServer):
     location = ""
     hits = 0
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that stops reading an oversized policy: expected, not worth a traceback
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: PolicyServer
@@ -323,7 +326,19 @@ def test_testing_mode_logs_and_delivers(dns: Dnsmasq, policy_server: PolicyServe
     policy_server.body = POLICY.replace("mode: enforce", "mode: testing").encode()
     _deliver(_relay(dns, policy_server, pki, mx[0], tmp_path, None), tmp_path)
     assert mx[1].received == [("a@gw.example", [f"b@{DOMAIN}"])]
-    assert "mta-sts example.org (testing)" in caplog.text and "delivered anyway" in caplog.text
+    assert "mta-sts example.org (testing): the MX host localhost matches none" in caplog.text
+    assert "mta-sts example.org (testing): no verified STARTTLS with localhost" in caplog.text
+    assert "CERTIFICATE_VERIFY_FAILED" in caplog.text and "delivered anyway" in caplog.text
+
+
+def test_testing_mode_is_silent_when_the_delivery_complies(
+        dns: Dnsmasq, policy_server: PolicyServer, pki: TestPKI, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        mx: tuple[int, _Collect, ssl.SSLContext]) -> None:
+    policy_server.body = POLICY.replace("mode: enforce", "mode: testing").replace(
+        "mx: mx.example.org", "mx: localhost").encode()
+    _deliver(_relay(dns, policy_server, pki, mx[0], tmp_path, pki.root_path), tmp_path)
+    assert mx[1].received == [("a@gw.example", [f"b@{DOMAIN}"])]
+    assert "(testing)" not in caplog.text
 
 
 @pytest.mark.parametrize("mode", ["enforce", "testing"])

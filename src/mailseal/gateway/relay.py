@@ -186,18 +186,19 @@ class Relay:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         return ctx
 
-    async def _mta_sts_enforced(self, domains: set[str]) -> bool:
-        """Apply the recipient domains' MTA-STS policies to the next hop (RFC 8461 §4): True when one in enforce
-        mode requires verified STARTTLS; a next hop matching none of an enforced policy's mx patterns defers
-        the copy (4xx). In testing mode a mismatch is only logged."""
+    async def _apply_mta_sts(self, domains: set[str]) -> tuple[bool, list[str]]:
+        """Apply the recipient domains' MTA-STS policies to the next hop (RFC 8461 §4): whether one in enforce
+        mode requires verified STARTTLS, and the domains whose policy is in testing mode. A next hop matching none
+        of an enforced policy's mx patterns defers the copy (4xx); in testing mode a mismatch is only logged."""
         assert self.mta_sts is not None
-        enforced = False
+        enforced, testing = False, []
         for domain in sorted(domains):
             policy = await asyncio.to_thread(self.mta_sts.lookup, domain)
             if policy is None or policy.mode == "none":
                 continue
             problem = violation(policy, self.host, tls_verified=True)
             if policy.mode == "testing":
+                testing.append(domain)
                 if problem:
                     log.warning("mta-sts %s (testing): %s; delivered anyway", domain, problem)
                 continue
@@ -205,7 +206,7 @@ class Relay:
                 log.warning("mta-sts %s (enforce): %s; delivery deferred", domain, problem)
                 raise DeliveryError(f"MTA-STS policy of {domain}: {problem}")
             enforced = True
-        return enforced
+        return enforced, testing
 
     async def _connect(self, copy: Copy, required: bool, verify: bool) -> aiosmtplib.SMTP:
         smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, local_hostname=self.hostname,
@@ -230,10 +231,12 @@ class Relay:
         domains = {domain_of(r) for r in copy.recipients}
         required = self.tls.required_for(domains)
         verify = required and self.tls.verify
-        enforced = self.mta_sts is not None and await self._mta_sts_enforced(domains)
+        enforced, testing = (await self._apply_mta_sts(domains)) if self.mta_sts is not None else (False, [])
         if enforced:
             required = verify = True
-        key = (required, verify)
+        # A testing policy: try verified STARTTLS first and log a failure, then deliver as the mode says.
+        probe = bool(testing) and not verify
+        key = (True, True) if probe else (required, verify)
         pooled = self.pool.take(key)
         if pooled is not None:
             try:
@@ -245,7 +248,16 @@ class Relay:
                 pooled.close()
                 raise
         try:
-            smtp = await self._connect(copy, required, verify)
+            smtp: aiosmtplib.SMTP | None = None
+            if probe:
+                try:
+                    smtp = await self._connect(copy, True, True)
+                except (aiosmtplib.SMTPException, ssl.SSLError, DeliveryError) as exc:
+                    log.warning("mta-sts %s (testing): no verified STARTTLS with %s (%s); delivered anyway",
+                                ", ".join(testing), self.host, exc)
+                    key = (required, verify)
+            if smtp is None:
+                smtp = await self._connect(copy, required, verify)
         except (aiosmtplib.SMTPException, OSError, TimeoutError, DeliveryError) as exc:
             if enforced:
                 log.warning("mta-sts %s (enforce): no verified STARTTLS with %s (%s); delivery deferred",
