@@ -55,8 +55,10 @@ def smimea_rdata(usage: int, selector: int, matching_type: int, data: bytes) -> 
 class Dnsmasq:
     """dnsmasq answering ``records`` (owner name without trailing dot -> list of SMIMEA rdata in hex)."""
 
-    def __init__(self, binary: str, records: dict[str, list[str]], domains: tuple[str, ...] = ("example.org",)) -> None:
+    def __init__(self, binary: str, records: dict[str, list[str]], domains: tuple[str, ...] = ("example.org",),
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.binary = binary
+        self.extra_args = extra_args  # more records, e.g. --txt-record=NAME,TEXT or --host-record=NAME,ADDRESS
         self.records = records
         self.domains = domains
         self.root = Path(tempfile.mkdtemp(prefix="mailseal-dnsmasq-"))
@@ -74,6 +76,7 @@ class Dnsmasq:
         cmd += [f"--local=/{domain}/" for domain in self.domains]
         for name, datas in self.records.items():
             cmd += [f"--dns-rr={name.rstrip('.')},53,{data}" for data in datas]
+        cmd += list(self.extra_args)
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT

@@ -6,6 +6,8 @@ nothing is delivered. A copy accepted (250 after the dot) is written to the deli
 hears anything; when the sender retries after a later failure, journalled copies are not sent again.
 Outbound STARTTLS is opportunistic (no certificate check, RFC 7435) unless required, for every destination or
 for listed recipient domains: then the next hop's certificate is verified and there is no plaintext fallback.
+With ``mta_sts`` on, a recipient domain's MTA-STS policy in enforce mode (mtasts.py) requires the same, and a next
+hop that is not one of the policy's MX hosts defers the copy.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import aiosmtplib
 from ..errors import ErrorCode, MailsealError
 from ..policy import domain_of
 from ..streamio import Canonicalizer
+from .mtasts import PolicyCache, violation
 from .pacing import BULK_AFTER, BulkLane
 from .settings import OutboundTls
 
@@ -109,18 +112,22 @@ class Journal:
         return removed
 
 
+PoolKey = tuple[bool, bool]  # (TLS required, certificate verified)
+
+
 class ConnectionPool:
     """Idle connections to the next hop, reused for the next transaction (no connect, EHLO, STARTTLS each time).
-    Kept apart by whether TLS was required for them; an idle connection older than ``idle_seconds`` is closed."""
+    Kept apart by whether TLS was required for them and whether the certificate was verified (``PoolKey``); an idle
+    connection older than ``idle_seconds`` is closed."""
 
     def __init__(self, size: int = 32, idle_seconds: float = 20.0) -> None:
         self.size = size
         self.idle_seconds = idle_seconds
-        self._idle: dict[bool, list[tuple[aiosmtplib.SMTP, float]]] = {True: [], False: []}
+        self._idle: dict[PoolKey, list[tuple[aiosmtplib.SMTP, float]]] = {}
 
-    def take(self, required: bool) -> aiosmtplib.SMTP | None:
+    def take(self, key: PoolKey) -> aiosmtplib.SMTP | None:
         now = time.monotonic()
-        idle = self._idle[required]
+        idle = self._idle.setdefault(key, [])
         while idle:
             smtp, since = idle.pop()
             if now - since < self.idle_seconds and smtp.is_connected:
@@ -128,8 +135,8 @@ class ConnectionPool:
             smtp.close()
         return None
 
-    def give(self, required: bool, smtp: aiosmtplib.SMTP) -> None:
-        idle = self._idle[required]
+    def give(self, key: PoolKey, smtp: aiosmtplib.SMTP) -> None:
+        idle = self._idle.setdefault(key, [])
         if len(idle) < self.size and smtp.is_connected:
             idle.append((smtp, time.monotonic()))
         else:
@@ -164,6 +171,7 @@ class Relay:
         self.journal = journal
         self.pool = ConnectionPool()
         self.bulk = bulk or BulkLane()  # the blocks of large copies take turns (pacing.py)
+        self.mta_sts = PolicyCache(tls.sts) if tls.mta_sts else None
 
     async def close(self) -> None:
         await self.pool.close()
@@ -178,7 +186,29 @@ class Relay:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         return ctx
 
-    async def _connect(self, copy: Copy, required: bool) -> aiosmtplib.SMTP:
+    async def _apply_mta_sts(self, domains: set[str]) -> tuple[bool, list[str]]:
+        """Apply the recipient domains' MTA-STS policies to the next hop (RFC 8461 §4): whether one in enforce
+        mode requires verified STARTTLS, and the domains whose policy is in testing mode. A next hop matching none
+        of an enforced policy's mx patterns defers the copy (4xx); in testing mode a mismatch is only logged."""
+        assert self.mta_sts is not None
+        enforced, testing = False, []
+        for domain in sorted(domains):
+            policy = await asyncio.to_thread(self.mta_sts.lookup, domain)
+            if policy is None or policy.mode == "none":
+                continue
+            problem = violation(policy, self.host, tls_verified=True)
+            if policy.mode == "testing":
+                testing.append(domain)
+                if problem:
+                    log.warning("mta-sts %s (testing): %s; delivered anyway", domain, problem)
+                continue
+            if problem:
+                log.warning("mta-sts %s (enforce): %s; delivery deferred", domain, problem)
+                raise DeliveryError(f"MTA-STS policy of {domain}: {problem}")
+            enforced = True
+        return enforced, testing
+
+    async def _connect(self, copy: Copy, required: bool, verify: bool) -> aiosmtplib.SMTP:
         smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, local_hostname=self.hostname,
                                timeout=self.timeout, start_tls=False)
         try:
@@ -186,7 +216,7 @@ class Relay:
             await smtp.ehlo()
             if self.tls.mode != "none" or required:
                 if smtp.supports_extension("starttls"):
-                    await smtp.starttls(tls_context=self._context(required and self.tls.verify))
+                    await smtp.starttls(tls_context=self._context(verify))
                     await smtp.ehlo()
                 elif required:
                     raise DeliveryError("the next hop does not offer STARTTLS, which is required for "
@@ -196,29 +226,51 @@ class Relay:
             raise
         return smtp
 
-    async def _open(self, copy: Copy, mail_from: str) -> tuple[aiosmtplib.SMTP, bool]:
-        """A connection with this copy's transaction open up to its final dot; and whether TLS was required."""
-        required = self.tls.required_for({domain_of(r) for r in copy.recipients})
-        pooled = self.pool.take(required)
+    async def _open(self, copy: Copy, mail_from: str) -> tuple[aiosmtplib.SMTP, PoolKey]:
+        """A connection with this copy's transaction open up to its final dot; and its pool key."""
+        domains = {domain_of(r) for r in copy.recipients}
+        required = self.tls.required_for(domains)
+        verify = required and self.tls.verify
+        enforced, testing = (await self._apply_mta_sts(domains)) if self.mta_sts is not None else (False, [])
+        if enforced:
+            required = verify = True
+        # A testing policy: try verified STARTTLS first and log a failure, then deliver as the mode says.
+        probe = bool(testing) and not verify
+        key = (True, True) if probe else (required, verify)
+        pooled = self.pool.take(key)
         if pooled is not None:
             try:
                 await self._transaction(pooled, copy, mail_from)
-                return pooled, required
+                return pooled, key
             except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
                 pooled.close()  # the next hop closed an idle connection: open a fresh one
             except BaseException:
                 pooled.close()
                 raise
         try:
-            smtp = await self._connect(copy, required)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            smtp: aiosmtplib.SMTP | None = None
+            if probe:
+                try:
+                    smtp = await self._connect(copy, True, True)
+                except (aiosmtplib.SMTPException, ssl.SSLError, DeliveryError) as exc:
+                    log.warning("mta-sts %s (testing): no verified STARTTLS with %s (%s); delivered anyway",
+                                ", ".join(testing), self.host, exc)
+                    key = (required, verify)
+            if smtp is None:
+                smtp = await self._connect(copy, required, verify)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, DeliveryError) as exc:
+            if enforced:
+                log.warning("mta-sts %s (enforce): no verified STARTTLS with %s (%s); delivery deferred",
+                            ", ".join(sorted(domains)), self.host, exc)
+            if isinstance(exc, DeliveryError):
+                raise
             raise DeliveryError(f"next hop {self.host}:{self.port}: {exc}") from None
         try:
             await self._transaction(smtp, copy, mail_from)
         except BaseException:
             smtp.close()
             raise
-        return smtp, required
+        return smtp, key
 
     async def _transaction(self, smtp: aiosmtplib.SMTP, copy: Copy, mail_from: str) -> None:
         # 8-bit content (a decrypted inbound message may have it) is declared when the next hop takes it
@@ -272,7 +324,7 @@ class Relay:
         except (aiosmtplib.SMTPException, TimeoutError) as exc:
             raise DeliveryError(f"next hop {self.host}:{self.port}: {exc}") from None
 
-    async def _commit(self, smtp: aiosmtplib.SMTP, copy: Copy, required: bool) -> None:
+    async def _commit(self, smtp: aiosmtplib.SMTP, copy: Copy, key: PoolKey) -> None:
         protocol = smtp.protocol
         reusable = False
         try:
@@ -289,24 +341,24 @@ class Relay:
             raise DeliveryError(f"next hop {self.host}:{self.port}: {exc}") from None
         finally:
             if reusable:
-                self.pool.give(required, smtp)
+                self.pool.give(key, smtp)
             else:
                 smtp.close()
 
     async def deliver(self, mail_from: str, copies: Sequence[Copy]) -> int:
         """Deliver every copy not yet journalled; returns how many were sent now. Raises DeliveryError."""
         pending = [c for c in copies if not self.journal.done(c.key)]
-        opened: list[tuple[aiosmtplib.SMTP, bool, Copy]] = []
+        opened: list[tuple[aiosmtplib.SMTP, PoolKey, Copy]] = []
         try:
             for copy in pending:
-                smtp, required = await self._open(copy, mail_from if copy.sender is None else copy.sender)
-                opened.append((smtp, required, copy))
+                smtp, key = await self._open(copy, mail_from if copy.sender is None else copy.sender)
+                opened.append((smtp, key, copy))
         except BaseException:
             for smtp, _, _ in opened:
                 smtp.close()
             raise
         # Every copy is one dot away from delivery: commit them all, then report the first failure.
-        results = await asyncio.gather(*(self._commit(smtp, copy, required) for smtp, required, copy in opened),
+        results = await asyncio.gather(*(self._commit(smtp, copy, key) for smtp, key, copy in opened),
                                        return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):

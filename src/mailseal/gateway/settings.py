@@ -70,11 +70,39 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class MtaStsSettings:
+    """What gateway/mtasts.py needs, from the ``[gateway.outbound_tls]`` keys ``mta_sts``, ``mta_sts_nameserver``
+    (host:port of the resolver asked for the TXT record and the policy host's addresses; without it the system's),
+    ``mta_sts_ca_file`` (anchors for the policy server, default the system's), ``mta_sts_allowed_networks``
+    (non-public networks a policy host may be in), ``mta_sts_timeout_seconds``; ``mta_sts_policy_port`` exists for
+    tests (RFC 8461 says 443)."""
+
+    enabled: bool = False
+    nameserver: tuple[str, int] | None = None
+    ca_file: Path | None = None
+    allowed_networks: tuple[str, ...] = ()
+    timeout: float = 10.0
+    policy_port: int = 443
+
+
+@dataclass(frozen=True)
 class OutboundTls:
     mode: str = "opportunistic"  # none | opportunistic | required
     required_domains: tuple[str, ...] = ()  # STARTTLS required for these recipient domains, never plaintext
     ca_file: Path | None = None  # anchors for verifying the next hop (default: the system's)
     verify: bool = True
+    # MTA-STS (RFC 8461, gateway/mtasts.py): the recipient domains' policies applied to the next hop.
+    mta_sts: bool = False
+    mta_sts_nameserver: tuple[str, int] | None = None
+    mta_sts_ca_file: Path | None = None
+    mta_sts_allowed_networks: tuple[str, ...] = ()
+    mta_sts_timeout_seconds: float = 10.0
+    mta_sts_policy_port: int = 443
+
+    @property
+    def sts(self) -> MtaStsSettings:
+        return MtaStsSettings(self.mta_sts, self.mta_sts_nameserver, self.mta_sts_ca_file,
+                              self.mta_sts_allowed_networks, self.mta_sts_timeout_seconds, self.mta_sts_policy_port)
 
     def required_for(self, domains: set[str]) -> bool:
         return self.mode == "required" or any(d in self.required_domains for d in domains)
@@ -280,7 +308,7 @@ def _auth(table: Any) -> AuthSettings:
 def _outbound_tls(table: Any) -> OutboundTls:
     if not isinstance(table, Mapping):
         raise ConfigurationError("[gateway.outbound_tls] must be a table")
-    _check_keys(table, {"mode", "required_domains", "ca_file", "verify"}, "gateway.outbound_tls")
+    _check_keys(table, {"mode", "required_domains", "ca_file", "verify", *_MTA_STS_KEYS}, "gateway.outbound_tls")
     mode = table.get("mode", "opportunistic")
     if mode not in OUTBOUND_TLS_MODES:
         raise ConfigurationError(f"gateway.outbound_tls.mode must be one of {', '.join(OUTBOUND_TLS_MODES)}")
@@ -289,7 +317,39 @@ def _outbound_tls(table: Any) -> OutboundTls:
     verify = table.get("verify", True)
     if not isinstance(verify, bool):
         raise ConfigurationError("gateway.outbound_tls.verify must be true or false")
-    return OutboundTls(mode, domains, ca, verify)
+    sts = _mta_sts(table)
+    return OutboundTls(mode, domains, ca, verify, sts.enabled, sts.nameserver, sts.ca_file, sts.allowed_networks,
+                       sts.timeout, sts.policy_port)
+
+
+_MTA_STS_KEYS = ("mta_sts", "mta_sts_nameserver", "mta_sts_ca_file", "mta_sts_allowed_networks",
+                 "mta_sts_timeout_seconds", "mta_sts_policy_port")
+
+
+def _mta_sts(table: Mapping[str, Any]) -> MtaStsSettings:
+    where = "gateway.outbound_tls"
+    enabled = table.get("mta_sts", False)
+    if not isinstance(enabled, bool):
+        raise ConfigurationError(f"{where}.mta_sts must be true or false")
+    nameserver = (parse_hostport(table["mta_sts_nameserver"], f"{where}.mta_sts_nameserver")
+                  if "mta_sts_nameserver" in table else None)
+    ca_value = table.get("mta_sts_ca_file")
+    if ca_value is not None and (not isinstance(ca_value, str) or not ca_value):
+        raise ConfigurationError(f"{where}.mta_sts_ca_file must be a file name")
+    ca = Path(ca_value) if ca_value is not None else None
+    networks = _strings(table.get("mta_sts_allowed_networks", []), f"{where}.mta_sts_allowed_networks")
+    for net in networks:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigurationError(f"{where}.mta_sts_allowed_networks: {net!r} is not a network") from None
+    timeout = table.get("mta_sts_timeout_seconds", 10.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ConfigurationError(f"{where}.mta_sts_timeout_seconds must be a positive number")
+    port = table.get("mta_sts_policy_port", 443)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigurationError(f"{where}.mta_sts_policy_port must be a port number")
+    return MtaStsSettings(enabled, nameserver, ca, networks, float(timeout), port)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ class FetchPolicy:
     max_bytes: int = 10 * 1024 * 1024  # a response larger than this is refused
     max_requests: int = 32  # per validation: a hostile chain cannot make mailseal crawl the web
     max_redirects: int = 2
+    ca_file: str | None = None  # anchors for https (default: the system's)
     resolver: Resolver = field(default=system_resolver, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -165,8 +166,8 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+    def __init__(self, host: str, port: int, address: str, timeout: float, cafile: str | None = None) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context(cafile=cafile))
         self._address = address
 
     def connect(self) -> None:
@@ -192,8 +193,11 @@ def http_request(
         deadline = time.monotonic() + policy.timeout
         last_error: Exception | None = None
         for address in addresses:
-            conn_cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-            conn = conn_cls(host, port, address, policy.timeout)
+            conn: http.client.HTTPConnection
+            if scheme == "https":
+                conn = _PinnedHTTPSConnection(host, port, address, policy.timeout, policy.ca_file)
+            else:
+                conn = _PinnedHTTPConnection(host, port, address, policy.timeout)
             try:
                 headers = {"User-Agent": "mailseal", "Accept": "*/*", "Connection": "close"}
                 if content_type:
