@@ -327,7 +327,9 @@ def test_serve_waits_for_a_database_that_does_not_answer_then_gives_up_with_one_
                                                                                       tmp_path: Path) -> None:
     # A real PostgreSQL URL at a port where nothing listens (docs/cluster.md: a node started before its database).
     config = tmp_path / "mailseal.toml"
-    config.write_text(GOOD + "[store]\nstartup_wait_seconds = 3\n")
+    # a free port: the docs' examples serve on 2525, and another test file may run at the same time (xdist)
+    config.write_text(GOOD.replace("127.0.0.1:2525", f"127.0.0.1:{free_port()}")
+                      + "[store]\nstartup_wait_seconds = 3\n")
     db_url = f"postgresql+psycopg://mailseal@127.0.0.1:{free_port()}/mailseal"
     done = run_cli("serve", "--config", config, env={"MAILSEAL_HOME": str(tmp_path / "home"),
                                                      "MAILSEAL_DB_URL": db_url})
