@@ -53,6 +53,17 @@ def web_cmd(config: str | None, listen: str | None, portal: bool) -> None:
         store.close()
 
 
+async def _until_stopped(task: asyncio.Task[None]) -> None:
+    """Until SIGTERM or SIGINT, or until the server's own task ends (it could not serve)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    waiter = loop.create_task(stop.wait())
+    await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+
+
 def _serve_portal(settings: dict[str, Any], listen: str | None) -> None:
     from ..policy.portal_settings import parse_portal
     from ..store.database import open_service_store
@@ -79,13 +90,7 @@ async def _run_portal(store: Store, chosen: PortalSettings) -> None:
             raise
         raise listen_error(exc, chosen.port, "--listen HOST:N (or portal.listen in the settings file)") from exc
     click.echo(f"mailseal portal on {portal_server.url(chosen)}", err=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    waiter = loop.create_task(stop.wait())
-    await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
+    await _until_stopped(task)
     await portal_server.stop(served, task)
 
 
@@ -109,11 +114,5 @@ async def _run(store: Store, web: WebSettings, held: HeldMail | None = None) -> 
             raise
         raise listen_error(exc, web.port, "--listen HOST:N (or web.listen in the settings file)") from exc
     click.echo(f"mailseal console on {web.url}", err=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    waiter = loop.create_task(stop.wait())
-    await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
+    await _until_stopped(task)
     await server.stop(console, task)
