@@ -126,6 +126,9 @@ def test_log_in_enrol_look_filter_log_out(running: Running, chromium: str, tmp_p
             # the style sheet applied (the CSP allows style-src 'self')
             assert page.locator("header.top").evaluate("e => getComputedStyle(e).display") == "flex"
             shots += _shots(page, "dashboard", tmp_path)
+            page.set_viewport_size({"width": 390, "height": 900})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the tables scroll in their box
+            page.set_viewport_size({"width": 1280, "height": 900})
 
             page.get_by_role("link", name="Audit").click()
             expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
