@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import mailseal
+from mailseal.cms.names import serial_text
 from mailseal.errors import NoMatchingRecipientError
 from mailseal.mime.opening import open_message
 from tests.conftest import RunCli
@@ -35,7 +36,7 @@ def test_the_outer_signature_is_reported_and_the_encrypted_layer_left_closed(pki
     assert closed.kind in ("enveloped", "auth-enveloped") and not closed.opened
     bob = pki.user("bob").cert
     assert closed.status == "not-decrypted" and closed.recipient_count == 1
-    assert closed.recipients[0].startswith(f"serial {bob.serial_number:x}")
+    assert closed.recipients[0].startswith(f"serial {serial_text(bob.serial_number)}")
     assert report.valid and report.signature_layer is outer  # the outer signature counts for the message
     data = report.to_dict()
     assert data["layers"][1]["opened"] is False and data["layers"][1]["recipients"]

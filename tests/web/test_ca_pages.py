@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 from starlette.testclient import TestClient
 
 from mailseal.cms.identity import fingerprint
+from mailseal.cms.names import serial_text
 from mailseal.pki.authority import REASONS, USAGES, USER_KEY_TYPES, CertificateAuthority
 from mailseal.store import events
 from mailseal.store.ca_register import StoredRegister
@@ -137,7 +138,7 @@ def test_revoke_with_a_reason_and_the_next_crl_lists_it(console: Console, root: 
     reauth(root)
     first = opened(issue(root, "erin@example.org").json())  # type: ignore[attr-defined]
     second = opened(issue(root, "frank@example.org").json())  # type: ignore[attr-defined]
-    serial = format(first.serial_number, "x")
+    serial = serial_text(first.serial_number)
     revoked = root.post(f"/api/v1/ca/certificates/{serial}/revoke", json={"reason": "keyCompromise"},
                         headers={"X-CSRF-Token": csrf_of(root)})
     assert revoked.status_code == 200, revoked.text
@@ -146,7 +147,7 @@ def test_revoke_with_a_reason_and_the_next_crl_lists_it(console: Console, root: 
     assert again.status_code == 400 and "already revoked" in again.json()["detail"]
     unknown = root.post("/api/v1/ca/certificates/abcdef/revoke", json={}, headers={"X-CSRF-Token": csrf_of(root)})
     assert unknown.status_code == 404
-    page = root.post(f"/ca/{format(second.serial_number, 'x')}/revoke",
+    page = root.post(f"/ca/{serial_text(second.serial_number)}/revoke",
                      data={"reason": "superseded", "csrf_token": csrf_of(root)})
     assert page.status_code == 200 and "Revoked frank@example.org" in page.text and "✗ revoked" in page.text
     stored = _register(console, ca).find(second.serial_number)
@@ -180,7 +181,7 @@ def test_an_auditor_reads_but_changes_nothing(console: Console, root: TestClient
     ca = make_ca(console, tmp_path)
     reauth(root)
     cert = opened(issue(root, "gina@example.org").json())  # type: ignore[attr-defined]
-    serial = format(cert.serial_number, "x")
+    serial = serial_text(cert.serial_number)
     eve = console.login("eve")
     token = csrf_of(eve)
     page = eve.get("/ca")
@@ -213,7 +214,7 @@ def test_issuing_and_revoking_need_the_password_again(console: Console, root: Te
     reauth(root)
     cert = opened(issue(root, "hal@example.org").json())  # type: ignore[attr-defined]
     console.clock.advance(seconds=301)
-    serial = format(cert.serial_number, "x")
+    serial = serial_text(cert.serial_number)
     assert root.post(f"/ca/{serial}/revoke", data={"csrf_token": csrf_of(root)}).status_code == 303
     assert root.post(f"/api/v1/ca/certificates/{serial}/revoke", json={},
                      headers={"X-CSRF-Token": csrf_of(root)}).status_code == 403

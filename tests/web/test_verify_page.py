@@ -13,6 +13,7 @@ from cryptography import x509
 from starlette.testclient import TestClient
 
 import mailseal
+from mailseal.cms.names import serial_text
 from mailseal.errors import UsageError
 from mailseal.store.audit import events
 from mailseal.web import service_verify
@@ -87,7 +88,7 @@ def test_encrypted_message_names_its_recipients_and_mailseal_open(trusted: Conso
     assert status == 200
     assert "Encrypted: not opened here" in page and "<code>mailseal open</code>" in page
     bob = pki.user("bob").cert
-    assert f"{bob.serial_number:x}" in page.lower().replace(":", "")
+    assert f"{serial_text(bob.serial_number)}" in page.lower().replace(":", "")
     assert 'id="report-verdict"' not in page
 
 
@@ -100,7 +101,7 @@ def test_signed_encrypted_signed_shows_the_outer_signature_and_the_closed_layer(
     assert status == 200
     assert verdict(page).startswith("Valid")  # the outer signature, which counts for the message as received
     assert "Layer 2: Encrypted" in page and "Not opened: no key here" in page
-    assert f"serial {bob.serial_number:x}" in page and "a signature inside it was not checked" in page
+    assert f"serial {serial_text(bob.serial_number)}" in page and "a signature inside it was not checked" in page
 
 
 def built_message() -> bytes:
