@@ -14,12 +14,14 @@ _EXPORTS = {
     "ProfileVerdict": ".profile",
     "RevocationMode": ".validation",
     "SignerStatus": ".status",
+    "Tlsa": ".dane",
     "TrustStore": ".truststore",
     "ValidationContext": ".validation",
     "certificate_emails": ".profile",
     "check_certificate": ".profile",
     "email_matches": ".profile",
     "encryption_usage_problems": ".profile",
+    "match_chain": ".dane",
     "normalize_address": ".profile",
     "read_certificate_file": ".truststore",
     "read_certificates": ".truststore",
@@ -32,6 +34,7 @@ _EXPORTS = {
 __getattr__ = lazy_getattr(__name__, globals(), _EXPORTS)
 
 if TYPE_CHECKING:
+    from .dane import Tlsa, match_chain
     from .fetching import FetchError, FetchPolicy
     from .profile import (
         ProfileVerdict,
@@ -55,12 +58,14 @@ __all__ = [
     "ProfileVerdict",
     "RevocationMode",
     "SignerStatus",
+    "Tlsa",
     "TrustStore",
     "ValidationContext",
     "certificate_emails",
     "check_certificate",
     "email_matches",
     "encryption_usage_problems",
+    "match_chain",
     "normalize_address",
     "read_certificate_file",
     "read_certificates",
