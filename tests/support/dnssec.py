@@ -159,7 +159,7 @@ class Authority:
                 encloser = qname.parent()
                 while not self._exists(zone, encloser) and encloser != zone.origin:
                     encloser = encloser.parent()
-                wildcard = self._nsec_owner(zone, dns.name.Name((b"*",) + encloser.labels))
+                wildcard = self._nsec_owner(zone, dns.name.Name((b"*", *encloser.labels)))
                 if wildcard is not None and wildcard not in owners:
                     owners.append(wildcard)
         for owner in owners:

@@ -46,13 +46,15 @@ _DOT_AFTER_LF = re.compile(rb"\n\.")
 
 class DeliveryError(MailsealError):
     """The next hop did not take a copy (code ``delivery-failed``). ``permanent`` when it refused with 5xx: the
-    gateway then refuses with 5xx too; otherwise (no connection, a timeout, a 4xx) it answers 4xx."""
+    gateway then refuses with 5xx too; otherwise (no connection, a timeout, a 4xx) it answers 4xx. ``reply``, when
+    set, is the gateway's answer (from status.py: a null MX, a DANE failure in standalone delivery)."""
 
     code = ErrorCode.DELIVERY_FAILED
 
-    def __init__(self, message: str, permanent: bool = False) -> None:
+    def __init__(self, message: str, permanent: bool = False, reply: str | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.reply = reply
 
 
 @dataclass
@@ -112,7 +114,8 @@ class Journal:
         return removed
 
 
-PoolKey = tuple[bool, bool]  # (TLS required, certificate verified)
+# (TLS required, certificate verified); in standalone delivery (mxrelay.py) the address, port and TLS check too
+PoolKey = tuple[object, ...]
 
 
 class ConnectionPool:

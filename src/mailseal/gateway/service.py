@@ -39,6 +39,7 @@ from .health import Readiness
 from .limits import ConnectionGate, Timeouts, in_networks
 from .loglimit import RateLimitedLog
 from .metrics import Metrics
+from .mxrelay import relay_for
 from .outcome import Processed
 from .pacing import BulkLane
 from .pipeline import Pipeline, message_facts
@@ -86,7 +87,7 @@ RESTART_ONLY = ("listen", "metrics_listen", "spool_dir", "workers", "max_connect
                 "client_limit_exceptions", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
                 "max_no_progress_commands", "strict_8bitmime", "auth", "encrypted_burst_limit",
                 "encrypted_burst_window_seconds")
-_RELAY_FIELDS = ("next_hop", "hostname", "outbound_tls", "relay_timeout_seconds")
+_RELAY_FIELDS = ("next_hop", "standalone", "dns", "hostname", "outbound_tls", "relay_timeout_seconds")
 
 
 @dataclass(eq=False)
@@ -126,7 +127,7 @@ class Gateway:
     def __init__(self, settings: GatewaySettings, policy: Policy, resources: Resources, *,
                  raw_settings: Mapping[str, Any] | None = None) -> None:
         """``raw_settings`` (the settings file's tables) is what worker processes build their pipeline from."""
-        assert settings.next_hop is not None
+        assert settings.next_hop is not None or settings.standalone
         settings.spool_dir.mkdir(parents=True, exist_ok=True)
         settings.spool_dir.chmod(0o700)
         self.journal = Journal(settings.spool_dir / "delivered")
@@ -202,14 +203,13 @@ class Gateway:
                     raw: dict[str, Any] | None, previous: Generation | None) -> Generation:
         """Everything built from one version of the settings; the relay (and its pooled connections) is kept
         when nothing it depends on changed."""
-        assert settings.next_hop is not None
+        assert settings.next_hop is not None or settings.standalone
         pipeline = Pipeline(policy, resources, hostname=settings.hostname, spool_dir=settings.spool_dir,
                             held_dir=settings.held_dir, harvest=settings.harvest, limits=settings.limits)
         if previous is not None and all(getattr(previous.settings, f) == getattr(settings, f) for f in _RELAY_FIELDS):
             relay = previous.relay
         else:
-            relay = Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
-                          timeout=settings.relay_timeout_seconds, journal=self.journal, bulk=self.bulk)
+            relay = relay_for(settings, self.journal, self.bulk)
         return Generation(settings, policy, resources, pipeline, Handler(settings, policy.is_internal), relay,
                           server_tls_context(settings.tls), raw)
 
@@ -482,6 +482,8 @@ class Gateway:
         except DeliveryError as exc:
             record["reason"] = exc.message
             record["error"] = exc.code.value
+            if exc.reply is not None:  # standalone delivery: a null MX, a DNS or DANE failure (mxrelay.py)
+                return exc.reply, "refused" if exc.permanent else "deferred"
             if exc.permanent:
                 return status.refused_by_next_hop(exc.message), "refused"
             return status.NEXT_HOP_DOWN, "deferred"

@@ -109,6 +109,21 @@ class OutboundTls:
 
 
 @dataclass(frozen=True)
+class DnsSettings:
+    """The ``[gateway.dns]`` table, for standalone delivery (``next_hop = "mx"``): the resolver asked for MX, address
+    and TLSA records (``host:port``; default the system's first nameserver), whether its AD bit is trusted so that
+    DANE applies (``dane``: the resolver must validate DNSSEC and be on loopback, or be declared trusted with
+    ``trust_resolver`` when the path to it is protected), the time a lookup may take, and the port MX hosts are
+    contacted on (25; another value is for tests)."""
+
+    resolver: tuple[str, int] | None = None
+    dane: bool = False
+    trust_resolver: bool = False
+    timeout: float = 10.0
+    mx_port: int = 25
+
+
+@dataclass(frozen=True)
 class AuthSettings:
     enabled: bool = False  # SMTP AUTH for the submission accounts in the store (`mailseal users`)
     require_tls: bool = True  # AUTH only after STARTTLS: passwords never cross the network in clear
@@ -126,6 +141,9 @@ class AuthSettings:
 class GatewaySettings:
     listen: tuple[str, int] = ("127.0.0.1", 2525)
     next_hop: tuple[str, int] | None = None
+    # next_hop = "mx": no next hop; the gateway delivers to each recipient domain's MX itself (mxrelay.py).
+    standalone: bool = False
+    dns: DnsSettings = DnsSettings()
     hostname: str = "mailseal.localhost"  # EHLO name and the authserv-id of our Authentication-Results
     # Which node of a cluster: in each audit record, and its row of the store's health table (gateway/heartbeat.py).
     node_name: str = field(default_factory=socket.gethostname)
@@ -182,14 +200,18 @@ class GatewaySettings:
                  "max_recipients", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
                  "max_no_progress_commands", "strict_8bitmime", "relay_timeout_seconds", "workers",
                  "policy_poll_seconds", "health_interval_seconds", "worker_processes", "spool_dir",
-                 "held_dir", "metrics_listen", "trust_files", "harvest", "tls", "auth", "outbound_tls",
+                 "held_dir", "metrics_listen", "trust_files", "harvest", "tls", "auth", "outbound_tls", "dns",
                  "encrypted_burst_limit", "encrypted_burst_window_seconds"}
         _check_keys(table, known, "gateway")
         kw: dict[str, Any] = {}
         if "listen" in table:
             kw["listen"] = parse_hostport(table["listen"], "gateway.listen")
-        if "next_hop" in table:
+        if table.get("next_hop") == "mx":
+            kw["standalone"] = True
+        elif "next_hop" in table:
             kw["next_hop"] = parse_hostport(table["next_hop"], "gateway.next_hop")
+        if "dns" in table:
+            kw["dns"] = _dns(table["dns"])
         if "metrics_listen" in table:
             kw["metrics_listen"] = parse_hostport(table["metrics_listen"], "gateway.metrics_listen")
         if "hostname" in table:
@@ -256,7 +278,9 @@ class GatewaySettings:
         if result.auth.enabled and result.auth.require_tls and result.tls.certificate is None:
             raise ConfigurationError("gateway.auth needs STARTTLS: set gateway.tls.certificate and key "
                                      "(or gateway.auth.require_tls = false on a loopback-only listener)")
-        if result.next_hop is None:
+        if result.dns.dane and not result.standalone:
+            raise ConfigurationError("gateway.dns.dane applies to standalone delivery: set gateway.next_hop = \"mx\"")
+        if result.next_hop is None and not result.standalone:
             raise ConfigurationError("gateway.next_hop is not set: where should mailseal deliver mail?")
         return result
 
@@ -278,6 +302,36 @@ def _tls(table: Any) -> TlsSettings:
         if path is not None and not path.is_file():
             raise ConfigurationError(f"gateway.tls: {path} does not exist")
     return TlsSettings(cert, key, require)
+
+
+def _dns(table: Any) -> DnsSettings:
+    where = "gateway.dns"
+    if not isinstance(table, Mapping):
+        raise ConfigurationError(f"[{where}] must be a table")
+    _check_keys(table, {"resolver", "dane", "trust_resolver", "timeout_seconds", "mx_port"}, where)
+    resolver = parse_hostport(table["resolver"], f"{where}.resolver") if "resolver" in table else None
+    for name in ("dane", "trust_resolver"):
+        if name in table and not isinstance(table[name], bool):
+            raise ConfigurationError(f"{where}.{name} must be true or false")
+    dane, trusted = bool(table.get("dane", False)), bool(table.get("trust_resolver", False))
+    if dane and not trusted:
+        # The AD bit is only as good as the path from the validator: RFC 6698 §4.1 / RFC 4035 §4.9.3.
+        host = resolver[0] if resolver else ""
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ConfigurationError(f"{where}.dane trusts the resolver's AD bit: set {where}.resolver to a validating "
+                                     f"resolver on loopback (such as \"127.0.0.1:53\"), or set {where}.trust_resolver "
+                                     f"= true when the path to it is protected")
+    timeout = table.get("timeout_seconds", 10.0)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ConfigurationError(f"{where}.timeout_seconds must be a positive number")
+    port = table.get("mx_port", 25)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigurationError(f"{where}.mx_port must be a port number")
+    return DnsSettings(resolver, dane, trusted, float(timeout), port)
 
 
 def _auth(table: Any) -> AuthSettings:
@@ -393,5 +447,5 @@ class LogSettings:
         return cls(path, max_bytes, backups)
 
 
-__all__ = ["AuthSettings", "GatewaySettings", "LogSettings", "OutboundTls", "TlsSettings", "parse_hostport",
+__all__ = ["AuthSettings", "DnsSettings", "GatewaySettings", "LogSettings", "OutboundTls", "TlsSettings", "parse_hostport",
            "parse_size"]

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, Protocol, cast
 import numpy  # noqa: F401
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session, TLSSetupException
 
+from ..policy import domain_of
 from ..streamio import is_crlf_canonical, longest_line
 from . import status
 from .addresses import address_problem
@@ -152,6 +153,10 @@ class Handler:
             return status.TOO_MANY_RECIPIENTS
         if not (self.trusted(session) or session.authenticated) and not self.is_accepted(address):
             return status.RELAY_DENIED
+        if self.settings.standalone and envelope.rcpt_tos and domain_of(address) != domain_of(envelope.rcpt_tos[0]):
+            # Standalone delivery: a second domain waits for another transaction, so that the gateway's answer
+            # (250 only when every copy was accepted) never ties one domain's fate to another's (RFC 5321 §3.3).
+            return status.ONE_DOMAIN_PER_TRANSACTION
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return status.RECIPIENT_OK

@@ -19,6 +19,9 @@ SENDER_SOURCE_ROUTE = "553 5.1.7 Sender address refused: source routes are not a
 RECIPIENT_SOURCE_ROUTE = "553 5.1.3 Recipient address refused: source routes are not accepted"
 TOO_MANY_RECIPIENTS = "452 4.5.3 Too many recipients"
 RELAY_DENIED = "554 5.7.1 Relay access denied"
+# Standalone delivery: one recipient domain per transaction, so that one domain's failure never bounces or delays
+# the others'; the client sends the rest in a later transaction (RFC 5321 §3.3).
+ONE_DOMAIN_PER_TRANSACTION = "452 4.5.3 One recipient domain per message here: send to this one in another"
 TLS_ACTIVE = "503 5.5.1 TLS is already active"
 XFORWARD_REFUSED = "550 5.7.0 XFORWARD not permitted"
 XFORWARD_SYNTAX = "501 5.5.4 Syntax: XFORWARD attribute=value ..."
@@ -78,11 +81,34 @@ def refused_by_next_hop(reason: str) -> str:
     return "554 5.0.0 The next hop refused the message: " + one_line(reason)
 
 
+def null_mx(reason: str) -> str:
+    """The recipient domain publishes a null MX (RFC 7505 §4.2)."""
+    return "556 5.1.10 " + one_line(reason)
+
+
+def no_such_domain(reason: str) -> str:
+    return "550 5.1.2 " + one_line(reason)
+
+
+def dns_failed(reason: str) -> str:
+    """An MX or address lookup failed (a bogus DNSSEC answer included): deferred."""
+    return "451 4.4.3 DNS lookup failed, try again later: " + one_line(reason)
+
+
+def secure_tls_failed(reason: str) -> str:
+    """No MX host gave the STARTTLS its DANE TLSA records or MTA-STS policy require: deferred (RFC 7672 §2.2)."""
+    return "451 4.7.5 No MX host could be reached securely, try again later: " + one_line(reason)
+
+
+def mx_unavailable(reason: str) -> str:
+    return "451 4.4.1 No MX host available, try again later: " + one_line(reason)
+
+
 def stored_as(name: str) -> str:
     """The test sink's acceptance."""
     return "250 2.0.0 OK: stored as " + name
 
 
 __all__ = [name for name in dir() if name.isupper() or name in (
-    "delivered", "one_line", "over_limit", "recipient_refused", "refused_by_next_hop", "refused_by_policy", "sender_refused",
+    "delivered", "dns_failed", "mx_unavailable", "no_such_domain", "null_mx", "one_line", "secure_tls_failed", "over_limit", "recipient_refused", "refused_by_next_hop", "refused_by_policy", "sender_refused",
     "stored_as")]

@@ -1,0 +1,135 @@
+"""Where a recipient domain's mail goes (RFC 5321 §5.1), and whether DNSSEC vouches for it (RFC 7672 §2.2).
+
+MX records by preference (equal preferences in random order); without MX records the domain itself is the
+host (implicit MX); a null MX (RFC 7505: one record, preference 0, host ``.``) means the domain takes no mail.
+Each answer says whether the resolver validated it (its AD bit, trusted only when ``[gateway.dns] dane`` is set:
+the resolver must validate and the path to it be safe). A SERVFAIL is what a validating resolver answers for a
+bogus signature: the lookup fails and the delivery is deferred, never downgraded to an insecure one.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdatatype
+import dns.resolver
+
+from ..pki.dane import Tlsa
+from .settings import DnsSettings
+
+
+class DnsFailure(Exception):
+    """The lookup itself failed (no answer, a timeout, SERVFAIL: a bogus signature at a validating resolver)."""
+
+
+class NullMx(Exception):
+    """The domain publishes a null MX (RFC 7505): it accepts no mail."""
+
+
+class NoSuchDomain(Exception):
+    """The domain does not exist (NXDOMAIN for its MX query)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    records: tuple[object, ...]
+    secure: bool  # validated (AD set by a trusted resolver)
+    exists: bool  # False on NXDOMAIN
+
+
+@dataclass(frozen=True)
+class MxHost:
+    name: str
+    preference: int
+
+
+@dataclass(frozen=True)
+class Route:
+    domain: str
+    hosts: tuple[MxHost, ...]
+    secure: bool  # the MX RRset (or its denial, for an implicit MX) was validated
+    implicit: bool = False
+
+
+def _nameserver(settings: DnsSettings) -> tuple[str, int]:
+    if settings.resolver is not None:
+        return settings.resolver
+    servers = dns.resolver.get_default_resolver().nameservers
+    if not servers:
+        raise DnsFailure("no nameserver configured (set gateway.dns.resolver)")
+    return str(servers[0]), 53
+
+
+class SecureLookup:
+    """Queries at one resolver, asking for its validation result (AD set in the query, RFC 6840 §5.7)."""
+
+    def __init__(self, settings: DnsSettings) -> None:
+        self.settings = settings
+
+    def query(self, name: str, rdtype: dns.rdatatype.RdataType) -> Answer:
+        """Blocking: run it in a thread from the event loop. Raises DnsFailure."""
+        host, port = _nameserver(self.settings)
+        query = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
+        query.flags |= dns.flags.AD | dns.flags.RD
+        try:
+            response, _ = dns.query.udp_with_fallback(query, host, timeout=self.settings.timeout, port=port)
+        except (dns.exception.DNSException, OSError) as exc:
+            raise DnsFailure(f"DNS lookup of {name} {dns.rdatatype.to_text(rdtype)} failed: {exc}") from None
+        rcode = response.rcode()
+        secure = self.settings.dane and bool(response.flags & dns.flags.AD)
+        if rcode == dns.rcode.NXDOMAIN:
+            return Answer((), secure, False)
+        if rcode != dns.rcode.NOERROR:
+            raise DnsFailure(f"DNS lookup of {name} {dns.rdatatype.to_text(rdtype)}: the resolver answered "
+                             f"{dns.rcode.to_text(rcode)}" + (" (a bogus DNSSEC signature?)"
+                                                              if rcode == dns.rcode.SERVFAIL else ""))
+        records = tuple(r for rrset in response.answer if rrset.rdtype == rdtype for r in rrset)
+        return Answer(records, secure, True)
+
+    def route(self, domain: str) -> Route:
+        """The MX hosts of domain in the order to try them. Raises DnsFailure, NullMx or NoSuchDomain."""
+        domain = domain.lower().rstrip(".")
+        answer = self.query(domain, dns.rdatatype.MX)
+        if not answer.exists:
+            raise NoSuchDomain(f"the domain {domain} does not exist")
+        mx = [(int(r.preference), r.exchange.to_text(omit_final_dot=True).lower())  # type: ignore[attr-defined]
+              for r in answer.records]
+        if any(host in ("", ".") for _, host in mx):
+            # RFC 7505 §3: a null MX is the only record; a domain mixing one with others is treated the same way.
+            raise NullMx(f"the domain {domain} accepts no mail (null MX, RFC 7505)")
+        if not mx:
+            return Route(domain, (MxHost(domain, 0),), answer.secure, implicit=True)  # RFC 5321 §5.1
+        random.shuffle(mx)  # equal preferences in random order (RFC 5321 §5.1), then by preference
+        mx.sort(key=lambda item: item[0])
+        seen: dict[str, MxHost] = {}
+        for preference, host in mx:
+            seen.setdefault(host, MxHost(host, preference))
+        return Route(domain, tuple(seen.values()), answer.secure)
+
+    def addresses(self, host: str) -> tuple[list[str], bool]:
+        """The host's IPv4 and IPv6 addresses, and whether both answers were validated. Raises DnsFailure."""
+        found: list[str] = []
+        secure = True
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            answer = self.query(host, rdtype)
+            secure = secure and answer.secure
+            found += [str(r.address) for r in answer.records]  # type: ignore[attr-defined]
+        return found, secure
+
+    def tlsa(self, host: str, port: int = 25) -> tuple[list[Tlsa], bool]:
+        """The TLSA records at ``_PORT._tcp.HOST`` (RFC 7672 §2.2.3: always port 25's name for SMTP) and whether
+        they were validated. Raises DnsFailure."""
+        answer = self.query(f"_{port}._tcp.{host}", dns.rdatatype.TLSA)
+        records = [Tlsa(int(r.usage), int(r.selector), int(r.mtype), bytes(r.cert))  # type: ignore[attr-defined]
+                   for r in answer.records]
+        return records, answer.secure
+
+
+__all__ = ["Answer", "DnsFailure", "MxHost", "NoSuchDomain", "NullMx", "Route", "SecureLookup"]

@@ -1,0 +1,260 @@
+"""Standalone delivery (``gateway.next_hop = "mx"``): each copy goes to its recipient domain's MX hosts, with DANE
+(RFC 7672) or MTA-STS (RFC 8461) deciding how the TLS must look, all-or-nothing as in relay.py.
+
+Per MX host, in order (mxlookup.py): when the MX RRset and the host's addresses are DNSSEC-secure (a trusted
+validating resolver, ``[gateway.dns] dane``) and the host has secure TLSA records at ``_25._tcp.HOST``, STARTTLS
+is mandatory and the server's chain must match one usable record (pki/dane.py); with only unusable records it is
+mandatory but not authenticated (RFC 7672 §2.2). DANE takes precedence over MTA-STS (RFC 8461 §2). Otherwise an
+MTA-STS policy in enforce mode keeps only the MX hosts matching its patterns and requires STARTTLS with a
+certificate valid for the host; testing mode logs what enforce would refuse. Otherwise ``[gateway.outbound_tls]``
+applies as for a next hop (opportunistic by default). A host that fails (no connection, a 4xx, a TLS check) is
+skipped for the next one; when none is left the copy is deferred: 4.7.5 when a TLS requirement was the reason.
+A bogus answer (SERVFAIL from the validator) defers; it never falls back to an insecure delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosmtplib
+
+from ..pki.dane import Tlsa, match_chain
+from ..policy import domain_of
+from . import status
+from .mtasts import Policy
+from .mxlookup import DnsFailure, MxHost, NoSuchDomain, NullMx, Route, SecureLookup
+from .pacing import BulkLane
+from .relay import Copy, DeliveryError, Journal, PoolKey, Relay
+from .settings import DnsSettings, GatewaySettings, OutboundTls
+
+log = logging.getLogger("mailseal.gateway")
+
+# How one MX host must be spoken to: DANE with usable records; DANE with only unusable ones (encrypt, do not
+# authenticate); MTA-STS enforce (verified certificate for the host); MTA-STS testing (try that, log, deliver
+# anyway); or [gateway.outbound_tls] as for a next hop.
+DANE, DANE_ENCRYPT, STS_ENFORCE, STS_TESTING, DEFAULT = "dane", "dane-encrypt", "sts-enforce", "sts-testing", "default"
+
+
+class SecureTlsFailure(Exception):
+    """A host did not give the TLS its TLSA records or its domain's MTA-STS policy require."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    host: str
+    addresses: tuple[str, ...]
+    mode: str
+    records: tuple[Tlsa, ...] = ()
+
+
+def _peer_chain(ssl_object: object) -> list[bytes]:
+    """The certificates the server sent, leaf first, DER (unverified: DANE decides what they are worth)."""
+    getter = getattr(ssl_object, "get_unverified_chain", None) or \
+        getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+    if getter is not None:
+        chain = getter() or []
+        return [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
+                for c in chain]
+    leaf = getattr(ssl_object, "getpeercert", lambda binary_form: None)(binary_form=True)
+    return [leaf] if leaf else []
+
+
+class MxRelay(Relay):
+    """The relay of standalone mode: the same journal, pool and two-phase commit, a route per recipient domain."""
+
+    def __init__(self, *, hostname: str, tls: OutboundTls, dns: DnsSettings, timeout: float, journal: Journal,
+                 bulk: BulkLane | None = None) -> None:
+        super().__init__("mx", dns.mx_port, hostname=hostname, tls=tls, timeout=timeout, journal=journal, bulk=bulk)
+        self.lookup = SecureLookup(dns)
+        self.dane = dns.dane
+
+    async def deliver(self, mail_from: str, copies: Sequence[Copy]) -> int:
+        """As Relay.deliver; a copy for several domains is sent as one copy per domain (each to its own MX)."""
+        split: list[Copy] = []
+        whole: list[Copy] = []
+        for copy in copies:
+            by_domain: dict[str, list[str]] = {}
+            for rcpt in copy.recipients:
+                by_domain.setdefault(domain_of(rcpt), []).append(rcpt)
+            if len(by_domain) == 1:
+                split.append(copy)
+                continue
+            whole.append(copy)
+            for domain, rcpts in sorted(by_domain.items()):
+                key = hashlib.sha256(f"{copy.key}\0{domain}".encode()).hexdigest()
+                split.append(Copy(rcpts, copy.file, key, copy.sender))
+        sent = await super().deliver(mail_from, split)
+        for copy in whole:  # every part was accepted: the copy as the service knows it is delivered
+            await asyncio.get_running_loop().run_in_executor(None, self.journal.record, copy.key)
+        return sent
+
+    def _plan(self, route: Route, host: MxHost, policy: Policy | None) -> Plan:
+        """How to reach host (blocking: DNS). Raises DnsFailure, or SecureTlsFailure for a bogus TLSA answer."""
+        addresses, addresses_secure = self.lookup.addresses(host.name)
+        if not addresses:
+            raise DnsFailure(f"{host.name} has no address")
+        if self.dane and route.secure and addresses_secure:
+            try:
+                records, secure = self.lookup.tlsa(host.name)
+            except DnsFailure as exc:
+                # RFC 7672 §2.2: a failed TLSA lookup of a secure host makes it unusable, not insecure.
+                raise SecureTlsFailure(f"TLSA lookup failed: {exc}") from None
+            if secure and records:
+                usable = tuple(r for r in records if r.usable)
+                return Plan(host.name, tuple(addresses), DANE if usable else DANE_ENCRYPT, usable)
+        if policy is not None and policy.mode == "enforce":
+            return Plan(host.name, tuple(addresses), STS_ENFORCE)
+        if policy is not None and policy.mode == "testing":
+            return Plan(host.name, tuple(addresses), STS_TESTING)
+        return Plan(host.name, tuple(addresses), DEFAULT)
+
+    async def _connect_to(self, address: str, plan: Plan, domain: str, mode: str) -> aiosmtplib.SMTP:
+        """A connection to one address of an MX host with STARTTLS as mode requires. Raises SecureTlsFailure when a
+        requirement is not met, aiosmtplib/OS errors for the rest."""
+        required_by = {DANE: "its TLSA records", DANE_ENCRYPT: "its TLSA records",
+                       STS_ENFORCE: f"the MTA-STS policy of {domain}"}.get(mode)
+        required = required_by is not None or self.tls.required_for({domain})
+        verify = mode in (STS_ENFORCE, STS_TESTING) or (mode == DEFAULT and required and self.tls.verify)
+        smtp = aiosmtplib.SMTP(hostname=address, port=self.port, local_hostname=self.hostname, timeout=self.timeout,
+                               start_tls=False)
+        try:
+            await smtp.connect()
+            await smtp.ehlo()
+            if mode == DEFAULT and self.tls.mode == "none" and not required:
+                return smtp
+            if not smtp.supports_extension("starttls"):
+                if required_by is not None or mode == STS_TESTING:
+                    raise SecureTlsFailure(f"no STARTTLS offered, which {required_by or 'the policy'} requires")
+                if required:
+                    raise DeliveryError(f"{plan.host} does not offer STARTTLS, which is required for {domain}")
+                return smtp
+            try:
+                await smtp.starttls(tls_context=self._context(verify), server_hostname=plan.host)
+            except (ssl.SSLError, aiosmtplib.SMTPException) as exc:
+                if required_by is not None or mode == STS_TESTING:
+                    raise SecureTlsFailure(f"STARTTLS failed: {exc}") from None
+                raise
+            if mode == DANE:
+                chain = _peer_chain(smtp.get_transport_info("ssl_object"))
+                problem = match_chain(plan.records, chain, [plan.host])
+                if problem is not None:
+                    raise SecureTlsFailure(problem)
+            await smtp.ehlo()
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    async def _open(self, copy: Copy, mail_from: str) -> tuple[aiosmtplib.SMTP, PoolKey]:
+        domain = domain_of(copy.recipients[0])
+        try:
+            route = await asyncio.to_thread(self.lookup.route, domain)
+        except NullMx as exc:
+            raise DeliveryError(str(exc), permanent=True, reply=status.null_mx(str(exc))) from None
+        except NoSuchDomain as exc:
+            raise DeliveryError(str(exc), permanent=True, reply=status.no_such_domain(str(exc))) from None
+        except DnsFailure as exc:
+            log.warning("mx %s: %s; delivery deferred", domain, exc)
+            raise DeliveryError(str(exc), reply=status.dns_failed(str(exc))) from None
+        policy = await asyncio.to_thread(self.mta_sts.lookup, domain) if self.mta_sts is not None else None
+        failures: list[str] = []
+        secure_failure = False
+        for host in route.hosts:
+            try:
+                plan = await asyncio.to_thread(self._plan, route, host, policy)
+            except (DnsFailure, SecureTlsFailure) as exc:
+                secure_failure = secure_failure or isinstance(exc, SecureTlsFailure)
+                failures.append(f"{host.name}: {exc}")
+                log.warning("mx %s: %s: %s; trying the next MX host", domain, host.name, exc)
+                continue
+            if plan.mode in (STS_ENFORCE, STS_TESTING) and policy is not None and not policy.matches(host.name):
+                # A host with DANE TLSA records is not filtered: DANE takes precedence (RFC 8461 §2).
+                log.warning("mta-sts %s (%s): the MX host %s matches none of the policy's mx patterns%s", domain,
+                            policy.mode, host.name, "; skipped" if plan.mode == STS_ENFORCE else "")
+                if plan.mode == STS_ENFORCE:
+                    failures.append(f"{host.name}: not an mx of the MTA-STS policy ({', '.join(policy.mx)})")
+                    secure_failure = True
+                    continue
+            for address in plan.addresses:
+                opened = await self._try(copy, mail_from, plan, address, domain, failures)
+                if isinstance(opened, tuple):
+                    return opened
+                secure_failure = secure_failure or opened
+        reason = f"{domain}: " + "; ".join(failures)
+        log.warning("mx %s: no MX host took the copy; delivery deferred (%s)", domain, "; ".join(failures)[:500])
+        raise DeliveryError(reason, reply=status.secure_tls_failed(reason) if secure_failure
+                            else status.mx_unavailable(reason))
+
+    async def _try(self, copy: Copy, mail_from: str, plan: Plan, address: str, domain: str,
+                   failures: list[str]) -> tuple[aiosmtplib.SMTP, PoolKey] | bool:
+        """The copy's transaction opened at one address, or whether the failure was a TLS requirement's."""
+        mode = plan.mode
+        where = f"{plan.host}[{address}]"
+        key: PoolKey = (address, self.port, plan.host, mode, plan.records)
+        pooled = self.pool.take(key)
+        if pooled is not None:
+            try:
+                await self._transaction(pooled, copy, mail_from)
+                return pooled, key
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
+                pooled.close()  # closed while idle: open a fresh one
+            except BaseException:
+                pooled.close()
+                raise
+        try:
+            try:
+                smtp = await self._connect_to(address, plan, domain, mode)
+            except SecureTlsFailure as exc:
+                if mode != STS_TESTING:
+                    raise
+                log.warning("mta-sts %s (testing): no verified STARTTLS with %s (%s); delivered anyway", domain,
+                            plan.host, exc)
+                mode = DEFAULT
+                key = (address, self.port, plan.host, mode, ())
+                smtp = await self._connect_to(address, plan, domain, mode)
+        except SecureTlsFailure as exc:
+            what = "dane" if mode in (DANE, DANE_ENCRYPT) else f"mta-sts {domain} (enforce)"
+            log.warning("%s %s: %s; trying the next MX host", what, where, exc)
+            failures.append(f"{where}: {exc}")
+            return True
+        except DeliveryError as exc:
+            failures.append(f"{where}: {exc.message}")
+            return False
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, ssl.SSLError) as exc:
+            log.warning("mx %s: %s: %s; trying the next MX host", domain, where, exc)
+            failures.append(f"{where}: {exc}")
+            return False
+        try:
+            await self._transaction(smtp, copy, mail_from)
+        except DeliveryError as exc:
+            smtp.close()
+            if exc.permanent:
+                raise
+            failures.append(f"{where}: {exc.message}")
+            return False
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            smtp.close()
+            failures.append(f"{where}: {exc}")
+            return False
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp, key
+
+
+def relay_for(settings: GatewaySettings, journal: Journal, bulk: BulkLane | None = None) -> Relay:
+    """The relay the settings ask for: to the next hop, or to each domain's MX (standalone)."""
+    if settings.standalone:
+        return MxRelay(hostname=settings.hostname, tls=settings.outbound_tls, dns=settings.dns,
+                       timeout=settings.relay_timeout_seconds, journal=journal, bulk=bulk)
+    assert settings.next_hop is not None
+    return Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
+                 timeout=settings.relay_timeout_seconds, journal=journal, bulk=bulk)
+
+
+__all__ = ["MxRelay", "relay_for"]

@@ -1,0 +1,326 @@
+"""Standalone delivery (``next_hop = "mx"``) with real components on loopback: a signed zone served by a small
+authority (tests/support/dnssec.py), dnsmasq validating it as the resolver, SMTP sinks with STARTTLS on 127.0.0.2
+and up holding test-PKI certificates, and a local MTA-STS policy server. Each case has its own recipient domain.
+
+A naive relay (deliver to the first MX that answers, opportunistic TLS without checks) would deliver every one of
+the "deferred" cases below to the sink; the assertions show that the sink got nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import smtplib
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from mailseal.gateway.mxrelay import MxRelay
+from mailseal.gateway.relay import Copy, DeliveryError, Journal
+from mailseal.gateway.settings import DnsSettings, OutboundTls
+from mailseal.pki.dane import association
+from tests.gateway.conftest import StartGateway
+from tests.gateway.harness import message
+from tests.gateway.test_mtasts_delivery import PolicyServer, _Handler
+from tests.support.dnssec import DnsAuthority, ValidatingDnsmasq, Zone, free_port_udp_tcp
+from tests.support.servercerts import ServerCert, server_cert
+from tests.support.testpki import TestPKI
+
+POLICY = "version: STSv1\nmode: enforce\nmx: mx-sts.plain.dane.test\nmax_age: 600\n"
+
+
+@dataclass
+class Sink:
+    """An SMTP server on one loopback address, with or without STARTTLS; records (mail from, rcpts, over TLS)."""
+
+    address: str
+    port: int
+    cert: ServerCert | None
+    received: list[tuple[str, list[str], bool]] = field(default_factory=list)
+    controller: Controller | None = None
+
+    async def handle_DATA(self, server: object, session: Any, envelope: Any) -> str:
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), session.ssl is not None))
+        return "250 OK"
+
+    def start(self) -> None:
+        ctx = None
+        if self.cert is not None:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(self.cert.cert_file, self.cert.key_file)
+        self.controller = Controller(self, hostname=self.address, port=self.port, tls_context=ctx)
+        self.controller.start()
+
+
+@dataclass
+class World:
+    dns_port: int
+    mx_port: int
+    policy_port: int
+    sinks: dict[str, Sink]
+    root: Path
+
+    def tls(self, **kw: Any) -> OutboundTls:
+        fields: dict[str, Any] = dict(mode="opportunistic", ca_file=self.root, mta_sts=True,
+                                      mta_sts_nameserver=("127.0.0.1", self.dns_port), mta_sts_ca_file=self.root,
+                                      mta_sts_allowed_networks=("127.0.0.0/8",), mta_sts_timeout_seconds=5.0,
+                                      mta_sts_policy_port=self.policy_port)
+        fields.update(kw)
+        return OutboundTls(**fields)
+
+    def dns(self, dane: bool = True) -> DnsSettings:
+        return DnsSettings(resolver=("127.0.0.1", self.dns_port), dane=dane, timeout=5.0, mx_port=self.mx_port)
+
+    def clear(self) -> None:
+        for sink in self.sinks.values():
+            sink.received.clear()
+
+
+def _tlsa(usage: int, selector: int, mtype: int, data: bytes) -> str:
+    return f"TLSA {usage} {selector} {mtype} {data.hex()}"
+
+
+@pytest.fixture(scope="module")
+def world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    tmp = tmp_path_factory.mktemp("standalone")
+    certs = {
+        "ee": server_cert(pki, tmp, ["mx-ee.dane.test"], issuer="self", days=(-30, -1)),  # DANE-EE: dates ignored
+        "bad": server_cert(pki, tmp, ["mx-bad.dane.test"]),
+        "ta": server_cert(pki, tmp, ["mx-ta.dane.test"]),
+        "plain": server_cert(pki, tmp, ["mx.plain.dane.test"], issuer="self"),
+        "other": server_cert(pki, tmp, ["mx-other.plain.dane.test"], issuer="self"),
+        "sts": server_cert(pki, tmp, ["mx-sts.plain.dane.test"]),
+    }
+    unrelated = server_cert(pki, tmp, ["unrelated.example"], issuer="self")
+    ee_spki = association(certs["ee"].cert, 1, 1)
+    signed = Zone("dane.test.", f"""
+@ 300 IN SOA ns.dane.test. admin.dane.test. 1 3600 600 86400 300
+@ 300 IN NS ns.dane.test.
+ns 300 IN A 127.0.0.1
+mx-ee 300 IN A 127.0.0.2
+_25._tcp.mx-ee 300 IN {_tlsa(3, 1, 1, ee_spki)}
+mx-bad 300 IN A 127.0.0.3
+_25._tcp.mx-bad 300 IN {_tlsa(3, 1, 1, association(unrelated.cert, 1, 1))}
+mx-ta 300 IN A 127.0.0.4
+_25._tcp.mx-ta 300 IN {_tlsa(2, 0, 1, association(pki.intermediate_cert, 0, 1))}
+_25._tcp.mx-ta 300 IN {_tlsa(1, 1, 1, bytes(32))}
+mx-ta2 300 IN A 127.0.0.3
+_25._tcp.mx-ta2 300 IN {_tlsa(2, 0, 1, association(pki.intermediate_cert, 0, 1))}
+mx-notls 300 IN A 127.0.0.5
+_25._tcp.mx-notls 300 IN {_tlsa(3, 1, 1, ee_spki)}
+mx-down 300 IN A 127.0.0.7
+ee 300 IN MX 10 mx-ee.dane.test.
+mismatch 300 IN MX 10 mx-bad.dane.test.
+ta 300 IN MX 10 mx-ta.dane.test.
+notls 300 IN MX 10 mx-notls.dane.test.
+taname 300 IN MX 10 mx-ta2.dane.test.
+bogus 300 IN MX 10 mx-ee.dane.test.
+null 300 IN MX 0 .
+pref 300 IN MX 20 mx-ta.dane.test.
+pref 300 IN MX 10 mx-ee.dane.test.
+fallback 300 IN MX 5 mx-down.dane.test.
+fallback 300 IN MX 10 mx-bad.dane.test.
+fallback 300 IN MX 20 mx-ta.dane.test.
+prec 300 IN MX 10 mx-ee.dane.test.
+_mta-sts.prec 300 IN TXT "v=STSv1; id=p1;"
+mta-sts.prec 300 IN A 127.0.0.1
+plain 300 IN NS ns.plain.dane.test.
+ns.plain 300 IN A 127.0.0.1
+""", signed=True)
+    signed.break_signature("bogus", "MX")
+    unsigned = Zone("plain.dane.test.", """
+@ 300 IN SOA ns.plain.dane.test. admin.dane.test. 1 3600 600 86400 300
+@ 300 IN NS ns.plain.dane.test.
+ns 300 IN A 127.0.0.1
+@ 300 IN MX 10 mx.plain.dane.test.
+mx 300 IN A 127.0.0.6
+sts 300 IN MX 10 mx-other.plain.dane.test.
+sts 300 IN MX 20 mx-sts.plain.dane.test.
+mx-other 300 IN A 127.0.0.8
+mx-sts 300 IN A 127.0.0.9
+_mta-sts.sts 300 IN TXT "v=STSv1; id=s1;"
+mta-sts.sts 300 IN A 127.0.0.1
+""", signed=False)
+    root = Zone(".", f"""
+@ 300 IN SOA ns.dane.test. admin.dane.test. 1 3600 600 86400 300
+@ 300 IN NS ns.dane.test.
+dane.test. 300 IN NS ns.dane.test.
+dane.test. 300 IN DS {signed.ds.to_text() if signed.ds else ""}
+ns.dane.test. 300 IN A 127.0.0.1
+""", signed=True)
+    authority = DnsAuthority([root, signed, unsigned])
+    resolver = ValidatingDnsmasq(authority.port, [""], [root.trust_anchor()])
+    policy_cert = server_cert(pki, tmp, ["mta-sts.prec.dane.test", "mta-sts.sts.plain.dane.test"], issuer="root")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(policy_cert.cert_file, policy_cert.key_file)
+    policy = PolicyServer(("127.0.0.1", 0), _Handler)
+    policy.body = POLICY.encode()
+    policy.socket = ctx.wrap_socket(policy.socket, server_side=True)
+    threading.Thread(target=policy.serve_forever, daemon=True).start()
+    port = free_port_udp_tcp("127.0.0.2")
+    sinks = {"ee": Sink("127.0.0.2", port, certs["ee"]), "bad": Sink("127.0.0.3", port, certs["bad"]),
+             "ta": Sink("127.0.0.4", port, certs["ta"]), "notls": Sink("127.0.0.5", port, None),
+             "plain": Sink("127.0.0.6", port, certs["plain"]), "other": Sink("127.0.0.8", port, certs["other"]),
+             "sts": Sink("127.0.0.9", port, certs["sts"])}
+    try:
+        resolver.start()
+        for sink in sinks.values():
+            sink.start()
+        yield World(resolver.port, port, int(policy.server_address[1]), sinks, pki.root_path)
+    finally:
+        for sink in sinks.values():
+            if sink.controller is not None:
+                with contextlib.suppress(Exception):
+                    sink.controller.stop()
+        policy.shutdown()
+        policy.server_close()
+        resolver.stop()
+        authority.stop()
+
+
+def _deliver(world: World, tmp_path: Path, rcpts: list[str], dane: bool = True, **tls: Any) -> int:
+    world.clear()
+    path = tmp_path / "copy.eml"
+    path.write_bytes(b"From: a@gw.example\r\nSubject: x\r\n\r\nhello\r\n")
+    relay = MxRelay(hostname="gw.example", tls=world.tls(**tls), dns=world.dns(dane), timeout=10,
+                    journal=Journal(tmp_path / "journal"))
+
+    async def run() -> int:
+        try:
+            with path.open("rb") as f:
+                return await relay.deliver("a@gw.example", [Copy(rcpts, f, f"key-{'-'.join(rcpts)}")])
+        finally:
+            await relay.close()
+    return asyncio.run(run())
+
+
+def _deferred(world: World, tmp_path: Path, rcpt: str, **kw: Any) -> DeliveryError:
+    with pytest.raises(DeliveryError) as info:
+        _deliver(world, tmp_path, [rcpt], **kw)
+    assert all(not s.received for s in world.sinks.values())
+    return info.value
+
+
+def test_dane_ee_match_delivers_over_tls(world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The certificate is self-signed and expired: DANE-EE pins the key, nothing else matters (RFC 7672 §3.1.1).
+    assert _deliver(world, tmp_path, ["bob@ee.dane.test"]) == 1
+    assert world.sinks["ee"].received == [("a@gw.example", ["bob@ee.dane.test"], True)]
+
+
+def test_dane_ee_mismatch_defers_with_4_7_5(world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    error = _deferred(world, tmp_path, "bob@mismatch.dane.test")
+    assert not error.permanent and error.reply is not None and error.reply.startswith("451 4.7.5")
+    assert "matches none of the TLSA records" in error.message
+    assert "dane mx-bad.dane.test[127.0.0.3]: the server's certificate chain matches none" in caplog.text
+
+
+def test_dane_ta_match_delivers(world: World, tmp_path: Path) -> None:
+    # The TLSA RRset also holds a PKIX-EE record: unusable for SMTP, ignored (RFC 7672 §3.1.3).
+    _deliver(world, tmp_path, ["bob@ta.dane.test"])
+    assert world.sinks["ta"].received == [("a@gw.example", ["bob@ta.dane.test"], True)]
+
+
+def test_dane_ta_checks_the_name(world: World, tmp_path: Path) -> None:
+    # mx-ta2's server holds a certificate from the same anchor, but for mx-bad.dane.test (RFC 7672 §3.2.2).
+    error = _deferred(world, tmp_path, "bob@taname.dane.test")
+    assert error.reply is not None and error.reply.startswith("451 4.7.5") and "checks the name" in error.message
+
+
+def test_tlsa_without_starttls_defers(world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    error = _deferred(world, tmp_path, "bob@notls.dane.test")
+    assert error.reply is not None and error.reply.startswith("451 4.7.5") and "no STARTTLS offered" in error.message
+    assert "dane mx-notls.dane.test[127.0.0.5]" in caplog.text
+
+
+def test_unsigned_zone_is_opportunistic(world: World, tmp_path: Path) -> None:
+    # Self-signed certificate, no TLSA (and none could be trusted): encrypted, not authenticated (RFC 7435).
+    _deliver(world, tmp_path, ["bob@plain.dane.test"])
+    assert world.sinks["plain"].received == [("a@gw.example", ["bob@plain.dane.test"], True)]
+
+
+def test_bogus_signature_defers(world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    error = _deferred(world, tmp_path, "bob@bogus.dane.test")
+    assert not error.permanent and error.reply is not None and error.reply.startswith("451 4.4.3")
+    assert "SERVFAIL" in error.message
+
+
+def test_null_mx_is_a_permanent_failure(world: World, tmp_path: Path) -> None:
+    error = _deferred(world, tmp_path, "bob@null.dane.test")
+    assert error.permanent and error.reply is not None and error.reply.startswith("556 5.1.10")
+
+
+def test_a_domain_that_does_not_exist_is_a_permanent_failure(world: World, tmp_path: Path) -> None:
+    error = _deferred(world, tmp_path, "bob@nowhere.dane.test")
+    assert error.permanent and error.reply is not None and error.reply.startswith("550 5.1.2")
+
+
+def test_mx_preference_is_followed(world: World, tmp_path: Path) -> None:
+    _deliver(world, tmp_path, ["bob@pref.dane.test"])
+    assert world.sinks["ee"].received and not world.sinks["ta"].received
+
+
+def test_fallback_past_a_dead_mx_and_a_dane_mismatch(world: World, tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    _deliver(world, tmp_path, ["bob@fallback.dane.test"])
+    assert world.sinks["ta"].received == [("a@gw.example", ["bob@fallback.dane.test"], True)]
+    assert not world.sinks["bad"].received
+    assert "mx-down.dane.test[127.0.0.7]" in caplog.text and "dane mx-bad.dane.test[127.0.0.3]" in caplog.text
+
+
+def test_without_dane_the_tlsa_records_are_not_trusted(world: World, tmp_path: Path) -> None:
+    # dane = false: the AD bit is not trusted, so the mismatching host gets the copy over opportunistic TLS.
+    _deliver(world, tmp_path, ["bob@mismatch.dane.test"], dane=False)
+    assert world.sinks["bad"].received == [("a@gw.example", ["bob@mismatch.dane.test"], True)]
+
+
+def test_mta_sts_enforce_skips_an_mx_outside_the_policy(world: World, tmp_path: Path,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    _deliver(world, tmp_path, ["bob@sts.plain.dane.test"])
+    assert world.sinks["sts"].received == [("a@gw.example", ["bob@sts.plain.dane.test"], True)]
+    assert not world.sinks["other"].received
+    assert "mta-sts sts.plain.dane.test (enforce): the MX host mx-other.plain.dane.test matches none" in caplog.text
+
+
+def test_mta_sts_enforce_defers_without_a_valid_certificate(world: World, tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    error = _deferred(world, tmp_path, "bob@sts.plain.dane.test", ca_file=None)  # the test root is not trusted
+    assert error.reply is not None and error.reply.startswith("451 4.7.5")
+    assert "CERTIFICATE_VERIFY_FAILED" in error.message
+    assert "mta-sts sts.plain.dane.test (enforce) mx-sts.plain.dane.test[127.0.0.9]" in caplog.text
+
+
+def test_dane_takes_precedence_over_mta_sts(world: World, tmp_path: Path) -> None:
+    # prec.dane.test's policy names only mx-sts.plain.dane.test, but its MX has secure TLSA records (RFC 8461 §2).
+    _deliver(world, tmp_path, ["bob@prec.dane.test"])
+    assert world.sinks["ee"].received == [("a@gw.example", ["bob@prec.dane.test"], True)]
+
+
+def test_a_copy_for_two_domains_goes_to_each_mx(world: World, tmp_path: Path) -> None:
+    assert _deliver(world, tmp_path, ["bob@ee.dane.test", "carol@ta.dane.test"]) == 2
+    assert world.sinks["ee"].received == [("a@gw.example", ["bob@ee.dane.test"], True)]
+    assert world.sinks["ta"].received == [("a@gw.example", ["carol@ta.dane.test"], True)]
+
+
+def test_the_gateway_answers_per_domain(world: World, start_gateway: StartGateway) -> None:
+    """The whole gateway in standalone mode: a second domain's RCPT gets 452 4.5.3 (sent later in its own
+    transaction); DANE-EE delivers with 250; a mismatch gives 451 4.7.5; a null MX 556 5.1.10."""
+    world.clear()
+    gw = start_gateway({"gateway": {"next_hop": "mx", "outbound_tls": {"ca_file": str(world.root)}, "dns": {
+        "resolver": f"127.0.0.1:{world.dns_port}", "dane": True, "timeout_seconds": 5, "mx_port": world.mx_port}}})
+    mail = message("alice@example.org", ["bob@ee.dane.test", "carol@ta.dane.test"])
+    refused = gw.send(mail, "alice@example.org", ["bob@ee.dane.test", "carol@ta.dane.test"])
+    assert refused == {"carol@ta.dane.test": (452, b"4.5.3 One recipient domain per message here: send to this one "
+                                                     b"in another")}
+    assert [r[1] for r in world.sinks["ee"].received] == [["bob@ee.dane.test"]] and not world.sinks["ta"].received
+    gw.send(mail, "alice@example.org", ["carol@ta.dane.test"])
+    assert [r[1] for r in world.sinks["ta"].received] == [["carol@ta.dane.test"]]
+    for rcpt, code, enhanced in (("bob@mismatch.dane.test", 451, b"4.7.5"), ("bob@null.dane.test", 556, b"5.1.10")):
+        with pytest.raises(smtplib.SMTPDataError) as info:
+            gw.send(message("alice@example.org", [rcpt]), "alice@example.org", [rcpt])
+        assert info.value.smtp_code == code and info.value.smtp_error.startswith(enhanced)
+    assert not world.sinks["bad"].received
