@@ -74,7 +74,7 @@ class World:
         return OutboundTls(**fields)
 
     def dns(self, dane: bool = True) -> DnsSettings:
-        return DnsSettings(resolver=("127.0.0.1", self.dns_port), dane=dane, timeout=5.0, mx_port=self.mx_port)
+        return DnsSettings(resolver=("127.0.0.1", self.dns_port), dane=dane, timeout_seconds=5.0, mx_port=self.mx_port)
 
     def clear(self) -> None:
         for sink in self.sinks.values():

@@ -79,7 +79,7 @@ class SecureLookup:
         query = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
         query.flags |= dns.flags.AD | dns.flags.RD
         try:
-            response, _ = dns.query.udp_with_fallback(query, host, timeout=self.settings.timeout, port=port)
+            response, _ = dns.query.udp_with_fallback(query, host, timeout=self.settings.timeout_seconds, port=port)
         except (dns.exception.DNSException, OSError) as exc:
             raise DnsFailure(f"DNS lookup of {name} {dns.rdatatype.to_text(rdtype)} failed: {exc}") from None
         rcode = response.rcode()

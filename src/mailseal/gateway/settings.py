@@ -119,7 +119,7 @@ class DnsSettings:
     resolver: tuple[str, int] | None = None
     dane: bool = False
     trust_resolver: bool = False
-    timeout: float = 10.0
+    timeout_seconds: float = 10.0
     mx_port: int = 25
 
 
