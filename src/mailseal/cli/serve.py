@@ -157,7 +157,7 @@ def _check(settings: dict[str, Any], as_json: bool) -> None:
     store = check_store(settings)
     summary = {
         "listen": "{}:{}".format(*gateway.listen),
-        "next_hop": "{}:{}".format(*gateway.next_hop) if gateway.next_hop else None,
+        "next_hop": "{}:{}".format(*gateway.next_hop) if gateway.next_hop else ("mx" if gateway.standalone else None),
         "hostname": gateway.hostname,
         "accepted_domains": list(gateway.accepted_domains or policy.accepted_domains),
         "trusted_networks": [str(n) for n in gateway.trusted_networks],
@@ -243,7 +243,8 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
         raise listen_error(failure.error, port, f"--listen {host}:N (or gateway.listen in the settings file)") \
             from failure.error
     host, _ = gw.settings.listen
-    hop = "{}:{}".format(*gw.settings.next_hop) if gw.settings.next_hop else "-"
+    hop = "{}:{}".format(*gw.settings.next_hop) if gw.settings.next_hop else \
+        ("each domain's MX" if gw.settings.standalone else "-")
     listening = f"listening on {host}:{gw.port}, relaying to {hop}"
     click.echo(f"mailseal gateway {listening}", err=True)
     console = None if web is None else await _start_console(gw, web, prepared)
