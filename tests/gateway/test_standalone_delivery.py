@@ -114,11 +114,18 @@ _25._tcp.mx-ta2 300 IN {_tlsa(2, 0, 1, association(pki.intermediate_cert, 0, 1))
 mx-notls 300 IN A 127.0.0.5
 _25._tcp.mx-notls 300 IN {_tlsa(3, 1, 1, ee_spki)}
 mx-down 300 IN A 127.0.0.7
+mx-pkix 300 IN A 127.0.0.5
+_25._tcp.mx-pkix 300 IN {_tlsa(1, 1, 1, ee_spki)}
+implicit 300 IN A 127.0.0.2
+_25._tcp.implicit 300 IN {_tlsa(3, 1, 1, ee_spki)}
+implicitbad 300 IN A 127.0.0.3
+_25._tcp.implicitbad 300 IN {_tlsa(3, 1, 1, ee_spki)}
 ee 300 IN MX 10 mx-ee.dane.test.
 mismatch 300 IN MX 10 mx-bad.dane.test.
 ta 300 IN MX 10 mx-ta.dane.test.
 notls 300 IN MX 10 mx-notls.dane.test.
 taname 300 IN MX 10 mx-ta2.dane.test.
+pkixonly 300 IN MX 10 mx-pkix.dane.test.
 bogus 300 IN MX 10 mx-ee.dane.test.
 null 300 IN MX 0 .
 pref 300 IN MX 20 mx-ta.dane.test.
@@ -235,6 +242,20 @@ def test_tlsa_without_starttls_defers(world: World, tmp_path: Path, caplog: pyte
     error = _deferred(world, tmp_path, "bob@notls.dane.test")
     assert error.reply is not None and error.reply.startswith("451 4.7.5") and "no STARTTLS offered" in error.message
     assert "dane mx-notls.dane.test[127.0.0.5]" in caplog.text
+
+
+def test_only_unusable_tlsa_records_still_make_starttls_mandatory(world: World, tmp_path: Path) -> None:
+    # A PKIX-EE record alone: TLS required, not authenticated (RFC 7672 §2.2); this server offers no STARTTLS.
+    error = _deferred(world, tmp_path, "bob@pkixonly.dane.test")
+    assert error.reply is not None and error.reply.startswith("451 4.7.5") and "no STARTTLS offered" in error.message
+
+
+def test_implicit_mx_with_tlsa_records(world: World, tmp_path: Path) -> None:
+    # No MX records: the domain is its own MX (RFC 5321 §5.1) and its TLSA records apply at _25._tcp.DOMAIN.
+    _deliver(world, tmp_path, ["bob@implicit.dane.test"])
+    assert world.sinks["ee"].received == [("a@gw.example", ["bob@implicit.dane.test"], True)]
+    error = _deferred(world, tmp_path, "bob@implicitbad.dane.test")
+    assert error.reply is not None and error.reply.startswith("451 4.7.5")
 
 
 def test_unsigned_zone_is_opportunistic(world: World, tmp_path: Path) -> None:

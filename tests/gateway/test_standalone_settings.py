@@ -24,6 +24,7 @@ def test_next_hop_mx_means_standalone(tmp_path: Path) -> None:
     assert settings.dns == DnsSettings(("127.0.0.1", 5353), True, False, 10.0, 2525)
     relay = relay_for(settings, Journal(tmp_path / "j"))
     assert isinstance(relay, MxRelay) and relay.port == 2525 and relay.dane
+    assert relay.tls.mta_sts_nameserver == ("127.0.0.1", 5353)  # MTA-STS asks the same resolver unless told
 
 
 def test_a_next_hop_stays_a_next_hop(tmp_path: Path) -> None:

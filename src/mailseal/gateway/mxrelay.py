@@ -19,7 +19,7 @@ import hashlib
 import logging
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiosmtplib
 
@@ -250,7 +250,10 @@ class MxRelay(Relay):
 def relay_for(settings: GatewaySettings, journal: Journal, bulk: BulkLane | None = None) -> Relay:
     """The relay the settings ask for: to the next hop, or to each domain's MX (standalone)."""
     if settings.standalone:
-        return MxRelay(hostname=settings.hostname, tls=settings.outbound_tls, dns=settings.dns,
+        tls = settings.outbound_tls
+        if tls.mta_sts_nameserver is None and settings.dns.resolver is not None:
+            tls = replace(tls, mta_sts_nameserver=settings.dns.resolver)  # one resolver for all of the route
+        return MxRelay(hostname=settings.hostname, tls=tls, dns=settings.dns,
                        timeout=settings.relay_timeout_seconds, journal=journal, bulk=bulk)
     assert settings.next_hop is not None
     return Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
