@@ -64,6 +64,7 @@ class World:
     policy_port: int
     sinks: dict[str, Sink]
     root: Path
+    policy: PolicyServer
 
     def tls(self, **kw: Any) -> OutboundTls:
         fields: dict[str, Any] = dict(mode="opportunistic", ca_file=self.root, mta_sts=True,
@@ -178,7 +179,7 @@ ns.dane.test. 300 IN A 127.0.0.1
         resolver.start()
         for sink in sinks.values():
             sink.start()
-        yield World(resolver.port, port, int(policy.server_address[1]), sinks, pki.root_path)
+        yield World(resolver.port, port, int(policy.server_address[1]), sinks, pki.root_path, policy)
     finally:
         for sink in sinks.values():
             if sink.controller is not None:
@@ -313,6 +314,18 @@ def test_mta_sts_enforce_defers_without_a_valid_certificate(world: World, tmp_pa
     assert error.reply is not None and error.reply.startswith("451 4.7.5")
     assert "CERTIFICATE_VERIFY_FAILED" in error.message
     assert "mta-sts sts.plain.dane.test (enforce) mx-sts.plain.dane.test[127.0.0.9]" in caplog.text
+
+
+def test_mta_sts_testing_logs_and_delivers(world: World, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    world.policy.body = POLICY.replace("enforce", "testing").encode()
+    try:
+        _deliver(world, tmp_path, ["bob@sts.plain.dane.test"])
+    finally:
+        world.policy.body = POLICY.encode()
+    # The first MX is outside the policy and its certificate self-signed: logged twice, delivered anyway.
+    assert world.sinks["other"].received == [("a@gw.example", ["bob@sts.plain.dane.test"], True)]
+    assert "mta-sts sts.plain.dane.test (testing): the MX host mx-other.plain.dane.test matches none" in caplog.text
+    assert "mta-sts sts.plain.dane.test (testing): no verified STARTTLS with mx-other.plain.dane.test" in caplog.text
 
 
 def test_dane_takes_precedence_over_mta_sts(world: World, tmp_path: Path) -> None:
