@@ -57,7 +57,7 @@ def test_doc_shows_the_test_instance_config(doc: str) -> None:
 
 def test_doc_settings_examples_are_valid_gateway_settings(doc: str, tmp_path: Path) -> None:
     blocks = [tomllib.loads(text) for text in TOML_BLOCK.findall(doc)]
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     for settings in blocks:
         tls = settings["gateway"].get("tls")
         if tls:
@@ -67,8 +67,10 @@ def test_doc_settings_examples_are_valid_gateway_settings(doc: str, tmp_path: Pa
                 stand_in.write_text("placeholder\n")
                 tls[name] = str(stand_in)
         parsed = GatewaySettings.from_settings(settings)
-        assert parsed.next_hop is not None and parsed.accepted_domains
-    mode_a, mode_b = (GatewaySettings.from_settings({"gateway": {k: v for k, v in b["gateway"].items() if k != "tls"}})
-                      for b in blocks)
+        assert (parsed.next_hop is not None or parsed.standalone) and parsed.accepted_domains
+    mode_a, mode_b, mx = (GatewaySettings.from_settings({"gateway": {k: v for k, v in b["gateway"].items()
+                                                                    if k != "tls"}})
+                          for b in blocks)
+    assert mx.standalone and mx.dns.dane and mx.outbound_tls.mta_sts  # (b) without a next hop
     assert mode_a.listen == DOC_FILTER and mode_a.next_hop == ("127.0.0.1", DOC_REINJECT_PORT)
     assert mode_b.outbound_tls.mode == "opportunistic"
