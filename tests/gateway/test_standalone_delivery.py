@@ -127,6 +127,10 @@ ta 300 IN MX 10 mx-ta.dane.test.
 notls 300 IN MX 10 mx-notls.dane.test.
 taname 300 IN MX 10 mx-ta2.dane.test.
 pkixonly 300 IN MX 10 mx-pkix.dane.test.
+loop 300 IN MX 10 gw.example.
+loop2 300 IN MX 5 mx-ee.dane.test.
+loop2 300 IN MX 10 gw.example.
+loop2 300 IN MX 20 mx-ta.dane.test.
 bogus 300 IN MX 10 mx-ee.dane.test.
 null 300 IN MX 0 .
 pref 300 IN MX 20 mx-ta.dane.test.
@@ -279,6 +283,23 @@ def test_null_mx_is_a_permanent_failure(world: World, tmp_path: Path) -> None:
 def test_a_domain_that_does_not_exist_is_a_permanent_failure(world: World, tmp_path: Path) -> None:
     error = _deferred(world, tmp_path, "bob@nowhere.dane.test")
     assert error.permanent and error.reply is not None and error.reply.startswith("550 5.1.2")
+
+
+def test_a_domain_whose_best_mx_is_this_gateway_is_a_loop(world: World, tmp_path: Path) -> None:
+    error = _deferred(world, tmp_path, "bob@loop.dane.test")  # the relay's hostname is gw.example
+    assert error.permanent and error.reply is not None and error.reply.startswith("554 5.4.6")
+
+
+def test_only_mx_hosts_preferred_to_this_gateway_are_used(world: World, tmp_path: Path) -> None:
+    world.sinks["ee"].controller.stop()  # type: ignore[union-attr]
+    try:
+        # mx-ee (5) is down; gw.example (10) is this gateway, so mx-ta (20) must not be tried (RFC 5321 §5.1).
+        error = _deferred(world, tmp_path, "bob@loop2.dane.test")
+    finally:
+        world.sinks["ee"].start()
+    assert not error.permanent and error.reply is not None and error.reply.startswith("451 4.4.1")
+    _deliver(world, tmp_path, ["bob@loop2.dane.test"])
+    assert world.sinks["ee"].received and not world.sinks["ta"].received
 
 
 def test_mx_preference_is_followed(world: World, tmp_path: Path) -> None:

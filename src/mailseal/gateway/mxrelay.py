@@ -68,10 +68,23 @@ class MxRelay(Relay):
     """The relay of standalone mode: the same journal, pool and two-phase commit, a route per recipient domain."""
 
     def __init__(self, *, hostname: str, tls: OutboundTls, dns: DnsSettings, timeout: float, journal: Journal,
-                 bulk: BulkLane | None = None) -> None:
+                 bulk: BulkLane | None = None, listen: tuple[str, int] | None = None) -> None:
         super().__init__("mx", dns.mx_port, hostname=hostname, tls=tls, timeout=timeout, journal=journal, bulk=bulk)
         self.lookup = SecureLookup(dns)
         self.dane = dns.dane
+        self.listen = listen  # our own address: an MX host there is this gateway
+
+    def _without_ourselves(self, route: Route) -> tuple[MxHost, ...]:
+        """RFC 5321 §5.1: when this host is among the MX hosts, only those preferred to it may be used."""
+        own = [h.preference for h in route.hosts if h.name == self.hostname.lower().rstrip(".")]
+        if not own:
+            return route.hosts
+        hosts = tuple(h for h in route.hosts if h.preference < min(own))
+        if not hosts:
+            reason = f"mail for {route.domain} loops back to this host ({self.hostname} is its best MX)"
+            log.warning("mx %s: %s", route.domain, reason)
+            raise DeliveryError(reason, permanent=True, reply=status.routing_loop(reason))
+        return hosts
 
     async def deliver(self, mail_from: str, copies: Sequence[Copy]) -> int:
         """As Relay.deliver; a copy for several domains is sent as one copy per domain (each to its own MX)."""
@@ -164,7 +177,7 @@ class MxRelay(Relay):
         policy = await asyncio.to_thread(self.mta_sts.lookup, domain) if self.mta_sts is not None else None
         failures: list[str] = []
         secure_failure = False
-        for host in route.hosts:
+        for host in self._without_ourselves(route):
             try:
                 plan = await asyncio.to_thread(self._plan, route, host, policy)
             except (DnsFailure, SecureTlsFailure) as exc:
@@ -181,6 +194,9 @@ class MxRelay(Relay):
                     secure_failure = True
                     continue
             for address in plan.addresses:
+                if self.listen is not None and (address, self.port) == self.listen:
+                    failures.append(f"{plan.host}[{address}]: this gateway's own address")
+                    continue
                 opened = await self._try(copy, mail_from, plan, address, domain, failures)
                 if isinstance(opened, tuple):
                     return opened
@@ -254,7 +270,7 @@ def relay_for(settings: GatewaySettings, journal: Journal, bulk: BulkLane | None
         if tls.mta_sts_nameserver is None and settings.dns.resolver is not None:
             tls = replace(tls, mta_sts_nameserver=settings.dns.resolver)  # one resolver for all of the route
         return MxRelay(hostname=settings.hostname, tls=tls, dns=settings.dns,
-                       timeout=settings.relay_timeout_seconds, journal=journal, bulk=bulk)
+                       timeout=settings.relay_timeout_seconds, journal=journal, bulk=bulk, listen=settings.listen)
     assert settings.next_hop is not None
     return Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
                  timeout=settings.relay_timeout_seconds, journal=journal, bulk=bulk)

@@ -90,6 +90,11 @@ def no_such_domain(reason: str) -> str:
     return "550 5.1.2 " + one_line(reason)
 
 
+def routing_loop(reason: str) -> str:
+    """The recipient domain's best MX is this gateway itself (RFC 5321 §5.1): a configuration error, not a retry."""
+    return "554 5.4.6 Routing loop detected: " + one_line(reason)
+
+
 def dns_failed(reason: str) -> str:
     """An MX or address lookup failed (a bogus DNSSEC answer included): deferred."""
     return "451 4.4.3 DNS lookup failed, try again later: " + one_line(reason)
@@ -110,5 +115,5 @@ def stored_as(name: str) -> str:
 
 
 __all__ = [name for name in dir() if name.isupper() or name in (
-    "delivered", "dns_failed", "mx_unavailable", "no_such_domain", "null_mx", "one_line", "secure_tls_failed", "over_limit", "recipient_refused", "refused_by_next_hop", "refused_by_policy", "sender_refused",
+    "delivered", "dns_failed", "mx_unavailable", "no_such_domain", "null_mx", "one_line", "routing_loop", "secure_tls_failed", "over_limit", "recipient_refused", "refused_by_next_hop", "refused_by_policy", "sender_refused",
     "stored_as")]
