@@ -115,6 +115,8 @@ _25._tcp.mx-ta2 300 IN {_tlsa(2, 0, 1, association(pki.intermediate_cert, 0, 1))
 mx-notls 300 IN A 127.0.0.5
 _25._tcp.mx-notls 300 IN {_tlsa(3, 1, 1, ee_spki)}
 mx-down 300 IN A 127.0.0.7
+mx-tbogus 300 IN A 127.0.0.2
+_25._tcp.mx-tbogus 300 IN {_tlsa(3, 1, 1, ee_spki)}
 mx-pkix 300 IN A 127.0.0.5
 _25._tcp.mx-pkix 300 IN {_tlsa(1, 1, 1, ee_spki)}
 implicit 300 IN A 127.0.0.2
@@ -127,6 +129,7 @@ ta 300 IN MX 10 mx-ta.dane.test.
 notls 300 IN MX 10 mx-notls.dane.test.
 taname 300 IN MX 10 mx-ta2.dane.test.
 pkixonly 300 IN MX 10 mx-pkix.dane.test.
+tlsabogus 300 IN MX 10 mx-tbogus.dane.test.
 loop 300 IN MX 10 gw.example.
 loop2 300 IN MX 5 mx-ee.dane.test.
 loop2 300 IN MX 10 gw.example.
@@ -145,6 +148,7 @@ plain 300 IN NS ns.plain.dane.test.
 ns.plain 300 IN A 127.0.0.1
 """, signed=True)
     signed.break_signature("bogus", "MX")
+    signed.break_signature("_25._tcp.mx-tbogus", "TLSA")
     unsigned = Zone("plain.dane.test.", """
 @ 300 IN SOA ns.plain.dane.test. admin.dane.test. 1 3600 600 86400 300
 @ 300 IN NS ns.plain.dane.test.
@@ -273,6 +277,13 @@ def test_bogus_signature_defers(world: World, tmp_path: Path, caplog: pytest.Log
     error = _deferred(world, tmp_path, "bob@bogus.dane.test")
     assert not error.permanent and error.reply is not None and error.reply.startswith("451 4.4.3")
     assert "SERVFAIL" in error.message
+
+
+def test_bogus_tlsa_records_make_the_host_unusable(world: World, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    # Secure MX and address, TLSA answer SERVFAIL: never downgraded to opportunistic TLS (RFC 7672 §2.2).
+    error = _deferred(world, tmp_path, "bob@tlsabogus.dane.test")
+    assert error.reply is not None and error.reply.startswith("451 4.7.5") and "TLSA lookup failed" in error.message
 
 
 def test_null_mx_is_a_permanent_failure(world: World, tmp_path: Path) -> None:
