@@ -29,6 +29,7 @@ from tests.gateway.harness import message
 from tests.gateway.test_mtasts_delivery import PolicyServer, _Handler
 from tests.support.dnssec import DnsAuthority, ValidatingDnsmasq, Zone, free_port_udp_tcp
 from tests.support.servercerts import ServerCert, server_cert
+from tests.support.smtp_sink import SmtpSink
 from tests.support.testpki import TestPKI
 
 POLICY = "version: STSv1\nmode: enforce\nmx: mx-sts.plain.dane.test\nmax_age: 600\n"
@@ -390,3 +391,22 @@ def test_the_gateway_answers_per_domain(world: World, start_gateway: StartGatewa
             gw.send(message("alice@example.org", [rcpt]), "alice@example.org", [rcpt])
         assert info.value.smtp_code == code and info.value.smtp_error.startswith(enhanced)
     assert not world.sinks["bad"].received
+
+
+def test_local_next_hop_takes_the_accepted_domains(world: World, start_gateway: StartGateway, sink: SmtpSink) -> None:
+    """Standalone with ``local_next_hop``: mail for the accepted domains (example.org, subdomains too) goes to the
+    next hop (the sink on 127.0.0.1), mail for the others to their MX; a transaction holds one of these routes."""
+    world.clear()
+    gw = start_gateway({"gateway": {
+        "next_hop": "mx", "local_next_hop": f"{sink.address[0]}:{sink.address[1]}",
+        "accepted_domains": ["example.org", "*.example.org"],
+        "dns": {"resolver": f"127.0.0.1:{world.dns_port}", "dane": True, "timeout_seconds": 5,
+                "mx_port": world.mx_port}}})
+    inside = ["bob@example.org", "carol@lab.example.org"]
+    refused = gw.send(message("dave@ee.dane.test", inside), "dave@ee.dane.test", [*inside, "erin@ee.dane.test"])
+    assert list(refused) == ["erin@ee.dane.test"] and refused["erin@ee.dane.test"][0] == 452
+    received = sink.messages  # the pipeline may make a copy per recipient; each went to the local next hop
+    assert sorted(r for m in received for r in m.rcpt_tos) == sorted(inside)
+    gw.send(message("alice@example.org", ["erin@ee.dane.test"]), "alice@example.org", ["erin@ee.dane.test"])
+    assert [r[1] for r in world.sinks["ee"].received] == [["erin@ee.dane.test"]]
+    assert len(sink.messages) == len(received)

@@ -48,6 +48,7 @@ def test_ipv6_loopback_resolver_is_trusted() -> None:
     ({"next_hop": "mx", "dns": {"resolvr": "127.0.0.1:53"}}, "did you mean 'resolver'"),
     ({"next_hop": "mx", "dns": "127.0.0.1"}, "[gateway.dns] must be a table"),
     ({"next_hop": "MX!"}, "gateway.next_hop"),
+    ({"next_hop": "127.0.0.1:25", "local_next_hop": "127.0.0.1:10026"}, "applies to standalone delivery"),
 ])
 def test_bad_dns_settings_are_refused(gateway: dict[str, Any], words: str) -> None:
     with pytest.raises(ConfigurationError) as info:
@@ -58,3 +59,11 @@ def test_bad_dns_settings_are_refused(gateway: dict[str, Any], words: str) -> No
 def test_a_remote_resolver_declared_trusted_is_accepted() -> None:
     settings = _settings(next_hop="mx", dns={"resolver": "192.0.2.53:53", "dane": True, "trust_resolver": True})
     assert settings.dns.dane and settings.dns.trust_resolver
+
+
+def test_local_next_hop_routes_the_accepted_domains(tmp_path: Path) -> None:
+    settings = _settings(next_hop="mx", local_next_hop="127.0.0.1:10026", accepted_domains=["*.example.org"])
+    relay = relay_for(settings, Journal(tmp_path / "j"))
+    assert isinstance(relay, MxRelay) and relay.local is not None
+    assert (relay.local.host, relay.local.port) == ("127.0.0.1", 10026) and relay.local.pool is relay.pool
+    assert "lab.example.org" in relay.local_domains and "example.net" not in relay.local_domains

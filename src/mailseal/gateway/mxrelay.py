@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import aiosmtplib
 
 from ..pki.dane import Tlsa, match_chain
-from ..policy import domain_of
+from ..policy import DomainSet, domain_of
 from . import status
 from .mtasts import Policy
 from .mxlookup import DnsFailure, MxHost, NoSuchDomain, NullMx, Route, SecureLookup
@@ -68,11 +68,20 @@ class MxRelay(Relay):
     """The relay of standalone mode: the same journal, pool and two-phase commit, a route per recipient domain."""
 
     def __init__(self, *, hostname: str, tls: OutboundTls, dns: DnsSettings, timeout: float, journal: Journal,
-                 bulk: BulkLane | None = None, listen: tuple[str, int] | None = None) -> None:
+                 bulk: BulkLane | None = None, listen: tuple[str, int] | None = None,
+                 local: tuple[tuple[str, int], DomainSet] | None = None) -> None:
+        """``local``: the next hop for the accepted domains, and those domains (their MX is this gateway)."""
         super().__init__("mx", dns.mx_port, hostname=hostname, tls=tls, timeout=timeout, journal=journal, bulk=bulk)
         self.lookup = SecureLookup(dns)
         self.dane = dns.dane
         self.listen = listen  # our own address: an MX host there is this gateway
+        self.local: Relay | None = None
+        self.local_domains = DomainSet()
+        if local is not None:
+            (host, port), self.local_domains = local
+            self.local = Relay(host, port, hostname=hostname, tls=tls, timeout=timeout, journal=journal,
+                               bulk=self.bulk)
+            self.local.pool = self.pool  # its keys (TLS required, verified) never equal an MX host's
 
     def _without_ourselves(self, route: Route) -> tuple[MxHost, ...]:
         """RFC 5321 §5.1: when this host is among the MX hosts, only those preferred to it may be used."""
@@ -165,6 +174,8 @@ class MxRelay(Relay):
 
     async def _open(self, copy: Copy, mail_from: str) -> tuple[aiosmtplib.SMTP, PoolKey]:
         domain = domain_of(copy.recipients[0])
+        if self.local is not None and domain in self.local_domains:
+            return await self.local._open(copy, mail_from)
         try:
             route = await asyncio.to_thread(self.lookup.route, domain)
         except NullMx as exc:
@@ -269,8 +280,11 @@ def relay_for(settings: GatewaySettings, journal: Journal, bulk: BulkLane | None
         tls = settings.outbound_tls
         if tls.mta_sts_nameserver is None and settings.dns.resolver is not None:
             tls = replace(tls, mta_sts_nameserver=settings.dns.resolver)  # one resolver for all of the route
+        local = None if settings.local_next_hop is None else \
+            (settings.local_next_hop, DomainSet.parse(settings.accepted_domains, "gateway.accepted_domains"))
         return MxRelay(hostname=settings.hostname, tls=tls, dns=settings.dns,
-                       timeout=settings.relay_timeout_seconds, journal=journal, bulk=bulk, listen=settings.listen)
+                       timeout=settings.relay_timeout_seconds, journal=journal, bulk=bulk, listen=settings.listen,
+                       local=local)
     assert settings.next_hop is not None
     return Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
                  timeout=settings.relay_timeout_seconds, journal=journal, bulk=bulk)

@@ -87,7 +87,8 @@ RESTART_ONLY = ("listen", "metrics_listen", "spool_dir", "workers", "max_connect
                 "client_limit_exceptions", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
                 "max_no_progress_commands", "strict_8bitmime", "auth", "encrypted_burst_limit",
                 "encrypted_burst_window_seconds")
-_RELAY_FIELDS = ("next_hop", "standalone", "dns", "hostname", "outbound_tls", "relay_timeout_seconds")
+_RELAY_FIELDS = ("next_hop", "standalone", "local_next_hop", "accepted_domains", "dns", "hostname", "outbound_tls",
+                 "relay_timeout_seconds")
 
 
 @dataclass(eq=False)

@@ -143,6 +143,8 @@ class GatewaySettings:
     next_hop: tuple[str, int] | None = None
     # next_hop = "mx": no next hop; the gateway delivers to each recipient domain's MX itself (mxrelay.py).
     standalone: bool = False
+    # In standalone delivery, where mail for the accepted domains goes (their MX is this gateway).
+    local_next_hop: tuple[str, int] | None = None
     dns: DnsSettings = DnsSettings()
     hostname: str = "mailseal.localhost"  # EHLO name and the authserv-id of our Authentication-Results
     # Which node of a cluster: in each audit record, and its row of the store's health table (gateway/heartbeat.py).
@@ -195,7 +197,7 @@ class GatewaySettings:
         table = settings.get("gateway", {})
         if not isinstance(table, Mapping):
             raise ConfigurationError("[gateway] must be a table")
-        known = {"listen", "next_hop", "hostname", "node_name", "accepted_domains", "trusted_networks",
+        known = {"listen", "next_hop", "local_next_hop", "hostname", "node_name", "accepted_domains", "trusted_networks",
                  "signing_networks", "max_message_size", "max_connections", "max_connections_per_client", "client_limit_exceptions",
                  "max_recipients", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
                  "max_no_progress_commands", "strict_8bitmime", "relay_timeout_seconds", "workers",
@@ -210,6 +212,8 @@ class GatewaySettings:
             kw["standalone"] = True
         elif "next_hop" in table:
             kw["next_hop"] = parse_hostport(table["next_hop"], "gateway.next_hop")
+        if "local_next_hop" in table:
+            kw["local_next_hop"] = parse_hostport(table["local_next_hop"], "gateway.local_next_hop")
         if "dns" in table:
             kw["dns"] = _dns(table["dns"])
         if "metrics_listen" in table:
@@ -278,6 +282,9 @@ class GatewaySettings:
         if result.auth.enabled and result.auth.require_tls and result.tls.certificate is None:
             raise ConfigurationError("gateway.auth needs STARTTLS: set gateway.tls.certificate and key "
                                      "(or gateway.auth.require_tls = false on a loopback-only listener)")
+        if result.local_next_hop is not None and not result.standalone:
+            raise ConfigurationError("gateway.local_next_hop applies to standalone delivery (next_hop = \"mx\"); "
+                                     "with a next hop every copy goes there")
         if result.dns.dane and not result.standalone:
             raise ConfigurationError("gateway.dns.dane applies to standalone delivery: set gateway.next_hop = \"mx\"")
         if result.next_hop is None and not result.standalone:

@@ -114,6 +114,10 @@ class Handler:
         self.settings = settings
         self.is_accepted = is_accepted  # the recipient's domain is one of ours
 
+    def _route(self, address: str) -> str:
+        """Standalone delivery: where a recipient's copy goes (its domain's MX, or the local next hop)."""
+        return "" if self.settings.local_next_hop is not None and self.is_accepted(address) else domain_of(address)
+
     def trusted(self, session: Session) -> bool:
         return in_networks(peer_address(session), self.settings.trusted_networks)
 
@@ -153,7 +157,7 @@ class Handler:
             return status.TOO_MANY_RECIPIENTS
         if not (self.trusted(session) or session.authenticated) and not self.is_accepted(address):
             return status.RELAY_DENIED
-        if self.settings.standalone and envelope.rcpt_tos and domain_of(address) != domain_of(envelope.rcpt_tos[0]):
+        if self.settings.standalone and envelope.rcpt_tos and self._route(address) != self._route(envelope.rcpt_tos[0]):
             # Standalone delivery: a second domain waits for another transaction, so that the gateway's answer
             # (250 only when every copy was accepted) never ties one domain's fate to another's (RFC 5321 §3.3).
             return status.ONE_DOMAIN_PER_TRANSACTION
