@@ -37,6 +37,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..mime.entity import Entity
 from ..mime.headerset import compared_with, decrypted_header_set, restored_lines
 from ..mime.headerset import note as header_note
+from ..mime.legacydisplay import hidden_parts, unmarked
 from ..mime.opening import classify, unauthenticated_encryption
 from ..mime.protection import is_signed, signed_layer_hp
 from ..mime.report import Report
@@ -291,10 +292,12 @@ class Pipeline:
         return out, done
 
     @staticmethod
-    def _edited(entity: Entity, lines: list[bytes]) -> BinaryIO:
-        """The entity with a new header, as a read-only view (nothing copied): what the next stage reads. Never
-        delivered as it is: the relay reads copies in threads, and a view shares the received message's file."""
-        return cast(BinaryIO, JoinedFile([b"".join(line + b"\r\n" for line in lines) + b"\r\n", entity.region]))
+    def _edited(entity: Entity, lines: list[bytes], body: Sequence[bytes | Region] | None = None) -> BinaryIO:
+        """The entity with a new header (and ``body`` in place of its own), as a read-only view (nothing copied):
+        what the next stage reads. Never delivered as it is: the relay reads copies in threads, and a view shares
+        the received message's file."""
+        return cast(BinaryIO, JoinedFile([b"".join(line + b"\r\n" for line in lines) + b"\r\n",
+                                          *(body if body is not None else [entity.region])]))
 
     def _written(self, source: BinaryIO) -> BinaryIO:
         """``source`` written to a working file of its own (closed: it was a view or a file of ours)."""
@@ -430,14 +433,15 @@ class Pipeline:
             done = self._stripped(facts.from_addresses[0], done)
         if report is not None and report.signed and group.strip_signature:
             current, done = self._unsigned(current, done)
-        result, lines = self._restamped(current, group, report, done, entity)
-        out = self._written(self._edited(result, lines))
+        result, lines, body = self._restamped(current, group, report, done, entity)
+        out = self._written(self._edited(result, lines, body))
         current.close()
         return Outgoing(group.recipients, out, done)
 
     def _restamped(self, current: BinaryIO, group: RecipientGroup, report: Report | None, done: Outcome,
-                   outer: Entity | None = None) -> tuple[Entity, list[bytes]]:
-        """The delivered message and its new header: our old stamps and tags out, the new ones in."""
+                   outer: Entity | None = None) -> tuple[Entity, list[bytes], list[bytes | Region] | None]:
+        """The delivered message, its new header (our old stamps and tags out, the new ones in) and, when a legacy
+        display element is hidden, its new body."""
         signed = report is not None and report.signed
         # the tag is chosen from what opening found (group.subject_tag is only the policy's forecast)
         tag = group.subject_tags.for_outcome(encrypted=bool(done.decrypted), signed=bool(done.signature_valid),
@@ -446,9 +450,16 @@ class Pipeline:
         result = Entity.from_region(region_of(current))
         lines = without_our_stamps(result.header_lines, self.hostname, self.policy.subject_tags)
         headers = None
+        body: list[bytes | Region] | None = None
         shown = report.headers if report is not None and report.layers else None
         if shown is None and done.decrypted and outer is not None:
             shown = decrypted_header_set(outer, result)
+            if shown.hides_legacy_display:
+                # RFC 9788 §4.5.3: the delivered copy shows the protected fields in its header, so the legacy
+                # display element repeating them is left out (only in a copy no signature covers any more)
+                body = hidden_parts(result.region, shown.legacy_elements)
+                if any(e.at_root for e in shown.legacy_elements):
+                    lines = [unmarked(ln) for ln in lines]
         if shown is not None:
             # RFC 9788 §4: the delivered copy shows the protected fields; those changed outside are put back
             lines = restored_lines(lines, shown)
@@ -461,7 +472,7 @@ class Pipeline:
             lines = [stamp.rstrip(b"\r\n"), *lines]
         if tag:
             lines = tag_subject(lines, tag)
-        return result, lines
+        return result, lines, body
 
     def _decrypt(self, current: BinaryIO, rcpts: Sequence[str], done: Outcome) -> tuple[BinaryIO, Outcome]:
         failed = done.then(Step.DECRYPT_FAILED, decrypted=False)

@@ -30,6 +30,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..streamio import Canonicalizer, Region, Source, region_of_file, spool
 from .entity import Entity, MessageInput, input_region
 from .headerset import HeaderSet, header_set
+from .legacydisplay import hidden_chunks, unmarked
 from .report import Layer, Report, SignerResult, SignerStatus
 from .sender import from_addresses
 from .signed import parse_multipart_signed
@@ -63,8 +64,27 @@ class Opened:
             yield header_block(self.inner.header_lines, self.inner.line_end())
             yield from self.inner.region.chunks()
         else:
-            yield merged_header_block(self.root, self.inner)
+            yield merged_header_block(self.root, self._shown_inner())
+            yield from self._body_chunks()
+
+    def _hides(self) -> bool:
+        """RFC 9788 §4.5.3: written with the protected fields, the legacy display elements are left out."""
+        headers = self.report.headers
+        return headers is not None and headers.hides_legacy_display
+
+    def _shown_inner(self) -> Entity:
+        """The inner entity, its header without the legacy display mark when its own element is hidden."""
+        headers = self.report.headers
+        if headers is None or not self._hides() or not any(e.at_root for e in headers.legacy_elements):
+            return self.inner
+        return Entity(tuple(unmarked(ln) for ln in self.inner.header_lines), self.inner.region)
+
+    def _body_chunks(self) -> Iterator[bytes]:
+        headers = self.report.headers
+        if headers is None or not self._hides():
             yield from self.inner.region.chunks()
+        else:
+            yield from hidden_chunks(self.inner.region, headers.legacy_elements)
 
     def write_message(self, out: BinaryIO) -> None:
         for chunk in self.message_chunks():
@@ -78,7 +98,7 @@ class Opened:
     def entity(self) -> bytes:
         if self.root is None:
             return self.inner.region.read()
-        return self.inner.to_bytes()
+        return self.inner.to_bytes()  # the innermost layer as it was unwrapped (``message`` is what a reader sees)
 
 
 def classify(entity: Entity) -> str | None:
