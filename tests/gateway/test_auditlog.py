@@ -143,3 +143,15 @@ def test_a_line_cut_by_a_crash_is_skipped_alone(tmp_path: Path) -> None:
     assert [(r[1], r[2], r[4]) for r in found] == [("<one>", {}, at), ("<two>", {}, at),
                                                    ("<three>", {"k": [1, 2]}, at)]
     assert (os.stat(directory / REPLAYING).st_mode & 0o777) == 0o600
+
+
+def test_the_limit_is_a_gateway_setting() -> None:
+    from mailseal.errors import ConfigurationError
+    from mailseal.gateway.settings import GatewaySettings
+
+    base = {"next_hop": "127.0.0.1:2526"}
+    assert GatewaySettings.from_settings({"gateway": base}).audit_queue_limit == 100_000
+    assert GatewaySettings.from_settings({"gateway": {**base, "audit_queue_limit": 500}}).audit_queue_limit == 500
+    for wrong in (0, -1, 1.5, True, "many"):
+        with pytest.raises(ConfigurationError, match="gateway.audit_queue_limit"):
+            GatewaySettings.from_settings({"gateway": {**base, "audit_queue_limit": wrong}})
