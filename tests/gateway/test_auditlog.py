@@ -153,5 +153,5 @@ def test_the_limit_is_a_gateway_setting() -> None:
     assert GatewaySettings.from_settings({"gateway": base}).audit_queue_limit == 100_000
     assert GatewaySettings.from_settings({"gateway": {**base, "audit_queue_limit": 500}}).audit_queue_limit == 500
     for wrong in (0, -1, 1.5, True, "many"):
-        with pytest.raises(ConfigurationError, match="gateway.audit_queue_limit"):
+        with pytest.raises(ConfigurationError, match=r"gateway\.audit_queue_limit"):
             GatewaySettings.from_settings({"gateway": {**base, "audit_queue_limit": wrong}})
