@@ -1,8 +1,8 @@
 """Resource limits (mailseal/limits.py, docs/limits.md): the ``[limits]`` table is read strictly, and each limit,
 hit by a message made for it, ends in ``LimitExceededError`` (code limit-exceeded) in bounded time and memory,
 from the library and from the CLI (``error[limit-exceeded]``, the settings file's ``[limits]``). The bounds
-asserted are generous (a runaway parse would blow through them), never a speed. ``message_seconds`` belongs to the
-gateway: tests/gateway/test_limits_gateway.py."""
+asserted are generous (a runaway parse would blow through them), never a speed. ``message_seconds`` (a deadline
+checked inside the parsers' loops): tests/test_deadline.py and tests/gateway/test_limits_gateway.py."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def _bounded(call: Callable[[], object]) -> LimitExceededError:
 
 def test_defaults_and_every_limit_described() -> None:
     limits = Limits()
-    assert set(DESCRIPTIONS) == set(limits.__dataclass_fields__)
+    assert set(DESCRIPTIONS) == {f.name for f in Limits.settings()}
+    assert set(limits.__dataclass_fields__) - set(DESCRIPTIONS) == {"deadline"}  # per message, not a setting
     assert Limits.from_settings({}) == limits
 
 

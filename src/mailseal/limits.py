@@ -8,11 +8,12 @@ memory; docs/limits.md lists each with what it bounds and why the default is wha
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, TimeLimitExceededError
 
 #: How each limit reads in messages and docs: name -> (unit, what it bounds).
 DESCRIPTIONS: dict[str, tuple[str, str]] = {
@@ -32,8 +33,30 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
 
 
 @dataclass(frozen=True)
+class Deadline:
+    """When the work on one message must stop (``limits.message_seconds`` from its start), as a ``time.monotonic``
+    value: the loops that one message can make long (parts, signers, recipient infos, layers) check it at each
+    turn, so a single pathological step stops in bounded time, not only the next step."""
+
+    at: float
+    seconds: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds, seconds)
+
+    def check(self) -> None:
+        """``TimeLimitExceededError`` once the time is up (the gateway answers 451 4.3.0, the CLI
+        ``error[limit-exceeded]``)."""
+        if time.monotonic() > self.at:
+            raise TimeLimitExceededError(f"processing the message took more than {self.seconds:g} seconds "
+                                         "(limits.message_seconds)")
+
+
+@dataclass(frozen=True)
 class Limits:
-    """The limits in force; ``Limits()`` is the safe default. Built from settings by ``from_settings``."""
+    """The limits in force; ``Limits()`` is the safe default. Built from settings by ``from_settings``. A copy
+    made by ``started()`` carries the ``Deadline`` of one message: every parser given it checks the time too."""
 
     max_layers: int = 8
     max_nesting: int = 50
@@ -47,9 +70,10 @@ class Limits:
     max_header_line: int = 256 << 10
     max_expansion: float = 4.0
     message_seconds: float = 300.0
+    deadline: Deadline | None = field(default=None, compare=False)  # not a setting: set by started()
 
     def __post_init__(self) -> None:
-        for f in fields(self):
+        for f in self.settings():
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigurationError(f"limits.{f.name} must be a positive number")
@@ -61,7 +85,7 @@ class Limits:
         table = settings.get("limits", {})
         if not isinstance(table, Mapping):
             raise ConfigurationError("[limits] must be a table")
-        known = {f.name: f for f in fields(cls)}
+        known = {f.name: f for f in cls.settings()}
         unknown = sorted(set(table) - set(known))
         if unknown:
             raise ConfigurationError(f"[limits] has unknown keys: {', '.join(unknown)} "
@@ -76,9 +100,24 @@ class Limits:
             values[name] = float(value) if wants_float else value
         return cls(**values)
 
+    @classmethod
+    def settings(cls) -> tuple[Any, ...]:
+        """The fields that are settings (keys of ``[limits]``), in order."""
+        return tuple(f for f in fields(cls) if f.name != "deadline")
+
+    def started(self, seconds: float | None = None) -> Limits:
+        """These limits with the deadline of a message whose work starts now: ``message_seconds`` (or
+        ``seconds``) from now."""
+        return replace(self, deadline=Deadline.after(self.message_seconds if seconds is None else seconds))
+
+    def check_time(self) -> None:
+        """``TimeLimitExceededError`` past the deadline, when these limits carry one."""
+        if self.deadline is not None:
+            self.deadline.check()
+
 
 #: The default limits, for callers given none.
 DEFAULT_LIMITS = Limits()
 
 
-__all__ = ["DEFAULT_LIMITS", "DESCRIPTIONS", "Limits"]
+__all__ = ["DEFAULT_LIMITS", "DESCRIPTIONS", "Deadline", "Limits"]

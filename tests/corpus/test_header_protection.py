@@ -167,3 +167,21 @@ def test_rfc9788_one_part_has_no_protected_headers(rfc9788: bytes, rsa_ca: mails
     report = mailseal.verify(rfc9788, trust=rsa_ca, at=utc(2021, 2, 20, 15, 1, 2))
     assert report.headers is not None and report.headers.source == "outer"
     assert report.headers.value("Subject") == "smime-one-part"
+
+
+def test_draft_legacy_display_part_is_left_out_when_opened(autocrypt: Path, bob: mailseal.Identity) -> None:
+    """Issue 17 point 4, RFC 9788 §4.5.3: the draft's legacy display (a separate text/plain protected-headers="v1"
+    part, first in the multipart/mixed payload) is left out of the opened message, which shows the protected
+    Subject in its header; the text part comes first. (The corpus holds no HTML legacy display element:
+    tests/mime/test_legacy_display.py generates those.)"""
+    from mailseal.mime import Entity
+    from mailseal.mime.legacydisplay import main_body_parts
+
+    raw = (autocrypt / "smime-enc+legacy-disp.eml").read_bytes()
+    opened = mailseal.open(raw, [bob], trust=trust(autocrypt / "sample-ca.pem"), at=AT)
+    assert opened.report.headers is not None and opened.report.headers.legacy_display
+    head, _, body = opened.message.partition(b"\r\n\r\n")
+    assert b"Subject: BarCorp contract signed, let's go!" in head
+    assert b"Subject: BarCorp" not in body and b"Hi Bob!" in body
+    parts = list(main_body_parts(Entity.parse(opened.message)))
+    assert parts and parts[0][0].decoded_body().replace(b"\r\n", b"\n").startswith(b"Hi Bob!")

@@ -88,3 +88,24 @@ def test_encrypted_message_without_protection_says_outer(start_gateway: StartGat
     [got] = sink.wait_for(1)
     [stamp] = got.header("Authentication-Results")
     assert "(header fields: outer)" in " ".join(stamp.split())
+
+
+def test_encrypted_only_message_is_delivered_without_its_legacy_display(start_gateway: StartGateway,
+                                                                        sink: SmtpSink, org: Org) -> None:
+    """RFC 9788 §4.5.3: the delivered copy carries the protected Subject in its header, so the text/plain and
+    text/html legacy display elements that repeat it are left out (and their mark with them). Naive gateway: the
+    reader sees "Subject: salaries" twice, once as the header and once at the top of the body."""
+    gw = start_gateway({"gateway": {"trusted_networks": []}, "policy": {"verify_inbound": True}})
+    message = (f"From: Erin <{SENDER}>\r\nTo: {RECIPIENT}\r\nSubject: salaries\r\nMessage-ID: <ld@partner.example>\r\n"
+               'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="b"\r\n\r\n'
+               '--b\r\nContent-Type: text/plain; hp-legacy-display="1"\r\n\r\nSubject: salaries\r\n\r\nSee you.\r\n'
+               '--b\r\nContent-Type: text/html; hp-legacy-display="1"\r\n\r\n<html><body>\r\n'
+               '<div class="header-protection-legacy-display"><pre>Subject: salaries</pre></div>\r\n'
+               "<p>See you.</p></body></html>\r\n--b--\r\n").encode()
+    sealed = api.encrypt(message, [org.alice.cert], protect_headers=True)
+    assert gw.send(sealed, SENDER, [RECIPIENT]) == {}
+    [got] = sink.wait_for(1)
+    assert got.header("Subject") == ["salaries"]
+    body = got.data.partition(b"\r\n\r\n")[2]
+    assert b"Subject: salaries" not in body and b"header-protection-legacy-display" not in body
+    assert b"hp-legacy-display" not in body and b"See you.\r\n--b" in body and b"<p>See you.</p>" in body

@@ -232,11 +232,12 @@ def validation_context(
 
 
 def settings_limits() -> Limits:
-    """The ``[limits]`` table of the settings file (docs/limits.md), or the defaults when it has none."""
+    """The ``[limits]`` table of the settings file (docs/limits.md), or the defaults when it has none, with the
+    deadline of the command's one message (``message_seconds`` from now: ``error[limit-exceeded]`` past it)."""
     from ..config import load_settings
     from ..limits import Limits
 
-    return Limits.from_settings(load_settings())
+    return Limits.from_settings(load_settings()).started()
 
 
 def legacy_choice(value: str | None) -> frozenset[str]:

@@ -291,10 +291,12 @@ def _read_suffix(r: BerReader, prefix: _Prefix) -> tuple[bytes | None, bytes | N
     return aad, tag
 
 
-def _candidates(prefix: _Prefix, private_key: PrivateKey, certificate: x509.Certificate | None) -> list[tuple[int, str, bytes]]:
+def _candidates(prefix: _Prefix, private_key: PrivateKey, certificate: x509.Certificate | None,
+                limits: Limits = DEFAULT_LIMITS) -> list[tuple[int, str, bytes]]:
     size = content_key_size(prefix.algorithm)
     candidates: list[tuple[int, str, bytes]] = []
     for index, raw in enumerate(prefix.recipient_infos):
+        limits.check_time()  # limits.message_seconds, at each recipient info (each may cost a private-key operation)
         try:
             if raw[:1] == b"\x30":  # KeyTransRecipientInfo: read from its bytes
                 _version, rid, alg, enc = der.children(raw)
@@ -384,7 +386,7 @@ def decrypt_to(
     r = BerReader(open_source())
     prefix = _read_prefix(r, limits)
     ContentDecryptor.check_legacy(prefix.algorithm, legacy)  # a refused cipher is refused before any key is tried
-    candidates = _candidates(prefix, private_key, certificate)
+    candidates = _candidates(prefix, private_key, certificate, limits)
     if len(candidates) > 1:
         # Several recipient infos fit (no certificate given): keep the ciphertext and try each key on it.
         cipher_spool = spool()
@@ -392,6 +394,7 @@ def decrypt_to(
             cipher_spool.write(chunk)
         aad, tag = _read_suffix(r, prefix)
         for index, key_alg, cek in candidates:
+            limits.check_time()  # each candidate decrypts the whole content again
             staging.reset()
             try:
                 _decrypt_chunks(prefix, cek, region_of_file(cipher_spool).chunks(), aad, tag, staging, legacy)

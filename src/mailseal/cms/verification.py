@@ -146,10 +146,11 @@ def check_signed_data(
             detached_content if isinstance(detached_content, Region) else region_of(detached_content)
         )
         digests = {}
-    checks = tuple(
-        _check_parsed_signer(i, si, certs, unreadable, content, parts.e_type_der, digests)
-        for i, si in enumerate(signers)
-    )
+    found: list[SignerCheck] = []
+    for i, si in enumerate(signers):
+        limits.check_time()  # limits.message_seconds, at each signer: many signers make one long step
+        found.append(_check_parsed_signer(i, si, certs, unreadable, content, parts.e_type_der, digests))
+    checks = tuple(found)
     return SignedDataCheck(content_region=content, content_type=parts.e_type, detached=parts.content is None,
                            certificates=certificates, signers=checks)
 

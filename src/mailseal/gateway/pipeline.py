@@ -15,7 +15,6 @@ import hashlib
 import logging
 import shutil
 import tempfile
-import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -37,6 +36,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..mime.entity import Entity
 from ..mime.headerset import compared_with, decrypted_header_set, restored_lines
 from ..mime.headerset import note as header_note
+from ..mime.legacydisplay import hidden_parts, unmarked
 from ..mime.opening import classify, unauthenticated_encryption
 from ..mime.protection import is_signed, signed_layer_hp
 from ..mime.report import Report
@@ -143,10 +143,12 @@ class Pipeline:
         ``may_notify``: the sender is one of ours (trusted origin or authenticated), so recipients the policy
         refuses while others are delivered are reported in a DSN to the sender instead of refusing the whole
         message at SMTP."""
-        deadline = time.monotonic() + self.limits.message_seconds
+        # limits.message_seconds: checked between the steps here, and inside them by every parser given these
+        # limits (at each part, signer, recipient info and layer), so one pathological step stops in time too
+        limits = self.limits.started()
         region = Region(data, 0, size)
         try:
-            entity = Entity.from_region(region, self.limits)
+            entity = Entity.from_region(region, limits)
         except MalformedInputError as exc:  # the sender's message itself is broken: 5xx, retrying cannot help
             raise PolicyRefusal(f"the message header cannot be read: {exc.message}") from None
         facts = message_facts(entity, size)
@@ -177,25 +179,18 @@ class Pipeline:
         outgoing: list[Outgoing] = [notice] if notice is not None else []
         try:
             for group in decision.groups():
-                self._in_time(deadline)
+                limits.check_time()
                 if group.portal:
                     digest = digest or _sha256(region)
                     outgoing.extend(self._portal(region, entity, facts, mail_from, group, digest))
                 else:
-                    outgoing.append(self._copy(region, entity, facts, mail_from, group))
-            self._in_time(deadline)
+                    outgoing.append(self._copy(region, entity, facts, mail_from, group, limits))
+            limits.check_time()
         except BaseException:
             for out in outgoing:
                 out.close()
             raise
         return Processed(tuple(outgoing), held, decision, message_id)
-
-    def _in_time(self, deadline: float) -> None:
-        """``limits.message_seconds``, checked between the steps of the pipeline (each step is bounded by the
-        parsers' own limits): past it the message is refused (554 5.3.4), not retried."""
-        if time.monotonic() > deadline:
-            raise TimeLimitExceededError(f"processing the message took more than {self.limits.message_seconds:g} "
-                                     "seconds (limits.message_seconds)")
 
     def _notice(self, entity: Entity, sender: str, refused: list[tuple[str, str]], delivered: int) -> Outgoing:
         data = refusal_notice(hostname=self.hostname, sender=sender, refused=refused,
@@ -253,16 +248,17 @@ class Pipeline:
 
     # -- one copy -----------------------------------------------------------------------------------------
     def _copy(self, region: Region, entity: Entity, facts: MessageFacts, mail_from: str,
-              group: RecipientGroup) -> Outgoing:
+              group: RecipientGroup, limits: Limits) -> Outgoing:
+        """``limits``: the message's, with its deadline (``Limits.started``)."""
         if group.direction == "inbound":
-            return self._inbound(region, entity, facts, group)
-        return self._outbound(entity, facts, mail_from, group)
+            return self._inbound(region, entity, facts, group, limits)
+        return self._outbound(entity, facts, mail_from, group, limits)
 
-    def _unsigned(self, current: BinaryIO, done: Outcome) -> tuple[BinaryIO, Outcome]:
+    def _unsigned(self, current: BinaryIO, done: Outcome, limits: Limits) -> tuple[BinaryIO, Outcome]:
         """The message with its signature layers removed (the innermost content, outer fields merged in), with
         CRLF line ends only; as it was when SMTP could not carry the unwrapped content."""
         current.seek(0)
-        opened = api.open(current, context=self.resources.context, limits=self.limits)
+        opened = api.open(current, context=self.resources.context, limits=limits)
         out = self._temp()
         opened.write_message(out)
         wire, done = self._wire_safe(out, done)
@@ -291,10 +287,12 @@ class Pipeline:
         return out, done
 
     @staticmethod
-    def _edited(entity: Entity, lines: list[bytes]) -> BinaryIO:
-        """The entity with a new header, as a read-only view (nothing copied): what the next stage reads. Never
-        delivered as it is: the relay reads copies in threads, and a view shares the received message's file."""
-        return cast(BinaryIO, JoinedFile([b"".join(line + b"\r\n" for line in lines) + b"\r\n", entity.region]))
+    def _edited(entity: Entity, lines: list[bytes], body: Sequence[bytes | Region] | None = None) -> BinaryIO:
+        """The entity with a new header (and ``body`` in place of its own), as a read-only view (nothing copied):
+        what the next stage reads. Never delivered as it is: the relay reads copies in threads, and a view shares
+        the received message's file."""
+        return cast(BinaryIO, JoinedFile([b"".join(line + b"\r\n" for line in lines) + b"\r\n",
+                                          *(body if body is not None else [entity.region])]))
 
     def _written(self, source: BinaryIO) -> BinaryIO:
         """``source`` written to a working file of its own (closed: it was a view or a file of ours)."""
@@ -305,7 +303,8 @@ class Pipeline:
         out.seek(0)
         return out
 
-    def _outbound(self, entity: Entity, facts: MessageFacts, mail_from: str, group: RecipientGroup) -> Outgoing:
+    def _outbound(self, entity: Entity, facts: MessageFacts, mail_from: str, group: RecipientGroup,
+                  limits: Limits) -> Outgoing:
         smime = self.policy.smime
         done = Outcome()
         # our stamps and tags are ours to write: whatever arrived (forged from outside, or forwarded) goes
@@ -316,7 +315,7 @@ class Pipeline:
             done = done.then(Step.SUBJECT_TRIGGER_REMOVED)
         current = self._edited(entity, lines)
         if group.strip_signature and facts.signed:
-            current, done = self._unsigned(current, done)
+            current, done = self._unsigned(current, done, limits)
         sender = group.signer or (facts.from_addresses[0] if facts.from_addresses else mail_from.lower())
         try:
             if group.sign:
@@ -405,19 +404,20 @@ class Pipeline:
         return dataclasses.replace(self.resources.context, revocation_mode="soft-fail", allow_fetching=True,
                                    fetch_policy=FetchPolicy(timeout=smime.crl_timeout_seconds))
 
-    def _inbound(self, region: Region, entity: Entity, facts: MessageFacts, group: RecipientGroup) -> Outgoing:
+    def _inbound(self, region: Region, entity: Entity, facts: MessageFacts, group: RecipientGroup,
+                 limits: Limits) -> Outgoing:
         done = Outcome()
         current = cast(BinaryIO, JoinedFile([region]))  # read in place: the one copy written is the delivered one
         unauthenticated = False
         if group.decrypt and facts.encrypted:
             unauthenticated = unauthenticated_encryption(entity)
-            current, done = self._decrypt(current, group.recipients, done)
+            current, done = self._decrypt(current, group.recipients, done, limits)
         report: Report | None = None
         if group.verify:
             if facts.encrypted and not done.decrypted:
                 done = done.noting("encrypted: a signature inside was not checked")
             else:
-                report, done = self._verify(current, facts, done)
+                report, done = self._verify(current, facts, done, limits)
             if report is not None and report.headers is not None and done.decrypted:
                 # the decrypted copy's header holds the protected fields: compare them with what came outside
                 report = dataclasses.replace(report, headers=compared_with(entity, report.headers))
@@ -429,15 +429,16 @@ class Pipeline:
         if unsigned and facts.from_addresses:
             done = self._stripped(facts.from_addresses[0], done)
         if report is not None and report.signed and group.strip_signature:
-            current, done = self._unsigned(current, done)
-        result, lines = self._restamped(current, group, report, done, entity)
-        out = self._written(self._edited(result, lines))
+            current, done = self._unsigned(current, done, limits)
+        result, lines, body = self._restamped(current, group, report, done, entity)
+        out = self._written(self._edited(result, lines, body))
         current.close()
         return Outgoing(group.recipients, out, done)
 
     def _restamped(self, current: BinaryIO, group: RecipientGroup, report: Report | None, done: Outcome,
-                   outer: Entity | None = None) -> tuple[Entity, list[bytes]]:
-        """The delivered message and its new header: our old stamps and tags out, the new ones in."""
+                   outer: Entity | None = None) -> tuple[Entity, list[bytes], list[bytes | Region] | None]:
+        """The delivered message, its new header (our old stamps and tags out, the new ones in) and, when a legacy
+        display element is hidden, its new body."""
         signed = report is not None and report.signed
         # the tag is chosen from what opening found (group.subject_tag is only the policy's forecast)
         tag = group.subject_tags.for_outcome(encrypted=bool(done.decrypted), signed=bool(done.signature_valid),
@@ -446,9 +447,16 @@ class Pipeline:
         result = Entity.from_region(region_of(current))
         lines = without_our_stamps(result.header_lines, self.hostname, self.policy.subject_tags)
         headers = None
+        body: list[bytes | Region] | None = None
         shown = report.headers if report is not None and report.layers else None
         if shown is None and done.decrypted and outer is not None:
             shown = decrypted_header_set(outer, result)
+            if shown.hides_legacy_display:
+                # RFC 9788 §4.5.3: the delivered copy shows the protected fields in its header, so the legacy
+                # display element repeating them is left out (only in a copy no signature covers any more)
+                body = hidden_parts(result.region, shown.legacy_elements)
+                if any(e.at_root for e in shown.legacy_elements):
+                    lines = [unmarked(ln) for ln in lines]
         if shown is not None:
             # RFC 9788 §4: the delivered copy shows the protected fields; those changed outside are put back
             lines = restored_lines(lines, shown)
@@ -461,15 +469,19 @@ class Pipeline:
             lines = [stamp.rstrip(b"\r\n"), *lines]
         if tag:
             lines = tag_subject(lines, tag)
-        return result, lines
+        return result, lines, body
 
-    def _decrypt(self, current: BinaryIO, rcpts: Sequence[str], done: Outcome) -> tuple[BinaryIO, Outcome]:
+    def _decrypt(self, current: BinaryIO, rcpts: Sequence[str], done: Outcome,
+                 limits: Limits) -> tuple[BinaryIO, Outcome]:
         failed = done.then(Step.DECRYPT_FAILED, decrypted=False)
         identities = [i for address in rcpts for i in self.resources.decryption_identities(address)]
         for identity in identities:
             out = self._temp()
             try:
-                api.decrypt(current, identity, out=out, limits=self.limits)
+                api.decrypt(current, identity, out=out, limits=limits)
+            except TimeLimitExceededError:  # limits.message_seconds: the whole message is deferred (451)
+                out.close()
+                raise
             except (NoMatchingRecipientError, DecryptionError, NotEncryptedError):
                 out.close()
                 current.seek(0)
@@ -487,16 +499,17 @@ class Pipeline:
             return wire, done
         return current, failed.noting("not decrypted: no key held for this message's recipients")
 
-    def _verify(self, current: BinaryIO, facts: MessageFacts, done: Outcome) -> tuple[Report | None, Outcome]:
+    def _verify(self, current: BinaryIO, facts: MessageFacts, done: Outcome,
+                limits: Limits) -> tuple[Report | None, Outcome]:
         current.seek(0)
-        entity = Entity.from_region(region_of(current), self.limits)
+        entity = Entity.from_region(region_of(current), limits)
         if classify(entity) is None:
             return Report(), done
         try:
             current.seek(0)
-            report = api.verify(current, self.resources.context, limits=self.limits)
-        except TemporaryError:  # e.g. the store did not answer: 4xx, not a stamp saying the signature failed
-            raise
+            report = api.verify(current, self.resources.context, limits=limits)
+        except (TemporaryError, TimeLimitExceededError):  # e.g. the store did not answer, or message_seconds:
+            raise  # 4xx, not a stamp saying the signature failed
         except MailsealError as exc:
             return None, dataclasses.replace(done, verify_error=exc.code, verify_message=exc.message)
         finally:

@@ -173,6 +173,9 @@ class GatewaySettings:
     # How often this node reports its health to the shared store's table (gateway/heartbeat.py); 0: never.
     health_interval_seconds: float = 30.0
     workers: int = 4
+    # Audit records held in memory while the store database does not answer; past it they wait in a journal in the
+    # spool (gateway/auditlog.py), replayed when it answers again: memory stays bounded and none is lost.
+    audit_queue_limit: int = 100_000
     worker_processes: int = 0  # >0: the pipeline runs in this many processes (every core), not in threads
     spool_dir: Path = field(default_factory=lambda: data_dir() / "spool")
     held_dir: Path = field(default_factory=lambda: data_dir() / "held")
@@ -203,7 +206,7 @@ class GatewaySettings:
                  "max_no_progress_commands", "strict_8bitmime", "relay_timeout_seconds", "workers",
                  "policy_poll_seconds", "health_interval_seconds", "worker_processes", "spool_dir",
                  "held_dir", "metrics_listen", "trust_files", "harvest", "tls", "auth", "outbound_tls", "dns",
-                 "encrypted_burst_limit", "encrypted_burst_window_seconds"}
+                 "encrypted_burst_limit", "encrypted_burst_window_seconds", "audit_queue_limit"}
         _check_keys(table, known, "gateway")
         kw: dict[str, Any] = {}
         if "listen" in table:
@@ -239,7 +242,7 @@ class GatewaySettings:
                 raise ConfigurationError("gateway.worker_processes must be an integer from 0 (threads) to 64")
             kw["worker_processes"] = value
         for name in ("max_connections", "max_connections_per_client", "max_recipients", "workers",
-                     "max_no_progress_commands", "encrypted_burst_limit"):
+                     "max_no_progress_commands", "encrypted_burst_limit", "audit_queue_limit"):
             if name in table:
                 value = table[name]
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:

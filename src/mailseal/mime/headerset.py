@@ -7,8 +7,9 @@ of From/Subject (RFC 8551 §3.1 lets a signed entity carry them). They are prefe
 them holds: a signature that verifies, or a decryption. A field changed outside (the outer From or Subject differs
 from the protected one) is a difference, except where the sender's own header confidentiality policy explains it:
 an outer field recorded as sent in ``HP-Outer`` (RFC 9788 §2.2), or an obscured Subject of an encrypted message
-(``[...]``, the draft's ``...``). A legacy display element (RFC 9788 §4.5.3; the draft's ``protected-headers="v1"``
-text part) is recognised, and one that disagrees with the protected fields is a difference too.
+(``[...]``, the draft's ``...``). A legacy display element (RFC 9788 §4.5.3, in text/plain or text/html; the draft's
+``protected-headers="v1"`` text part: ``legacydisplay``) is recognised, and one that disagrees with the protected
+fields is a difference too.
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ..errors import MalformedMIMEError
 from .entity import Entity
-from .multipart import split_multipart
+from .legacydisplay import LegacyDisplay
+from .legacydisplay import find as find_legacy_display
 from .protection import HP_OUTER, OBSCURED_SUBJECT, PROTECTED_FIELDS, field_name
 
 #: Fields whose change outside is said (addresses a reply goes to, who it is from, what it is about).
@@ -31,9 +32,6 @@ SHOWN = ("From", "Sender", "Reply-To", "To", "Cc", "Subject", "Date", "Message-I
 #: Subjects an encrypting client writes outside in place of the real one.
 OBSCURED_SUBJECTS = frozenset({OBSCURED_SUBJECT.decode(), "...", "encrypted message", ""})
 ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc"})
-MAX_LEGACY_DISPLAY = 16 << 10  # a legacy display element is a few lines of text
-MAX_SCANNED = 64 << 20  # a payload larger than this is not scanned for one (finding its parts reads it all)
-_LEGACY_LINE = re.compile(r"^([A-Za-z-]+):[ \t]*(.*)$")
 
 Source = Literal["protected", "outer"]
 
@@ -50,6 +48,13 @@ class HeaderSet:
     legacy_display: bool = False
     protected_lines: tuple[bytes, ...] = ()  # the protected fields as received (for a gateway to restore)
     flags: tuple[str, ...] = ()  # what a reader could be misled by in the fields shown (a display name, ...)
+    # the legacy display elements (RFC 9788 §4.5.3) a reader showing this set hides; not in to_dict
+    legacy_elements: tuple[LegacyDisplay, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def hides_legacy_display(self) -> bool:
+        """RFC 9788 §4.5.3.2/§4.5.3.3: shown with the protected fields, the legacy display elements are hidden."""
+        return self.source == "protected" and any(e.replacement is not None for e in self.legacy_elements)
 
     @property
     def from_changed(self) -> bool:
@@ -65,6 +70,7 @@ class HeaderSet:
             "fields": {name: value for name, value in self.fields},
             "differences": list(self.differences),
             "legacy_display": self.legacy_display,
+            "legacy_display_forms": sorted({e.kind for e in self.legacy_elements}),
             "flags": list(self.flags),
         }
 
@@ -124,32 +130,6 @@ def _explained(name: str, outer: str, recorded: dict[str, str], encrypted: bool)
     return encrypted and key == "subject" and _decoded(outer).lower() in OBSCURED_SUBJECTS
 
 
-def _legacy_display(payload: Entity) -> dict[str, str] | None:
-    """The fields a legacy display element shows, when the payload's first part is one (RFC 9788 §4.5.3)."""
-    ctype, params = payload.content_type()
-    boundary = params.get("boundary")
-    if ctype != "multipart/mixed" or not boundary or payload.region.size > MAX_SCANNED:
-        return None
-    try:
-        parts = split_multipart(payload.region, boundary)
-    except MalformedMIMEError:
-        return None
-    if not parts:
-        return None
-    first = Entity.content_from_region(parts[0])
-    ptype, pparams = first.content_type()
-    marked = pparams.get("hp-legacy-display") == "1" or pparams.get("protected-headers", "").lower() == "v1"
-    if ptype != "text/plain" or not marked or first.region.size > MAX_LEGACY_DISPLAY:
-        return None
-    shown: dict[str, str] = {}
-    text = first.decoded_body().decode("utf-8", "replace")
-    for line in text.splitlines():
-        m = _LEGACY_LINE.match(line.strip())
-        if m:
-            shown.setdefault(m.group(1).lower(), m.group(2).strip())
-    return shown
-
-
 def header_set(root: Entity, payload: Entity, *, sound: bool, encrypted: bool) -> HeaderSet:
     """The header set of a message whose S/MIME layers were removed down to ``payload``.
 
@@ -179,17 +159,22 @@ def header_set(root: Entity, payload: Entity, *, sound: bool, encrypted: bool) -
                            f"({_decoded(inner)[:120]}): it was changed outside the protected message")
     if _joined(payload, "From") is None and _joined(root, "From") is not None and scheme.startswith("hp="):
         differences.append("the protected header fields carry no From: the outer From is not protected")
-    legacy = _legacy_display(payload)
-    for key, shown in (legacy or {}).items():
-        name = key.title()
-        inner = _joined(payload, name)
-        if inner is not None and _normal(name, shown) != _normal(name, inner):
-            differences.append(f"the legacy display part shows a {name} ({_decoded(shown)[:120]}) that is not the "
-                               f"protected {name} ({_decoded(inner)[:120]})")
+    legacy = find_legacy_display(payload)
+    for element in legacy:
+        where = "part" if element.kind == "part" else f"element ({element.kind})"
+        seen: set[str] = set()
+        for shown_name, shown in element.fields:
+            name = shown_name.title()
+            inner = _joined(payload, name)
+            if name.lower() in seen or inner is None or _normal(name, shown) == _normal(name, inner):
+                continue
+            seen.add(name.lower())
+            differences.append(f"the legacy display {where} shows a {name} ({_decoded(shown)[:120]}) that is not "
+                               f"the protected {name} ({_decoded(inner)[:120]})")
     fields = tuple((n, v) for n in SHOWN if (v := _joined(payload, n) or _joined(root, n)) is not None)
     protected = tuple(ln for ln in payload.header_lines if field_name(ln) in PROTECTED_FIELDS)
-    return HeaderSet("protected", scheme, fields, tuple(differences), tuple(changed), legacy is not None, protected,
-                     display_name_flags(fields))
+    return HeaderSet("protected", scheme, fields, tuple(differences), tuple(changed), bool(legacy), protected,
+                     display_name_flags(fields), legacy)
 
 
 _ADDRESS_LIKE = re.compile(r"[^\s<>\"@,;:()]+@[^\s<>\"@,;:()]+\.[^\s<>\"@,;:()]+")

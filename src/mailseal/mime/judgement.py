@@ -17,6 +17,7 @@ from cryptography import x509
 
 from ..cms.algorithms import WEAK_DIGESTS
 from ..cms.verification import SignedDataCheck, SignerCheck
+from ..limits import DEFAULT_LIMITS, Limits
 from ..pki.certfields import unreadable_reason
 from ..pki.profile import email_matches, signing_usage_problems, weak_key_reason
 from ..pki.status import SignerStatus
@@ -133,9 +134,16 @@ def _signing_time_doubts(check: SignerCheck, cert: x509.Certificate, context: Va
 
 
 def judge(
-    check: SignedDataCheck, context: ValidationContext, from_addresses: Sequence[str] | None
+    check: SignedDataCheck, context: ValidationContext, from_addresses: Sequence[str] | None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[SignerResult, ...]:
-    return tuple(judge_signer(s, check.certificates, context, from_addresses) for s in check.signers)
+    """Each signer judged in turn; ``limits``' deadline (``message_seconds``) is checked before each path
+    validation, the costliest step a signer brings."""
+    results = []
+    for signer in check.signers:
+        limits.check_time()
+        results.append(judge_signer(signer, check.certificates, context, from_addresses))
+    return tuple(results)
 
 
 __all__ = ["judge", "judge_signer"]

@@ -6,14 +6,16 @@ from __future__ import annotations
 import re
 
 from ..errors import LimitExceededError, MalformedMIMEError
-from ..limits import DEFAULT_LIMITS
+from ..limits import DEFAULT_LIMITS, Deadline
 from ..streamio import Region
 
 
-def split_multipart(body: Region, boundary: str, max_parts: int = DEFAULT_LIMITS.max_parts) -> list[Region]:
+def split_multipart(body: Region, boundary: str, max_parts: int = DEFAULT_LIMITS.max_parts,
+                    deadline: Deadline | None = None) -> list[Region]:
     """Each body part exactly as received: from after a delimiter line to the line end before the next one
     (RFC 2046 §5.1.1). Scans the body in chunks; the parts are Regions, not copies. More than ``max_parts``
-    parts raise ``LimitExceededError`` (limits.max_parts)."""
+    parts raise ``LimitExceededError`` (limits.max_parts); past ``deadline``, ``TimeLimitExceededError``
+    (limits.message_seconds: checked at each candidate delimiter, however many lines merely look like one)."""
     delimiter = b"--" + boundary.encode()
     parts: list[Region] = []
     start: int | None = None
@@ -23,6 +25,8 @@ def split_multipart(body: Region, boundary: str, max_parts: int = DEFAULT_LIMITS
         if hit < 0:
             raise MalformedMIMEError("the multipart body has no closing boundary (truncated message?)")
         pos = hit + 1
+        if deadline is not None:
+            deadline.check()
         if hit > 0 and body.read(hit - 1, 1) != b"\n":
             continue  # not at the start of a line
         rest = body.read(hit + len(delimiter), 256)

@@ -30,6 +30,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..streamio import Canonicalizer, Region, Source, region_of_file, spool
 from .entity import Entity, MessageInput, input_region
 from .headerset import HeaderSet, header_set
+from .legacydisplay import hidden_chunks, unmarked
 from .report import Layer, Report, SignerResult, SignerStatus
 from .sender import from_addresses
 from .signed import parse_multipart_signed
@@ -42,6 +43,7 @@ PKCS7_MIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
 SIGNED_TYPES = ("multipart/signed",)
 ENVELOPED_KINDS = (ContentKind.ENVELOPED_DATA, ContentKind.AUTH_ENVELOPED_DATA)
 OPENED_KINDS = (ContentKind.SIGNED_DATA, *ENVELOPED_KINDS)
+PARSE_SLICE = 16 << 10  # bytes given to the email parser between two looks at the clock
 
 #: Picks the keys for one encrypted layer from the certificates the layer is encrypted for (a key store does so):
 #: called when that layer is met, so a key that no layer needs is never opened.
@@ -63,8 +65,27 @@ class Opened:
             yield header_block(self.inner.header_lines, self.inner.line_end())
             yield from self.inner.region.chunks()
         else:
-            yield merged_header_block(self.root, self.inner)
+            yield merged_header_block(self.root, self._shown_inner())
+            yield from self._body_chunks()
+
+    def _hides(self) -> bool:
+        """RFC 9788 §4.5.3: written with the protected fields, the legacy display elements are left out."""
+        headers = self.report.headers
+        return headers is not None and headers.hides_legacy_display
+
+    def _shown_inner(self) -> Entity:
+        """The inner entity, its header without the legacy display mark when its own element is hidden."""
+        headers = self.report.headers
+        if headers is None or not self._hides() or not any(e.at_root for e in headers.legacy_elements):
+            return self.inner
+        return Entity(tuple(unmarked(ln) for ln in self.inner.header_lines), self.inner.region)
+
+    def _body_chunks(self) -> Iterator[bytes]:
+        headers = self.report.headers
+        if headers is None or not self._hides():
             yield from self.inner.region.chunks()
+        else:
+            yield from hidden_chunks(self.inner.region, headers.legacy_elements)
 
     def write_message(self, out: BinaryIO) -> None:
         for chunk in self.message_chunks():
@@ -78,7 +99,7 @@ class Opened:
     def entity(self) -> bytes:
         if self.root is None:
             return self.inner.region.read()
-        return self.inner.to_bytes()
+        return self.inner.to_bytes()  # the innermost layer as it was unwrapped (``message`` is what a reader sees)
 
 
 def classify(entity: Entity) -> str | None:
@@ -195,14 +216,22 @@ def _nested_parts(entity: Entity, limits: Limits = DEFAULT_LIMITS) -> tuple[str,
     # Counted before parsing: the parser builds every part (and recurses per level) before the walk can stop it.
     if len(_MULTIPART_FIELD.findall(raw)) > limits.max_parts:
         raise LimitExceededError(f"the message has more than {limits.max_parts} parts (limits.max_parts)")
+    from email.feedparser import BytesFeedParser
+
+    parser = BytesFeedParser(policy=email.policy.compat32)
     try:
-        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+        # fed in slices, so that limits.message_seconds is checked while the parser builds thousands of parts
+        for start in range(0, len(raw), PARSE_SLICE):
+            limits.check_time()
+            parser.feed(raw[start:start + PARSE_SLICE])
+        msg = parser.close()
     except RecursionError:  # the email parser recurses once per level: a few hundred levels exhaust the stack
         raise LimitExceededError(f"the message nests multipart entities more than {limits.max_nesting} deep "
                                  "(limits.max_nesting)") from None
     stack: list[tuple[Any, int]] = [(msg, 0)]
     index = -1
     while stack:
+        limits.check_time()
         part, depth = stack.pop()
         index += 1
         if depth > limits.max_nesting:
@@ -251,12 +280,12 @@ def merged_header_block(outer: Entity, inner: Entity) -> bytes:
     return header_block([*lines, version, *content], inner.line_end())
 
 
-def judge(check: SignedDataCheck, context: ValidationContext,
-          from_addresses: Sequence[str] | None) -> tuple[SignerResult, ...]:
+def judge(check: SignedDataCheck, context: ValidationContext, from_addresses: Sequence[str] | None,
+          limits: Limits = DEFAULT_LIMITS) -> tuple[SignerResult, ...]:
     """``mime.judgement.judge``, imported when a signed layer is judged: a decrypt never loads path validation."""
     from .judgement import judge as judge_signers
 
-    return judge_signers(check, context, from_addresses)
+    return judge_signers(check, context, from_addresses, limits)
 
 
 def _default_context() -> ValidationContext:
@@ -297,6 +326,7 @@ def open_message(
     current = root
     froms = from_addresses(root)
     for _depth in range(max_depth + 1):
+        limits.check_time()
         kind = classify(current)
         if kind is None:
             break
@@ -308,7 +338,7 @@ def open_message(
             inner = Entity.content_from_region(detached.content, limits)
             signer_froms = from_addresses(inner) or froms
             layers.append(
-                Layer("signed", "multipart/signed", judge(check, ctx, signer_froms), covers=inner.content_type()[0])
+                Layer("signed", "multipart/signed", judge(check, ctx, signer_froms, limits), covers=inner.content_type()[0])
             )
             current = inner
             continue
@@ -326,7 +356,7 @@ def open_message(
             _check_expansion(check.content_region, source.size, limits)
             current = Entity.content_from_region(check.content_region, limits)
             # RFC 9788: From inside the signed entity (protected headers) is authoritative when present.
-            signers = judge(check, ctx, from_addresses(current) or froms)
+            signers = judge(check, ctx, from_addresses(current) or froms, limits)
             layers.append(Layer("signed", "application/pkcs7-mime", signers, covers=current.content_type()[0]))
         elif content_kind in ENVELOPED_KINDS:
             keep = keep_inner_encrypted and bool(layers)
@@ -445,7 +475,7 @@ def _open_bare(
                 content = Region.of_bytes(b"")
                 break
             # A bare CMS object has no From: there is no address to hold the signers to.
-            layers.append(Layer("signed", "cms", judge(check, ctx, None)))
+            layers.append(Layer("signed", "cms", judge(check, ctx, None, limits)))
             if check.content_region is None or check.detached:
                 content = Region.of_bytes(b"")
                 break

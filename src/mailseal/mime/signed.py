@@ -158,7 +158,7 @@ def parse_multipart_signed(entity: Entity, limits: Limits = DEFAULT_LIMITS) -> D
     boundary = params.get("boundary")
     if not boundary:
         raise MalformedMIMEError("multipart/signed without a boundary parameter")
-    parts = split_multipart(entity.region, boundary, limits.max_parts)
+    parts = split_multipart(entity.region, boundary, limits.max_parts, limits.deadline)
     if len(parts) != 2:
         raise MalformedMIMEError(f"multipart/signed must have exactly two parts, found {len(parts)}")
     sig = Entity.from_region(parts[1], limits)

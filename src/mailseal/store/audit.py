@@ -36,9 +36,11 @@ def default_actor() -> str:
 
 
 def record(session: Session, action: str, subject: str, detail: dict[str, Any] | None = None,
-           actor: str | None = None) -> None:
-    """Add an audit event in the caller's transaction, so it commits (or not) with the change it describes."""
-    session.execute(insert(audit_log).values(time=utcnow(), actor=actor or default_actor(), action=action,
+           actor: str | None = None, at: datetime | None = None) -> None:
+    """Add an audit event in the caller's transaction, so it commits (or not) with the change it describes.
+    ``at``: when it happened, for a record written later than that (the gateway's, held back while the database
+    did not answer); now by default."""
+    session.execute(insert(audit_log).values(time=at or utcnow(), actor=actor or default_actor(), action=action,
                                              subject=subject, detail=detail or {}))
 
 

@@ -90,7 +90,8 @@ async def post_verify(request: Request, who: Principal = Depends(user),
                       app: Console = Depends(console)) -> dict[str, Any]:
     raw = await read_body(request)
     try:
-        result = await run_in_threadpool(service.verify_message, app.store, raw, app.now())
+        result = await run_in_threadpool(service.verify_message, app.store, raw, app.now(),
+                                           app.settings.limits)
     except MailsealError as exc:
         if raw.strip() and exc.code != ErrorCode.USAGE:
             await run_in_threadpool(service.record, app.store, who.actor, raw, f"unreadable ({exc.code})")

@@ -67,11 +67,13 @@ async def verify_post(request: Request, file: UploadFile | None = UPLOAD, messag
     raw, now = b"", app.now()
     try:
         raw, name = await read_upload(file, message)
-        result = await run_in_threadpool(service.verify_message, app.store, raw, now)
+        result = await run_in_threadpool(service.verify_message, app.store, raw, now,
+                                           app.settings.limits)
     except MailsealError as exc:
         if raw and exc.code != ErrorCode.USAGE:
             await run_in_threadpool(service.record, app.store, who.actor, raw, f"unreadable ({exc.code})")
-        return _page(request, who, 400, error=exc.message)
+        return _page(request, who, 400, error=exc.message,
+                     error_code=None if exc.code == ErrorCode.USAGE else str(exc.code))
     await run_in_threadpool(service.record, app.store, who.actor, raw, result.verdict)
     report = None
     if result.view is not None:

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ..cms.identity import Identity, fingerprint
 from ..cms.inspection import RecipientIdentifier
 from ..errors import MailsealError, MalformedInputError, NoMatchingRecipientError, UsageError
+from ..limits import DEFAULT_LIMITS, Limits
 from ..mime.entity import Entity
 from ..mime.opening import classify, open_message
 from ..mime.report import Report
@@ -127,9 +128,10 @@ def _signature(raw: bytes, report: Report) -> bytes | None:
         return None
 
 
-def verify_message(store: Store, raw: bytes, at: datetime) -> Verification:
-    """Verify ``raw`` with the store's trust list at time ``at``. Raises ``UsageError`` for an empty or too large
-    message and ``MalformedInputError`` for one that cannot be read; everything else is a Verification."""
+def verify_message(store: Store, raw: bytes, at: datetime, limits: Limits = DEFAULT_LIMITS) -> Verification:
+    """Verify ``raw`` with the store's trust list at time ``at``, within ``limits`` (the settings' ``[limits]``).
+    Raises ``UsageError`` for an empty or too large message, ``LimitExceededError`` past a limit and
+    ``MalformedInputError`` for one that cannot be read; everything else is a Verification."""
     if not raw.strip():
         raise UsageError("the message is empty: choose an .eml file or paste the whole message, headers included")
     if len(raw) > MAX_MESSAGE:
@@ -144,7 +146,8 @@ def verify_message(store: Store, raw: bytes, at: datetime) -> Verification:
 
     message_id = _message_id(raw)
     try:
-        opened = open_message(raw, identities=no_keys, context=context(anchors, at), keep_inner_encrypted=True)
+        opened = open_message(raw, identities=no_keys, context=context(anchors, at), keep_inner_encrypted=True,
+                              limits=limits.started())  # message_seconds bounds one request's work too
     except NoMatchingRecipientError:
         if not seen:
             raise

@@ -1,5 +1,5 @@
-"""The console's settings: the ``[web]`` table of the settings file (docs/web.md), and the console key that seals
-the accounts' TOTP secrets."""
+"""The console's settings: the ``[web]`` table of the settings file (docs/web.md) with the ``[limits]`` table
+(docs/limits.md), and the console key that seals the accounts' TOTP secrets."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from ..config import data_dir, is_loopback, parse_hostport
 from ..errors import ConfigurationError
+from ..limits import DEFAULT_LIMITS, Limits
 
 DEFAULT_LISTEN = ("127.0.0.1", 8443)
 KEY_FILE = "console.key"
@@ -46,6 +47,9 @@ class WebSettings:
     # The URL people open the console at (behind a proxy, or a host name for the listening address): security keys
     # (WebAuthn) are bound to its host name and checked against its origin. None: made from the listening address.
     public_url: str | None = None
+    # The [limits] table (docs/limits.md), read by the one parser the gateway and the CLI use: the verify page and
+    # POST /api/v1/verify open uploads within them. Not a key of [web].
+    limits: Limits = DEFAULT_LIMITS
 
     @property
     def tls(self) -> bool:
@@ -137,7 +141,7 @@ def parse_web(settings: Mapping[str, Any]) -> WebSettings:
     window = _seconds(table.get("login_failure_window", 900), "web.login_failure_window")
     public = _public_url(table["public_url"]) if "public_url" in table else None
     return WebSettings(host, port, cert, key, idle, absolute, key_file, _networks(table.get("fetch_networks", [])),
-                       failures, window, public)
+                       failures, window, public, Limits.from_settings(settings))
 
 
 def _networks(value: Any) -> tuple[str, ...]:
