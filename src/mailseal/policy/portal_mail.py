@@ -114,6 +114,50 @@ def passcode_mail(brand: Brand, settings: PortalSettings, *, recipient: str, ori
     return msg.as_bytes()
 
 
+def password_notice(brand: Brand, settings: PortalSettings, *, sender: str, subject: str, recipients: Sequence[str],
+                    message_id: str, password: str | None, hostname: str) -> bytes:
+    """The password notice for the **sender** of a message read with a password (proof = "password"): which
+    message (subject, recipients, portal id) and the password to pass on to the recipients by another channel (a
+    call, a text message), never by mail. ``password`` None: the sender chose it (``X-Mailseal-Portal-Password``),
+    and the notice only confirms that the message waits in the portal behind it. From the portal's sender address
+    (the gateway signs it when it holds that identity)."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = settings.sender_for(sender)
+    msg["To"] = sender
+    msg["Subject"] = f"Password for your protected message: {subject}" if subject else \
+        "Password for your protected message"
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = make_msgid(domain=hostname)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834 §5: no automatic answer to this one
+    who = ", ".join(recipients)
+    if password is not None:
+        lines = [f"Your message \"{subject}\" to {who} waits in the portal (id {message_id}).", "",
+                 "The recipients need this password to read it:", "", f"    {password}", "",
+                 "Pass it on to them by another channel: read it out on the phone or send it as a text message. "
+                 "Do not forward this mail: anyone holding it and the link could read the message.", ""]
+    else:
+        lines = [f"Your message \"{subject}\" to {who} waits in the portal (id {message_id}), protected by the "
+                 "password you chose.", "", "Pass it on to the recipients by another channel (a call, a text "
+                 "message), never by mail.", ""]
+    if brand.disclaimer:
+        lines += [brand.disclaimer, ""]
+    msg.set_content("\n".join(lines))
+    e = html.escape
+    shown = (f'<p>The recipients need this password to read it:</p><p style="font-size:24px;letter-spacing:2px;'
+             f'font-family:monospace"><strong>{e(password)}</strong></p><p>Pass it on to them by another channel: '
+             "read it out on the phone or send it as a text message. Do not forward this mail.</p>"
+             if password is not None else
+             "<p>It is protected by the password you chose. Pass it on to the recipients by another channel (a call, "
+             "a text message), never by mail.</p>")
+    msg.add_alternative(f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"></head><body style="font-family:Arial,sans-serif;background:{brand.background_colour}">
+<div style="max-width:520px;margin:24px auto;background:#ffffff;padding:24px;border-radius:6px">
+<p>Your message &ldquo;{e(subject)}&rdquo; to {e(who)} waits in the portal (id {e(message_id)}).</p>
+{shown}</div></body></html>
+""", subtype="html")
+    return msg.as_bytes()
+
+
 def reply_mail(original: bytes, *, author: str, text: str, to: Sequence[str], cc: Sequence[str] = (),
                hostname: str) -> bytes:
     """A reply written in the portal by ``author`` to ``to`` (and ``cc``), threaded under ``original`` (its
@@ -145,4 +189,4 @@ def recipients_of(original: bytes) -> list[str]:
     return list(dict.fromkeys(a.lower() for _, a in found if a))
 
 
-__all__ = ["notification", "passcode_mail", "recipients_of", "reply_mail"]
+__all__ = ["notification", "passcode_mail", "password_notice", "recipients_of", "reply_mail"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -71,6 +71,12 @@ PASSCODE_DIGITS = 8
 #: The reference code's letters: no 0/O, 1/I/L that a reader could confuse.
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 REFERENCE_LENGTH = 6
+#: A generated portal password: 4 groups of 5 letters of ``REFERENCE_ALPHABET`` (31 letters: 20 * log2(31), about
+#: 99 bits), easy to read out over the phone.
+PASSWORD_GROUPS = 4
+PASSWORD_GROUP_LENGTH = 5
+#: The shortest password a sender may choose (``X-Mailseal-Portal-Password``, ``mailseal portal password --stdin``).
+MIN_PASSWORD_CHARS = 12
 IDLE = timedelta(minutes=15)
 ABSOLUTE = timedelta(hours=8)
 OUTBOX_LEASE = timedelta(minutes=2)
@@ -78,7 +84,9 @@ OUTBOX_MAX_ATTEMPTS = 10
 #: Sent and failed outbox rows are kept this long after their last change, for the record (content destroyed).
 OUTBOX_KEEP = timedelta(days=7)
 PROOFS = ("passcode", "password", "account")
-OUTBOX_KINDS = ("notification", "passcode", "reply", "receipt")
+#: What opens a portal session: a mailed code (it proves the mailbox) or an account (password + TOTP).
+SESSION_PROOFS = ("passcode", "account")
+OUTBOX_KINDS = ("notification", "passcode", "reply", "receipt", "password")
 _TOKEN_MAX = 128  # a link token is 43 characters; anything much longer is not one
 ACTOR = "portal"
 #: A second deposit of the same message (same received bytes, envelope sender and portal recipients) within this
@@ -92,6 +100,18 @@ def deposit_digest(received: str, sender: str, recipients: Collection[str]) -> s
     addresses = sorted({a.strip().lower() for a in recipients})
     data = "\0".join([received.lower(), sender.strip().lower(), *addresses])
     return hashlib.sha256(data.encode()).hexdigest()
+
+
+def new_password() -> str:
+    """A strong random portal password in readable groups, e.g. ``K7QMZ-2HXTP-W9RDA-5NBEF``."""
+    return "-".join("".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(PASSWORD_GROUP_LENGTH))
+                    for _ in range(PASSWORD_GROUPS))
+
+
+def check_chosen_password(password: str) -> None:
+    """A password a sender chose: at least ``MIN_PASSWORD_CHARS`` characters (a ``UsageError`` otherwise)."""
+    if len(password.strip()) < MIN_PASSWORD_CHARS:
+        raise UsageError(f"a portal password has at least {MIN_PASSWORD_CHARS} characters")
 
 
 def token_hash(raw: str) -> str:
@@ -144,14 +164,19 @@ class PortalStore:
     def deposit(self, message: bytes, sender: str, recipients: Sequence[str], *, brand: str,
                 bcc: Collection[str] = (), expiry_days: int = 14, proof: str = "passcode",
                 password_hash: str | None = None, read_receipt: bool = False, now: datetime | None = None,
-                actor: str | None = None, digest: str | None = None) -> Deposit:
+                actor: str | None = None, digest: str | None = None,
+                password_notice: Callable[[str], bytes] | None = None) -> Deposit:
         """Seal ``message`` and record it with a fresh link token per recipient (``bcc``: the recipients that were
         Bcc); returns the id and the clear tokens, which are not kept. ``expiry_days`` 0: never expires.
 
         ``digest`` (``deposit_digest``): a deposit with the same digest made less than ``RETRY_WINDOW`` ago and
         still active is returned instead (``existing``), with new tokens only for the recipients not yet
         ``notified``; the digest is unique, so of two nodes depositing it at once one creates and the other
-        returns that deposit."""
+        returns that deposit.
+
+        ``password_notice``: for proof = "password", the notice to the sender given the message id (the password
+        mailed to the sender, never to a recipient); it is queued in the outbox in the deposit's own transaction,
+        so the message is never kept without its notice on the way (a retried transaction queues none again)."""
         _check_days(expiry_days, "the expiry")
         if proof not in PROOFS:
             raise UsageError(f"the proof must be one of {', '.join(PROOFS)}, not {proof!r}")
@@ -180,6 +205,9 @@ class PortalStore:
                 session.execute(insert(portal_recipients), [
                     {"message_id": message_id, "address": a, "token_hash": token_hash(t), "bcc": a in hidden,
                      "reads": 0} for a, t in tokens.items()])
+                if password_notice is not None:
+                    self._queue(session, "password", "", [sender.strip().lower()], password_notice(message_id),
+                                moment, message_id)
                 audit.record(session, "portal.deposit", message_id,
                              {"from": sender, "to": addresses, "brand": brand,
                               "expires": expires and expires.isoformat(), "size": len(message)}, actor)
@@ -354,8 +382,7 @@ class PortalStore:
     def set_password(self, message_id: str, password: str, now: datetime | None = None, *,
                      actor: str | None = None) -> None:
         """Require ``password`` (kept as an argon2id hash) to read ``message_id``, instead of a mailed code."""
-        if len(password) < 8:
-            raise UsageError("a portal password has at least 8 characters")
+        check_chosen_password(password)
         hashed = self.hasher.hash(password)
         with self.store.session() as session:
             done = session.connection().execute(update(portal_messages).where(_M.id == message_id).values(
@@ -399,9 +426,12 @@ class PortalStore:
     # Sessions.
 
     def create_session(self, address: str, now: datetime | None = None,
-                       replacing: str | None = None) -> tuple[str, PortalSession]:
+                       replacing: str | None = None, *, proof: str = "passcode") -> tuple[str, PortalSession]:
         """A new session for ``address`` (the raw id for the cookie, and its record); ``replacing`` (a raw id)
-        ends that one in the same transaction (a new id after each proof, ASVS 3.2.1)."""
+        ends that one in the same transaction (a new id after each proof, ASVS 3.2.1). ``proof``: what opened it,
+        ``passcode`` (a mailed code: the mailbox) or ``account`` (password + TOTP)."""
+        if proof not in SESSION_PROOFS:
+            raise ValueError(f"a portal session is opened by one of {', '.join(SESSION_PROOFS)}, not {proof!r}")
         moment = now or utcnow()
         raw = secrets.token_urlsafe(16)
         csrf = secrets.token_urlsafe(32)
@@ -411,9 +441,10 @@ class PortalStore:
                 session.execute(delete(portal_sessions).where(_S.id_hash == token_hash(replacing)))
             session.execute(delete(portal_sessions).where(self._session_expired(moment)))
             session.execute(insert(portal_sessions).values(id_hash=token_hash(raw), address=address, csrf=csrf,
-                                                           created=moment, last_seen=moment))
-            audit.record(session, "portal.session", address, {"session": token_hash(raw)[:12]}, ACTOR)
-        return raw, PortalSession(token_hash(raw)[:12], address, csrf, moment, moment)
+                                                           created=moment, last_seen=moment, proof=proof))
+            audit.record(session, "portal.session", address, {"session": token_hash(raw)[:12], "proof": proof},
+                         ACTOR)
+        return raw, PortalSession(token_hash(raw)[:12], address, csrf, moment, moment, proof)
 
     def _session_expired(self, now: datetime) -> Any:
         return or_(_S.last_seen <= now - self.idle, _S.created <= now - self.absolute)
@@ -432,7 +463,7 @@ class PortalStore:
                 session.execute(delete(portal_sessions).where(_S.id_hash == hashed))
                 return None
             session.execute(update(portal_sessions).where(_S.id_hash == hashed).values(last_seen=moment))
-        return PortalSession(hashed[:12], row.address, row.csrf, row.created, moment)
+        return PortalSession(hashed[:12], row.address, row.csrf, row.created, moment, row.proof or "passcode")
 
     def end_session(self, raw: str) -> None:
         with self.store.session() as session:
@@ -572,7 +603,7 @@ class PortalStore:
             rcpts: dict[str, list[PortalRecipient]] = {}
             for r in conn.execute(select(portal_recipients).where(_R.message_id.in_(ids)).order_by(_R.id)):
                 rcpts.setdefault(r.message_id, []).append(
-                    PortalRecipient(r.address, r.bcc, r.reads, r.first_read, r.last_read))
+                    PortalRecipient(r.address, r.bcc, r.reads, r.first_read, r.last_read, r.notified))
             replies: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(
                 select(_Y.message_id, func.count()).where(_Y.message_id.in_(ids)).group_by(_Y.message_id))}
             seen: dict[str, list[PortalAccess]] = {}
@@ -701,5 +732,6 @@ def _receipt(original: bytes, sender: str, reader: str, when: datetime) -> bytes
     return msg.as_bytes()
 
 
-__all__ = ["ABSOLUTE", "IDLE", "MAX_EXPIRY_DAYS", "OUTBOX_KINDS", "PASSCODE_DIGITS", "PASSCODE_LIFETIME",
-           "PASSCODE_MAX_TRIES", "PROOFS", "RETRY_WINDOW", "PortalStore", "deposit_digest", "token_hash"]
+__all__ = ["ABSOLUTE", "IDLE", "MAX_EXPIRY_DAYS", "MIN_PASSWORD_CHARS", "OUTBOX_KINDS", "PASSCODE_DIGITS",
+           "PASSCODE_LIFETIME", "PASSCODE_MAX_TRIES", "PROOFS", "RETRY_WINDOW", "SESSION_PROOFS", "PortalStore",
+           "check_chosen_password", "deposit_digest", "new_password", "token_hash"]
