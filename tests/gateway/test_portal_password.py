@@ -132,3 +132,34 @@ def test_the_password_field_is_removed_from_every_copy() -> None:
     lines = [b"From: alice@example.org", b"X-Mailseal-Portal-Password: hunter2 hunter2",
              b"x-mailseal-portal-password:again", b"Subject: hi"]
     assert without_our_stamps(lines, "gw.example.org", []) == [b"From: alice@example.org", b"Subject: hi"]
+
+
+def test_a_held_message_released_to_the_portal_records_the_notification(start_gateway: StartGateway,
+                                                                        sink: SmtpSink) -> None:
+    """gateway/release.py: an administrator releases a held message whose recipients now go to the portal (the
+    policy changed since the hold): the notification goes out and the store records it as accepted, so a retry of
+    the release would not send the recipient a second link."""
+    import asyncio
+
+    from mailseal.gateway.release import release
+    from mailseal.gateway.settings import GatewaySettings
+    from mailseal.policy import Policy
+
+    held = {"policy": {"domains": {"partner.example": {"encrypt": "require", "on_missing_certificate": "hold"}}},
+            "portal": {"base_url": "https://portal.example.org/", "outbox_poll_seconds": 0.2}}
+    gw = start_gateway(held)
+    assert gw.send(message(ALICE, [DAVE], "Held", f"{MARKER}\n"), ALICE, [DAVE]) == {}
+    [entry] = gw.gateway.pipeline.held.list()
+    assert sink.messages == [] and _store(gw).list_messages() == []
+    now = {**gw.settings_dict, "policy": {"domains": {"partner.example": {"encrypt": "portal"}}}}
+    reloaded = asyncio.run_coroutine_threadsafe(gw.gateway.reload(
+        GatewaySettings.from_settings(now), Policy.from_settings(now), gw.gateway.current.resources, now), gw._loop)
+    reloaded.result(30)
+    done = release(gw.gateway, entry.id, actor="admin")
+    assert done.actions[0] == "portal"
+    [notice] = sink.wait_for(1)
+    assert notice.rcpt_tos == [DAVE] and MARKER.encode() not in notice.data
+    [info] = _store(gw).list_messages()
+    [rcpt] = info.recipients
+    assert rcpt.address == DAVE and rcpt.notified is not None
+    assert gw.gateway.pipeline.held.list() == []
