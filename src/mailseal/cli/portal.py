@@ -5,6 +5,7 @@ methods."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 
 import click
@@ -142,7 +143,7 @@ def password_cmd(message_id: str, from_stdin: bool) -> None:
     one is printed once, to pass on by phone or text message: only its argon2id hash is kept."""
     from ..store.portal import new_password
 
-    password = click.get_text_stream("stdin").readline().rstrip("\r\n") if from_stdin else new_password()
+    password = sys.stdin.readline().rstrip("\r\n") if from_stdin else new_password()
     portal_store().set_password(message_id, password)
     if from_stdin:
         click.echo(f"{message_id} is now read with the password given")

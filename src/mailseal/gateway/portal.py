@@ -14,6 +14,8 @@ or sends (``stamping.without_our_stamps``) and never logged; from anyone else th
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -29,6 +31,11 @@ PASSWORD_FIELD = "X-Mailseal-Portal-Password"
 #: The fields of the original not kept with the deposited message: Bcc (it must reach no recipient) and the
 #: sender's password.
 DROPPED_FIELDS = ("Bcc", PASSWORD_FIELD)
+
+
+def node_name() -> str:
+    """This node's name in outbox claims and notification leases: host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:64]
 
 
 def deposit(portal: PortalStore, settings: PortalSettings, message: bytes, sender: str,
@@ -63,8 +70,8 @@ def deposit(portal: PortalStore, settings: PortalSettings, message: bytes, sende
 
     done = portal.deposit(message, sender, recipients, brand=domain, bcc=bcc, expiry_days=settings.expiry_for(brand),
                           proof=proof, password_hash=password_hash, read_receipt=brand.read_receipt, now=now,
-                          actor="gateway", digest=digest, password_notice=notice)
+                          actor="gateway", digest=digest, password_notice=notice, holder=node_name())
     return done, brand
 
 
-__all__ = ["DROPPED_FIELDS", "PASSWORD_FIELD", "deposit", "notification"]
+__all__ = ["DROPPED_FIELDS", "PASSWORD_FIELD", "deposit", "node_name", "notification"]

@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import os
-import socket
 from collections.abc import Callable
 from email.parser import BytesParser
 from email.policy import SMTP
@@ -30,15 +28,11 @@ from ..policy.portal_settings import PortalSettings
 from ..policy.smime import SmimeSettings
 from ..store.capabilities import choose_algorithms
 from ..store.portal_records import OutboxItem
+from .portal import node_name
 from .relay import Copy, DeliveryError, Journal, Relay, copy_key
 from .resources import Resources
 
 log = logging.getLogger("mailseal.gateway")
-
-
-def node_name() -> str:
-    """This node's name in outbox claims: host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:64]
 
 
 def _header_address(data: bytes, name: str) -> str:

@@ -92,6 +92,12 @@ ACTOR = "portal"
 #: A second deposit of the same message (same received bytes, envelope sender and portal recipients) within this
 #: time of the first, while the first is active, is a retried SMTP transaction: the first deposit is returned.
 RETRY_WINDOW = timedelta(days=7)
+#: How long the node that deposits (or re-deposits) a message holds its recipients' notifications: while it does,
+#: another node's retry of the same transaction is told to try again (4xx) instead of sending a second link; a
+#: crashed node's lease lapses. Longer than any delivery of a notification takes (the relay's own timeouts).
+NOTIFY_LEASE = timedelta(minutes=10)
+#: The lease holder of deposits made without one (administrative and library callers: one holder).
+LOCAL_HOLDER = "local"
 
 
 def deposit_digest(received: str, sender: str, recipients: Collection[str]) -> str:
@@ -165,14 +171,15 @@ class PortalStore:
                 bcc: Collection[str] = (), expiry_days: int = 14, proof: str = "passcode",
                 password_hash: str | None = None, read_receipt: bool = False, now: datetime | None = None,
                 actor: str | None = None, digest: str | None = None,
-                password_notice: Callable[[str], bytes] | None = None) -> Deposit:
+                password_notice: Callable[[str], bytes] | None = None, holder: str = LOCAL_HOLDER) -> Deposit:
         """Seal ``message`` and record it with a fresh link token per recipient (``bcc``: the recipients that were
         Bcc); returns the id and the clear tokens, which are not kept. ``expiry_days`` 0: never expires.
 
         ``digest`` (``deposit_digest``): a deposit with the same digest made less than ``RETRY_WINDOW`` ago and
         still active is returned instead (``existing``), with new tokens only for the recipients not yet
         ``notified``; the digest is unique, so of two nodes depositing it at once one creates and the other
-        returns that deposit.
+        returns that deposit. ``holder`` (the depositing node) holds the recipients' notifications for
+        ``NOTIFY_LEASE`` (until ``mark_notified``): a retry by another holder meanwhile is a ``TemporaryError``.
 
         ``password_notice``: for proof = "password", the notice to the sender given the message id (the password
         mailed to the sender, never to a recipient); it is queued in the outbox in the deposit's own transaction,
@@ -188,7 +195,7 @@ class PortalStore:
         hidden = {a.strip().lower() for a in bcc}
         moment = now or utcnow()
         if digest is not None:
-            found = self._redeposit(digest, moment, actor)
+            found = self._redeposit(digest, moment, actor, holder)
             if found is not None:
                 return found
         expires = moment + timedelta(days=expiry_days) if expiry_days else None
@@ -204,7 +211,8 @@ class PortalStore:
                     ciphertext=sealed.ciphertext, digest=digest))
                 session.execute(insert(portal_recipients), [
                     {"message_id": message_id, "address": a, "token_hash": token_hash(t), "bcc": a in hidden,
-                     "reads": 0} for a, t in tokens.items()])
+                     "reads": 0, "notifying_by": holder[:64], "notifying_until": moment + NOTIFY_LEASE}
+                    for a, t in tokens.items()])
                 if password_notice is not None:
                     self._queue(session, "password", "", [sender.strip().lower()], password_notice(message_id),
                                 moment, message_id)
@@ -215,15 +223,17 @@ class PortalStore:
             if digest is None:
                 raise
             # another node deposited the same message a moment ago: that deposit is this one
-            found = self._redeposit(digest, moment, actor)
+            found = self._redeposit(digest, moment, actor, holder)
             if found is None:
                 raise TemporaryError("the same portal message was being deposited by another node") from None
             return found
         return Deposit(message_id, tokens, expires)
 
-    def _redeposit(self, digest: str, moment: datetime, actor: str | None) -> Deposit | None:
-        """The deposit with ``digest`` when a retry may reuse it (new tokens for the recipients not notified);
-        else None, and a deposit past the window or no longer active gives up its digest."""
+    def _redeposit(self, digest: str, moment: datetime, actor: str | None, holder: str) -> Deposit | None:
+        """The deposit with ``digest`` when a retry may reuse it (new tokens for the recipients not notified,
+        leased to ``holder``); else None, and a deposit past the window or no longer active gives up its digest.
+        A recipient whose notification another holder is sending (its lease still running) makes the retry a
+        ``TemporaryError``: answered 4xx, it comes back when that node has finished or its lease has lapsed."""
         with self.store.session() as session:
             row = session.execute(select(_M.id, _M.state, _M.expires, _M.created).where(_M.digest == digest)
                                   .with_for_update()).first()
@@ -232,13 +242,19 @@ class PortalStore:
             if _state(row, moment) is not PortalState.ACTIVE or row.created <= moment - RETRY_WINDOW:
                 session.execute(update(portal_messages).where(_M.id == row.id).values(digest=None))
                 return None
-            pending = session.execute(select(_R.id, _R.address).where(
-                _R.message_id == row.id, _R.notified.is_(None))).all()
+            pending = session.execute(select(_R.id, _R.address, _R.notifying_by, _R.notifying_until).where(
+                _R.message_id == row.id, _R.notified.is_(None)).with_for_update()).all()
+            busy = [r.address for r in pending if r.notifying_by not in (None, holder[:64])
+                    and r.notifying_until is not None and r.notifying_until > moment]
+            if busy:
+                raise TemporaryError(f"the portal notification of {', '.join(busy)} is being sent by another node: "
+                                     "try again shortly")
             tokens: dict[str, str] = {}
             for rcpt in pending:
                 tokens[rcpt.address] = secrets.token_urlsafe(32)
                 session.execute(update(portal_recipients).where(_R.id == rcpt.id).values(
-                    token_hash=token_hash(tokens[rcpt.address])))
+                    token_hash=token_hash(tokens[rcpt.address]), notifying_by=holder[:64],
+                    notifying_until=moment + NOTIFY_LEASE))
             audit.record(session, "portal.redeposit", row.id, {"renotify": sorted(tokens)}, actor)
         return Deposit(row.id, tokens, row.expires, existing=True)
 
@@ -251,7 +267,8 @@ class PortalStore:
             return 0
         with self.store.session() as session:
             done = session.execute(update(portal_recipients).where(
-                _R.message_id == message_id, _R.address.in_(wanted), _R.notified.is_(None)).values(notified=moment))
+                _R.message_id == message_id, _R.address.in_(wanted), _R.notified.is_(None)).values(
+                notified=moment, notifying_by=None, notifying_until=None))
         return int(getattr(done, "rowcount", 0) or 0)
 
     def link(self, token: str, now: datetime | None = None, *, actor: str | None = None) -> PortalLink | None:
@@ -732,6 +749,6 @@ def _receipt(original: bytes, sender: str, reader: str, when: datetime) -> bytes
     return msg.as_bytes()
 
 
-__all__ = ["ABSOLUTE", "IDLE", "MAX_EXPIRY_DAYS", "MIN_PASSWORD_CHARS", "OUTBOX_KINDS", "PASSCODE_DIGITS",
+__all__ = ["ABSOLUTE", "IDLE", "MAX_EXPIRY_DAYS", "MIN_PASSWORD_CHARS", "NOTIFY_LEASE", "OUTBOX_KINDS", "PASSCODE_DIGITS",
            "PASSCODE_LIFETIME", "PASSCODE_MAX_TRIES", "PROOFS", "RETRY_WINDOW", "SESSION_PROOFS", "PortalStore",
            "check_chosen_password", "deposit_digest", "new_password", "token_hash"]
