@@ -26,24 +26,25 @@ CODE_WRONG = ("That code is not the one your authenticator app shows now. Check 
 MISMATCH = "The two passwords are not the same."
 
 
-def _may_enrol(app: Portal, who: PortalSession) -> bool:
-    """An address with an active message that asks for an account, and no enrolled account yet."""
+def _may_enrol(app: Portal, who: PortalSession) -> str | None:
+    """For an address with an active message that asks for an account and no enrolled account yet, the brand of
+    the newest such message (the page wears it); else None."""
     account = app.account_store.get(who.address)
     if account is not None and account.enrolled:
-        return False
-    return any(m.proof == "account" and m.state is PortalState.ACTIVE
-               for m in app.messages.messages_for(who.address, app.now()))
+        return None
+    return next((m.brand for m in app.messages.messages_for(who.address, app.now())
+                 if m.proof == "account" and m.state is PortalState.ACTIVE), None)
 
 
-def _form(request: Request, app: Portal, who: PortalSession, token: str, status: int = 200,
+def _form(request: Request, app: Portal, who: PortalSession, token: str, brand: str, status: int = 200,
           error: str | None = None) -> Response:
     try:
         secret = app.account_store.begin_enrolment(who.address, app.now())
     except PortalError:
         return _enrolled(request, who)
     uri = app.account_store.provisioning_uri(who.address, secret)
-    return page(request, "enrol.html", status, reader=who.address, secret=secret, qr=qr_svg(uri), token=token,
-                error=error)
+    return page(request, "enrol.html", status, domain=brand, reader=who.address, secret=secret, qr=qr_svg(uri),
+                token=token, error=error)
 
 
 def _enrolled(request: Request, who: PortalSession) -> Response:
@@ -55,30 +56,32 @@ def _enrolled(request: Request, who: PortalSession) -> Response:
 @router.get("/account/enrol")
 def enrol_form(request: Request, token: str = "", who: PortalSession = Depends(reader),
                app: Portal = Depends(portal)) -> Response:
-    if not _may_enrol(app, who):
+    brand = _may_enrol(app, who)
+    if brand is None:
         return _enrolled(request, who)
-    return _form(request, app, who, token[:128])
+    return _form(request, app, who, token[:128], brand)
 
 
 @router.post("/account/enrol")
 def enrol(request: Request, password: str = Form(max_length=1024), confirm: str = Form(max_length=1024),
           code: str = Form(max_length=32), token: str = Form("", max_length=128),
           who: PortalSession = Depends(reader), app: Portal = Depends(portal)) -> Response:
-    if not _may_enrol(app, who):
+    brand = _may_enrol(app, who)
+    if brand is None:
         return _enrolled(request, who)
     wait = limited(app, [(f"portal-enrol-addr:{who.address}", CHECK_PER_ADDRESS)])
     if wait is not None:
         return page(request, "notice.html", 429, reader=who.address, heading="Too many attempts", tone="bad",
                     sentence=f"Too many attempts for this address. Wait {wait} minutes and try again.")
     if password != confirm:
-        return _form(request, app, who, token, 422, MISMATCH)
+        return _form(request, app, who, token, brand, 422, MISMATCH)
     try:
         done = app.account_store.enrol(who.address, password, "".join(code.split()), app.now(),
                                        actor=f"portal ({client_ip(request)})")
     except UsageError as exc:
-        return _form(request, app, who, token, 422, exc.message)
+        return _form(request, app, who, token, brand, 422, exc.message)
     if not done:
-        return _form(request, app, who, token, 422, CODE_WRONG)
+        return _form(request, app, who, token, brand, 422, CODE_WRONG)
     # Both factors are set: a new session, opened by the account (ASVS 3.2.1: a new id after each proof).
     raw, _ = app.messages.create_session(who.address, app.now(), replacing=request.cookies.get(SESSION_COOKIE),
                                          proof="account")
