@@ -50,3 +50,22 @@ def test_an_unknown_message_is_404_and_auditors_and_read_tokens_only_read(consol
     write, _ = ApiTokens(console.store).create("root", "writer", "admin")
     done = plain.post(f"/api/v1/portal/messages/{message}/revoke", headers={"Authorization": f"Bearer {write}"})
     assert done.status_code == 200 and done.json()["state"] == "revoked"
+
+
+def test_a_new_password_through_the_api(console: Console, root: TestClient) -> None:
+    from mailseal.store.portal import PortalStore
+    from mailseal.store.portal_key import portal_key
+
+    message = _deposit(console, [BOB])
+    PortalStore(console.store, portal_key()).mark_notified(message, [BOB], console.clock.now)
+    assert root.get(f"/api/v1/portal/messages/{message}").json()["recipients"][0]["notified"] is not None
+    given = root.post(f"/api/v1/portal/messages/{message}/password", headers={"X-CSRF-Token": csrf_of(root)})
+    assert given.status_code == 200
+    password = given.json()["password"]
+    assert PortalStore(console.store, portal_key()).check_password(message, BOB, password)
+    assert password not in root.get(f"/api/v1/portal/messages/{message}").text
+    eve = console.login("eve")
+    refused = eve.post(f"/api/v1/portal/messages/{message}/password", headers={"X-CSRF-Token": csrf_of(eve)})
+    assert refused.status_code == 403
+    assert root.post("/api/v1/portal/messages/nosuchmessage/password",
+                     headers={"X-CSRF-Token": csrf_of(root)}).status_code == 404

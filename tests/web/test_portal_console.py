@@ -48,3 +48,21 @@ def test_an_auditor_sees_but_cannot_revoke(console: Console, root: TestClient) -
     token = csrf_of(eve)
     assert eve.post(f"/portal/{message_id}/revoke", data={"csrf_token": token}).status_code == 403
     assert PortalStore(console.store, portal_key()).show(message_id).state == "active"
+
+
+def test_a_new_password_is_shown_once_and_notified_times_are_listed(console: Console, root: TestClient) -> None:
+    import re
+
+    message_id = _deposit(console, [BOB, CAROL])
+    portal = PortalStore(console.store, portal_key())
+    portal.mark_notified(message_id, [BOB], console.clock.now)
+    shown = root.get(f"/portal/{message_id}")
+    assert shown.text.count("not yet") == 1 and console.clock.now.strftime("%Y-%m-%d %H:%M:%S") in shown.text
+    given = root.post(f"/portal/{message_id}/password", data={"csrf_token": csrf_of(root)})
+    assert given.status_code == 200 and given.headers["cache-control"] == "no-store"
+    found = re.search(r'id="portal-password">([A-Z2-9-]+)<', given.text)
+    assert found is not None and portal.check_password(message_id, BOB, found.group(1))
+    again = root.get(f"/portal/{message_id}")
+    assert found.group(1) not in again.text and 'id="portal-proof">password<' in again.text
+    eve = console.login("eve")  # an auditor may not
+    assert eve.post(f"/portal/{message_id}/password", data={"csrf_token": csrf_of(eve)}).status_code == 403

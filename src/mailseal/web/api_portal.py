@@ -1,5 +1,5 @@
-"""The Portal page's REST endpoints: the recipient portal's messages (never their content), one with who read it
-when, an admin's revoke and extend; the same store functions as the page and `mailseal portal`."""
+"""The Portal page's REST endpoints: the recipient portal's messages (never their content), one with who was
+notified and who read it when, an admin's revoke, extend and new password; the same store functions as the page and `mailseal portal`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from ..store.portal import MAX_EXPIRY_DAYS
+from ..store.portal import MAX_EXPIRY_DAYS, new_password
 from .context import Console, console
 from .sessions import API_PREFIX, Principal, admin, user
 
@@ -22,6 +22,7 @@ class Recipient(BaseModel):
     reads: int
     first_read: str | None
     last_read: str | None
+    notified: str | None = Field(None, description="when the next hop accepted the recipient's notification")
 
 
 class Access(BaseModel):
@@ -46,6 +47,12 @@ class PortalMessage(BaseModel):
     recipients: list[Recipient]
     replies: int
     accesses: list[Access] = Field(description="who read, replied, was refused, revoked or extended, and when")
+
+
+class NewPassword(BaseModel):
+    id: str
+    password: str = Field(description="the message's new password, given only in this answer: pass it on by phone "
+                                      "or text message")
 
 
 class PortalMessages(BaseModel):
@@ -91,6 +98,15 @@ def post_portal_extend(body: Extend, message_id: str = MESSAGE_ID, who: Principa
                        app: Console = Depends(console)) -> dict[str, Any]:
     app.portal().extend(message_id, body.days, app.now(), actor=who.actor)
     return app.portal().show(message_id, app.now()).to_dict()
+
+
+@router.post("/portal/messages/{message_id}/password", response_model=NewPassword,
+             summary="Give a portal message a new generated password (admin); it is in this answer only")
+def post_portal_password(message_id: str = MESSAGE_ID, who: Principal = Depends(admin),
+                         app: Console = Depends(console)) -> dict[str, Any]:
+    password = new_password()
+    app.portal().set_password(message_id, password, app.now(), actor=who.actor)
+    return {"id": message_id, "password": password}
 
 
 __all__ = ["router"]
