@@ -18,6 +18,7 @@ import pytest
 from mailseal import api
 from mailseal.cms.identity import Identity
 from mailseal.gateway.stamping import without_our_stamps
+from mailseal.policy.portal_mail import PROOF_TEXT
 from mailseal.store import KeyStore
 from mailseal.store.portal import MIN_PASSWORD_CHARS, PortalStore
 from mailseal.store.portal_key import portal_key
@@ -80,6 +81,7 @@ def test_a_generated_password_goes_to_the_sender_only(start_gateway: StartGatewa
     # the recipients' notifications never carry it; the store keeps an argon2id hash only
     for rcpt in (DAVE, EVE):
         assert password not in _text(by[rcpt].data) and password.encode() not in by[rcpt].data
+        assert PROOF_TEXT["password"] in _text(by[rcpt].data)  # it says a password will be needed
     portal = _store(gw)
     assert portal.check_password(info.id, DAVE, password) and portal.check_password(info.id, EVE, password)
     assert not portal.check_password(info.id, DAVE, password.lower())

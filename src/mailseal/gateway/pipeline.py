@@ -240,7 +240,7 @@ class Pipeline:
                 data = portal.notification(brand, settings, recipient=rcpt, from_header=from_header, sender=sender,
                                            subject=facts.subject, token=deposited.tokens[rcpt.strip().lower()],
                                            expires=deposited.expires, hostname=self.hostname,
-                                           from_address=from_address)
+                                           from_address=from_address, proof=deposited.proof)
                 current = self._temp()
                 current.write(data)
                 current.seek(0)

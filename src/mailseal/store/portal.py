@@ -227,7 +227,7 @@ class PortalStore:
             if found is None:
                 raise TemporaryError("the same portal message was being deposited by another node") from None
             return found
-        return Deposit(message_id, tokens, expires)
+        return Deposit(message_id, tokens, expires, proof=proof)
 
     def _redeposit(self, digest: str, moment: datetime, actor: str | None, holder: str) -> Deposit | None:
         """The deposit with ``digest`` when a retry may reuse it (new tokens for the recipients not notified,
@@ -235,7 +235,7 @@ class PortalStore:
         A recipient whose notification another holder is sending (its lease still running) makes the retry a
         ``TemporaryError``: answered 4xx, it comes back when that node has finished or its lease has lapsed."""
         with self.store.session() as session:
-            row = session.execute(select(_M.id, _M.state, _M.expires, _M.created).where(_M.digest == digest)
+            row = session.execute(select(_M.id, _M.state, _M.expires, _M.created, _M.proof).where(_M.digest == digest)
                                   .with_for_update()).first()
             if row is None:
                 return None
@@ -256,7 +256,7 @@ class PortalStore:
                     token_hash=token_hash(tokens[rcpt.address]), notifying_by=holder[:64],
                     notifying_until=moment + NOTIFY_LEASE))
             audit.record(session, "portal.redeposit", row.id, {"renotify": sorted(tokens)}, actor)
-        return Deposit(row.id, tokens, row.expires, existing=True)
+        return Deposit(row.id, tokens, row.expires, existing=True, proof=row.proof)
 
     def mark_notified(self, message_id: str, addresses: Collection[str], now: datetime | None = None) -> int:
         """Record that the next hop accepted the notification of ``addresses`` (a retry does not send them

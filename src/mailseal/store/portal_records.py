@@ -43,6 +43,7 @@ class Deposit:
     tokens: dict[str, str]
     expires: datetime | None
     existing: bool = False
+    proof: str = "passcode"  # what its readers prove: passcode | password | account
 
 
 @dataclass(frozen=True)
