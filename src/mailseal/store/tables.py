@@ -347,7 +347,7 @@ portal_replies = Table(
     Index("ix_portal_replies_message", "message_id"),
 )
 
-#: Mail the portal has to send (notification | passcode | reply | receipt), sealed, drained by any gateway node:
+#: Mail the portal has to send (notification | passcode | reply | receipt | password), sealed, drained by any gateway node:
 #: ``queued`` -> ``sending`` (claimed by a node until ``claimed_until``) -> ``sent`` | ``failed``.
 portal_outbox = Table(
     "portal_outbox", metadata,
