@@ -165,3 +165,12 @@ def test_a_held_message_released_to_the_portal_records_the_notification(start_ga
     [rcpt] = info.recipients
     assert rcpt.address == DAVE and rcpt.notified is not None
     assert gw.gateway.pipeline.held.list() == []
+
+
+def test_the_password_field_is_not_in_a_refusal_notice() -> None:
+    from mailseal.gateway.dsn import refusal_notice
+
+    notice = refusal_notice(hostname="gw.example.org", sender=ALICE, refused=[(DAVE, "no certificate")],
+                            header_lines=[b"From: alice@example.org", b"X-Mailseal-Portal-Password: hunter2 hunter2",
+                                          b"Subject: hi"], delivered=1)
+    assert b"hunter2" not in notice and b"Subject: hi" in notice
