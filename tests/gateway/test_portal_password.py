@@ -174,3 +174,23 @@ def test_the_password_field_is_not_in_a_refusal_notice() -> None:
                             header_lines=[b"From: alice@example.org", b"X-Mailseal-Portal-Password: hunter2 hunter2",
                                           b"Subject: hi"], delivered=1)
     assert b"hunter2" not in notice and b"Subject: hi" in notice
+
+
+def test_the_password_field_of_a_sender_not_ours_is_ignored(start_gateway: StartGateway) -> None:
+    """From a client that is neither in the trusted networks nor authenticated (``may_sign`` False), the field
+    chooses nothing: the brand's proof stands, and the field is still removed."""
+    import io
+
+    gw = start_gateway(_settings())
+    sent = message(ALICE, [DAVE], "Payroll", f"Figures {MARKER}\n")
+    sent["X-Mailseal-Portal-Password"] = "blue giraffe 42 at noon"
+    data = sent.as_bytes(policy=email.policy.SMTP)
+    outcome = gw.gateway.pipeline.process(ALICE, [DAVE], io.BytesIO(data), len(data), may_sign=False)
+    try:
+        assert [o.outcome.portal_message for o in outcome.outgoing] != [None]
+    finally:
+        outcome.close()
+    portal = _store(gw)
+    [info] = portal.list_messages()
+    assert info.proof == "passcode" and not portal.check_password(info.id, DAVE, "blue giraffe 42 at noon")
+    assert b"blue giraffe" not in portal.open_message(info.id, DAVE)
