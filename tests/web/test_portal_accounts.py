@@ -190,3 +190,12 @@ def test_a_reset_account_enrols_again(flow: Flow) -> None:
     assert _accounts(flow).sign_in(BOB, PASSWORD, _totp(flow, new), flow.clock.now) is SignIn.REPLAYED
     flow.clock.advance(seconds=30)
     assert _accounts(flow).sign_in(BOB, PASSWORD, _totp(flow, new), flow.clock.now) is SignIn.OK
+
+
+def test_the_link_leads_a_proved_mailbox_on_to_the_enrolment(flow: Flow) -> None:
+    _, tokens = _account_message(flow, [BOB])
+    client = flow.client()
+    _mailbox(flow, client, tokens[BOB], BOB)
+    again = client.get(f"/m/{tokens[BOB]}")  # the reader came back through the link before enrolling
+    assert again.status_code == 303 and again.headers["location"] == f"/account/enrol?token={tokens[BOB]}"
+    assert flow.client().get(f"/m/{tokens[BOB]}").status_code == 200  # another browser: the sign-in page

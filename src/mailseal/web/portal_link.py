@@ -97,6 +97,10 @@ def landing(request: Request, token: str, app: Portal = Depends(portal)) -> Resp
     if reading is not None and reading.address == found.address and satisfied(
             request, app.key, raw, reading, found.proof, found.message_id):
         return RedirectResponse(f"/read/{found.message_id}", status_code=303)  # signed in already
+    if reading is not None and reading.address == found.address and found.proof == "account":
+        account = app.account_store.get(found.address)
+        if account is None or not account.enrolled:  # the mailbox is proved: on with the enrolment
+            return RedirectResponse(f"/account/enrol?token={token}", status_code=303)
     binding(request)  # the browser's binding cookie is set with this page
     return page(request, "landing.html", domain=found.brand, token=token, proof=found.proof, address="",
                 error=None)
