@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ..errors import PortalError
 from ..store.portal import MAX_EXPIRY_DAYS, new_password
+from ..store.portal_accounts import PortalAccounts
 from .context import Console, console
 from .pages import render
 from .problems import problem
@@ -28,6 +29,34 @@ def portal_list(request: Request, sender: str = Query("", max_length=320), recip
                                         state=state or None, limit=limit)
     filters = {"sender": sender, "recipient": recipient, "state": state}
     return render(request, "portaladmin/list.html", who, messages=listed, filters=filters, states=STATES)
+
+
+@router.get("/portal/accounts")
+def portal_accounts(request: Request, notice: str = Query("", max_length=200), who: Principal = Depends(user),
+                    app: Console = Depends(console)) -> Response:
+    """Recipients' portal accounts (proof = account): enrolled or not, last sign-in, failures, lock."""
+    listed = PortalAccounts(app.store, None).list()
+    return render(request, "portaladmin/accounts.html", who, accounts=listed, notice=notice or None)
+
+
+@router.post("/portal/accounts/reset")
+def portal_account_reset(request: Request, address: str = Form(max_length=320), who: Principal = Depends(admin),
+                         app: Console = Depends(console)) -> Response:
+    try:
+        PortalAccounts(app.store, None).reset(address, actor=who.actor)
+    except PortalError as exc:
+        return problem(request, 404, exc.message, str(exc.code))
+    return RedirectResponse("/portal/accounts?notice=reset", status_code=303)
+
+
+@router.post("/portal/accounts/remove")
+def portal_account_remove(request: Request, address: str = Form(max_length=320), who: Principal = Depends(admin),
+                          app: Console = Depends(console)) -> Response:
+    try:
+        PortalAccounts(app.store, None).remove(address, actor=who.actor)
+    except PortalError as exc:
+        return problem(request, 404, exc.message, str(exc.code))
+    return RedirectResponse("/portal/accounts?notice=removed", status_code=303)
 
 
 @router.get("/portal/{message_id}")
