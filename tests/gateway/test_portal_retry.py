@@ -102,3 +102,26 @@ def test_a_retry_after_refused_notifications_completes_them_once(start_gateway: 
         assert set(opened.values()) == {info_.id}
         assert gw.send(data, "alice@example.org", RCPTS) == {}  # a third time: nothing more is sent
         assert len(hop.messages) == len(RCPTS)
+
+
+def test_a_retry_while_another_node_notifies_is_4xx(start_gateway: StartGateway, sink: SmtpSink) -> None:
+    """The same transaction retried here while another node still holds the recipients' notifications (its
+    lease running): 4xx, no second link; once that node recorded them, the retry is 250 and sends nothing."""
+    import hashlib
+
+    from mailseal.store.portal import deposit_digest
+
+    gw = start_gateway({"policy": {"encrypt": "portal"},
+                        "portal": {"base_url": "https://portal.example.org/", "outbox_poll_seconds": 0.2}})
+    data = message("alice@example.org", ["dave@partner.example"], "Figures", "x\n").as_bytes(policy=email.policy.SMTP)
+    portal = PortalStore(gw.store, portal_key(Path(gw.settings_dict["portal"]["key_file"])))
+    other = portal.deposit(data, "alice@example.org", ["dave@partner.example"], brand="example.org",
+                           digest=deposit_digest(hashlib.sha256(data).hexdigest(), "alice@example.org",
+                                                 ["dave@partner.example"]), holder="another-node:1")
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        gw.send(data, "alice@example.org", ["dave@partner.example"])
+    assert 400 <= info.value.smtp_code < 500, info.value.smtp_error
+    assert sink.messages == [] and len(portal.list_messages()) == 1
+    portal.mark_notified(other.id, ["dave@partner.example"])
+    assert gw.send(data, "alice@example.org", ["dave@partner.example"]) == {}
+    assert sink.messages == [] and [m.id for m in portal.list_messages()] == [other.id]

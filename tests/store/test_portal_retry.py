@@ -9,10 +9,12 @@ import secrets
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
+from mailseal.errors import TemporaryError
 from mailseal.store import Store
-from mailseal.store.portal import RETRY_WINDOW, PortalStore, deposit_digest
+from mailseal.store.portal import NOTIFY_LEASE, RETRY_WINDOW, PortalStore, deposit_digest
 from mailseal.store.portal_records import Deposit, PortalState
 from mailseal.store.tables import portal_messages
 
@@ -100,3 +102,34 @@ def test_two_nodes_depositing_at_once_create_one_message(store_url: str) -> None
     finally:
         for s in stores:
             s.close()
+
+
+def _from(portal: PortalStore, holder: str, now: datetime) -> Deposit:
+    return portal.deposit(MESSAGE, "alice@example.com", RCPTS, brand="example.com", now=now, digest=DIGEST,
+                          holder=holder)
+
+
+def test_another_nodes_retry_waits_for_the_notifying_lease(store: Store) -> None:
+    """Two simultaneous retries on two nodes: the second is told to try again while the first sends (no second
+    link); once the first recorded its notifications the retry sends none; a crashed node's lease lapses."""
+    portal = PortalStore(store, secrets.token_bytes(32))
+    first = _from(portal, "node-a", T0)
+    with pytest.raises(TemporaryError, match="another node"):
+        _from(portal, "node-b", T0 + timedelta(seconds=5))
+    assert portal.link(first.tokens["bob@outside.test"], T0) is not None  # node a's links still work
+    portal.mark_notified(first.id, RCPTS, T0 + timedelta(seconds=6))
+    done = _from(portal, "node-b", T0 + timedelta(seconds=7))
+    assert done.existing and done.tokens == {}
+    # node a crashes after depositing another message: its lease lapses and node b notifies
+    other = portal.deposit(MESSAGE + b"2", "alice@example.com", RCPTS, brand="example.com", now=T0,
+                           digest="f" * 64, holder="node-a")
+    with pytest.raises(TemporaryError):
+        portal.deposit(MESSAGE + b"2", "alice@example.com", RCPTS, brand="example.com",
+                       now=T0 + NOTIFY_LEASE - timedelta(seconds=1), digest="f" * 64, holder="node-b")
+    late = portal.deposit(MESSAGE + b"2", "alice@example.com", RCPTS, brand="example.com",
+                          now=T0 + NOTIFY_LEASE + timedelta(seconds=1), digest="f" * 64, holder="node-b")
+    assert late.id == other.id and sorted(late.tokens) == RCPTS
+    # node b now holds them: node a's own late retry waits in turn
+    with pytest.raises(TemporaryError):
+        portal.deposit(MESSAGE + b"2", "alice@example.com", RCPTS, brand="example.com",
+                       now=T0 + NOTIFY_LEASE + timedelta(seconds=2), digest="f" * 64, holder="node-a")

@@ -50,3 +50,51 @@ def test_an_unknown_message_is_404_and_auditors_and_read_tokens_only_read(consol
     write, _ = ApiTokens(console.store).create("root", "writer", "admin")
     done = plain.post(f"/api/v1/portal/messages/{message}/revoke", headers={"Authorization": f"Bearer {write}"})
     assert done.status_code == 200 and done.json()["state"] == "revoked"
+
+
+def test_a_new_password_through_the_api(console: Console, root: TestClient) -> None:
+    from mailseal.store.portal import PortalStore
+    from mailseal.store.portal_key import portal_key
+
+    message = _deposit(console, [BOB])
+    PortalStore(console.store, portal_key()).mark_notified(message, [BOB], console.clock.now)
+    assert root.get(f"/api/v1/portal/messages/{message}").json()["recipients"][0]["notified"] is not None
+    given = root.post(f"/api/v1/portal/messages/{message}/password", headers={"X-CSRF-Token": csrf_of(root)})
+    assert given.status_code == 200
+    password = given.json()["password"]
+    assert PortalStore(console.store, portal_key()).check_password(message, BOB, password)
+    assert password not in root.get(f"/api/v1/portal/messages/{message}").text
+    eve = console.login("eve")
+    refused = eve.post(f"/api/v1/portal/messages/{message}/password", headers={"X-CSRF-Token": csrf_of(eve)})
+    assert refused.status_code == 403
+    assert root.post("/api/v1/portal/messages/nosuchmessage/password",
+                     headers={"X-CSRF-Token": csrf_of(root)}).status_code == 404
+
+
+def test_portal_accounts_through_the_api(console: Console, root: TestClient) -> None:
+    from datetime import timedelta
+
+    import pyotp
+
+    from mailseal.store.portal_accounts import PortalAccounts, SignIn
+    from mailseal.store.portal_key import portal_key
+
+    accounts = PortalAccounts(console.store, portal_key())
+    now = console.clock.now
+    secret = accounts.begin_enrolment(BOB, now)
+    assert accounts.enrol(BOB, "a long portal password", pyotp.TOTP(secret).at(now), now)
+    listed = root.get("/api/v1/portal/accounts").json()["items"]
+    assert [(a["address"], a["enrolled"]) for a in listed] == [(BOB, True)]
+    assert secret not in str(listed)
+    eve = console.login("eve")  # an auditor reads, never resets
+    assert eve.get("/api/v1/portal/accounts").status_code == 200
+    assert eve.post(f"/api/v1/portal/accounts/{BOB}/reset", headers={"X-CSRF-Token": csrf_of(eve)}).status_code == 403
+    headers = {"X-CSRF-Token": csrf_of(root)}
+    reset = root.post(f"/api/v1/portal/accounts/{BOB}/reset", headers=headers)
+    assert reset.status_code == 200 and reset.json()["enrolled"] is False
+    later = now + timedelta(seconds=30)
+    assert accounts.sign_in(BOB, "a long portal password", pyotp.TOTP(secret).at(later), later) is SignIn.NONE
+    assert root.delete(f"/api/v1/portal/accounts/{BOB}", headers=headers).status_code == 204
+    missing = root.delete(f"/api/v1/portal/accounts/{BOB}", headers=headers)
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+    assert [e.actor.split()[0] for e in events(console.store, "portal.account-reset")] == ["web:root"]

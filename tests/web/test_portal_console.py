@@ -48,3 +48,47 @@ def test_an_auditor_sees_but_cannot_revoke(console: Console, root: TestClient) -
     token = csrf_of(eve)
     assert eve.post(f"/portal/{message_id}/revoke", data={"csrf_token": token}).status_code == 403
     assert PortalStore(console.store, portal_key()).show(message_id).state == "active"
+
+
+def test_a_new_password_is_shown_once_and_notified_times_are_listed(console: Console, root: TestClient) -> None:
+    import re
+
+    message_id = _deposit(console, [BOB, CAROL])
+    portal = PortalStore(console.store, portal_key())
+    portal.mark_notified(message_id, [BOB], console.clock.now)
+    shown = root.get(f"/portal/{message_id}")
+    assert shown.text.count("not yet") == 1 and console.clock.now.strftime("%Y-%m-%d %H:%M:%S") in shown.text
+    given = root.post(f"/portal/{message_id}/password", data={"csrf_token": csrf_of(root)})
+    assert given.status_code == 200 and given.headers["cache-control"] == "no-store"
+    found = re.search(r'id="portal-password">([A-Z2-9-]+)<', given.text)
+    assert found is not None and portal.check_password(message_id, BOB, found.group(1))
+    again = root.get(f"/portal/{message_id}")
+    assert found.group(1) not in again.text and 'id="portal-proof">password<' in again.text
+    eve = console.login("eve")  # an auditor may not
+    assert eve.post(f"/portal/{message_id}/password", data={"csrf_token": csrf_of(eve)}).status_code == 403
+
+
+def test_portal_accounts_page_resets_and_removes(console: Console, root: TestClient) -> None:
+    import pyotp
+
+    from mailseal.store.portal_accounts import PortalAccounts
+
+    accounts = PortalAccounts(console.store, portal_key())
+    now = console.clock.now
+    secret = accounts.begin_enrolment(BOB, now)
+    assert accounts.enrol(BOB, "a long portal password", pyotp.TOTP(secret).at(now), now)
+    accounts.begin_enrolment(CAROL, now)
+    assert 'href="/portal/accounts"' in root.get("/portal").text
+    page = root.get("/portal/accounts")
+    assert page.status_code == 200 and BOB in page.text and CAROL in page.text and secret not in page.text
+    eve = console.login("eve")  # an auditor sees the list, without the buttons, and may not change it
+    seen = eve.get("/portal/accounts")
+    assert BOB in seen.text and "Reset</button>" not in seen.text
+    assert eve.post("/portal/accounts/reset", data={"address": BOB, "csrf_token": csrf_of(eve)}).status_code == 403
+    token = csrf_of(root)
+    done = root.post("/portal/accounts/reset", data={"address": BOB, "csrf_token": token})
+    assert done.status_code == 303 and not accounts.get(BOB).enrolled  # type: ignore[union-attr]
+    assert root.post("/portal/accounts/remove", data={"address": CAROL, "csrf_token": token}).status_code == 303
+    assert accounts.get(CAROL) is None and CAROL not in root.get("/portal/accounts").text
+    assert root.post("/portal/accounts/remove", data={"address": CAROL, "csrf_token": token}).status_code == 404
+    assert {e.action for e in events(console.store)} >= {"portal.account-reset", "portal.account-remove"}

@@ -62,3 +62,21 @@ def test_the_proof_cannot_move_to_another_session(flow: Flow) -> None:
     forged = proof.rsplit(".", 1)[0] + "." + "0" * 64
     bob.cookies.set(PROOF_COOKIE, forged)
     assert bob.get(f"/read/{message_id}").status_code == 403
+
+
+def test_wrong_passwords_are_counted_and_rate_limited(flow: Flow) -> None:
+    from mailseal.store import events
+    from mailseal.web.portal_link import CHECK_PER_ADDRESS, TOO_MANY
+
+    message_id, tokens = _protected(flow)
+    limit, _ = CHECK_PER_ADDRESS
+    for _ in range(limit):
+        refused = _give(flow.client(), tokens[BOB], BOB, "a wrong password")
+        assert refused.status_code == 401  # type: ignore[attr-defined]
+    checks = [e.detail["result"] for e in events(flow.store, "portal.password-check", message_id)]
+    assert checks == ["wrong"] * limit
+    over = _give(flow.client(), tokens[BOB], BOB, PASSWORD)  # even the right one, past the limit
+    assert over.status_code == 429 and TOO_MANY.split(".")[0] in over.text  # type: ignore[attr-defined]
+    assert len(events(flow.store, "portal.password-check", message_id)) == limit  # not even checked
+    flow.clock.advance(minutes=16)
+    assert _give(flow.client(), tokens[BOB], BOB, PASSWORD).status_code == 303  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from .portal import DROPPED_FIELDS
 from .stamping import comment, drop_fields
 
 
@@ -56,7 +57,7 @@ def refusal_notice(*, hostname: str, sender: str, refused: Sequence[tuple[str, s
         lines += ["", f"Final-Recipient: rfc822; {rcpt}", "Action: failed", "Status: 5.7.1",
                   f"Diagnostic-Code: smtp; 550 5.7.1 {comment(reason)}"]
     lines += ["", f"--{boundary}", "Content-Type: text/rfc822-headers", ""]
-    head = b"".join(line + b"\r\n" for line in drop_fields(header_lines, ["Bcc"]))
+    head = b"".join(line + b"\r\n" for line in drop_fields(header_lines, DROPPED_FIELDS))
     return ("\r\n".join(lines) + "\r\n").encode("ascii") + head + f"\r\n--{boundary}--\r\n".encode()
 
 

@@ -182,7 +182,7 @@ class Pipeline:
                 limits.check_time()
                 if group.portal:
                     digest = digest or _sha256(region)
-                    outgoing.extend(self._portal(region, entity, facts, mail_from, group, digest))
+                    outgoing.extend(self._portal(region, entity, facts, mail_from, group, digest, trusted=may_sign))
                 else:
                     outgoing.append(self._copy(region, entity, facts, mail_from, group, limits))
             limits.check_time()
@@ -201,19 +201,22 @@ class Pipeline:
         return Outgoing((sender,), out, Outcome().then(Step.REFUSAL_NOTICE, refused=len(refused)), sender="")
 
     def _portal(self, region: Region, entity: Entity, facts: MessageFacts, mail_from: str,
-                group: RecipientGroup, received: str) -> list[Outgoing]:
+                group: RecipientGroup, received: str, *, trusted: bool = False) -> list[Outgoing]:
         """The message deposited sealed in the portal (committed before any notification is sent), then one
         notification per recipient, signed when the policy signs (docs/portal.md). A retried transaction
         (``received``: the SHA-256 of the received message) finds its first deposit, and only recipients whose
-        notification the next hop has not accepted yet are sent one (with a new link)."""
+        notification the next hop has not accepted yet are sent one (with a new link). ``trusted``: the sender is
+        ours (trusted network or authenticated), whose ``X-Mailseal-Portal-Password`` chooses the password."""
         settings = self.resources.portal_settings
         lines = drop_fields(entity.header_lines, portal.DROPPED_FIELDS)
         head = b"".join(line + b"\r\n" for line in lines) + b"\r\n"
         message = head + entity.region.read()
         sender = mail_from.lower() or (facts.from_addresses[0] if facts.from_addresses else "")
         key = deposit_digest(received, sender, group.recipients)
+        chosen = (entity.field(portal.PASSWORD_FIELD) or "").strip() if trusted else ""
         deposited, brand = portal.deposit(self.resources.portal(), settings, message, sender, group.recipients,
-                                          [d.recipient for d in group if d.bcc], digest=key)
+                                          [d.recipient for d in group if d.bcc], digest=key, subject=facts.subject,
+                                          chosen_password=chosen or None, hostname=self.hostname)
         done = Outcome().then(Step.PORTAL, portal_message=deposited.id)
         from_header = entity.field("From") or sender
         # Signed with the sender's key when the policy signs their mail, else with the portal's own identity
@@ -232,7 +235,7 @@ class Pipeline:
                 data = portal.notification(brand, settings, recipient=rcpt, from_header=from_header, sender=sender,
                                            subject=facts.subject, token=deposited.tokens[rcpt.strip().lower()],
                                            expires=deposited.expires, hostname=self.hostname,
-                                           from_address=from_address)
+                                           from_address=from_address, proof=deposited.proof)
                 current = self._temp()
                 current.write(data)
                 current.seek(0)

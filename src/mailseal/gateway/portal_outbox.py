@@ -4,7 +4,8 @@ The portal queues passcode mails, read receipts and replies in the shared store;
 (a claim two nodes cannot both win), sends them to the next hop and marks them sent, or queued again after a
 failure with a growing delay. A reply goes to the original sender as mail from the portal's sender address on the
 recipient's behalf (Reply-To the recipient), threaded by the portal, signed with the portal sender's identity when
-the key store holds one and encrypted to the sender when every recipient has a certificate; the other kinds are
+the key store holds one and encrypted to the sender when every recipient has a certificate; a password notice
+(to the sender of a message read with a password) is encrypted to the sender the same way; the other kinds are
 sent as they are, signed when the key store holds a key for their From address.
 """
 
@@ -13,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import os
-import socket
 from collections.abc import Callable
 from email.parser import BytesParser
 from email.policy import SMTP
@@ -29,15 +28,11 @@ from ..policy.portal_settings import PortalSettings
 from ..policy.smime import SmimeSettings
 from ..store.capabilities import choose_algorithms
 from ..store.portal_records import OutboxItem
+from .portal import node_name
 from .relay import Copy, DeliveryError, Journal, Relay, copy_key
 from .resources import Resources
 
 log = logging.getLogger("mailseal.gateway")
-
-
-def node_name() -> str:
-    """This node's name in outbox claims: host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:64]
 
 
 def _header_address(data: bytes, name: str) -> str:
@@ -64,6 +59,8 @@ def prepare(item: OutboxItem, resources: Resources, smime: SmimeSettings, settin
     if item.kind == "reply":
         original = item.recipients[0] if item.recipients else ""
         data = _as_portal_sender(data, settings.sender_for(original))
+    if item.kind in ("reply", "password"):
+        # a password notice holds the key to a message: encrypted to its sender too, when that is possible
         found = [resources.recipient(r) for r in item.recipients]
         if found and all(f is not None for f in found):
             encrypt_to = [f for f in found if f is not None]
@@ -82,7 +79,7 @@ def prepare(item: OutboxItem, resources: Resources, smime: SmimeSettings, settin
         try:
             data = api.encrypt(data, [r.certificate for r in encrypt_to], cipher=cipher, key_transport=transport)
         except RecipientError as exc:  # a certificate no longer fit: the reply goes signed only
-            log.warning("portal reply %d not encrypted: %s", item.id, exc.message)
+            log.warning("portal %s %d not encrypted: %s", item.kind, item.id, exc.message)
     return data
 
 

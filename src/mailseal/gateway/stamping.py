@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from ..mime.report import Report, SignerStatus
+from .portal import PASSWORD_FIELD
 
 # What each signer status becomes in the smime method's result vocabulary (RFC 7281 §3).
 # "policy": the signature is intact but our rules refuse what it stands for (untrusted, expired, revoked, ...).
@@ -91,14 +92,20 @@ def authentication_results(authserv: str, report: Report | None, *, note: str | 
     return ("\r\n".join(out) + "\r\n").encode("ascii")
 
 
+_PORTAL_PASSWORD = PASSWORD_FIELD.lower().encode()
+
+
 def without_our_stamps(lines: Iterable[bytes], authserv: str, tags: Sequence[str]) -> list[bytes]:
-    """Header lines with every Authentication-Results of our authserv-id removed, and our subject tags taken
-    off the Subject (they could only have been forged by the sender)."""
+    """Header lines with every Authentication-Results of our authserv-id removed, our subject tags taken off the
+    Subject (they could only have been forged by the sender), and the portal password field removed (it is for the
+    gateway only, docs/portal.md)."""
     out = []
     ours = authserv.lower()
     for line in lines:
         name = _field_name(line)
         if name == b"authentication-results" and authserv_id(line) == ours:
+            continue
+        if name == _PORTAL_PASSWORD:
             continue
         if name == b"subject" and tags:
             line = _untag(line, tags)

@@ -12,13 +12,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import UsageError
-from . import audit
+from . import audit, totp
 from .database import Store
 from .tables import api_tokens, console_admins, utcnow, web_sessions, webauthn_credentials
 
@@ -31,7 +29,6 @@ NAME_PATTERN = rf"^[A-Za-z0-9._@-]{{1,{MAX_NAME_CHARS}}}$"
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 _C = console_admins.c
-_NONCE = 12
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -191,14 +188,13 @@ class Admins:
     # The second factor (RFC 6238 TOTP). The secret is sealed with AES-256-GCM under the console key, bound to the
     # account name, so that a copy of the database gives no one the codes.
 
-    def _aead(self) -> AESGCM:
+    def _key(self) -> bytes:
         if self._totp_key is None:
             raise UsageError("the console key is needed to read or write a second factor")
-        return AESGCM(self._totp_key)
+        return self._totp_key
 
     def _seal(self, name: str, secret: str) -> bytes:
-        nonce = secrets.token_bytes(_NONCE)
-        return nonce + self._aead().encrypt(nonce, secret.encode(), b"mailseal totp " + name.encode())
+        return totp.seal_secret(self._key(), name, secret)
 
     def totp_secret(self, name: str) -> str | None:
         """The account's TOTP secret (base32), enrolled or pending; None when there is none."""
@@ -206,18 +202,15 @@ class Admins:
             row = self._row(conn, name)
         if row.totp_sealed is None:
             return None
-        sealed = bytes(row.totp_sealed)
-        try:
-            return self._aead().decrypt(sealed[:_NONCE], sealed[_NONCE:], b"mailseal totp " + name.encode()).decode()
-        except InvalidTag:
+        secret = totp.open_secret(self._key(), name, bytes(row.totp_sealed))
+        if secret is None:
             raise UsageError("the second factor was sealed with another console key: reset it with "
-                             f"`mailseal admins totp-reset {name}`") from None
+                             f"`mailseal admins totp-reset {name}`")
+        return secret
 
     def begin_totp(self, name: str) -> str:
         """A new pending TOTP secret for an account without a confirmed one (kept until confirmed)."""
-        import pyotp
-
-        secret = pyotp.random_base32()
+        secret = totp.new_secret()
         with self.store.session() as session:
             session.execute(update(console_admins).where(_C.name == name, _C.totp_confirmed.is_(False))
                             .values(totp_sealed=self._seal(name, secret), totp_last_step=None))
@@ -226,16 +219,8 @@ class Admins:
     def check_totp(self, name: str, code: str, now: datetime | None = None) -> bool:
         """Whether ``code`` is the account's current TOTP code (one step either side for clock drift), never
         accepting the same step twice (RFC 6238 §5.2). The first right code confirms a pending enrolment."""
-        import pyotp
-
         secret = self.totp_secret(name)
-        moment = now or utcnow()
-        if secret is None or not code.isdigit() or len(code) != 6:
-            return False
-        totp = pyotp.TOTP(secret)
-        step = int(moment.timestamp()) // 30
-        matched = next((s for s in (step, step - 1, step + 1)
-                        if secrets.compare_digest(totp.at(s * 30), code)), None)
+        matched = None if secret is None else totp.matching_step(secret, code, now or utcnow())
         if matched is None:
             return False
         with self.store.session() as session:

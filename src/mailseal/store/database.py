@@ -35,7 +35,7 @@ BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The newest revision in migrations/versions (a test checks it against Alembic's own head). A store already at it
 #: opens without Alembic: importing Alembic and reading its script directory cost more than most commands.
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 # Any constant works: every node that migrates takes the same PostgreSQL advisory lock first.
 _PG_MIGRATION_LOCK = 0x6D61696C
 _READ_ONLY = "mailseal_read_only"

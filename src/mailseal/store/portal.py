@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
@@ -71,6 +71,12 @@ PASSCODE_DIGITS = 8
 #: The reference code's letters: no 0/O, 1/I/L that a reader could confuse.
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 REFERENCE_LENGTH = 6
+#: A generated portal password: 4 groups of 5 letters of ``REFERENCE_ALPHABET`` (31 letters: 20 * log2(31), about
+#: 99 bits), easy to read out over the phone.
+PASSWORD_GROUPS = 4
+PASSWORD_GROUP_LENGTH = 5
+#: The shortest password a sender may choose (``X-Mailseal-Portal-Password``, ``mailseal portal password --stdin``).
+MIN_PASSWORD_CHARS = 12
 IDLE = timedelta(minutes=15)
 ABSOLUTE = timedelta(hours=8)
 OUTBOX_LEASE = timedelta(minutes=2)
@@ -78,12 +84,20 @@ OUTBOX_MAX_ATTEMPTS = 10
 #: Sent and failed outbox rows are kept this long after their last change, for the record (content destroyed).
 OUTBOX_KEEP = timedelta(days=7)
 PROOFS = ("passcode", "password", "account")
-OUTBOX_KINDS = ("notification", "passcode", "reply", "receipt")
+#: What opens a portal session: a mailed code (it proves the mailbox) or an account (password + TOTP).
+SESSION_PROOFS = ("passcode", "account")
+OUTBOX_KINDS = ("notification", "passcode", "reply", "receipt", "password")
 _TOKEN_MAX = 128  # a link token is 43 characters; anything much longer is not one
 ACTOR = "portal"
 #: A second deposit of the same message (same received bytes, envelope sender and portal recipients) within this
 #: time of the first, while the first is active, is a retried SMTP transaction: the first deposit is returned.
 RETRY_WINDOW = timedelta(days=7)
+#: How long the node that deposits (or re-deposits) a message holds its recipients' notifications: while it does,
+#: another node's retry of the same transaction is told to try again (4xx) instead of sending a second link; a
+#: crashed node's lease lapses. Longer than any delivery of a notification takes (the relay's own timeouts).
+NOTIFY_LEASE = timedelta(minutes=10)
+#: The lease holder of deposits made without one (administrative and library callers: one holder).
+LOCAL_HOLDER = "local"
 
 
 def deposit_digest(received: str, sender: str, recipients: Collection[str]) -> str:
@@ -92,6 +106,18 @@ def deposit_digest(received: str, sender: str, recipients: Collection[str]) -> s
     addresses = sorted({a.strip().lower() for a in recipients})
     data = "\0".join([received.lower(), sender.strip().lower(), *addresses])
     return hashlib.sha256(data.encode()).hexdigest()
+
+
+def new_password() -> str:
+    """A strong random portal password in readable groups, e.g. ``K7QMZ-2HXTP-W9RDA-5NBEF``."""
+    return "-".join("".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(PASSWORD_GROUP_LENGTH))
+                    for _ in range(PASSWORD_GROUPS))
+
+
+def check_chosen_password(password: str) -> None:
+    """A password a sender chose: at least ``MIN_PASSWORD_CHARS`` characters (a ``UsageError`` otherwise)."""
+    if len(password.strip()) < MIN_PASSWORD_CHARS:
+        raise UsageError(f"a portal password has at least {MIN_PASSWORD_CHARS} characters")
 
 
 def token_hash(raw: str) -> str:
@@ -144,14 +170,20 @@ class PortalStore:
     def deposit(self, message: bytes, sender: str, recipients: Sequence[str], *, brand: str,
                 bcc: Collection[str] = (), expiry_days: int = 14, proof: str = "passcode",
                 password_hash: str | None = None, read_receipt: bool = False, now: datetime | None = None,
-                actor: str | None = None, digest: str | None = None) -> Deposit:
+                actor: str | None = None, digest: str | None = None,
+                password_notice: Callable[[str], bytes] | None = None, holder: str = LOCAL_HOLDER) -> Deposit:
         """Seal ``message`` and record it with a fresh link token per recipient (``bcc``: the recipients that were
         Bcc); returns the id and the clear tokens, which are not kept. ``expiry_days`` 0: never expires.
 
         ``digest`` (``deposit_digest``): a deposit with the same digest made less than ``RETRY_WINDOW`` ago and
         still active is returned instead (``existing``), with new tokens only for the recipients not yet
         ``notified``; the digest is unique, so of two nodes depositing it at once one creates and the other
-        returns that deposit."""
+        returns that deposit. ``holder`` (the depositing node) holds the recipients' notifications for
+        ``NOTIFY_LEASE`` (until ``mark_notified``): a retry by another holder meanwhile is a ``TemporaryError``.
+
+        ``password_notice``: for proof = "password", the notice to the sender given the message id (the password
+        mailed to the sender, never to a recipient); it is queued in the outbox in the deposit's own transaction,
+        so the message is never kept without its notice on the way (a retried transaction queues none again)."""
         _check_days(expiry_days, "the expiry")
         if proof not in PROOFS:
             raise UsageError(f"the proof must be one of {', '.join(PROOFS)}, not {proof!r}")
@@ -163,7 +195,7 @@ class PortalStore:
         hidden = {a.strip().lower() for a in bcc}
         moment = now or utcnow()
         if digest is not None:
-            found = self._redeposit(digest, moment, actor)
+            found = self._redeposit(digest, moment, actor, holder)
             if found is not None:
                 return found
         expires = moment + timedelta(days=expiry_days) if expiry_days else None
@@ -179,7 +211,11 @@ class PortalStore:
                     ciphertext=sealed.ciphertext, digest=digest))
                 session.execute(insert(portal_recipients), [
                     {"message_id": message_id, "address": a, "token_hash": token_hash(t), "bcc": a in hidden,
-                     "reads": 0} for a, t in tokens.items()])
+                     "reads": 0, "notifying_by": holder[:64], "notifying_until": moment + NOTIFY_LEASE}
+                    for a, t in tokens.items()])
+                if password_notice is not None:
+                    self._queue(session, "password", "", [sender.strip().lower()], password_notice(message_id),
+                                moment, message_id)
                 audit.record(session, "portal.deposit", message_id,
                              {"from": sender, "to": addresses, "brand": brand,
                               "expires": expires and expires.isoformat(), "size": len(message)}, actor)
@@ -187,32 +223,40 @@ class PortalStore:
             if digest is None:
                 raise
             # another node deposited the same message a moment ago: that deposit is this one
-            found = self._redeposit(digest, moment, actor)
+            found = self._redeposit(digest, moment, actor, holder)
             if found is None:
                 raise TemporaryError("the same portal message was being deposited by another node") from None
             return found
-        return Deposit(message_id, tokens, expires)
+        return Deposit(message_id, tokens, expires, proof=proof)
 
-    def _redeposit(self, digest: str, moment: datetime, actor: str | None) -> Deposit | None:
-        """The deposit with ``digest`` when a retry may reuse it (new tokens for the recipients not notified);
-        else None, and a deposit past the window or no longer active gives up its digest."""
+    def _redeposit(self, digest: str, moment: datetime, actor: str | None, holder: str) -> Deposit | None:
+        """The deposit with ``digest`` when a retry may reuse it (new tokens for the recipients not notified,
+        leased to ``holder``); else None, and a deposit past the window or no longer active gives up its digest.
+        A recipient whose notification another holder is sending (its lease still running) makes the retry a
+        ``TemporaryError``: answered 4xx, it comes back when that node has finished or its lease has lapsed."""
         with self.store.session() as session:
-            row = session.execute(select(_M.id, _M.state, _M.expires, _M.created).where(_M.digest == digest)
+            row = session.execute(select(_M.id, _M.state, _M.expires, _M.created, _M.proof).where(_M.digest == digest)
                                   .with_for_update()).first()
             if row is None:
                 return None
             if _state(row, moment) is not PortalState.ACTIVE or row.created <= moment - RETRY_WINDOW:
                 session.execute(update(portal_messages).where(_M.id == row.id).values(digest=None))
                 return None
-            pending = session.execute(select(_R.id, _R.address).where(
-                _R.message_id == row.id, _R.notified.is_(None))).all()
+            pending = session.execute(select(_R.id, _R.address, _R.notifying_by, _R.notifying_until).where(
+                _R.message_id == row.id, _R.notified.is_(None)).with_for_update()).all()
+            busy = [r.address for r in pending if r.notifying_by not in (None, holder[:64])
+                    and r.notifying_until is not None and r.notifying_until > moment]
+            if busy:
+                raise TemporaryError(f"the portal notification of {', '.join(busy)} is being sent by another node: "
+                                     "try again shortly")
             tokens: dict[str, str] = {}
             for rcpt in pending:
                 tokens[rcpt.address] = secrets.token_urlsafe(32)
                 session.execute(update(portal_recipients).where(_R.id == rcpt.id).values(
-                    token_hash=token_hash(tokens[rcpt.address])))
+                    token_hash=token_hash(tokens[rcpt.address]), notifying_by=holder[:64],
+                    notifying_until=moment + NOTIFY_LEASE))
             audit.record(session, "portal.redeposit", row.id, {"renotify": sorted(tokens)}, actor)
-        return Deposit(row.id, tokens, row.expires, existing=True)
+        return Deposit(row.id, tokens, row.expires, existing=True, proof=row.proof)
 
     def mark_notified(self, message_id: str, addresses: Collection[str], now: datetime | None = None) -> int:
         """Record that the next hop accepted the notification of ``addresses`` (a retry does not send them
@@ -223,7 +267,8 @@ class PortalStore:
             return 0
         with self.store.session() as session:
             done = session.execute(update(portal_recipients).where(
-                _R.message_id == message_id, _R.address.in_(wanted), _R.notified.is_(None)).values(notified=moment))
+                _R.message_id == message_id, _R.address.in_(wanted), _R.notified.is_(None)).values(
+                notified=moment, notifying_by=None, notifying_until=None))
         return int(getattr(done, "rowcount", 0) or 0)
 
     def link(self, token: str, now: datetime | None = None, *, actor: str | None = None) -> PortalLink | None:
@@ -354,8 +399,7 @@ class PortalStore:
     def set_password(self, message_id: str, password: str, now: datetime | None = None, *,
                      actor: str | None = None) -> None:
         """Require ``password`` (kept as an argon2id hash) to read ``message_id``, instead of a mailed code."""
-        if len(password) < 8:
-            raise UsageError("a portal password has at least 8 characters")
+        check_chosen_password(password)
         hashed = self.hasher.hash(password)
         with self.store.session() as session:
             done = session.connection().execute(update(portal_messages).where(_M.id == message_id).values(
@@ -399,9 +443,12 @@ class PortalStore:
     # Sessions.
 
     def create_session(self, address: str, now: datetime | None = None,
-                       replacing: str | None = None) -> tuple[str, PortalSession]:
+                       replacing: str | None = None, *, proof: str = "passcode") -> tuple[str, PortalSession]:
         """A new session for ``address`` (the raw id for the cookie, and its record); ``replacing`` (a raw id)
-        ends that one in the same transaction (a new id after each proof, ASVS 3.2.1)."""
+        ends that one in the same transaction (a new id after each proof, ASVS 3.2.1). ``proof``: what opened it,
+        ``passcode`` (a mailed code: the mailbox) or ``account`` (password + TOTP)."""
+        if proof not in SESSION_PROOFS:
+            raise ValueError(f"a portal session is opened by one of {', '.join(SESSION_PROOFS)}, not {proof!r}")
         moment = now or utcnow()
         raw = secrets.token_urlsafe(16)
         csrf = secrets.token_urlsafe(32)
@@ -411,9 +458,10 @@ class PortalStore:
                 session.execute(delete(portal_sessions).where(_S.id_hash == token_hash(replacing)))
             session.execute(delete(portal_sessions).where(self._session_expired(moment)))
             session.execute(insert(portal_sessions).values(id_hash=token_hash(raw), address=address, csrf=csrf,
-                                                           created=moment, last_seen=moment))
-            audit.record(session, "portal.session", address, {"session": token_hash(raw)[:12]}, ACTOR)
-        return raw, PortalSession(token_hash(raw)[:12], address, csrf, moment, moment)
+                                                           created=moment, last_seen=moment, proof=proof))
+            audit.record(session, "portal.session", address, {"session": token_hash(raw)[:12], "proof": proof},
+                         ACTOR)
+        return raw, PortalSession(token_hash(raw)[:12], address, csrf, moment, moment, proof)
 
     def _session_expired(self, now: datetime) -> Any:
         return or_(_S.last_seen <= now - self.idle, _S.created <= now - self.absolute)
@@ -432,7 +480,7 @@ class PortalStore:
                 session.execute(delete(portal_sessions).where(_S.id_hash == hashed))
                 return None
             session.execute(update(portal_sessions).where(_S.id_hash == hashed).values(last_seen=moment))
-        return PortalSession(hashed[:12], row.address, row.csrf, row.created, moment)
+        return PortalSession(hashed[:12], row.address, row.csrf, row.created, moment, row.proof or "passcode")
 
     def end_session(self, raw: str) -> None:
         with self.store.session() as session:
@@ -572,7 +620,7 @@ class PortalStore:
             rcpts: dict[str, list[PortalRecipient]] = {}
             for r in conn.execute(select(portal_recipients).where(_R.message_id.in_(ids)).order_by(_R.id)):
                 rcpts.setdefault(r.message_id, []).append(
-                    PortalRecipient(r.address, r.bcc, r.reads, r.first_read, r.last_read))
+                    PortalRecipient(r.address, r.bcc, r.reads, r.first_read, r.last_read, r.notified))
             replies: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(
                 select(_Y.message_id, func.count()).where(_Y.message_id.in_(ids)).group_by(_Y.message_id))}
             seen: dict[str, list[PortalAccess]] = {}
@@ -701,5 +749,6 @@ def _receipt(original: bytes, sender: str, reader: str, when: datetime) -> bytes
     return msg.as_bytes()
 
 
-__all__ = ["ABSOLUTE", "IDLE", "MAX_EXPIRY_DAYS", "OUTBOX_KINDS", "PASSCODE_DIGITS", "PASSCODE_LIFETIME",
-           "PASSCODE_MAX_TRIES", "PROOFS", "RETRY_WINDOW", "PortalStore", "deposit_digest", "token_hash"]
+__all__ = ["ABSOLUTE", "IDLE", "MAX_EXPIRY_DAYS", "MIN_PASSWORD_CHARS", "NOTIFY_LEASE", "OUTBOX_KINDS", "PASSCODE_DIGITS",
+           "PASSCODE_LIFETIME", "PASSCODE_MAX_TRIES", "PROOFS", "RETRY_WINDOW", "SESSION_PROOFS", "PortalStore",
+           "check_chosen_password", "deposit_digest", "new_password", "token_hash"]

@@ -43,6 +43,7 @@ class Deposit:
     tokens: dict[str, str]
     expires: datetime | None
     existing: bool = False
+    proof: str = "passcode"  # what its readers prove: passcode | password | account
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,15 @@ class Passcode:
 
 @dataclass(frozen=True)
 class PortalSession:
-    """A portal session: the recipient address it proves, its CSRF token, and ``key`` (12 hex digits of the id's
-    hash: names the session, useless as a cookie)."""
+    """A portal session: the recipient address it proves, its CSRF token, ``key`` (12 hex digits of the id's
+    hash: names the session, useless as a cookie) and ``proof``, what opened it (passcode | account)."""
 
     key: str
     address: str
     csrf: str
     created: datetime
     last_seen: datetime
+    proof: str = "passcode"
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,11 @@ class PortalRecipient:
     reads: int
     first_read: datetime | None
     last_read: datetime | None
+    notified: datetime | None = None  # when the next hop accepted this recipient's notification
 
     def to_dict(self) -> dict[str, Any]:
         return {"address": self.address, "bcc": self.bcc, "reads": self.reads, "first_read": _iso(self.first_read),
-                "last_read": _iso(self.last_read)}
+                "last_read": _iso(self.last_read), "notified": _iso(self.notified)}
 
 
 @dataclass(frozen=True)

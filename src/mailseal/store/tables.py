@@ -270,6 +270,10 @@ portal_recipients = Table(
     Column("first_read", UTCDateTime(), nullable=True),
     Column("last_read", UTCDateTime(), nullable=True),
     Column("notified", UTCDateTime(), nullable=True),  # when the next hop accepted the recipient's notification
+    # A node sending the notification right now holds it until ``notifying_until`` (a crashed node's lease lapses):
+    # two nodes retrying the same transaction at once do not both send the recipient a link.
+    Column("notifying_by", String(64), nullable=True),
+    Column("notifying_until", UTCDateTime(), nullable=True),
     UniqueConstraint("token_hash", name="uq_portal_recipients_token"),
     UniqueConstraint("message_id", "address", name="uq_portal_recipients_address"),
     Index("ix_portal_recipients_address", "address"),
@@ -300,7 +304,26 @@ portal_sessions = Table(
     Column("csrf", String(64), nullable=False),
     Column("created", UTCDateTime(), nullable=False),
     Column("last_seen", UTCDateTime(), nullable=False),
+    # What opened it: passcode (a mailed code: the mailbox) | account (password + TOTP); None: passcode (before 0010)
+    Column("proof", String(16), nullable=True),
     Index("ix_portal_sessions_address", "address"),
+)
+
+#: A portal account (proof = "account"): a recipient who reads with a password and a TOTP code instead of a mailed
+#: code. ``password_hash`` None: not enrolled (yet, or reset): the next visit proves the mailbox and enrols again.
+portal_accounts = Table(
+    "portal_accounts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(320), nullable=False),
+    Column("password_hash", String(255), nullable=True),  # argon2id PHC string, never the password
+    Column("totp_sealed", LargeBinary, nullable=True),  # AES-256-GCM under a key derived from the portal key
+    Column("totp_confirmed", Boolean, nullable=False, default=False),
+    Column("totp_last_step", Integer, nullable=True),  # the last accepted 30 s step: a code works once
+    Column("failed", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime(), nullable=True),
+    Column("created", UTCDateTime(), nullable=False),
+    Column("last_sign_in", UTCDateTime(), nullable=True),
+    UniqueConstraint("address", name="uq_portal_accounts_address"),
 )
 
 #: Fixed-window counters shared by every node: one row per key (``portal-ip:ADDR``, ``login:ADDR``, ...) and window.
@@ -324,7 +347,7 @@ portal_replies = Table(
     Index("ix_portal_replies_message", "message_id"),
 )
 
-#: Mail the portal has to send (notification | passcode | reply | receipt), sealed, drained by any gateway node:
+#: Mail the portal has to send (notification | passcode | reply | receipt | password), sealed, drained by any gateway node:
 #: ``queued`` -> ``sending`` (claimed by a node until ``claimed_until``) -> ``sent`` | ``failed``.
 portal_outbox = Table(
     "portal_outbox", metadata,
@@ -368,7 +391,7 @@ gateway_nodes = Table(
 )
 
 __all__ = ["IDENTITY_KEY_CHECK", "UTCDateTime", "api_tokens", "audit_log", "ca_certificates", "ca_crl_numbers",
-           "console_admins", "gateway_nodes", "identities", "metadata", "portal_messages", "portal_outbox", "portal_passcodes",
+           "console_admins", "gateway_nodes", "identities", "metadata", "portal_accounts", "portal_messages", "portal_outbox", "portal_passcodes",
            "portal_recipients", "portal_replies", "portal_sessions", "rate_limits", "recipient_certificates",
            "settings", "submission_users", "trust_certificates", "utcnow", "web_sessions",
            "webauthn_credentials"]

@@ -1,5 +1,5 @@
-"""The Portal page's REST endpoints: the recipient portal's messages (never their content), one with who read it
-when, an admin's revoke and extend; the same store functions as the page and `mailseal portal`."""
+"""The Portal page's REST endpoints: the recipient portal's messages (never their content), one with who was
+notified and who read it when, an admin's revoke, extend and new password; the same store functions as the page and `mailseal portal`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
+from starlette.responses import Response
 
-from ..store.portal import MAX_EXPIRY_DAYS
+from ..store.portal import MAX_EXPIRY_DAYS, new_password
+from ..store.portal_accounts import PortalAccounts as StoreAccounts
 from .context import Console, console
 from .sessions import API_PREFIX, Principal, admin, user
 
@@ -22,6 +24,7 @@ class Recipient(BaseModel):
     reads: int
     first_read: str | None
     last_read: str | None
+    notified: str | None = Field(None, description="when the next hop accepted the recipient's notification")
 
 
 class Access(BaseModel):
@@ -46,6 +49,12 @@ class PortalMessage(BaseModel):
     recipients: list[Recipient]
     replies: int
     accesses: list[Access] = Field(description="who read, replied, was refused, revoked or extended, and when")
+
+
+class NewPassword(BaseModel):
+    id: str
+    password: str = Field(description="the message's new password, given only in this answer: pass it on by phone "
+                                      "or text message")
 
 
 class PortalMessages(BaseModel):
@@ -91,6 +100,60 @@ def post_portal_extend(body: Extend, message_id: str = MESSAGE_ID, who: Principa
                        app: Console = Depends(console)) -> dict[str, Any]:
     app.portal().extend(message_id, body.days, app.now(), actor=who.actor)
     return app.portal().show(message_id, app.now()).to_dict()
+
+
+class PortalAccount(BaseModel):
+    address: str
+    enrolled: bool = Field(description="a password and an authenticator are set")
+    created: str | None
+    last_sign_in: str | None
+    failed: int = Field(description="failed sign-ins in a row")
+    locked_until: str | None
+
+
+class PortalAccounts(BaseModel):
+    items: list[PortalAccount]
+
+
+ADDRESS = Path(min_length=3, max_length=320, description="the recipient's address")
+
+
+@router.get("/portal/accounts", response_model=PortalAccounts,
+            summary="Recipients' portal accounts (proof = account): never a password or a secret")
+def get_portal_accounts(who: Principal = Depends(user), app: Console = Depends(console)) -> dict[str, Any]:
+    return {"items": [a.to_dict() for a in _accounts(app).list()]}
+
+
+@router.post("/portal/accounts/{address}/reset", response_model=PortalAccount,
+             summary="Reset a portal account (admin): the next visit proves the mailbox and enrols again")
+def post_portal_account_reset(address: str = ADDRESS, who: Principal = Depends(admin),
+                              app: Console = Depends(console)) -> dict[str, Any]:
+    accounts = _accounts(app)
+    accounts.reset(address, actor=who.actor)
+    found = accounts.get(address)
+    assert found is not None  # reset keeps the row
+    return found.to_dict()
+
+
+@router.delete("/portal/accounts/{address}", status_code=204, response_class=Response,
+               summary="Remove a portal account (admin); its portal sessions end")
+def delete_portal_account(address: str = ADDRESS, who: Principal = Depends(admin),
+                          app: Console = Depends(console)) -> Response:
+    _accounts(app).remove(address, actor=who.actor)
+    return Response(status_code=204)
+
+
+def _accounts(app: Console) -> StoreAccounts:
+    return StoreAccounts(app.store, None)
+
+
+@router.post("/portal/messages/{message_id}/password", response_model=NewPassword,
+             summary="Give a portal message a new generated password (admin); it is in this answer only")
+def post_portal_password(message_id: str = MESSAGE_ID, who: Principal = Depends(admin),
+                         app: Console = Depends(console)) -> dict[str, Any]:
+    password = new_password()
+    app.portal().set_password(message_id, password, app.now(), actor=who.actor)
+    return {"id": message_id, "password": password}
 
 
 __all__ = ["router"]

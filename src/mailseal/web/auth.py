@@ -8,14 +8,15 @@ import secrets
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form
-from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..store import audit
 from ..store.ratelimit import RateLimits
 from ..store.securitykeys import SecurityKeys
+from ..store.totp import provisioning_uri
 from .context import Console, client_ip, console
+from .qr import qr_svg
 from .security import nonce
 from .sessions import COOKIE, LOGIN_COOKIE, NotSignedIn, Principal, clear_cookie, lookup, set_cookie, user
 
@@ -107,9 +108,6 @@ def half_signed_in(request: Request, app: Console = Depends(console)) -> Princip
 
 
 def _totp_context(request: Request, app: Console, who: Principal, error: str | None) -> dict[str, object]:
-    import pyotp
-    import segno
-
     assert who.session is not None
     # An account with a security key may give it instead of the code (web/securitykeys.py; the script needs the
     # response's CSP nonce).
@@ -119,9 +117,8 @@ def _totp_context(request: Request, app: Console, who: Principal, error: str | N
     account = app.admins.get(who.name)
     if account is not None and not account.totp_enrolled:
         secret = app.admins.totp_secret(who.name) or ""
-        uri = pyotp.TOTP(secret).provisioning_uri(name=who.name, issuer_name=ISSUER)
-        qr = segno.make(uri, error="m").svg_inline(scale=4, dark="#000", light="#fff", title="TOTP QR code")
-        context.update(enrol=True, secret=secret, qr=Markup(qr))
+        uri = provisioning_uri(secret, who.name, ISSUER)
+        context.update(enrol=True, secret=secret, qr=qr_svg(uri))
     return context
 
 

@@ -1,6 +1,6 @@
 """The console's Portal page: the messages deposited in the recipient portal (filter by sender, recipient, state),
-one with who read it when, and an admin's revoke and extend: the same store functions as `mailseal portal`
-(``store/portal.py``)."""
+one with who was notified and who read it when, and an admin's revoke, extend and new password: the same store
+functions as `mailseal portal` (``store/portal.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..errors import PortalError
-from ..store.portal import MAX_EXPIRY_DAYS
+from ..store.portal import MAX_EXPIRY_DAYS, new_password
+from ..store.portal_accounts import PortalAccounts
 from .context import Console, console
 from .pages import render
 from .problems import problem
@@ -30,15 +31,63 @@ def portal_list(request: Request, sender: str = Query("", max_length=320), recip
     return render(request, "portaladmin/list.html", who, messages=listed, filters=filters, states=STATES)
 
 
+@router.get("/portal/accounts")
+def portal_accounts(request: Request, notice: str = Query("", max_length=200), who: Principal = Depends(user),
+                    app: Console = Depends(console)) -> Response:
+    """Recipients' portal accounts (proof = account): enrolled or not, last sign-in, failures, lock."""
+    listed = PortalAccounts(app.store, None).list()
+    return render(request, "portaladmin/accounts.html", who, accounts=listed, notice=notice or None)
+
+
+@router.post("/portal/accounts/reset")
+def portal_account_reset(request: Request, address: str = Form(max_length=320), who: Principal = Depends(admin),
+                         app: Console = Depends(console)) -> Response:
+    try:
+        PortalAccounts(app.store, None).reset(address, actor=who.actor)
+    except PortalError as exc:
+        return problem(request, 404, exc.message, str(exc.code))
+    return RedirectResponse("/portal/accounts?notice=reset", status_code=303)
+
+
+@router.post("/portal/accounts/remove")
+def portal_account_remove(request: Request, address: str = Form(max_length=320), who: Principal = Depends(admin),
+                          app: Console = Depends(console)) -> Response:
+    try:
+        PortalAccounts(app.store, None).remove(address, actor=who.actor)
+    except PortalError as exc:
+        return problem(request, 404, exc.message, str(exc.code))
+    return RedirectResponse("/portal/accounts?notice=removed", status_code=303)
+
+
 @router.get("/portal/{message_id}")
 def portal_show(request: Request, message_id: str, notice: str = Query("", max_length=200),
                 who: Principal = Depends(user), app: Console = Depends(console)) -> Response:
+    return _show(request, message_id, who, app, notice=notice or None)
+
+
+def _show(request: Request, message_id: str, who: Principal, app: Console, *, notice: str | None = None,
+          password: str | None = None) -> Response:
     try:
         found = app.portal().show(message_id, app.now())
     except PortalError as exc:
         return problem(request, 404, exc.message, str(exc.code))
-    return render(request, "portaladmin/show.html", who, message=found, notice=notice or None,
+    return render(request, "portaladmin/show.html", who, message=found, notice=notice, password=password,
                   max_days=MAX_EXPIRY_DAYS)
+
+
+@router.post("/portal/{message_id}/password")
+def portal_password(request: Request, message_id: str, who: Principal = Depends(admin),
+                    app: Console = Depends(console)) -> Response:
+    """A new generated password for the message, shown on this answer only (never in a URL, never kept in clear):
+    the administrator passes it on to the recipients by phone or text message."""
+    password = new_password()
+    try:
+        app.portal().set_password(message_id, password, app.now(), actor=who.actor)
+    except PortalError as exc:
+        return problem(request, 404, exc.message, str(exc.code))
+    response = _show(request, message_id, who, app, notice="given a new password", password=password)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post("/portal/{message_id}/revoke")

@@ -39,7 +39,7 @@ def create_portal_app(store: Store, settings: PortalSettings | None = None, *, k
     """The portal over ``store``; ``key`` is the portal key (default: ``portal.key`` in the home, made at first
     use); ``clock`` gives the time (tests move it); ``routers`` adds pages; ``source`` gives the settings in force
     after a reload (brands, texts: the listener and the key stay those of ``settings``)."""
-    from . import portal_link, portal_pages, portal_reader
+    from . import portal_account, portal_link, portal_pages, portal_reader
 
     chosen = settings or PortalSettings()
     kek = key if key is not None else portal_key(chosen.key_file)
@@ -57,7 +57,7 @@ def create_portal_app(store: Store, settings: PortalSettings | None = None, *, k
     app.add_middleware(SecurityHeaders, tls=context.tls, csp=PORTAL_CSP)
     problems.install(app)
     app.add_exception_handler(portal_reader.NoReader, portal_reader.no_reader)
-    for router in (portal_pages.router, portal_link.router, portal_reader.router, *routers):
+    for router in (portal_pages.router, portal_link.router, portal_account.router, portal_reader.router, *routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app

@@ -15,6 +15,7 @@ from ..pki.truststore import TrustStore
 from ..policy.portal_settings import PortalSettings
 from ..store.database import Store
 from ..store.portal import PortalStore
+from ..store.portal_accounts import PortalAccounts
 from ..store.tables import utcnow
 from .context import TEMPLATES
 
@@ -37,6 +38,17 @@ class Portal:
     source: Callable[[], PortalSettings] | None = None
     #: The least time an answer about an address (a code asked for, a code given) takes, in seconds.
     answer_floor: float = 0.25
+    #: The recipients' accounts (proof = "account"); made from ``store`` and ``key`` when not given.
+    accounts: PortalAccounts | None = None
+
+    def __post_init__(self) -> None:
+        if self.accounts is None:
+            self.accounts = PortalAccounts(self.store, self.key or None, hasher=self.messages.hasher)
+
+    @property
+    def account_store(self) -> PortalAccounts:
+        assert self.accounts is not None  # set in __post_init__
+        return self.accounts
 
     def now(self) -> datetime:
         return self.clock()

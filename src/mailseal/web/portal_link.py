@@ -17,12 +17,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ..policy.portal_mail import passcode_mail
+from ..store.portal_accounts import SignIn
 from ..store.portal_records import PasscodeResult, PortalLink, PortalState
 from .context import client_ip
 from .portal_context import SESSION_COOKIE, Portal, portal
 from .portal_csrf import binding
 from .portal_pages import page
-from .portal_proof import proved, remember
+from .portal_proof import proved, remember, satisfied
 from .sessions import set_cookie
 
 router = APIRouter(include_in_schema=False)
@@ -93,9 +94,13 @@ def landing(request: Request, token: str, app: Portal = Depends(portal)) -> Resp
         return found
     raw = request.cookies.get(SESSION_COOKIE, "")
     reading = app.messages.get_session(raw, app.now()) if raw else None
-    if reading is not None and reading.address == found.address and (
-            found.proof == "passcode" or found.message_id in proved(request, app.key, raw)):
+    if reading is not None and reading.address == found.address and satisfied(
+            request, app.key, raw, reading, found.proof, found.message_id):
         return RedirectResponse(f"/read/{found.message_id}", status_code=303)  # signed in already
+    if reading is not None and reading.address == found.address and found.proof == "account":
+        account = app.account_store.get(found.address)
+        if account is None or not account.enrolled:  # the mailbox is proved: on with the enrolment
+            return RedirectResponse(f"/account/enrol?token={token}", status_code=303)
     binding(request)  # the browser's binding cookie is set with this page
     return page(request, "landing.html", domain=found.brand, token=token, proof=found.proof, address="",
                 error=None)
@@ -125,7 +130,7 @@ def _ask_code(request: Request, token: str, address: str, app: Portal) -> Respon
     if isinstance(found, Response):
         return found
     typed = _address(address)
-    if found.proof != "passcode" or not ADDRESS.match(typed):
+    if found.proof not in ("passcode", "account") or not ADDRESS.match(typed):
         return page(request, "landing.html", 422, domain=found.brand, token=token, proof=found.proof,
                     address=address[:320], error="Give the e-mail address the notification was sent to.")
     ip = client_ip(request)
@@ -205,9 +210,52 @@ def _check_code(request: Request, token: str, address: str, code: str, app: Port
         return page(request, "code.html", 401, domain=found.brand, token=token, address=typed, reference=None,
                     sent=None, error=CODE_FAILED)
     raw, _ = app.messages.create_session(typed, app.now(), replacing=request.cookies.get(SESSION_COOKIE))
-    response = RedirectResponse(f"/read/{found.message_id}", status_code=303)
+    target = f"/read/{found.message_id}"
+    if found.proof == "account":
+        # The code proved the mailbox: a first visit (or one after a reset) now enrols; an enrolled account signs
+        # in with its password and TOTP code instead, the mailed code is not enough (NIST SP 800-63B).
+        account = app.account_store.get(typed)
+        target = f"/m/{token}" if account is not None and account.enrolled else f"/account/enrol?token={token}"
+    response = RedirectResponse(target, status_code=303)
     set_cookie(response, SESSION_COOKIE, raw)
     return response
 
 
-__all__ = ["CODE_FAILED", "NOT_A_LINK", "PASSWORD_FAILED", "SENT", "TOO_MANY", "limited", "padded", "router", "state_page"]
+ACCOUNT_FAILED = ("That address, password and code do not sign you in. Check them and try again; after several "
+                  "failures the account is locked for a while.")
+
+
+@router.post("/m/{token}/account")
+def account_sign_in(request: Request, token: str, address: str = Form(max_length=320),
+                    password: str = Form(max_length=1024), code: str = Form(max_length=32),
+                    app: Portal = Depends(portal)) -> Response:
+    return padded(app, time.monotonic(), _account_sign_in(request, token, address, password, code, app))
+
+
+def _account_sign_in(request: Request, token: str, address: str, password: str, code: str,
+                     app: Portal) -> Response:
+    """proof = "account": the account's password and TOTP code (no mailed code); the session then reaches every
+    active message of that address. The same answer for a wrong password, a wrong or replayed code, a locked
+    account and an address without one."""
+    found = _link(request, token, app)
+    if isinstance(found, Response):
+        return found
+    typed = _address(address)
+    ip = client_ip(request)
+    wait = limited(app, [(f"portal-account-ip:{ip}", CHECK_PER_CLIENT),
+                         (f"portal-account-addr:{typed}", CHECK_PER_ADDRESS)])
+    if wait is not None:
+        return _too_many(request, wait, found.brand)
+    result = app.account_store.sign_in(typed, password, "".join(code.split()), app.now(), actor=f"portal ({ip})")
+    if result is not SignIn.OK:
+        return page(request, "landing.html", 401, domain=found.brand, token=token, proof=found.proof,
+                    address=typed, error=ACCOUNT_FAILED)
+    raw, _ = app.messages.create_session(typed, app.now(), replacing=request.cookies.get(SESSION_COOKIE),
+                                         proof="account")
+    response = RedirectResponse(f"/read/{found.message_id}" if typed == found.address else "/messages",
+                                status_code=303)
+    set_cookie(response, SESSION_COOKIE, raw)
+    return response
+
+
+__all__ = ["ACCOUNT_FAILED", "CODE_FAILED", "NOT_A_LINK", "PASSWORD_FAILED", "SENT", "TOO_MANY", "limited", "padded", "router", "state_page"]

@@ -1,6 +1,7 @@
 """Which messages a portal session has proved a stronger proof for. A mailed code proves control of a mailbox and
 opens that address's messages whose proof is ``passcode``; a message whose sender set a password (``proof =
-"password"``) needs that password too, in this session. The proof is a cookie (``__Host-mailseal-portal-p``) with
+"password"``) needs that password too, in this session; a message for an account (``proof = "account"``) needs a
+session opened by the account's password and TOTP code (``satisfied``). The proof is a cookie (``__Host-mailseal-portal-p``) with
 the message ids and an HMAC binding them to the session's id, under a key derived from the portal key: every
 node can check it, nobody can forge or move it to another session, and it ends with the session."""
 
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..store.portal_key import derived_key
+from ..store.portal_records import PortalSession
 from .sessions import set_cookie
 
 PROOF_COOKIE = "__Host-mailseal-portal-p"
@@ -41,4 +43,16 @@ def remember(response: Response, key: bytes, session_raw: str, ids: list[str]) -
     set_cookie(response, PROOF_COOKIE, f"{','.join(kept)}.{_mac(key, session_raw, kept)}")
 
 
-__all__ = ["MAX_PROVED", "PROOF_COOKIE", "proved", "remember"]
+def satisfied(request: Request, key: bytes, session_raw: str, session: PortalSession, proof: str,
+              message_id: str) -> bool:
+    """Whether ``session`` may read a message of its address whose proof is ``proof``: a passcode message any
+    session; an account message a session opened by the account; a password message a session that gave its
+    password (the proof cookie)."""
+    if proof == "passcode":
+        return True
+    if proof == "account":
+        return session.proof == "account"
+    return message_id in proved(request, key, session_raw)
+
+
+__all__ = ["MAX_PROVED", "PROOF_COOKIE", "proved", "remember", "satisfied"]

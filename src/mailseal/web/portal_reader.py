@@ -22,7 +22,7 @@ from .context import client_ip
 from .portal_context import SESSION_COOKIE, Portal, portal
 from .portal_link import limited, state_page
 from .portal_pages import message_page, page, part_response, render_view
-from .portal_proof import PROOF_COOKIE, proved
+from .portal_proof import PROOF_COOKIE, satisfied
 from .sessions import clear_cookie
 
 router = APIRouter(include_in_schema=False)
@@ -102,8 +102,14 @@ def _open(request: Request, app: Portal, who: PortalSession, message_id: str) ->
     if gone is not None:
         return gone
     raw_session = str(getattr(request.state, "portal_session_raw", ""))
-    if message.proof != "passcode" and message_id not in proved(request, app.key, raw_session):
-        # A mailed code is not enough for this one: the sender's password (or an account) is needed too.
+    if message.proof == "account" and who.proof != "account":
+        # A mailed code is not enough for this one: the recipient's account (password + TOTP) is needed.
+        return page(request, "notice.html", 403, domain=message.brand, reader=who.address,
+                    heading="This message needs your portal account", tone="bad",
+                    sentence="Open the link in your notification and sign in with your portal account's password "
+                             "and the code from your authenticator app.")
+    if not satisfied(request, app.key, raw_session, who, message.proof, message_id):
+        # A mailed code is not enough for this one: the sender's password is needed too.
         return page(request, "notice.html", 403, domain=message.brand, reader=who.address,
                     heading="This message needs the sender's password", tone="bad",
                     sentence="Open the link in your notification and give the password the sender passed on to "
