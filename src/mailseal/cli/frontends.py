@@ -78,8 +78,9 @@ class _Child:
 class Supervisor:
     """Starts ``count`` front-ends with ``start`` and keeps them running until SIGTERM or SIGINT."""
 
-    def __init__(self, count: int, start: Start, describe: str) -> None:
+    def __init__(self, count: int, start: Start, describe: str, name: str = "mailseal gateway") -> None:
         self.count = count
+        self.name = name
         self.start = start
         self.describe = describe  # "listening on HOST:PORT, relaying to ..." for systemd's status line
         self.children: dict[int, _Child] = {}
@@ -190,7 +191,7 @@ class Supervisor:
         if not self._all_ready and len(self.children) == self.count and all(c.ready for c in
                                                                             self.children.values()):
             self._all_ready = True
-            print(f"mailseal gateway: {self.count} front-end processes {self.describe}", file=sys.stderr,
+            print(f"{self.name}: {self.count} front-end processes {self.describe}", file=sys.stderr,
                   flush=True)
             notify.ready(f"{self.count} front-end processes {self.describe}")
 
