@@ -84,6 +84,12 @@ def test_two_front_ends_share_the_port_survive_a_kill_and_stop_on_sigterm(tmp_pa
             # Every message is logged by the front-end that took it: both took some.
             served = re.findall(r'"event": "message".*?"frontend": (\d)', log.read_text())
             assert len(served) == len(sent) and set(served) == {"0", "1"}, served
+            # SIGHUP to the supervisor: every front-end reloads.
+            proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 30
+            while log.read_text().count("settings reloaded") < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert log.read_text().count("settings reloaded") == 2 and "restart to apply" not in log.read_text()
 
             os.kill(pids[1], signal.SIGKILL)
             restarted = _wait_for(log, r"front-end 1 started again \(pid (\d+)\)", proc)
