@@ -11,6 +11,7 @@ import smtplib
 import subprocess
 import sys
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -69,7 +70,9 @@ def _alive(pid: int) -> bool:
 
 def test_two_front_ends_share_the_port_survive_a_kill_and_stop_on_sigterm(tmp_path: Path) -> None:
     port, sink_port = free_port(), free_port()
-    _home, env = _demo_setup(tmp_path)
+    home, env = _demo_setup(tmp_path)
+    metrics = re.search(r'metrics_listen = "127\.0\.0\.1:(\d+)"', (home / "mailseal.toml").read_text())
+    assert metrics is not None
     log = tmp_path / "serve.log"
     with SmtpSink(port=sink_port) as sink, log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "serve", "--processes", "2", "--listen",
@@ -80,6 +83,11 @@ def test_two_front_ends_share_the_port_survive_a_kill_and_stop_on_sigterm(tmp_pa
             pids = {int(i): int(p)
                     for i, p in re.findall(r"front-end (\d) \(pid (\d+)\) listening on", log.read_text())}
             assert set(pids) == {0, 1} and sorted(_children(proc.pid)) == sorted(pids.values())
+            # What a node runs once runs in front-end 0 only: one console, one portal, one metrics/health listener.
+            text = log.read_text()
+            assert text.count("mailseal console on") == 1 and text.count("mailseal portal on") == 1
+            health = urllib.request.urlopen(f"http://127.0.0.1:{metrics.group(1)}/healthz", timeout=10)
+            assert health.status == 200
             sent = _send_many(port, "first", connections=12, each=2)
             # Every message is logged by the front-end that took it: both took some.
             served = re.findall(r'"event": "message".*?"frontend": (\d)', log.read_text())

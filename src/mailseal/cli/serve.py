@@ -227,6 +227,7 @@ def _check(settings: dict[str, Any], as_json: bool) -> None:
         "tls_required_domains": list(gateway.outbound_tls.required_domains),
         "max_message_size": gateway.max_message_size,
         "max_connections": gateway.max_connections,
+        "processes": gateway.processes,
         "rules": len(policy.rules),
         "console": console.url if (console := _web_settings(settings)) is not None else None,
         "portal": _portal_summary(settings, policy.uses_portal),
