@@ -186,3 +186,28 @@ def test_several_front_ends_are_refused_without_reuseport(monkeypatch: pytest.Mo
     monkeypatch.setattr(sys, "platform", "darwin")
     with pytest.raises(ConfigurationError, match="SO_REUSEPORT"):
         frontends.check_supported()
+
+
+def test_sigterm_to_the_whole_service_stops_it_without_restarts(tmp_path: Path) -> None:
+    """systemd stops a service by signalling every process of it at once: the front-ends may stop before the
+    supervisor has handled its own SIGTERM, and must not be taken for front-ends that died."""
+    _home, env = _demo_setup(tmp_path)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "serve", "--processes", "2", "--listen",
+                                 f"127.0.0.1:{port}", "--next-hop", f"127.0.0.1:{free_port()}"],
+                                cwd=tmp_path, env=env, stdout=out, stderr=out, start_new_session=True)
+        try:
+            _wait_for(log, r"mailseal gateway: 2 front-end processes listening", proc)
+            children = _children(proc.pid)
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    text = log.read_text()
+    assert proc.returncode == 0, text[-3000:]
+    assert len(children) == 2 and not any(_alive(p) for p in children)
+    assert "starting a new one" not in text and "started again" not in text

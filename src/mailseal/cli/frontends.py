@@ -34,6 +34,10 @@ log = logging.getLogger("mailseal.gateway")
 MAX_RESTART_PAUSE = 30.0
 #: A front-end that ran at least this long before dying is started again at once.
 YOUNG_SECONDS = 10.0
+#: Seconds before a front-end that exited with status 0 is started again (a stop of the service may be under way).
+STOPPED_GRACE = 2.0
+#: Blocked while forking (see Supervisor.spawn).
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 #: Linux prctl(2): the signal a child gets when its parent dies (a SIGKILLed parent must not leave orphans).
 PR_SET_PDEATHSIG = 1
 
@@ -95,10 +99,16 @@ class Supervisor:
     def spawn(self, index: int) -> int:
         read_fd, write_fd = os.pipe()
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the front-end: never returns into the parent's code
-            os.close(read_fd)
-            os._exit(self._child(index, write_fd, parent))
+        # Blocked across the fork: a stop signal that arrives meanwhile must not run the parent's handler in the
+        # child (it would be lost there); the child sets its own handlers, then takes it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:  # the front-end: never returns into the parent's code
+                os.close(read_fd)
+                os._exit(self._child(index, write_fd, parent))
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         os.close(write_fd)
         self.children[pid] = _Child(index, read_fd)
         return pid
@@ -106,8 +116,11 @@ class Supervisor:
     def _child(self, index: int, ready_fd: int, parent: int) -> int:
         code = 1
         try:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
+            # Until the gateway handles it (a reload), a SIGHUP must not end a front-end that is starting.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             _die_with_parent(parent)
             os.environ.pop(notify.NOTIFY_ENV, None)  # only the parent talks to systemd
 
@@ -143,9 +156,10 @@ class Supervisor:
         for index in range(self.count):
             self.spawn(index)
         while self.children or (not self.stopping and self._restart_at):
-            self._handle_signals()
             self._read_ready(0.2)
+            self._handle_signals()
             self._reap()
+            self._handle_signals()  # one that came while reaping: before anything is started again
             self._restart_due()
         return self.failed_start or 0
 
@@ -223,6 +237,11 @@ class Supervisor:
             lived = time.monotonic() - child.started
             pause = 0.0 if lived >= YOUNG_SECONDS else min(max(2 * self._pauses.get(child.index, 0.5), 1.0),
                                                           MAX_RESTART_PAUSE)
+            if code == 0:
+                # A front-end stops by itself only when told to: under systemd the stop signal reaches every
+                # process of the service at once, and may end a front-end before this process has handled its
+                # own. A short wait lets that signal arrive (and cancel the restart).
+                pause = max(pause, STOPPED_GRACE)
             self._pauses[child.index] = pause
             log.error("front-end %d (pid %d) %s: starting a new one%s", child.index, pid, how,
                       f" in {pause:.0f} s" if pause else "")
