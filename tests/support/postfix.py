@@ -108,8 +108,14 @@ def filter_main_cf(filter_host: str, filter_port: int) -> list[str]:
     ]
 
 
-def filter_master_cf(reinject_host: str, reinject_port: int, processes: int = 10) -> list[str]:
-    """The master.cf services of the after-queue filter: transport to mailseal, re-injection listener."""
+#: Idle connections each mailseal front-end process keeps open to its next hop (gateway/relay.py ConnectionPool).
+POOLED_PER_FRONTEND = 32
+
+
+def filter_master_cf(reinject_host: str, reinject_port: int, processes: int = 10, frontends: int = 1) -> list[str]:
+    """The master.cf services of the after-queue filter: transport to mailseal, re-injection listener (sized for
+    ``frontends`` mailseal front-end processes in all: nodes x gateway.processes; docs/deploy.md)."""
+    reinject = frontends * POOLED_PER_FRONTEND + processes
     return [
         "# The transport to mailseal (Postfix FILTER_README, advanced content filter). maxproc caps the number of",
         "# parallel deliveries to mailseal: keep it at or below mailseal's [gateway] max_connections.",
@@ -121,7 +127,8 @@ def filter_master_cf(reinject_host: str, reinject_port: int, processes: int = 10
         "  -o smtp_tls_security_level=none",
         "# Re-injection: mailseal hands the processed message back here; it is queued again and delivered,",
         "# without a second trip through the filter and without repeating checks done on the way in.",
-        f"{reinject_host}:{reinject_port} inet  n       -       n       -       {processes:<7} smtpd",
+        "# maxproc: nodes x gateway.processes x 32 idle connections kept by mailseal, plus the transport's maxproc.",
+        f"{reinject_host}:{reinject_port} inet  n       -       n       -       {reinject:<7} smtpd",
         "  -o content_filter=",
         "  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks,no_milters",
         "  -o smtpd_helo_restrictions=",

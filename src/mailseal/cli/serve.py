@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -50,53 +51,112 @@ CONFIG_CODES = frozenset({ErrorCode.CONFIGURATION, ErrorCode.USAGE, ErrorCode.WR
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="With --check-config: the summary as JSON.")
+@click.option("--processes", type=click.IntRange(1, 64), metavar="N",
+              help="SMTP front-end processes sharing the listening port (SO_REUSEPORT, Linux) instead of "
+                   "gateway.processes; 1: one process, as by default.")
 @click.option("--migrate", is_flag=True,
               help="Upgrade an older store schema at start ([store] auto_migrate = true); without it the gateway "
                    "refuses to start on one (run `mailseal store upgrade`).")
 @handle_errors
 def serve_cmd(config: str | None, listen: str | None, next_hop: str | None, check_config: bool, log_level: str,
-              as_json: bool, migrate: bool) -> None:
+              as_json: bool, processes: int | None, migrate: bool) -> None:
     """Run the S/MIME gateway: SMTP in, the policy applied to every message, relay to the next hop.
 
     A configuration error (settings, key store passphrase, TLS certificate) exits with status 78 (EX_CONFIG).
     SIGHUP reloads the settings file, policy, trust, keys and TLS certificate; SIGTERM stops after the messages
-    in progress. Under systemd (Type=notify) it reports READY=1 once the SMTP port accepts connections."""
+    in progress. Under systemd (Type=notify) it reports READY=1 once the SMTP port accepts connections.
+    With --processes N (or gateway.processes) it supervises N front-end processes on the same port."""
     from ..config import CONFIG_ENV
 
     if config:
         os.environ[CONFIG_ENV] = os.path.abspath(config)
-    overrides: dict[str, Any] = {k: v for k, v in (("listen", listen), ("next_hop", next_hop)) if v}
+    overrides: dict[str, Any] = {k: v for k, v in (("listen", listen), ("next_hop", next_hop),
+                                                   ("processes", processes)) if v}
     store_overrides = {"auto_migrate": True} if migrate else {}
     try:
         settings = _settings(overrides, store_overrides)
         if check_config:
             _check(settings, as_json)
             return
-        from ..gateway.build import build_gateway
         from ..gateway.logsetup import setup_logging
+        from ..gateway.settings import GatewaySettings
 
+        count = GatewaySettings.from_settings(settings).processes
+        if count > 1:
+            _serve_frontends(settings, count, overrides, store_overrides, log_level)
+            return
         setup_logging(settings, log_level)  # stderr, or the [log] file (docs/monitoring.md)
-
-        gw = _wait_for_store(lambda: build_gateway(settings), settings)
-        web = _web_settings(settings)
-        console = portal_prepared = None
-        if web is not None:  # built now: its imports and set-up are not paid once mail flows
-            from ..web import server
-            from .held_port import RunningGatewayHeld
-
-            console = server.server(gw.resources.store, web, RunningGatewayHeld(gw))
-        portal = gw.resources.portal_settings if "portal" in settings else None
-        if portal is not None:  # the recipient portal on its own listener (docs/portal.md)
-            from ..web import portal_server
-
-            # Brands and texts follow a reload (SIGHUP) with the gateway's; the listener needs a restart.
-            portal_prepared = portal_server.for_settings(gw.resources.store, portal,
-                                                         lambda: gw.resources.portal_settings)
+        gw, web, console, portal = _build(settings, primary=True)
     except MailsealError as exc:
         if exc.code not in CONFIG_CODES:
             raise
         fail(str(exc.code), exc.message, EXIT_CONFIG)
-    asyncio.run(_run(gw, overrides, store_overrides, web, console, (portal, portal_prepared)))
+    asyncio.run(_run(gw, overrides, store_overrides, web, console, portal))
+
+
+def _build(settings: dict[str, Any], primary: bool) -> tuple[Gateway, WebSettings | None, Any, tuple[Any, Any]]:
+    """The gateway (waiting for the store), and when ``primary`` the console and the portal listener prepared
+    beside it: (gateway, the [web] settings, the console, (portal settings, portal prepared))."""
+    from ..gateway.build import build_gateway
+
+    gw = _wait_for_store(lambda: build_gateway(settings), settings)
+    web = _web_settings(settings) if primary else None
+    console = portal_prepared = None
+    if web is not None:  # built now: its imports and set-up are not paid once mail flows
+        from ..web import server
+        from .held_port import RunningGatewayHeld
+
+        console = server.server(gw.resources.store, web, RunningGatewayHeld(gw))
+    portal = gw.resources.portal_settings if primary and "portal" in settings else None
+    if portal is not None:  # the recipient portal on its own listener (docs/portal.md)
+        from ..web import portal_server
+
+        # Brands and texts follow a reload (SIGHUP) with the gateway's; the listener needs a restart.
+        portal_prepared = portal_server.for_settings(gw.resources.store, portal,
+                                                     lambda: gw.resources.portal_settings)
+    return gw, web, console, (portal, portal_prepared)
+
+
+def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, Any],
+                     store_overrides: dict[str, Any], log_level: str) -> None:
+    """``count`` front-end processes on the listening address, supervised by this one (cli/frontends.py). Front-end
+    0 is the primary: it alone runs the console, the portal listener, the metrics and health listener, the
+    heartbeat, the portal outbox and the journal pruning; every front-end follows the stored policy and reloads."""
+    from ..gateway.logsetup import setup_logging
+    from ..gateway.settings import GatewaySettings
+    from . import frontends
+
+    frontends.check_supported()
+    gateway = GatewaySettings.from_settings(settings)
+    host, port = gateway.listen
+    try:
+        reserved = frontends.reserve(host, port)
+    except OSError as exc:
+        raise listen_error(exc, port, f"--listen {host}:N (or gateway.listen in the settings file)") from exc
+    if port == 0:  # chosen once, here: every front-end binds the same one
+        port = reserved.getsockname()[1]
+        overrides["listen"] = f"{host}:{port}"
+        settings = _settings(overrides, store_overrides)
+    setup_logging(settings, log_level, shared=True)
+    hop = "{}:{}".format(*gateway.next_hop) if gateway.next_hop else "-"
+
+    @handle_errors
+    def start(index: int, ready: Callable[[], None]) -> None:
+        try:
+            gw, web, console, portal = _build(settings, primary=index == 0)
+        except MailsealError as exc:
+            if exc.code not in CONFIG_CODES:
+                raise
+            fail(str(exc.code), exc.message, EXIT_CONFIG)
+        gw.frontend, gw.primary, gw.reuse_port = index, index == 0, True
+        asyncio.run(_run(gw, overrides, store_overrides, web, console, portal, ready))
+
+    try:
+        code = frontends.Supervisor(count, start, f"listening on {host}:{port}, relaying to {hop}").run()
+    finally:
+        reserved.close()
+    if code:
+        sys.exit(code)
 
 
 #: The longest pause between two tries while the store database does not answer at start.
@@ -167,6 +227,7 @@ def _check(settings: dict[str, Any], as_json: bool) -> None:
         "tls_required_domains": list(gateway.outbound_tls.required_domains),
         "max_message_size": gateway.max_message_size,
         "max_connections": gateway.max_connections,
+        "processes": gateway.processes,
         "rules": len(policy.rules),
         "console": console.url if (console := _web_settings(settings)) is not None else None,
         "portal": _portal_summary(settings, policy.uses_portal),
@@ -232,7 +293,8 @@ async def start_listening(gw: Gateway) -> None:
 
 
 async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str, Any],
-               web: WebSettings | None = None, prepared: Any = None, portal: Any = (None, None)) -> None:
+               web: WebSettings | None = None, prepared: Any = None, portal: Any = (None, None),
+               ready: Callable[[], None] | None = None) -> None:
     try:
         await start_listening(gw)
     except ListenFailure as failure:
@@ -246,7 +308,8 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     hop = "{}:{}".format(*gw.settings.next_hop) if gw.settings.next_hop else \
         ("each domain's MX" if gw.settings.standalone else "-")
     listening = f"listening on {host}:{gw.port}, relaying to {hop}"
-    click.echo(f"mailseal gateway {listening}", err=True)
+    who = "mailseal gateway" if gw.frontend is None else f"mailseal front-end {gw.frontend} (pid {os.getpid()})"
+    click.echo(f"{who} {listening}", err=True)
     console = None if web is None else await _start_console(gw, web, prepared)
     portal_task = None if portal[0] is None else await _start_portal(gw, *portal)
     stop = asyncio.Event()
@@ -261,14 +324,18 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     follower = loop.create_task(_follow_stored_policy(gw, overrides, store_overrides, lock, listening, served))
     from ..gateway.heartbeat import Heartbeat
 
-    heartbeat = loop.create_task(Heartbeat(gw).run())
+    tasks = [follower]
+    if gw.primary:  # once per node: the store's health row is the node's (one front-end's figures with several)
+        tasks.append(loop.create_task(Heartbeat(gw).run()))
     # The socket accepts and the signals are handled from here on: systemd may start what comes After= and send
     # a reload (a SIGHUP before the handler would have ended the process).
     notify.ready(listening)
+    if ready is not None:
+        ready()
     await stop.wait()
     notify.stopping()
     click.echo("mailseal gateway stopping: finishing messages in progress", err=True)
-    for task in [*reloads, follower, heartbeat]:
+    for task in [*reloads, *tasks]:
         task.cancel()
     if console is not None:
         from ..web import server
@@ -327,7 +394,8 @@ async def _reload(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[
             web = _web_settings(settings)  # checked before anything is applied: a bad [web] refuses the reload
             gateway, policy, resources = await asyncio.to_thread(build_resources, settings, gw.resources.store)
             pending = await gw.reload(gateway, policy, resources, settings)
-            pending = [*pending, *_apply_web(console, web)]
+            if gw.primary:  # the console runs in the primary front-end only
+                pending = [*pending, *_apply_web(console, web)]
         except Exception as exc:  # whatever it is, the running settings stay: one line, never a traceback
             reason = str(exc) if isinstance(exc, MailsealError | OSError) else f"{type(exc).__name__}: {exc}"
             log.error("reload refused, the previous settings stay in force: %s", _first_line(reason))

@@ -86,10 +86,11 @@ class Journal:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._prefix = os.path.join(directory, "")  # done() and forget() run on the event loop: no Path objects
         directory.mkdir(parents=True, exist_ok=True)
 
     def done(self, key: str) -> bool:
-        return (self.directory / key).exists()
+        return os.path.exists(self._prefix + key)
 
     def record(self, key: str) -> None:
         path = self.directory / key
@@ -102,7 +103,7 @@ class Journal:
     def forget(self, keys: Sequence[str]) -> None:
         for key in keys:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.directory / key)
+                os.unlink(self._prefix + key)
 
     def prune(self, max_age_seconds: float = MAX_AGE) -> int:
         cutoff = time.time() - max_age_seconds

@@ -83,7 +83,7 @@ def copies_of(outcome: Processed, digest: str, mail_from: str) -> list[Copy]:
 
 #: Settings a reload cannot change in a running gateway (sockets, pools, limits shared by every connection):
 #: a changed value is reported and takes effect at the next restart.
-RESTART_ONLY = ("listen", "metrics_listen", "spool_dir", "workers", "max_connections", "max_connections_per_client",
+RESTART_ONLY = ("listen", "metrics_listen", "spool_dir", "workers", "processes", "max_connections", "max_connections_per_client",
                 "client_limit_exceptions", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
                 "max_no_progress_commands", "strict_8bitmime", "auth", "encrypted_burst_limit",
                 "encrypted_burst_window_seconds")
@@ -167,6 +167,12 @@ class Gateway:
         self._pruning: asyncio.Task[None] | None = None
         self._portal_tasks: list[asyncio.Task[None]] = []  # the portal's outbox drain and purge (docs/portal.md)
         self._started = False
+        #: With ``gateway.processes`` above 1 (cli/frontends.py): this front-end's number, its listening socket
+        #: shared with the others (SO_REUSEPORT), and whether it is the one that runs what a node runs once (the
+        #: metrics and health listener, the portal outbox, the journal pruning). One process: None, False, True.
+        self.frontend: int | None = None
+        self.reuse_port = False
+        self.primary = True
         #: Set by stop(): /readyz answers 503 while the messages in progress finish.
         self.draining = False
         self.readiness = Readiness(lambda: self.server is not None and self.server.is_serving(),
@@ -323,7 +329,11 @@ class Gateway:
         self._started = True
         self._default_exception_handler = loop.get_exception_handler()
         loop.set_exception_handler(self._loop_exception)
-        self.server = await loop.create_server(self._protocol, host=host, port=port, reuse_address=True)
+        self.server = await loop.create_server(self._protocol, host=host, port=port, reuse_address=True,
+                                               reuse_port=self.reuse_port or None)
+        if not self.primary:
+            log.info(json.dumps({"event": "listening", "address": f"{host}:{self.port}", "frontend": self.frontend}))
+            return
         self._pruning = loop.create_task(self._prune_journal())
         if self.resources.portal_settings.configured or self.policy.uses_portal:
             from .portal_outbox import PortalWorker
@@ -410,6 +420,8 @@ class Gateway:
         self.metrics.in_flight.inc()
         record: dict[str, Any] = {"event": "message", "from": tx.mail_from, "recipients": len(tx.recipients),
                                   "size": tx.size, "peer": tx.peer, "origin": tx.origin, "tls": tx.tls}
+        if self.frontend is not None:
+            record["frontend"] = self.frontend
         delivered: list[str] = []  # journal keys of this transaction's copies, forgotten once it is answered 250
         try:
             reply, result = await self._handle(gen, tx, record, delivered)

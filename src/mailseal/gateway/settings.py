@@ -177,6 +177,8 @@ class GatewaySettings:
     # spool (gateway/auditlog.py), replayed when it answers again: memory stays bounded and none is lost.
     audit_queue_limit: int = 100_000
     worker_processes: int = 0  # >0: the pipeline runs in this many processes (every core), not in threads
+    # SMTP front-end processes sharing the listening port (SO_REUSEPORT; cli/frontends.py); 1: no extra process.
+    processes: int = 1
     spool_dir: Path = field(default_factory=lambda: data_dir() / "spool")
     held_dir: Path = field(default_factory=lambda: data_dir() / "held")
     metrics_listen: tuple[str, int] | None = None
@@ -204,7 +206,7 @@ class GatewaySettings:
                  "signing_networks", "max_message_size", "max_connections", "max_connections_per_client", "client_limit_exceptions",
                  "max_recipients", "timeout_seconds", "greeting_timeout_seconds", "stress_timeout_seconds",
                  "max_no_progress_commands", "strict_8bitmime", "relay_timeout_seconds", "workers",
-                 "policy_poll_seconds", "health_interval_seconds", "worker_processes", "spool_dir",
+                 "policy_poll_seconds", "health_interval_seconds", "worker_processes", "processes", "spool_dir",
                  "held_dir", "metrics_listen", "trust_files", "harvest", "tls", "auth", "outbound_tls", "dns",
                  "encrypted_burst_limit", "encrypted_burst_window_seconds", "audit_queue_limit"}
         _check_keys(table, known, "gateway")
@@ -241,6 +243,11 @@ class GatewaySettings:
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 64:
                 raise ConfigurationError("gateway.worker_processes must be an integer from 0 (threads) to 64")
             kw["worker_processes"] = value
+        if "processes" in table:
+            value = table["processes"]
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
+                raise ConfigurationError("gateway.processes must be an integer from 1 to 64")
+            kw["processes"] = value
         for name in ("max_connections", "max_connections_per_client", "max_recipients", "workers",
                      "max_no_progress_commands", "encrypted_burst_limit", "audit_queue_limit"):
             if name in table:
