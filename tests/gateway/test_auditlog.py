@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from mailseal.gateway.auditlog import BATCH, PENDING, REPLAYING, AuditJournal, AuditWriter
+from mailseal.gateway.auditlog import BATCH, PENDING, REPLAYING, AuditJournal, AuditWriter, JournalBusy, claim
 from mailseal.store import audit
 from mailseal.store.database import Store
 from tests.support.postgres import ThrowawayCluster, _bindir, _unavailable
@@ -155,3 +157,38 @@ def test_the_limit_is_a_gateway_setting() -> None:
     for wrong in (0, -1, 1.5, True, "many"):
         with pytest.raises(ConfigurationError, match=r"gateway\.audit_queue_limit"):
             GatewaySettings.from_settings({"gateway": {**base, "audit_queue_limit": wrong}})
+
+
+def test_each_front_end_process_claims_its_own_journal_and_a_successor_takes_it_over(store: Store,
+                                                                                    tmp_path: Path) -> None:
+    """Several front-end processes share one spool (gateway.processes): two writers appending to and replaying one
+    journal would write records twice. Each claims a folder no living process holds; a naive writer takes
+    ``audit`` in every process."""
+    base = tmp_path / "audit"
+    holder = subprocess.Popen(  # another process, as a second front-end: it holds ``audit`` until told to stop
+        [sys.executable, "-c", "import sys; from pathlib import Path; from mailseal.gateway.auditlog import "
+         "AuditJournal; j = AuditJournal(Path(sys.argv[1])); print('held', flush=True); sys.stdin.read()",
+         str(base)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(JournalBusy):
+            AuditJournal(base)
+        first = claim(store, base, max_queued=LIMIT)
+        second = claim(store, base, max_queued=LIMIT)
+        assert first.journal is not None and second.journal is not None
+        assert (first.journal.directory, second.journal.directory) == (base / "frontend-1", base / "frontend-2")
+        first.submit(ACTION, "<claimed-1@example.org>", {})
+        _flushed(first)
+        first.close()
+        again = claim(store, base, max_queued=LIMIT)  # a restarted front-end takes the folder of the one gone
+        assert again.journal is not None and again.journal.directory == base / "frontend-1"
+        again.close()
+        second.close()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(10)
+    last = claim(store, base)
+    last.close()
+    assert last.journal is not None and last.journal.directory == base  # the holder's lock went with it
+    assert _subjects(store, "<claimed-") == ["<claimed-1@example.org>"]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ..gateway.service import Gateway
+    from ..gateway.settings import GatewaySettings
     from ..web.settings import WebSettings
 
 
@@ -117,6 +118,13 @@ def _build(settings: dict[str, Any], primary: bool) -> tuple[Gateway, WebSetting
     return gw, web, console, (portal, portal_prepared)
 
 
+def _relay_target(gateway: GatewaySettings) -> str:
+    """Where the gateway relays, in words for its start-up line."""
+    if gateway.next_hop:
+        return "{}:{}".format(*gateway.next_hop)
+    return "each domain's MX" if gateway.standalone else "-"
+
+
 def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, Any],
                      store_overrides: dict[str, Any], log_level: str) -> None:
     """``count`` front-end processes on the listening address, supervised by this one (cli/frontends.py). Front-end
@@ -138,7 +146,7 @@ def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, 
         overrides["listen"] = f"{host}:{port}"
         settings = _settings(overrides, store_overrides)
     setup_logging(settings, log_level, shared=True)
-    hop = "{}:{}".format(*gateway.next_hop) if gateway.next_hop else "-"
+    hop = _relay_target(gateway)
 
     @handle_errors
     def start(index: int, ready: Callable[[], None]) -> None:
@@ -305,8 +313,7 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
         raise listen_error(failure.error, port, f"--listen {host}:N (or gateway.listen in the settings file)") \
             from failure.error
     host, _ = gw.settings.listen
-    hop = "{}:{}".format(*gw.settings.next_hop) if gw.settings.next_hop else \
-        ("each domain's MX" if gw.settings.standalone else "-")
+    hop = _relay_target(gw.settings)
     listening = f"listening on {host}:{gw.port}, relaying to {hop}"
     who = "mailseal gateway" if gw.frontend is None else f"mailseal front-end {gw.frontend} (pid {os.getpid()})"
     click.echo(f"{who} {listening}", err=True)

@@ -12,11 +12,17 @@ the order they happened. A record keeps the time it happened (``audit.record(at=
 written. Replay reads the journal in batches and records, after each batch the store took, how far it got
 (``replaying.offset``): a gateway that stops mid-replay starts again after the last batch written, so a batch can
 be written twice only if the process dies between the store's commit and that note.
+
+A journal folder belongs to one process at a time (an exclusive ``flock`` on its ``.lock`` file, held while the
+process lives): with several front-end processes (``gateway.processes``) each claims its own (``audit``, then
+``audit/frontend-1``, ...; ``claim``), and a restarted front-end takes over, and replays, the folder of the one that
+died.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -59,13 +65,23 @@ def _record(line: bytes) -> Record | None:
         return None  # a line cut short by a crash mid-write: nothing to replay
 
 
+class JournalBusy(Exception):
+    """Another living process holds this journal folder."""
+
+
 class AuditJournal:
     """The records waiting on disk: ``PENDING`` appended to by ``append`` (any thread), ``REPLAYING`` read back by
-    the writer thread."""
+    the writer thread. Raises JournalBusy when another process holds the folder."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._owner = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._owner)
+            raise JournalBusy(f"{directory} is another process's audit journal") from None
         self._lock = threading.Lock()
         self._file: IO[bytes] | None = None
         self._unsynced = 0
@@ -136,6 +152,9 @@ class AuditJournal:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+            if self._owner >= 0:
+                os.close(self._owner)  # the flock goes with it
+                self._owner = -1
 
     def put_first(self, records: Sequence[Record]) -> None:
         """``records`` (older than everything in the journal) written before the pending ones, durably: what a
@@ -378,4 +397,18 @@ class AuditWriter:
             self.journal.close()
 
 
-__all__ = ["AuditJournal", "AuditWriter"]
+MAX_JOURNALS = 65  # gateway.processes is at most 64, and a restarted front-end may briefly overlap the old one
+
+
+def claim(store: Store, directory: Path, *, max_queued: int = DEFAULT_QUEUE_LIMIT) -> AuditWriter:
+    """A writer whose journal is the first folder no living process holds: ``directory`` itself, else
+    ``directory/frontend-N`` (several front-end processes share one spool)."""
+    for n in range(MAX_JOURNALS):
+        try:
+            return AuditWriter(store, directory if n == 0 else directory / f"frontend-{n}", max_queued=max_queued)
+        except JournalBusy:
+            continue
+    raise TemporaryError(f"every audit journal folder in {directory} is held by another process")
+
+
+__all__ = ["AuditJournal", "AuditWriter", "JournalBusy", "claim"]

@@ -33,8 +33,7 @@ from ..errors import (
 from ..mime.entity import Entity
 from ..policy import Policy
 from ..streamio import region_of
-from . import status, workers
-from .auditlog import AuditWriter
+from . import auditlog, status, workers
 from .health import Readiness
 from .limits import ConnectionGate, Timeouts, in_networks
 from .loglimit import RateLimitedLog
@@ -139,8 +138,8 @@ class Gateway:
         self.current = self._generation(settings, policy, resources, raw, None)
         self._retired: list[Generation] = []
         self.metrics = Metrics()
-        self.audit_writer = AuditWriter(resources.store, settings.spool_dir / "audit",
-                                        max_queued=settings.audit_queue_limit)
+        self.audit_writer = auditlog.claim(resources.store, settings.spool_dir / "audit",
+                                           max_queued=settings.audit_queue_limit)
         self.executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="mailseal-worker")
         self.gate = ConnectionGate(settings.max_connections, settings.spool_dir, self.metrics.connections.set,
                                    per_client=settings.max_connections_per_client,
