@@ -227,20 +227,23 @@ class DnsAuthority:
 
 
 class ValidatingDnsmasq:
-    """dnsmasq on 127.0.0.1 validating DNSSEC with ``anchors`` and forwarding ``domains`` to the authority."""
+    """dnsmasq on 127.0.0.1 validating DNSSEC with ``anchors`` and forwarding ``domains`` to the authority;
+    ``validate=False`` makes a plain forwarder of it (a resolver that does not validate, so never sets AD)."""
 
-    def __init__(self, authority_port: int, domains: Iterable[str], anchors: Iterable[str]) -> None:
+    def __init__(self, authority_port: int, domains: Iterable[str], anchors: Iterable[str],
+                 validate: bool = True) -> None:
         self.binary = require_dnsmasq()
         self.root = Path(tempfile.mkdtemp(prefix="mailseal-dnssec-"))
         self.port = free_port_udp_tcp()
         self.log = self.root / "dnsmasq.log"
         self.cmd = [self.binary, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
                     "--no-poll", "--listen-address=127.0.0.1", "--bind-interfaces", f"--port={self.port}",
-                    "--log-queries", "--log-facility=-", f"--pid-file={self.root / 'dnsmasq.pid'}", "--dnssec",
-                    "--dnssec-check-unsigned", "--log-debug"]
+                    "--log-queries", "--log-facility=-", f"--pid-file={self.root / 'dnsmasq.pid'}", "--log-debug"]
+        if validate:
+            self.cmd += ["--dnssec", "--dnssec-check-unsigned"]
         if os.geteuid() == 0:
             self.cmd.append("--user=root")
-        self.cmd += [f"--trust-anchor={a}" for a in anchors]
+        self.cmd += [f"--trust-anchor={a}" for a in anchors] if validate else []
         self.cmd += [f"--server=/{d}/127.0.0.1#{authority_port}" if d else f"--server=127.0.0.1#{authority_port}"
                      for d in domains]
         self.proc: subprocess.Popen[bytes] | None = None
