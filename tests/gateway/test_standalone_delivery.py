@@ -97,6 +97,7 @@ def world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
         "plain": server_cert(pki, tmp, ["mx.plain.dane.test"], issuer="self"),
         "other": server_cert(pki, tmp, ["mx-other.plain.dane.test"], issuer="self"),
         "sts": server_cert(pki, tmp, ["mx-sts.plain.dane.test"]),
+        "named": server_cert(pki, tmp, ["mx-named.dane.test"]),  # the alias's name, not the target's
     }
     unrelated = server_cert(pki, tmp, ["unrelated.example"], issuer="self")
     ee_spki = association(certs["ee"].cert, 1, 1)
@@ -143,6 +144,24 @@ fallback 300 IN MX 5 mx-down.dane.test.
 fallback 300 IN MX 10 mx-bad.dane.test.
 fallback 300 IN MX 20 mx-ta.dane.test.
 prec 300 IN MX 10 mx-ee.dane.test.
+mx-alias-ta 300 IN CNAME mx-ta.dane.test.
+aliasta 300 IN MX 10 mx-alias-ta.dane.test.
+mx-alias-bad 300 IN CNAME mx-bad.dane.test.
+aliasbad 300 IN MX 10 mx-alias-bad.dane.test.
+mx-named 300 IN CNAME mx-target.dane.test.
+mx-target 300 IN A 127.0.0.10
+_25._tcp.mx-target 300 IN {_tlsa(2, 0, 1, association(pki.intermediate_cert, 0, 1))}
+aliasnamed 300 IN MX 10 mx-named.dane.test.
+mx-alias-name 300 IN CNAME mx-ta2.dane.test.
+aliasname 300 IN MX 10 mx-alias-name.dane.test.
+mx-notlsa 300 IN A 127.0.0.2
+mx-init 300 IN CNAME mx-notlsa.dane.test.
+_25._tcp.mx-init 300 IN {_tlsa(3, 1, 1, ee_spki)}
+aliasinit 300 IN MX 10 mx-init.dane.test.
+mx-initbad 300 IN CNAME mx-notlsa.dane.test.
+_25._tcp.mx-initbad 300 IN {_tlsa(3, 1, 1, association(unrelated.cert, 1, 1))}
+aliasinitbad 300 IN MX 10 mx-initbad.dane.test.
+insecurealias 300 IN MX 10 alias.plain.dane.test.
 _mta-sts.prec 300 IN TXT "v=STSv1; id=p1;"
 mta-sts.prec 300 IN A 127.0.0.1
 plain 300 IN NS ns.plain.dane.test.
@@ -161,6 +180,7 @@ sts 300 IN MX 20 mx-sts.plain.dane.test.
 mx-other 300 IN A 127.0.0.8
 mx-sts 300 IN A 127.0.0.9
 _mta-sts.sts 300 IN TXT "v=STSv1; id=s1;"
+alias 300 IN CNAME mx-bad.dane.test.
 mta-sts.sts 300 IN A 127.0.0.1
 """, signed=False)
     root = Zone(".", f"""
@@ -183,7 +203,7 @@ ns.dane.test. 300 IN A 127.0.0.1
     sinks = {"ee": Sink("127.0.0.2", port, certs["ee"]), "bad": Sink("127.0.0.3", port, certs["bad"]),
              "ta": Sink("127.0.0.4", port, certs["ta"]), "notls": Sink("127.0.0.5", port, None),
              "plain": Sink("127.0.0.6", port, certs["plain"]), "other": Sink("127.0.0.8", port, certs["other"]),
-             "sts": Sink("127.0.0.9", port, certs["sts"])}
+             "sts": Sink("127.0.0.9", port, certs["sts"]), "named": Sink("127.0.0.10", port, certs["named"])}
     try:
         resolver.start()
         for sink in sinks.values():
@@ -365,6 +385,44 @@ def test_dane_takes_precedence_over_mta_sts(world: World, tmp_path: Path) -> Non
     # prec.dane.test's policy names only mx-sts.plain.dane.test, but its MX has secure TLSA records (RFC 8461 §2).
     _deliver(world, tmp_path, ["bob@prec.dane.test"])
     assert world.sinks["ee"].received == [("a@gw.example", ["bob@prec.dane.test"], True)]
+
+
+def test_tlsa_at_the_end_of_a_secure_cname_chain(world: World, tmp_path: Path) -> None:
+    # mx-alias-bad is a CNAME for mx-bad, whose TLSA record pins another key: the expanded name's records apply
+    # (RFC 7672 §2.2.2). A relay asking only _25._tcp.mx-alias-bad (no records there) would deliver in clear TLS.
+    error = _deferred(world, tmp_path, "bob@aliasbad.dane.test")
+    assert error.reply is not None and error.reply.startswith("451 4.7.5")
+    assert "matches none of the TLSA records (TLSA base domain mx-bad.dane.test)" in error.message
+    # The same through a CNAME to mx-ta: DANE-TA, the certificate names the expanded name.
+    _deliver(world, tmp_path, ["bob@aliasta.dane.test"])
+    assert world.sinks["ta"].received == [("a@gw.example", ["bob@aliasta.dane.test"], True)]
+
+
+def test_dane_ta_accepts_the_original_name_and_no_other(world: World, tmp_path: Path) -> None:
+    # mx-named -> mx-target (TLSA DANE-TA there): the certificate names mx-named only, the original MX host name,
+    # one of the reference names (RFC 7672 §3.2.2).
+    _deliver(world, tmp_path, ["bob@aliasnamed.dane.test"])
+    assert world.sinks["named"].received == [("a@gw.example", ["bob@aliasnamed.dane.test"], True)]
+    # mx-alias-name -> mx-ta2, whose server's certificate names mx-bad.dane.test: neither name, refused.
+    error = _deferred(world, tmp_path, "bob@aliasname.dane.test")
+    assert "checks the name" in error.message and "mx-ta2.dane.test or mx-alias-name.dane.test" in error.message
+
+
+def test_tlsa_at_the_original_name_when_the_expanded_name_has_none(world: World, tmp_path: Path) -> None:
+    # mx-init -> mx-notlsa (no TLSA records, a secure denial): the records at _25._tcp.mx-init apply.
+    _deliver(world, tmp_path, ["bob@aliasinit.dane.test"])
+    assert world.sinks["ee"].received == [("a@gw.example", ["bob@aliasinit.dane.test"], True)]
+    error = _deferred(world, tmp_path, "bob@aliasinitbad.dane.test")  # the same, with a record for another key
+    assert error.reply is not None and error.reply.startswith("451 4.7.5")
+    assert "(TLSA base domain mx-initbad.dane.test)" not in error.message and "matches none" in error.message
+
+
+def test_an_insecure_cname_means_no_dane(world: World, tmp_path: Path) -> None:
+    # The MX host alias.plain.dane.test (an unsigned zone) is a CNAME for mx-bad.dane.test (signed, with a TLSA
+    # record that mx-bad's certificate does not match). The chain is insecure, so DANE does not apply and the copy
+    # goes over opportunistic TLS; a relay looking up TLSA at the secure expanded name would refuse it.
+    _deliver(world, tmp_path, ["bob@insecurealias.dane.test"])
+    assert world.sinks["bad"].received == [("a@gw.example", ["bob@insecurealias.dane.test"], True)]
 
 
 def test_a_copy_for_two_domains_goes_to_each_mx(world: World, tmp_path: Path) -> None:

@@ -4,7 +4,8 @@ as the validating resolver with the test zone's trust anchor.
 
 Zones: a signed parent (``dane.test``), an insecure delegation below it (``plain.dane.test``: NS and no DS,
 proven by the parent's signed NSEC) served unsigned, and any RRset whose signature a test breaks on purpose
-(``bogus``: dnsmasq then answers SERVFAIL). dnsmasq forwards every query under the parent to this server and
+(``bogus``: dnsmasq then answers SERVFAIL). CNAMEs are followed across the zones held (secure and insecure
+chains for RFC 7672 §2.2.2). dnsmasq forwards every query under the parent to this server and
 never anything else (``--no-resolv --no-hosts``). A missing dnsmasq skips, or fails under MAILSEAL_REQUIRE_PEERS=1.
 """
 
@@ -140,6 +141,17 @@ class Authority:
         if zone is None:
             response.set_rcode(dns.rcode.REFUSED)
             return response
+        # A CNAME is followed through the zones held, as a recursive server upstream of dnsmasq would: the chain
+        # and the target's answer (or its denial) in one response, each RRset with its own zone's signatures.
+        for _ in range(8):
+            if rdtype == dns.rdatatype.CNAME or zone.zone.get_rdataset(qname, dns.rdatatype.CNAME) is None:
+                break
+            self._add(response.answer, zone, qname, dns.rdatatype.CNAME, dnssec)
+            qname = zone.zone.get_rdataset(qname, dns.rdatatype.CNAME)[0].target  # type: ignore[index,attr-defined]
+            target_zone = self._zone_for(qname, rdtype)
+            if target_zone is None:
+                return response  # outside what this server holds: the resolver asks elsewhere
+            zone = target_zone
         if zone.zone.get_rdataset(qname, rdtype) is not None:
             self._add(response.answer, zone, qname, rdtype, dnssec)
             return response

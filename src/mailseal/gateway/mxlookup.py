@@ -40,8 +40,19 @@ class NoSuchDomain(Exception):
 @dataclass(frozen=True)
 class Answer:
     records: tuple[object, ...]
-    secure: bool  # validated (AD set by a trusted resolver)
+    secure: bool  # validated (AD set by a trusted resolver): the whole CNAME chain too
     exists: bool  # False on NXDOMAIN
+    canonical: str = ""  # the name at the end of the answer's CNAME chain (the name asked when there is none)
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """A host's addresses, whether they (and any CNAME chain to them) were validated, and the name the chain
+    ends at (RFC 7672 §2.2.2: the "expanded name"; the host name itself without a CNAME)."""
+
+    addresses: tuple[str, ...]
+    secure: bool
+    expanded: str
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,17 @@ def _nameserver(settings: DnsSettings) -> tuple[str, int]:
     if not servers:
         raise DnsFailure("no nameserver configured (set gateway.dns.resolver)")
     return str(servers[0]), 53
+
+
+def _canonical(response: dns.message.Message, name: str) -> str:
+    """Where the CNAME chain in response's answer section leads from name (name itself without one)."""
+    current = dns.name.from_text(name)
+    for _ in range(len(response.answer)):
+        alias = next((r for r in response.answer if r.rdtype == dns.rdatatype.CNAME and r.name == current), None)
+        if alias is None:
+            break
+        current = alias[0].target
+    return str(current.to_text(omit_final_dot=True)).lower()
 
 
 class SecureLookup:
@@ -95,7 +117,7 @@ class SecureLookup:
                              f"{dns.rcode.to_text(rcode)}" + (" (a bogus DNSSEC signature?)"
                                                               if rcode == dns.rcode.SERVFAIL else ""))
         records = tuple(r for rrset in response.answer if rrset.rdtype == rdtype for r in rrset)
-        return Answer(records, secure, True)
+        return Answer(records, secure, True, _canonical(response, name))
 
     def probe(self) -> str | None:
         """What is wrong with the resolver, one line, or None (blocking). It is asked for the DNSKEY RRset of
@@ -147,15 +169,18 @@ class SecureLookup:
             seen.setdefault(host, MxHost(host, preference))
         return Route(domain, tuple(seen.values()), answer.secure)
 
-    def addresses(self, host: str) -> tuple[list[str], bool]:
-        """The host's IPv4 and IPv6 addresses, and whether both answers were validated. Raises DnsFailure."""
+    def addresses(self, host: str) -> Addresses:
+        """The host's IPv4 and IPv6 addresses, whether both answers were validated, and the name a CNAME chain
+        leads to. Raises DnsFailure."""
         found: list[str] = []
         secure = True
+        expanded = ""
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
             answer = self.query(host, rdtype)
             secure = secure and answer.secure
             found += [str(r.address) for r in answer.records]  # type: ignore[attr-defined]
-        return found, secure
+            expanded = expanded or (answer.canonical if answer.records else "")
+        return Addresses(tuple(found), secure, expanded or host.lower().rstrip("."))
 
     def tlsa(self, host: str, port: int = 25) -> tuple[list[Tlsa], bool]:
         """The TLSA records at ``_PORT._tcp.HOST`` (RFC 7672 §2.2.3: always port 25's name for SMTP) and whether
@@ -174,4 +199,4 @@ def resolver_problem(settings: GatewaySettings) -> str | None:
     return SecureLookup(settings.dns).probe()
 
 
-__all__ = ["Answer", "DnsFailure", "MxHost", "NoSuchDomain", "NullMx", "Route", "SecureLookup", "resolver_problem"]
+__all__ = ["Addresses", "Answer", "DnsFailure", "MxHost", "NoSuchDomain", "NullMx", "Route", "SecureLookup", "resolver_problem"]

@@ -2,14 +2,15 @@
 (RFC 7672) or MTA-STS (RFC 8461) deciding how the TLS must look, all-or-nothing as in relay.py.
 
 Per MX host, in order (mxlookup.py): when the MX RRset and the host's addresses are DNSSEC-secure (a trusted
-validating resolver, ``[gateway.dns] dane``) and the host has secure TLSA records at ``_25._tcp.HOST``, STARTTLS
-is mandatory and the server's chain must match one usable record (pki/dane.py); with only unusable records it is
-mandatory but not authenticated (RFC 7672 §2.2). DANE takes precedence over MTA-STS (RFC 8461 §2). Otherwise an
-MTA-STS policy in enforce mode keeps only the MX hosts matching its patterns and requires STARTTLS with a
-certificate valid for the host; testing mode logs what enforce would refuse. Otherwise ``[gateway.outbound_tls]``
-applies as for a next hop (opportunistic by default). A host that fails (no connection, a 4xx, a TLS check) is
-skipped for the next one; when none is left the copy is deferred: 4.7.5 when a TLS requirement was the reason.
-A bogus answer (SERVFAIL from the validator) defers; it never falls back to an insecure delivery.
+validating resolver, ``[gateway.dns] dane``) and the host has secure TLSA records at ``_25._tcp.HOST`` (through a
+secure CNAME chain: at the expanded name first, then the original, RFC 7672 §2.2.2), STARTTLS is mandatory and
+the server's chain must match one usable record (pki/dane.py); with only unusable records it is mandatory but not
+authenticated (RFC 7672 §2.2). DANE takes precedence over MTA-STS (RFC 8461 §2). Otherwise an MTA-STS policy in
+enforce mode keeps only the MX hosts matching its patterns and requires STARTTLS with a certificate valid for the
+host; testing mode logs what enforce would refuse. Otherwise ``[gateway.outbound_tls]`` applies as for a next hop
+(opportunistic by default). A host that fails (no connection, a 4xx, a TLS check) is skipped for the next one;
+when none is left the copy is deferred: 4.7.5 when a TLS requirement was the reason. A bogus answer (SERVFAIL
+from the validator) defers; it never falls back to an insecure delivery.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class Plan:
     addresses: tuple[str, ...]
     mode: str
     records: tuple[Tlsa, ...] = ()
+    # DANE: the TLSA base domain (the SNI name, RFC 7672 §8.1) and the reference names for DANE-TA (§3.2.2).
+    base: str = ""
+    names: tuple[str, ...] = ()
 
 
 def _peer_chain(ssl_object: object) -> list[bytes]:
@@ -117,23 +121,32 @@ class MxRelay(Relay):
 
     def _plan(self, route: Route, host: MxHost, policy: Policy | None) -> Plan:
         """How to reach host (blocking: DNS). Raises DnsFailure, or SecureTlsFailure for a bogus TLSA answer."""
-        addresses, addresses_secure = self.lookup.addresses(host.name)
+        found = self.lookup.addresses(host.name)
+        addresses = found.addresses
         if not addresses:
             raise DnsFailure(f"{host.name} has no address")
-        if self.dane and route.secure and addresses_secure:
-            try:
-                records, secure = self.lookup.tlsa(host.name)
-            except DnsFailure as exc:
-                # RFC 7672 §2.2: a failed TLSA lookup of a secure host makes it unusable, not insecure.
-                raise SecureTlsFailure(f"TLSA lookup failed: {exc}") from None
-            if secure and records:
-                usable = tuple(r for r in records if r.usable)
-                return Plan(host.name, tuple(addresses), DANE if usable else DANE_ENCRYPT, usable)
+        if self.dane and route.secure and found.secure:
+            # RFC 7672 §2.2.2: when the host name is a CNAME whose chain is secure all the way (the AD bit covers
+            # the chain), TLSA records are asked at the expanded name first, then at the original; the first name
+            # with records is the TLSA base domain. An insecure chain made found.secure false: no DANE at all.
+            candidates = tuple(dict.fromkeys([found.expanded, host.name]))
+            for base in candidates:
+                try:
+                    records, secure = self.lookup.tlsa(base)
+                except DnsFailure as exc:
+                    # RFC 7672 §2.2: a failed TLSA lookup of a secure host makes it unusable, not insecure.
+                    raise SecureTlsFailure(f"TLSA lookup failed: {exc}") from None
+                if not secure:
+                    break  # an insecure TLSA answer: DANE does not apply to this host
+                if records:
+                    usable = tuple(r for r in records if r.usable)
+                    return Plan(host.name, addresses, DANE if usable else DANE_ENCRYPT, usable, base=base,
+                                names=tuple(dict.fromkeys([base, *candidates])))
         if policy is not None and policy.mode == "enforce":
-            return Plan(host.name, tuple(addresses), STS_ENFORCE)
+            return Plan(host.name, addresses, STS_ENFORCE)
         if policy is not None and policy.mode == "testing":
-            return Plan(host.name, tuple(addresses), STS_TESTING)
-        return Plan(host.name, tuple(addresses), DEFAULT)
+            return Plan(host.name, addresses, STS_TESTING)
+        return Plan(host.name, addresses, DEFAULT)
 
     async def _connect_to(self, address: str, plan: Plan, domain: str, mode: str) -> aiosmtplib.SMTP:
         """A connection to one address of an MX host with STARTTLS as mode requires. Raises SecureTlsFailure when a
@@ -156,16 +169,19 @@ class MxRelay(Relay):
                     raise DeliveryError(f"{plan.host} does not offer STARTTLS, which is required for {domain}")
                 return smtp
             try:
-                await smtp.starttls(tls_context=self._context(verify), server_hostname=plan.host)
+                # DANE names the TLSA base domain in SNI (RFC 7672 §8.1); MTA-STS and the rest, the MX host.
+                sni = plan.base if mode in (DANE, DANE_ENCRYPT) and plan.base else plan.host
+                await smtp.starttls(tls_context=self._context(verify), server_hostname=sni)
             except (ssl.SSLError, aiosmtplib.SMTPException) as exc:
                 if required_by is not None or mode == STS_TESTING:
                     raise SecureTlsFailure(f"STARTTLS failed: {exc}") from None
                 raise
             if mode == DANE:
                 chain = _peer_chain(smtp.get_transport_info("ssl_object"))
-                problem = match_chain(plan.records, chain, [plan.host])
+                problem = match_chain(plan.records, chain, plan.names or (plan.host,))
                 if problem is not None:
-                    raise SecureTlsFailure(problem)
+                    raise SecureTlsFailure(problem + (f" (TLSA base domain {plan.base})"
+                                                      if plan.base and plan.base != plan.host else ""))
             await smtp.ehlo()
         except BaseException:
             smtp.close()
