@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
+import gzip
+import json
 import smtplib
 import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,7 @@ from aiosmtpd.controller import Controller
 from mailseal.gateway.mxrelay import MxRelay
 from mailseal.gateway.relay import Copy, DeliveryError, Journal
 from mailseal.gateway.settings import DnsSettings, OutboundTls
+from mailseal.gateway.tlsrpt import Sent, TlsReportBook, send_day
 from mailseal.pki.dane import association
 from tests.gateway.conftest import StartGateway
 from tests.gateway.harness import message
@@ -43,10 +49,12 @@ class Sink:
     port: int
     cert: ServerCert | None
     received: list[tuple[str, list[str], bool]] = field(default_factory=list)
+    contents: list[bytes] = field(default_factory=list)
     controller: Controller | None = None
 
     async def handle_DATA(self, server: object, session: Any, envelope: Any) -> str:
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), session.ssl is not None))
+        self.contents.append(bytes(envelope.original_content or envelope.content))
         return "250 OK"
 
     def start(self) -> None:
@@ -81,6 +89,7 @@ class World:
     def clear(self) -> None:
         for sink in self.sinks.values():
             sink.received.clear()
+            sink.contents.clear()
 
 
 def _tlsa(usage: int, selector: int, mtype: int, data: bytes) -> str:
@@ -162,6 +171,9 @@ mx-initbad 300 IN CNAME mx-notlsa.dane.test.
 _25._tcp.mx-initbad 300 IN {_tlsa(3, 1, 1, association(unrelated.cert, 1, 1))}
 aliasinitbad 300 IN MX 10 mx-initbad.dane.test.
 insecurealias 300 IN MX 10 alias.plain.dane.test.
+rpt 300 IN MX 10 mx-bad.dane.test.
+rpt 300 IN MX 20 mx-ee.dane.test.
+_smtp._tls.rpt 300 IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@reports.plain.dane.test,https://reports.example/tlsrpt"
 _mta-sts.prec 300 IN TXT "v=STSv1; id=p1;"
 mta-sts.prec 300 IN A 127.0.0.1
 plain 300 IN NS ns.plain.dane.test.
@@ -181,6 +193,7 @@ mx-other 300 IN A 127.0.0.8
 mx-sts 300 IN A 127.0.0.9
 _mta-sts.sts 300 IN TXT "v=STSv1; id=s1;"
 alias 300 IN CNAME mx-bad.dane.test.
+reports 300 IN MX 10 mx.plain.dane.test.
 mta-sts.sts 300 IN A 127.0.0.1
 """, signed=False)
     root = Zone(".", f"""
@@ -220,12 +233,13 @@ ns.dane.test. 300 IN A 127.0.0.1
         authority.stop()
 
 
-def _deliver(world: World, tmp_path: Path, rcpts: list[str], dane: bool = True, **tls: Any) -> int:
+def _deliver(world: World, tmp_path: Path, rcpts: list[str], dane: bool = True,
+             reports: TlsReportBook | None = None, **tls: Any) -> int:
     world.clear()
     path = tmp_path / "copy.eml"
     path.write_bytes(b"From: a@gw.example\r\nSubject: x\r\n\r\nhello\r\n")
     relay = MxRelay(hostname="gw.example", tls=world.tls(**tls), dns=world.dns(dane), timeout=10,
-                    journal=Journal(tmp_path / "journal"))
+                    journal=Journal(tmp_path / "journal"), reports=reports)
 
     async def run() -> int:
         try:
@@ -423,6 +437,58 @@ def test_an_insecure_cname_means_no_dane(world: World, tmp_path: Path) -> None:
     # goes over opportunistic TLS; a relay looking up TLSA at the secure expanded name would refuse it.
     _deliver(world, tmp_path, ["bob@insecurealias.dane.test"])
     assert world.sinks["bad"].received == [("a@gw.example", ["bob@insecurealias.dane.test"], True)]
+
+
+def test_a_day_of_tls_sessions_is_reported_to_the_domains_rua(world: World, tmp_path: Path) -> None:
+    """RFC 8460: rpt.dane.test's first MX fails DANE, its second succeeds; the next day's report, mailed through
+    the gateway's relay to the mailto: address of _smtp._tls.rpt.dane.test, counts one failure and two successes."""
+    book = TlsReportBook(tmp_path / "tlsrpt")
+    _deliver(world, tmp_path, ["bob@rpt.dane.test"], reports=book)  # mx-bad: DANE mismatch; mx-ee: delivered
+    world.sinks["bad"].controller.stop()  # type: ignore[union-attr]
+    try:
+        _deliver(world, tmp_path, ["carol@rpt.dane.test"], reports=book)  # mx-bad refuses to connect: no session
+    finally:
+        world.sinks["bad"].start()
+    assert len(world.sinks["ee"].received) == 1
+    day = datetime.now(UTC).date()
+    assert book.domains(day) == ["rpt.dane.test"]
+    world.clear()
+    relay = MxRelay(hostname="gw.example", tls=world.tls(), dns=world.dns(), timeout=10,
+                    journal=Journal(tmp_path / "journal"))
+
+    async def send() -> list[Sent]:
+        try:
+            return await send_day(book, day, relay, relay.lookup, "gw.example")
+        finally:
+            await relay.close()
+    results = asyncio.run(send())
+    assert [(r.rua, r.outcome) for r in results] == [
+        ("tls-reports@reports.plain.dane.test", "sent"),
+        ("https://reports.example/tlsrpt", "not sent: only mailto: report addresses are built")]
+    (mail_from, rcpts, _), = world.sinks["plain"].received
+    assert mail_from == "tlsrpt-noreply@gw.example" and rcpts == ["tls-reports@reports.plain.dane.test"]
+    mail = email.message_from_bytes(world.sinks["plain"].contents[0], policy=email.policy.default)
+    assert mail.get_content_type() == "multipart/report" and mail.get_param("report-type") == "tlsrpt"
+    assert mail["TLS-Report-Domain"] == "rpt.dane.test" and mail["TLS-Report-Submitter"] == "gw.example"
+    (attachment,) = [p for p in mail.iter_attachments() if p.get_content_type() == "application/tlsrpt+gzip"]
+    assert (attachment.get_filename() or "").startswith("gw.example!rpt.dane.test!")
+    body = json.loads(gzip.decompress(attachment.get_payload(decode=True)))  # type: ignore[arg-type]
+    start = f"{day.isoformat()}T00:00:00Z"
+    assert body["date-range"] == {"start-datetime": start, "end-datetime": f"{day.isoformat()}T23:59:59Z"}
+    assert body["organization-name"] == "gw.example" and body["report-id"].endswith("@gw.example")
+    by_string = {p["policy"]["policy-string"][0]: p for p in body["policies"]}
+    ee = by_string[f"3 1 1 {association(world.sinks['ee'].cert.cert, 1, 1).hex()}"]  # type: ignore[union-attr]
+    assert ee["policy"]["policy-type"] == "tlsa" and ee["policy"]["policy-domain"] == "rpt.dane.test"
+    assert ee["summary"] == {"total-successful-session-count": 2, "total-failure-session-count": 0}
+    (bad,) = [p for p in body["policies"] if p is not ee]
+    assert bad["summary"] == {"total-successful-session-count": 0, "total-failure-session-count": 1}
+    (detail,) = bad["failure-details"]
+    assert detail["result-type"] == "validation-failure" and detail["failed-session-count"] == 1
+    assert detail["receiving-mx-hostname"] == "mx-bad.dane.test" and detail["receiving-ip"] == "127.0.0.3"
+    # Sent once: asking again sends nothing.
+    relay = MxRelay(hostname="gw.example", tls=world.tls(), dns=world.dns(), timeout=10,
+                    journal=Journal(tmp_path / "journal"))
+    assert [r.outcome for r in asyncio.run(send())] == ["already sent"]
 
 
 def test_a_copy_for_two_domains_goes_to_each_mx(world: World, tmp_path: Path) -> None:
