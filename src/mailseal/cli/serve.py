@@ -262,13 +262,16 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     from ..gateway.heartbeat import Heartbeat
 
     heartbeat = loop.create_task(Heartbeat(gw).run())
+    from ..gateway import tlsrpt
+
+    reporting = loop.create_task(tlsrpt.run(gw))  # standalone delivery: yesterday's TLS reports (RFC 8460)
     # The socket accepts and the signals are handled from here on: systemd may start what comes After= and send
     # a reload (a SIGHUP before the handler would have ended the process).
     notify.ready(listening)
     await stop.wait()
     notify.stopping()
     click.echo("mailseal gateway stopping: finishing messages in progress", err=True)
-    for task in [*reloads, follower, heartbeat]:
+    for task in [*reloads, follower, heartbeat, reporting]:
         task.cancel()
     if console is not None:
         from ..web import server

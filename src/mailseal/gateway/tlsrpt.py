@@ -30,12 +30,13 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import dns.rdatatype
 
 from .mxlookup import DnsFailure, SecureLookup
 from .relay import Copy, DeliveryError, Relay
+from .settings import GatewaySettings
 
 log = logging.getLogger("mailseal.gateway")
 
@@ -151,6 +152,23 @@ class TlsReportBook:
 
     def mark_sent(self, domain: str, day: date) -> None:
         self._file(domain, day).with_suffix(".sent").touch()
+
+    def prune(self, before: date) -> int:
+        """Forget the days before ``before``; how many."""
+        gone = 0
+        if not self.directory.is_dir():
+            return 0
+        for folder in self.directory.iterdir():
+            try:
+                day = date.fromisoformat(folder.name)
+            except ValueError:
+                continue
+            if folder.is_dir() and day < before:
+                for file in folder.iterdir():
+                    file.unlink()
+                folder.rmdir()
+                gone += 1
+        return gone
 
 
 def report(domain: str, day: date, counts: Sequence[dict[str, Any]], organization: str, contact: str,
@@ -294,5 +312,48 @@ async def send_day(book: TlsReportBook, day: date, relay: Relay, lookup: SecureL
     return results
 
 
-__all__ = ["POLICY_TYPES", "RESULT_TYPES", "Sent", "TlsFailure", "TlsPolicy", "TlsReportBook", "mailto_address",
-           "parse_record", "report", "report_id", "report_message", "rua_of", "send_day"]
+#: How many finished days back unsent reports are still sent (a gateway that was down over midnight catches up).
+CATCH_UP_DAYS = 7
+#: Days of counts kept in the spool.
+KEEP_DAYS = 31
+
+
+async def send_due(book: TlsReportBook, relay: Relay, lookup: SecureLookup, submitter: str,
+                   today: date | None = None) -> list[Sent]:
+    """Send the reports of every finished day (up to CATCH_UP_DAYS back) not sent yet; forget days older than
+    KEEP_DAYS."""
+    today = today or datetime.now(UTC).date()
+    results: list[Sent] = []
+    for back in range(CATCH_UP_DAYS, 0, -1):
+        day = today - timedelta(days=back)
+        if any(not book.sent(d, day) for d in book.domains(day)):
+            results += await send_day(book, day, relay, lookup, submitter)
+    await asyncio.to_thread(book.prune, today - timedelta(days=KEEP_DAYS))
+    return results
+
+
+class Serving(Protocol):
+    """What the reporting task needs of the gateway (service.Gateway), read at each round: a reload applies."""
+
+    @property
+    def settings(self) -> GatewaySettings: ...
+
+    @property
+    def relay(self) -> Relay: ...
+
+
+async def run(gateway: Serving, every: float = 3600.0) -> None:
+    """The serving process's task: hourly, in standalone delivery, send the finished days' reports."""
+    while True:
+        settings = gateway.settings
+        if settings.standalone:
+            try:
+                await send_due(TlsReportBook(settings.spool_dir / "tlsrpt"), gateway.relay,
+                               SecureLookup(settings.dns), settings.hostname)
+            except Exception as exc:  # a report is never worth stopping the gateway for; the next hour retries
+                log.warning("tlsrpt: reports not sent (%s)", exc)
+        await asyncio.sleep(every)
+
+
+__all__ = ["CATCH_UP_DAYS", "KEEP_DAYS", "POLICY_TYPES", "RESULT_TYPES", "Sent", "Serving", "TlsFailure", "TlsPolicy", "TlsReportBook", "mailto_address",
+           "parse_record", "report", "report_id", "report_message", "rua_of", "run", "send_day", "send_due"]
