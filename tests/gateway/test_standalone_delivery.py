@@ -50,6 +50,7 @@ class Sink:
     cert: ServerCert | None
     received: list[tuple[str, list[str], bool]] = field(default_factory=list)
     contents: list[bytes] = field(default_factory=list)
+    sni: list[str | None] = field(default_factory=list)  # the server names the clients asked for
     controller: Controller | None = None
 
     async def handle_DATA(self, server: object, session: Any, envelope: Any) -> str:
@@ -62,6 +63,7 @@ class Sink:
         if self.cert is not None:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.cert.cert_file, self.cert.key_file)
+            ctx.sni_callback = lambda _obj, name, _ctx: self.sni.append(name)  # type: ignore[assignment,misc]
         self.controller = Controller(self, hostname=self.address, port=self.port, tls_context=ctx)
         self.controller.start()
 
@@ -90,6 +92,7 @@ class World:
         for sink in self.sinks.values():
             sink.received.clear()
             sink.contents.clear()
+            sink.sni.clear()
 
 
 def _tlsa(usage: int, selector: int, mtype: int, data: bytes) -> str:
@@ -410,6 +413,7 @@ def test_tlsa_at_the_end_of_a_secure_cname_chain(world: World, tmp_path: Path) -
     # The same through a CNAME to mx-ta: DANE-TA, the certificate names the expanded name.
     _deliver(world, tmp_path, ["bob@aliasta.dane.test"])
     assert world.sinks["ta"].received == [("a@gw.example", ["bob@aliasta.dane.test"], True)]
+    assert world.sinks["ta"].sni == ["mx-ta.dane.test"]  # SNI names the TLSA base domain (RFC 7672 §8.1)
 
 
 def test_dane_ta_accepts_the_original_name_and_no_other(world: World, tmp_path: Path) -> None:
@@ -426,6 +430,7 @@ def test_tlsa_at_the_original_name_when_the_expanded_name_has_none(world: World,
     # mx-init -> mx-notlsa (no TLSA records, a secure denial): the records at _25._tcp.mx-init apply.
     _deliver(world, tmp_path, ["bob@aliasinit.dane.test"])
     assert world.sinks["ee"].received == [("a@gw.example", ["bob@aliasinit.dane.test"], True)]
+    assert world.sinks["ee"].sni == ["mx-init.dane.test"]  # the base domain is the original name here
     error = _deferred(world, tmp_path, "bob@aliasinitbad.dane.test")  # the same, with a record for another key
     assert error.reply is not None and error.reply.startswith("451 4.7.5")
     assert "(TLSA base domain mx-initbad.dane.test)" not in error.message and "matches none" in error.message
