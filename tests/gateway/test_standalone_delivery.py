@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
+import gzip
+import json
 import smtplib
 import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,7 @@ from aiosmtpd.controller import Controller
 from mailseal.gateway.mxrelay import MxRelay
 from mailseal.gateway.relay import Copy, DeliveryError, Journal
 from mailseal.gateway.settings import DnsSettings, OutboundTls
+from mailseal.gateway.tlsrpt import Sent, TlsReportBook, send_day
 from mailseal.pki.dane import association
 from tests.gateway.conftest import StartGateway
 from tests.gateway.harness import message
@@ -43,10 +49,13 @@ class Sink:
     port: int
     cert: ServerCert | None
     received: list[tuple[str, list[str], bool]] = field(default_factory=list)
+    contents: list[bytes] = field(default_factory=list)
+    sni: list[str | None] = field(default_factory=list)  # the server names the clients asked for
     controller: Controller | None = None
 
     async def handle_DATA(self, server: object, session: Any, envelope: Any) -> str:
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), session.ssl is not None))
+        self.contents.append(bytes(envelope.original_content or envelope.content))
         return "250 OK"
 
     def start(self) -> None:
@@ -54,6 +63,7 @@ class Sink:
         if self.cert is not None:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.cert.cert_file, self.cert.key_file)
+            ctx.sni_callback = lambda _obj, name, _ctx: self.sni.append(name)  # type: ignore[assignment,misc]
         self.controller = Controller(self, hostname=self.address, port=self.port, tls_context=ctx)
         self.controller.start()
 
@@ -81,6 +91,8 @@ class World:
     def clear(self) -> None:
         for sink in self.sinks.values():
             sink.received.clear()
+            sink.contents.clear()
+            sink.sni.clear()
 
 
 def _tlsa(usage: int, selector: int, mtype: int, data: bytes) -> str:
@@ -97,6 +109,7 @@ def world(pki: TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
         "plain": server_cert(pki, tmp, ["mx.plain.dane.test"], issuer="self"),
         "other": server_cert(pki, tmp, ["mx-other.plain.dane.test"], issuer="self"),
         "sts": server_cert(pki, tmp, ["mx-sts.plain.dane.test"]),
+        "named": server_cert(pki, tmp, ["mx-named.dane.test"]),  # the alias's name, not the target's
     }
     unrelated = server_cert(pki, tmp, ["unrelated.example"], issuer="self")
     ee_spki = association(certs["ee"].cert, 1, 1)
@@ -143,6 +156,27 @@ fallback 300 IN MX 5 mx-down.dane.test.
 fallback 300 IN MX 10 mx-bad.dane.test.
 fallback 300 IN MX 20 mx-ta.dane.test.
 prec 300 IN MX 10 mx-ee.dane.test.
+mx-alias-ta 300 IN CNAME mx-ta.dane.test.
+aliasta 300 IN MX 10 mx-alias-ta.dane.test.
+mx-alias-bad 300 IN CNAME mx-bad.dane.test.
+aliasbad 300 IN MX 10 mx-alias-bad.dane.test.
+mx-named 300 IN CNAME mx-target.dane.test.
+mx-target 300 IN A 127.0.0.10
+_25._tcp.mx-target 300 IN {_tlsa(2, 0, 1, association(pki.intermediate_cert, 0, 1))}
+aliasnamed 300 IN MX 10 mx-named.dane.test.
+mx-alias-name 300 IN CNAME mx-ta2.dane.test.
+aliasname 300 IN MX 10 mx-alias-name.dane.test.
+mx-notlsa 300 IN A 127.0.0.2
+mx-init 300 IN CNAME mx-notlsa.dane.test.
+_25._tcp.mx-init 300 IN {_tlsa(3, 1, 1, ee_spki)}
+aliasinit 300 IN MX 10 mx-init.dane.test.
+mx-initbad 300 IN CNAME mx-notlsa.dane.test.
+_25._tcp.mx-initbad 300 IN {_tlsa(3, 1, 1, association(unrelated.cert, 1, 1))}
+aliasinitbad 300 IN MX 10 mx-initbad.dane.test.
+insecurealias 300 IN MX 10 alias.plain.dane.test.
+rpt 300 IN MX 10 mx-bad.dane.test.
+rpt 300 IN MX 20 mx-ee.dane.test.
+_smtp._tls.rpt 300 IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@reports.plain.dane.test,https://reports.example/tlsrpt"
 _mta-sts.prec 300 IN TXT "v=STSv1; id=p1;"
 mta-sts.prec 300 IN A 127.0.0.1
 plain 300 IN NS ns.plain.dane.test.
@@ -161,6 +195,8 @@ sts 300 IN MX 20 mx-sts.plain.dane.test.
 mx-other 300 IN A 127.0.0.8
 mx-sts 300 IN A 127.0.0.9
 _mta-sts.sts 300 IN TXT "v=STSv1; id=s1;"
+alias 300 IN CNAME mx-bad.dane.test.
+reports 300 IN MX 10 mx.plain.dane.test.
 mta-sts.sts 300 IN A 127.0.0.1
 """, signed=False)
     root = Zone(".", f"""
@@ -183,7 +219,7 @@ ns.dane.test. 300 IN A 127.0.0.1
     sinks = {"ee": Sink("127.0.0.2", port, certs["ee"]), "bad": Sink("127.0.0.3", port, certs["bad"]),
              "ta": Sink("127.0.0.4", port, certs["ta"]), "notls": Sink("127.0.0.5", port, None),
              "plain": Sink("127.0.0.6", port, certs["plain"]), "other": Sink("127.0.0.8", port, certs["other"]),
-             "sts": Sink("127.0.0.9", port, certs["sts"])}
+             "sts": Sink("127.0.0.9", port, certs["sts"]), "named": Sink("127.0.0.10", port, certs["named"])}
     try:
         resolver.start()
         for sink in sinks.values():
@@ -200,12 +236,13 @@ ns.dane.test. 300 IN A 127.0.0.1
         authority.stop()
 
 
-def _deliver(world: World, tmp_path: Path, rcpts: list[str], dane: bool = True, **tls: Any) -> int:
+def _deliver(world: World, tmp_path: Path, rcpts: list[str], dane: bool = True,
+             reports: TlsReportBook | None = None, **tls: Any) -> int:
     world.clear()
     path = tmp_path / "copy.eml"
     path.write_bytes(b"From: a@gw.example\r\nSubject: x\r\n\r\nhello\r\n")
     relay = MxRelay(hostname="gw.example", tls=world.tls(**tls), dns=world.dns(dane), timeout=10,
-                    journal=Journal(tmp_path / "journal"))
+                    journal=Journal(tmp_path / "journal"), reports=reports)
 
     async def run() -> int:
         try:
@@ -365,6 +402,98 @@ def test_dane_takes_precedence_over_mta_sts(world: World, tmp_path: Path) -> Non
     # prec.dane.test's policy names only mx-sts.plain.dane.test, but its MX has secure TLSA records (RFC 8461 §2).
     _deliver(world, tmp_path, ["bob@prec.dane.test"])
     assert world.sinks["ee"].received == [("a@gw.example", ["bob@prec.dane.test"], True)]
+
+
+def test_tlsa_at_the_end_of_a_secure_cname_chain(world: World, tmp_path: Path) -> None:
+    # mx-alias-bad is a CNAME for mx-bad, whose TLSA record pins another key: the expanded name's records apply
+    # (RFC 7672 §2.2.2). A relay asking only _25._tcp.mx-alias-bad (no records there) would deliver in clear TLS.
+    error = _deferred(world, tmp_path, "bob@aliasbad.dane.test")
+    assert error.reply is not None and error.reply.startswith("451 4.7.5")
+    assert "matches none of the TLSA records (TLSA base domain mx-bad.dane.test)" in error.message
+    # The same through a CNAME to mx-ta: DANE-TA, the certificate names the expanded name.
+    _deliver(world, tmp_path, ["bob@aliasta.dane.test"])
+    assert world.sinks["ta"].received == [("a@gw.example", ["bob@aliasta.dane.test"], True)]
+    assert world.sinks["ta"].sni == ["mx-ta.dane.test"]  # SNI names the TLSA base domain (RFC 7672 §8.1)
+
+
+def test_dane_ta_accepts_the_original_name_and_no_other(world: World, tmp_path: Path) -> None:
+    # mx-named -> mx-target (TLSA DANE-TA there): the certificate names mx-named only, the original MX host name,
+    # one of the reference names (RFC 7672 §3.2.2).
+    _deliver(world, tmp_path, ["bob@aliasnamed.dane.test"])
+    assert world.sinks["named"].received == [("a@gw.example", ["bob@aliasnamed.dane.test"], True)]
+    # mx-alias-name -> mx-ta2, whose server's certificate names mx-bad.dane.test: neither name, refused.
+    error = _deferred(world, tmp_path, "bob@aliasname.dane.test")
+    assert "checks the name" in error.message and "mx-ta2.dane.test or mx-alias-name.dane.test" in error.message
+
+
+def test_tlsa_at_the_original_name_when_the_expanded_name_has_none(world: World, tmp_path: Path) -> None:
+    # mx-init -> mx-notlsa (no TLSA records, a secure denial): the records at _25._tcp.mx-init apply.
+    _deliver(world, tmp_path, ["bob@aliasinit.dane.test"])
+    assert world.sinks["ee"].received == [("a@gw.example", ["bob@aliasinit.dane.test"], True)]
+    assert world.sinks["ee"].sni == ["mx-init.dane.test"]  # the base domain is the original name here
+    error = _deferred(world, tmp_path, "bob@aliasinitbad.dane.test")  # the same, with a record for another key
+    assert error.reply is not None and error.reply.startswith("451 4.7.5")
+    assert "(TLSA base domain mx-initbad.dane.test)" not in error.message and "matches none" in error.message
+
+
+def test_an_insecure_cname_means_no_dane(world: World, tmp_path: Path) -> None:
+    # The MX host alias.plain.dane.test (an unsigned zone) is a CNAME for mx-bad.dane.test (signed, with a TLSA
+    # record that mx-bad's certificate does not match). The chain is insecure, so DANE does not apply and the copy
+    # goes over opportunistic TLS; a relay looking up TLSA at the secure expanded name would refuse it.
+    _deliver(world, tmp_path, ["bob@insecurealias.dane.test"])
+    assert world.sinks["bad"].received == [("a@gw.example", ["bob@insecurealias.dane.test"], True)]
+
+
+def test_a_day_of_tls_sessions_is_reported_to_the_domains_rua(world: World, tmp_path: Path) -> None:
+    """RFC 8460: rpt.dane.test's first MX fails DANE, its second succeeds; the next day's report, mailed through
+    the gateway's relay to the mailto: address of _smtp._tls.rpt.dane.test, counts one failure and two successes."""
+    book = TlsReportBook(tmp_path / "tlsrpt")
+    _deliver(world, tmp_path, ["bob@rpt.dane.test"], reports=book)  # mx-bad: DANE mismatch; mx-ee: delivered
+    world.sinks["bad"].controller.stop()  # type: ignore[union-attr]
+    try:
+        _deliver(world, tmp_path, ["carol@rpt.dane.test"], reports=book)  # mx-bad refuses to connect: no session
+    finally:
+        world.sinks["bad"].start()
+    assert len(world.sinks["ee"].received) == 1
+    day = datetime.now(UTC).date()
+    assert book.domains(day) == ["rpt.dane.test"]
+    world.clear()
+    relay = MxRelay(hostname="gw.example", tls=world.tls(), dns=world.dns(), timeout=10,
+                    journal=Journal(tmp_path / "journal"))
+
+    async def send() -> list[Sent]:
+        try:
+            return await send_day(book, day, relay, relay.lookup, "gw.example")
+        finally:
+            await relay.close()
+    results = asyncio.run(send())
+    assert [(r.rua, r.outcome) for r in results] == [
+        ("tls-reports@reports.plain.dane.test", "sent"),
+        ("https://reports.example/tlsrpt", "not sent: only mailto: report addresses are built")]
+    (mail_from, rcpts, _), = world.sinks["plain"].received
+    assert mail_from == "tlsrpt-noreply@gw.example" and rcpts == ["tls-reports@reports.plain.dane.test"]
+    mail = email.message_from_bytes(world.sinks["plain"].contents[0], policy=email.policy.default)
+    assert mail.get_content_type() == "multipart/report" and mail.get_param("report-type") == "tlsrpt"
+    assert mail["TLS-Report-Domain"] == "rpt.dane.test" and mail["TLS-Report-Submitter"] == "gw.example"
+    (attachment,) = [p for p in mail.iter_attachments() if p.get_content_type() == "application/tlsrpt+gzip"]
+    assert (attachment.get_filename() or "").startswith("gw.example!rpt.dane.test!")
+    body = json.loads(gzip.decompress(attachment.get_payload(decode=True)))  # type: ignore[arg-type]
+    start = f"{day.isoformat()}T00:00:00Z"
+    assert body["date-range"] == {"start-datetime": start, "end-datetime": f"{day.isoformat()}T23:59:59Z"}
+    assert body["organization-name"] == "gw.example" and body["report-id"].endswith("@gw.example")
+    by_string = {p["policy"]["policy-string"][0]: p for p in body["policies"]}
+    ee = by_string[f"3 1 1 {association(world.sinks['ee'].cert.cert, 1, 1).hex()}"]  # type: ignore[union-attr]
+    assert ee["policy"]["policy-type"] == "tlsa" and ee["policy"]["policy-domain"] == "rpt.dane.test"
+    assert ee["summary"] == {"total-successful-session-count": 2, "total-failure-session-count": 0}
+    (bad,) = [p for p in body["policies"] if p is not ee]
+    assert bad["summary"] == {"total-successful-session-count": 0, "total-failure-session-count": 1}
+    (detail,) = bad["failure-details"]
+    assert detail["result-type"] == "validation-failure" and detail["failed-session-count"] == 1
+    assert detail["receiving-mx-hostname"] == "mx-bad.dane.test" and detail["receiving-ip"] == "127.0.0.3"
+    # Sent once: asking again sends nothing.
+    relay = MxRelay(hostname="gw.example", tls=world.tls(), dns=world.dns(), timeout=10,
+                    journal=Journal(tmp_path / "journal"))
+    assert [r.outcome for r in asyncio.run(send())] == ["already sent"]
 
 
 def test_a_copy_for_two_domains_goes_to_each_mx(world: World, tmp_path: Path) -> None:

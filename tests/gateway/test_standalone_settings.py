@@ -34,6 +34,11 @@ def test_a_next_hop_stays_a_next_hop(tmp_path: Path) -> None:
     assert type(relay) is Relay and (relay.host, relay.port) == ("127.0.0.1", 10026)
 
 
+def test_the_probe_zone_is_the_root_unless_set() -> None:
+    assert _settings(next_hop="mx").dns.probe_zone == "."
+    assert _settings(next_hop="mx", dns={"probe_zone": "example.org"}).dns.probe_zone == "example.org"
+
+
 def test_ipv6_loopback_resolver_is_trusted() -> None:
     assert _settings(next_hop="mx", dns={"resolver": "[::1]:53", "dane": True}).dns.dane
 
@@ -48,6 +53,8 @@ def test_ipv6_loopback_resolver_is_trusted() -> None:
     ({"next_hop": "mx", "dns": {"resolvr": "127.0.0.1:53"}}, "did you mean 'resolver'"),
     ({"next_hop": "mx", "dns": "127.0.0.1"}, "[gateway.dns] must be a table"),
     ({"next_hop": "MX!"}, "gateway.next_hop"),
+    ({"next_hop": "mx", "dns": {"probe_zone": "../etc"}}, "gateway.dns.probe_zone must be a DNS zone name"),
+    ({"next_hop": "mx", "dns": {"probe_zone": ""}}, "gateway.dns.probe_zone must be a DNS zone name"),
     ({"next_hop": "127.0.0.1:25", "local_next_hop": "127.0.0.1:10026"}, "applies to standalone delivery"),
 ])
 def test_bad_dns_settings_are_refused(gateway: dict[str, Any], words: str) -> None:

@@ -33,3 +33,16 @@ def test_the_dashboard_shows_each_node_and_a_silent_one(console: Console, root: 
     found = {g["name"]: g for g in body["gateways"]}
     assert found["mx1"]["silent"] is False and found["mx2"]["silent"] is True
     assert found["mx2"]["next_hop_ok"] is False and found["mx1"]["accepted"] == 42
+
+
+def test_a_standalone_nodes_failing_resolver_is_shown(console: Console, root: TestClient) -> None:
+    # A standalone node reports its DNS resolver where a next hop would be (gateway/heartbeat.py).
+    now = console.clock.now
+    report(console.store, NodeHealth(
+        name="mx3", version="0.1.0", listen="0.0.0.0:25", started=now - timedelta(hours=1), last_seen=now,
+        interval_seconds=30, next_hop="DNS 127.0.0.1:53 (DNSSEC)", next_hop_ok=False,
+        next_hop_detail="127.0.0.1:53 does not validate DNSSEC (no AD bit on its answer for . DNSKEY): DANE cannot "
+                        "apply", connections=0, in_flight=0, waiting=0, accepted=0, refused=0, deferred=0))
+    mx3 = root.get("/").text.split('id="node-mx3"')[1].split("</tr>")[0]
+    assert "✗ DNS 127.0.0.1:53 (DNSSEC) failing" in mx3 and "does not validate DNSSEC" in mx3
+    assert "unreachable" not in mx3

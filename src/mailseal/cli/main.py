@@ -39,6 +39,7 @@ COMMANDS = {
     "admins": ("admins", "admins_group"),
     "web": ("web", "web_cmd"),
     "portal": ("portal", "portal_group"),
+    "tlsrpt": ("tlsrpt", "tlsrpt_group"),
 }
 
 

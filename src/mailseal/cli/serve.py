@@ -331,9 +331,12 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     follower = loop.create_task(_follow_stored_policy(gw, overrides, store_overrides, lock, listening, served))
     from ..gateway.heartbeat import Heartbeat
 
+    from ..gateway import tlsrpt
+
     tasks = [follower]
     if gw.primary:  # once per node: the store's health row is the node's (one front-end's figures with several)
         tasks.append(loop.create_task(Heartbeat(gw).run()))
+        tasks.append(loop.create_task(tlsrpt.run(gw)))  # standalone delivery: yesterday's TLS reports (RFC 8460)
     # The socket accepts and the signals are handled from here on: systemd may start what comes After= and send
     # a reload (a SIGHUP before the handler would have ended the process).
     notify.ready(listening)

@@ -1,5 +1,6 @@
 """The gateway's HTTP endpoint beside SMTP: Prometheus ``/metrics`` and the probes of a load balancer or Kubernetes,
-``/healthz`` (the process answers) and ``/readyz`` (it listens, its store answers, it is not draining).
+``/healthz`` (the process answers) and ``/readyz`` (it listens, its store answers, it is not draining; in standalone
+delivery, its DNS resolver answers and, with DANE, validates).
 
 A small threaded WSGI server (the standard library's ``wsgiref`` with one thread per request): a slow readiness
 check never holds up a scrape, and ``/metrics`` is prometheus_client's own WSGI application.
@@ -27,58 +28,80 @@ STORE_CHECK_SECONDS = 2.0
 #: How long a probe waits for the store's answer before it says "not ready" (Kubernetes' default probe timeout
 #: is 1 s; a load balancer's is often a few).
 STORE_CHECK_TIMEOUT = 0.9
+#: How long one answer about the DNS resolver is reused (standalone delivery): one query per probe period at most.
+RESOLVER_CHECK_SECONDS = 10.0
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-class Readiness:
-    """Whether a node should be given mail: what is wrong, as short phrases (none: ready).
+class _CachedCheck:
+    """A check run in a thread of its own at most every ``cache_seconds``, one at a time, and waited for at most
+    ``timeout`` seconds: a database behind a cut cable, or a resolver gone, does not answer at all, and the probe
+    must. ``check`` raises (the store) or returns a phrase (the resolver) when something is wrong."""
 
-    ``listening`` and ``draining`` are read from the gateway each time; ``check_store`` is a query the store answers
-    (``Store.ping``), run in a thread of its own at most every ``cache_seconds``, one at a time, and waited for at
-    most ``timeout`` seconds: a database behind a cut cable does not answer at all, and the probe must."""
-
-    def __init__(self, listening: Callable[[], bool], draining: Callable[[], bool],
-                 check_store: Callable[[], None], cache_seconds: float = STORE_CHECK_SECONDS,
-                 timeout: float = STORE_CHECK_TIMEOUT) -> None:
-        self._listening = listening
-        self._draining = draining
-        self._check_store = check_store
+    def __init__(self, label: str, check: Callable[[], str | None], cache_seconds: float, timeout: float) -> None:
+        self._label = label
+        self._check_fn = check
         self._cache_seconds = cache_seconds
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._store_problem: str | None = None
+        self._problem: str | None = None
         self._checked_at: float | None = None
         self._running: threading.Event | None = None
 
-    def store_problem(self) -> str | None:
+    def problem(self) -> str | None:
         with self._lock:
             if self._checked_at is not None and time.monotonic() - self._checked_at < self._cache_seconds:
-                return self._store_problem
+                return self._problem
             if self._running is None:
                 self._running = threading.Event()
                 threading.Thread(target=self._check, args=(self._running,), name="mailseal-readiness",
                                  daemon=True).start()
             running = self._running
         if not running.wait(self._timeout):
-            return f"store unreachable: no answer within {self._timeout:g} s"
+            return f"{self._label}: no answer within {self._timeout:g} s"
         with self._lock:
-            return self._store_problem
+            return self._problem
 
     def _check(self, done: threading.Event) -> None:
         try:
-            self._check_store()
-            problem = None
+            said = self._check_fn()
+            problem = None if said is None else f"{self._label}: {said}"
         except MailsealError as exc:
-            problem = f"store unreachable: {exc.message}"
+            problem = f"{self._label}: {exc.message}"
         except Exception as exc:  # deliberately broad: a probe answers 503, it never fails
-            problem = f"store unreachable: {type(exc).__name__}: {exc}"
+            problem = f"{self._label}: {type(exc).__name__}: {exc}"
         with self._lock:
-            self._store_problem = problem
+            self._problem = problem
             self._checked_at = time.monotonic()
             self._running = None
         done.set()
+
+
+class Readiness:
+    """Whether a node should be given mail: what is wrong, as short phrases (none: ready).
+
+    ``listening`` and ``draining`` are read from the gateway each time; ``check_store`` is a query the store answers
+    (``Store.ping``) and ``check_resolver`` (standalone delivery) asks the DNS resolver whether it answers and
+    validates (``SecureLookup.probe``: a phrase when not, None otherwise); each runs in a thread of its own at most
+    every ``cache_seconds`` and is waited for at most ``timeout`` seconds."""
+
+    def __init__(self, listening: Callable[[], bool], draining: Callable[[], bool],
+                 check_store: Callable[[], None], cache_seconds: float = STORE_CHECK_SECONDS,
+                 timeout: float = STORE_CHECK_TIMEOUT,
+                 check_resolver: Callable[[], str | None] | None = None) -> None:
+        self._listening = listening
+        self._draining = draining
+        self._store = _CachedCheck("store unreachable", check_store, cache_seconds, timeout)
+        self._resolver = None if check_resolver is None else \
+            _CachedCheck("DNS resolver", check_resolver, max(cache_seconds, RESOLVER_CHECK_SECONDS), timeout)
+
+    def store_problem(self) -> str | None:
+        return self._store.problem()
+
+    def resolver_problem(self) -> str | None:
+        return None if self._resolver is None else self._resolver.problem()
 
     def problems(self) -> list[str]:
         found = []
@@ -86,9 +109,9 @@ class Readiness:
             found.append("draining")
         if not self._listening():
             found.append("not listening")
-        store = self.store_problem()
-        if store is not None:
-            found.append(store)
+        for problem in (self.store_problem(), self.resolver_problem()):
+            if problem is not None:
+                found.append(problem)
         return found
 
 
@@ -160,4 +183,4 @@ def serve(host: str, port: int, registry: CollectorRegistry, readiness: Readines
     return Endpoint(host, port, application(registry, readiness))
 
 
-__all__ = ["STORE_CHECK_SECONDS", "STORE_CHECK_TIMEOUT", "Endpoint", "Readiness", "application", "serve"]
+__all__ = ["RESOLVER_CHECK_SECONDS", "STORE_CHECK_SECONDS", "STORE_CHECK_TIMEOUT", "Endpoint", "Readiness", "application", "serve"]

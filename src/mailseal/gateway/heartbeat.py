@@ -1,6 +1,10 @@
 """Each gateway node's heartbeat: every ``gateway.health_interval_seconds`` it probes its next hop (connect, read
 the 220 greeting, QUIT) and writes what it sees of itself into the shared store (``store/nodes.py``), where the
-console's dashboard reads every node's; a node that stops (killed, or cut off from the store) shows as silent."""
+console's dashboard reads every node's; a node that stops (killed, or cut off from the store) shows as silent.
+
+In standalone delivery (``next_hop = "mx"``) there is no next hop: the DNS resolver is probed instead (it must
+answer, and validate when DANE is on: ``SecureLookup.probe``), and the ``local_next_hop`` when there is one; the
+report's next-hop fields name them (``DNS 127.0.0.1:53 (DNSSEC), local host:port``)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from .. import __version__
 from ..store.nodes import NodeHealth, report
 from ..store.tables import utcnow
 from . import status
+from .mxlookup import SecureLookup
+from .settings import GatewaySettings
 
 if TYPE_CHECKING:
     from .service import Gateway
@@ -47,6 +53,27 @@ async def probe_next_hop(host: str, port: int, timeout: float = PROBE_TIMEOUT) -
     return text.startswith("220"), status.one_line(text or "closed without a greeting", 200)
 
 
+async def probe_standalone(settings: GatewaySettings) -> tuple[str, bool, str]:
+    """(what was probed, all well, what each said) for standalone delivery: the resolver, then the local next
+    hop when there is one."""
+    lookup = SecureLookup(settings.dns)
+    problem = await asyncio.to_thread(lookup.probe)
+    names = [f"DNS {lookup.resolver_name()}" + (" (DNSSEC)" if settings.dns.dane else "")]
+    ok = problem is None
+    if problem is not None:
+        said = [problem]
+    else:
+        said = [f"resolver validates (AD on {settings.dns.probe_zone} DNSKEY)" if settings.dns.dane
+                else "resolver answers"]
+    if settings.local_next_hop is not None:
+        host, port = settings.local_next_hop
+        local_ok, detail = await probe_next_hop(host, port)
+        names.append(f"local {host}:{port}")
+        ok = ok and local_ok
+        said.append(f"local: {detail}")
+    return ", ".join(names), ok, status.one_line("; ".join(said), 300)
+
+
 class Heartbeat:
     """The node's reports: ``beat()`` once, ``run()`` forever (a task the serving process owns and cancels)."""
 
@@ -54,6 +81,7 @@ class Heartbeat:
         self.gateway = gateway
         self.started = started or utcnow()
         self._failing = False
+        self._hop_problem: str | None = None
 
     def _sample(self, name: str, labels: dict[str, str] | None = None) -> int:
         value = self.gateway.metrics.registry.get_sample_value(name, labels or {})
@@ -67,16 +95,30 @@ class Heartbeat:
         hop = settings.next_hop
         ok: bool | None = None
         detail: str | None = None
+        probed: str | None = None
         if hop is not None:
             ok, detail = await probe_next_hop(*hop)
+            probed = f"{hop[0]}:{hop[1]}"
+        elif settings.standalone:
+            probed, ok, detail = await probe_standalone(settings)
+        self._say(probed, ok, detail)
         host, _ = settings.listen
         return NodeHealth(
             name=settings.node_name, version=__version__, listen=f"{host}:{self.gateway.port}",
             started=self.started, last_seen=utcnow(), interval_seconds=int(settings.health_interval_seconds),
-            next_hop=None if hop is None else f"{hop[0]}:{hop[1]}", next_hop_ok=ok, next_hop_detail=detail,
+            next_hop=probed, next_hop_ok=ok, next_hop_detail=detail,
             connections=self._sample("mailseal_connections"), in_flight=self._sample("mailseal_messages_in_flight"),
             waiting=self._sample("mailseal_worker_queue"), accepted=self._messages("accepted"),
             refused=self._messages("refused"), deferred=self._messages("deferred"))
+
+    def _say(self, probed: str | None, ok: bool | None, detail: str | None) -> None:
+        """Log a problem of the next hop (or resolver) once when it appears and once when it is gone."""
+        problem = None if ok is not False else f"{probed}: {detail}"
+        if problem is not None and problem != self._hop_problem:
+            log.warning("health: %s", problem)
+        elif problem is None and self._hop_problem is not None:
+            log.info("health: %s is well again", probed)
+        self._hop_problem = problem
 
     async def beat(self) -> NodeHealth:
         """Probe, then write the report (in a thread: the store is synchronous)."""
@@ -100,4 +142,4 @@ class Heartbeat:
             await asyncio.sleep(self.gateway.settings.health_interval_seconds)
 
 
-__all__ = ["PROBE_TIMEOUT", "Heartbeat", "probe_next_hop"]
+__all__ = ["PROBE_TIMEOUT", "Heartbeat", "probe_next_hop", "probe_standalone"]

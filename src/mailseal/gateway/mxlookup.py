@@ -22,7 +22,7 @@ import dns.rdatatype
 import dns.resolver
 
 from ..pki.dane import Tlsa
-from .settings import DnsSettings
+from .settings import DnsSettings, GatewaySettings
 
 
 class DnsFailure(Exception):
@@ -40,8 +40,19 @@ class NoSuchDomain(Exception):
 @dataclass(frozen=True)
 class Answer:
     records: tuple[object, ...]
-    secure: bool  # validated (AD set by a trusted resolver)
+    secure: bool  # validated (AD set by a trusted resolver): the whole CNAME chain too
     exists: bool  # False on NXDOMAIN
+    canonical: str = ""  # the name at the end of the answer's CNAME chain (the name asked when there is none)
+
+
+@dataclass(frozen=True)
+class Addresses:
+    """A host's addresses, whether they (and any CNAME chain to them) were validated, and the name the chain
+    ends at (RFC 7672 §2.2.2: the "expanded name"; the host name itself without a CNAME)."""
+
+    addresses: tuple[str, ...]
+    secure: bool
+    expanded: str
 
 
 @dataclass(frozen=True)
@@ -67,21 +78,36 @@ def _nameserver(settings: DnsSettings) -> tuple[str, int]:
     return str(servers[0]), 53
 
 
+def _canonical(response: dns.message.Message, name: str) -> str:
+    """Where the CNAME chain in response's answer section leads from name (name itself without one)."""
+    current = dns.name.from_text(name)
+    for _ in range(len(response.answer)):
+        alias = next((r for r in response.answer if r.rdtype == dns.rdatatype.CNAME and r.name == current), None)
+        if alias is None:
+            break
+        current = alias[0].target
+    return str(current.to_text(omit_final_dot=True)).lower()
+
+
 class SecureLookup:
     """Queries at one resolver, asking for its validation result (AD set in the query, RFC 6840 §5.7)."""
 
     def __init__(self, settings: DnsSettings) -> None:
         self.settings = settings
 
-    def query(self, name: str, rdtype: dns.rdatatype.RdataType) -> Answer:
-        """Blocking: run it in a thread from the event loop. Raises DnsFailure."""
+    def _ask(self, name: str, rdtype: dns.rdatatype.RdataType, dnssec: bool = False) -> dns.message.Message:
         host, port = _nameserver(self.settings)
-        query = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
+        query = dns.message.make_query(name, rdtype, use_edns=0, payload=1232, want_dnssec=dnssec)
         query.flags |= dns.flags.AD | dns.flags.RD
         try:
             response, _ = dns.query.udp_with_fallback(query, host, timeout=self.settings.timeout_seconds, port=port)
         except (dns.exception.DNSException, OSError) as exc:
             raise DnsFailure(f"DNS lookup of {name} {dns.rdatatype.to_text(rdtype)} failed: {exc}") from None
+        return response
+
+    def query(self, name: str, rdtype: dns.rdatatype.RdataType) -> Answer:
+        """Blocking: run it in a thread from the event loop. Raises DnsFailure."""
+        response = self._ask(name, rdtype)
         rcode = response.rcode()
         secure = self.settings.dane and bool(response.flags & dns.flags.AD)
         if rcode == dns.rcode.NXDOMAIN:
@@ -91,7 +117,37 @@ class SecureLookup:
                              f"{dns.rcode.to_text(rcode)}" + (" (a bogus DNSSEC signature?)"
                                                               if rcode == dns.rcode.SERVFAIL else ""))
         records = tuple(r for rrset in response.answer if rrset.rdtype == rdtype for r in rrset)
-        return Answer(records, secure, True)
+        return Answer(records, secure, True, _canonical(response, name))
+
+    def probe(self) -> str | None:
+        """What is wrong with the resolver, one line, or None (blocking). It is asked for the DNSKEY RRset of
+        ``probe_zone`` (the root by default) with DO set: it must answer with the keys and, when ``dane`` is set,
+        with the AD bit. A resolver that stops validating (a configuration change, a lost trust anchor) would make
+        every answer insecure and DANE would silently not apply (RFC 7672 §2.1.1): this says so instead."""
+        zone = self.settings.probe_zone
+        where = self.resolver_name()
+        try:
+            response = self._ask(zone, dns.rdatatype.DNSKEY, dnssec=True)
+        except DnsFailure as exc:
+            return f"{where}: {exc}"
+        rcode = response.rcode()
+        if rcode != dns.rcode.NOERROR:
+            return f"{where} answered {dns.rcode.to_text(rcode)} for {zone} DNSKEY" + \
+                (" (a broken trust anchor or signature?)" if rcode == dns.rcode.SERVFAIL else "")
+        if not any(rrset.rdtype == dns.rdatatype.DNSKEY for rrset in response.answer):
+            return f"{where} gave no DNSKEY records for {zone} (gateway.dns.probe_zone must be a signed zone)"
+        if self.settings.dane and not response.flags & dns.flags.AD:
+            return (f"{where} does not validate DNSSEC (no AD bit on its answer for {zone} DNSKEY): "
+                    f"DANE cannot apply")
+        return None
+
+    def resolver_name(self) -> str:
+        """The resolver as host:port (the system's first nameserver when none is set)."""
+        try:
+            host, port = _nameserver(self.settings)
+        except DnsFailure:
+            return "(none)"
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     def route(self, domain: str) -> Route:
         """The MX hosts of domain in the order to try them. Raises DnsFailure, NullMx or NoSuchDomain."""
@@ -113,15 +169,18 @@ class SecureLookup:
             seen.setdefault(host, MxHost(host, preference))
         return Route(domain, tuple(seen.values()), answer.secure)
 
-    def addresses(self, host: str) -> tuple[list[str], bool]:
-        """The host's IPv4 and IPv6 addresses, and whether both answers were validated. Raises DnsFailure."""
+    def addresses(self, host: str) -> Addresses:
+        """The host's IPv4 and IPv6 addresses, whether both answers were validated, and the name a CNAME chain
+        leads to. Raises DnsFailure."""
         found: list[str] = []
         secure = True
+        expanded = ""
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
             answer = self.query(host, rdtype)
             secure = secure and answer.secure
             found += [str(r.address) for r in answer.records]  # type: ignore[attr-defined]
-        return found, secure
+            expanded = expanded or (answer.canonical if answer.records else "")
+        return Addresses(tuple(found), secure, expanded or host.lower().rstrip("."))
 
     def tlsa(self, host: str, port: int = 25) -> tuple[list[Tlsa], bool]:
         """The TLSA records at ``_PORT._tcp.HOST`` (RFC 7672 §2.2.3: always port 25's name for SMTP) and whether
@@ -132,4 +191,12 @@ class SecureLookup:
         return records, answer.secure
 
 
-__all__ = ["Answer", "DnsFailure", "MxHost", "NoSuchDomain", "NullMx", "Route", "SecureLookup"]
+def resolver_problem(settings: GatewaySettings) -> str | None:
+    """Standalone delivery: what is wrong with the DNS resolver, one line (None when it is fine, or when the
+    gateway relays to a next hop and asks no DNS). Blocking."""
+    if not settings.standalone:
+        return None
+    return SecureLookup(settings.dns).probe()
+
+
+__all__ = ["Addresses", "Answer", "DnsFailure", "MxHost", "NoSuchDomain", "NullMx", "Route", "SecureLookup", "resolver_problem"]

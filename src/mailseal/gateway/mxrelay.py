@@ -2,14 +2,15 @@
 (RFC 7672) or MTA-STS (RFC 8461) deciding how the TLS must look, all-or-nothing as in relay.py.
 
 Per MX host, in order (mxlookup.py): when the MX RRset and the host's addresses are DNSSEC-secure (a trusted
-validating resolver, ``[gateway.dns] dane``) and the host has secure TLSA records at ``_25._tcp.HOST``, STARTTLS
-is mandatory and the server's chain must match one usable record (pki/dane.py); with only unusable records it is
-mandatory but not authenticated (RFC 7672 §2.2). DANE takes precedence over MTA-STS (RFC 8461 §2). Otherwise an
-MTA-STS policy in enforce mode keeps only the MX hosts matching its patterns and requires STARTTLS with a
-certificate valid for the host; testing mode logs what enforce would refuse. Otherwise ``[gateway.outbound_tls]``
-applies as for a next hop (opportunistic by default). A host that fails (no connection, a 4xx, a TLS check) is
-skipped for the next one; when none is left the copy is deferred: 4.7.5 when a TLS requirement was the reason.
-A bogus answer (SERVFAIL from the validator) defers; it never falls back to an insecure delivery.
+validating resolver, ``[gateway.dns] dane``) and the host has secure TLSA records at ``_25._tcp.HOST`` (through a
+secure CNAME chain: at the expanded name first, then the original, RFC 7672 §2.2.2), STARTTLS is mandatory and
+the server's chain must match one usable record (pki/dane.py); with only unusable records it is mandatory but not
+authenticated (RFC 7672 §2.2). DANE takes precedence over MTA-STS (RFC 8461 §2). Otherwise an MTA-STS policy in
+enforce mode keeps only the MX hosts matching its patterns and requires STARTTLS with a certificate valid for the
+host; testing mode logs what enforce would refuse. Otherwise ``[gateway.outbound_tls]`` applies as for a next hop
+(opportunistic by default). A host that fails (no connection, a 4xx, a TLS check) is skipped for the next one;
+when none is left the copy is deferred: 4.7.5 when a TLS requirement was the reason. A bogus answer (SERVFAIL
+from the validator) defers; it never falls back to an insecure delivery.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .mxlookup import DnsFailure, MxHost, NoSuchDomain, NullMx, Route, SecureLoo
 from .pacing import BulkLane
 from .relay import Copy, DeliveryError, Journal, PoolKey, Relay
 from .settings import DnsSettings, GatewaySettings, OutboundTls
+from .tlsrpt import TlsFailure, TlsPolicy, TlsReportBook
 
 log = logging.getLogger("mailseal.gateway")
 
@@ -41,7 +43,33 @@ DANE, DANE_ENCRYPT, STS_ENFORCE, STS_TESTING, DEFAULT = "dane", "dane-encrypt", 
 
 
 class SecureTlsFailure(Exception):
-    """A host did not give the TLS its TLSA records or its domain's MTA-STS policy require."""
+    """A host did not give the TLS its TLSA records or its domain's MTA-STS policy require; ``result_type`` is
+    the failure's name in a TLS report (RFC 8460 §4.3)."""
+
+    def __init__(self, message: str, result_type: str = "validation-failure") -> None:
+        super().__init__(message)
+        self.result_type = result_type
+
+
+def _handshake_failure(exc: BaseException, mode: str) -> str:
+    """The RFC 8460 result type of a failed STARTTLS handshake."""
+    text = str(exc).lower()
+    if mode not in (STS_ENFORCE, STS_TESTING) or "certificate_verify_failed" not in text:
+        return "validation-failure"
+    if "hostname mismatch" in text or "doesn't match" in text:
+        return "certificate-host-mismatch"
+    if "expired" in text:
+        return "certificate-expired"
+    return "certificate-not-trusted"
+
+
+def _chain_failure(problem: str) -> str:
+    """The RFC 8460 result type of a chain that matched no TLSA record (pki/dane.py's sentences)."""
+    if "validity dates" in problem:
+        return "certificate-expired"
+    if "checks the name" in problem:
+        return "certificate-host-mismatch"
+    return "validation-failure"
 
 
 @dataclass(frozen=True)
@@ -50,6 +78,10 @@ class Plan:
     addresses: tuple[str, ...]
     mode: str
     records: tuple[Tlsa, ...] = ()
+    # DANE: the TLSA base domain (the SNI name, RFC 7672 §8.1) and the reference names for DANE-TA (§3.2.2).
+    base: str = ""
+    names: tuple[str, ...] = ()
+    report: TlsPolicy | None = None  # the policy its sessions are counted under (TLS reporting, RFC 8460)
 
 
 def _peer_chain(ssl_object: object) -> list[bytes]:
@@ -69,10 +101,13 @@ class MxRelay(Relay):
 
     def __init__(self, *, hostname: str, tls: OutboundTls, dns: DnsSettings, timeout: float, journal: Journal,
                  bulk: BulkLane | None = None, listen: tuple[str, int] | None = None,
-                 local: tuple[tuple[str, int], DomainSet] | None = None) -> None:
-        """``local``: the next hop for the accepted domains, and those domains (their MX is this gateway)."""
+                 local: tuple[tuple[str, int], DomainSet] | None = None,
+                 reports: TlsReportBook | None = None) -> None:
+        """``local``: the next hop for the accepted domains, and those domains (their MX is this gateway);
+        ``reports``: where TLS sessions are counted for TLS reporting (tlsrpt.py)."""
         super().__init__("mx", dns.mx_port, hostname=hostname, tls=tls, timeout=timeout, journal=journal, bulk=bulk)
         self.lookup = SecureLookup(dns)
+        self.reports = reports
         self.dane = dns.dane
         self.listen = listen  # our own address: an MX host there is this gateway
         self.local: Relay | None = None
@@ -117,23 +152,36 @@ class MxRelay(Relay):
 
     def _plan(self, route: Route, host: MxHost, policy: Policy | None) -> Plan:
         """How to reach host (blocking: DNS). Raises DnsFailure, or SecureTlsFailure for a bogus TLSA answer."""
-        addresses, addresses_secure = self.lookup.addresses(host.name)
+        found = self.lookup.addresses(host.name)
+        addresses = found.addresses
         if not addresses:
             raise DnsFailure(f"{host.name} has no address")
-        if self.dane and route.secure and addresses_secure:
-            try:
-                records, secure = self.lookup.tlsa(host.name)
-            except DnsFailure as exc:
-                # RFC 7672 §2.2: a failed TLSA lookup of a secure host makes it unusable, not insecure.
-                raise SecureTlsFailure(f"TLSA lookup failed: {exc}") from None
-            if secure and records:
-                usable = tuple(r for r in records if r.usable)
-                return Plan(host.name, tuple(addresses), DANE if usable else DANE_ENCRYPT, usable)
-        if policy is not None and policy.mode == "enforce":
-            return Plan(host.name, tuple(addresses), STS_ENFORCE)
-        if policy is not None and policy.mode == "testing":
-            return Plan(host.name, tuple(addresses), STS_TESTING)
-        return Plan(host.name, tuple(addresses), DEFAULT)
+        if self.dane and route.secure and found.secure:
+            # RFC 7672 §2.2.2: when the host name is a CNAME whose chain is secure all the way (the AD bit covers
+            # the chain), TLSA records are asked at the expanded name first, then at the original; the first name
+            # with records is the TLSA base domain. An insecure chain made found.secure false: no DANE at all.
+            candidates = tuple(dict.fromkeys([found.expanded, host.name]))
+            for base in candidates:
+                try:
+                    records, secure = self.lookup.tlsa(base)
+                except DnsFailure as exc:
+                    # RFC 7672 §2.2: a failed TLSA lookup of a secure host makes it unusable, not insecure.
+                    raise SecureTlsFailure(f"TLSA lookup failed: {exc}", "dnssec-invalid") from None
+                if not secure:
+                    break  # an insecure TLSA answer: DANE does not apply to this host
+                if records:
+                    usable = tuple(r for r in records if r.usable)
+                    report = TlsPolicy("tlsa", route.domain, tuple(
+                        f"{r.usage} {r.selector} {r.matching_type} {r.data.hex()}" for r in records))
+                    return Plan(host.name, addresses, DANE if usable else DANE_ENCRYPT, usable, base=base,
+                                names=tuple(dict.fromkeys([base, *candidates])), report=report)
+        if policy is not None and policy.mode in ("enforce", "testing"):
+            report = TlsPolicy("sts", route.domain, ("version: STSv1", f"mode: {policy.mode}",
+                                                     *(f"mx: {mx}" for mx in policy.mx), f"max_age: {policy.max_age}"),
+                               policy.mx)
+            return Plan(host.name, addresses, STS_ENFORCE if policy.mode == "enforce" else STS_TESTING,
+                        report=report)
+        return Plan(host.name, addresses, DEFAULT, report=TlsPolicy("no-policy-found", route.domain))
 
     async def _connect_to(self, address: str, plan: Plan, domain: str, mode: str) -> aiosmtplib.SMTP:
         """A connection to one address of an MX host with STARTTLS as mode requires. Raises SecureTlsFailure when a
@@ -151,21 +199,26 @@ class MxRelay(Relay):
                 return smtp
             if not smtp.supports_extension("starttls"):
                 if required_by is not None or mode == STS_TESTING:
-                    raise SecureTlsFailure(f"no STARTTLS offered, which {required_by or 'the policy'} requires")
+                    raise SecureTlsFailure(f"no STARTTLS offered, which {required_by or 'the policy'} requires",
+                                           "starttls-not-supported")
                 if required:
                     raise DeliveryError(f"{plan.host} does not offer STARTTLS, which is required for {domain}")
                 return smtp
             try:
-                await smtp.starttls(tls_context=self._context(verify), server_hostname=plan.host)
+                # DANE names the TLSA base domain in SNI (RFC 7672 §8.1); MTA-STS and the rest, the MX host.
+                sni = plan.base if mode in (DANE, DANE_ENCRYPT) and plan.base else plan.host
+                await smtp.starttls(tls_context=self._context(verify), server_hostname=sni)
             except (ssl.SSLError, aiosmtplib.SMTPException) as exc:
                 if required_by is not None or mode == STS_TESTING:
-                    raise SecureTlsFailure(f"STARTTLS failed: {exc}") from None
+                    raise SecureTlsFailure(f"STARTTLS failed: {exc}", _handshake_failure(exc, mode)) from None
                 raise
             if mode == DANE:
                 chain = _peer_chain(smtp.get_transport_info("ssl_object"))
-                problem = match_chain(plan.records, chain, [plan.host])
+                problem = match_chain(plan.records, chain, plan.names or (plan.host,))
                 if problem is not None:
-                    raise SecureTlsFailure(problem)
+                    raise SecureTlsFailure(problem + (f" (TLSA base domain {plan.base})"
+                                                      if plan.base and plan.base != plan.host else ""),
+                                           _chain_failure(problem))
             await smtp.ehlo()
         except BaseException:
             smtp.close()
@@ -193,6 +246,8 @@ class MxRelay(Relay):
                 plan = await asyncio.to_thread(self._plan, route, host, policy)
             except (DnsFailure, SecureTlsFailure) as exc:
                 secure_failure = secure_failure or isinstance(exc, SecureTlsFailure)
+                if isinstance(exc, SecureTlsFailure):
+                    await self._count(TlsPolicy("tlsa", domain), TlsFailure(exc.result_type, host.name, None, str(exc)))
                 failures.append(f"{host.name}: {exc}")
                 log.warning("mx %s: %s: %s; trying the next MX host", domain, host.name, exc)
                 continue
@@ -200,6 +255,9 @@ class MxRelay(Relay):
                 # A host with DANE TLSA records is not filtered: DANE takes precedence (RFC 8461 §2).
                 log.warning("mta-sts %s (%s): the MX host %s matches none of the policy's mx patterns%s", domain,
                             policy.mode, host.name, "; skipped" if plan.mode == STS_ENFORCE else "")
+                if plan.mode == STS_ENFORCE and plan.report is not None:
+                    await self._count(plan.report, TlsFailure("validation-failure", host.name, None,
+                                                              "the MX host matches none of the policy's mx patterns"))
                 if plan.mode == STS_ENFORCE:
                     failures.append(f"{host.name}: not an mx of the MTA-STS policy ({', '.join(policy.mx)})")
                     secure_failure = True
@@ -239,12 +297,14 @@ class MxRelay(Relay):
             except SecureTlsFailure as exc:
                 if mode != STS_TESTING:
                     raise
+                await self._count_failure(plan, exc, address)
                 log.warning("mta-sts %s (testing): no verified STARTTLS with %s (%s); delivered anyway", domain,
                             plan.host, exc)
                 mode = DEFAULT
                 key = (address, self.port, plan.host, mode, ())
                 smtp = await self._connect_to(address, plan, domain, mode)
         except SecureTlsFailure as exc:
+            await self._count_failure(plan, exc, address)
             what = "dane" if mode in (DANE, DANE_ENCRYPT) else f"mta-sts {domain} (enforce)"
             log.warning("%s %s: %s; trying the next MX host", what, where, exc)
             failures.append(f"{where}: {exc}")
@@ -256,6 +316,8 @@ class MxRelay(Relay):
             log.warning("mx %s: %s: %s; trying the next MX host", domain, where, exc)
             failures.append(f"{where}: {exc}")
             return False
+        if mode == plan.mode:  # a session held to its policy (not MTA-STS testing's fallback, counted failed)
+            await self._count_session(plan, smtp, address)
         try:
             await self._transaction(smtp, copy, mail_from)
         except DeliveryError as exc:
@@ -274,6 +336,30 @@ class MxRelay(Relay):
         return smtp, key
 
 
+    async def _count(self, policy: TlsPolicy, failure: TlsFailure | None) -> None:
+        """Count a session for TLS reporting; a spool that cannot be written is logged and never stops mail."""
+        if self.reports is None:
+            return
+        try:
+            await asyncio.to_thread(self.reports.record, policy, failure)
+        except (OSError, ValueError) as exc:
+            log.warning("tlsrpt: could not count a session for %s (%s)", policy.domain, exc)
+
+    async def _count_failure(self, plan: Plan, exc: SecureTlsFailure, address: str) -> None:
+        if plan.report is not None:
+            await self._count(plan.report, TlsFailure(exc.result_type, plan.host, address, str(exc)))
+
+    async def _count_session(self, plan: Plan, smtp: aiosmtplib.SMTP, address: str) -> None:
+        """A new session's outcome: success with TLS; without it, a failure only when STARTTLS was not offered
+        (opportunistic TLS, no policy), none when TLS is switched off."""
+        if plan.report is None:
+            return
+        if smtp.get_transport_info("ssl_object") is not None:
+            await self._count(plan.report, None)
+        elif self.tls.mode != "none" and not smtp.supports_extension("starttls"):
+            await self._count(plan.report, TlsFailure("starttls-not-supported", plan.host, address))
+
+
 def relay_for(settings: GatewaySettings, journal: Journal, bulk: BulkLane | None = None) -> Relay:
     """The relay the settings ask for: to the next hop, or to each domain's MX (standalone)."""
     if settings.standalone:
@@ -284,7 +370,7 @@ def relay_for(settings: GatewaySettings, journal: Journal, bulk: BulkLane | None
             (settings.local_next_hop, DomainSet.parse(settings.accepted_domains, "gateway.accepted_domains"))
         return MxRelay(hostname=settings.hostname, tls=tls, dns=settings.dns,
                        timeout=settings.relay_timeout_seconds, journal=journal, bulk=bulk, listen=settings.listen,
-                       local=local)
+                       local=local, reports=TlsReportBook(settings.spool_dir / "tlsrpt"))
     assert settings.next_hop is not None
     return Relay(*settings.next_hop, hostname=settings.hostname, tls=settings.outbound_tls,
                  timeout=settings.relay_timeout_seconds, journal=journal, bulk=bulk)

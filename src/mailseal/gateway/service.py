@@ -38,6 +38,7 @@ from .health import Readiness
 from .limits import ConnectionGate, Timeouts, in_networks
 from .loglimit import RateLimitedLog
 from .metrics import Metrics
+from .mxlookup import resolver_problem
 from .mxrelay import relay_for
 from .outcome import Processed
 from .pacing import BulkLane
@@ -175,7 +176,8 @@ class Gateway:
         #: Set by stop(): /readyz answers 503 while the messages in progress finish.
         self.draining = False
         self.readiness = Readiness(lambda: self.server is not None and self.server.is_serving(),
-                                   lambda: self.draining, lambda: self.resources.store.ping())
+                                   lambda: self.draining, lambda: self.resources.store.ping(),
+                                   check_resolver=lambda: resolver_problem(self.settings))
 
     # -- the current generation (what new connections get) -------------------------------------------
     @property

@@ -121,6 +121,8 @@ class DnsSettings:
     trust_resolver: bool = False
     timeout_seconds: float = 10.0
     mx_port: int = 25
+    # The zone whose DNSKEY RRset the health probes ask for (with DO set; with ``dane``, the answer must carry AD).
+    probe_zone: str = "."
 
 
 @dataclass(frozen=True)
@@ -325,7 +327,7 @@ def _dns(table: Any) -> DnsSettings:
     where = "gateway.dns"
     if not isinstance(table, Mapping):
         raise ConfigurationError(f"[{where}] must be a table")
-    _check_keys(table, {"resolver", "dane", "trust_resolver", "timeout_seconds", "mx_port"}, where)
+    _check_keys(table, {"resolver", "dane", "trust_resolver", "timeout_seconds", "mx_port", "probe_zone"}, where)
     resolver = parse_hostport(table["resolver"], f"{where}.resolver") if "resolver" in table else None
     for name in ("dane", "trust_resolver"):
         if name in table and not isinstance(table[name], bool):
@@ -348,7 +350,11 @@ def _dns(table: Any) -> DnsSettings:
     port = table.get("mx_port", 25)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ConfigurationError(f"{where}.mx_port must be a port number")
-    return DnsSettings(resolver, dane, trusted, float(timeout), port)
+    zone = table.get("probe_zone", ".")
+    if not isinstance(zone, str) or not zone or len(zone) > 253 or \
+            not all(c.isalnum() or c in "-._" for c in zone) or ".." in zone:
+        raise ConfigurationError(f"{where}.probe_zone must be a DNS zone name such as \".\" or \"example.org\"")
+    return DnsSettings(resolver, dane, trusted, float(timeout), port, zone)
 
 
 def _auth(table: Any) -> AuthSettings:
