@@ -329,9 +329,8 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     loop.add_signal_handler(signal.SIGHUP, lambda: reloads.append(loop.create_task(_reload(
         gw, overrides, store_overrides, lock, listening, served))))
     follower = loop.create_task(_follow_stored_policy(gw, overrides, store_overrides, lock, listening, served))
-    from ..gateway.heartbeat import Heartbeat
-
     from ..gateway import tlsrpt
+    from ..gateway.heartbeat import Heartbeat
 
     tasks = [follower]
     if gw.primary:  # once per node: the store's health row is the node's (one front-end's figures with several)
