@@ -130,6 +130,7 @@ def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, 
     """``count`` front-end processes on the listening address, supervised by this one (cli/frontends.py). Front-end
     0 is the primary: it alone runs the console, the portal listener, the metrics and health listener, the
     heartbeat, the portal outbox and the journal pruning; every front-end follows the stored policy and reloads."""
+    from ..gateway import metrics
     from ..gateway.logsetup import setup_logging
     from ..gateway.settings import GatewaySettings
     from . import frontends
@@ -137,9 +138,13 @@ def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, 
     frontends.check_supported()
     gateway = GatewaySettings.from_settings(settings)
     host, port = gateway.listen
+    # The node's metrics: every front-end keeps its values in one folder that front-end 0's /metrics and heartbeat
+    # sum over (gateway/metrics.py); a front-end that ends has its live gauges removed.
+    shared = metrics.SharedFolder(gateway.spool_dir)
     try:
         reserved = frontends.reserve(host, port)
     except OSError as exc:
+        shared.close()
         raise listen_error(exc, port, f"--listen {host}:N (or gateway.listen in the settings file)") from exc
     if port == 0:  # chosen once, here: every front-end binds the same one
         port = reserved.getsockname()[1]
@@ -150,6 +155,7 @@ def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, 
 
     @handle_errors
     def start(index: int, ready: Callable[[], None]) -> None:
+        metrics.share(shared.path)
         try:
             gw, web, console, portal = _build(settings, primary=index == 0)
         except MailsealError as exc:
@@ -160,9 +166,11 @@ def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, 
         asyncio.run(_run(gw, overrides, store_overrides, web, console, portal, ready))
 
     try:
-        code = frontends.Supervisor(count, start, f"listening on {host}:{port}, relaying to {hop}").run()
+        code = frontends.Supervisor(count, start, f"listening on {host}:{port}, relaying to {hop}",
+                                    reaped=shared.process_gone).run()
     finally:
         reserved.close()
+        shared.close()
     if code:
         sys.exit(code)
 
