@@ -21,6 +21,7 @@ import pytest
 
 from mailseal.cli import frontends
 from mailseal.errors import ConfigurationError
+from mailseal.gateway import status
 from mailseal.gateway.settings import GatewaySettings
 from tests.gateway.harness import message
 from tests.gateway.test_serve import _demo_setup
@@ -334,3 +335,62 @@ def test_a_metrics_folder_is_removed_only_when_its_supervisor_is_gone(tmp_path: 
         assert not second.path.exists() and running.path.is_dir()
     finally:
         running.close()
+
+
+def _connect(port: int, source: str) -> smtplib.SMTP | str:
+    """An SMTP connection from ``source`` (a loopback address), or the 421 that refused it."""
+    try:
+        return smtplib.SMTP("127.0.0.1", port, timeout=30, source_address=(source, 0))
+    except smtplib.SMTPConnectError as exc:
+        return f"{exc.smtp_code} {exc.smtp_error.decode()}"
+
+
+def test_connection_limits_are_the_nodes(tmp_path: Path) -> None:
+    """max_connections and max_connections_per_client bound the node, not each front-end (shared counts): past
+    them every front-end refuses, whichever the kernel picks; a killed front-end's connections free their slots."""
+    port = free_port()
+    home, env = _demo_setup(tmp_path)
+    settings = home / "mailseal.toml"
+    settings.write_text(settings.read_text().replace(
+        "[gateway]\n", "[gateway]\nmax_connections = 4\nmax_connections_per_client = 2\n"
+                       "client_limit_exceptions = []\n", 1))
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "mailseal.cli.main", "serve", "--processes", "2", "--listen",
+                                 f"127.0.0.1:{port}", "--next-hop", f"127.0.0.1:{free_port()}"],
+                                cwd=tmp_path, env=env, stdout=out, stderr=out)
+        held: list[smtplib.SMTP] = []
+        try:
+            _wait_for(log, rf"mailseal gateway: 2 front-end processes listening on 127\.0\.0\.1:{port}", proc)
+            pids = {int(i): int(p)
+                    for i, p in re.findall(r"front-end (\d) \(pid (\d+)\) listening on", log.read_text())}
+            # Each attempt lands on either front-end (the kernel hashes the addresses): each front-end counting
+            # alone would have admitted some of the refused ones.
+            for source in ("127.0.0.1", "127.0.0.1"):
+                client = _connect(port, source)
+                assert isinstance(client, smtplib.SMTP), client
+                held.append(client)
+            for _ in range(6):
+                assert _connect(port, "127.0.0.1") == status.TOO_MANY_FROM_CLIENT
+            for source in ("127.0.0.2", "127.0.0.2"):
+                client = _connect(port, source)
+                assert isinstance(client, smtplib.SMTP), client
+                held.append(client)
+            for _ in range(6):
+                assert _connect(port, "127.0.0.3") == status.TOO_MANY_CONNECTIONS
+            on_one = sum(_holder(pids, port, c.sock.getsockname()[1]) == 1 for c in held)
+            os.kill(pids[1], signal.SIGKILL)
+            restarted = _wait_for(log, r"front-end 1 started again \(pid (\d+)\)", proc)
+            _wait_for(log, rf"front-end 1 \(pid {restarted.group(1)}\) listening on", proc)
+            for n in range(on_one):  # the dead front-end's slots are free again, no more
+                client = _connect(port, f"127.0.0.{10 + n}")
+                assert isinstance(client, smtplib.SMTP), client
+                held.append(client)
+            assert _connect(port, "127.0.0.9") == status.TOO_MANY_CONNECTIONS
+        finally:
+            for client in held:
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    client.close()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    assert proc.returncode == 0, log.read_text()[-3000:]

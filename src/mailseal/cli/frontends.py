@@ -83,9 +83,9 @@ class Supervisor:
     """Starts ``count`` front-ends with ``start`` and keeps them running until SIGTERM or SIGINT."""
 
     def __init__(self, count: int, start: Start, describe: str, name: str = "mailseal gateway",
-                 reaped: Callable[[int], None] = lambda pid: None) -> None:
+                 reaped: Callable[[int, int], None] = lambda index, pid: None) -> None:
         self.count = count
-        self.reaped = reaped  # called with the pid of each front-end that ended, before another is started
+        self.reaped = reaped  # called with (index, pid) of each front-end that ended, before another is started
         self.name = name
         self.start = start
         self.describe = describe  # "listening on HOST:PORT, relaying to ..." for systemd's status line
@@ -222,7 +222,7 @@ class Supervisor:
             child = self.children.pop(pid, None)
             if child is None:
                 continue
-            self.reaped(pid)
+            self.reaped(child.index, pid)
             if child.ready_fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(child.ready_fd)

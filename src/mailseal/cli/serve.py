@@ -132,6 +132,7 @@ def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, 
     heartbeat, the portal outbox and the journal pruning; every front-end follows the stored policy and reloads."""
     from ..gateway import metrics
     from ..gateway.logsetup import setup_logging
+    from ..gateway.nodecounts import NodeCounts
     from ..gateway.settings import GatewaySettings
     from . import frontends
 
@@ -152,6 +153,12 @@ def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, 
         settings = _settings(overrides, store_overrides)
     setup_logging(settings, log_level, shared=True)
     hop = _relay_target(gateway)
+    # max_connections and max_connections_per_client count over the node (gateway/nodecounts.py).
+    counts = NodeCounts(count)
+
+    def reaped(index: int, pid: int) -> None:
+        shared.process_gone(pid)
+        counts.clear(index)
 
     @handle_errors
     def start(index: int, ready: Callable[[], None]) -> None:
@@ -163,11 +170,12 @@ def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, 
                 raise
             fail(str(exc.code), exc.message, EXIT_CONFIG)
         gw.frontend, gw.primary, gw.reuse_port = index, index == 0, True
+        gw.gate.share(counts.attach(index))
         asyncio.run(_run(gw, overrides, store_overrides, web, console, portal, ready))
 
     try:
         code = frontends.Supervisor(count, start, f"listening on {host}:{port}, relaying to {hop}",
-                                    reaped=shared.process_gone).run()
+                                    reaped=reaped).run()
     finally:
         reserved.close()
         shared.close()
@@ -340,7 +348,7 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     from ..gateway.heartbeat import Heartbeat
 
     tasks = [follower]
-    if gw.primary:  # once per node: the store's health row is the node's (one front-end's figures with several)
+    if gw.primary:  # once per node: the store's health row is the node's (summed over its front-ends)
         tasks.append(loop.create_task(Heartbeat(gw).run()))
     # The socket accepts and the signals are handled from here on: systemd may start what comes After= and send
     # a reload (a SIGHUP before the handler would have ended the process).
