@@ -82,8 +82,10 @@ class _Child:
 class Supervisor:
     """Starts ``count`` front-ends with ``start`` and keeps them running until SIGTERM or SIGINT."""
 
-    def __init__(self, count: int, start: Start, describe: str, name: str = "mailseal gateway") -> None:
+    def __init__(self, count: int, start: Start, describe: str, name: str = "mailseal gateway",
+                 reaped: Callable[[int, int], None] = lambda index, pid: None) -> None:
         self.count = count
+        self.reaped = reaped  # called with (index, pid) of each front-end that ended, before another is started
         self.name = name
         self.start = start
         self.describe = describe  # "listening on HOST:PORT, relaying to ..." for systemd's status line
@@ -220,6 +222,7 @@ class Supervisor:
             child = self.children.pop(pid, None)
             if child is None:
                 continue
+            self.reaped(child.index, pid)
             if child.ready_fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(child.ready_fd)

@@ -130,16 +130,22 @@ def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, 
     """``count`` front-end processes on the listening address, supervised by this one (cli/frontends.py). Front-end
     0 is the primary: it alone runs the console, the portal listener, the metrics and health listener, the
     heartbeat, the portal outbox and the journal pruning; every front-end follows the stored policy and reloads."""
+    from ..gateway import metrics
     from ..gateway.logsetup import setup_logging
+    from ..gateway.nodecounts import NodeCounts
     from ..gateway.settings import GatewaySettings
     from . import frontends
 
     frontends.check_supported()
     gateway = GatewaySettings.from_settings(settings)
     host, port = gateway.listen
+    # The node's metrics: every front-end keeps its values in one folder that front-end 0's /metrics and heartbeat
+    # sum over (gateway/metrics.py); a front-end that ends has its live gauges removed.
+    shared = metrics.SharedFolder(gateway.spool_dir)
     try:
         reserved = frontends.reserve(host, port)
     except OSError as exc:
+        shared.close()
         raise listen_error(exc, port, f"--listen {host}:N (or gateway.listen in the settings file)") from exc
     if port == 0:  # chosen once, here: every front-end binds the same one
         port = reserved.getsockname()[1]
@@ -147,9 +153,16 @@ def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, 
         settings = _settings(overrides, store_overrides)
     setup_logging(settings, log_level, shared=True)
     hop = _relay_target(gateway)
+    # max_connections and max_connections_per_client count over the node (gateway/nodecounts.py).
+    counts = NodeCounts(count)
+
+    def reaped(index: int, pid: int) -> None:
+        shared.process_gone(pid)
+        counts.clear(index)
 
     @handle_errors
     def start(index: int, ready: Callable[[], None]) -> None:
+        metrics.share(shared.path)
         try:
             gw, web, console, portal = _build(settings, primary=index == 0)
         except MailsealError as exc:
@@ -157,12 +170,15 @@ def _serve_frontends(settings: dict[str, Any], count: int, overrides: dict[str, 
                 raise
             fail(str(exc.code), exc.message, EXIT_CONFIG)
         gw.frontend, gw.primary, gw.reuse_port = index, index == 0, True
+        gw.gate.share(counts.attach(index))
         asyncio.run(_run(gw, overrides, store_overrides, web, console, portal, ready))
 
     try:
-        code = frontends.Supervisor(count, start, f"listening on {host}:{port}, relaying to {hop}").run()
+        code = frontends.Supervisor(count, start, f"listening on {host}:{port}, relaying to {hop}",
+                                    reaped=reaped).run()
     finally:
         reserved.close()
+        shared.close()
     if code:
         sys.exit(code)
 
@@ -333,7 +349,7 @@ async def _run(gw: Gateway, overrides: dict[str, Any], store_overrides: dict[str
     from ..gateway.heartbeat import Heartbeat
 
     tasks = [follower]
-    if gw.primary:  # once per node: the store's health row is the node's (one front-end's figures with several)
+    if gw.primary:  # once per node: the store's health row is the node's (summed over its front-ends)
         tasks.append(loop.create_task(Heartbeat(gw).run()))
         tasks.append(loop.create_task(tlsrpt.run(gw)))  # standalone delivery: yesterday's TLS reports (RFC 8460)
     # The socket accepts and the signals are handled from here on: systemd may start what comes After= and send

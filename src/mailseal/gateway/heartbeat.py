@@ -83,13 +83,6 @@ class Heartbeat:
         self._failing = False
         self._hop_problem: str | None = None
 
-    def _sample(self, name: str, labels: dict[str, str] | None = None) -> int:
-        value = self.gateway.metrics.registry.get_sample_value(name, labels or {})
-        return int(value or 0)
-
-    def _messages(self, result: str) -> int:
-        return self._sample("mailseal_message_results_total", {"result": result})
-
     async def health(self) -> NodeHealth:
         settings = self.gateway.settings
         hop = settings.next_hop
@@ -103,13 +96,22 @@ class Heartbeat:
             probed, ok, detail = await probe_standalone(settings)
         self._say(probed, ok, detail)
         host, _ = settings.listen
+        # The node's figures: with several front-end processes, the sum over all of them (gateway/metrics.py).
+        samples = self.gateway.metrics.node_samples()
+
+        def value(name: str, **labels: str) -> int:
+            return int(samples.get((name, frozenset(labels.items())), 0))
+
+        def messages(result: str) -> int:
+            return value("mailseal_message_results_total", result=result)
+
         return NodeHealth(
             name=settings.node_name, version=__version__, listen=f"{host}:{self.gateway.port}",
             started=self.started, last_seen=utcnow(), interval_seconds=int(settings.health_interval_seconds),
             next_hop=probed, next_hop_ok=ok, next_hop_detail=detail,
-            connections=self._sample("mailseal_connections"), in_flight=self._sample("mailseal_messages_in_flight"),
-            waiting=self._sample("mailseal_worker_queue"), accepted=self._messages("accepted"),
-            refused=self._messages("refused"), deferred=self._messages("deferred"))
+            connections=value("mailseal_connections"), in_flight=value("mailseal_messages_in_flight"),
+            waiting=value("mailseal_worker_queue"), accepted=messages("accepted"), refused=messages("refused"),
+            deferred=messages("deferred"))
 
     def _say(self, probed: str | None, ok: bool | None, detail: str | None) -> None:
         """Log a problem of the next hop (or resolver) once when it appears and once when it is gone."""

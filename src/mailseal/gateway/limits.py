@@ -5,6 +5,9 @@ One client address may hold at most ``per_client`` of the ``limit`` slots, so a 
 other client out; clients in ``exempt`` (by default the trusted networks: the MTA in front of the gateway, which
 limits its own concurrency) are counted only against the global limit. Once ``STRESS_FRACTION`` of the slots are
 taken the service is "under stress" and every idle timeout becomes the short stress timeout.
+
+With several front-end processes the gate counts against the node's shared counts (``nodecounts.py``) once
+``share()`` gave it them: both limits, and stress, are then the node's.
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ import functools
 import ipaddress
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import status
 from .settings import Network
+
+if TYPE_CHECKING:
+    from .nodecounts import NodeCounts
 
 STRESS_FRACTION = 0.8  # Postfix's anvil starts "stress" mode when the process limit is nearly reached
 
@@ -48,20 +55,32 @@ class ConnectionGate:
         self.by_client: dict[str, int] = {}
         self.spool_dir = spool_dir
         self._observe = observe
+        self.node: NodeCounts | None = None
+
+    def share(self, node: NodeCounts) -> None:
+        """Count against the node's front-ends together (before the first connection)."""
+        self.node = node
 
     def enter(self, client: str = "") -> str | None:
         """Take a slot for ``client``: None when admitted, else the refusal (an SMTP 421 reply)."""
-        if self.active >= self.limit:
+        node = self.node
+        if (node.total() if node is not None else self.active) >= self.limit:
             return status.TOO_MANY_CONNECTIONS
         held = self.by_client.get(client, 0)
-        if held >= self.per_client and not in_networks(client, self.exempt):
+        exempt = in_networks(client, self.exempt)
+        bucket = None if node is None or exempt else node.bucket(client)
+        if not exempt and (held if node is None or bucket is None else node.of_client(bucket)) >= self.per_client:
             return status.TOO_MANY_FROM_CLIENT
         self.active += 1
         self.by_client[client] = held + 1
+        if node is not None:
+            node.add(bucket, 1)
         self._observe(self.active)
         return None
 
     def leave(self, client: str = "") -> None:
+        if self.node is not None and client in self.by_client:
+            self.node.add(None if in_networks(client, self.exempt) else self.node.bucket(client), -1)
         self.active = max(0, self.active - 1)
         held = self.by_client.get(client, 0) - 1
         if held > 0:
@@ -72,7 +91,8 @@ class ConnectionGate:
 
     @property
     def stressed(self) -> bool:
-        return self.active >= max(1, int(self.limit * STRESS_FRACTION))
+        active = self.node.total() if self.node is not None else self.active
+        return active >= max(1, int(self.limit * STRESS_FRACTION))
 
 
 class Timeouts:
