@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -167,3 +169,19 @@ def test_settings_that_are_not_toml_are_a_configuration_error(monkeypatch: pytes
     with pytest.raises(ConfigurationError) as info:
         load_settings()
     assert info.value.code == ErrorCode.CONFIGURATION and "not valid TOML" in info.value.message
+
+
+def test_a_key_file_made_by_many_processes_at_once_is_whole_and_the_same_for_all(tmp_path: Path) -> None:
+    """Several front-end processes start together and each makes the console or portal key at first use: a naive
+    create-then-write lets one read the file empty ("must hold 64 hex digits") or two keep different keys."""
+    path = tmp_path / "keys" / "portal.key"
+    script = ("import sys; from pathlib import Path; from mailseal.config import secret_key_file; "
+              "print(secret_key_file(Path(sys.argv[1]), 'portal key').hex())")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(12)]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 12, [err for _, err in outputs]
+    keys = {out.strip() for out, _ in outputs}
+    assert keys == {path.read_text().strip()} and len(bytes.fromhex(keys.pop())) == 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["portal.key"]  # no temporary file left behind

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
+import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -94,3 +96,35 @@ def is_loopback(host: str) -> bool:
 
 __all__ = ["APP_DIR", "CONFIG_ENV", "HOME_ENV", "data_dir", "default_home", "home_source", "is_loopback",
            "load_settings", "parse_hostport", "settings_path"]
+
+
+def secret_key_file(path: Path, what: str, *, size: int = 32, create: bool = True) -> bytes:
+    """The ``size``-byte key held in hex in ``path`` (the console's and the portal's keys), made at first use when
+    ``create``: written whole to a private temporary file (mode 0600) and linked into place, so a process starting
+    at the same moment (another front-end, another service) never reads it half written, and the first one made
+    wins. A file that does not hold ``2 * size`` hex digits is a ``ConfigurationError`` naming the file, never its
+    content."""
+    if not path.exists():
+        if not create:
+            raise ConfigurationError(f"the {what} file {path} does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(size) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            with contextlib.suppress(FileExistsError):  # another process made it first: theirs is the key
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except (ValueError, UnicodeDecodeError):
+        key = b""
+    except OSError as exc:
+        raise ConfigurationError(f"the {what} file {path} cannot be read: {exc.strerror}") from None
+    if len(key) != size:
+        raise ConfigurationError(f"the {what} file {path} must hold {2 * size} hex digits ({size} bytes)")
+    return key

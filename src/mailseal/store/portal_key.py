@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-from ..config import data_dir
-from ..errors import ConfigurationError, DecryptionError
+from ..config import data_dir, secret_key_file
+from ..errors import DecryptionError
 
 KEY_FILE = "portal.key"
 KEY_BYTES = 32
@@ -35,29 +34,9 @@ def key_path(path: Path | None = None) -> Path:
 def portal_key(path: Path | None = None, *, create: bool = True) -> bytes:
     """The portal key from ``path`` (default ``portal.key`` in the home), created (mode 0600) when missing and
     ``create``; a file that does not hold 64 hex digits is a ``ConfigurationError``."""
-    where = key_path(path)
-    if not where.exists():
-        if not create:
-            raise ConfigurationError(f"the portal key file {where} does not exist")
-        if path is None:
-            data_dir(create=True)
-        where.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: read theirs
-            pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(KEY_BYTES) + "\n")
-    try:
-        key = bytes.fromhex(where.read_text().strip())
-    except (ValueError, UnicodeDecodeError):
-        key = b""
-    except OSError as exc:
-        raise ConfigurationError(f"the portal key file {where} cannot be read: {exc.strerror}") from None
-    if len(key) != KEY_BYTES:
-        raise ConfigurationError(f"the portal key file {where} must hold 64 hex digits (32 bytes)")
-    return key
+    if path is None and create:
+        data_dir(create=True)
+    return secret_key_file(key_path(path), "portal key", size=KEY_BYTES, create=create)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..config import data_dir, is_loopback, parse_hostport
+from ..config import data_dir, is_loopback, parse_hostport, secret_key_file
 from ..errors import ConfigurationError
 from ..limits import DEFAULT_LIMITS, Limits
 
@@ -158,19 +156,7 @@ def _networks(value: Any) -> tuple[str, ...]:
 def console_key(settings: WebSettings) -> bytes:
     """The console key: read from ``key_file`` (default ``console.key`` in the data directory), created (mode
     0600) when missing."""
-    path = settings.key_file or data_dir(create=True) / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_hex(32) + "\n")
-    try:
-        key = bytes.fromhex(path.read_text().strip())
-    except (ValueError, UnicodeDecodeError):
-        key = b""
-    if len(key) != 32:
-        raise ConfigurationError(f"the console key file {path} must hold 64 hex digits (32 bytes)")
-    return key
+    return secret_key_file(settings.key_file or data_dir(create=True) / KEY_FILE, "console key")
 
 
 __all__ = ["DEFAULT_LISTEN", "WebSettings", "console_key", "is_loopback", "parse_web"]
