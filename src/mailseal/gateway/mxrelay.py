@@ -281,16 +281,9 @@ class MxRelay(Relay):
         mode = plan.mode
         where = f"{plan.host}[{address}]"
         key: PoolKey = (address, self.port, plan.host, mode, plan.records)
-        pooled = self.pool.take(key)
+        pooled = await self._on_pooled(key, copy, mail_from)
         if pooled is not None:
-            try:
-                await self._transaction(pooled, copy, mail_from)
-                return pooled, key
-            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
-                pooled.close()  # closed while idle: open a fresh one
-            except BaseException:
-                pooled.close()
-                raise
+            return pooled, key
         try:
             try:
                 smtp = await self._connect_to(address, plan, domain, mode)

@@ -241,16 +241,9 @@ class Relay:
         # A testing policy: try verified STARTTLS first and log a failure, then deliver as the mode says.
         probe = bool(testing) and not verify
         key = (True, True) if probe else (required, verify)
-        pooled = self.pool.take(key)
+        pooled = await self._on_pooled(key, copy, mail_from)
         if pooled is not None:
-            try:
-                await self._transaction(pooled, copy, mail_from)
-                return pooled, key
-            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
-                pooled.close()  # the next hop closed an idle connection: open a fresh one
-            except BaseException:
-                pooled.close()
-                raise
+            return pooled, key
         try:
             smtp: aiosmtplib.SMTP | None = None
             if probe:
@@ -275,6 +268,22 @@ class Relay:
             smtp.close()
             raise
         return smtp, key
+
+    async def _on_pooled(self, key: PoolKey, copy: Copy, mail_from: str) -> aiosmtplib.SMTP | None:
+        """The copy's transaction on an idle pooled connection for ``key``: that connection, or None when there is
+        none or the next hop closed it while idle (open a fresh one). Any other failure closes it and is raised."""
+        pooled = self.pool.take(key)
+        if pooled is None:
+            return None
+        try:
+            await self._transaction(pooled, copy, mail_from)
+            return pooled
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError):
+            pooled.close()
+            return None
+        except BaseException:
+            pooled.close()
+            raise
 
     async def _transaction(self, smtp: aiosmtplib.SMTP, copy: Copy, mail_from: str) -> None:
         # 8-bit content (a decrypted inbound message may have it) is declared when the next hop takes it
