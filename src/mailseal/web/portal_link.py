@@ -110,6 +110,22 @@ def _address(value: str) -> str:
     return value.strip().lower()[:320]
 
 
+def _attempt(request: Request, token: str, address: str, app: Portal,
+             kind: str) -> tuple[PortalLink, str, str] | Response:
+    """A proof attempt's link, typed address and client address; or the page to answer instead: the link is not
+    usable, or this client's or this address's attempts of ``kind`` ("check": passcodes and passwords share one
+    budget; "account") are over their limit."""
+    found = _link(request, token, app)
+    if isinstance(found, Response):
+        return found
+    typed = _address(address)
+    ip = client_ip(request)
+    wait = limited(app, [(f"portal-{kind}-ip:{ip}", CHECK_PER_CLIENT), (f"portal-{kind}-addr:{typed}", CHECK_PER_ADDRESS)])
+    if wait is not None:
+        return _too_many(request, wait, found.brand)
+    return found, typed, ip
+
+
 def padded(app: Portal, started: float, response: Response) -> Response:
     """``response`` no sooner than ``answer_floor`` seconds after ``started``: the answers about an address take
     the same time whether it is a recipient (a code queued) or not, whatever the store's own timing."""
@@ -162,15 +178,10 @@ def check_password(request: Request, token: str, address: str = Form(max_length=
 def _check_password(request: Request, token: str, address: str, password: str, app: Portal) -> Response:
     """proof = "password": the password the sender passed on by another channel, for this address; it opens a
     session and proves this one message in it (``portal_proof``)."""
-    found = _link(request, token, app)
-    if isinstance(found, Response):
-        return found
-    typed = _address(address)
-    ip = client_ip(request)
-    wait = limited(app, [(f"portal-check-ip:{ip}", CHECK_PER_CLIENT),
-                         (f"portal-check-addr:{typed}", CHECK_PER_ADDRESS)])
-    if wait is not None:
-        return _too_many(request, wait, found.brand)
+    attempt = _attempt(request, token, address, app, "check")
+    if isinstance(attempt, Response):
+        return attempt
+    found, typed, ip = attempt
     ok = found.proof == "password" and app.messages.check_password(found.message_id, typed, password, app.now(),
                                                                    actor=f"portal ({ip})")
     if not ok:
@@ -194,15 +205,10 @@ def check_code(request: Request, token: str, address: str = Form(max_length=320)
 
 
 def _check_code(request: Request, token: str, address: str, code: str, app: Portal) -> Response:
-    found = _link(request, token, app)
-    if isinstance(found, Response):
-        return found
-    typed = _address(address)
-    ip = client_ip(request)
-    wait = limited(app, [(f"portal-check-ip:{ip}", CHECK_PER_CLIENT),
-                         (f"portal-check-addr:{typed}", CHECK_PER_ADDRESS)])
-    if wait is not None:
-        return _too_many(request, wait, found.brand)
+    attempt = _attempt(request, token, address, app, "check")
+    if isinstance(attempt, Response):
+        return attempt
+    found, typed, ip = attempt
     given = "".join(code.split())
     result = app.messages.check_passcode(found.message_id, typed, binding(request), given, app.now(),
                                          actor=f"portal ({ip})")
@@ -237,15 +243,10 @@ def _account_sign_in(request: Request, token: str, address: str, password: str, 
     """proof = "account": the account's password and TOTP code (no mailed code); the session then reaches every
     active message of that address. The same answer for a wrong password, a wrong or replayed code, a locked
     account and an address without one."""
-    found = _link(request, token, app)
-    if isinstance(found, Response):
-        return found
-    typed = _address(address)
-    ip = client_ip(request)
-    wait = limited(app, [(f"portal-account-ip:{ip}", CHECK_PER_CLIENT),
-                         (f"portal-account-addr:{typed}", CHECK_PER_ADDRESS)])
-    if wait is not None:
-        return _too_many(request, wait, found.brand)
+    attempt = _attempt(request, token, address, app, "account")
+    if isinstance(attempt, Response):
+        return attempt
+    found, typed, ip = attempt
     result = app.account_store.sign_in(typed, password, "".join(code.split()), app.now(), actor=f"portal ({ip})")
     if result is not SignIn.OK:
         return page(request, "landing.html", 401, domain=found.brand, token=token, proof=found.proof,
